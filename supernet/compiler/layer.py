@@ -1,0 +1,421 @@
+"""Compile a layer-level graph to an ``nn.Module``.
+
+Every edge becomes an :class:`Edge`: its candidate ops keyed by name, so that parameter
+names survive pruning and growth of candidates. Every node becomes a :class:`NodeModule`
+holding its in-edges (in port order), its post-merge op or its cell. Modules are registered
+in schedule order, so parameters enumerate in the order a hand-written network of the same
+structure registers them.
+
+``forward`` runs a plan computed once at compile time (and after each edit): a flat list of
+steps referencing the op modules directly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+from ..errors import GraphError, ShapeError, SupernetError
+from ..gates import Decision, Relaxation, Softmax
+from ..ops.registry import build_op, resolve_op
+from ..schema import bind_value
+from ..shapes import edge_args, infer_channels
+from . import register_compiler
+from .module import GraphModule, module_key
+
+__all__ = ["LayerModule", "Edge", "NodeModule", "drop_path", "compile_layer"]
+
+
+def drop_path(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Zero whole samples with probability ``p`` and rescale the rest (DARTS drop-path)."""
+    keep = 1.0 - p
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x / keep * mask
+
+
+class Edge(nn.ModuleDict):
+    """The candidate ops of one edge, keyed by op name."""
+
+    def __init__(self):
+        super().__init__()
+        # Plain attributes are underscored: op names are the module names of this dict.
+        self._shapes: dict[str, tuple] = {}
+        self._zero: list[bool] = []
+        self._ident: list[bool] = []
+        self._ctx: list[tuple] = []
+        self._drop_path = False
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.keys())
+
+
+class NodeModule(nn.Module):
+    """Modules computing one node: in-edges by source, then a post-merge op or a cell."""
+
+    def __init__(self):
+        super().__init__()
+        self.inputs = nn.ModuleDict()
+
+
+def _init_alpha(K: int) -> torch.Tensor:
+    return 1e-3 * torch.randn(1, K)
+
+
+class LayerModule(GraphModule):
+    """A compiled layer-level graph.
+
+    Call it with the graph's inputs in order (``graph.inputs``) and context tensors by
+    keyword (e.g. ``edge_index=`` for graph convolutions). It returns the output tensor, or a
+    tuple when the graph has several outputs.
+
+    Attributes:
+        steps: one :class:`NodeModule` per computed node, in schedule order.
+        arch: architecture parameters, one ``(1, K)`` tensor per gate (top level only).
+        relaxation: turns ``arch`` into decisions each forward (default: softmax).
+        drop_path_prob: drop-path rate for edges marked ``drop_path`` (training only).
+    """
+
+    def __init__(self, graph, bind: dict | None = None, input_channels: list[int] | None = None,
+                 gate_prefix: str = "", top: bool = True, shared: dict | None = None,
+                 _pass: dict | None = None):
+        super().__init__(graph)
+        if graph.level != "layer":
+            raise GraphError(f"LayerModule compiles layer-level graphs, got {graph.level!r}")
+        self.bind = dict(bind or {})
+        self.input_channels = input_channels
+        self.gate_prefix = gate_prefix
+        self.top = top
+        self.steps = nn.ModuleDict()
+        self._shared = {} if shared is None else shared
+        self.drop_path_prob = 0.0
+        self.sync(_pass=_pass)
+        if top:
+            self._arch_names = self.gates()
+            self.arch = nn.ParameterDict(OrderedDict(
+                (module_key(k), nn.Parameter(_init_alpha(len(ops))))
+                for k, ops in self._arch_names.items()
+            ))
+            self.relaxation: Relaxation | None = Softmax() if len(self.arch) else None
+
+    # ------------------------------------------------------------------ structure
+    def gates(self) -> dict[str, list[str]]:
+        """Gate key -> candidate op names, for this graph and every cell it calls."""
+        out: dict[str, list[str]] = {}
+        for n, step in self.steps.items():
+            for src, edge in step.inputs.items():
+                if len(edge) > 1:
+                    out[self.gate_prefix + f"{src}->{n}"] = edge.names
+            cell = getattr(step, "cell", None)
+            if cell is not None:
+                out.update(cell.gates())
+        return out
+
+    def edge_module(self, u: str, v: str) -> Edge:
+        """The :class:`Edge` of ``u -> v``."""
+        try:
+            return self.steps[module_key(v)].inputs[module_key(u)]
+        except KeyError:
+            raise GraphError(f"{self.graph.name}: no compiled edge {u}->{v}") from None
+
+    def gate_keys(self, u: str, v: str, cell: str | None = None) -> list[str]:
+        """Keys in :attr:`arch` of edge ``u -> v`` of this graph or of cell template ``cell``."""
+        edge = f"{module_key(u)}->{module_key(v)}"
+        if cell is None:
+            return [edge] if edge in self.gates() else []
+        suffix = f"{module_key(cell)}:{edge}"
+        return [k for k in self.gates() if k == suffix or k.endswith(":" + suffix)]
+
+    def cell_modules(self, cell: str) -> list["LayerModule"]:
+        """Distinct compiled instances of cell template ``cell`` (recursively)."""
+        found: dict[int, LayerModule] = {}
+        for n in self.graph.topological_order():
+            d = self.graph.nx.nodes[n]
+            if d.get("kind") != "call":
+                continue
+            m = self.steps[module_key(n)].cell
+            if d["cell"] == cell:
+                found[id(m)] = m
+            for sub in m.cell_modules(cell):
+                found[id(sub)] = sub
+        return list(found.values())
+
+    def sync(self, init: dict | None = None, _pass: dict | None = None) -> dict:
+        """Make the modules match the graph, keeping every surviving op module.
+
+        Ops that are new, or whose shape or arguments changed, are built; ``init`` maps
+        ``(graph.uid, u, v, op_name)`` to a callable ``f(new_module, old_edge)`` that
+        initializes a new op module (by default the op's own initialization). Returns ``{"built": [...], "removed": [...]}``
+        as lists of ``(edge key, op name)``.
+        """
+        init = init or {}
+        _pass = {} if _pass is None else _pass  # cells synced in this pass, by share key
+        g = self.graph
+        report = {"built": [], "removed": []}
+        info = infer_channels(g, self.bind, self.input_channels)
+        keep_nodes = set()
+        order = g.topological_order()
+        new_steps = nn.ModuleDict()
+        for n in order:
+            d = g.nx.nodes[n]
+            kind = d.get("kind", "merge")
+            if kind == "input":
+                continue
+            key = module_key(n)
+            if key in new_steps:
+                raise GraphError(f"{g.name}: nodes collide on module name {key!r}; rename {n!r}")
+            keep_nodes.add(key)
+            step = self.steps[key] if key in self.steps else NodeModule()
+            if kind == "call":
+                step.inputs = nn.ModuleDict()
+                step.cell = self._cell_module(n, d, info, init, report, _pass)
+            else:
+                self._sync_edges(n, step, info, init, report)
+                self._sync_post_op(n, d, step, info)
+            new_steps[key] = step
+        for key, step in self.steps.items():
+            if key not in keep_nodes:
+                for src, edge in step.inputs.items():
+                    report["removed"] += [(f"{src}->{key}", op) for op in edge.names]
+        self.steps = new_steps
+        self._build_plan()
+        self.mark_synced()
+        return report
+
+    def _sync_edges(self, n, step, info, init, report):
+        g = self.graph
+        new_inputs = nn.ModuleDict()
+        for u, _ in g.in_edges(n):
+            e = g.nx.edges[u, n]
+            ukey = module_key(u)
+            where = f"{g.name}: edge {u}->{n}"
+            gate = self.gate_prefix + f"{ukey}->{module_key(n)}"
+            edge = step.inputs[ukey] if ukey in step.inputs else Edge()
+            C_in, C_out = info.edges[(u, n)]
+            args = edge_args(g, u, n, self.bind)
+            fresh = Edge()
+            for op in e["ops"]:
+                spec = resolve_op(op, where)
+                op_args = {k: v for k, v in args.items() if k in spec.params}
+                shape = (C_in, C_out, tuple(sorted(op_args.items())))
+                if op in edge and edge._shapes.get(op) == shape:
+                    fresh[op] = edge[op]
+                else:
+                    module = build_op(op, C_in, C_out, op_args, where)
+                    policy = init.get((g.uid, u, n, op))
+                    if policy is not None:
+                        policy(module, edge)
+                    fresh[op] = module
+                    report["built"].append((gate, op))
+                fresh._shapes[op] = shape
+            for op in edge.names:
+                if op not in fresh:
+                    report["removed"].append((gate, op))
+            fresh._zero = [resolve_op(op).zero for op in fresh.names]
+            fresh._ident = [isinstance(fresh[op], nn.Identity) for op in fresh.names]
+            fresh._ctx = [resolve_op(op).context for op in fresh.names]
+            fresh._drop_path = bool(e.get("drop_path", False))
+            new_inputs[ukey] = fresh
+        step.inputs = new_inputs
+
+    def _sync_post_op(self, n, d, step, info):
+        op = d.get("op")
+        if op is None:
+            if hasattr(step, "op"):
+                del step.op
+            return
+        args = bind_value(d.get("op_args", {}), self.bind, f"{self.graph.name}: node {n!r}")
+        C = info.nodes[n]
+        shape = (op, C, tuple(sorted(args.items())))
+        if getattr(step, "op_shape", None) != shape:
+            step.op = build_op(op, C, C, args, f"{self.graph.name}: node {n!r}")
+            step.op_shape = shape
+
+    def _cell_module(self, n, d, info, init, report, _pass) -> "LayerModule":
+        g = self.graph
+        template = g.cells[d["cell"]]
+        bind = {**self.bind, **bind_value(d.get("bind", {}), self.bind, f"{g.name}: node {n!r}")}
+        arg_channels = [info.nodes[a] for a in d["args"]]
+        weights = d.get("weights") or n
+        share_key = (weights if weights != n else self.gate_prefix + n, d["cell"])
+        if share_key in _pass:
+            module = _pass[share_key]
+            if module.input_channels != arg_channels or module.bind != bind:
+                raise ShapeError(
+                    f"{g.name}: call node {n!r} shares weights {weights!r} with a call of "
+                    f"another shape ({module.input_channels} vs {arg_channels} channels, "
+                    f"bind {module.bind} vs {bind}); give it its own weights key"
+                )
+            return module
+        step = self.steps[module_key(n)] if module_key(n) in self.steps else None
+        old = self._shared.get(share_key) or getattr(step, "cell", None)
+        if (old is not None and old.graph is template and old.input_channels == arg_channels
+                and old.bind == bind):
+            sub = old.sync(init, _pass)
+            report["built"] += sub["built"]
+            report["removed"] += sub["removed"]
+            module = old
+        else:
+            module = LayerModule(template, bind, arg_channels,
+                                 gate_prefix=self.gate_prefix + f"{module_key(d['cell'])}:", top=False,
+                                 shared=self._shared, _pass=_pass)
+        _pass[share_key] = module
+        self._shared[share_key] = module
+        return module
+
+    def _build_plan(self) -> None:
+        g = self.graph
+        plan = []
+        for n in g.topological_order():
+            d = g.nx.nodes[n]
+            kind = d.get("kind", "merge")
+            if kind == "input":
+                continue
+            step = self.steps[module_key(n)]
+            train_only = bool(d.get("train_only", False))
+            if kind == "call":
+                plan.append(("call", n, step.cell, tuple(d["args"]), train_only))
+                continue
+            edges = []
+            for u, _ in g.in_edges(n):
+                edge = step.inputs[module_key(u)]
+                gate = self.gate_prefix + f"{module_key(u)}->{module_key(n)}"
+                ops = tuple(edge.values())
+                edges.append((u, ops, tuple(edge.names), tuple(edge._zero), tuple(edge._ident),
+                              tuple(edge._ctx), gate if len(ops) > 1 else None,
+                              edge._drop_path))
+            post = getattr(step, "op", None)
+            plan.append(("merge", n, tuple(edges), d.get("merge", "sum"), post, train_only))
+        self._plan = plan
+        self._inputs = g.inputs
+        self._outputs = g.outputs
+
+    def recompile(self) -> None:
+        """Rebuild what changed in the graph; surviving op modules keep their weights."""
+        self.sync()
+        if self.top:
+            self._sync_arch()
+
+    def _sync_arch(self, new_alpha: dict | None = None) -> None:
+        """Resize ``arch`` to the current gates, keeping the logits of surviving candidates."""
+        new_alpha = new_alpha or {}
+        gates = self.gates()
+        names = getattr(self, "_arch_names", None) or {}
+        arch = nn.ParameterDict(OrderedDict())
+        for key, ops in gates.items():
+            k = module_key(key)
+            if key in new_alpha:
+                arch[k] = new_alpha[key]
+                continue
+            if k in self.arch and names.get(key) == ops:
+                arch[k] = self.arch[k]
+                continue
+            old = self.arch[k] if k in self.arch else None
+            value = _init_alpha(len(ops))
+            if old is not None and key in names:
+                for j, op in enumerate(ops):
+                    if op in names[key]:
+                        value[0, j] = old.detach()[0, names[key].index(op)]
+            arch[k] = nn.Parameter(value.to(old.device if old is not None else "cpu"))
+        self.arch = arch
+        self._arch_names = gates
+        if self.relaxation is None and len(arch):
+            self.relaxation = Softmax()
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, *inputs, gates: dict[str, Decision] | None = None, **context):
+        if self.top:
+            self.check_fresh()
+            if len(inputs) != len(self._inputs):
+                raise SupernetError(
+                    f"{self.graph.name}: expected {len(self._inputs)} input(s) "
+                    f"{self._inputs}, got {len(inputs)}"
+                )
+            if gates is None and len(self.arch):
+                if self.relaxation is None:
+                    raise SupernetError(
+                        f"{self.graph.name}: the graph has {len(self.arch)} gate(s) but no "
+                        "relaxation; set module.relaxation or discretize the graph"
+                    )
+                gates = self.relaxation(dict(self.arch.items()))
+        p = self.drop_path_prob if self.training else 0.0
+        values = self.run(inputs, gates, context, p)
+        outs = tuple(values[o] for o in self._outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def run(self, inputs, gates, context, drop_prob):
+        """Evaluate the plan; returns the dict of node values."""
+        values = dict(zip(self._inputs, inputs))
+        training = self.training
+        for step in self._plan:
+            if step[0] == "call":
+                _, n, cell, args, train_only = step
+                if train_only and not training:
+                    values[n] = None
+                    continue
+                sub = cell.run([values[a] for a in args], gates, context, drop_prob)
+                values[n] = sub[cell._outputs[0]]
+                continue
+            _, n, edges, merge, post, train_only = step
+            if train_only and not training:
+                values[n] = None
+                continue
+            outs = []
+            for u, ops, names, zero, ident, ctx, gate, dp in edges:
+                x = values[u]
+                try:
+                    if any(ctx):
+                        ops = tuple(_bind_context(o, c, context) for o, c in zip(ops, ctx))
+                    if gate is None:
+                        y = ops[0](x)
+                    else:
+                        if gates is None or gate not in gates:
+                            raise SupernetError(
+                                f"{self.graph.name}: edge {u}->{n} is a gate ({', '.join(names)}) "
+                                "but no decision was given for it"
+                            )
+                        y = gates[gate].mix(0, ops, zero, x)
+                except RuntimeError as exc:
+                    shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+                    raise ShapeError(
+                        f"{self.graph.name}: edge {u}->{n} ({'|'.join(names)}) failed on an input "
+                        f"of shape {shape}: {exc}"
+                    ) from exc
+                if dp and drop_prob > 0.0 and not (gate is None and ident[0]):
+                    y = drop_path(y, drop_prob)
+                outs.append(y)
+            try:
+                if merge == "concat":
+                    v = torch.cat(outs, dim=1)
+                else:
+                    v = outs[0]
+                    for y in outs[1:]:
+                        v = v + y
+                if post is not None:
+                    v = post(v)
+            except RuntimeError as exc:
+                shapes = [tuple(o.shape) for o in outs]
+                raise ShapeError(
+                    f"{self.graph.name}: node {n!r} cannot {merge} its inputs of shapes {shapes}: "
+                    f"{exc}"
+                ) from exc
+            values[n] = v
+        return values
+
+
+def _bind_context(op, names, context):
+    if not names:
+        return op
+    missing = [c for c in names if c not in context]
+    if missing:
+        raise SupernetError(f"op {type(op).__name__} needs context {missing}; pass it by keyword")
+    kw = {c: context[c] for c in names}
+    return lambda x: op(x, **kw)
+
+
+@register_compiler("layer")
+def compile_layer(graph, **kwargs) -> LayerModule:
+    """Compile a layer-level graph (see :class:`LayerModule`)."""
+    return LayerModule(graph, **kwargs)

@@ -1,0 +1,285 @@
+"""The neural operators at layer level.
+
+A unit is a tensor node, a connection an edge; an edge's candidate operations are grown
+and pruned like connections (adding a candidate is synaptogenesis between the two tensors,
+removing one is synaptic pruning). Edits may target a cell template (``cell="normal"``):
+every instance of the cell changes, and the architecture parameters they share too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import EditError, GraphError
+from ..ops.registry import resolve_op
+from .base import Edit, register_edit, target_graph
+from .init import check_policy, morph_into, zero_output
+from .optim import add_params, remove_params, replace_param
+
+__all__ = ["AddNode", "RemoveNode", "AddEdge", "RemoveEdge", "AddOp", "RemoveOp", "sync_module"]
+
+
+def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> dict:
+    """Bring a compiled layer module in line with its edited graph.
+
+    Surviving modules are kept as they are (weights and optimizer state untouched); new ops
+    are built under ``seed`` and initialized by ``init``; removed parameters leave the
+    optimizers; architecture parameters are resized with their optimizer state.
+    """
+    before = {id(p): p for p in module.weights()}
+    old_arch = {k: p for k, p in module.arch.items()} if module.top else {}
+    old_names = dict(getattr(module, "_arch_names", {}))
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        report = module.sync(init or {})
+        module._sync_arch({k: v for k, v in (new_alpha or {}).items()})
+    after = {id(p): p for p in module.weights()}
+    remove_params(optimizers, [p for i, p in before.items() if i not in after])
+    add_params(optimizers, [p for i, p in after.items() if i not in before],
+               like=[p for i, p in before.items() if i in after])
+    new_arch = dict(module.arch.items())
+    for k, p in old_arch.items():
+        if k not in new_arch:
+            remove_params(optimizers, [p])
+        elif new_arch[k] is not p:
+            names, olds = module._arch_names[k], old_names.get(k, [])
+            index = torch.tensor([olds.index(o) if o in olds else -1 for o in names])
+            replace_param(optimizers, p, new_arch[k], index, dim=1)
+    fresh = [p for k, p in new_arch.items() if k not in old_arch]
+    add_params(optimizers, fresh, like=list(old_arch.values()))
+    return report
+
+
+def _check_op(op, where):
+    resolve_op(op, where)
+
+
+@register_edit
+@dataclass
+class AddNode(Edit):
+    """Neuron creation: a new tensor node (connect it with :class:`AddEdge`)."""
+
+    kind = "add_node"
+    operator = "neuron_creation"
+    name: str = ""
+    merge: str = "sum"
+    channels: int | str | None = None
+    attrs: dict = field(default_factory=dict)
+    cell: str | None = None
+
+    def apply_graph(self, graph):
+        target_graph(graph, self.cell).add_node(self.name, self.merge, self.channels, **self.attrs)
+
+    def apply_module(self, module, optimizers=()):
+        return sync_module(module, optimizers)
+
+
+@register_edit
+@dataclass
+class RemoveNode(Edit):
+    """Neuron removal: a node and all its connections."""
+
+    kind = "remove_node"
+    operator = "neuron_removal"
+    name: str = ""
+    cell: str | None = None
+
+    def apply_graph(self, graph):
+        target_graph(graph, self.cell).remove_node(self.name)
+
+    def apply_module(self, module, optimizers=()):
+        return sync_module(module, optimizers)
+
+
+@register_edit
+@dataclass
+class AddEdge(Edit):
+    """Synaptogenesis: a new edge with candidate ops.
+
+    ``init="zero"`` starts every candidate at zero output, so the destination's value is
+    unchanged (for a ``sum`` merge); zero-output ops are the parametric ones, and the
+    ``none`` op.
+    """
+
+    kind = "add_edge"
+    operator = "synaptogenesis"
+    u: str = ""
+    v: str = ""
+    ops: list = field(default_factory=list)
+    args: dict = field(default_factory=dict)
+    port: int | None = None
+    channels: int | str | None = None
+    init: str = "random"
+    seed: int | None = None
+    cell: str | None = None
+
+    def apply_graph(self, graph):
+        check_policy(self.init)
+        if self.init == "split":
+            raise EditError("add_edge: init must be 'random' or 'zero' (there is nothing to split)")
+        g = target_graph(graph, self.cell)
+        for op in self.ops:
+            _check_op(op, f"{g.name}: edge {self.u}->{self.v}")
+        g.add_edge(self.u, self.v, self.ops, port=self.port, channels=self.channels, **self.args)
+
+    def apply_module(self, module, optimizers=()):
+        g = target_graph(module.graph, self.cell)
+        init = {}
+        if self.init == "zero":
+            where = f"{g.name}: edge {self.u}->{self.v}"
+            for op in self.ops:
+                spec = resolve_op(op)
+                init[(g.uid, self.u, self.v, op)] = (
+                    lambda m, _e, spec=spec: zero_output(spec, m, where)
+                )
+        return sync_module(module, optimizers, init, seed=self.seed)
+
+
+@register_edit
+@dataclass
+class RemoveEdge(Edit):
+    """Synaptic pruning: remove an edge and its ops."""
+
+    kind = "remove_edge"
+    operator = "synaptic_pruning"
+    u: str = ""
+    v: str = ""
+    cell: str | None = None
+
+    def apply_graph(self, graph):
+        target_graph(graph, self.cell).remove_edge(self.u, self.v)
+
+    def apply_module(self, module, optimizers=()):
+        return sync_module(module, optimizers)
+
+
+@register_edit
+@dataclass
+class AddOp(Edit):
+    """Grow a candidate op on an edge (synaptogenesis between two tensors).
+
+    Policies (see :mod:`supernet.edits.init`): ``"random"``; ``"zero"``: the op starts at
+    zero output and takes the fraction ``share`` of the probability of the edge's zero
+    (``none``) candidate, so the mixture is unchanged; ``"split"``: the op copies candidate
+    ``source`` (kernels zero-padded when larger) and the two share its probability.
+    """
+
+    kind = "add_op"
+    operator = "synaptogenesis"
+    u: str = ""
+    v: str = ""
+    op: str = ""
+    init: str = "random"
+    source: str | None = None
+    share: float = 0.5
+    noise: float = 0.0
+    seed: int | None = None
+    cell: str | None = None
+
+    def apply_graph(self, graph):
+        check_policy(self.init)
+        g = target_graph(graph, self.cell)
+        where = f"{g.name}: edge {self.u}->{self.v}"
+        ops = list(g.edge(self.u, self.v)["ops"])
+        if not ops:
+            raise EditError(f"{where}: the edge is a cell argument and carries no ops")
+        _check_op(self.op, where)
+        if self.op in ops:
+            raise EditError(f"{where} has op {self.op!r} already (candidates: {ops})")
+        if self.init == "split" and self.source not in ops:
+            raise EditError(
+                f"{where}: init='split' needs source= one of the edge's candidates {ops}, "
+                f"got {self.source!r}"
+            )
+        if self.init == "zero" and len(ops) == 1 and not resolve_op(ops[0]).zero:
+            raise EditError(
+                f"{where} has a single op, whose whole output a new candidate would dilute; "
+                "grow it with init='split' (copying that op) instead"
+            )
+        g.set_ops(self.u, self.v, ops + [self.op])
+
+    def _source_index(self, names):
+        if self.init == "split":
+            return names.index(self.source)
+        if self.init == "zero":
+            zeros = [i for i, n in enumerate(names) if resolve_op(n).zero]
+            return zeros[0] if zeros else None
+        return None
+
+    def apply_module(self, module, optimizers=()):
+        g = target_graph(module.graph, self.cell)
+        where = f"{g.name}: edge {self.u}->{self.v}"
+        spec = resolve_op(self.op)
+        gen = torch.Generator().manual_seed(self.seed or 0)
+
+        def init(m, edge):
+            if self.init == "zero":
+                zero_output(spec, m, where)
+            elif self.init == "split":
+                morph_into(edge[self.source], m, where, self.noise, gen)
+
+        keys = module.gate_keys(self.u, self.v, self.cell)
+        names = g.edge(self.u, self.v)["ops"][:-1]
+        new_alpha = {}
+        relax = module.relaxation
+        src = self._source_index(names)
+        if self.init == "zero" and src is None and len(names) > 1:
+            raise EditError(
+                f"{where}: the edge has no zero ('none') candidate to take probability from, so "
+                "a new op would change the mixture; use init='split' or add 'none' first"
+            )
+        if len(names) == 1:
+            row = torch.zeros(1, 1)
+            pending = (relax or _softmax()).grow(row, self.init, src, self.share)
+        else:
+            pending = None
+            for k in keys:
+                new_alpha[k] = torch.nn.Parameter(
+                    (relax or _softmax()).grow(module.arch[k], self.init, src, self.share)
+                    .to(module.arch[k].device)
+                )
+        report = sync_module(module, optimizers, {(g.uid, self.u, self.v, self.op): init},
+                             new_alpha, seed=self.seed)
+        if pending is not None:  # the edge just became a gate
+            with torch.no_grad():
+                for k in module.gate_keys(self.u, self.v, self.cell):
+                    module.arch[k].copy_(pending)
+        return report
+
+
+def _softmax():
+    from ..gates import Softmax
+
+    return Softmax()
+
+
+@register_edit
+@dataclass
+class RemoveOp(Edit):
+    """Prune a candidate op from an edge; its architecture logit goes with it."""
+
+    kind = "remove_op"
+    operator = "synaptic_pruning"
+    u: str = ""
+    v: str = ""
+    op: str = ""
+    cell: str | None = None
+
+    def apply_graph(self, graph):
+        g = target_graph(graph, self.cell)
+        ops = list(g.edge(self.u, self.v)["ops"])
+        if self.op not in ops:
+            raise EditError(f"{g.name}: edge {self.u}->{self.v} has no op {self.op!r} (has {ops})")
+        if len(ops) == 1:
+            raise GraphError(
+                f"{g.name}: {self.op!r} is the last op of edge {self.u}->{self.v}; remove the "
+                "edge instead (RemoveEdge)"
+            )
+        ops.remove(self.op)
+        g.set_ops(self.u, self.v, ops)
+
+    def apply_module(self, module, optimizers=()):
+        return sync_module(module, optimizers)

@@ -1,0 +1,91 @@
+"""Keep optimizers in step with structural edits.
+
+When an edit removes parameters, they leave every optimizer (with their state); when it
+creates parameters, they join the param group of a sibling; when it resizes a parameter,
+the new tensor takes over the old one's state, sliced the same way (momentum buffers, Adam
+moments), so that training continues as if the removed entries had never existed.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+__all__ = ["remove_params", "add_params", "replace_param"]
+
+
+def _as_list(optimizers) -> list[torch.optim.Optimizer]:
+    if optimizers is None:
+        return []
+    if isinstance(optimizers, torch.optim.Optimizer):
+        return [optimizers]
+    return list(optimizers)
+
+
+def remove_params(optimizers, params: Iterable[torch.Tensor]) -> None:
+    """Drop ``params`` (and their state) from every optimizer."""
+    ids = {id(p) for p in params}
+    if not ids:
+        return
+    for opt in _as_list(optimizers):
+        for group in opt.param_groups:
+            group["params"] = [p for p in group["params"] if id(p) not in ids]
+        for p in list(opt.state.keys()):
+            if id(p) in ids:
+                del opt.state[p]
+
+
+def add_params(optimizers, params: Sequence[torch.Tensor], like: Iterable[torch.Tensor] = ()) -> None:
+    """Add ``params`` to the param group holding any of ``like`` (first match wins).
+
+    Parameters that are already in an optimizer are left alone. If no group holds any of
+    ``like``, nothing is added: the caller decides which optimizer owns new parameters.
+    """
+    params = [p for p in params if p.requires_grad]
+    like_ids = {id(p) for p in like}
+    for opt in _as_list(optimizers):
+        present = {id(p) for g in opt.param_groups for p in g["params"]}
+        for group in opt.param_groups:
+            if like_ids & {id(p) for p in group["params"]}:
+                group["params"].extend(p for p in params if id(p) not in present)
+                return
+
+
+def replace_param(
+    optimizers,
+    old: torch.Tensor,
+    new: torch.Tensor,
+    index: torch.Tensor | None = None,
+    dim: int = 0,
+) -> None:
+    """Put ``new`` where ``old`` was, carrying its state.
+
+    Args:
+        index: for each position of ``new`` along ``dim``, the position of ``old`` it
+            continues, or ``-1`` for a created entry (its state starts at zero). ``None``
+            means the shapes are equal and state is copied as is.
+    """
+    for opt in _as_list(optimizers):
+        for group in opt.param_groups:
+            for i, p in enumerate(group["params"]):
+                if p is old:
+                    group["params"][i] = new
+        if old in opt.state:
+            state = opt.state.pop(old)
+            opt.state[new] = {k: _carry(v, old, new, index, dim) for k, v in state.items()}
+
+
+def _carry(value, old, new, index, dim):
+    if not torch.is_tensor(value) or value.shape != old.shape:
+        return value  # scalars such as Adam's step
+    if index is None:
+        return value.clone()
+    out = value.new_zeros(new.shape)
+    keep = index >= 0
+    src = index.clamp(min=0)
+    taken = value.index_select(dim, src.to(value.device))
+    mask_shape = [1] * value.dim()
+    mask_shape[dim] = -1
+    out.copy_(torch.where(keep.view(mask_shape).to(value.device), taken, out))
+    return out

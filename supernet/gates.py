@@ -1,0 +1,128 @@
+"""Gates: the structural decisions a search makes, and how a forward pass uses them.
+
+A *gate group* is an ``(n, K)`` table of architecture parameters: ``n`` gates, each
+choosing among ``K`` candidates. At layer level every edge with more than one candidate op
+is a group with ``n = 1`` (its candidates are the ops); at channel and neuron level a group
+holds one gate per unit or connection with ``K = 2`` (keep, drop).
+
+A :class:`Relaxation` turns the architecture parameters of a group into a :class:`Decision`
+once per forward pass: weights for every candidate (softmax, sigmoid, Gumbel) and optionally
+the candidates to execute (sampling). A :class:`Decision` knows how to mix the candidates of
+one gate, so sampling relaxations run only the sampled ops.
+
+Examples:
+    >>> import torch
+    >>> from supernet.gates import Softmax
+    >>> d = Softmax().decide("e", torch.zeros(1, 4))
+    >>> d.weights
+    tensor([[0.2500, 0.2500, 0.2500, 0.2500]])
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+__all__ = ["Decision", "Relaxation", "Softmax", "mix_candidates"]
+
+
+def mix_candidates(
+    ops: Sequence[Callable],
+    zero: Sequence[bool],
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    indices: Sequence[int],
+) -> torch.Tensor:
+    """``sum_k weights[k] * ops[k](x)`` over ``indices``, skipping zero ops.
+
+    A zero op contributes nothing to the value nor to any gradient (``d/dw_k (w_k * 0) = 0``),
+    so it is not computed unless every selected candidate is zero.
+    """
+    out = None
+    for k in indices:
+        if zero[k]:
+            continue
+        y = ops[k](x) * weights[k]
+        out = y if out is None else out + y
+    if out is None:  # only zero ops selected: keep the output's shape and a graph edge
+        k = indices[0]
+        out = ops[k](x) * weights[k]
+    return out
+
+
+class Decision:
+    """A relaxation's decision for one gate group in one forward pass.
+
+    Attributes:
+        weights: ``(n, K)`` tensor of mixing weights (differentiable w.r.t. the group's
+            architecture parameters), or ``None``.
+        active: per gate, the candidate indices to execute; ``None`` runs all of them.
+    """
+
+    __slots__ = ("weights", "active")
+
+    def __init__(self, weights: torch.Tensor | None, active: list[list[int]] | None = None):
+        self.weights = weights
+        self.active = active
+
+    def mix(self, i: int, ops: Sequence[Callable], zero: Sequence[bool], x: torch.Tensor):
+        """Output of gate ``i`` whose candidates are ``ops`` (callables of ``x``)."""
+        idx = range(len(ops)) if self.active is None else self.active[i]
+        return mix_candidates(ops, zero, x, self.weights[i], idx)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weights={self.weights}, active={self.active})"
+
+
+class Relaxation(nn.Module):
+    """Base class: turns architecture parameters into decisions.
+
+    Override :meth:`decide`. A relaxation holds no architecture parameters (they live in
+    the compiled module, ``module.arch``); it may hold state such as a temperature as
+    buffers, so that it is checkpointed with the module.
+    """
+
+    def decide(self, key: str, alpha: torch.Tensor) -> Decision:
+        """The decision for gate group ``key`` with parameters ``alpha`` of shape ``(n, K)``."""
+        raise NotImplementedError
+
+    def forward(self, arch: dict[str, torch.Tensor]) -> dict[str, Decision]:
+        return {k: self.decide(k, a) for k, a in arch.items()}
+
+    def discrete(self, alpha: torch.Tensor) -> torch.Tensor:
+        """Index of the chosen candidate per gate (argmax by default)."""
+        return alpha.argmax(-1)
+
+    def grow(self, alpha: torch.Tensor, policy: str, source: int | None,
+             share: float = 0.5) -> torch.Tensor:
+        """Logits with one candidate appended, keeping the mixture's output unchanged.
+
+        For competitive (softmax-like) relaxations, a new candidate must take its
+        probability from an existing one: ``"zero"`` takes the fraction ``share`` of the
+        mass of the zero candidate ``source`` (the new op starts at zero output), ``"split"``
+        halves the mass of ``source`` between it and its copy. ``"random"`` appends the
+        row's mean (the output changes).
+
+        Args:
+            alpha: ``(n, K)`` logits.
+            source: index of the candidate whose mass is taken.
+        """
+        alpha = alpha.detach()
+        if policy == "random" or source is None:
+            return torch.cat([alpha, alpha.mean(-1, keepdim=True)], dim=-1)
+        frac = 0.5 if policy == "split" else share
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"share must be in (0, 1), got {frac}")
+        out = alpha.clone()
+        out[:, source] = alpha[:, source] + torch.log1p(torch.tensor(-frac))
+        new = alpha[:, source : source + 1] + torch.log(torch.tensor(frac))
+        return torch.cat([out, new], dim=-1)
+
+
+class Softmax(Relaxation):
+    """DARTS: a softmax over each gate's candidates; every candidate runs."""
+
+    def decide(self, key: str, alpha: torch.Tensor) -> Decision:
+        return Decision(torch.softmax(alpha, dim=-1))

@@ -1,0 +1,346 @@
+"""The graph IR: a thin wrapper around :class:`networkx.DiGraph`.
+
+A :class:`Graph` is data only: it never holds tensors or modules. It is compiled to an
+``nn.Module`` by :func:`supernet.compile` and changed by the neural operators in
+:mod:`supernet.edits`. Every change bumps :attr:`Graph.version`, so a compiled module knows
+when it is stale.
+
+The attribute schema of each level is documented in :mod:`supernet.schema`.
+
+Examples:
+    >>> from supernet import Graph
+    >>> g = Graph("layer", name="tiny")
+    >>> g.add_input("x", channels=3)
+    >>> g.add_node("h", channels=8)
+    >>> g.add_edge("x", "h", ["conv_3x3", "skip_connect"])
+    >>> g.set_outputs(["h"])
+    >>> g.edge("x", "h")["ops"]
+    ['conv_3x3', 'skip_connect']
+    >>> g.version > 0
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any, Iterable, Iterator
+
+import networkx as nx
+
+from .errors import (
+    CycleError,
+    DuplicateNameError,
+    EdgeNotFound,
+    GraphError,
+    NodeNotFound,
+    did_you_mean,
+)
+from .schema import LEVELS, MERGES, NODE_KINDS
+
+__all__ = ["Graph"]
+
+_graph_ids = itertools.count()
+
+
+class Graph:
+    """A structural-learning graph at one abstraction level.
+
+    Args:
+        level: ``"layer"``, ``"channel"`` or ``"neuron"``.
+        name: a name used in messages and file names.
+
+    Attributes:
+        nx: the underlying :class:`networkx.DiGraph`. Read it freely; change it only
+            through the methods of this class or :mod:`supernet.edits`, which keep
+            :attr:`version` in step.
+        cells: cell templates (layer level), by name. A ``call`` node instantiates one.
+        version: bumped by every structural or attribute change.
+    """
+
+    def __init__(self, level: str = "layer", name: str = "graph"):
+        if level not in LEVELS:
+            raise GraphError(f"unknown level {level!r}; expected one of {list(LEVELS)}")
+        self.nx = nx.DiGraph(level=level, name=name, inputs=[], outputs=[], meta={})
+        self.cells: dict[str, Graph] = {}
+        self.version = 0
+        self.uid = next(_graph_ids)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def level(self) -> str:
+        return self.nx.graph["level"]
+
+    @property
+    def name(self) -> str:
+        return self.nx.graph["name"]
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.nx.graph["inputs"])
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.nx.graph["outputs"])
+
+    @property
+    def meta(self) -> dict:
+        """Free-form metadata (space name, constraints, ...); JSON-serializable."""
+        return self.nx.graph["meta"]
+
+    def touch(self) -> None:
+        """Mark the graph as changed (bumps :attr:`version`)."""
+        self.version += 1
+
+    # ------------------------------------------------------------------ lookups
+    def __contains__(self, node: object) -> bool:
+        return node in self.nx
+
+    def __len__(self) -> int:
+        return self.nx.number_of_nodes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nx.nodes)
+
+    def node(self, name: str) -> dict:
+        """The attribute dict of node ``name``; raises :class:`NodeNotFound`."""
+        try:
+            return self.nx.nodes[name]
+        except KeyError:
+            raise NodeNotFound(
+                f"{self.name}: no node {name!r}.{did_you_mean(name, self.nx.nodes)} "
+                f"Nodes: {_short(list(self.nx.nodes))}"
+            ) from None
+
+    def edge(self, u: str, v: str) -> dict:
+        """The attribute dict of edge ``u -> v``; raises :class:`EdgeNotFound`."""
+        self.node(u), self.node(v)
+        if not self.nx.has_edge(u, v):
+            succ = list(self.nx.successors(u))
+            raise EdgeNotFound(
+                f"{self.name}: no edge {u}->{v}; {u!r} feeds {_short(succ) or 'nothing'}"
+            )
+        return self.nx.edges[u, v]
+
+    def in_edges(self, v: str) -> list[tuple[str, str]]:
+        """In-edges of ``v`` in port order (the order a concat uses)."""
+        preds = list(self.nx.predecessors(v))
+        preds.sort(key=lambda u: self.nx.edges[u, v].get("port", 0))
+        return [(u, v) for u in preds]
+
+    def topological_order(self) -> list[str]:
+        """Nodes in a deterministic topological order (ties broken by insertion order)."""
+        index = {n: i for i, n in enumerate(self.nx.nodes)}
+        try:
+            return list(nx.lexicographical_topological_sort(self.nx, key=index.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = nx.find_cycle(self.nx)
+            path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
+            raise CycleError(
+                f"{self.name}: the graph has a cycle {path}; remove one of its edges"
+            ) from None
+
+    # ------------------------------------------------------------------ construction
+    def add_input(self, name: str, channels: Any = None, shape: Any = None, **attrs) -> None:
+        """Add a named graph input (a tensor fed by the caller)."""
+        self._new_node(name, kind="input", channels=channels, shape=shape, **attrs)
+        self.nx.graph["inputs"] = self.inputs + [name]
+
+    def add_node(self, name: str, merge: str = "sum", channels: Any = None, **attrs) -> None:
+        """Add a tensor node whose value merges its in-edges (``sum`` or ``concat``).
+
+        Optional attributes: ``op``/``op_args`` (an op applied after the merge),
+        ``train_only`` (skipped in eval mode) and anything JSON-serializable.
+        """
+        if merge not in MERGES:
+            raise GraphError(
+                f"{self.name}: node {name!r} has merge {merge!r}; expected one of {list(MERGES)}"
+            )
+        self._new_node(name, kind="merge", merge=merge, channels=channels, **attrs)
+
+    def add_call(
+        self,
+        name: str,
+        cell: str,
+        args: list[str],
+        bind: dict | None = None,
+        weights: str | None = None,
+        **attrs,
+    ) -> None:
+        """Add a node whose value is cell template ``cell`` applied to nodes ``args``.
+
+        Args:
+            cell: name of a template in :attr:`cells`.
+            args: predecessor nodes, in the order of the template's inputs.
+            bind: values for the template's ``"$symbol"`` attributes.
+            weights: a weight-sharing key; calls with the same key share parameters
+                (default: the node's own name, i.e. own weights).
+        """
+        if cell not in self.cells:
+            raise GraphError(
+                f"{self.name}: node {name!r} calls unknown cell {cell!r}; "
+                f"add it first with graph.add_cell(name, template). Known: {sorted(self.cells)}"
+            )
+        template = self.cells[cell]
+        if len(args) != len(template.inputs):
+            raise GraphError(
+                f"{self.name}: node {name!r} passes {len(args)} argument(s) to cell {cell!r}, "
+                f"which takes {len(template.inputs)} ({template.inputs})"
+            )
+        for a in args:
+            self.node(a)
+        self._new_node(
+            name, kind="call", cell=cell, args=list(args), bind=dict(bind or {}),
+            weights=weights or name, **attrs,
+        )
+        for a in dict.fromkeys(args):
+            self.nx.add_edge(a, name, ops=[], args={}, port=args.index(a))
+
+    def add_cell(self, name: str, template: "Graph") -> None:
+        """Register a cell template (a layer-level graph with inputs and one output)."""
+        if template.level != "layer":
+            raise GraphError(f"cell {name!r}: templates are layer-level graphs")
+        if name in self.cells:
+            raise DuplicateNameError(f"{self.name}: a cell named {name!r} exists already")
+        self.cells[name] = template
+        self.touch()
+
+    def add_edge(
+        self,
+        u: str,
+        v: str,
+        ops: Iterable[str] | str,
+        port: int | None = None,
+        channels: Any = None,
+        **args,
+    ) -> None:
+        """Add edge ``u -> v`` carrying candidate operations ``ops``.
+
+        Keyword arguments other than ``port`` and ``channels`` are passed to every op's
+        builder (``stride=2``, ``affine=False``, ...).
+        """
+        self.node(u), self.node(v)
+        if self.nx.has_edge(u, v):
+            raise DuplicateNameError(
+                f"{self.name}: edge {u}->{v} exists already; add candidate ops to it with "
+                "add_op, or route through an intermediate node"
+            )
+        if self.nx.nodes[v].get("kind") == "input":
+            raise GraphError(f"{self.name}: edge {u}->{v} points into input node {v!r}")
+        if self.nx.nodes[v].get("kind") == "call":
+            raise GraphError(
+                f"{self.name}: edge {u}->{v}: call node {v!r} takes its inputs from its "
+                "'args'; give its arguments their own nodes instead"
+            )
+        ops = [ops] if isinstance(ops, str) else list(ops)
+        if port is None:
+            ports = [d.get("port", 0) for _, _, d in self.nx.in_edges(v, data=True)]
+            port = max(ports, default=-1) + 1
+        attrs: dict[str, Any] = {"ops": ops, "args": dict(args), "port": port}
+        if channels is not None:
+            attrs["channels"] = channels
+        self.nx.add_edge(u, v, **attrs)
+        self.touch()
+
+    def set_outputs(self, names: list[str]) -> None:
+        """Declare the graph's outputs, in order."""
+        for n in names:
+            self.node(n)
+        self.nx.graph["outputs"] = list(names)
+        self.touch()
+
+    def remove_edge(self, u: str, v: str) -> None:
+        self.edge(u, v)
+        if self.nx.nodes[v].get("kind") == "call":
+            raise GraphError(
+                f"{self.name}: edge {u}->{v} is an argument of call node {v!r}; remove the node"
+            )
+        self.nx.remove_edge(u, v)
+        self.touch()
+
+    def remove_node(self, name: str) -> None:
+        """Remove ``name`` and all its connections. Refuses graph inputs and outputs."""
+        self.node(name)
+        if name in self.nx.graph["inputs"]:
+            raise GraphError(f"{self.name}: {name!r} is a graph input and cannot be removed")
+        if name in self.nx.graph["outputs"]:
+            raise GraphError(
+                f"{self.name}: {name!r} is a graph output; set_outputs() without it first"
+            )
+        users = [v for v in self.nx.successors(name) if self.nx.nodes[v].get("kind") == "call"]
+        if users:
+            raise GraphError(
+                f"{self.name}: node {name!r} is an argument of call node(s) {users}; "
+                "remove those first"
+            )
+        self.nx.remove_node(name)
+        self.touch()
+
+    def set_ops(self, u: str, v: str, ops: list[str]) -> None:
+        """Replace the candidate ops of edge ``u -> v`` (used by edits)."""
+        self.edge(u, v)["ops"] = list(ops)
+        self.touch()
+
+    def _new_node(self, name: str, **attrs) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"{self.name}: node names are non-empty strings, got {name!r}")
+        if name in self.nx:
+            raise DuplicateNameError(f"{self.name}: a node named {name!r} exists already")
+        self.nx.add_node(name, **{k: v for k, v in attrs.items() if v is not None})
+        self.touch()
+
+    # ------------------------------------------------------------------ whole-graph
+    def copy(self) -> "Graph":
+        """A deep copy (new :attr:`uid`, same :attr:`version`)."""
+        new = Graph.__new__(Graph)
+        new.nx = copy.deepcopy(self.nx)
+        new.cells = {k: c.copy() for k, c in self.cells.items()}
+        new.version = self.version
+        new.uid = next(_graph_ids)
+        return new
+
+    def same_as(self, other: "Graph") -> bool:
+        """True if structure, attributes, node/edge order and cells are all equal."""
+        from .io import to_node_link
+
+        return to_node_link(self) == to_node_link(other)
+
+    def gate_edges(self) -> list[tuple[str, str]]:
+        """Edges with more than one candidate op (the layer-level gates)."""
+        return [(u, v) for u, v, d in self.nx.edges(data=True) if len(d.get("ops", ())) > 1]
+
+    def nodes_of_kind(self, kind: str) -> list[str]:
+        if kind not in NODE_KINDS:
+            raise GraphError(f"unknown node kind {kind!r}; expected one of {list(NODE_KINDS)}")
+        return [n for n, d in self.nx.nodes(data=True) if d.get("kind") == kind]
+
+    def tabular(self) -> str:
+        """A table of nodes and their in-edges (as torch.fx ``print_tabular``)."""
+        rows = [("node", "kind", "channels", "inputs")]
+        for n in self.topological_order():
+            d = self.nx.nodes[n]
+            if d.get("kind") == "call":
+                ins = f"{d['cell']}({', '.join(d['args'])})"
+            else:
+                ins = ", ".join(
+                    f"{u}[{'|'.join(self.nx.edges[u, n].get('ops', []))}]"
+                    for u, _ in self.in_edges(n)
+                )
+            kind = d.get("kind", "?") + (f":{d['merge']}" if d.get("kind") == "merge" else "")
+            rows.append((str(n), kind, str(d.get("channels", d.get("units", ""))), ins))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [
+            "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Graph(level={self.level!r}, name={self.name!r}, nodes={self.nx.number_of_nodes()}, "
+            f"edges={self.nx.number_of_edges()}, cells={sorted(self.cells)})"
+        )
+
+
+def _short(items: list, n: int = 8) -> str:
+    items = [str(i) for i in items]
+    return ", ".join(items[:n]) + (f", ... ({len(items)} in all)" if len(items) > n else "")

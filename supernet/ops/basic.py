@@ -1,0 +1,178 @@
+"""Basic ops: identity, zero, convolution, linear, pooling, normalization, activations.
+
+Every op takes ``C_in, C_out`` and keyword arguments; ``dim`` selects 1-D or 2-D
+convolutions, pooling and normalization (default 2).
+
+Shapes:
+    - input: ``(N, C_in, *spatial)`` (``(N, C_in)`` for ``linear``)
+    - output: ``(N, C_out, *spatial / stride)``
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .registry import register_op
+
+__all__ = [
+    "Zero",
+    "Classifier",
+    "GlobalAvgPool",
+    "conv_cls",
+    "bn_cls",
+    "avg_pool_cls",
+    "max_pool_cls",
+    "zero_last",
+]
+
+
+def conv_cls(dim: int) -> type[nn.Module]:
+    return {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dim]
+
+
+def bn_cls(dim: int) -> type[nn.Module]:
+    return {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[dim]
+
+
+def avg_pool_cls(dim: int) -> type[nn.Module]:
+    return {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[dim]
+
+
+def max_pool_cls(dim: int) -> type[nn.Module]:
+    return {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[dim]
+
+
+def zero_last(*modules: nn.Module) -> None:
+    """Zero the weights (and biases) of ``modules`` in place: used by ``zero_output`` hooks."""
+    with torch.no_grad():
+        for m in modules:
+            m.weight.zero_()
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+
+
+class Zero(nn.Module):
+    """The ``none`` op: zeros of the output shape (strided like the other candidates)."""
+
+    def __init__(self, C_in: int, C_out: int, stride: int = 1):
+        super().__init__()
+        self.C_in, self.C_out, self.stride = C_in, C_out, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() > 2 and self.stride > 1:
+            index = (slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.dim() - 2)
+            x = x[index]
+        if self.C_out != self.C_in:
+            shape = list(x.shape)
+            shape[1] = self.C_out
+            return x.new_zeros(shape)
+        return x.mul(0.0)
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
+class GlobalAvgPool(nn.Module):
+    """Global average pooling to ``(N, C)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).mean(-1) if x.dim() > 2 else x
+
+
+class Classifier(nn.Linear):
+    """``nn.Linear`` that flattens its input first (a network's head)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.flatten(1), self.weight, self.bias)
+
+
+@register_op("none", zero=True)
+def none(C_in, C_out, stride=1):
+    """Zero op: contributes nothing; mixtures skip computing it."""
+    return Zero(C_in, C_out, stride)
+
+
+@register_op("identity", same_channels=True, identity=True)
+def identity(C_in, C_out):
+    """Identity (no stride, no channel change)."""
+    return nn.Identity()
+
+
+def _conv(C_in, C_out, kernel_size, stride, padding, dilation, groups, bias, dim):
+    if padding is None:
+        padding = dilation * (kernel_size - 1) // 2
+    return conv_cls(dim)(C_in, C_out, kernel_size, stride, padding, dilation, groups, bias)
+
+
+@register_op("conv", zero_output=lambda m: zero_last(m))
+def conv(C_in, C_out, kernel_size=3, stride=1, padding=None, dilation=1, groups=1, bias=True, dim=2):
+    """A plain convolution (padding keeps the size at stride 1)."""
+    return _conv(C_in, C_out, kernel_size, stride, padding, dilation, groups, bias, dim)
+
+
+@register_op("conv_1x1", zero_output=lambda m: zero_last(m))
+def conv_1x1(C_in, C_out, stride=1, bias=True, dim=2):
+    """1x1 convolution."""
+    return _conv(C_in, C_out, 1, stride, 0, 1, 1, bias, dim)
+
+
+@register_op("conv_3x3", zero_output=lambda m: zero_last(m))
+def conv_3x3(C_in, C_out, stride=1, bias=True, dim=2):
+    """3x3 convolution, padding 1."""
+    return _conv(C_in, C_out, 3, stride, 1, 1, 1, bias, dim)
+
+
+@register_op("linear", zero_output=lambda m: zero_last(m))
+def linear(C_in, C_out, bias=True):
+    """``nn.Linear`` on the last dimension."""
+    return nn.Linear(C_in, C_out, bias=bias)
+
+
+@register_op("classifier", zero_output=lambda m: zero_last(m))
+def classifier(C_in, C_out, bias=True):
+    """Flatten, then ``nn.Linear`` (a head after global pooling)."""
+    return Classifier(C_in, C_out, bias=bias)
+
+
+@register_op("global_avg_pool", same_channels=True)
+def global_avg_pool(C_in, C_out):
+    """Global average pooling ``(N, C, *spatial) -> (N, C)``."""
+    return GlobalAvgPool()
+
+
+@register_op("adaptive_avg_pool", same_channels=True)
+def adaptive_avg_pool(C_in, C_out, dim=2):
+    """``nn.AdaptiveAvgPool{dim}d(1)``: keeps singleton spatial dims, as most references do."""
+    return {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}[dim](1)
+
+
+@register_op("flatten", same_channels=True)
+def flatten(C_in, C_out):
+    """Flatten all but the batch dimension."""
+    return nn.Flatten(1)
+
+
+@register_op("relu", same_channels=True)
+def relu(C_in, C_out):
+    """ReLU."""
+    return nn.ReLU(inplace=False)
+
+
+@register_op("batchnorm", same_channels=True, zero_output=lambda m: zero_last(m))
+def batchnorm(C_in, C_out, affine=True, track_running_stats=True, dim=2):
+    """Batch normalization."""
+    return bn_cls(dim)(C_in, affine=affine, track_running_stats=track_running_stats)
+
+
+@register_op("bn_relu", same_channels=True)
+def bn_relu(C_in, C_out, affine=True, dim=2):
+    """Batch normalization then ReLU (a pre-activation head)."""
+    return nn.Sequential(bn_cls(dim)(C_in, affine=affine), nn.ReLU(inplace=False))
+
+
+@register_op("dropout", same_channels=True)
+def dropout(C_in, C_out, p=0.5):
+    """Dropout."""
+    return nn.Dropout(p)

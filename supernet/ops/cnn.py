@@ -1,0 +1,224 @@
+"""Convolutional cell ops of the DARTS family (DARTS, P-DARTS, PC-DARTS, GDAS, SGAS, ...).
+
+Definitions follow Liu et al., "DARTS: Differentiable Architecture Search" (ICLR 2019) and
+its public code, so that networks built from a genotype have exactly the reference
+modules and parameter counts:
+
+* ``sep_conv_kxk``: two stacked ReLU - depthwise kxk - pointwise 1x1 - BN blocks, the
+  stride on the first depthwise conv, no dilation;
+* ``dil_conv_kxk``: one ReLU - depthwise kxk dilated by 2 - pointwise - BN block;
+* ``skip_connect``: identity, or factorized reduce at stride 2;
+* ``max_pool_3x3`` / ``avg_pool_3x3``: pooling with padding 1 (average excludes the
+  padding); ``pool_bn=True`` appends a non-affine BN, as inside the DARTS search mixed op;
+* ``relu_conv_bn``: ReLU - conv - BN, the cell preprocessing (1x1 by default).
+
+Every op takes ``dim`` (1 or 2) so that the same cells run on sequences.
+
+Shapes:
+    - input: ``(N, C_in, *spatial)``
+    - output: ``(N, C_out, *ceil(spatial / stride))``
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
+from .registry import register_op
+
+__all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7"]
+
+
+class ReLUConvBN(nn.Module):
+    """ReLU, convolution (no bias), batch norm."""
+
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation=1, affine=True,
+                 track_running_stats=True, dim=2):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            conv_cls(dim)(C_in, C_out, kernel_size, stride, padding, dilation, bias=False),
+            bn_cls(dim)(C_out, affine=affine, track_running_stats=track_running_stats),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class DilConv(nn.Module):
+    """ReLU, depthwise dilated conv, pointwise conv, batch norm."""
+
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True, dim=2):
+        super().__init__()
+        Conv = conv_cls(dim)
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            Conv(C_in, C_in, kernel_size, stride, padding, dilation, groups=C_in, bias=False),
+            Conv(C_in, C_out, 1, padding=0, bias=False),
+            bn_cls(dim)(C_out, affine=affine),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class SepConv(nn.Module):
+    """Two stacked ReLU - depthwise - pointwise - BN blocks; stride on the first."""
+
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True, dim=2):
+        super().__init__()
+        Conv, BN = conv_cls(dim), bn_cls(dim)
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            Conv(C_in, C_in, kernel_size, stride, padding, groups=C_in, bias=False),
+            Conv(C_in, C_in, 1, padding=0, bias=False),
+            BN(C_in, affine=affine),
+            nn.ReLU(inplace=False),
+            Conv(C_in, C_in, kernel_size, 1, padding, groups=C_in, bias=False),
+            Conv(C_in, C_out, 1, padding=0, bias=False),
+            BN(C_out, affine=affine),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution with two offset strided 1x1 convs, concatenated, then BN.
+
+    Odd sizes are padded at the end so both halves agree (even sizes are unaffected).
+    """
+
+    def __init__(self, C_in, C_out, affine=True, dim=2):
+        super().__init__()
+        if C_out % 2:
+            raise ValueError(f"factorized reduce needs an even C_out, got {C_out}")
+        Conv = conv_cls(dim)
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = Conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = Conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = bn_cls(dim)(C_out, affine=affine)
+
+    def forward(self, x):
+        x = self.relu(x)
+        shifted = x[(slice(None), slice(None)) + (slice(1, None),) * (x.dim() - 2)]
+        if any(s % 2 for s in x.shape[2:]):
+            shifted = F.pad(shifted, [0, 1] * (x.dim() - 2))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+class Conv7x1x1x7(nn.Module):
+    """ReLU, 1x7 then 7x1 convolution, batch norm (2-D only)."""
+
+    def __init__(self, C_in, C_out, stride, affine=True):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, (1, 7), stride=(1, stride), padding=(0, 3), bias=False),
+            nn.Conv2d(C_in, C_out, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+def _zero_relu_conv_bn(m):
+    zero_last(m.op[1])
+
+
+def _zero_op_index(i):
+    return lambda m: zero_last(m.op[i])
+
+
+def _zero_factorized(m):
+    if isinstance(m, FactorizedReduce):
+        zero_last(m.conv_1, m.conv_2)
+    else:
+        raise ValueError("the identity has no parameters to start from zero")
+
+
+def _pool(pool, pool_bn, C, dim):
+    if not pool_bn:
+        return pool
+    return nn.Sequential(pool, bn_cls(dim)(C, affine=False))
+
+
+@register_op("max_pool_3x3", same_channels=True)
+def max_pool_3x3(C_in, C_out, stride=1, pool_bn=False, affine=True, dim=2):
+    """3x3 max pooling, padding 1 (``pool_bn``: then a non-affine BN)."""
+    return _pool(max_pool_cls(dim)(3, stride=stride, padding=1), pool_bn, C_in, dim)
+
+
+@register_op("avg_pool_3x3", same_channels=True)
+def avg_pool_3x3(C_in, C_out, stride=1, pool_bn=False, affine=True, dim=2):
+    """3x3 average pooling, padding 1, padding excluded (``pool_bn``: then a non-affine BN)."""
+    pool = avg_pool_cls(dim)(3, stride=stride, padding=1, count_include_pad=False)
+    return _pool(pool, pool_bn, C_in, dim)
+
+
+@register_op("skip_connect", identity=True, zero_output=_zero_factorized)
+def skip_connect(C_in, C_out, stride=1, affine=True, dim=2):
+    """Identity; factorized reduce when the stride is 2 or the width changes."""
+    if stride == 1 and C_in == C_out:
+        return nn.Identity()
+    if stride not in (1, 2):
+        raise ValueError(f"skip_connect supports stride 1 or 2, got {stride}")
+    if stride == 1:
+        return ReLUConvBN(C_in, C_out, 1, 1, 0, affine=affine, dim=dim)
+    return FactorizedReduce(C_in, C_out, affine=affine, dim=dim)
+
+
+@register_op("factorized_reduce", zero_output=_zero_factorized)
+def factorized_reduce(C_in, C_out, affine=True, dim=2):
+    """Halve the resolution with two offset 1x1 convs (DARTS ``FactorizedReduce``)."""
+    return FactorizedReduce(C_in, C_out, affine=affine, dim=dim)
+
+
+@register_op("relu_conv_bn", zero_output=_zero_relu_conv_bn)
+def relu_conv_bn(C_in, C_out, kernel_size=1, stride=1, padding=None, dilation=1, affine=True,
+                 track_running_stats=True, dim=2):
+    """ReLU - conv - BN (DARTS cell preprocessing; 1x1 by default)."""
+    if padding is None:
+        padding = dilation * (kernel_size - 1) // 2
+    return ReLUConvBN(C_in, C_out, kernel_size, stride, padding, dilation, affine,
+                      track_running_stats, dim)
+
+
+def _sep(k):
+    @register_op(f"sep_conv_{k}x{k}", zero_output=_zero_op_index(6))
+    def build(C_in, C_out, stride=1, affine=True, dim=2):
+        return SepConv(C_in, C_out, k, stride, k // 2, affine=affine, dim=dim)
+
+    build.__doc__ = f"Two stacked ReLU - depthwise {k}x{k} - pointwise - BN blocks."
+    return build
+
+
+def _dil(k):
+    @register_op(f"dil_conv_{k}x{k}", zero_output=_zero_op_index(2))
+    def build(C_in, C_out, stride=1, affine=True, dim=2):
+        return DilConv(C_in, C_out, k, stride, k - 1, 2, affine=affine, dim=dim)
+
+    build.__doc__ = f"ReLU - depthwise {k}x{k} dilated by 2 - pointwise - BN."
+    return build
+
+
+sep_conv_3x3, sep_conv_5x5, sep_conv_7x7 = _sep(3), _sep(5), _sep(7)
+dil_conv_3x3, dil_conv_5x5 = _dil(3), _dil(5)
+
+
+@register_op("conv_7x1_1x7", zero_output=_zero_op_index(2))
+def conv_7x1_1x7(C_in, C_out, stride=1, affine=True):
+    """ReLU - 1x7 conv - 7x1 conv - BN."""
+    return Conv7x1x1x7(C_in, C_out, stride, affine=affine)
+
+
+@register_op("stem_conv_bn", zero_output=lambda m: zero_last(m[1]))
+def stem_conv_bn(C_in, C_out, kernel_size=3, stride=1, affine=True, dim=2):
+    """Conv (no bias) then BN: the DARTS and NAS-Bench-201 stem."""
+    return nn.Sequential(
+        conv_cls(dim)(C_in, C_out, kernel_size, stride, kernel_size // 2, bias=False),
+        bn_cls(dim)(C_out, affine=affine),
+    )
