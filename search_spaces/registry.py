@@ -1,0 +1,72 @@
+"""The space registry (as timm's model registry): register by decorator, create by name.
+
+Examples:
+    >>> from search_spaces import register_space, create_space, list_spaces
+    >>> from supernet import Graph
+    >>> @register_space("toy_chain")
+    ... def toy_chain(width=8):
+    ...     g = Graph("layer", name="toy_chain")
+    ...     g.add_input("x", channels=3)
+    ...     g.add_node("h", channels=width)
+    ...     g.add_edge("x", "h", ["conv_3x3", "conv_1x1"])
+    ...     g.set_outputs(["h"])
+    ...     return g
+    >>> "toy_chain" in list_spaces()
+    True
+    >>> create_space("toy_chain", width=4).node("h")["channels"]
+    4
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from typing import Callable
+
+from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
+
+__all__ = ["register_space", "create_space", "list_spaces", "space_entry"]
+
+_SPACES: dict[str, Callable] = {}
+
+
+def register_space(name: str, override: bool = False):
+    """Decorator registering a function ``(**kw) -> supernet.Graph`` as space ``name``."""
+
+    def wrap(fn):
+        if name in _SPACES and not override:
+            raise DuplicateNameError(f"space {name!r} is registered already; pass override=True")
+        _SPACES[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_spaces(filter: str | None = None) -> list[str]:
+    """Registered space names, sorted; ``filter`` is a glob such as ``"darts*"``."""
+    names = sorted(_SPACES)
+    return [n for n in names if filter is None or fnmatch.fnmatch(n, filter)]
+
+
+def space_entry(name: str) -> Callable:
+    """The registered builder of ``name``; fails with the list of choices."""
+    try:
+        return _SPACES[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"could not resolve space {name!r} among choices {list_spaces()}."
+            f"{did_you_mean(name, _SPACES)}"
+        ) from None
+
+
+def create_space(name: str, **kwargs):
+    """Build the graph of space ``name`` with keyword arguments ``kwargs``."""
+    fn = space_entry(name)
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise ConfigError(
+                f"space {name!r} does not take argument(s) {unknown}; it takes {list(params)}"
+            )
+    return fn(**kwargs)
