@@ -25,21 +25,65 @@ from typing import Callable
 
 from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
 
-__all__ = ["register_space", "create_space", "list_spaces", "space_entry"]
+__all__ = [
+    "register_space",
+    "create_space",
+    "list_spaces",
+    "space_entry",
+    "encode",
+    "decode",
+]
 
 _SPACES: dict[str, Callable] = {}
+_CODECS: dict[str, tuple[Callable, Callable]] = {}
 
 
-def register_space(name: str, override: bool = False):
-    """Decorator registering a function ``(**kw) -> supernet.Graph`` as space ``name``."""
+def register_space(
+    name: str,
+    override: bool = False,
+    encode: Callable | None = None,
+    decode: Callable | None = None,
+):
+    """Decorator registering a function ``(**kw) -> supernet.Graph`` as space ``name``.
+
+    Args:
+        encode: ``encode(graph) -> str``, the space's text form of a discretized graph
+            (a DARTS genotype, a NAS-Bench-201 arch string).
+        decode: ``decode(text, **kw) -> supernet.Graph``, its inverse.
+
+    The builder should set ``graph.meta["space"] = name`` so that :func:`encode` finds it.
+    """
 
     def wrap(fn):
         if name in _SPACES and not override:
             raise DuplicateNameError(f"space {name!r} is registered already; pass override=True")
         _SPACES[name] = fn
+        if encode is not None or decode is not None:
+            _CODECS[name] = (encode, decode)
         return fn
 
     return wrap
+
+
+def _codec(name: str | None, which: int, what: str) -> Callable:
+    fn = _CODECS.get(name, (None, None))[which] if name else None
+    if fn is None:
+        have = sorted(n for n, c in _CODECS.items() if c[which] is not None)
+        raise ConfigError(
+            f"space {name!r} has no text form to {what}; spaces that have one: {have}"
+        )
+    return fn
+
+
+def encode(graph) -> str:
+    """The text form (genotype, arch string) of a discretized graph of a registered space."""
+    return _codec(graph.meta.get("space"), 0, "encode to")(graph)
+
+
+def decode(space: str, text: str, **kwargs):
+    """The graph of space ``space`` described by ``text``."""
+    space_entry(space)
+    return _codec(space, 1, "decode from")(text, **kwargs)
 
 
 def list_spaces(filter: str | None = None) -> list[str]:
