@@ -91,6 +91,14 @@ class Relaxation(nn.Module):
     def forward(self, arch: dict[str, torch.Tensor]) -> dict[str, Decision]:
         return {k: self.decide(k, a) for k, a in arch.items()}
 
+    def attach(self, module) -> None:
+        """Called when the relaxation is set on ``module``; may add architecture
+        parameters of its own to ``module.arch`` (e.g. edge-normalization weights)."""
+
+    def loss(self, module) -> torch.Tensor | float:
+        """A regularization term on the architecture parameters (0 by default)."""
+        return 0.0
+
     def discrete(self, alpha: torch.Tensor) -> torch.Tensor:
         """Index of the chosen candidate per gate (argmax by default)."""
         return alpha.argmax(-1)
