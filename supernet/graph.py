@@ -212,12 +212,16 @@ class Graph:
         ops: Iterable[str] | str,
         port: int | None = None,
         channels: Any = None,
+        drop_path: bool = False,
         **args,
     ) -> None:
         """Add edge ``u -> v`` carrying candidate operations ``ops``.
 
-        Keyword arguments other than ``port`` and ``channels`` are passed to every op's
-        builder (``stride=2``, ``affine=False``, ...).
+        Args:
+            port: position among the in-edges of ``v`` (concat order); default: last.
+            channels: output channels of the edge, when not implied by ``v``.
+            drop_path: apply drop-path to the edge's output in training (eval networks).
+            **args: passed to every op's builder (``stride=2``, ``affine=False``, ...).
         """
         self.node(u), self.node(v)
         if self.nx.has_edge(u, v):
@@ -239,6 +243,8 @@ class Graph:
         attrs: dict[str, Any] = {"ops": ops, "args": dict(args), "port": port}
         if channels is not None:
             attrs["channels"] = channels
+        if drop_path:
+            attrs["drop_path"] = True
         self.nx.add_edge(u, v, **attrs)
         self.touch()
 

@@ -138,6 +138,9 @@ def _layer(graph, bind=None) -> list[str]:
                     f"{name}: call node {n!r} passes {len(d.get('args', []))} argument(s); cell "
                     f"{d['cell']!r} takes {len(graph.cells[d['cell']].inputs)}"
                 )
+    for n, d in g.nodes(data=True):
+        if d.get("kind", "merge") == "merge" and not g.in_degree(n):
+            problems.append(f"{name}: node {n!r} has no inputs; connect it with add_edge or remove it")
     for u, v, e in g.edges(data=True):
         if g.nodes[v].get("kind") == "call":
             continue
@@ -169,17 +172,7 @@ def _layer(graph, bind=None) -> list[str]:
     if problems or _has_free_symbols(graph, bind):
         return problems
     try:
-        info = infer_channels(graph, bind)
-        for (u, v), (c_in, c_out) in info.edges.items():
-            if g.nodes[v].get("kind") == "call":
-                continue
-            for op in g.edges[u, v]["ops"]:
-                spec = resolve_op(op)
-                if spec.same_channels and c_in != c_out:
-                    problems.append(
-                        f"{name}: edge {u}->{v}: op {op!r} keeps the width but maps {c_in} -> "
-                        f"{c_out} channels; use a projection (conv_1x1) or match the widths"
-                    )
+        infer_channels(graph, bind)
         infer_strides(graph, bind)
     except (GraphError, SupernetError) as exc:
         problems.append(str(exc))

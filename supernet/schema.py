@@ -40,6 +40,8 @@ Edge attributes:
 ``port``     order among the in-edges of the destination (concat order)
 ``channels`` optional output channels of the edge (default: the destination's for a
              ``sum``, the source's for a ``concat``)
+``drop_path`` if true, drop-path is applied to the edge's output in training (the rate is
+             the compiled module's ``drop_path_prob``); identity ops are spared
 ============ ====================================================================
 
 String values of the form ``"$name"`` in a cell template are symbols, replaced by the

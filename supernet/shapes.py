@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import GraphError, ShapeError
+from .ops.registry import resolve_op
 from .schema import bind_value, is_symbol
 
 __all__ = ["ChannelInfo", "infer_channels", "edge_args", "infer_strides"]
@@ -31,6 +32,7 @@ class ChannelInfo:
     nodes: dict[str, int] = field(default_factory=dict)
     edges: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     cells: dict[str, "ChannelInfo"] = field(default_factory=dict)
+    idle: set = field(default_factory=set)  # nodes with no inputs yet: no value, no channels
 
 
 def _value(graph, value, bind, where):
@@ -90,11 +92,16 @@ def infer_channels(graph, bind: dict | None = None, inputs: list[int] | None = N
             for a in d["args"]:
                 info.edges[(a, n)] = (info.nodes[a], info.nodes[a])
         else:
-            in_edges = graph.in_edges(n)
+            in_edges = [(u, v) for u, v in graph.in_edges(n) if u in info.nodes]
             if not in_edges:
-                raise GraphError(
-                    f"{graph.name}: node {n!r} has no inputs; connect it with add_edge or remove it"
-                )
+                # A node just created and not yet connected: it has no value (and lint says so).
+                if declared is None:
+                    raise GraphError(
+                        f"{graph.name}: node {n!r} has no inputs and no declared channels; "
+                        "connect it with add_edge or remove it"
+                    )
+                info.idle.add(n)
+                continue
             merge = d.get("merge", "sum")
             outs = []
             for u, _ in in_edges:
@@ -103,6 +110,14 @@ def infer_channels(graph, bind: dict | None = None, inputs: list[int] | None = N
                 if C_e is None:
                     C_e = declared if (merge == "sum" and declared is not None) else info.nodes[u]
                 info.edges[(u, n)] = (info.nodes[u], C_e)
+                if C_e != info.nodes[u]:
+                    for op in e.get("ops", ()):
+                        if resolve_op(op, f"{graph.name}: edge {u}->{n}").same_channels:
+                            raise ShapeError(
+                                f"{graph.name}: edge {u}->{n}: op {op!r} keeps the width but "
+                                f"maps {info.nodes[u]} -> {C_e} channels; use a projection "
+                                "(conv_1x1) or match the widths"
+                            )
                 outs.append((u, C_e))
             if merge == "sum":
                 widths = {c for _, c in outs}

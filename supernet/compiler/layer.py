@@ -158,10 +158,13 @@ class LayerModule(GraphModule):
         keep_nodes = set()
         order = g.topological_order()
         new_steps = nn.ModuleDict()
+        commit = []
         for n in order:
             d = g.nx.nodes[n]
             kind = d.get("kind", "merge")
             if kind == "input":
+                continue
+            if n in info.idle:
                 continue
             key = module_key(n)
             if key in new_steps:
@@ -169,12 +172,23 @@ class LayerModule(GraphModule):
             keep_nodes.add(key)
             step = self.steps[key] if key in self.steps else NodeModule()
             if kind == "call":
-                step.inputs = nn.ModuleDict()
-                step.cell = self._cell_module(n, d, info, init, report, _pass)
+                commit.append((step, nn.ModuleDict(), self._cell_module(n, d, info, init, report, _pass), None))
             else:
-                self._sync_edges(n, step, info, init, report)
-                self._sync_post_op(n, d, step, info)
+                inputs = self._sync_edges(n, step, info, init, report)
+                commit.append((step, inputs, None, self._post_op(n, d, step, info)))
             new_steps[key] = step
+        # Everything is built: only now change the modules (a failure above leaves them intact).
+        for step, inputs, cell, post in commit:
+            step.inputs = inputs
+            if cell is not None:
+                step.cell = cell
+            if post is not None:
+                if post[0] is None:
+                    if hasattr(step, "op"):
+                        del step.op
+                    step.op_shape = None
+                else:
+                    step.op, step.op_shape = post
         for key, step in self.steps.items():
             if key not in keep_nodes:
                 for src, edge in step.inputs.items():
@@ -188,6 +202,8 @@ class LayerModule(GraphModule):
         g = self.graph
         new_inputs = nn.ModuleDict()
         for u, _ in g.in_edges(n):
+            if (u, n) not in info.edges:
+                continue  # from a node with no value yet
             e = g.nx.edges[u, n]
             ukey = module_key(u)
             where = f"{g.name}: edge {u}->{n}"
@@ -203,7 +219,7 @@ class LayerModule(GraphModule):
                 if op in edge and edge._shapes.get(op) == shape:
                     fresh[op] = edge[op]
                 else:
-                    module = build_op(op, C_in, C_out, op_args, where)
+                    module = build_op(op, C_in, C_out, op_args, where).train(self.training)
                     policy = init.get((g.uid, u, n, op))
                     if policy is not None:
                         policy(module, edge)
@@ -218,20 +234,19 @@ class LayerModule(GraphModule):
             fresh._ctx = [resolve_op(op).context for op in fresh.names]
             fresh._drop_path = bool(e.get("drop_path", False))
             new_inputs[ukey] = fresh
-        step.inputs = new_inputs
+        return new_inputs
 
-    def _sync_post_op(self, n, d, step, info):
+    def _post_op(self, n, d, step, info):
+        """``None`` to keep the post-merge op, else ``(module or None, shape)``."""
         op = d.get("op")
         if op is None:
-            if hasattr(step, "op"):
-                del step.op
-            return
+            return (None, None) if hasattr(step, "op") else None
         args = bind_value(d.get("op_args", {}), self.bind, f"{self.graph.name}: node {n!r}")
         C = info.nodes[n]
         shape = (op, C, tuple(sorted(args.items())))
-        if getattr(step, "op_shape", None) != shape:
-            step.op = build_op(op, C, C, args, f"{self.graph.name}: node {n!r}")
-            step.op_shape = shape
+        if getattr(step, "op_shape", None) == shape:
+            return None
+        return build_op(op, C, C, args, f"{self.graph.name}: node {n!r}").train(self.training), shape
 
     def _cell_module(self, n, d, info, init, report, _pass) -> "LayerModule":
         g = self.graph
@@ -260,7 +275,7 @@ class LayerModule(GraphModule):
         else:
             module = LayerModule(template, bind, arg_channels,
                                  gate_prefix=self.gate_prefix + f"{module_key(d['cell'])}:", top=False,
-                                 shared=self._shared, _pass=_pass)
+                                 shared=self._shared, _pass=_pass).train(self.training)
         _pass[share_key] = module
         self._shared[share_key] = module
         return module
@@ -273,6 +288,8 @@ class LayerModule(GraphModule):
             kind = d.get("kind", "merge")
             if kind == "input":
                 continue
+            if module_key(n) not in self.steps:
+                continue  # no inputs yet
             step = self.steps[module_key(n)]
             train_only = bool(d.get("train_only", False))
             if kind == "call":
@@ -280,6 +297,8 @@ class LayerModule(GraphModule):
                 continue
             edges = []
             for u, _ in g.in_edges(n):
+                if module_key(u) not in step.inputs:
+                    continue
                 edge = step.inputs[module_key(u)]
                 gate = self.gate_prefix + f"{module_key(u)}->{module_key(n)}"
                 ops = tuple(edge.values())

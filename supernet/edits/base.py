@@ -47,6 +47,13 @@ class Edit:
     def apply_module(self, module, optimizers=()) -> dict:
         raise NotImplementedError
 
+    def snapshot(self, graph):
+        """State needed to undo :meth:`apply_graph` if the module side fails (or None)."""
+        return None
+
+    def restore(self, graph, snapshot) -> None:
+        """Undo :meth:`apply_graph` from :meth:`snapshot`'s value."""
+
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import copy
+
 import torch
 
 from ..errors import EditError, GraphError
@@ -57,9 +59,21 @@ def _check_op(op, where):
     resolve_op(op, where)
 
 
+class _LayerEdit(Edit):
+    """Layer-level edits undo themselves from a copy of the (small) target graph."""
+
+    def snapshot(self, graph):
+        target = target_graph(graph, getattr(self, "cell", None))
+        return target, copy.deepcopy(target.nx), target.version
+
+    def restore(self, graph, snapshot):
+        target, nx_graph, version = snapshot
+        target.nx, target.version = nx_graph, version
+
+
 @register_edit
 @dataclass
-class AddNode(Edit):
+class AddNode(_LayerEdit):
     """Neuron creation: a new tensor node (connect it with :class:`AddEdge`)."""
 
     kind = "add_node"
@@ -79,7 +93,7 @@ class AddNode(Edit):
 
 @register_edit
 @dataclass
-class RemoveNode(Edit):
+class RemoveNode(_LayerEdit):
     """Neuron removal: a node and all its connections."""
 
     kind = "remove_node"
@@ -96,7 +110,7 @@ class RemoveNode(Edit):
 
 @register_edit
 @dataclass
-class AddEdge(Edit):
+class AddEdge(_LayerEdit):
     """Synaptogenesis: a new edge with candidate ops.
 
     ``init="zero"`` starts every candidate at zero output, so the destination's value is
@@ -140,7 +154,7 @@ class AddEdge(Edit):
 
 @register_edit
 @dataclass
-class RemoveEdge(Edit):
+class RemoveEdge(_LayerEdit):
     """Synaptic pruning: remove an edge and its ops."""
 
     kind = "remove_edge"
@@ -158,7 +172,7 @@ class RemoveEdge(Edit):
 
 @register_edit
 @dataclass
-class AddOp(Edit):
+class AddOp(_LayerEdit):
     """Grow a candidate op on an edge (synaptogenesis between two tensors).
 
     Policies (see :mod:`supernet.edits.init`): ``"random"``; ``"zero"``: the op starts at
@@ -258,7 +272,7 @@ def _softmax():
 
 @register_edit
 @dataclass
-class RemoveOp(Edit):
+class RemoveOp(_LayerEdit):
     """Prune a candidate op from an edge; its architecture logit goes with it."""
 
     kind = "remove_op"
