@@ -41,7 +41,8 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
     after = {id(p): p for p in module.weights()}
     remove_params(optimizers, [p for i, p in before.items() if i not in after])
     add_params(optimizers, [p for i, p in after.items() if i not in before],
-               like=[p for i, p in before.items() if i in after])
+               like=[p for i, p in before.items() if i in after],
+               avoid=list(old_arch.values()) + list(module.arch_parameters()))
     new_arch = dict(module.arch.items())
     for k, p in old_arch.items():
         if k not in new_arch:
@@ -51,6 +52,7 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
             index = torch.tensor([olds.index(o) if o in olds else -1 for o in names])
             replace_param(optimizers, p, new_arch[k], index, dim=1)
     fresh = [p for k, p in new_arch.items() if k not in old_arch]
+    # Architecture parameters join only an optimizer that already trains some.
     add_params(optimizers, fresh, like=list(old_arch.values()))
     return report
 

@@ -36,20 +36,34 @@ def remove_params(optimizers, params: Iterable[torch.Tensor]) -> None:
                 del opt.state[p]
 
 
-def add_params(optimizers, params: Sequence[torch.Tensor], like: Iterable[torch.Tensor] = ()) -> None:
+def add_params(
+    optimizers,
+    params: Sequence[torch.Tensor],
+    like: Iterable[torch.Tensor] = (),
+    avoid: Iterable[torch.Tensor] | None = None,
+) -> bool:
     """Add ``params`` to the param group holding any of ``like`` (first match wins).
 
-    Parameters that are already in an optimizer are left alone. If no group holds any of
-    ``like``, nothing is added: the caller decides which optimizer owns new parameters.
+    If no group holds any of ``like`` and ``avoid`` is given, they go to the first group of
+    the first optimizer holding none of ``avoid`` (e.g. the weight optimizer, not the
+    architecture one). Parameters already in an optimizer are left alone. Returns whether
+    they were added.
     """
     params = [p for p in params if p.requires_grad]
+    if not params:
+        return True
+    opts = _as_list(optimizers)
     like_ids = {id(p) for p in like}
-    for opt in _as_list(optimizers):
-        present = {id(p) for g in opt.param_groups for p in g["params"]}
-        for group in opt.param_groups:
-            if like_ids & {id(p) for p in group["params"]}:
-                group["params"].extend(p for p in params if id(p) not in present)
-                return
+    candidates = [g for o in opts for g in o.param_groups if like_ids & {id(p) for p in g["params"]}]
+    if not candidates and avoid is not None:
+        avoid_ids = {id(p) for p in avoid}
+        candidates = [o.param_groups[0] for o in opts
+                      if not avoid_ids & {id(p) for g in o.param_groups for p in g["params"]}]
+    if not candidates:
+        return False
+    present = {id(p) for o in opts for g in o.param_groups for p in g["params"]}
+    candidates[0]["params"].extend(p for p in params if id(p) not in present)
+    return True
 
 
 def replace_param(
