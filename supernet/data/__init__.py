@@ -1,0 +1,5 @@
+"""Data sets that need no download (generated, or shipped inside their packages)."""
+
+from .base import DataSplits, list_datasets, load_dataset, register_dataset, split_train_val
+
+__all__ = ["DataSplits", "load_dataset", "list_datasets", "register_dataset", "split_train_val"]

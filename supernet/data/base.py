@@ -1,0 +1,121 @@
+"""Data sets that need no download, split for a bilevel search.
+
+A search trains weights on one split and architecture parameters on another, and reports
+accuracy on a held-out test split that the search never sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..errors import ConfigError, UnknownNameError, did_you_mean
+
+__all__ = ["DataSplits", "register_dataset", "load_dataset", "list_datasets", "split_train_val"]
+
+
+@dataclass
+class DataSplits:
+    """Tensors of a classification data set, split three ways.
+
+    Attributes:
+        train, val, test: ``(x, y)`` tensor pairs. ``train`` trains the weights, ``val`` the
+            architecture parameters during a search (and selects models); ``test`` is only
+            used for final reports.
+        num_classes: number of classes.
+        shape: per-sample input shape, e.g. ``(1, 40)`` or ``(1, 8, 8)``.
+        name: data set name.
+        info: source, sizes and preprocessing, for reports.
+    """
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    num_classes: int
+    shape: tuple[int, ...]
+    name: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return self.shape[0]
+
+    def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
+               drop_last: bool = False) -> DataLoader:
+        """A DataLoader over ``split`` (``"train"``, ``"val"``, ``"test"``, or
+        ``"train+val"`` for retraining on both)."""
+        if split == "train+val":
+            x = torch.cat([self.train[0], self.val[0]])
+            y = torch.cat([self.train[1], self.val[1]])
+        elif split in ("train", "val", "test"):
+            x, y = getattr(self, split)
+        else:
+            raise ConfigError(f"unknown split {split!r}; expected train, val, test or train+val")
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle,
+                          generator=gen, drop_last=drop_last)
+
+    def size(self, split: str) -> int:
+        """Number of samples (or of masked nodes, for a graph set) in ``split``."""
+        part = getattr(self, split)
+        return int(part[2].sum()) if len(part) == 3 else len(part[1])
+
+    def __repr__(self) -> str:
+        sizes = {k: self.size(k) for k in ("train", "val", "test")}
+        return f"DataSplits({self.name!r}, shape={self.shape}, classes={self.num_classes}, {sizes})"
+
+
+def split_train_val(x, y, val_fraction: float, seed: int, name: str):
+    """Split ``(x, y)`` into train and validation parts, stratified by nothing but a seed."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+    n = len(y)
+    n_val = int(round(n * val_fraction))
+    if n_val < 1 or n - n_val < 1:
+        raise ConfigError(
+            f"data set {name!r} has {n} training samples: too few to split with "
+            f"val_fraction={val_fraction} (each part needs at least one)"
+        )
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    tr, va = perm[n_val:], perm[:n_val]
+    return (x[tr], y[tr]), (x[va], y[va])
+
+
+_DATASETS: dict[str, Callable[..., DataSplits]] = {}
+
+
+def register_dataset(name: str):
+    """Decorator registering ``fn(val_fraction=..., seed=..., **kw) -> DataSplits``."""
+
+    def wrap(fn):
+        _DATASETS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def load_dataset(name: str, **kwargs) -> DataSplits:
+    """Load data set ``name``; fails with the list of choices."""
+    from . import graphs, images, sequences  # noqa: F401  (register the built-in sets)
+
+    if name not in _DATASETS:
+        raise UnknownNameError(
+            f"could not resolve data set {name!r} among choices {list_datasets()}."
+            f"{did_you_mean(name, _DATASETS)}"
+        )
+    import inspect
+
+    params = inspect.signature(_DATASETS[name]).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ConfigError(
+            f"data set {name!r} does not take option(s) {unknown}; it takes {sorted(params)}"
+        )
+    return _DATASETS[name](**kwargs)
