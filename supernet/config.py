@@ -1,0 +1,203 @@
+"""Experiment configuration: which space, strategy, data and budgets a run uses.
+
+A config is YAML or JSON with the sections of :class:`RunConfig`. Unknown keys are errors
+that name the key (and the closest known one), so a typo never silently falls back to a
+default.
+
+Examples:
+    >>> cfg = RunConfig.from_dict({"space": {"name": "darts1d", "C": 8}, "search": {"epochs": 3}})
+    >>> cfg.space.name, cfg.space.options, cfg.search.epochs
+    ('darts1d', {'C': 8}, 3)
+    >>> RunConfig.from_dict({"serach": {}})
+    Traceback (most recent call last):
+    ...
+    supernet.errors.ConfigError: config key 'serach' is unknown. Did you mean 'search'? ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, did_you_mean
+
+__all__ = [
+    "Named",
+    "SearchBudget",
+    "TrainBudget",
+    "RunConfig",
+    "load_config",
+    "apply_overrides",
+    "default_config_path",
+]
+
+
+@dataclass
+class Named:
+    """A registry entry and its options: ``{name: darts1d, C: 8}``."""
+
+    name: str = ""
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_value(cls, value, where: str) -> "Named":
+        if isinstance(value, str):
+            return cls(value, {})
+        if not isinstance(value, dict) or "name" not in value:
+            raise ConfigError(f"config key {where!r} needs a 'name' (e.g. {where}: {{name: ...}})")
+        opts = dict(value)
+        return cls(str(opts.pop("name")), opts)
+
+    def to_value(self) -> dict:
+        return {"name": self.name, **self.options}
+
+
+@dataclass
+class SearchBudget:
+    """Search budget: epochs over the training split, batch size, and how often to save."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    checkpoint_every: int = 1
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class TrainBudget:
+    """Final training of the discretized architecture.
+
+    ``mode``: ``"retrain"`` (from scratch), ``"finetune"`` (inherited weights) or ``"none"``.
+    """
+
+    mode: str = "retrain"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    on: str = "train+val"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    """A whole run: search a space with a strategy on a data set, then train the result."""
+
+    space: Named = field(default_factory=lambda: Named("darts1d"))
+    strategy: Named = field(default_factory=lambda: Named("darts"))
+    data: Named = field(default_factory=lambda: Named("mnist1d"))
+    search: SearchBudget = field(default_factory=SearchBudget)
+    train: TrainBudget = field(default_factory=TrainBudget)
+    seed: int = 0
+    out: str = "runs/search"
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config is a mapping of sections, got {type(data).__name__}")
+        _check_keys(data, cls, "")
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name in ("space", "strategy", "data"):
+                kw[f.name] = Named.from_value(value, f.name)
+            elif f.name in ("search", "train"):
+                sub = SearchBudget if f.name == "search" else TrainBudget
+                if not isinstance(value, dict):
+                    raise ConfigError(f"config key {f.name!r} is a section (a mapping)")
+                _check_keys(value, sub, f.name + ".")
+                kw[f.name] = sub(**{k: _typed(sub, k, v, f.name) for k, v in value.items()})
+            else:
+                kw[f.name] = _typed(cls, f.name, value, "")
+        cfg = cls(**kw)
+        if cfg.train.mode not in ("retrain", "finetune", "none"):
+            raise ConfigError(
+                f"config key 'train.mode' is {cfg.train.mode!r}; expected retrain, finetune or none"
+            )
+        return cfg
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        for k in ("space", "strategy", "data"):
+            out[k] = getattr(self, k).to_value()
+        return out
+
+
+def _check_keys(data: dict, cls, prefix: str) -> None:
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                f"config key {prefix + str(key)!r} is unknown.{did_you_mean(key, known)} "
+                f"Known keys{' of ' + prefix[:-1] if prefix else ''}: {known}"
+            )
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _typed(cls, key, value, section):
+    f = next(f for f in dataclasses.fields(cls) if f.name == key)
+    where = f"{section + '.' if section else ''}{key}"
+    kind = str(f.type).replace(" | None", "")
+    if value is None and "None" in str(f.type):
+        return None
+    want = _TYPES.get(kind)
+    if want is None:
+        return value
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if want is int and isinstance(value, bool) or not isinstance(value, want):
+        raise ConfigError(f"config key {where!r} must be {kind}, got {value!r}")
+    return value
+
+
+def default_config_path() -> str:
+    return os.path.join(os.path.dirname(__file__), "configs", "default.yaml")
+
+
+def load_config(path: str | None = None) -> RunConfig:
+    """Read a YAML or JSON config (the packaged default when ``path`` is None)."""
+    path = path or default_config_path()
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path!r}: {exc}") from exc
+    try:
+        if path.endswith(".json"):
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # the YAML and JSON parsers raise their own types
+        raise ConfigError(f"{path}: cannot parse the config: {exc}") from exc
+    return RunConfig.from_dict(data)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.key=value`` strings (values parsed as YAML scalars)."""
+    import yaml
+
+    data = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. search.epochs=3)")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if p not in node or not isinstance(node[p], dict):
+                raise ConfigError(f"override {item!r}: {p!r} is not a config section")
+            node = node[p]
+        node[parts[-1]] = value
+    return RunConfig.from_dict(data)
