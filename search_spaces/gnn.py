@@ -272,7 +272,9 @@ def from_nas_bench_graph(link, ops=None, **kwargs) -> Graph:
         raise GenotypeError(f"NAS-Bench-Graph: link {link} and ops {ops} must have 4 entries")
     for i, (j, op) in enumerate(zip(link, ops)):
         if not isinstance(j, int) or isinstance(j, bool) or not 0 <= j <= i:
-            raise GenotypeError(f"NAS-Bench-Graph: link[{i}] = {j!r}; accepted: {list(range(i + 1))}")
+            raise GenotypeError(
+                f"NAS-Bench-Graph: link[{i}] = {j!r}; accepted: {list(range(i + 1))}"
+            )
         if op not in BENCH_OPS:
             raise GenotypeError(f"NAS-Bench-Graph: op {op!r}; accepted: {list(BENCH_OPS)}")
     text = " ".join(f"{_BENCH_TO_SPACE[op]}~{j}" for j, op in zip(link, ops))

@@ -23,7 +23,8 @@ over the 5 ops, ``affine=False`` batch norms as in the reference search cells),
 
 Examples:
     >>> from search_spaces import nasbench201 as nb
-    >>> arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    >>> arch = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+    ...         "+|skip_connect~0|none~1|nor_conv_3x3~2|")
     >>> nb.encode(nb.decode(arch, C=4, N=1)) == arch
     True
     >>> net = nb.network(arch, C=4, N=1, num_classes=3)

@@ -126,6 +126,9 @@ class NB201Pooling(nn.Module):
 
 
 def _zero_relu_conv_bn(m: NB201ReLUConvBN) -> None:
+    # Without an affine BN the conv is zeroed: the output is exactly zero (BN of zeros) and
+    # the conv gets gradients, but once it moves a training-mode BN rescales it to unit
+    # variance, as for any non-affine op.
     conv, bn = m.op[1], m.op[2]
     zero_last(bn if bn.affine else conv)
 
