@@ -245,3 +245,13 @@ def test_bad_configuration():
         gnn.gnn(in_channels=4, hidden=0)
     with pytest.raises(GenotypeError, match=r"unknown op\(s\) \['fc'\]; accepted: \['gcn'"):
         gnn.gnn(ops=["gcn", "fc"], **KW)
+
+
+@pytest.mark.parametrize("make", [lambda: gnn.gnn(**KW),
+                                  lambda: gnn.decode("gcn~0 gin~1 linear~2 cheb~1", **KW)])
+def test_graph_files_round_trip(make, tmp_path):
+    g = make()
+    supernet.save_graph(g, tmp_path / "g.json")
+    supernet.write_graphml(g, tmp_path / "g.graphml")
+    assert supernet.load_graph(tmp_path / "g.json").same_as(g)
+    assert supernet.read_graphml(tmp_path / "g.graphml").same_as(g)

@@ -228,3 +228,12 @@ def test_bad_configuration():
         mb.proxyless(candidates=["mbconv_4x4_e3"])
     with pytest.raises(ConfigError, match=r"width_mult must be a positive number, got 0"):
         mb.proxyless(width_mult=0)
+
+
+@pytest.mark.parametrize("make", [lambda: mb.proxyless(**TINY), lambda: mb.decode(ARCH, **TINY)])
+def test_graph_files_round_trip(make, tmp_path):
+    g = make()
+    supernet.save_graph(g, tmp_path / "g.json")
+    supernet.write_graphml(g, tmp_path / "g.graphml")
+    assert supernet.load_graph(tmp_path / "g.json").same_as(g)
+    assert supernet.read_graphml(tmp_path / "g.graphml").same_as(g)

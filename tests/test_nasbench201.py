@@ -275,3 +275,18 @@ def test_bad_builder_arguments():
         nb.nasbench201(ops=["none", "sep_conv_3x3"])
     with pytest.raises(GenotypeError, match=r"C must be a positive int, got 0"):
         nb.decode(ALL_CONV, C=0)
+
+
+
+@pytest.mark.parametrize("make", [lambda: nb.nasbench201(C=4, N=1), lambda: nb.decode(ALL_CONV)])
+def test_graph_files_round_trip(make, tmp_path):
+    g = make()
+    supernet.save_graph(g, tmp_path / "g.json")
+    supernet.write_graphml(g, tmp_path / "g.graphml")
+    assert supernet.load_graph(tmp_path / "g.json").same_as(g)
+    assert supernet.read_graphml(tmp_path / "g.graphml").same_as(g)
+
+
+def test_loaded_graph_encodes(tmp_path):
+    supernet.save_graph(nb.decode(ARCHS[2]), tmp_path / "g.json")
+    assert nb.encode(supernet.load_graph(tmp_path / "g.json")) == ARCHS[2]
