@@ -37,6 +37,8 @@ Examples:
 
 from __future__ import annotations
 
+import inspect
+
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
@@ -216,6 +218,10 @@ def decode(text: str, **kwargs) -> Graph:
     """
     if not isinstance(text, str) or not text.strip():
         raise GenotypeError(f"proxyless: expected a comma-separated op list, got {text!r}")
+    accepted = list(inspect.signature(proxyless).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(f"proxyless: decode does not take {unknown}; it takes {accepted}")
     picks = [[token.strip()] for token in text.split(",")]
     return _build(picks, text=text, **kwargs)
 

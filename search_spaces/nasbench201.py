@@ -39,7 +39,7 @@ import re
 import torch.nn as nn
 
 from supernet import Graph, compile
-from supernet.errors import GenotypeError
+from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 
 from .registry import register_space
@@ -175,7 +175,7 @@ def _resblock() -> Graph:
 def _network(cell: Graph, C: int, N: int, num_classes: int, name: str) -> Graph:
     for key, value in (("C", C), ("N", N), ("num_classes", num_classes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise GenotypeError(f"{name}: {key} must be a positive int, got {value!r}")
+            raise ConfigError(f"{name}: {key} must be a positive int, got {value!r}")
     g = Graph("layer", name=name)
     g.add_cell(CELL, cell)
     g.add_cell(BLOCK, _resblock())

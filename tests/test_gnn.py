@@ -58,6 +58,13 @@ def test_super_network_on_a_batch_with_readout():
     y.sum().backward()
 
 
+def test_on_data_runs_a_single_graph():
+    net = gnn.OnData(supernet.compile(gnn.decode("gcn~0 sage~1", **KW)))
+    data = tiny_graph()
+    torch.testing.assert_close(net(data), net.net(data.x, edge_index=data.edge_index))
+    assert net(data).shape == (6, 3)
+
+
 def test_missing_context_is_a_clear_error():
     net = supernet.compile(gnn.decode("gcn~0", **KW))
     with pytest.raises(SupernetError, match=r"needs context \['edge_index'\]; pass it by keyword"):

@@ -228,6 +228,8 @@ def test_bad_configuration():
         mb.proxyless(candidates=["mbconv_4x4_e3"])
     with pytest.raises(ConfigError, match=r"width_mult must be a positive number, got 0"):
         mb.proxyless(width_mult=0)
+    with pytest.raises(ConfigError, match=r"decode does not take \['widthmult'\]; it takes"):
+        mb.decode(ARCH, widthmult=0.25)
 
 
 @pytest.mark.parametrize("make", [lambda: mb.proxyless(**TINY), lambda: mb.decode(ARCH, **TINY)])

@@ -9,7 +9,7 @@ from search_spaces import create_space
 from search_spaces import decode as registry_decode
 from search_spaces import encode as registry_encode
 from search_spaces import nasbench201 as nb
-from supernet.errors import GenotypeError
+from supernet.errors import ConfigError, GenotypeError
 
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
@@ -273,8 +273,11 @@ def test_malformed_arch_strings(text, match):
 def test_bad_builder_arguments():
     with pytest.raises(GenotypeError, match=r"unknown op\(s\) \['sep_conv_3x3'\]; accepted ops"):
         nb.nasbench201(ops=["none", "sep_conv_3x3"])
-    with pytest.raises(GenotypeError, match=r"C must be a positive int, got 0"):
+    with pytest.raises(ConfigError, match=r"C must be a positive int, got 0"):
         nb.decode(ALL_CONV, C=0)
+    with pytest.raises(ConfigError, match=r"space 'nasbench201': decode does not take "
+                                          r"argument\(s\) \['c'\]; it takes \['text', 'C'"):
+        registry_decode("nasbench201", ALL_CONV, c=4)
 
 
 
