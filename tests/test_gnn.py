@@ -5,6 +5,7 @@ import itertools
 import pytest
 import torch
 import torch.nn as nn
+from space_helpers import assert_files_round_trip, load_by_position, n_params
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import ChebConv, GATConv, GCNConv, GINConv, SAGEConv
 
@@ -26,8 +27,6 @@ def tiny_graph(n=6, seed=0):
     return Data(x=torch.randn(n, 5, generator=g), edge_index=edge_index)
 
 
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------- super-network
@@ -186,9 +185,7 @@ def test_network_matches_hand_written_oracle():
     ref = Oracle(link, layers, H, 3)
     ours = supernet.compile(gnn.from_nas_bench_graph(link, ["gcn", "gat", "gin", "cheb"], **KW))
     assert n_params(ours) == n_params(ref)
-    d, s = ours.state_dict(), ref.state_dict()
-    assert [tuple(v.shape) for v in d.values()] == [tuple(v.shape) for v in s.values()]
-    ours.load_state_dict(dict(zip(d.keys(), s.values())))
+    load_by_position(ours, ref)
     data = tiny_graph()
     torch.testing.assert_close(ours(data.x, edge_index=data.edge_index),
                                ref(data.x, data.edge_index))
@@ -196,7 +193,7 @@ def test_network_matches_hand_written_oracle():
                                  nn.Linear(H, H)], H, 3)
     ours2 = supernet.compile(gnn.from_nas_bench_graph([0, 0, 0, 0], ["sage", "fc", "sage", "fc"],
                                                       **KW))
-    ours2.load_state_dict(dict(zip(ours2.state_dict().keys(), ref2.state_dict().values())))
+    load_by_position(ours2, ref2)
     torch.testing.assert_close(ours2(data.x, edge_index=data.edge_index),
                                ref2(data.x, data.edge_index))
 
@@ -257,8 +254,4 @@ def test_bad_configuration():
 @pytest.mark.parametrize("make", [lambda: gnn.gnn(**KW),
                                   lambda: gnn.decode("gcn~0 gin~1 linear~2 cheb~1", **KW)])
 def test_graph_files_round_trip(make, tmp_path):
-    g = make()
-    supernet.save_graph(g, tmp_path / "g.json")
-    supernet.write_graphml(g, tmp_path / "g.graphml")
-    assert supernet.load_graph(tmp_path / "g.json").same_as(g)
-    assert supernet.read_graphml(tmp_path / "g.graphml").same_as(g)
+    assert_files_round_trip(make(), tmp_path)

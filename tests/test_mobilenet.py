@@ -3,6 +3,8 @@
 import pytest
 import torch
 import torch.nn as nn
+from space_helpers import assert_files_round_trip, load_by_position, n_params
+from space_helpers import type_counts as type_counts_of
 
 import supernet
 from search_spaces import create_space
@@ -88,17 +90,7 @@ LEAF_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.ReLU6)
 
 
 def type_counts(module):
-    return {t.__name__: sum(isinstance(m, t) for m in module.modules()) for t in LEAF_TYPES}
-
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
-
-
-def load_by_position(dst, src):
-    d, s = dst.state_dict(), src.state_dict()
-    assert [tuple(v.shape) for v in d.values()] == [tuple(v.shape) for v in s.values()]
-    dst.load_state_dict(dict(zip(d.keys(), s.values())))
+    return type_counts_of(module, LEAF_TYPES)
 
 
 # --------------------------------------------------------------------------- tests
@@ -234,8 +226,4 @@ def test_bad_configuration():
 
 @pytest.mark.parametrize("make", [lambda: mb.proxyless(**TINY), lambda: mb.decode(ARCH, **TINY)])
 def test_graph_files_round_trip(make, tmp_path):
-    g = make()
-    supernet.save_graph(g, tmp_path / "g.json")
-    supernet.write_graphml(g, tmp_path / "g.graphml")
-    assert supernet.load_graph(tmp_path / "g.json").same_as(g)
-    assert supernet.read_graphml(tmp_path / "g.graphml").same_as(g)
+    assert_files_round_trip(make(), tmp_path)
