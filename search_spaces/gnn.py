@@ -13,9 +13,13 @@ them and never ``none``, so a discretized graph is a DAG in which each node has 
 and one op: the macro space of NAS-Bench-Graph (Qin et al., NeurIPS 2022 Datasets and
 Benchmarks), whose evaluated results ship offline in the PyPI package
 ``nas-bench-graph``. That benchmark has 4 computing nodes, 9 ops and sends every *leaf*
-(a node no other node reads) to the output; :func:`decode` builds exactly that, so
+(a node no other node reads) to the output; :func:`decode` builds exactly that DAG, so
 ``decode(encode(discretized))`` turns a discretized super-network (whose output sums all
-computing nodes) into the benchmark's network.
+computing nodes) into the benchmark's architecture. The package ships results, not model
+code: the DAG, the op list (GAT with 2 heads) and the leaves-to-output rule are its facts;
+summing the leaves, the GIN MLP, ``K=2`` for Chebyshev (as AutoGL's op map) and the
+placement of ``act`` are our choices. Its hyper-parameters (hidden ``dim``, ``num_pre``,
+``num_pro``, ``dropout``) are the arguments ``hidden``, ``pre``, ``post``, ``dropout``.
 
 Text form: one token per computing node, separated by spaces; a token is ``op~input``, or
 several joined by ``+`` when a node has several inputs, e.g. ``"gcn~0 gin~1 linear~2
