@@ -83,7 +83,9 @@ def encode(graph) -> str:
 def decode(space: str, text: str, **kwargs):
     """The graph of space ``space`` described by ``text``."""
     space_entry(space)
-    return _codec(space, 1, "decode from")(text, **kwargs)
+    fn = _codec(space, 1, "decode from")
+    _check_kwargs(f"space {space!r}: decode", fn, kwargs)
+    return fn(text, **kwargs)
 
 
 def list_spaces(filter: str | None = None) -> list[str]:
@@ -106,11 +108,16 @@ def space_entry(name: str) -> Callable:
 def create_space(name: str, **kwargs):
     """Build the graph of space ``name`` with keyword arguments ``kwargs``."""
     fn = space_entry(name)
+    _check_kwargs(f"space {name!r}", fn, kwargs)
+    return fn(**kwargs)
+
+
+def _check_kwargs(what: str, fn: Callable, kwargs: dict) -> None:
+    """Raise :class:`ConfigError` for keyword arguments ``fn`` does not take."""
     params = inspect.signature(fn).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(kwargs) - set(params))
         if unknown:
             raise ConfigError(
-                f"space {name!r} does not take argument(s) {unknown}; it takes {list(params)}"
+                f"{what} does not take argument(s) {unknown}; it takes {list(params)}"
             )
-    return fn(**kwargs)

@@ -1,9 +1,10 @@
 """Candidate operations, resolved by name from a registry that users extend.
 
-Importing this package registers the built-in ops (:mod:`.basic`, :mod:`.cnn`).
+Importing this package registers the built-in ops (:mod:`.basic`, :mod:`.cnn`, :mod:`.nb201`,
+:mod:`.mobile`, :mod:`.gnn`).
 """
 
 from .registry import OpSpec, build_op, list_ops, register_op, resolve_op, unregister_op
-from . import basic, cnn  # noqa: F401  (registers the built-in ops)
+from . import basic, cnn, gnn, mobile, nb201  # noqa: F401  (registers the built-in ops)
 
 __all__ = ["OpSpec", "register_op", "resolve_op", "build_op", "list_ops", "unregister_op"]
