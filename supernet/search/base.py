@@ -27,6 +27,9 @@ class SearchState:
         epochs: total epochs planned.
         evaluate: ``evaluate() -> float``, validation accuracy of the current module.
         train: ``train(epochs) -> None``, weight-only training (fine-tuning between decisions).
+        rebuild: ``rebuild(graph) -> None``, continue the search on a new graph (e.g. a
+            deeper network with the pruned candidate sets, as in P-DARTS stages): the loop
+            compiles it, moves the surviving architecture logits and rebuilds optimizers.
         history: per-epoch records (losses, accuracies, gate probabilities).
         config: the search configuration.
     """
@@ -38,6 +41,7 @@ class SearchState:
     epochs: int = 0
     evaluate: Callable[[], float] | None = None
     train: Callable[[int], None] | None = None
+    rebuild: Callable[[Any], None] | None = None
     history: list = field(default_factory=list)
     config: Any = None
 
