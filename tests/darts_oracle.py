@@ -283,3 +283,24 @@ def leaf_types(module: nn.Module) -> dict[str, int]:
         name = "Zero" if type(m).__name__ == "Zero" else base.__name__
         counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def genotype_of(alphas_normal, alphas_reduce, steps=4, multiplier=4) -> str:
+    """DARTS' discretization of relaxed alphas, as its paper defines it (section 2.4): per
+    node, the two strongest inputs by their best non-zero op, each with that op; pairs in
+    order of strength."""
+
+    def cell(alpha):
+        w = torch.softmax(alpha, dim=-1).tolist()
+        pairs, k = [], 0
+        for i in range(steps):
+            rows = w[k:k + 2 + i]
+            best = [max((p, o) for o, p in enumerate(r) if PRIMITIVES[o] != "none") for r in rows]
+            for j in sorted(range(2 + i), key=lambda j: -best[j][0])[:2]:
+                pairs.append((PRIMITIVES[best[j][1]], j))
+            k += 2 + i
+        return pairs
+
+    concat = range(2 + steps - multiplier, steps + 2)
+    return (f"Genotype(normal={cell(alphas_normal)}, normal_concat={concat}, "
+            f"reduce={cell(alphas_reduce)}, reduce_concat={concat})")

@@ -111,7 +111,7 @@ def genotype_cell(name: str, pairs: list, concat, reduction: bool, dim: int = 2,
         if j_a == j_b:
             branches = [f"{node}_0", f"{node}_1"]
             for b in branches:
-                t.add_node(b, channels="$C", branch=True)
+                t.add_node(b, channels="$C", branch=True, keep=True)
             _state(t, i)
             src = state_name(j_a)
             for b, op in zip(branches, (op_a, op_b)):

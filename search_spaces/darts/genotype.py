@@ -37,9 +37,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from supernet.errors import GenotypeError
+from supernet.errors import GenotypeError, UnknownNameError
 from supernet.ops import list_ops, resolve_op
-from supernet.errors import UnknownNameError
 
 __all__ = ["Genotype", "parse_genotype", "PRIMITIVES", "CELL_OPS", "FIELDS"]
 
@@ -86,7 +85,11 @@ class Genotype:
 
     def __post_init__(self):
         for kind in ("normal", "reduce"):
-            pairs = [tuple(p) for p in getattr(self, kind)]
+            pairs = getattr(self, kind)
+            if not isinstance(pairs, (list, tuple)):
+                raise GenotypeError(f"genotype {kind}: expected a list of (op, input) pairs, "
+                                    f"got {pairs!r}")
+            pairs = [tuple(p) if isinstance(p, (list, tuple)) else p for p in pairs]
             object.__setattr__(self, kind, pairs)
             concat = getattr(self, kind + "_concat")
             if not isinstance(concat, range):
@@ -120,8 +123,8 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
         )
     for k, pair in enumerate(pairs):
         where = f"genotype {kind}[{k}] {pair!r}"
-        if (len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], int)
-                or isinstance(pair[1], bool)):
+        if (not isinstance(pair, tuple) or len(pair) != 2 or not isinstance(pair[0], str)
+                or not isinstance(pair[1], int) or isinstance(pair[1], bool)):
             raise GenotypeError(
                 f"{where}: expected a pair (op name, input index) such as ('sep_conv_3x3', 0)"
             )
@@ -160,7 +163,7 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
 # ---------------------------------------------------------------------- parser
 _TOKEN = re.compile(
     r"\s*(?:(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<int>[-+]?\d+)"
-    r"|(?P<str>'[^'\\\n]*'|\"[^\"\\\n]*\")|(?P<punct>[()\[\],=]))"
+    r"|(?P<str>'[^'\\\n]*'|\"[^\"\\\n]*\")|(?P<punct>[()\[\],=])|(?P<other>\S))"
 )
 
 
@@ -169,14 +172,8 @@ class _Parser:
         self.text = text
         self.tokens: list[tuple[str, str, int]] = []
         pos = 0
-        while True:
+        while text[pos:].strip():
             m = _TOKEN.match(text, pos)
-            if m is None:
-                rest = text[pos:].strip()
-                if not rest:
-                    break
-                at = len(text) - len(text[pos:].lstrip())
-                raise self.error_at(at, text[at:at + 12], "an op name, a number or ( ) [ ] , =")
             kind = m.lastgroup
             self.tokens.append((kind, m.group(kind), m.start(kind)))
             pos = m.end()
@@ -254,7 +251,7 @@ class _Parser:
                 self.i += 2
                 fields[text] = self.value()
             else:
-                if fields or positional >= len(FIELDS):
+                if len(fields) > positional or positional >= len(FIELDS):
                     raise self.error_at(pos, text, "a keyword field such as normal=[...]")
                 fields[FIELDS[positional]] = self.value()
                 positional += 1
@@ -285,14 +282,6 @@ def parse_genotype(text: "str | Genotype") -> Genotype:
         raise GenotypeError(f"a genotype is given as text, got a {type(text).__name__}")
     fields = _Parser(text).genotype()
     for kind in ("normal", "reduce"):
-        cell = fields[kind]
-        if not isinstance(cell, (list, tuple)):
-            raise GenotypeError(f"genotype {kind}: expected a list of (op, input) pairs, "
-                                f"got {cell!r}")
-        for k, pair in enumerate(cell):
-            if not isinstance(pair, (list, tuple)):
-                raise GenotypeError(f"genotype {kind}[{k}] {pair!r}: expected a pair "
-                                    "(op name, input index) such as ('sep_conv_3x3', 0)")
         concat = fields[kind + "_concat"]
         if not isinstance(concat, (list, tuple, range)):
             raise GenotypeError(f"genotype {kind}_concat: expected a list of node indices or "
