@@ -21,6 +21,14 @@ discretized search cell (ports ``j``) is the same graph as the decoded genotype.
 genotype feeds both ops of a node from the same input (ENAS), each op gets its own ``branch``
 node (``n2_0``, ``n2_1``), summed into ``n2`` by identity edges, since a graph holds one
 edge per pair of nodes.
+
+Examples:
+    >>> from search_spaces.darts.cells import genotype_cell, cell_pairs
+    >>> t = genotype_cell("normal", [("sep_conv_3x3", 1), ("skip_connect", 0)], [2], False)
+    >>> [(u, t.edge(u, "n2")["ops"], t.edge(u, "n2")["port"]) for u, _ in t.in_edges("n2")]
+    [('p1', ['sep_conv_3x3'], 0), ('p0', ['skip_connect'], 1)]
+    >>> cell_pairs(t)
+    ([('sep_conv_3x3', 1), ('skip_connect', 0)], [2])
 """
 
 from __future__ import annotations
