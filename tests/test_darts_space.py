@@ -171,3 +171,43 @@ def test_decode_checks_steps_and_multiplier():
         decode("darts", text, steps=5)
     with pytest.raises(GenotypeError, match="unexpected 'DARTS'"):
         decode("darts", "DARTS")
+
+
+def test_bad_space_arguments_are_refused():
+    from supernet.errors import ConfigError, UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"darts: ops: could not resolve op 'sep_conv_4x4'"):
+        create_space("darts", ops=["none", "sep_conv_4x4"])
+    with pytest.raises(ConfigError, match="multiplier=5 concatenates more nodes than the 4"):
+        create_space("darts", multiplier=5)
+    with pytest.raises(ConfigError, match="dim must be 1 .* or 2"):
+        create_space("darts", dim=3)
+    with pytest.raises(ConfigError, match=r"does not take argument\(s\) \['width'\]"):
+        create_space("darts", width=3)
+
+
+def test_discretizing_with_edits_keeps_weights_and_matches_the_decoded_graph():
+    from supernet.edits import Editor, RemoveEdge, RemoveOp
+
+    g = create_space("darts", C=4, layers=3)
+    net = supernet.compile(g)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    target = discretize(g, net)  # what the contract keeps
+    editor = Editor(g, net)
+    for cell in ("normal", "reduce"):
+        t, want = g.cells[cell], target.cells[cell]
+        for u, v in list(t.gate_edges()):
+            if not want.nx.has_edge(u, v):
+                editor.apply(RemoveEdge(u, v, cell=cell))
+                continue
+            for op in [o for o in t.edge(u, v)["ops"] if o not in want.edge(u, v)["ops"]]:
+                editor.apply(RemoveOp(u, v, op, cell=cell))
+    assert g.same_as(target) and len(net.arch) == 0
+    text = encode(g)
+    fresh = supernet.compile(decode("darts", text, C=4, layers=3))
+    assert [p.shape for p in net.parameters()] == [p.shape for p in fresh.parameters()]
+    fresh.load_state_dict(dict(zip(fresh.state_dict(), net.state_dict().values())))
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(net.eval()(x), fresh.eval()(x), rtol=0, atol=1e-6)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
+from supernet.ops import resolve_op
 
 from ..registry import register_space
 from .cells import cell_network, cell_pairs, genotype_cells, search_cell
@@ -77,6 +78,8 @@ def build_search(space: str, C, layers, steps, multiplier, stem_multiplier, num_
     ops = list(ops)
     if not ops or len(set(ops)) != len(ops):
         raise ConfigError(f"{space}: ops must be distinct op names, got {ops}")
+    for op in ops:
+        resolve_op(op, f"{space}: ops")  # unknown names fail here, with the choices
     cells = {kind: search_cell(kind, steps, multiplier, kind == "reduce", ops, dim)
              for kind in ("normal", "reduce")}
     g = cell_network(space, cells, C, layers, stem_multiplier, num_classes, in_channels, dim)
