@@ -136,25 +136,34 @@ class AuxHead(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+def stem(in_channels, c, dim):
+    return nn.Sequential(_conv(dim)(in_channels, c, 3, padding=1, bias=False), _bn(dim)(c))
+
+
+def plan(layers, C):
+    """``(i, width, reduction, reduction_prev)`` of each cell: reductions at 1/3 and 2/3."""
+    reduction_prev = False
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        C = C * 2 if reduction else C
+        yield i, C, reduction, reduction_prev
+        reduction_prev = reduction
+
+
 class EvalNetwork(nn.Module):
     """DARTS evaluation network (NetworkCIFAR) for a parsed genotype."""
 
     def __init__(self, genotype, C, num_classes, layers, auxiliary, in_channels=3, dim=2):
         super().__init__()
         self.layers, self.auxiliary, self.drop_path_prob = layers, auxiliary, 0.0
-        c = 3 * C
-        self.stem = nn.Sequential(_conv(dim)(in_channels, c, 3, padding=1, bias=False),
-                                  _bn(dim)(c))
-        c_pp, c_p, C_curr, reduction_prev = c, c, C, False
+        self.stem = stem(in_channels, 3 * C, dim)
+        c_pp = c_p = 3 * C
         self.cells = nn.ModuleList()
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            C_curr = C_curr * 2 if reduction else C_curr
+        for i, C_curr, reduction, reduction_prev in plan(layers, C):
             kind = "reduce" if reduction else "normal"
             concat = list(getattr(genotype, kind + "_concat"))
             self.cells.append(Cell(getattr(genotype, kind), concat, c_pp, c_p, C_curr,
                                    reduction, reduction_prev, dim))
-            reduction_prev = reduction
             c_pp, c_p = c_p, len(concat) * C_curr
             if i == 2 * layers // 3:
                 c_aux = c_p
@@ -213,17 +222,12 @@ class SearchNetwork(nn.Module):
     def __init__(self, C=16, num_classes=10, layers=8, steps=4, multiplier=4,
                  stem_multiplier=3, in_channels=3, dim=2):
         super().__init__()
-        c = stem_multiplier * C
-        self.stem = nn.Sequential(_conv(dim)(in_channels, c, 3, padding=1, bias=False),
-                                  _bn(dim)(c))
-        c_pp, c_p, C_curr, reduction_prev = c, c, C, False
+        self.stem = stem(in_channels, stem_multiplier * C, dim)
+        c_pp = c_p = stem_multiplier * C
         self.cells = nn.ModuleList()
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            C_curr = C_curr * 2 if reduction else C_curr
+        for _, C_curr, reduction, reduction_prev in plan(layers, C):
             self.cells.append(SearchCell(steps, multiplier, c_pp, c_p, C_curr, reduction,
                                          reduction_prev, dim))
-            reduction_prev = reduction
             c_pp, c_p = c_p, multiplier * C_curr
         self.global_pooling = nn.AdaptiveAvgPool1d(1) if dim == 1 else nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
