@@ -306,10 +306,19 @@ class Graph:
         return new
 
     def same_as(self, other: "Graph") -> bool:
-        """True if structure, attributes, node/edge order and cells are all equal."""
+        """True if structure, attributes, node/edge order and cells are all equal.
+
+        The edit counter :attr:`version` is not compared: two graphs built by different
+        sequences of edits are the same graph when their content is.
+        """
         from .io import to_node_link
 
-        return to_node_link(self) == to_node_link(other)
+        def content(link: dict) -> dict:
+            out = {k: v for k, v in link.items() if k != "version"}
+            out["cells"] = {k: content(c) for k, c in link["cells"].items()}
+            return out
+
+        return content(to_node_link(self)) == content(to_node_link(other))
 
     def gate_edges(self) -> list[tuple[str, str]]:
         """Edges with more than one candidate op (the layer-level gates)."""

@@ -140,31 +140,36 @@ def infer_channels(graph, bind: dict | None = None, inputs: list[int] | None = N
     return info
 
 
-def infer_strides(graph, bind: dict | None = None) -> dict[str, int]:
+def infer_strides(graph, bind: dict | None = None,
+                  inputs: list[int] | None = None) -> dict[str, int]:
     """The total stride (downsampling factor) of every node relative to the inputs.
 
+    Args:
+        graph: a layer-level graph.
+        bind: values of ``"$symbol"`` attributes (for a cell template).
+        inputs: total strides of the graph inputs (default 1 each). A call node passes
+            the strides of its arguments, so a cell may take inputs at different
+            resolutions (as a DARTS cell after a reduction cell does) and reduce one of
+            them inside.
+
     Raises :class:`ShapeError` if two inputs merged at a node have different strides.
-    Call nodes take the stride of their template output relative to its inputs.
     """
     total: dict[str, int] = {}
+    given = dict(zip(graph.inputs, inputs or []))
     for n in graph.topological_order():
         d = graph.nx.nodes[n]
         kind = d.get("kind", "merge")
         if kind == "input":
-            total[n] = 1
+            total[n] = given.get(n, 1)
             continue
         if kind == "call":
             template = graph.cells[d["cell"]]
             sub_bind = {**(bind or {}), **bind_value(d.get("bind", {}), bind or {}, n)}
-            sub = infer_strides(template, sub_bind)
-            rel = {total[a] for a in d["args"]}
-            if len(rel) > 1:
-                detail = ", ".join(f"{a}: x{total[a]}" for a in d["args"])
-                raise ShapeError(
-                    f"{graph.name}: call node {n!r} receives arguments at different resolutions "
-                    f"({detail}); reduce the larger one first (e.g. factorized_reduce)"
-                )
-            total[n] = rel.pop() * sub[template.outputs[0]]
+            try:
+                sub = infer_strides(template, sub_bind, [total[a] for a in d["args"]])
+            except GraphError as exc:
+                raise type(exc)(f"{graph.name}: call node {n!r} ({d['cell']}): {exc}") from None
+            total[n] = sub[template.outputs[0]]
             continue
         strides = []
         for u, _ in graph.in_edges(n):

@@ -10,7 +10,13 @@ modules and parameter counts:
 * ``skip_connect``: identity, or factorized reduce at stride 2;
 * ``max_pool_3x3`` / ``avg_pool_3x3``: pooling with padding 1 (average excludes the
   padding); ``pool_bn=True`` appends a non-affine BN, as inside the DARTS search mixed op;
-* ``relu_conv_bn``: ReLU - conv - BN, the cell preprocessing (1x1 by default).
+* ``relu_conv_bn``: ReLU - conv - BN (1x1 by default);
+* ``preprocess``: the cell input preprocessing, ReLU - conv 1x1 - BN at stride 1 and
+  factorized reduce at stride 2 (the input of a cell that follows a reduction cell);
+* ``conv_7x1_1x7``: ReLU - 1x7 conv - 7x1 conv - BN (AmoebaNet; 2-D only);
+* ``aux_head``: the auxiliary classifier of DARTS ``AuxiliaryHeadCIFAR`` (ReLU, 5x5 average
+  pool at stride 3, conv 1x1 to 128 - BN - ReLU, conv 2x2 to 768 - BN - ReLU, linear), for
+  an 8x8 input (length 8 to 10 in 1-D).
 
 Every op takes ``dim`` (1 or 2) so that the same cells run on sequences.
 
@@ -28,7 +34,7 @@ import torch.nn.functional as F
 from .basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
 from .registry import register_op
 
-__all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7"]
+__all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7", "AuxiliaryHead"]
 
 
 class ReLUConvBN(nn.Module):
@@ -125,6 +131,32 @@ class Conv7x1x1x7(nn.Module):
         return self.op(x)
 
 
+class AuxiliaryHead(nn.Module):
+    """The DARTS auxiliary classifier (``AuxiliaryHeadCIFAR``), for 1-D or 2-D features.
+
+    It expects an 8x8 input (the resolution after the second reduction cell on CIFAR): the
+    5x5 pool at stride 3 leaves 2x2, the 2x2 conv leaves 1x1.
+    """
+
+    def __init__(self, C_in, num_classes, dim=2):
+        super().__init__()
+        Conv, BN = conv_cls(dim), bn_cls(dim)
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=False),  # the reference's in-place ReLU would also change the trunk
+            avg_pool_cls(dim)(5, stride=3, padding=0, count_include_pad=False),
+            Conv(C_in, 128, 1, bias=False),
+            BN(128),
+            nn.ReLU(inplace=False),
+            Conv(128, 768, 2, bias=False),
+            BN(768),
+            nn.ReLU(inplace=False),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
 def _zero_relu_conv_bn(m):
     zero_last(m.op[1])
 
@@ -136,6 +168,8 @@ def _zero_op_index(i):
 def _zero_factorized(m):
     if isinstance(m, FactorizedReduce):
         zero_last(m.conv_1, m.conv_2)
+    elif isinstance(m, ReLUConvBN):
+        zero_last(m.op[1])
     else:
         raise ValueError("the identity has no parameters to start from zero")
 
@@ -210,9 +244,27 @@ dil_conv_3x3, dil_conv_5x5 = _dil(3), _dil(5)
 
 
 @register_op("conv_7x1_1x7", zero_output=_zero_op_index(2))
-def conv_7x1_1x7(C_in, C_out, stride=1, affine=True):
-    """ReLU - 1x7 conv - 7x1 conv - BN."""
+def conv_7x1_1x7(C_in, C_out, stride=1, affine=True, dim=2):
+    """ReLU - 1x7 conv - 7x1 conv - BN (2-D only)."""
+    if dim != 2:
+        raise ValueError(f"conv_7x1_1x7 is a 2-D op, got dim={dim}")
     return Conv7x1x1x7(C_in, C_out, stride, affine=affine)
+
+
+@register_op("preprocess", zero_output=_zero_factorized)
+def preprocess(C_in, C_out, stride=1, affine=True, dim=2):
+    """Cell input preprocessing: ReLU - conv 1x1 - BN, or factorized reduce at stride 2."""
+    if stride == 1:
+        return ReLUConvBN(C_in, C_out, 1, 1, 0, affine=affine, dim=dim)
+    if stride != 2:
+        raise ValueError(f"preprocess supports stride 1 or 2, got {stride}")
+    return FactorizedReduce(C_in, C_out, affine=affine, dim=dim)
+
+
+@register_op("aux_head", zero_output=lambda m: zero_last(m.classifier))
+def aux_head(C_in, C_out, dim=2):
+    """The DARTS auxiliary classifier (AuxiliaryHeadCIFAR) to ``C_out`` classes."""
+    return AuxiliaryHead(C_in, C_out, dim=dim)
 
 
 @register_op("stem_conv_bn", zero_output=lambda m: zero_last(m[1]))

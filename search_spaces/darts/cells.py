@@ -1,0 +1,243 @@
+"""DARTS cell templates, and the network of cells that calls them.
+
+A cell template is a layer-level :class:`supernet.Graph` with two inputs ``s0, s1`` (the
+outputs of the two previous cells) and one output ``out``:
+
+=========== ===================================================================
+``p0``      ``preprocess`` of ``s0``: ReLU - conv 1x1 - BN, or factorized reduce when the
+            previous cell reduced (edge argument ``stride="$stride0"``, bound per call)
+``p1``      ``preprocess`` of ``s1``
+``n2 ...``  intermediate nodes (``state`` 2, 3, ...): the sum of their in-edges
+``out``     ``concat`` of the concatenated states (identity edges, in concat order)
+=========== ===================================================================
+
+Every state node has the attribute ``state`` (its index in a genotype: 0 and 1 for ``p0``
+and ``p1``) and ``keep=True``: the reference computes every state of a cell, used or not
+(an unused ``p0``, a node outside the concat), and so do we. Node widths are the symbol ``"$C"``, bound by each call. In a search cell every
+state ``j < i`` feeds node ``i`` through a gated edge (port ``j``). In a cell made from a
+genotype node ``i`` keeps its two ``(op, input)`` pairs; the two ports are the two input
+indices, assigned in genotype order, so the text order survives a round trip and a
+discretized search cell (ports ``j``) is the same graph as the decoded genotype. When a
+genotype feeds both ops of a node from the same input (ENAS), each op gets its own ``branch``
+node (``n2_0``, ``n2_1``), summed into ``n2`` by identity edges, since a graph holds one
+edge per pair of nodes.
+
+Examples:
+    >>> from search_spaces.darts.cells import genotype_cell, cell_pairs
+    >>> t = genotype_cell("normal", [("sep_conv_3x3", 1), ("skip_connect", 0)], [2], False)
+    >>> [(u, t.edge(u, "n2")["ops"], t.edge(u, "n2")["port"]) for u, _ in t.in_edges("n2")]
+    [('p1', ['sep_conv_3x3'], 0), ('p0', ['skip_connect'], 1)]
+    >>> cell_pairs(t)
+    ([('sep_conv_3x3', 1), ('skip_connect', 0)], [2])
+"""
+
+from __future__ import annotations
+
+from supernet import Graph
+from supernet.errors import GenotypeError
+
+from .genotype import Genotype
+
+__all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell_network",
+           "state_name"]
+
+
+def state_name(k: int) -> str:
+    """Node name of cell state ``k`` (``p0``, ``p1``, ``n2``, ...)."""
+    return f"p{k}" if k < 2 else f"n{k}"
+
+
+def _skeleton(name: str, affine: bool, dim: int) -> Graph:
+    t = Graph("layer", name=name)
+    t.add_input("s0")
+    t.add_input("s1")
+    _state(t, 0)
+    t.add_edge("s0", "p0", "preprocess", stride="$stride0", affine=affine, dim=dim)
+    _state(t, 1)
+    t.add_edge("s1", "p1", "preprocess", affine=affine, dim=dim)
+    return t
+
+
+def _state(t: Graph, k: int) -> None:
+    t.add_node(state_name(k), channels="$C", state=k, keep=True)
+
+
+def _op_args(j: int, reduction: bool, affine: bool, pool_bn: bool, dim: int) -> dict:
+    args = {"stride": 2 if reduction and j < 2 else 1, "affine": affine}
+    if pool_bn:
+        args["pool_bn"] = True
+    args["dim"] = dim
+    return args
+
+
+def _output(t: Graph, concat) -> None:
+    t.add_node("out", merge="concat")
+    for k in concat:
+        t.add_edge(state_name(k), "out", "identity")
+    t.set_outputs(["out"])
+    t.meta["concat_range"] = (
+        [concat.start, concat.stop, concat.step] if isinstance(concat, range) else None
+    )
+
+
+def search_cell(name: str, steps: int, multiplier: int, reduction: bool, ops: list[str],
+                dim: int = 2) -> Graph:
+    """The DARTS search cell: every earlier state feeds every node through a gate of ``ops``.
+
+    Ops are built as in the DARTS ``MixedOp``: non-affine, pools followed by a non-affine BN,
+    stride 2 on the edges from the inputs of a reduction cell.
+    """
+    t = _skeleton(name, affine=False, dim=dim)
+    for i in range(2, steps + 2):
+        _state(t, i)
+    for i in range(2, steps + 2):
+        for j in range(i):
+            t.add_edge(state_name(j), state_name(i), list(ops), port=j,
+                       **_op_args(j, reduction, False, True, dim))
+    _output(t, range(2 + steps - multiplier, steps + 2))
+    return t
+
+
+def genotype_cell(name: str, pairs: list, concat, reduction: bool, dim: int = 2, *,
+                  affine: bool = True, pool_bn: bool = False, drop_path: bool = True) -> Graph:
+    """A cell with the ``(op, input)`` pairs of one half of a genotype.
+
+    Args:
+        pairs: two pairs per intermediate node, as in :attr:`Genotype.normal`.
+        concat: concatenated states (a list or a ``range``; the form is kept in
+            ``meta["concat_range"]``).
+        affine, pool_bn: op arguments: ``affine=True, pool_bn=False`` for the evaluation
+            network (DARTS ``model.Cell``), ``affine=False, pool_bn=True`` for the
+            discretized search cell.
+        drop_path: mark the op edges for drop-path (applied in training to every op but the
+            identity, as the reference).
+    """
+    t = _skeleton(name, affine=affine, dim=dim)
+    for i in range(2, len(pairs) // 2 + 2):
+        node = state_name(i)
+        (op_a, j_a), (op_b, j_b) = pairs[2 * i - 4], pairs[2 * i - 3]
+        if j_a == j_b:
+            branches = [f"{node}_0", f"{node}_1"]
+            for b in branches:
+                t.add_node(b, channels="$C", branch=True, keep=True)
+            _state(t, i)
+            src = state_name(j_a)
+            for b, op in zip(branches, (op_a, op_b)):
+                t.add_edge(src, b, [op], **_op_args(j_a, reduction, affine, pool_bn, dim))
+                if drop_path:
+                    t.nx.edges[src, b]["drop_path"] = True
+                t.add_edge(b, node, "identity")
+            continue
+        _state(t, i)
+        port = {j_a: min(j_a, j_b), j_b: max(j_a, j_b)}
+        for op, j in sorted([(op_a, j_a), (op_b, j_b)], key=lambda p: p[1]):
+            t.add_edge(state_name(j), node, [op], port=port[j],
+                       **_op_args(j, reduction, affine, pool_bn, dim))
+            if drop_path:
+                t.nx.edges[state_name(j), node]["drop_path"] = True
+    _output(t, concat)
+    return t
+
+
+def cell_pairs(t: Graph) -> tuple[list, list | range]:
+    """The genotype half of a discretized cell template: ``(pairs, concat)``.
+
+    Raises:
+        GenotypeError: the cell is not discretized (an edge keeps several ops, a node keeps
+            more or fewer than two inputs) or is not a DARTS cell.
+    """
+    states = {n: d["state"] for n, d in t.nx.nodes(data=True) if "state" in d}
+    index = sorted(k for k in states.values() if k >= 2)
+    if index != list(range(2, len(index) + 2)) or not index:
+        raise GenotypeError(
+            f"cell {t.name!r} has states {sorted(states.values())}; a DARTS cell has states "
+            "0, 1 (p0, p1) and 2, 3, ... without gaps"
+        )
+    name_of = {k: n for n, k in states.items()}
+    pairs = []
+    for i in index:
+        node = name_of[i]
+        found = []
+        for u, _ in t.in_edges(node):
+            src, edge = u, (u, node)
+            if u not in states:
+                preds = list(t.nx.predecessors(u))
+                if not t.nx.nodes[u].get("branch") or len(preds) != 1 or preds[0] not in states:
+                    raise GenotypeError(
+                        f"cell {t.name!r}: node {node!r} takes {u!r}, which is neither a cell "
+                        "state nor the branch of one; this is not a DARTS cell"
+                    )
+                src, edge = preds[0], (preds[0], u)
+            ops = t.nx.edges[edge]["ops"]
+            if len(ops) != 1:
+                raise GenotypeError(
+                    f"cell {t.name!r}: edge {edge[0]}->{edge[1]} keeps {len(ops)} ops {ops}; a "
+                    "genotype has one op per edge: discretize the graph first (see "
+                    "graph.meta['constraints'])"
+                )
+            found.append((ops[0], states[src]))
+        if len(found) != 2:
+            raise GenotypeError(
+                f"cell {t.name!r}: node {node!r} keeps {len(found)} input(s) "
+                f"{[p[1] for p in found]}; a DARTS genotype has exactly two per node"
+            )
+        pairs += found
+    (out,) = t.outputs
+    concat = []
+    for u, _ in t.in_edges(out):
+        if u not in states:
+            raise GenotypeError(f"cell {t.name!r}: the output concatenates {u!r}, not a state")
+        concat.append(states[u])
+    r = t.meta.get("concat_range")
+    if r is not None and list(range(*r)) == concat:
+        concat = range(*r)
+    return pairs, concat
+
+
+def cell_network(name: str, cells: dict[str, Graph], C: int, layers: int, stem_multiplier: int,
+                 num_classes: int, in_channels: int, dim: int, auxiliary: bool = False) -> Graph:
+    """The DARTS network of cells (``model_search.Network`` / ``model.NetworkCIFAR``).
+
+    A 3x3 conv-BN stem to ``stem_multiplier * C`` channels; ``layers`` calls of the
+    ``"normal"`` and ``"reduce"`` templates, reduction cells at ``layers // 3`` and
+    ``2 * layers // 3`` doubling the width; cell ``k`` takes the outputs of cells ``k-2`` and
+    ``k-1`` (the stem for both at first); global average pooling and a linear classifier.
+    With ``auxiliary``, a ``train_only`` auxiliary head reads the output of cell
+    ``2 * layers // 3`` and the graph has two outputs ``["logits", "aux"]``.
+    """
+    g = Graph("layer", name=name)
+    for cell, template in cells.items():
+        g.add_cell(cell, template)
+    g.add_input("x", channels=in_channels)
+    g.add_node("stem", channels=stem_multiplier * C)
+    g.add_edge("x", "stem", "stem_conv_bn", kernel_size=3, dim=dim)
+    s0 = s1 = "stem"
+    C_curr, reduction_prev = C, False
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        if reduction:
+            C_curr *= 2
+        node = f"cell{i}"
+        g.add_call(node, "reduce" if reduction else "normal", [s0, s1],
+                   bind={"C": C_curr, "stride0": 2 if reduction_prev else 1})
+        s0, s1, reduction_prev = s1, node, reduction
+    outputs = ["logits"]
+    if auxiliary:
+        g.add_node("aux", channels=num_classes, train_only=True)
+        g.add_edge(f"cell{2 * layers // 3}", "aux", "aux_head", dim=dim)
+        outputs.append("aux")
+    g.add_node("gap")
+    g.add_edge(s1, "gap", "adaptive_avg_pool", dim=dim)
+    g.add_node("logits", channels=num_classes)
+    g.add_edge("gap", "logits", "classifier")
+    g.set_outputs(outputs)
+    return g
+
+
+def genotype_cells(genotype: Genotype, dim: int, **kwargs) -> dict[str, Graph]:
+    """The ``"normal"`` and ``"reduce"`` templates of ``genotype``."""
+    return {
+        kind: genotype_cell(kind, getattr(genotype, kind), getattr(genotype, kind + "_concat"),
+                            kind == "reduce", dim, **kwargs)
+        for kind in ("normal", "reduce")
+    }

@@ -1,0 +1,109 @@
+"""The DARTS evaluation network of a genotype (DARTS ``model.NetworkCIFAR``), as a graph.
+
+:func:`network` builds the graph of :func:`network_graph` and compiles it. The module is the
+reference network: the same modules (the ops of every state, even those outside the
+concat; the auxiliary head), the same parameter count (3,349,342 for DARTS_V2 at C=36, 20
+cells, 10 classes) and parameters and buffers in the reference's order, so a reference
+``state_dict`` loads by position.
+
+Forward returns the logits ``(N, num_classes)``; with ``auxiliary=True`` it returns
+``(logits, logits_aux)`` as the reference does, ``logits_aux`` being ``None`` in eval mode
+(the head is a ``train_only`` node). ``net.drop_path_prob`` (0 by default) drops whole
+samples of the output of every op but the identity, in training only, as the reference.
+
+Examples:
+    >>> import torch
+    >>> from search_spaces.darts import network
+    >>> net = network("DARTS_V2")
+    >>> sum(p.numel() for p in net.parameters())
+    3349342
+    >>> small = network("DARTS_V2", C=8, layers=5, auxiliary=True).eval()
+    >>> logits, aux = small(torch.randn(2, 3, 32, 32))
+    >>> logits.shape, aux
+    (torch.Size([2, 10]), None)
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+import supernet
+from supernet import Graph
+from supernet.errors import ConfigError
+
+from .cells import cell_network, genotype_cells
+from .genotype import Genotype, parse_genotype
+from .published import PUBLISHED
+
+__all__ = ["network", "network1d", "network_graph", "resolve_genotype"]
+
+
+def resolve_genotype(genotype: "str | Genotype") -> Genotype:
+    """A :class:`Genotype` from its text, or from the name of a published one
+    (``"DARTS_V2"``; see :data:`search_spaces.darts.PUBLISHED`)."""
+    if isinstance(genotype, str) and genotype.strip() in PUBLISHED:
+        genotype = PUBLISHED[genotype.strip()]["genotype"]
+    return parse_genotype(genotype)
+
+
+def network_graph(genotype: "str | Genotype", C: int = 36, layers: int = 20,
+                  num_classes: int = 10, auxiliary: bool = False, in_channels: int = 3,
+                  dim: int = 2, stem_multiplier: int = 3, space: str = "darts") -> Graph:
+    """The graph of the evaluation network of ``genotype`` (see :func:`network`)."""
+    g = resolve_genotype(genotype)
+    for key, value in dict(C=C, layers=layers, num_classes=num_classes,
+                           in_channels=in_channels, stem_multiplier=stem_multiplier).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"network: {key} must be a positive int, got {value!r}")
+    if auxiliary and layers < 3:
+        raise ConfigError(
+            f"network: the auxiliary head reads cell {2 * layers // 3}, the last of "
+            f"{layers} cells; use layers >= 3 or auxiliary=False"
+        )
+    cells = genotype_cells(g, dim, affine=True, pool_bn=False, drop_path=True)
+    graph = cell_network(f"{space}_network", cells, C, layers, stem_multiplier, num_classes,
+                         in_channels, dim, auxiliary=auxiliary)
+    graph.meta["space"] = space
+    return graph
+
+
+def _compile(graph: Graph, genotype) -> nn.Module:
+    net = supernet.compile(graph)
+    net.genotype = str(resolve_genotype(genotype))
+    return net
+
+
+def network(genotype: str, C: int = 36, layers: int = 20, num_classes: int = 10,
+            auxiliary: bool = False) -> nn.Module:
+    """The DARTS evaluation network (``NetworkCIFAR``) of ``genotype``, compiled.
+
+    Args:
+        genotype: genotype text (DARTS form) or the name of a published genotype.
+        C: channels of the first cells (36 in DARTS).
+        layers: number of cells (20 in DARTS).
+        num_classes: classes of the classifier.
+        auxiliary: add the auxiliary head on the output of cell ``2 * layers // 3``.
+
+    Returns:
+        A compiled :class:`supernet.GraphModule` (its graph is ``net.graph``, its genotype
+        text ``net.genotype``); forward returns logits, or ``(logits, logits_aux)`` with
+        ``auxiliary=True``.
+
+    Raises:
+        GenotypeError: the genotype is malformed, names an unknown op or an impossible cell.
+    """
+    return _compile(network_graph(genotype, C, layers, num_classes, auxiliary), genotype)
+
+
+def network1d(genotype: str, C: int = 16, layers: int = 5, num_classes: int = 10,
+              in_channels: int = 1, auxiliary: bool = False, stem_multiplier: int = 3
+              ) -> nn.Module:
+    """The 1-D evaluation network of ``genotype`` (sequences such as MNIST-1D, length 40).
+
+    As :func:`network` with 1-D convolutions, pooling and batch norm. The auxiliary head
+    expects a length of 8 to 10 at cell ``2 * layers // 3`` (length 40 after two
+    reductions gives 10).
+    """
+    graph = network_graph(genotype, C, layers, num_classes, auxiliary, in_channels, dim=1,
+                          stem_multiplier=stem_multiplier, space="darts1d")
+    return _compile(graph, genotype)

@@ -1,0 +1,172 @@
+"""The DARTS search spaces ``"darts"`` (CIFAR-style images) and ``"darts1d"`` (sequences).
+
+The super-network is DARTS ``model_search.Network``: a conv-BN stem, ``layers`` cells (two
+templates, ``"normal"`` and ``"reduce"``, so all normal cells share one set of gates as
+DARTS shares ``alphas_normal``), global pooling and a linear classifier. Each cell has
+``steps`` intermediate nodes; every earlier state feeds every node through a gate of the
+eight DARTS ops (14 gates for 4 steps). Compiled, its weights enumerate in the order of the
+reference's parameters, with the same count.
+
+``graph.meta["constraints"]`` is the discretization contract: per template, each node with
+gated in-edges keeps at most ``max_inputs`` in-edges, ranked by their best op outside
+``exclude``, and each kept edge keeps that op. :func:`encode` then writes the genotype and
+:func:`decode` reads one back (round trips exact).
+
+Examples:
+    >>> import torch, supernet
+    >>> from search_spaces import create_space, encode, decode
+    >>> g = create_space("darts", C=4, layers=3, steps=2, multiplier=2)
+    >>> sorted(g.cells), len(g.cells["normal"].gate_edges())
+    (['normal', 'reduce'], 5)
+    >>> supernet.lint(g)
+    >>> net = supernet.compile(g)
+    >>> net(torch.randn(2, 3, 8, 8)).shape
+    torch.Size([2, 10])
+    >>> text = ("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('dil_conv_3x3', 2), "
+    ...         "('max_pool_3x3', 0)], normal_concat=range(2, 4), reduce=[('max_pool_3x3', 0), "
+    ...         "('max_pool_3x3', 1), ('skip_connect', 2), ('avg_pool_3x3', 0)], "
+    ...         "reduce_concat=range(2, 4))")
+    >>> d = decode("darts", text, C=4, layers=3)
+    >>> encode(d) == text
+    True
+"""
+
+from __future__ import annotations
+
+from supernet import Graph
+from supernet.errors import ConfigError, GenotypeError
+from supernet.ops import resolve_op
+
+from ..registry import register_space
+from .cells import cell_network, cell_pairs, genotype_cells, search_cell
+from .genotype import PRIMITIVES, Genotype, parse_genotype
+
+__all__ = ["darts", "darts1d", "encode_genotype", "decode_genotype", "CONSTRAINTS"]
+
+#: Discretization contract of both cell templates (DARTS ``genotype()``: two inputs per
+#: node, ``none`` never chosen).
+CONSTRAINTS = {
+    "normal": {"max_inputs": 2, "exclude": ["none"]},
+    "reduce": {"max_inputs": 2, "exclude": ["none"]},
+}
+
+
+def _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channels, dim):
+    for key, value in dict(C=C, layers=layers, steps=steps, multiplier=multiplier,
+                           stem_multiplier=stem_multiplier, num_classes=num_classes,
+                           in_channels=in_channels).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"darts: {key} must be a positive int, got {value!r}")
+    if multiplier > steps:
+        raise ConfigError(
+            f"darts: multiplier={multiplier} concatenates more nodes than the {steps} step(s) "
+            "of a cell; use multiplier <= steps"
+        )
+    if dim not in (1, 2):
+        raise ConfigError(f"darts: dim must be 1 (sequences) or 2 (images), got {dim!r}")
+
+
+def _meta(g: Graph, space: str) -> Graph:
+    g.meta["space"] = space
+    g.meta["constraints"] = {k: dict(v, exclude=list(v["exclude"])) for k, v in CONSTRAINTS.items()}
+    return g
+
+
+def build_search(space: str, C, layers, steps, multiplier, stem_multiplier, num_classes,
+                 in_channels, ops, dim) -> Graph:
+    _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channels, dim)
+    ops = list(ops)
+    if not ops or len(set(ops)) != len(ops):
+        raise ConfigError(f"{space}: ops must be distinct op names, got {ops}")
+    for op in ops:
+        resolve_op(op, f"{space}: ops")  # unknown names fail here, with the choices
+    cells = {kind: search_cell(kind, steps, multiplier, kind == "reduce", ops, dim)
+             for kind in ("normal", "reduce")}
+    g = cell_network(space, cells, C, layers, stem_multiplier, num_classes, in_channels, dim)
+    return _meta(g, space)
+
+
+def encode_genotype(graph: Graph) -> str:
+    """The genotype text of a discretized DARTS graph (search or evaluation network).
+
+    Each node lists its two in-edges in port order. Raises :class:`GenotypeError` when a
+    template is not discretized.
+    """
+    missing = [k for k in ("normal", "reduce") if k not in graph.cells]
+    if missing:
+        raise GenotypeError(
+            f"graph {graph.name!r} has no cell template(s) {missing}; a DARTS graph has "
+            f"'normal' and 'reduce' (it has {sorted(graph.cells)})"
+        )
+    fields = {}
+    for kind in ("normal", "reduce"):
+        fields[kind], fields[kind + "_concat"] = cell_pairs(graph.cells[kind])
+    return str(Genotype(**fields))
+
+
+def _decoder(space: str, defaults: dict):
+    def decode_genotype(text, C=defaults["C"], layers=defaults["layers"], steps=None,
+                        multiplier=None, stem_multiplier=3, num_classes=10,
+                        in_channels=defaults["in_channels"], ops=None, dim=defaults["dim"]):
+        """The discretized search graph of ``text`` (as the search would leave it).
+
+        ``steps`` and ``multiplier`` follow from the genotype; when given they must agree.
+        ``ops`` (the search candidates) does not matter to a discretized graph.
+        """
+        genotype = parse_genotype(text)
+        for key, value in (("steps", steps), ("multiplier", multiplier)):
+            for kind in ("normal", "reduce"):
+                have = genotype.steps(kind) if key == "steps" else len(genotype.concat(kind))
+                if value is not None and value != have:
+                    raise GenotypeError(
+                        f"genotype {kind}: has {have} {'step' if key == 'steps' else 'concat'}"
+                        f"(s), but {key}={value} was asked; drop {key}= or pass {have}"
+                    )
+        _check(C, layers, genotype.steps("normal"), 1, stem_multiplier, num_classes,
+               in_channels, dim)
+        cells = genotype_cells(genotype, dim, affine=False, pool_bn=True, drop_path=False)
+        g = cell_network(space, cells, C, layers, stem_multiplier, num_classes, in_channels,
+                         dim)
+        return _meta(g, space)
+
+    return decode_genotype
+
+
+decode_genotype = _decoder("darts", {"C": 16, "layers": 8, "in_channels": 3, "dim": 2})
+_decode_1d = _decoder("darts1d", {"C": 8, "layers": 4, "in_channels": 1, "dim": 1})
+
+
+@register_space("darts", encode=encode_genotype, decode=decode_genotype)
+def darts(C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
+          stem_multiplier: int = 3, num_classes: int = 10, in_channels: int = 3,
+          ops: list[str] = tuple(PRIMITIVES), dim: int = 2) -> Graph:
+    """The DARTS CNN search space (Liu et al., ICLR 2019) for 32x32 images.
+
+    Args:
+        C: channels of the first cells (doubled at each reduction cell).
+        layers: number of cells; reduction cells at 1/3 and 2/3 of the depth.
+        steps: intermediate nodes per cell.
+        multiplier: number of last nodes concatenated into the cell output.
+        stem_multiplier: the stem outputs ``stem_multiplier * C`` channels.
+        ops: candidate ops of every gated edge (default: the eight DARTS ``PRIMITIVES``).
+        dim: 2 for images, 1 for sequences.
+    """
+    return build_search("darts", C, layers, steps, multiplier, stem_multiplier, num_classes,
+                        in_channels, ops, dim)
+
+
+@register_space("darts1d", encode=encode_genotype, decode=_decode_1d)
+def darts1d(C: int = 8, layers: int = 4, steps: int = 4, multiplier: int = 4,
+            stem_multiplier: int = 3, num_classes: int = 10, in_channels: int = 1,
+            ops: list[str] = tuple(PRIMITIVES), dim: int = 1) -> Graph:
+    """The DARTS cell on sequences (1-D convolutions and pooling), sized for MNIST-1D.
+
+    Defaults suit signals of length 40 with one channel and 10 classes: 8 channels and 4
+    cells (reductions at cells 1 and 2: lengths 40, 20, 10), the full DARTS cell (4 steps,
+    14 gates), so that a search runs in a minute or two on two CPU cores: one first-order
+    epoch on MNIST-1D's 4000 training signals (half of them for the architecture, batch 64)
+    is 64 steps of a few tenths of a second (``benchmarks/darts_search_step.py``).
+    Arguments as :func:`darts`.
+    """
+    return build_search("darts1d", C, layers, steps, multiplier, stem_multiplier, num_classes,
+                        in_channels, ops, dim)
