@@ -23,6 +23,9 @@ from . import lint as _lint  # noqa: F401  (registers the unit-level lint)
 from .module import SPARSE_BELOW, UnitModule, compile_units
 from .sync import Creation
 from .edits import AddConnections, AddUnits, RemoveConnections, RemoveUnits
+from .lower import Lowered, lift, lower
+from .prune import connection_ids, discretize, grow, prune, set_gated
+from . import scores
 
 __all__ = [
     "ACTIVATIONS",
@@ -47,4 +50,13 @@ __all__ = [
     "RemoveUnits",
     "AddConnections",
     "RemoveConnections",
+    "Lowered",
+    "lower",
+    "lift",
+    "set_gated",
+    "discretize",
+    "prune",
+    "grow",
+    "connection_ids",
+    "scores",
 ]
