@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .masks import entry_keys
+from .masks import find as _find
 
 __all__ = ["Layout", "Remap", "remap", "entry_remap"]
 
@@ -46,7 +47,8 @@ class Layout:
     """
 
     def __init__(self, kind: str, mask, taps: int = 1, per_tap: bool = False, groups: int = 1):
-        self.kind, self.mask, self.taps, self.per_tap, self.groups = kind, mask, taps, per_tap, groups
+        self.kind, self.mask, self.taps = kind, mask, taps
+        self.per_tap, self.groups = per_tap, groups
         self.r = mask.shape[0]
         self.c = mask.shape[1] // (taps if per_tap else 1)
         self.s_in = self.c // groups if groups else 0
@@ -103,15 +105,6 @@ class Layout:
         return self.pos(i[:, None], col[:, None], t[None, :]).reshape(len(i), self.taps)
 
 
-def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Index of each of ``keys`` in ``sorted_keys``, or ``-1``."""
-    keys = np.asarray(keys, dtype=np.int64)
-    if len(sorted_keys) == 0:
-        return np.full(keys.shape, -1, np.int64)
-    at = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
-    return np.where(sorted_keys[at] == keys, at, -1)
-
-
 @dataclass
 class Remap:
     """How the storage of a new layout is filled from an old one.
@@ -148,6 +141,8 @@ def remap(old: Layout, new: Layout, rmap: np.ndarray, cmap: np.ndarray,
     """
     rnew = np.zeros(new.r, bool) if rnew is None else rnew
     cnew = np.zeros(new.c, bool) if cnew is None else cnew
+    if old.kind == new.kind == "sparse":
+        return _remap_sparse(old, new, rmap, cmap, rnew, cnew)
     i, j, t = new.coords()
     ex1 = np.ones(len(i), bool) if new.kind == "sparse" else new.exists(i, j, t)
     oi, oj = rmap[i], cmap[j]
@@ -175,6 +170,42 @@ def remap(old: Layout, new: Layout, rmap: np.ndarray, cmap: np.ndarray,
     copied_rows = rnew & (rmap >= 0)
     if copied_rows.any():
         out.noisy = np.nonzero(ex1 & copied_rows[i] & (src >= 0))[0]
+    return out
+
+
+def _identity(m: np.ndarray, n: int) -> bool:
+    return len(m) == n and bool((m == np.arange(n)).all())
+
+
+def _remap_sparse(old, new, rmap, cmap, rnew, cnew) -> Remap:
+    """:func:`remap` between two sparse layouts, which store existing connections only (the
+    common path of connection edits at neuron level: one search per connection)."""
+    c = max(new.c, 1)
+    if (not rnew.any() and not cnew.any() and _identity(rmap, old.r) and _identity(cmap, old.c)
+            and new.c == old.c):
+        src = _find(old.keys, new.keys)
+        fresh = np.flatnonzero(src < 0)
+        zeros = np.zeros(len(fresh), bool)
+        return Remap(src, src, fresh, zeros, zeros)
+    i, j = new.keys // c, new.keys % c
+    oi, oj = rmap[i], cmap[j]
+    ok = (oi >= 0) & (oj >= 0)
+    src = np.full(len(i), -1, np.int64)
+    src[ok] = _find(old.keys, oi[ok] * old.c + oj[ok])
+    created = rnew[i] | cnew[j]
+    fresh = np.flatnonzero(src < 0)
+    out = Remap(src, np.where(created, -1, src), fresh, cnew[j[fresh]], rnew[i[fresh]])
+    split_cols = cnew & (cmap >= 0)
+    if split_cols.any():
+        templates = np.unique(cmap[split_cols])
+        sel = np.flatnonzero(np.isin(cmap, templates)[j] & (cmap[j] >= 0))
+        key = i[sel] * (old.c + 1) + cmap[j[sel]]
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        out.factor = np.ones(len(i))
+        out.factor[sel] = 1.0 / counts[inverse]
+    copied_rows = rnew & (rmap >= 0)
+    if copied_rows.any():
+        out.noisy = np.flatnonzero(copied_rows[i] & (src >= 0))
     return out
 
 

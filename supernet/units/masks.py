@@ -28,6 +28,9 @@ __all__ = [
     "full_mask",
     "empty_mask",
     "random_mask",
+    "sample_keys",
+    "sorted_unique",
+    "find",
     "diagonal_mask",
     "block_mask",
     "entry_keys",
@@ -101,22 +104,66 @@ def random_mask(n_dst: int, n_src: int, density: float, seed=None) -> sp.csr_arr
     k = int(round(density * total))
     rng = np.random.default_rng(seed)
     if k > total // 2:  # draw the complement: fewer draws, same distribution
-        keys = np.setdiff1d(np.arange(total), _sample(rng, total, total - k))
-    else:
-        keys = _sample(rng, total, k)
-    return from_keys(keys, (n_dst, n_src))
+        keep = np.ones(total, bool)
+        keep[sample_keys(rng, total, total - k)] = False
+        return from_keys(np.flatnonzero(keep), (n_dst, n_src), unique=True)
+    return from_keys(sample_keys(rng, total, k), (n_dst, n_src), unique=True)
 
 
-def _sample(rng, total: int, k: int) -> np.ndarray:
-    """``k`` distinct sorted integers below ``total`` (oversample, dedupe, trim)."""
+def sample_keys(rng, total: int, k: int) -> np.ndarray:
+    """``k`` distinct integers below ``total``, uniformly, sorted.
+
+    A Bernoulli draw with a slightly higher rate (as geometric gaps, so the keys come out
+    sorted and distinct) is trimmed to ``k`` uniformly: a uniform subset of a uniform
+    subset is uniform. Linear in ``k``, no sort of the keys.
+    """
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    if k >= total:
+        return np.arange(total, dtype=np.int64)
+    p = min(1.0, (k + 6.0 * np.sqrt(k) + 10.0) / total)
+    while True:
+        n = int(total * p + 6.0 * np.sqrt(total * p) + 10)
+        keys = np.cumsum(rng.geometric(p, size=n), dtype=np.int64) - 1
+        keys = keys[keys < total]
+        if len(keys) >= k:
+            break
+        p = min(1.0, p * 1.5)
+    extra = len(keys) - k
+    if extra:
+        drop = np.zeros(len(keys), bool)
+        drop[_small_sample(rng, len(keys), extra)] = True
+        keys = keys[~drop]
+    return keys
+
+
+def _small_sample(rng, total: int, k: int) -> np.ndarray:
+    """``k`` distinct integers below ``total`` (for ``k`` much smaller than ``total``)."""
     out = np.zeros(0, np.int64)
     while len(out) < k:
-        need = k - len(out)
-        draw = rng.integers(0, total, size=int(need * 1.1) + 16, dtype=np.int64)
-        out = np.union1d(out, draw)
-    if len(out) > k:
-        out = np.sort(rng.choice(out, size=k, replace=False))
-    return out
+        draw = rng.integers(0, total, size=int((k - len(out)) * 1.1) + 16, dtype=np.int64)
+        out = sorted_unique(np.concatenate([out, draw]))
+    return rng.permutation(out)[:k]
+
+
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting (fast on the nearly sorted key arrays of edits)."""
+    a = np.sort(np.asarray(a, dtype=np.int64), kind="stable")
+    if len(a) < 2:
+        return a
+    keep = np.empty(len(a), bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
+
+
+def find(sorted_keys: np.ndarray, keys) -> np.ndarray:
+    """Index of each of ``keys`` in the sorted ``sorted_keys``, or ``-1``."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(sorted_keys) == 0:
+        return np.full(keys.shape, -1, np.int64)
+    at = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+    return np.where(sorted_keys[at] == keys, at, -1)
 
 
 def _csr(indptr, indices, shape) -> sp.csr_array:
@@ -132,9 +179,10 @@ def entry_keys(m: sp.csr_array) -> np.ndarray:
     return rows * m.shape[1] + m.indices.astype(np.int64)
 
 
-def from_keys(keys: np.ndarray, shape: tuple[int, int]) -> sp.csr_array:
-    """The canonical mask whose entries are the (sorted or not, distinct) ``keys``."""
-    keys = np.unique(np.asarray(keys, dtype=np.int64))
+def from_keys(keys: np.ndarray, shape: tuple[int, int], unique: bool = False) -> sp.csr_array:
+    """The canonical mask whose entries are ``keys`` (duplicates merged; ``unique=True``
+    says they are sorted and distinct already)."""
+    keys = np.asarray(keys, dtype=np.int64) if unique else sorted_unique(keys)
     n_rows, n_cols = shape
     rows = keys // max(n_cols, 1)
     indptr = np.zeros(n_rows + 1, np.int64)
@@ -156,7 +204,7 @@ def lookup(units: np.ndarray, ids) -> np.ndarray:
 
 
 def positions(units: np.ndarray, ids, node: str) -> np.ndarray:
-    """Positions of ``ids`` in the units of ``node``; raises :class:`EditError` if any is missing."""
+    """Positions of ``ids`` in the units of ``node``; :class:`EditError` if any is missing."""
     pos = lookup(units, ids)
     if (pos < 0).any():
         missing = np.asarray(ids, dtype=np.int64).reshape(-1)[pos < 0]

@@ -14,7 +14,7 @@ from ..errors import EditError
 from .build import taps as edge_taps
 from .build import units_of
 from .deps import Ties, close_units
-from .masks import entry_keys, from_keys, positions
+from .masks import entry_keys, find, from_keys, positions, sorted_unique
 
 __all__ = ["remove_units", "add_units", "remove_connections", "add_connections", "conn_keys"]
 
@@ -270,7 +270,7 @@ def conn_keys(graph, u, v, dst, src, taps=None):
     elif taps is not None:
         raise EditError(f"{graph.name}: edge {u}->{v} holds whole kernels; taps= applies to "
                         "neuron-level conv edges only")
-    return np.unique(d.astype(np.int64) * e["mask"].shape[1] + s)
+    return sorted_unique(d.astype(np.int64) * e["mask"].shape[1] + s)
 
 
 def remove_connections(graph, u, v, dst, src, taps=None) -> int:
@@ -278,14 +278,17 @@ def remove_connections(graph, u, v, dst, src, taps=None) -> int:
     e = graph.edge(u, v)
     keys = conn_keys(graph, u, v, dst, src, taps)
     have = entry_keys(e["mask"])
-    found = np.isin(keys, have, assume_unique=True)
+    at = find(have, keys)
+    found = at >= 0
     if not found.all():
         c = e["mask"].shape[1]
         bad = keys[~found][:4]
         raise EditError(f"{graph.name}: edge {u}->{v} has no connection at mask position(s) "
                         f"{[(int(k // c), int(k % c)) for k in bad]} (row, column); remove "
                         "only existing connections")
-    e["mask"] = from_keys(np.setdiff1d(have, keys, assume_unique=True), e["mask"].shape)
+    gone = np.zeros(len(have), bool)
+    gone[at] = True
+    e["mask"] = from_keys(have[~gone], e["mask"].shape, unique=True)
     graph.touch()
     return len(keys)
 
@@ -296,7 +299,7 @@ def add_connections(graph, u, v, dst, src, taps=None) -> int:
     keys = conn_keys(graph, u, v, dst, src, taps)
     m = e["mask"]
     have = entry_keys(m)
-    dup = np.isin(keys, have, assume_unique=True)
+    dup = find(have, keys) >= 0
     c = max(m.shape[1], 1)
     if dup.any():
         bad = keys[dup][:4]

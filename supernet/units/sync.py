@@ -65,10 +65,10 @@ def _gather(t: torch.Tensor, idx: np.ndarray, shape) -> torch.Tensor:
     """``t.flatten()[idx]`` with zeros where ``idx < 0``, shaped ``shape``."""
     flat = t.detach().reshape(-1)
     index = torch.from_numpy(idx).to(flat.device)
-    out = flat.new_zeros(len(idx))
-    ok = index >= 0
-    out[ok] = flat[index[ok]]
-    return out.view(shape)
+    if len(flat) == 0:
+        return flat.new_zeros(len(idx)).view(shape)
+    out = flat.index_select(0, index.clamp(min=0))
+    return out.masked_fill_(index < 0, 0).view(shape)
 
 
 def _unit_map(old_units, new_units, copies):
@@ -212,11 +212,10 @@ class _Sync:
         return "sparse" if density < self.m.sparse_below and r * c >= self.m.sparse_min else "grid"
 
     def fill(self, old_store, rm: Remap, size: int, bound: float) -> torch.Tensor:
-        out = torch.zeros(size) if old_store is None else old_store.detach().new_zeros(size)
-        if old_store is not None:
-            src = torch.from_numpy(rm.src)
-            ok = src >= 0
-            out[ok] = old_store.detach().reshape(-1)[src[ok]]
+        if old_store is None:
+            out = torch.zeros(size)
+        else:
+            out = _gather(old_store, rm.src, (size,))
         if rm.factor is not None:
             out *= torch.from_numpy(rm.factor).to(out.dtype)
         k = len(rm.fresh)
@@ -228,7 +227,10 @@ class _Sync:
                 rows = torch.from_numpy(rm.fresh_new_dst & ~rm.fresh_new_src)
                 if rows.any():
                     vals[rows] = _uniform(int(rows.sum()), bound, self.gen)
-            out[torch.from_numpy(rm.fresh)] = vals.to(out.dtype)
+            if k == size:
+                out = vals.to(out.dtype)
+            else:
+                out[torch.from_numpy(rm.fresh)] = vals.to(out.dtype)
         if self.c.noise and rm.noisy is not None and len(rm.noisy):
             noise = torch.randn(len(rm.noisy), generator=self.gen) * self.c.noise
             out[torch.from_numpy(rm.noisy)] += noise.to(out.dtype)
@@ -269,6 +271,11 @@ def _signature(e) -> tuple:
 
 
 def _fresh_remap(layout: Layout, rnew, cnew) -> Remap:
+    if layout.kind == "sparse" and rnew.all() == rnew.any() and cnew.all() == cnew.any():
+        n = len(layout.keys)  # every flag is the same: no coordinates needed
+        src = np.full(n, -1, np.int64)
+        return Remap(src, src, np.arange(n), np.full(n, bool(cnew.any())),
+                     np.full(n, bool(rnew.any())))
     i, j, t = layout.coords()
     ex = np.ones(len(i), bool) if layout.kind == "sparse" else layout.exists(i, j, t)
     fresh = np.nonzero(ex)[0]

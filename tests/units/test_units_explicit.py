@@ -1,7 +1,7 @@
 """The explicit networkx view: one node per unit, one edge per connection."""
 
 from supernet.units import explicit, lower, mlp
-from units_helpers import residual_cnn
+from units_helpers import conv_layer_graph, residual_cnn
 
 
 def test_neuron_view_has_one_edge_per_synapse():
@@ -17,16 +17,6 @@ def test_conv_views_list_kernel_taps_at_neuron_level():
     ch = residual_cnn()
     view = explicit(ch)
     assert view.edges[("x", 0), ("s0", 0)]["block"] == "x->s0"
-    nr = explicit(lower(_layer(), "neuron").graph)
+    nr = explicit(lower(conv_layer_graph(), "neuron").graph)
     assert nr.edges[("x", 0), ("h", 0)]["taps"] == list(range(9))
 
-
-def _layer():
-    from supernet import Graph
-
-    g = Graph("layer")
-    g.add_input("x", channels=2)
-    g.add_node("h", channels=3)
-    g.add_edge("x", "h", "conv_3x3")
-    g.set_outputs(["h"])
-    return g

@@ -7,7 +7,7 @@ from supernet import lint
 from supernet.errors import EditError
 from supernet.units import lower, mlp
 from supernet.units.surgery import add_connections, add_units, remove_connections, remove_units
-from units_helpers import residual_cnn
+from units_helpers import conv_layer_graph, residual_cnn
 
 
 def test_add_units_connects_fully_or_not_at_all():
@@ -41,7 +41,7 @@ def test_depthwise_groups_follow_unit_changes():
 
 
 def test_neuron_level_conv_connections_name_their_taps():
-    g = lower(_layer(), "neuron").graph
+    g = lower(conv_layer_graph(), "neuron").graph
     n = g.edge("x", "h")["mask"].nnz
     remove_connections(g, "x", "h", [0, 0], [1, 1], taps=[0, 8])
     assert g.edge("x", "h")["mask"].nnz == n - 2
@@ -65,13 +65,3 @@ def test_failed_changes_leave_the_graph_alone():
     assert g.version == version
     assert np.array_equal(g.node("c1")["units"], np.arange(8))
 
-
-def _layer():
-    from supernet import Graph
-
-    g = Graph("layer")
-    g.add_input("x", channels=2)
-    g.add_node("h", channels=3)
-    g.add_edge("x", "h", "conv_3x3")
-    g.set_outputs(["h"])
-    return g

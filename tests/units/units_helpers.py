@@ -31,6 +31,16 @@ def residual_cnn(depthwise: bool = False, width: int = 8) -> Graph:
     return g
 
 
+def conv_layer_graph() -> Graph:
+    """A layer-level graph with one 3x3 conv from 2 to 3 channels."""
+    g = Graph("layer")
+    g.add_input("x", channels=2)
+    g.add_node("h", channels=3)
+    g.add_edge("x", "h", "conv_3x3")
+    g.set_outputs(["h"])
+    return g
+
+
 def randomize_bn(module) -> None:
     """Non-trivial batch-norm statistics and affine parameters, so that tests see them."""
     with torch.no_grad():
