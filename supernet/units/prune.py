@@ -96,7 +96,7 @@ def discretize(module, choice: dict | None = None, keep_one: bool = True) -> lis
     if choice is None:
         relax = module.relaxation
         choice = {k: (relax.discrete(a) if relax is not None else a.argmax(-1))
-                  for k, a in module.arch.items()}
+                  for k, a in module.arch.items() if k in groups}
     conns, units = {}, {}
     for key, pick in choice.items():
         if key not in groups:

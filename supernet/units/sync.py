@@ -9,6 +9,7 @@ param group of their siblings. What is created is initialized by a :class:`Creat
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -87,6 +88,8 @@ def _unit_map(old_units, new_units, copies):
 class _Sync:
     def __init__(self, module, creation: Creation):
         self.m, self.c, self.g = module, creation, module.graph
+        tensors = itertools.chain(module.parameters(), module.buffers())
+        self.device = next((t.device for t in tensors), torch.device("cpu"))
         self.gen = None
         if creation.seed is not None:
             self.gen = torch.Generator().manual_seed(int(creation.seed) % (2**63))
@@ -217,7 +220,7 @@ class _Sync:
         else:
             out = _gather(old_store, rm.src, (size,))
         if rm.factor is not None:
-            out *= torch.from_numpy(rm.factor).to(out.dtype)
+            out *= torch.from_numpy(rm.factor).to(out.device, out.dtype)
         k = len(rm.fresh)
         if k:
             vals = torch.zeros(k)
@@ -228,12 +231,12 @@ class _Sync:
                 if rows.any():
                     vals[rows] = _uniform(int(rows.sum()), bound, self.gen)
             if k == size:
-                out = vals.to(out.dtype)
+                out = vals.to(out.device, out.dtype)
             else:
-                out[torch.from_numpy(rm.fresh)] = vals.to(out.dtype)
+                out[torch.from_numpy(rm.fresh).to(out.device)] = vals.to(out.device, out.dtype)
         if self.c.noise and rm.noisy is not None and len(rm.noisy):
             noise = torch.randn(len(rm.noisy), generator=self.gen) * self.c.noise
-            out[torch.from_numpy(rm.noisy)] += noise.to(out.dtype)
+            out[torch.from_numpy(rm.noisy).to(out.device)] += noise.to(out.device, out.dtype)
         return out
 
     # ------------------------------------------------------------------ gates
@@ -321,9 +324,14 @@ def sync_module(module, creation: Creation | None = None, optimizers=()) -> dict
                 old_block = module.edges[key] if key in module.edges else None
                 alpha, state = s.edge_gate(u, v, e, old_arch.get(key), old_block)
                 _arch_carry(arch, key, alpha, state, old_arch, arch_swaps, arch_fresh, s)
+    ours = getattr(module, "_gate_keys", set())
+    produced = set(arch.keys())
     for key, p in old_arch.items():
-        if key not in arch:
+        if key not in arch and key not in ours:
+            arch[key] = p  # added by the relaxation (Relaxation.attach): not ours to change
+        elif key not in arch:
             remove_params(optimizers, [p])
+    module._gate_keys = produced
     module.nodes, module.edges, module.arch = nodes, edges, arch
     for old_p, new_p, state in s.swaps + arch_swaps:
         replace_param(optimizers, old_p, new_p,
@@ -334,6 +342,8 @@ def sync_module(module, creation: Creation | None = None, optimizers=()) -> dict
     fresh_arch = {id(p) for p in arch_fresh}
     add_params(optimizers, arch_fresh,
                like=[p for p in arch.values() if id(p) not in fresh_arch])
+    if s.device.type != "cpu":  # blocks are built on the CPU; follow the module
+        module.to(s.device)
     module._after_sync()
     return s.report
 

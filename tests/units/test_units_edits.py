@@ -9,6 +9,7 @@ import torch
 from supernet import compile, lint
 from supernet.edits import EditLog, Editor, edit_from_dict
 from supernet.errors import EditError
+from supernet.io import to_node_link
 from supernet.units import (AddConnections, AddUnits, RemoveConnections, RemoveUnits,
                             connection_ids, mlp)
 from units_helpers import doc, randomize_bn, residual_cnn
@@ -74,16 +75,16 @@ def test_creation_in_a_residual_stream_adds_to_every_tied_node(depthwise):
     ed = Editor(g, net, seed=0)
     res = ed.apply(AddUnits("y", source=[1, 2], init="split"))
     assert sorted(res.report["created"]) == ["c2", "s0", "y"]
-    assert (net(x) - before).abs().max() < 1e-5
+    assert (net(x) - before).abs().max() < 1e-6
     res = ed.apply(AddUnits("c2", count=2, init="zero"))
     assert sorted(res.report["created"]) == ["c2", "s0", "y"]
-    assert (net(x) - before).abs().max() < 1e-5
+    assert (net(x) - before).abs().max() < 1e-6
     if depthwise:
         res = ed.apply(AddUnits("d", count=1, init="zero"))
         assert sorted(res.report["created"]) == ["c1", "d"]
         assert g.edge("c1", "d")["groups"] == 9
         assert net.block("c1", "d").weight.shape == (9, 1, 3, 3)
-        assert (net(x) - before).abs().max() < 1e-5
+        assert (net(x) - before).abs().max() < 1e-6
     lint(g)
 
 
@@ -175,7 +176,7 @@ def test_log_replays_graph_and_weights_exactly(tmp_path):
     net2.graph = g2
     net2.mark_synced()
     log.replay(g2, net2)
-    assert doc(g2) == doc(g)
+    assert to_node_link(g2) == to_node_link(g)
     a, b = net.state_dict(), net2.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert edit_from_dict(ed.log[0].to_dict()) == log[0]

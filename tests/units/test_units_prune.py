@@ -9,7 +9,7 @@ from supernet import compile, lint
 from supernet.edits import Editor
 from supernet.errors import EditError, SupernetError
 from supernet.gates import Decision, Relaxation
-from supernet.units import discretize, grow, mlp, prune, set_gated
+from supernet.units import RemoveUnits, discretize, grow, mlp, prune, set_gated
 from units_helpers import residual_cnn
 
 
@@ -154,3 +154,24 @@ def test_errors_name_the_problem():
     net.relaxation = None
     with pytest.raises(SupernetError, match="no relaxation"):
         net(torch.randn(2, 4))
+
+
+class WithTemperature(Relaxation):
+    """A relaxation that attaches an architecture parameter of its own."""
+
+    def attach(self, module):
+        module.arch["temperature"] = torch.nn.Parameter(torch.ones(1))
+
+    def decide(self, key, alpha):
+        return Decision(torch.softmax(alpha, -1))
+
+
+def test_parameters_attached_by_a_relaxation_survive_edits():
+    g = _gated()
+    net = compile(g, seed=0)
+    net.relaxation = WithTemperature()
+    net.relaxation.attach(net)
+    t = net.arch["temperature"]
+    Editor(g, net).apply(RemoveUnits({"h1": [0]}))
+    assert net.arch["temperature"] is t and net.arch["h1"].shape == (5, 2)
+    assert {type(e).__name__ for e in discretize(net)} <= {"RemoveUnits", "RemoveConnections"}
