@@ -129,6 +129,11 @@ def section_mlp(args):
         r, a, nr, na = edit_cycle(g, net, opt, ("h1", "h2"), 50_000, rng)
         removes.append(r)
         adds.append(a)
+    small = []  # the fixed cost of one record: 20 records of 10 synapses each
+    for _ in range(2):
+        for _ in range(10):
+            r, a, _, _ = edit_cycle(g, net, opt, ("h1", "h2"), 10, rng)
+            small += [r, a]
     print("\n### MLP 784-1000-1000-10, 90% synaptic sparsity, batch 256\n")
     print(f"synapses: {synapses:,}\n")
     print("| measure | median | ratio to baseline |")
@@ -142,6 +147,8 @@ def section_mlp(args):
     print(f"| remove 50k synapses (one record, module + SGD state) | {r * 1e3:.1f} ms | |")
     print(f"| add 50k synapses (one record, zero init) | {a * 1e3:.1f} ms | |")
     print(f"| 100k synaptic edits (remove + add) | {(r + a) * 1e3:.1f} ms | |")
+    print(f"| one record of 10 synapses (fixed cost per record) | "
+          f"{statistics.median(small) * 1e3:.1f} ms | |")
 
 
 def section_density(args):
@@ -184,16 +191,18 @@ def section_series(args):
         t_compile = once(lambda: compile(g, seed=0))
         net = compile(g, seed=0)
         x = torch.randn(batch, n)
-        fns = {"unit": step(net, x)}
-        if n <= 7100:
-            fns["base"] = step(MaskedMLP(g, ["x", "h1", "y"]), x)
-        t = medians(fns, 3)
-        base = f"{t['base'] * 1e3:.0f} ms" if "base" in t else "-"
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         step(net, x)()
         opt.step()
         count = min(1_000_000, target // 10)
-        r, a, nr, na = edit_cycle(g, net, opt, ("x", "h1"), count, np.random.default_rng(1))
+        rng, cycles = np.random.default_rng(1), []
+        for _ in range(3):  # medians of removal and of addition
+            cycles.append(edit_cycle(g, net, opt, ("x", "h1"), count, rng))
+        r, a = (statistics.median(c[i] for c in cycles) for i in (0, 1))
+        nr, na = cycles[0][2], cycles[0][3]
+        fns = {"unit": step(net, x), "base": step(MaskedMLP(g, ["x", "h1", "y"]), x)}
+        t = medians(fns, 3)
+        base = f"{t['base'] * 1e3:.0f} ms"
         synapses = sum(g.edge(u, v)["mask"].nnz for u, v in [("x", "h1"), ("h1", "y")])
         print(f"| {synapses:,} | {n} | {t_build:.2f} s | {t_compile:.2f} s | "
               f"{t_build + t_compile:.2f} s | {t['unit'] * 1e3:.0f} ms | {base} | "
@@ -214,8 +223,9 @@ def main():
             cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
     except (OSError, StopIteration):
         pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores ({cpu}), torch {torch.__version__}, "
-          f"torch.get_num_threads() = {torch.get_num_threads()}")
+          f"torch.get_num_threads() = {torch.get_num_threads()}, load average {load}")
     torch.manual_seed(0)
     section_mlp(args)
     section_density(args)

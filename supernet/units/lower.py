@@ -342,11 +342,13 @@ def _layer_op(ch, u, v, e):
             raise GraphError(f"{where}: only a whole one-to-one identity lifts to a layer op")
         if e.get("pool") == "global_avg":
             return "global_avg_pool", {}, channels
-        if isinstance(e.get("pool"), dict):
-            p = e["pool"]
-            if p["kernel"] != [3] * len(p["kernel"]) or p["padding"] != [1] * len(p["kernel"]):
-                raise GraphError(f"{where}: pool {p} has no layer op (3x3, padding 1 only)")
+        p = e.get("pool")
+        if isinstance(p, dict) and p["kernel"] == [3] * len(p["kernel"]) and \
+                p["padding"] == [1] * len(p["kernel"]) and len(set(p["stride"])) == 1:
             return f"{p['kind']}_pool_3x3", {"stride": p["stride"][0]}, channels
+        if p is not None:
+            raise GraphError(f"{where}: pool {p} has no layer op (global_avg, or 3x3 max/avg "
+                             "pooling with padding 1)")
         op = origin.get("op") if origin.get("op") in ("identity", "skip_connect", "relu",
                                                       "batchnorm", "bn_relu") else "identity"
         return op, dict(origin.get("args", {})) if op == origin.get("op") else {}, channels

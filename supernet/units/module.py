@@ -39,7 +39,7 @@ from .sync import Creation, sync_module
 __all__ = ["UnitModule", "compile_units", "SPARSE_BELOW"]
 
 #: Density below which a dense block uses the sparse kernel (see docs/benchmarks.md).
-SPARSE_BELOW = 0.3
+SPARSE_BELOW = 0.25
 
 
 class UnitModule(GraphModule):

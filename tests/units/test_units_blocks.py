@@ -26,3 +26,11 @@ def test_effective_weights_are_masked_and_gated():
         assert (w[~m] == 0).all() and (w[m] != 0).all()
         keep = torch.zeros(int(m.sum()))
         assert block.effective(keep).abs().sum() == 0
+
+
+def test_connection_gates_scale_whole_kernels_at_channel_level():
+    net = compile(residual_cnn(), seed=0)
+    block = net.block("s0", "c1")
+    keep = torch.rand(64)
+    w = block.effective(keep).detach()
+    assert torch.allclose(w, block.weight.detach() * keep.view(8, 8, 1, 1))

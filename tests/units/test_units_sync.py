@@ -30,3 +30,26 @@ def test_recompile_carries_optimizer_state_and_seeds_are_reproducible():
     a = compile(mlp([4, 5, 3], seed=0), seed=7).state_dict()
     b = compile(mlp([4, 5, 3], seed=0), seed=7).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_block_crossing_the_density_threshold_changes_kernel_and_keeps_weights():
+    from supernet.edits import Editor
+    from supernet.units import connection_ids, RemoveConnections
+    from supernet.units.blocks import GridBlock, SparseBlock
+
+    g = mlp([80, 100, 3], density=0.5, seed=0)
+    net = compile(g, seed=0)
+    assert isinstance(net.block("x", "h1"), GridBlock)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.randn(4, 80)).sum().backward()
+    opt.step()
+    dense = net.block("x", "h1").effective().detach().clone()
+    mom = opt.state[net.block("x", "h1").weight]["momentum_buffer"].clone()
+    n = g.edge("x", "h1")["mask"].nnz
+    dst, src, _ = connection_ids(g, "x", "h1", range(0, n - n // 5))
+    Editor(g, net, opt).apply(RemoveConnections("x", "h1", dst, src))
+    block = net.block("x", "h1")
+    assert isinstance(block, SparseBlock)
+    m = torch.from_numpy(g.edge("x", "h1")["mask"].toarray())
+    assert torch.equal(block.values.detach(), dense[m])
+    assert torch.equal(opt.state[block.values]["momentum_buffer"], mom[m])
