@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from supernet import Graph
 from supernet.edits import Editor
 from supernet.io import load_graph, read_graphml, save_graph, to_node_link, write_graphml
 from supernet.units import AddUnits, RemoveUnits, lower, mlp, set_gated
@@ -16,10 +17,18 @@ def _graphs():
     Editor(g).apply(AddUnits("c2", count=1))
     n = mlp([7, 5, 3], density=0.4, seed=0)
     set_gated(n, units=["h1"], connections=[("x", "h1")])
-    return [g, n, lower(g, "neuron").graph]
+    layer = Graph("layer", name="lowered")
+    layer.add_input("x", channels=3)
+    layer.add_node("h", channels=4, op="bn_relu")
+    layer.add_edge("x", "h", "conv_3x3", stride=2)
+    layer.add_node("c", merge="concat")
+    layer.add_edge("x", "c", "max_pool_3x3", stride=2)
+    layer.add_edge("h", "c", "identity")
+    layer.set_outputs(["c"])
+    return [g, n, lower(g, "neuron").graph, lower(layer, "channel").graph]
 
 
-@pytest.mark.parametrize("i", range(3))
+@pytest.mark.parametrize("i", range(4))
 @pytest.mark.parametrize("fmt", ["json", "graphml"])
 def test_round_trip_is_exact(tmp_path, i, fmt):
     g = _graphs()[i]
