@@ -4,6 +4,15 @@ Every function checks all of its input first and changes the graph only when eve
 valid (then bumps its version once), so a failed edit leaves the graph as it was. Masks
 are replaced by new canonical matrices, never changed in place. The edit records of
 :mod:`supernet.units.edits` call these and then synchronize the compiled module.
+
+Examples:
+    >>> from supernet.units import mlp
+    >>> from supernet.units.surgery import add_units, remove_units
+    >>> g = mlp([3, 4, 2])
+    >>> add_units(g, "h1", 2)["created"]["h1"].tolist()
+    [4, 5]
+    >>> remove_units(g, {"h1": [0, 4]})["h1"].tolist(), g.edge("x", "h1")["mask"].shape
+    ([0, 4], (4, 3))
 """
 
 from __future__ import annotations

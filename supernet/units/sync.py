@@ -5,6 +5,17 @@ map from new positions to old ones (or to the template a new unit copies); each 
 takes its weights through :func:`supernet.units.layout.remap`. Optimizer state moves with
 the weights (sliced the same way), removed tensors leave the optimizers, new ones join the
 param group of their siblings. What is created is initialized by a :class:`Creation`.
+
+Examples:
+    >>> from supernet import compile
+    >>> from supernet.units import Creation, mlp
+    >>> from supernet.units.surgery import add_units
+    >>> g = mlp([3, 4, 2]); net = compile(g)
+    >>> w = net.block("x", "h1").weight.detach().clone()
+    >>> _ = add_units(g, "h1", 1)  # the graph changed: the module is stale
+    >>> report = net.sync(Creation("zero", seed=0))
+    >>> report["resized"], bool((net.block("x", "h1").weight[:4] == w).all())
+    (['h1', 'x->h1', 'h1->y'], True)
 """
 
 from __future__ import annotations

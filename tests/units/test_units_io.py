@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from supernet import Graph
+from supernet import Graph, lint
 from supernet.edits import Editor
 from supernet.io import load_graph, read_graphml, save_graph, to_node_link, write_graphml
 from supernet.units import AddUnits, RemoveUnits, lower, mlp, set_gated
@@ -40,6 +40,7 @@ def test_round_trip_is_exact(tmp_path, i, fmt):
         write_graphml(g, path)
         back = read_graphml(path)
     assert to_node_link(back) == to_node_link(g)
+    lint(back)
     for u, v, e in back.nx.edges(data=True):
         m = e["mask"]
         assert sp.issparse(m) and m.dtype == bool and m.format == "csr"
