@@ -51,7 +51,7 @@ class Block(nn.Module):
         """The dense weight the block applies (masked and gated)."""
         raise NotImplementedError
 
-    def apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias=None) -> torch.Tensor:
         """The block's map with an explicit dense ``weight`` (used by gradient probes)."""
         raise NotImplementedError
 
@@ -84,15 +84,17 @@ class GridBlock(Block):
             return w * grid.view(w.shape)
         return w if self.mask_t is None else w * self.mask_t
 
-    def apply_weight(self, x, weight):
+    def apply_weight(self, x, weight, bias=None):
         if self.conv is None:
-            return F.linear(x, weight)
+            return F.linear(x, weight, bias)
         c = self.conv
         fn = F.conv1d if len(c["kernel"]) == 1 else F.conv2d
-        return fn(x, weight, None, c["stride"], c["padding"], c["dilation"], c["groups"])
+        return fn(x, weight, bias, c["stride"], c["padding"], c["dilation"], c["groups"])
 
-    def forward(self, x, keep=None):
-        return self.apply_weight(x, self.effective(keep))
+    def forward(self, x, keep=None, bias=None):
+        """The block's map; ``bias`` (the node's) is fused into the product, as
+        ``nn.Linear``/``nn.Conv2d`` do."""
+        return self.apply_weight(x, self.effective(keep), bias)
 
 
 class SparseBlock(Block):
@@ -118,8 +120,8 @@ class SparseBlock(Block):
         w = v.new_zeros(self.shape)
         return w.index_put((self.rows, self.col), v)
 
-    def apply_weight(self, x, weight):
-        return F.linear(x, weight)
+    def apply_weight(self, x, weight, bias=None):
+        return F.linear(x, weight, bias)
 
     def forward(self, x, keep=None):
         v = self.values if keep is None else self.values * keep
@@ -174,8 +176,9 @@ class UnitParams(nn.Module):
         self.act_name = act
         self.act = resolve_activation(act, where)
 
-    def forward(self, acc: torch.Tensor) -> torch.Tensor:
-        if self.bias is not None:
+    def forward(self, acc: torch.Tensor, fused: bool = False) -> torch.Tensor:
+        """Bias (unless ``fused`` into the first block already), norm, activation."""
+        if self.bias is not None and not fused:
             acc = acc + self.bias.view((1, -1) + (1,) * (acc.dim() - 2))
         if self.has_norm:
             if self.training:

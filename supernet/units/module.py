@@ -32,6 +32,7 @@ from ..compiler import register_compiler
 from ..compiler.module import GraphModule, module_key
 from ..errors import ShapeError, SupernetError
 from ..gates import Decision, Relaxation, Softmax
+from .blocks import GridBlock
 from .build import UNIT_LEVELS, check_unit_graph, edge_key
 from .kernels import pool as pool_fn
 from .sync import Creation, sync_module
@@ -111,7 +112,9 @@ class UnitModule(GraphModule):
                 gate = module_key(key) if e.get("gated") else None
                 edges.append((src, u, self.edges[module_key(key)], gate, e["kind"]))
             gate = module_key(v) if d.get("gated") else None
-            plan.append(("node", v, self.nodes[module_key(v)], tuple(edges), gate))
+            params = self.nodes[module_key(v)]
+            fuse = params.bias is not None and bool(edges) and isinstance(edges[0][2], GridBlock)
+            plan.append(("node", v, params, tuple(edges), gate, fuse))
         self._plan = plan
         self._inputs = [(n, self.nodes[module_key(n)]) for n in g.inputs]
         self._outputs = g.outputs
@@ -189,14 +192,17 @@ class UnitModule(GraphModule):
                 _, key, u, spec = step
                 values[key] = self._pool(u, spec, values[u])
                 continue
-            _, v, params, edges, gate = step
+            _, v, params, edges, gate, fuse = step
             acc = None
-            for src, u, block, egate, kind in edges:
+            for k, (src, u, block, egate, kind) in enumerate(edges):
                 x = values[src]
                 keep = _keep(gates, egate, self.graph.name)
+                bias = params.bias if fuse and k == 0 else None
                 try:
                     if probe is not None and edge_key(u, v) in probe:
-                        y = block.apply_weight(x, probe[edge_key(u, v)])
+                        y = block.apply_weight(x, probe[edge_key(u, v)], bias)
+                    elif bias is not None:
+                        y = block(x, keep, bias)
                     else:
                         y = block(x, keep)
                     acc = y if acc is None else acc + y
@@ -210,7 +216,7 @@ class UnitModule(GraphModule):
                 raise ShapeError(
                     f"{self.graph.name}: node {v!r} has no in-edges; connect it or remove it"
                 )
-            out = params(acc)
+            out = params(acc, fuse)
             keep = _keep(gates, gate, self.graph.name)
             if keep is not None:
                 out = out * keep.view((1, -1) + (1,) * (out.dim() - 2))
