@@ -13,6 +13,7 @@ from .ops import build_op, list_ops, register_op, resolve_op
 from .compiler import GraphModule, compile
 from .lint import lint
 from .io import load_graph, load_weights, read_graphml, save_graph, save_weights, write_graphml
+from . import units
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "build_op",
     "list_ops",
     "ops",
+    "units",
     "save_graph",
     "load_graph",
     "write_graphml",

@@ -338,11 +338,12 @@ class Graph:
                 ins = f"{d['cell']}({', '.join(d['args'])})"
             else:
                 ins = ", ".join(
-                    f"{u}[{'|'.join(self.nx.edges[u, n].get('ops', []))}]"
+                    f"{u}[{'|'.join(_edge_ops(self.nx.edges[u, n]))}]"
                     for u, _ in self.in_edges(n)
                 )
             kind = d.get("kind", "?") + (f":{d['merge']}" if d.get("kind") == "merge" else "")
-            rows.append((str(n), kind, str(d.get("channels", d.get("units", ""))), ins))
+            width = d.get("channels", len(d["units"]) if "units" in d else "")
+            rows.append((str(n), kind, str(width), ins))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [
             "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows
@@ -354,6 +355,13 @@ class Graph:
             f"Graph(level={self.level!r}, name={self.name!r}, nodes={self.nx.number_of_nodes()}, "
             f"edges={self.nx.number_of_edges()}, cells={sorted(self.cells)})"
         )
+
+
+def _edge_ops(e: dict) -> list[str]:
+    """Candidate ops of a layer edge; the kind and connection count of a unit-level block."""
+    if "mask" in e:
+        return [f"{e.get('kind', '?')}:{e['mask'].nnz}"]
+    return list(e.get("ops", []))
 
 
 def _short(items: list, n: int = 8) -> str:

@@ -53,11 +53,14 @@ def _encode(value: Any) -> Any:
 
     if sp.issparse(value):
         coo = sp.coo_array(value)
+        row, col = coo.row, coo.col
+        if coo.dtype == bool:  # only True entries are written: a stored False would read back True
+            row, col = row[coo.data], col[coo.data]
         return {
             "__sparse__": "coo",
             "shape": list(coo.shape),
-            "row": coo.row.tolist(),
-            "col": coo.col.tolist(),
+            "row": row.tolist(),
+            "col": col.tolist(),
             "dtype": str(coo.dtype),
             "data": coo.data.tolist() if coo.dtype != bool else None,
         }

@@ -47,30 +47,61 @@ Edge attributes:
 String values of the form ``"$name"`` in a cell template are symbols, replaced by the
 ``bind`` dict of the call node that instantiates it.
 
-Channel and neuron levels: a node is a *group of units* (the channels of a conv layer, the
-neurons of a dense layer) and an edge is a *block of connections* between two groups.
+Channel and neuron levels (:mod:`supernet.units`): a node is a *group of units* (the
+channels of a conv layer, the neurons of a dense layer, or the features of an input) and an
+edge is a *block of connections* between two groups, stored as one sparse boolean mask, so
+that millions of synapses never become Python objects. A node computes
+
+    ``value = gate * act(norm(sum over in-edges of edge(pool(source)) + bias))``
+
+with every factor per unit. At channel level a connection is a whole k×k kernel between two
+channels; at neuron level it is one scalar weight (for a conv edge, one tap of a kernel:
+the units of a conv layer are its channels, which share their kernels over positions).
+:func:`supernet.units.explicit` builds the networkx view with one node per unit and one edge
+per connection, on demand.
 
 Node attributes:
 
 ============ =================================================================
 ``kind``     ``"input"`` or ``"units"``
-``units``    list of stable integer unit ids (their order is the tensor order)
-``next_id``  the id the next created unit gets
-``bias``     whether units have a bias
-``act``      activation applied to the units (``"relu"``, ``"identity"``, ...)
-``norm``     per-unit normalization (``"batchnorm"`` or ``None``)
-``spatial``  channel level: per-sample spatial shape of the group's feature maps
+``units``    ``numpy.int64`` array of distinct unit ids; their order is the tensor order
+             (position along dim 1). Ids are stable: they never change or get reused.
+``next_id``  the id the next created unit gets (greater than every id in ``units``)
+``width``    inputs only: width (dim 1) of the tensor the caller passes; the unit ids of
+             an input are indices into it, so removing input units selects features
+``bias``     units only: whether the units have a bias (default ``True``)
+``act``      units only: activation name, see :data:`supernet.units.ACTIVATIONS`
+``norm``     units only: ``None`` or ``"batchnorm"`` (one affine entry and running
+             statistics per unit, so it is always edited with its unit)
+``gated``    units only: if true, a ``(n, 2)`` keep/drop gate group scales each unit
+``origin``   optional: the layer-level node it was lowered from (lets lifting restore it)
 ============ =================================================================
 
 Edge attributes:
 
 ============ =================================================================
-``kind``     ``"dense"`` (scalar weights / full kernels) or ``"conv"``
-``mask``     ``scipy.sparse`` boolean matrix of shape ``(len(dst units), len(src units))``
-             at channel level (one entry per k×k kernel), or of shape
-             ``(len(dst units), len(src units) * k * k)`` at neuron level
-``kernel``   kernel size (conv), ``stride``, ``padding``, ``groups``
+``kind``     ``"dense"`` (a linear map on ``(N, C)`` values), ``"conv"`` (a convolution)
+             or ``"identity"`` (no weights: each source unit is added to one destination
+             unit, as a residual add or a concat does)
+``mask``     ``scipy.sparse.csr_array`` of dtype bool, canonical (sorted indices, no
+             explicit zeros), of shape ``(n_dst, n_src)``; at neuron level a conv edge has
+             shape ``(n_dst, n_src * prod(kernel))``, column ``j * prod(kernel) + tap``.
+             An identity mask is a matching: at most one entry per row and per column
+``kernel``   conv: kernel size per spatial dim, a list (``[3, 3]``); also ``stride``,
+             ``padding`` and ``dilation`` (lists of the same length) and ``groups`` (int)
+``pool``     optional pooling of the source before the edge: ``"global_avg"``,
+             ``"global_max"``, or ``{"kind": "max"|"avg", "kernel": [..], "stride": [..],
+             "padding": [..]}``
+``gated``    if true, a ``(nnz, 2)`` keep/drop gate group scales each connection
+``port``     order among the in-edges of the destination
+``origin``   optional: the layer-level edge op it was lowered from
 ============ =================================================================
+
+Tied units: an identity edge ties the two units it matches (a residual add ties a whole
+stream, a concat ties each input channel to its output channel), and a grouped conv ties
+units so that its groups stay equal (a depthwise conv ties input channel ``i`` to its
+output channels). :func:`supernet.units.dependency_groups` lists them; unit edits apply to
+a whole group at once. Masks are replaced by edits, never changed in place.
 """
 
 from __future__ import annotations

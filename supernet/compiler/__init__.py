@@ -28,6 +28,7 @@ def compile(graph, **kwargs) -> GraphModule:
     The execution schedule is computed here, once; ``forward`` only runs it.
     """
     from . import layer  # noqa: F401  (registers the layer compiler)
+    from .. import units  # noqa: F401  (registers the channel and neuron compilers)
 
     try:
         fn = _COMPILERS[graph.level]

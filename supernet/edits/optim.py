@@ -8,7 +8,7 @@ moments), so that training continues as if the removed entries had never existed
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -72,6 +72,7 @@ def replace_param(
     new: torch.Tensor,
     index: torch.Tensor | None = None,
     dim: int = 0,
+    fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> None:
     """Put ``new`` where ``old`` was, carrying its state.
 
@@ -79,6 +80,8 @@ def replace_param(
         index: for each position of ``new`` along ``dim``, the position of ``old`` it
             continues, or ``-1`` for a created entry (its state starts at zero). ``None``
             means the shapes are equal and state is copied as is.
+        fn: instead of ``index``, a map from a tensor shaped like ``old`` to one shaped like
+            ``new`` (for resizes along several dims, or between storage layouts).
     """
     for opt in _as_list(optimizers):
         for group in opt.param_groups:
@@ -87,12 +90,14 @@ def replace_param(
                     group["params"][i] = new
         if old in opt.state:
             state = opt.state.pop(old)
-            opt.state[new] = {k: _carry(v, old, new, index, dim) for k, v in state.items()}
+            opt.state[new] = {k: _carry(v, old, new, index, dim, fn) for k, v in state.items()}
 
 
-def _carry(value, old, new, index, dim):
+def _carry(value, old, new, index, dim, fn=None):
     if not torch.is_tensor(value) or value.shape != old.shape:
         return value  # scalars such as Adam's step
+    if fn is not None:
+        return fn(value)
     if index is None:
         return value.clone()
     out = value.new_zeros(new.shape)

@@ -1,0 +1,55 @@
+"""Module synchronization: what survives keeps its tensors, what changed is remapped."""
+
+import torch
+
+from supernet import compile
+from supernet.units import Creation, mlp
+from supernet.units.surgery import add_units, remove_connections
+
+
+def test_unchanged_blocks_keep_their_parameters():
+    g = mlp([4, 5, 3], seed=0)
+    net = compile(g, seed=0)
+    keep = net.block("h1", "y").weight
+    remove_connections(g, "x", "h1", [0], [0])
+    report = net.sync(Creation("zero"))
+    assert report["resized"] == ["x->h1"]
+    assert net.block("h1", "y").weight is keep
+
+
+def test_recompile_carries_optimizer_state_and_seeds_are_reproducible():
+    g = mlp([4, 5, 3], seed=0)
+    net = compile(g, seed=0)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.randn(2, 4)).sum().backward()
+    opt.step()
+    add_units(g, "h1", 2)
+    net.recompile(opt)
+    w = net.block("x", "h1").weight
+    assert w.shape == (7, 4) and opt.state[w]["momentum_buffer"].shape == (7, 4)
+    a = compile(mlp([4, 5, 3], seed=0), seed=7).state_dict()
+    b = compile(mlp([4, 5, 3], seed=0), seed=7).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_block_crossing_the_density_threshold_changes_kernel_and_keeps_weights():
+    from supernet.edits import Editor
+    from supernet.units import connection_ids, RemoveConnections
+    from supernet.units.blocks import GridBlock, SparseBlock
+
+    g = mlp([80, 100, 3], density=0.5, seed=0)
+    net = compile(g, seed=0)
+    assert isinstance(net.block("x", "h1"), GridBlock)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.randn(4, 80)).sum().backward()
+    opt.step()
+    dense = net.block("x", "h1").effective().detach().clone()
+    mom = opt.state[net.block("x", "h1").weight]["momentum_buffer"].clone()
+    n = g.edge("x", "h1")["mask"].nnz
+    dst, src, _ = connection_ids(g, "x", "h1", range(0, n - n // 5))
+    Editor(g, net, opt).apply(RemoveConnections("x", "h1", dst, src))
+    block = net.block("x", "h1")
+    assert isinstance(block, SparseBlock)
+    m = torch.from_numpy(g.edge("x", "h1")["mask"].toarray())
+    assert torch.equal(block.values.detach(), dense[m])
+    assert torch.equal(opt.state[block.values]["momentum_buffer"], mom[m])
