@@ -289,3 +289,16 @@ def test_decode_and_builder_errors_name_the_fix():
     with pytest.raises(ConfigError, match=r"gated=\['neurons'\]: unknown \['neurons'\]; "
                                           r"choose from \['inner', 'stream'\]"):
         create_space("channel_cnn", gated=["neurons"])
+
+
+def test_resnet20_size():
+    # ResNet-20 (He et al.: 3 stages of 3 blocks at 16, 32, 64) has 269,722 parameters
+    # with option A shortcuts; the two 1x1 conv-BN projections of option B add 2,752.
+    g = create_space("channel_cnn", depths=3, gated=())
+    net = supernet.compile(g)
+    assert sum(p.numel() for p in net.parameters()) == 269_722 + 16 * 32 + 32 * 64 + 2 * 96
+    from supernet.units import unit_cost
+
+    cost = unit_cost(g)
+    assert cost.total.params == 272_474
+    assert cost.total.macs - (32 * 16 * 16 * 16 + 64 * 32 * 8 * 8) == 40_551_040  # option A
