@@ -62,7 +62,7 @@ from supernet import Graph
 from supernet.compiler.module import module_key
 from supernet.errors import ConfigError, GenotypeError
 from supernet.gates import Decision, Relaxation, Softmax
-from supernet.units import add_group, add_input, connect, dependency_groups
+from supernet.units import add_group, add_input, connect, dependency_groups, set_gated
 
 from .registry import Example, register_space
 
@@ -151,10 +151,7 @@ def _build(stem, stages, in_channels, num_classes, input_size, gated, projection
     streams, gates = _streams(g)
     g.meta["streams"], g.meta["stream_gates"] = streams, gates
     if "stream" in gated:
-        for nodes in gates.values():
-            for n in nodes:
-                g.node(n)["gated"] = True
-    g.touch()
+        set_gated(g, units=[n for nodes in gates.values() for n in nodes])
     return g
 
 
