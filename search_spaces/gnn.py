@@ -47,13 +47,14 @@ from __future__ import annotations
 
 import re
 
+import torch
 import torch.nn as nn
 
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError, ShapeError
 from supernet.ops import resolve_op
 
-from .registry import register_space
+from .registry import Example, register_space
 
 __all__ = [
     "GNN_OPS",
@@ -296,4 +297,18 @@ class OnData(nn.Module):
         return self.net(data.x, edge_index=data.edge_index, batch=getattr(data, "batch", None))
 
 
-register_space("gnn", encode=encode, decode=decode)(gnn)
+def _example() -> Example:
+    """A small instance for the registry-wide tests: 6 graph nodes on a ring, 3 computing
+    nodes; the module takes ``edge_index=`` by keyword."""
+
+    def inputs(graph):
+        n = 6
+        ring = torch.arange(n)
+        edge_index = torch.stack([torch.cat([ring, (ring + 1) % n]),
+                                  torch.cat([(ring + 1) % n, ring])])
+        return (torch.randn(n, graph.node("x")["channels"]),), {"edge_index": edge_index}
+
+    return Example({"in_channels": 5, "hidden": 8, "num_classes": 3, "nodes": 3}, inputs)
+
+
+register_space("gnn", encode=encode, decode=decode, example=_example)(gnn)

@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import inspect
 
+import torch
+
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.ops.mobile import mbconv_name
 
-from .registry import register_space
+from .registry import Example, register_space
 
 __all__ = [
     "PROXYLESS_CANDIDATES",
@@ -246,4 +248,11 @@ def encode(graph: Graph) -> str:
     return ",".join(names)
 
 
-register_space("proxyless", encode=encode, decode=decode)(proxyless)
+def _example() -> Example:
+    """A small instance for the registry-wide tests: one block per stage, 32x32 inputs."""
+    return Example({"num_classes": 3, "width_mult": 0.25, "input_size": 32,
+                    "n_cell_stages": (1, 2, 1, 1, 1, 1), "last_channel": 16},
+                   lambda graph: ((torch.randn(2, 3, 32, 32),), {}))
+
+
+register_space("proxyless", encode=encode, decode=decode, example=_example)(proxyless)

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import re
 
+import torch
 import torch.nn as nn
 
 from supernet import Graph, compile
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 
-from .registry import register_space
+from .registry import Example, register_space
 
 __all__ = [
     "NB201_OPS",
@@ -286,4 +287,10 @@ def network(arch: str, C: int = 16, N: int = 5, num_classes: int = 10) -> nn.Mod
     return compile(decode(arch, C=C, N=N, num_classes=num_classes))
 
 
-register_space("nasbench201", encode=encode, decode=decode)(nasbench201)
+def _example() -> Example:
+    """A small instance for the registry-wide tests: width 4, one cell per stage, 8x8."""
+    return Example({"C": 4, "N": 1, "num_classes": 3},
+                   lambda graph: ((torch.randn(2, 3, 8, 8),), {}))
+
+
+register_space("nasbench201", encode=encode, decode=decode, example=_example)(nasbench201)

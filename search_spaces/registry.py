@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
 
@@ -32,10 +32,27 @@ __all__ = [
     "space_entry",
     "encode",
     "decode",
+    "Example",
+    "space_example",
 ]
 
 _SPACES: dict[str, Callable] = {}
 _CODECS: dict[str, tuple[Callable, Callable]] = {}
+_EXAMPLES: dict[str, Callable] = {}
+
+
+class Example(NamedTuple):
+    """A small instance of a space and inputs for it, used by the registry-wide tests.
+
+    Attributes:
+        kwargs: keyword arguments of the builder for a small, fast instance (also passed to
+            ``decode``, those it takes).
+        inputs: ``inputs(graph) -> (args, kwargs)``: example inputs of the compiled module,
+            ``module(*args, **kwargs)`` (e.g. ``kwargs={"edge_index": ...}`` for a GNN).
+    """
+
+    kwargs: dict
+    inputs: Callable
 
 
 def register_space(
@@ -43,6 +60,7 @@ def register_space(
     override: bool = False,
     encode: Callable | None = None,
     decode: Callable | None = None,
+    example: Callable | None = None,
 ):
     """Decorator registering a function ``(**kw) -> supernet.Graph`` as space ``name``.
 
@@ -50,6 +68,9 @@ def register_space(
         encode: ``encode(graph) -> str``, the space's text form of a discretized graph
             (a DARTS genotype, a NAS-Bench-201 arch string).
         decode: ``decode(text, **kw) -> supernet.Graph``, its inverse.
+        example: ``example() -> Example(kwargs, inputs)`` (or a plain 2-tuple): a small
+            instance and inputs for it. The registry-wide tests build, compile, run and
+            export every space with it, and fail for a space that has none.
 
     The builder should set ``graph.meta["space"] = name`` so that :func:`encode` finds it.
     """
@@ -60,6 +81,10 @@ def register_space(
         _SPACES[name] = fn
         if encode is not None or decode is not None:
             _CODECS[name] = (encode, decode)
+        if example is not None:
+            _EXAMPLES[name] = example
+        else:
+            _EXAMPLES.pop(name, None)
         return fn
 
     return wrap
@@ -103,6 +128,22 @@ def space_entry(name: str) -> Callable:
             f"could not resolve space {name!r} among choices {list_spaces()}."
             f"{did_you_mean(name, _SPACES)}"
         ) from None
+
+
+def space_example(name: str) -> Example:
+    """The :class:`Example` registered with space ``name``.
+
+    Raises:
+        ConfigError: the space was registered without ``example=``.
+    """
+    space_entry(name)
+    if name not in _EXAMPLES:
+        raise ConfigError(
+            f"space {name!r} has no example; add one to its registration: "
+            f"register_space({name!r}, example=fn) with fn() -> Example(kwargs, inputs), "
+            "kwargs of a small instance and inputs(graph) -> (args, kwargs) for its module"
+        )
+    return Example(*_EXAMPLES[name]())
 
 
 def create_space(name: str, **kwargs):

@@ -205,7 +205,8 @@ def graph_cost(graph, input_shape, bind: dict | None = None,
             :attr:`CostReport.gates`.
     """
     if graph.level != "layer":
-        raise GraphError(f"graph_cost counts layer-level graphs, got {graph.level!r}")
+        raise GraphError(f"graph_cost counts layer-level graphs, got {graph.level!r}; count "
+                         "channel- and neuron-level graphs with supernet.units.unit_cost")
     shapes = [input_shape] if input_shape and isinstance(input_shape[0], int) else input_shape
     if len(shapes) != len(graph.inputs):
         raise ShapeError(f"{graph.name}: {len(shapes)} input shape(s) for inputs {graph.inputs}")

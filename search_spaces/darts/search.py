@@ -33,11 +33,13 @@ Examples:
 
 from __future__ import annotations
 
+import torch
+
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 
-from ..registry import register_space
+from ..registry import Example, register_space
 from .cells import cell_network, cell_pairs, genotype_cells, search_cell
 from .genotype import PRIMITIVES, Genotype, parse_genotype
 
@@ -136,7 +138,21 @@ decode_genotype = _decoder("darts", {"C": 16, "layers": 8, "in_channels": 3, "di
 _decode_1d = _decoder("darts1d", {"C": 8, "layers": 4, "in_channels": 1, "dim": 1})
 
 
-@register_space("darts", encode=encode_genotype, decode=decode_genotype)
+def _example(dim: int):
+    """A small instance for the registry-wide tests: 3 cells of 2 steps, 8x8 inputs."""
+
+    def example():
+        def inputs(graph):
+            shape = (2, graph.node("x")["channels"]) + (8,) * dim
+            return (torch.randn(shape),), {}
+
+        return Example({"C": 4, "layers": 3, "steps": 2, "multiplier": 2, "num_classes": 3},
+                       inputs)
+
+    return example
+
+
+@register_space("darts", encode=encode_genotype, decode=decode_genotype, example=_example(2))
 def darts(C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
           stem_multiplier: int = 3, num_classes: int = 10, in_channels: int = 3,
           ops: list[str] = tuple(PRIMITIVES), dim: int = 2) -> Graph:
@@ -155,7 +171,7 @@ def darts(C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
                         in_channels, ops, dim)
 
 
-@register_space("darts1d", encode=encode_genotype, decode=_decode_1d)
+@register_space("darts1d", encode=encode_genotype, decode=_decode_1d, example=_example(1))
 def darts1d(C: int = 8, layers: int = 4, steps: int = 4, multiplier: int = 4,
             stem_multiplier: int = 3, num_classes: int = 10, in_channels: int = 1,
             ops: list[str] = tuple(PRIMITIVES), dim: int = 1) -> Graph:

@@ -26,6 +26,7 @@ from .edits import AddConnections, AddUnits, RemoveConnections, RemoveUnits
 from .lower import Lowered, lift, lower
 from .prune import connection_ids, discretize, grow, prune, set_gated
 from . import scores
+from .cost import UnitCostReport, keep_probabilities, unit_cost
 
 __all__ = [
     "ACTIVATIONS",
@@ -59,4 +60,7 @@ __all__ = [
     "grow",
     "connection_ids",
     "scores",
+    "UnitCostReport",
+    "unit_cost",
+    "keep_probabilities",
 ]

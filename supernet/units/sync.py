@@ -366,7 +366,10 @@ def _arch_carry(arch, key, alpha, state, old_arch, swaps, fresh, s):
         if alpha.shape == old.shape and np.array_equal(state, np.arange(len(state))):
             arch[key] = old  # unchanged: keep the very parameter
             return
-        swaps.append((old, alpha, state))
+        # state maps rows (units or connections); optimizer state is gathered flat
+        k = alpha.shape[1]
+        flat = np.where(state[:, None] >= 0, state[:, None] * k + np.arange(k), -1)
+        swaps.append((old, alpha, flat.reshape(-1)))
         return
     if old is not None:
         s.removed.append(old)

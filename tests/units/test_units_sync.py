@@ -53,3 +53,25 @@ def test_a_block_crossing_the_density_threshold_changes_kernel_and_keeps_weights
     m = torch.from_numpy(g.edge("x", "h1")["mask"].toarray())
     assert torch.equal(block.values.detach(), dense[m])
     assert torch.equal(opt.state[block.values]["momentum_buffer"], mom[m])
+
+
+def test_optimizer_state_of_gate_logits_follows_their_rows():
+    from supernet.edits import Editor
+    from supernet.units import RemoveConnections, RemoveUnits, set_gated
+
+    g = mlp([4, 5, 3], seed=0)
+    set_gated(g, units=["h1"], connections=[("x", "h1")])
+    net = compile(g, seed=0)
+    opt = torch.optim.Adam(net.arch_parameters(), lr=0.1)
+    net(torch.randn(2, 4)).sum().backward()
+    opt.step()
+    old = {k: opt.state[a]["exp_avg"].clone() for k, a in net.arch.items()}
+    ed = Editor(g, net, opt)
+    ed.apply(RemoveUnits({"h1": [1, 3]}))
+    avg = opt.state[net.arch["h1"]]["exp_avg"]
+    assert avg.shape == (3, 2) and torch.equal(avg, old["h1"][[0, 2, 4]])
+    ed.apply(RemoveConnections("x", "h1", dst=[0], src=[2]))  # entry 2 of the 12 left
+    avg = opt.state[net.arch["x->h1"]]["exp_avg"]
+    kept = [r for r in range(20) if r // 4 not in (1, 3)]
+    kept.pop(2)
+    assert avg.shape == (11, 2) and torch.equal(avg, old["x->h1"][kept])
