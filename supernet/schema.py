@@ -40,6 +40,10 @@ Edge attributes:
 ``port``     order among the in-edges of the destination (concat order)
 ``channels`` optional output channels of the edge (default: the destination's for a
              ``sum``, the source's for a ``concat``)
+``partial``  optional int ``K`` (PC-DARTS partial channels): while the edge is a gate, its
+             candidate ops are built for ``C/K`` channels and the relaxation feeds them
+             ``1/K`` of the input (the rest bypasses them); ignored once the edge has a
+             single op. Needs equal input and output widths divisible by ``K``
 ============ ====================================================================
 
 String values of the form ``"$name"`` in a cell template are symbols, replaced by the

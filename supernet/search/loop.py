@@ -1,0 +1,519 @@
+"""The bilevel search loop: weights on the train split, architecture parameters on the
+validation split, policies at epoch ends. It knows nothing about levels: it sees
+``module.weights()``, ``module.arch_parameters()``, ``module.relaxation`` and the policies.
+
+Each step, as in DARTS: an architecture step on a validation batch (first order: the
+gradient of ``L_val + relaxation.loss``; second order: the unrolled gradient of
+:mod:`supernet.search.unrolled`), then a weight step on a train batch (SGD, cosine learning
+rate, gradient clipping). Non-finite losses, gradients or architecture parameters stop the
+search with a :class:`~supernet.errors.SearchError` and a checkpoint of the last finite state.
+
+Examples:
+    >>> import torch
+    >>> from supernet import Graph
+    >>> g = Graph("layer", name="toy"); g.add_input("x", channels=3)
+    >>> g.add_node("h", channels=4); g.add_edge("x", "h", ["conv_3x3", "conv_1x1"])
+    >>> g.add_node("p", channels=4); g.add_edge("h", "p", "global_avg_pool")
+    >>> g.add_node("y", channels=2); g.add_edge("p", "y", "classifier")
+    >>> g.set_outputs(["y"])
+    >>> data = (torch.randn(16, 3, 8, 8), torch.randint(0, 2, (16,)))
+    >>> result = BilevelSearch(g, data, config={"epochs": 1, "batch_size": 4}).run()
+    >>> g.edge("x", "h")["ops"] in (["conv_3x3"], ["conv_1x1"]), len(result.history)
+    (True, 1)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..compiler import compile as compile_graph
+from ..edits import Editor, EditLog
+from ..errors import ConfigError, SearchError
+from ..io import from_node_link, to_node_link
+from .base import SearchState
+from .checkpoint import (load_checkpoint, load_optimizer_state, optimizer_state, rng_state,
+                         save_checkpoint, set_rng_state)
+from .config import SearchConfig
+from .data import check_batch, default_batch_fn, make_loader, split
+from .relaxations.base import gate_probabilities, set_phase, use_relaxation
+from .unrolled import unrolled_arch_grads
+
+__all__ = ["BilevelSearch", "SearchResult", "search", "default_loss", "cosine_lr"]
+
+
+def default_loss(output, target) -> torch.Tensor:
+    """Cross-entropy (on the first output when the module returns several)."""
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    return F.cross_entropy(output, target)
+
+
+def _correct(output, target) -> int | None:
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if (torch.is_tensor(output) and output.dim() == 2 and torch.is_tensor(target)
+            and target.dim() == 1 and not target.is_floating_point()):
+        return int((output.argmax(1) == target).sum())
+    return None
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """DARTS's cosine schedule: ``lr_min + (lr - lr_min)(1 + cos(π e / E)) / 2``."""
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / epochs))
+
+
+@dataclass
+class SearchResult:
+    """What a search returns.
+
+    Attributes:
+        graph: the searched graph (discretized when the strategy has a discretization).
+        module: its module (weights inherited from the search).
+        history: per-epoch records.
+        log: the edit log of every structural change made by the search.
+        state: the final :class:`SearchState`.
+    """
+
+    graph: Any
+    module: Any
+    history: list
+    log: EditLog
+    state: SearchState
+    extra: dict = field(default_factory=dict)
+
+
+class _Meter:
+    def __init__(self):
+        self.loss = self.n = self.correct = 0.0
+        self.has_acc = True
+
+    def add(self, loss, correct, n):
+        self.loss += float(loss) * n
+        self.n += n
+        if correct is None:
+            self.has_acc = False
+        else:
+            self.correct += correct
+
+    def result(self):
+        if not self.n:
+            return None, None
+        return self.loss / self.n, (self.correct / self.n if self.has_acc else None)
+
+
+class BilevelSearch:
+    """A search over ``graph``: bilevel training, then discretization.
+
+    Args:
+        graph: the super-network graph (edited in place by policies and discretization).
+        train_data: a Dataset of ``(x, y)`` or a tuple of tensors ``(X, Y)``.
+        val_data: the same for the architecture; ``None`` splits ``train_data`` at
+            ``config.train_portion``.
+        strategy: a registered strategy name or a
+            :class:`~supernet.search.strategies.Strategy` (relaxation + policies + settings).
+        config: a :class:`SearchConfig` or a dict of its keys; they override the strategy's.
+        module: the module compiled from ``graph`` (compiled here if ``None``).
+        relaxation, discretization, creation: override the strategy's parts.
+        loss_fn: ``loss_fn(output, target)`` (cross-entropy by default).
+        batch_fn: ``batch_fn(batch) -> (inputs tuple, context dict, target)``.
+
+    Everything is checked before training starts: configuration keys and values, the
+    strategy name, the data split, and one batch against the graph's inputs.
+    """
+
+    def __init__(self, graph, train_data, val_data=None, *, strategy="darts",
+                 config: SearchConfig | dict | None = None, module=None, relaxation=None,
+                 discretization=None, creation=None, loss_fn: Callable | None = None,
+                 batch_fn: Callable | None = None, _checkpoint: dict | None = None):
+        from .strategies import Strategy, create_strategy
+
+        if isinstance(strategy, str):
+            strategy = create_strategy(strategy)
+        elif strategy is not None and not isinstance(strategy, Strategy):
+            raise ConfigError(f"strategy: expected a name or a Strategy, got {type(strategy).__name__}")
+        self.strategy = strategy
+        self.config = _merge_config(strategy, config)
+        cfg = self.config
+        self.loss_fn = loss_fn or default_loss
+        self.batch_fn = batch_fn or default_batch_fn
+        if _checkpoint is None and strategy is not None and strategy.prepare is not None:
+            strategy.prepare(graph)
+        self.graph = graph
+        if module is None:
+            module = compile_graph(graph)
+        elif module.is_stale():
+            module.recompile()
+        self.module = module
+        if relaxation is None and strategy is not None:
+            relaxation = strategy.relaxation
+        if relaxation is not None:
+            use_relaxation(module, relaxation)
+        elif module.relaxation is not None:
+            module.relaxation.attach(module)
+        self.discretization = discretization if discretization is not None else (
+            strategy.discretization if strategy is not None else None)
+        self.creation = list(creation if creation is not None else (
+            strategy.creation if strategy is not None else []))
+        if not module.arch_parameters() and cfg.arch_update:
+            raise SearchError(
+                f"{graph.name}: the graph has no gate (no edge with several candidate ops); "
+                "there is nothing to search"
+            )
+        # data: split, loaders, one batch checked against the graph
+        self.train_set, self.val_set = split(train_data, val_data, cfg.train_portion,
+                                             cfg.batch_size)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.train_loader = make_loader(self.train_set, cfg.batch_size, self.generator,
+                                        cfg.num_workers)
+        self.val_loader = make_loader(self.val_set, cfg.batch_size, self.generator,
+                                      cfg.num_workers)
+        for name, ds in (("train data", self.train_set), ("val data", self.val_set)):
+            inputs, _, _ = self.batch_fn(torch.utils.data.default_collate([ds[0], ds[1]]))
+            check_batch(graph, inputs, name)
+        # optimizers
+        self.w_opt = torch.optim.SGD([p for p in module.weights() if p.requires_grad],
+                                     lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                     weight_decay=cfg.w_weight_decay)
+        arch = module.arch_parameters()
+        self.a_opt = (torch.optim.Adam(arch, lr=cfg.arch_lr, betas=cfg.arch_betas,
+                                       weight_decay=cfg.arch_weight_decay)
+                      if arch and cfg.arch_update else None)
+        opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
+        self.editor = Editor(graph, module, opts, log=EditLog(), seed=cfg.seed)
+        self.state = SearchState(
+            graph, module, self.editor, epoch=0, epochs=cfg.epochs, evaluate=self.evaluate,
+            train=self.train_weights, config=cfg, train_batches=self._batches(self.train_set),
+            val_batches=self._batches(self.val_set), weight_optimizer=self.w_opt,
+            arch_optimizer=self.a_opt,
+        )
+        self.finalized = False
+        self.started = False
+        if _checkpoint is None:
+            torch.manual_seed(cfg.seed)
+        else:
+            self._restore(_checkpoint)
+
+    # ------------------------------------------------------------------ public
+    @classmethod
+    def resume(cls, path: str, train_data, val_data=None, **kwargs) -> "BilevelSearch":
+        """Continue the search saved at ``path`` (a checkpoint of :meth:`run`).
+
+        The graph comes from the checkpoint; pass the same data, and the same custom parts
+        (relaxation, policies, loss) if the search did not use a registered strategy.
+        """
+        ckpt = load_checkpoint(path)
+        graph = from_node_link(ckpt["graph"])
+        spec = ckpt.get("strategy")
+        if "strategy" not in kwargs:
+            if spec is None:
+                kwargs["strategy"] = None
+            else:
+                from .strategies import create_strategy
+
+                kwargs["strategy"] = create_strategy(spec[0], **spec[1])
+        kwargs.setdefault("config", ckpt["config"])
+        return cls(graph, train_data, val_data, _checkpoint=ckpt, **kwargs)
+
+    def run(self, until: int | None = None) -> SearchResult:
+        """Search until epoch ``until`` (default: all epochs), then discretize.
+
+        A checkpoint is written after every epoch when ``config.checkpoint_dir`` is set.
+        """
+        cfg, st = self.config, self.state
+        stop_at = cfg.epochs if until is None else min(until, cfg.epochs)
+        if not self.started and st.epoch == 0:
+            for p in self._policies():
+                p.on_search_start(st)
+        self.started = True
+        while st.epoch < stop_at and not st.stop:
+            self._epoch()
+            st.epoch += 1
+            for p in self.creation:
+                p.on_epoch_end(st)
+            if self.discretization is not None:
+                self.discretization.on_epoch_end(st)
+            self._checkpoint("last.pt")
+        if (st.epoch >= cfg.epochs or st.stop) and not self.finalized:
+            if self.discretization is not None:
+                self.discretization.finalize(st)
+                if not self.module.gates():
+                    self.module.relaxation = None
+            self.finalized = True
+            self._checkpoint("last.pt")
+        return SearchResult(self.graph, self.module, st.history, self.editor.log, st)
+
+    def evaluate(self, gates=None, max_batches: int | None = None) -> float:
+        """Accuracy on the validation split in eval mode (minus the mean loss when the
+        outputs are not class scores). ``gates`` runs a chosen path."""
+        m = self.module
+        was = m.training
+        m.eval()
+        set_phase(m, "eval")
+        meter = _Meter()
+        try:
+            with torch.no_grad():
+                for i, (inputs, ctx, y) in enumerate(self._batches(self.val_set)()):
+                    if max_batches is not None and i >= max_batches:
+                        break
+                    out = m(*inputs, gates=gates, **ctx)
+                    meter.add(self.loss_fn(out, y), _correct(out, y), len(y))
+        finally:
+            m.train(was)
+        loss, acc = meter.result()
+        if loss is None:
+            return float("nan")
+        return acc if acc is not None else -loss
+
+    def train_weights(self, epochs: int = 1) -> None:
+        """Weight-only training on the train split at the current learning rate."""
+        for _ in range(epochs):
+            self.module.train()
+            for step, batch in enumerate(self.train_loader):
+                if self.config.steps_per_epoch and step >= self.config.steps_per_epoch:
+                    break
+                self._weight_step(*self.batch_fn(batch), step=step)
+
+    # ------------------------------------------------------------------ steps
+    def _epoch(self):
+        cfg, st, m = self.config, self.state, self.module
+        e = st.epoch
+        lr = cosine_lr(e, cfg.epochs, cfg.w_lr, cfg.w_lr_min)
+        for g in self.w_opt.param_groups:
+            g["lr"] = lr
+        relax = m.relaxation
+        if hasattr(relax, "on_epoch_start"):
+            relax.on_epoch_start(e, cfg.epochs)
+        m.drop_path_prob = cfg.drop_path_prob * e / cfg.epochs
+        self._check_arch(e, 0, "at the start of the epoch")
+        arch_on = self.a_opt is not None and e >= cfg.warmup_epochs
+        train_m, val_m = _Meter(), _Meter()
+        m.train()
+        val_iter = _cycle(self.val_loader)
+        steps = len(self.train_loader)
+        if cfg.steps_per_epoch:
+            steps = min(steps, cfg.steps_per_epoch)
+        bar = _progress(cfg.progress, steps, f"epoch {e + 1}/{cfg.epochs}")
+        for step, batch in enumerate(self.train_loader):
+            if step >= steps:
+                break
+            inputs, ctx, y = self.batch_fn(batch)
+            if arch_on:
+                val_m.add(*self._arch_step(next(val_iter), (inputs, ctx, y), lr, step))
+            train_m.add(*self._weight_step(inputs, ctx, y, step=step))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{train_m.loss / max(train_m.n, 1):.3f}")
+        if bar is not None:
+            bar.close()
+        tl, ta = train_m.result()
+        vl, va = val_m.result()
+        record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
+                  "val_loss": vl, "val_acc": va,
+                  "gates": {k: v.tolist() for k, v in gate_probabilities(m).items()}}
+        tau = getattr(relax, "tau", None)
+        if torch.is_tensor(tau):
+            record["tau"] = float(tau)
+        if cfg.eval_batches != 0:
+            record["eval_acc"] = self.evaluate(max_batches=cfg.eval_batches)
+        st.history.append(record)
+
+    def _loss(self, batch):
+        inputs, ctx, y = batch
+        out = self.module(*inputs, **ctx)
+        return self.loss_fn(out, y), out
+
+    def _arch_step(self, val_batch, train_batch, lr, step):
+        m, cfg = self.module, self.config
+        e = self.state.epoch
+        val_batch = self.batch_fn(val_batch)
+        arch = m.arch_parameters()
+        set_phase(m, "arch")
+        relax = m.relaxation
+        reg = getattr(relax, "loss", None)
+        self.a_opt.zero_grad(set_to_none=True)
+        if cfg.second_order:
+            def train_loss():
+                set_phase(m, "weights")
+                return self._loss(train_batch)[0]
+
+            def val_loss():
+                set_phase(m, "arch")
+                loss = self._loss(val_batch)[0]
+                return loss + (reg(m) if reg else 0.0)
+
+            grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
+                                              cfg.unroll_eps)
+            self._check_finite(loss, e, step, "the validation loss (unrolled)")
+            for p, g in zip(arch, grads):
+                p.grad = g
+            correct = None
+        else:
+            loss, out = self._loss(val_batch)
+            total = loss + (reg(m) if reg else 0.0)
+            self._check_finite(total, e, step, "the architecture loss")
+            torch.autograd.backward(total, inputs=arch)
+            correct = _correct(out, val_batch[2])
+        grads = [p.grad for p in arch if p.grad is not None]
+        if grads and not all(torch.isfinite(g).all() for g in grads):
+            self._fail(f"non-finite architecture gradient at epoch {e + 1}, step {step}")
+        backup = [p.detach().clone() for p in arch]
+        self.a_opt.step()
+        if hasattr(relax, "after_arch_step"):
+            relax.after_arch_step(m)
+        if not all(torch.isfinite(p).all() for p in arch):
+            with torch.no_grad():
+                for p, b in zip(arch, backup):
+                    p.copy_(b)
+            self._fail(f"the architecture parameters became non-finite at epoch {e + 1}, "
+                       f"step {step} (arch_lr={cfg.arch_lr})")
+        return loss.detach(), correct, len(val_batch[2])
+
+    def _weight_step(self, inputs, ctx, y, step=0):
+        m, cfg = self.module, self.config
+        e = self.state.epoch
+        set_phase(m, "weights")
+        out = m(*inputs, **ctx)
+        loss = self.loss_fn(out, y)
+        self._check_finite(loss, e, step, "the training loss")
+        self.w_opt.zero_grad(set_to_none=True)
+        params = [p for g in self.w_opt.param_groups for p in g["params"]]
+        torch.autograd.backward(loss, inputs=params)
+        if cfg.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            if not torch.isfinite(norm):
+                self._fail(f"non-finite weight gradient at epoch {e + 1}, step {step}")
+        self.w_opt.step()
+        return loss.detach(), _correct(out, y), len(y)
+
+    # ------------------------------------------------------------------ safety
+    def _check_finite(self, loss, epoch, step, what):
+        if not torch.isfinite(loss).all():
+            self._fail(f"{what} is {float(loss)} at epoch {epoch + 1}, step {step}")
+
+    def _check_arch(self, epoch, step, when):
+        for k, p in self.module.arch.items() if self.module.arch is not None else []:
+            if not torch.isfinite(p).all():
+                self._fail(f"architecture parameter {k!r} is not finite {when} "
+                           f"(epoch {epoch + 1})")
+
+    def _fail(self, message: str):
+        directory = self.config.checkpoint_dir or tempfile.mkdtemp(prefix="supernet-search-")
+        path = os.path.join(directory, "failed.pt")
+        try:
+            self._save(path, failed=message)
+            where = f"the state before the failure is saved to {path}"
+        except Exception as exc:  # the error to report is the original one
+            where = f"saving a checkpoint failed too ({exc})"
+        raise SearchError(
+            f"search stopped: {message}; {where}. Lower w_lr / arch_lr, enable grad_clip, or "
+            "check the data and loss for NaN or inf"
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def _policies(self):
+        return [*self.creation, *([self.discretization] if self.discretization else [])]
+
+    def _checkpoint(self, name):
+        if self.config.checkpoint_dir:
+            self._save(os.path.join(self.config.checkpoint_dir, name))
+
+    def _save(self, path, failed: str | None = None):
+        names = {id(p): n for n, p in self.module.named_parameters()}
+        spec = getattr(self.strategy, "spec", None)
+        data = {
+            "graph": to_node_link(self.graph),
+            "module": self.module.state_dict(),
+            "w_opt": optimizer_state(self.w_opt, names),
+            "a_opt": optimizer_state(self.a_opt, names),
+            "policies": {"creation": [p.state_dict() for p in self.creation],
+                         "discretization": (self.discretization.state_dict()
+                                            if self.discretization else None)},
+            "rng": rng_state({"loader": self.generator}),
+            "log": self.editor.log.to_list(),
+            "epoch": self.state.epoch,
+            "history": self.state.history,
+            "config": self.config.to_dict(),
+            "strategy": spec,
+            "finalized": self.finalized,
+            "stop": self.state.stop,
+            "relaxation": type(self.module.relaxation).__name__,
+            "failed": failed,
+        }
+        save_checkpoint(data, path)
+
+    def _restore(self, ckpt):
+        from ..edits import edit_from_dict
+
+        m = self.module
+        want = ckpt.get("relaxation")
+        have = type(m.relaxation).__name__
+        if want != have:
+            raise SearchError(
+                f"checkpoint: the search used relaxation {want}, this one has {have}; pass "
+                "the same relaxation (or strategy) to resume"
+            )
+        m.load_state_dict(ckpt["module"])
+        params = dict(m.named_parameters())
+        load_optimizer_state(self.w_opt, ckpt["w_opt"], params)
+        load_optimizer_state(self.a_opt, ckpt["a_opt"], params)
+        pol = ckpt.get("policies") or {}
+        for p, s in zip(self.creation, pol.get("creation", [])):
+            p.load_state_dict(s)
+        if self.discretization is not None and pol.get("discretization") is not None:
+            self.discretization.load_state_dict(pol["discretization"])
+        self.editor.log = EditLog([edit_from_dict(d) for d in ckpt.get("log", [])])
+        self.state.epoch = int(ckpt["epoch"])
+        self.state.history = list(ckpt.get("history", []))
+        self.state.stop = bool(ckpt.get("stop", False))
+        self.finalized = bool(ckpt.get("finalized", False))
+        self.started = self.state.epoch > 0
+        set_rng_state(ckpt["rng"], {"loader": self.generator})
+
+    def _batches(self, ds):
+        def it():
+            loader = torch.utils.data.DataLoader(ds, batch_size=self.config.batch_size,
+                                                 shuffle=False)
+            for batch in loader:
+                yield self.batch_fn(batch)
+
+        return it
+
+
+def _cycle(loader):
+    while True:
+        for batch in loader:
+            yield batch
+
+
+def _progress(enabled, total, desc):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def _merge_config(strategy, config) -> SearchConfig:
+    base = dict(strategy.config) if strategy is not None else {}
+    if isinstance(config, SearchConfig):
+        defaults = SearchConfig().to_dict()
+        given = {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+    elif config is None:
+        given = {}
+    elif isinstance(config, dict):
+        given = dict(config)
+    else:
+        raise ConfigError(f"config: expected a SearchConfig or a dict, got {type(config).__name__}")
+    return SearchConfig.from_dict({**base, **given})
+
+
+def search(graph, train_data, val_data=None, strategy="darts", **kwargs) -> SearchResult:
+    """Run a whole search (see :class:`BilevelSearch`); returns its :class:`SearchResult`."""
+    return BilevelSearch(graph, train_data, val_data, strategy=strategy, **kwargs).run()
