@@ -89,6 +89,9 @@ class SearchResult:
     extra: dict = field(default_factory=dict)
 
 
+_STRATEGY = object()  # "take it from the strategy" (None means: none)
+
+
 class _Meter:
     def __init__(self):
         self.loss = self.n = self.correct = 0.0
@@ -120,7 +123,8 @@ class BilevelSearch:
             :class:`~supernet.search.strategies.Strategy` (relaxation + policies + settings).
         config: a :class:`SearchConfig` or a dict of its keys; they override the strategy's.
         module: the module compiled from ``graph`` (compiled here if ``None``).
-        relaxation, discretization, creation: override the strategy's parts.
+        relaxation, discretization, creation: override the strategy's parts
+            (``discretization=None``: keep the super-network at the end).
         loss_fn: ``loss_fn(output, target)`` (cross-entropy by default).
         batch_fn: ``batch_fn(batch) -> (inputs tuple, context dict, target)``.
 
@@ -130,7 +134,7 @@ class BilevelSearch:
 
     def __init__(self, graph, train_data, val_data=None, *, strategy="darts",
                  config: SearchConfig | dict | None = None, module=None, relaxation=None,
-                 discretization=None, creation=None, loss_fn: Callable | None = None,
+                 discretization=_STRATEGY, creation=_STRATEGY, loss_fn: Callable | None = None,
                  batch_fn: Callable | None = None, _checkpoint: dict | None = None):
         from .strategies import Strategy, create_strategy
 
@@ -143,6 +147,8 @@ class BilevelSearch:
         cfg = self.config
         self.loss_fn = loss_fn or default_loss
         self.batch_fn = batch_fn or default_batch_fn
+        if _checkpoint is None:
+            _seed_everything(cfg.seed)  # the same seed gives the same search, from the init
         if _checkpoint is None and strategy is not None and strategy.prepare is not None:
             strategy.prepare(graph)
         self.graph = graph
@@ -157,11 +163,16 @@ class BilevelSearch:
             use_relaxation(module, relaxation)
         elif module.relaxation is not None:
             module.relaxation.attach(module)
-        self.discretization = discretization if discretization is not None else (
-            strategy.discretization if strategy is not None else None)
-        self.creation = list(creation if creation is not None else (
-            strategy.creation if strategy is not None else []))
-        if not module.arch_parameters() and cfg.arch_update:
+        if discretization is _STRATEGY:
+            discretization = strategy.discretization if strategy is not None else None
+        if creation is _STRATEGY:
+            creation = strategy.creation if strategy is not None else []
+        self.discretization = discretization
+        self.creation = list(creation or [])
+        done = _checkpoint is not None and _checkpoint.get("finalized")
+        if done:
+            module.relaxation = None
+        if not module.arch_parameters() and cfg.arch_update and not done:
             raise SearchError(
                 f"{graph.name}: the graph has no gate (no edge with several candidate ops); "
                 "there is nothing to search"
@@ -195,9 +206,7 @@ class BilevelSearch:
         )
         self.finalized = False
         self.started = False
-        if _checkpoint is None:
-            torch.manual_seed(cfg.seed)
-        else:
+        if _checkpoint is not None:
             self._restore(_checkpoint)
 
     # ------------------------------------------------------------------ public
@@ -364,10 +373,14 @@ class BilevelSearch:
         if grads and not all(torch.isfinite(g).all() for g in grads):
             self._fail(f"non-finite architecture gradient at epoch {e + 1}, step {step}")
         backup = [p.detach().clone() for p in arch]
-        self.a_opt.step()
-        if hasattr(relax, "after_arch_step"):
-            relax.after_arch_step(m)
-        if not all(torch.isfinite(p).all() for p in arch):
+        try:
+            self.a_opt.step()
+            if hasattr(relax, "after_arch_step"):
+                relax.after_arch_step(m)
+            finite = all(torch.isfinite(p).all() for p in arch)
+        except RuntimeError:  # e.g. an update that overflows the parameters' dtype
+            finite = False
+        if not finite:
             with torch.no_grad():
                 for p, b in zip(arch, backup):
                     p.copy_(b)
@@ -395,7 +408,7 @@ class BilevelSearch:
     # ------------------------------------------------------------------ safety
     def _check_finite(self, loss, epoch, step, what):
         if not torch.isfinite(loss).all():
-            self._fail(f"{what} is {float(loss)} at epoch {epoch + 1}, step {step}")
+            self._fail(f"{what} is {float(loss.detach())} at epoch {epoch + 1}, step {step}")
 
     def _check_arch(self, epoch, step, when):
         for k, p in self.module.arch.items() if self.module.arch is not None else []:
@@ -484,6 +497,16 @@ class BilevelSearch:
                 yield self.batch_fn(batch)
 
         return it
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def _cycle(loader):

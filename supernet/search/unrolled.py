@@ -30,13 +30,15 @@ def _grads(loss, params):
 
 
 def virtual_step(weights, grads, optimizer, lr: float) -> list[torch.Tensor]:
-    """``w - lr (μ m + g + λ w)`` per weight, with ``μ, λ`` from ``optimizer``'s param group."""
+    """``w - lr (μ m + g + λ w)`` per weight (the parameters of ``optimizer``), with ``μ, λ``
+    from the weight's param group and ``m`` its momentum buffer (none before a first step)."""
     group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
     out = []
-    for w, g in zip(weights, grads):
-        group = group_of.get(id(w), {"momentum": 0.0, "weight_decay": 0.0})
+    for p, g in zip(weights, grads):
+        w = p.detach()
+        group = group_of.get(id(p), {"momentum": 0.0, "weight_decay": 0.0})
         d = g + group.get("weight_decay", 0.0) * w
-        buf = optimizer.state.get(w, {}).get("momentum_buffer")
+        buf = optimizer.state.get(p, {}).get("momentum_buffer")
         if buf is not None:
             d = d + group.get("momentum", 0.0) * buf
         out.append(w - lr * d)
@@ -65,7 +67,7 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
     try:
         g_train = _grads(train_loss(), weights)
         with torch.no_grad():
-            stepped = virtual_step([w.detach() for w in weights], g_train, optimizer, lr)
+            stepped = virtual_step(weights, g_train, optimizer, lr)
             for w, s in zip(weights, stepped):
                 w.copy_(s)
         loss_val = val_loss()
