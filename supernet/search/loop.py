@@ -252,7 +252,7 @@ class BilevelSearch:
         if (st.epoch >= cfg.epochs or st.stop) and not self.finalized:
             if self.discretization is not None:
                 self.discretization.finalize(st)
-                if not self.module.gates():
+                if not self.module.arch_parameters():
                     self.module.relaxation = None
             self.finalized = True
             self._checkpoint("last.pt")
@@ -324,8 +324,7 @@ class BilevelSearch:
         tl, ta = train_m.result()
         vl, va = val_m.result()
         record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
-                  "val_loss": vl, "val_acc": va,
-                  "gates": {k: v.tolist() for k, v in gate_probabilities(m).items()}}
+                  "val_loss": vl, "val_acc": va, "gates": _gate_record(m)}
         tau = getattr(relax, "tau", None)
         if torch.is_tensor(tau):
             record["tau"] = float(tau)
@@ -411,7 +410,8 @@ class BilevelSearch:
             self._fail(f"{what} is {float(loss.detach())} at epoch {epoch + 1}, step {step}")
 
     def _check_arch(self, epoch, step, when):
-        for k, p in self.module.arch.items() if self.module.arch is not None else []:
+        arch = getattr(self.module, "arch", None)
+        for k, p in arch.items() if arch is not None else []:
             if not torch.isfinite(p).all():
                 self._fail(f"architecture parameter {k!r} is not finite {when} "
                            f"(epoch {epoch + 1})")
@@ -497,6 +497,15 @@ class BilevelSearch:
                 yield self.batch_fn(batch)
 
         return it
+
+
+def _gate_record(module, limit: int = 4096) -> dict:
+    """Gate probabilities for the history; a large group (unit level) is summarized by
+    its mean row."""
+    out = {}
+    for k, v in gate_probabilities(module).items():
+        out[k] = v.tolist() if v.numel() <= limit else v.mean(0, keepdim=True).tolist()
+    return out
 
 
 def _seed_everything(seed: int) -> None:

@@ -202,3 +202,33 @@ def test_policy_hooks_see_evaluate_and_train():
 
     search(darts_like(), data(), config=small_config(), creation=[Probe()])
     assert 0.0 <= seen["acc"] <= 1.0 and seen["moved"]
+
+
+class UnitGated(__import__("supernet").GraphModule):
+    """A module of another level: one (n, 2) keep/drop group over hidden units, no gates()."""
+
+    def __init__(self, graph):
+        super().__init__(graph)
+        self.fc1 = torch.nn.Linear(3 * 8 * 8, 16)
+        self.fc2 = torch.nn.Linear(16, 3)
+        self.arch = torch.nn.ParameterDict({"hidden": torch.nn.Parameter(torch.zeros(16, 2))})
+        from supernet.gates import Softmax
+
+        self.relaxation = Softmax()
+
+    def forward(self, x):
+        keep = self.relaxation(dict(self.arch.items()))["hidden"].weights[:, 0]
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))) * keep)
+
+
+def test_the_loop_knows_nothing_about_levels():
+    from supernet import Graph
+
+    g = Graph("neuron", name="units")
+    g.add_input("x", channels=3)
+    net = UnitGated(g)
+    before = net.arch["hidden"].detach().clone()
+    r = BilevelSearch(g, data(), module=net, discretization=None,
+                      config=small_config(epochs=2, progress=True)).run()
+    assert not torch.equal(before, net.arch["hidden"])
+    assert len(r.history[-1]["gates"]["hidden"]) == 16

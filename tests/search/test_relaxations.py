@@ -198,8 +198,23 @@ def test_proxyless_arch_step_runs_at_most_two_paths_and_gradient_matches_estimat
                 want[d.involved[a]] += gg[m] * p[m] * (float(a == m) - p[a])
     assert torch.allclose(net.arch["x->h"].grad[0], want, atol=1e-5)
     assert torch.allclose(binary_gate_grad(p, gg), want[d.involved], atol=1e-6)
-    # the active op's weights are trained through the custom function too
-    assert all(q.grad is not None for q in edge[names[d.involved[d.pick]]].parameters())
+    # architecture steps train the logits only: the op's weights get no gradient
+    assert all(q.grad is None for q in edge[names[d.involved[d.pick]]].parameters())
+
+
+def test_proxyless_passes_the_input_gradient_to_upstream_gates():
+    g = Graph("layer", name="two")
+    g.add_input("x", channels=4)
+    g.add_node("a", channels=4)
+    g.add_edge("x", "a", ["conv_3x3", "conv_1x1"])
+    g.add_node("b", channels=4)
+    g.add_edge("a", "b", ["conv_3x3", "conv_1x1", "skip_connect"])
+    g.set_outputs(["b"])
+    net = compile(g)
+    use_relaxation(net, BinaryGates())
+    set_phase(net, "arch")
+    net(torch.randn(2, 4, 5, 5)).pow(2).sum().backward()
+    assert net.arch["x->a"].grad.abs().sum() > 0 and net.arch["a->b"].grad.abs().sum() > 0
 
 
 def test_proxyless_rescale_keeps_unsampled_mass_and_weight_phase_is_single_path():

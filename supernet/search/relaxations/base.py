@@ -60,8 +60,13 @@ class SearchRelaxation(Relaxation):
 
 
 def _gate_items(module):
-    gates = module.gates()
-    return [(k, module.arch[k]) for k in gates if k in module.arch]
+    """``(key, logits)`` of every gate; modules without ``gates()`` (other levels) expose
+    theirs as the entries of ``module.arch``."""
+    arch = getattr(module, "arch", None)
+    if arch is None:
+        return []
+    gates = module.gates() if hasattr(module, "gates") else list(arch.keys())
+    return [(k, arch[k]) for k in gates if k in arch]
 
 
 def gate_probabilities(module) -> dict[str, torch.Tensor]:

@@ -35,6 +35,30 @@ class _Annealed(SearchRelaxation):
         super().__init__()
         self.register_buffer("tau", torch.tensor(float(tau)))
 
+    def forward(self, arch):
+        # One draw for all gates with the same number of candidates: a few large tensor
+        # ops instead of a handful per gate.
+        if self.phase == "eval":
+            return {k: argmax_decision(a) for k, a in arch.items()}
+        groups: dict[tuple, list[str]] = {}
+        for k, a in arch.items():
+            groups.setdefault((a.shape[-1], a.dtype, a.device), []).append(k)
+        out = {}
+        for keys in groups.values():
+            alpha = torch.cat([arch[k] for k in keys])
+            decisions = self._decide_rows(alpha)
+            rows = 0
+            for k in keys:
+                n = arch[k].shape[0]
+                out[k] = decisions(rows, rows + n)
+                rows += n
+        return out
+
+    def decide(self, key, alpha):
+        if self.phase == "eval":
+            return argmax_decision(alpha)
+        return self._decide_rows(alpha)(0, alpha.shape[0])
+
     def extra_repr(self) -> str:
         return f"tau={float(self.tau):.4g}"
 
@@ -63,10 +87,9 @@ class GumbelSoftmax(_Annealed):
         logits = (F.log_softmax(alpha, -1) + gumbel_noise(alpha)) / self.tau
         return torch.softmax(logits, -1)
 
-    def decide(self, key, alpha):
-        if self.phase == "eval":
-            return argmax_decision(alpha)
-        return Decision(self.sample(alpha))
+    def _decide_rows(self, alpha):
+        z = self.sample(alpha)
+        return lambda i, j: Decision(z[i:j])
 
 
 class GumbelMax(_Annealed):
@@ -90,13 +113,13 @@ class GumbelMax(_Annealed):
         frac = epoch / max(1, epochs - 1)
         self.tau.fill_(self.tau_max - (self.tau_max - self.tau_min) * frac)
 
-    def decide(self, key, alpha):
-        if self.phase == "eval":
-            return argmax_decision(alpha)
+    def _decide_rows(self, alpha):
         while True:  # as the reference: redraw the (rare) non-finite sample
             probs = torch.softmax((F.log_softmax(alpha, -1) + gumbel_noise(alpha)) / self.tau, -1)
             if torch.isfinite(probs).all():
                 break
         index = probs.detach().argmax(-1)
         hard = F.one_hot(index, alpha.shape[-1]).to(probs.dtype)
-        return Decision(hard - probs.detach() + probs, [[int(i)] for i in index])
+        weights = hard - probs.detach() + probs
+        active = [[i] for i in index.tolist()]
+        return lambda i, j: Decision(weights[i:j], active[i:j])

@@ -8,7 +8,8 @@ Cai et al., "ProxylessNAS: Direct Neural Architecture Search on Target Task and 
   without replacement, one of them is made active with the probabilities
   ``softmax(α_i, α_j)``, and binary gates ``g`` (1 on the active one) multiply the outputs.
   Only the active op runs forward; a custom autograd function keeps only the sampled paths
-  in memory and gives ``∂L/∂g_m = ⟨∂L/∂out, o_m(x)⟩`` for the two sampled candidates (the
+  in memory, passes the gradient on to the input (the weights are trained in weight steps)
+  and gives ``∂L/∂g_m = ⟨∂L/∂out, o_m(x)⟩`` for the two sampled candidates (the
   inactive one is recomputed without a graph in the backward pass), then
   ``∂L/∂α_a = Σ_m ∂L/∂g_m · p̂_m (δ_am - p̂_a)`` with ``p̂`` the softmax of the two logits.
   After the optimizer step the two updated logits are shifted by one offset so that the
@@ -67,9 +68,9 @@ class _TwoPath(torch.autograd.Function):
         gate_grads = torch.stack(grads).to(d.probs.dtype)
         grad_alpha = torch.zeros(ctx.alpha_shape, dtype=d.probs.dtype, device=grad_out.device)
         grad_alpha[d.row, list(d.involved)] = binary_gate_grad(d.probs, gate_grads)
-        if out.requires_grad:  # weights of the active op, and its input
-            torch.autograd.backward(out, grad_out)
-        grad_x = detached.grad if detached.requires_grad else None
+        grad_x = None
+        if detached.requires_grad:  # upstream gates need it; the op's weights do not
+            (grad_x,) = torch.autograd.grad(out, detached, grad_out)
         return grad_x, grad_alpha, None, None
 
 
