@@ -11,6 +11,8 @@
 ``model.ts``      TorchScript of the standalone network (scripted, or traced on the
                   example inputs when an op cannot be scripted): loads with
                   ``torch.jit.load`` alone, no supernet needed
+``model.pt2``     ``torch.export`` program (when example inputs are given): the successor
+                  of TorchScript, loads with ``torch.export.load(path).module()``
 ``model.onnx``    ONNX (when ``onnxscript`` is installed and example inputs are given)
 ``export.json``   what was written, input names and output count
 ============== ===============================================================
@@ -69,13 +71,16 @@ def _script(net, example_inputs):
 
 
 def export(graph, module, directory: str, example_inputs=None, *, torchscript: bool = True,
-           onnx: bool | None = None, opset: int | None = None) -> dict:
+           program: bool | None = None, onnx: bool | None = None,
+           opset: int | None = None) -> dict:
     """Write the results of a search to ``directory``; returns ``{kind: path}``.
 
     Args:
         graph: a discretized graph (no gate left).
         module: its compiled module (weights kept); ``None`` compiles fresh weights.
         example_inputs: a tuple of input tensors, for tracing and ONNX.
+        program: write the ``torch.export`` program (default: when example inputs are
+            given).
         onnx: write ONNX (default: when ``onnxscript`` is importable and example inputs
             are given).
     """
@@ -103,6 +108,15 @@ def export(graph, module, directory: str, example_inputs=None, *, torchscript: b
             torch.jit.save(scripted, buf)
         paths["torchscript"] = os.path.join(directory, "model.ts")
         atomic_write(paths["torchscript"], buf.getvalue())
+    if program is None:
+        program = example_inputs is not None
+    if program:
+        if example_inputs is None:
+            raise SerializationError("torch.export needs example_inputs=(tensor, ...)")
+        paths["program"] = os.path.join(directory, "model.pt2")
+        buf = _io.BytesIO()
+        torch.export.save(_program(net, tuple(example_inputs)), buf)
+        atomic_write(paths["program"], buf.getvalue())
     if onnx is None:
         onnx = example_inputs is not None and _has_onnxscript()
     if onnx:
@@ -124,6 +138,17 @@ def export(graph, module, directory: str, example_inputs=None, *, torchscript: b
     return paths
 
 
+def _program(net, inputs):
+    """``torch.export`` with a dynamic batch size (static if the network needs it)."""
+    dims = tuple({0: torch.export.Dim.AUTO} if t.dim() else None for t in inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.export.export(net, inputs, dynamic_shapes=dims)
+        except Exception:
+            return torch.export.export(net, inputs)
+
+
 def _has_onnxscript() -> bool:
     try:
         import onnxscript  # noqa: F401
@@ -134,10 +159,15 @@ def _has_onnxscript() -> bool:
 
 def _export_onnx(net, example_inputs, path, opset):
     names = [n.target for n in net.graph.nodes if n.op == "placeholder"]
+    inputs = tuple(example_inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prog = torch.onnx.export(net, tuple(example_inputs), dynamo=True, input_names=names,
-                                 opset_version=opset, verbose=False)
+        try:  # through torch.export, with a dynamic batch size
+            prog = torch.onnx.export(_program(net, inputs), inputs, dynamo=True,
+                                     input_names=names, opset_version=opset, verbose=False)
+        except Exception:
+            prog = torch.onnx.export(net, inputs, dynamo=True, input_names=names,
+                                     opset_version=opset, verbose=False)
     buf_path = path + ".tmp"
     try:
         prog.save(buf_path)
@@ -156,6 +186,7 @@ class Exported:
         graph: the discretized graph.
         module: the standalone network rebuilt from the graph, with the saved weights.
         torchscript: the TorchScript module (``None`` if not exported).
+        program: the ``torch.export`` program's module (``None`` if not exported).
         onnx: path of the ONNX file (``None`` if not exported).
         text: the space's text form (``None`` if none).
     """
@@ -163,6 +194,7 @@ class Exported:
     graph: object
     module: torch.nn.Module
     torchscript: object = None
+    program: object = None
     onnx: str | None = None
     text: str | None = None
     manifest: dict = field(default_factory=dict)
@@ -189,5 +221,8 @@ def load_export(directory: str) -> Exported:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             ts = torch.jit.load(os.path.join(directory, files["torchscript"]), map_location="cpu")
+    prog = None
+    if "program" in files:
+        prog = torch.export.load(os.path.join(directory, files["program"])).module()
     onnx_path = os.path.join(directory, files["onnx"]) if "onnx" in files else None
-    return Exported(graph, net, ts, onnx_path, manifest.get("text"), manifest)
+    return Exported(graph, net, ts, prog, onnx_path, manifest.get("text"), manifest)

@@ -27,13 +27,14 @@ def test_export_reloads_exactly(searched, tmp_path):
     g, net = searched
     x = torch.randn(3, 3, 8, 8)
     paths = export(g, net, str(tmp_path), example_inputs=(x[:2],))
-    assert {"graph", "graphml", "weights", "torchscript"} <= set(paths)
+    assert {"graph", "graphml", "weights", "torchscript", "program"} <= set(paths)
     assert "text" not in paths  # the test space has no text form
     back = load_export(str(tmp_path))
     assert back.graph.same_as(g) and read_graphml(paths["graphml"]).same_as(g)
     want = net(x)
     assert torch.equal(back.module(x), want)
     assert torch.equal(back.torchscript(x), want)
+    assert torch.allclose(back.program(x), want, atol=1e-6)
     # no search machinery in what users load
     sd = back.module.state_dict()
     assert not any(k.startswith("arch") or "relaxation" in k for k in sd)
@@ -42,8 +43,8 @@ def test_export_reloads_exactly(searched, tmp_path):
     if "onnx" in paths:
         ort = pytest.importorskip("onnxruntime")
         sess = ort.InferenceSession(paths["onnx"])
-        out = sess.run(None, {sess.get_inputs()[0].name: x[:2].numpy()})[0]
-        assert torch.allclose(torch.from_numpy(out), want[:2], atol=1e-5)
+        out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]  # batch 3, not 2
+        assert torch.allclose(torch.from_numpy(out), want, atol=1e-5)
 
 
 def test_standalone_state_dict_loads_into_a_fresh_build(searched):

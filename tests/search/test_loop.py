@@ -75,8 +75,10 @@ def _states_equal(a, b):
     return all(torch.equal(sa[k], sb[k]) for k in sa if torch.is_tensor(sa[k]))
 
 
-@pytest.mark.parametrize("strategy", ["darts", "gdas"])
+@pytest.mark.parametrize("strategy", ["darts", "gdas", "pcdarts"])
 def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path, strategy):
+    if strategy == "pcdarts":
+        strategy = create_strategy("pcdarts", warmup_epochs=1)
     cfg = small_config(epochs=3, checkpoint_dir=str(tmp_path / "a"), drop_path_prob=0.2)
     straight = BilevelSearch(darts_like(), data(), strategy=strategy, config=cfg,
                              discretization=None)
