@@ -19,7 +19,7 @@ from ..errors import SerializationError
 from ..io import atomic_save
 
 __all__ = ["optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
-           "save_checkpoint", "load_checkpoint", "FORMAT"]
+           "save_checkpoint", "load_checkpoint", "capture_search", "restore_search", "FORMAT"]
 
 FORMAT = "supernet-search-checkpoint"
 
@@ -98,3 +98,59 @@ def load_checkpoint(path: str) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SerializationError(f"{path}: not a supernet search checkpoint")
     return data
+
+
+def capture_search(search, failed: str | None = None) -> dict:
+    """Everything a :class:`~supernet.search.loop.BilevelSearch` needs to continue."""
+    from ..io import to_node_link
+
+    names = {id(p): n for n, p in search.module.named_parameters()}
+    disc = search.discretization
+    return {
+        "graph": to_node_link(search.graph),
+        "module": search.module.state_dict(),
+        "w_opt": optimizer_state(search.w_opt, names),
+        "a_opt": optimizer_state(search.a_opt, names),
+        "policies": {"creation": [p.state_dict() for p in search.creation],
+                     "discretization": disc.state_dict() if disc is not None else None},
+        "rng": rng_state({"loader": search.generator}),
+        "log": search.editor.log.to_list(),
+        "epoch": search.state.epoch,
+        "history": search.state.history,
+        "config": search.config.to_dict(),
+        "strategy": getattr(search.strategy, "spec", None),
+        "finalized": search.finalized,
+        "stop": search.state.stop,
+        "relaxation": type(search.module.relaxation).__name__,
+        "failed": failed,
+    }
+
+
+def restore_search(search, ckpt: dict) -> None:
+    """Put the state of :func:`capture_search` back into a search built on its graph."""
+    from ..edits import EditLog, edit_from_dict
+    from ..errors import SearchError
+
+    m = search.module
+    want, have = ckpt.get("relaxation"), type(m.relaxation).__name__
+    if want != have:
+        raise SearchError(
+            f"checkpoint: the search used relaxation {want}, this one has {have}; pass the "
+            "same relaxation (or strategy) to resume"
+        )
+    m.load_state_dict(ckpt["module"])
+    params = dict(m.named_parameters())
+    load_optimizer_state(search.w_opt, ckpt["w_opt"], params)
+    load_optimizer_state(search.a_opt, ckpt["a_opt"], params)
+    pol = ckpt.get("policies") or {}
+    for p, s in zip(search.creation, pol.get("creation", [])):
+        p.load_state_dict(s)
+    if search.discretization is not None and pol.get("discretization") is not None:
+        search.discretization.load_state_dict(pol["discretization"])
+    search.editor.log = EditLog([edit_from_dict(d) for d in ckpt.get("log", [])])
+    search.state.epoch = int(ckpt["epoch"])
+    search.state.history = list(ckpt.get("history", []))
+    search.state.stop = bool(ckpt.get("stop", False))
+    search.finalized = bool(ckpt.get("finalized", False))
+    search.started = search.state.epoch > 0
+    set_rng_state(ckpt["rng"], {"loader": search.generator})

@@ -24,49 +24,26 @@ Examples:
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from ..compiler import compile as compile_graph
 from ..edits import Editor, EditLog
 from ..errors import ConfigError, SearchError
-from ..io import from_node_link, to_node_link
+from ..io import from_node_link
 from .base import SearchState
-from .checkpoint import (load_checkpoint, load_optimizer_state, optimizer_state, rng_state,
-                         save_checkpoint, set_rng_state)
+from .checkpoint import capture_search, load_checkpoint, restore_search, save_checkpoint
 from .config import SearchConfig
 from .data import check_batch, default_batch_fn, make_loader, split
 from .relaxations.base import gate_probabilities, set_phase, use_relaxation
-from .unrolled import unrolled_arch_grads
+from .steps import arch_step, weight_step
+from .training import Meter, cosine_lr, default_loss, seed_everything, top1_correct
 
-__all__ = ["BilevelSearch", "SearchResult", "search", "default_loss", "cosine_lr"]
-
-
-def default_loss(output, target) -> torch.Tensor:
-    """Cross-entropy (on the first output when the module returns several)."""
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    return F.cross_entropy(output, target)
-
-
-def _correct(output, target) -> int | None:
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    if (torch.is_tensor(output) and output.dim() == 2 and torch.is_tensor(target)
-            and target.dim() == 1 and not target.is_floating_point()):
-        return int((output.argmax(1) == target).sum())
-    return None
-
-
-def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
-    """DARTS's cosine schedule: ``lr_min + (lr - lr_min)(1 + cos(π e / E)) / 2``."""
-    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / epochs))
+__all__ = ["BilevelSearch", "SearchResult", "search"]
 
 
 @dataclass
@@ -90,25 +67,6 @@ class SearchResult:
 
 
 _STRATEGY = object()  # "take it from the strategy" (None means: none)
-
-
-class _Meter:
-    def __init__(self):
-        self.loss = self.n = self.correct = 0.0
-        self.has_acc = True
-
-    def add(self, loss, correct, n):
-        self.loss += float(loss) * n
-        self.n += n
-        if correct is None:
-            self.has_acc = False
-        else:
-            self.correct += correct
-
-    def result(self):
-        if not self.n:
-            return None, None
-        return self.loss / self.n, (self.correct / self.n if self.has_acc else None)
 
 
 class BilevelSearch:
@@ -148,7 +106,7 @@ class BilevelSearch:
         self.loss_fn = loss_fn or default_loss
         self.batch_fn = batch_fn or default_batch_fn
         if _checkpoint is None:
-            _seed_everything(cfg.seed)  # the same seed gives the same search, from the init
+            seed_everything(cfg.seed)  # the same seed gives the same search, from the init
         if _checkpoint is None and strategy is not None and strategy.prepare is not None:
             strategy.prepare(graph)
         self.graph = graph
@@ -265,14 +223,14 @@ class BilevelSearch:
         was = m.training
         m.eval()
         set_phase(m, "eval")
-        meter = _Meter()
+        meter = Meter()
         try:
             with torch.no_grad():
                 for i, (inputs, ctx, y) in enumerate(self._batches(self.val_set)()):
                     if max_batches is not None and i >= max_batches:
                         break
                     out = m(*inputs, gates=gates, **ctx)
-                    meter.add(self.loss_fn(out, y), _correct(out, y), len(y))
+                    meter.add(self.loss_fn(out, y), top1_correct(out, y), len(y))
         finally:
             m.train(was)
         loss, acc = meter.result()
@@ -302,7 +260,7 @@ class BilevelSearch:
         m.drop_path_prob = cfg.drop_path_prob * e / cfg.epochs
         self._check_arch(e, 0, "at the start of the epoch")
         arch_on = self.a_opt is not None and e >= cfg.warmup_epochs
-        train_m, val_m = _Meter(), _Meter()
+        train_m, val_m = Meter(), Meter()
         m.train()
         val_iter = _cycle(self.val_loader)
         steps = len(self.train_loader)
@@ -338,71 +296,10 @@ class BilevelSearch:
         return self.loss_fn(out, y), out
 
     def _arch_step(self, val_batch, train_batch, lr, step):
-        m, cfg = self.module, self.config
-        e = self.state.epoch
-        val_batch = self.batch_fn(val_batch)
-        arch = m.arch_parameters()
-        set_phase(m, "arch")
-        relax = m.relaxation
-        reg = getattr(relax, "loss", None)
-        self.a_opt.zero_grad(set_to_none=True)
-        if cfg.second_order:
-            def train_loss():
-                set_phase(m, "weights")
-                return self._loss(train_batch)[0]
-
-            def val_loss():
-                set_phase(m, "arch")
-                loss = self._loss(val_batch)[0]
-                return loss + (reg(m) if reg else 0.0)
-
-            grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
-                                              cfg.unroll_eps)
-            self._check_finite(loss, e, step, "the validation loss (unrolled)")
-            for p, g in zip(arch, grads):
-                p.grad = g
-            correct = None
-        else:
-            loss, out = self._loss(val_batch)
-            total = loss + (reg(m) if reg else 0.0)
-            self._check_finite(total, e, step, "the architecture loss")
-            torch.autograd.backward(total, inputs=arch)
-            correct = _correct(out, val_batch[2])
-        grads = [p.grad for p in arch if p.grad is not None]
-        if grads and not all(torch.isfinite(g).all() for g in grads):
-            self._fail(f"non-finite architecture gradient at epoch {e + 1}, step {step}")
-        backup = [p.detach().clone() for p in arch]
-        try:
-            self.a_opt.step()
-            if hasattr(relax, "after_arch_step"):
-                relax.after_arch_step(m)
-            finite = all(torch.isfinite(p).all() for p in arch)
-        except RuntimeError:  # e.g. an update that overflows the parameters' dtype
-            finite = False
-        if not finite:
-            with torch.no_grad():
-                for p, b in zip(arch, backup):
-                    p.copy_(b)
-            self._fail(f"the architecture parameters became non-finite at epoch {e + 1}, "
-                       f"step {step} (arch_lr={cfg.arch_lr})")
-        return loss.detach(), correct, len(val_batch[2])
+        return arch_step(self, val_batch, train_batch, lr, step)
 
     def _weight_step(self, inputs, ctx, y, step=0):
-        m, cfg = self.module, self.config
-        e = self.state.epoch
-        set_phase(m, "weights")
-        out = m(*inputs, **ctx)
-        loss = self.loss_fn(out, y)
-        self._check_finite(loss, e, step, "the training loss")
-        self.w_opt.zero_grad(set_to_none=True)
-        params = [p for g in self.w_opt.param_groups for p in g["params"]]
-        torch.autograd.backward(loss, inputs=params)
-        if cfg.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            if not torch.isfinite(norm):
-                self._fail(f"non-finite weight gradient at epoch {e + 1}, step {step}")
-        self.w_opt.step()
-        return loss.detach(), _correct(out, y), len(y)
+        return weight_step(self, inputs, ctx, y, step)
 
     # ------------------------------------------------------------------ safety
     def _check_finite(self, loss, epoch, step, what):
@@ -438,56 +335,10 @@ class BilevelSearch:
             self._save(os.path.join(self.config.checkpoint_dir, name))
 
     def _save(self, path, failed: str | None = None):
-        names = {id(p): n for n, p in self.module.named_parameters()}
-        spec = getattr(self.strategy, "spec", None)
-        data = {
-            "graph": to_node_link(self.graph),
-            "module": self.module.state_dict(),
-            "w_opt": optimizer_state(self.w_opt, names),
-            "a_opt": optimizer_state(self.a_opt, names),
-            "policies": {"creation": [p.state_dict() for p in self.creation],
-                         "discretization": (self.discretization.state_dict()
-                                            if self.discretization else None)},
-            "rng": rng_state({"loader": self.generator}),
-            "log": self.editor.log.to_list(),
-            "epoch": self.state.epoch,
-            "history": self.state.history,
-            "config": self.config.to_dict(),
-            "strategy": spec,
-            "finalized": self.finalized,
-            "stop": self.state.stop,
-            "relaxation": type(self.module.relaxation).__name__,
-            "failed": failed,
-        }
-        save_checkpoint(data, path)
+        save_checkpoint(capture_search(self, failed), path)
 
     def _restore(self, ckpt):
-        from ..edits import edit_from_dict
-
-        m = self.module
-        want = ckpt.get("relaxation")
-        have = type(m.relaxation).__name__
-        if want != have:
-            raise SearchError(
-                f"checkpoint: the search used relaxation {want}, this one has {have}; pass "
-                "the same relaxation (or strategy) to resume"
-            )
-        m.load_state_dict(ckpt["module"])
-        params = dict(m.named_parameters())
-        load_optimizer_state(self.w_opt, ckpt["w_opt"], params)
-        load_optimizer_state(self.a_opt, ckpt["a_opt"], params)
-        pol = ckpt.get("policies") or {}
-        for p, s in zip(self.creation, pol.get("creation", [])):
-            p.load_state_dict(s)
-        if self.discretization is not None and pol.get("discretization") is not None:
-            self.discretization.load_state_dict(pol["discretization"])
-        self.editor.log = EditLog([edit_from_dict(d) for d in ckpt.get("log", [])])
-        self.state.epoch = int(ckpt["epoch"])
-        self.state.history = list(ckpt.get("history", []))
-        self.state.stop = bool(ckpt.get("stop", False))
-        self.finalized = bool(ckpt.get("finalized", False))
-        self.started = self.state.epoch > 0
-        set_rng_state(ckpt["rng"], {"loader": self.generator})
+        restore_search(self, ckpt)
 
     def _batches(self, ds):
         def it():
@@ -506,16 +357,6 @@ def _gate_record(module, limit: int = 4096) -> dict:
     for k, v in gate_probabilities(module).items():
         out[k] = v.tolist() if v.numel() <= limit else v.mean(0, keepdim=True).tolist()
     return out
-
-
-def _seed_everything(seed: int) -> None:
-    import random
-
-    import numpy as np
-
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
 
 
 def _cycle(loader):

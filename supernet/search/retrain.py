@@ -19,7 +19,7 @@ import torch
 from ..compiler import compile as compile_graph
 from ..errors import SearchError
 from .data import as_dataset, check_batch, default_batch_fn, make_loader
-from .loop import _correct, cosine_lr, default_loss
+from .training import cosine_lr, default_loss, top1_correct
 from .standalone import gates_left
 
 __all__ = ["retrain", "fine_tune", "train_module", "evaluation_graph", "TrainResult"]
@@ -86,7 +86,7 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
-            c = _correct(out, y)
+            c = top1_correct(out, y)
             acc_ok &= c is not None
             total += float(loss.detach()) * len(y)
             correct += c or 0
@@ -109,7 +109,7 @@ def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
         for batch in torch.utils.data.DataLoader(ds, batch_size=batch_size):
             inputs, ctx, y = batch_fn(batch)
             out = module(*inputs, **ctx)
-            correct += _correct(out, y) or 0
+            correct += top1_correct(out, y) or 0
             n += len(y)
     module.train(was)
     return correct / max(n, 1)
