@@ -14,7 +14,8 @@
     candidates per edge grows: it must grow with the sampled paths (two), not the candidates.
 
 Times: medians of alternating steps in one process. Peak memory: one fresh process per
-measurement (``ru_maxrss`` above the resting size after building), alternating, medians.
+measurement (peak resident size ``VmHWM`` above the resident size after building, the
+high-water mark reset first), alternating, medians.
 
 Usage::
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -466,19 +466,26 @@ def build_chain(relax_name, k, args, batches):
 
 
 # ---------------------------------------------------------------------- measuring
-def rss_kb() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+def status_kb(field: str) -> int:
+    """A ``/proc/self/status`` entry in kB (``VmRSS``: resident now, ``VmHWM``: peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def worker(kind, args) -> dict:
+    # ru_maxrss is no use here: exec carries the parent's high-water mark into the child.
     torch.manual_seed(0)
     step, info = build(kind, args)
-    rest = rss_kb()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current resident size
+    rest = status_kb("VmRSS")
     for _ in range(args.mem_steps):
         step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"kind": kind, "peak_mb": (peak - rest) / 1024, **info}
+    peak = status_kb("VmHWM")
+    return {"kind": kind, "peak_mb": (peak - rest) / 1024, "rest_mb": rest / 1024, **info}
 
 
 def memory(kinds, args) -> dict[str, float]:
