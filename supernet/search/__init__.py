@@ -17,7 +17,10 @@ from .choices import ChoiceSpace, constraints_of
 from .config import SearchConfig
 from .discretize import ArgmaxDiscretization, check_constraints, derive, discretize
 from .evolution import EvolutionDiscretization, evolutionary_search, recalibrate_bn
+from .export import Exported, export, load_export
 from .loop import BilevelSearch, SearchResult, search
+from .retrain import evaluation_graph, fine_tune, retrain
+from .standalone import standalone
 from .strategies import Strategy, create_strategy, list_strategies, register_strategy
 
 __all__ = [
@@ -26,4 +29,5 @@ __all__ = [
     "ChoiceSpace", "constraints_of", "derive", "discretize", "check_constraints",
     "ArgmaxDiscretization", "EvolutionDiscretization", "evolutionary_search", "recalibrate_bn",
     "Strategy", "create_strategy", "list_strategies", "register_strategy",
+    "export", "load_export", "Exported", "standalone", "retrain", "fine_tune", "evaluation_graph",
 ]
