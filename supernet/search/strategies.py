@@ -126,9 +126,11 @@ def _darts2():
 
 @register_strategy("pcdarts")
 def _pcdarts(k: int = 4, edge_norm: bool = True):
-    # PC-DARTS (CIFAR-10): batch 256, weight lr 0.1, arch lr 6e-4, 15 warm-up epochs
+    # PC-DARTS (CIFAR-10): batch 256, weight lr 0.1 cosine to 0, arch lr 6e-4, 15 warm-up
+    # epochs (architecture frozen)
     return Strategy("pcdarts", PartialChannels(k, edge_norm), ArgmaxDiscretization(),
-                    config={"batch_size": 256, "w_lr": 0.1, "arch_lr": 6e-4, "warmup_epochs": 15},
+                    config={"batch_size": 256, "w_lr": 0.1, "w_lr_min": 0.0, "arch_lr": 6e-4,
+                            "warmup_epochs": 15},
                     prepare=lambda g: mark_partial(g, k))
 
 

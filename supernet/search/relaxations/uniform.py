@@ -12,6 +12,7 @@ search over the trained super-network (:mod:`supernet.search.evolution`).
 from __future__ import annotations
 
 import random
+import weakref
 
 from .base import SearchRelaxation
 
@@ -36,16 +37,23 @@ class UniformPath(SearchRelaxation):
         from ..choices import ChoiceSpace
 
         self.space = ChoiceSpace(module.graph, module)
+        self._module = weakref.ref(module)  # not a submodule: the module owns us
 
     def resync(self, module):
-        if self.space is not None:
-            self.attach(module)
+        # Rebuilt at the next forward: in the middle of a discretization the space may be
+        # momentarily inconsistent (a node between two of its edits).
+        self.space = None
+        self._module = weakref.ref(module)
 
     def forward(self, arch):
         if self.space is None:
-            from ...errors import SearchError
+            module = self._module() if getattr(self, "_module", None) is not None else None
+            if module is None:
+                from ...errors import SearchError
 
-            raise SearchError("UniformPath is not attached; use use_relaxation(module, relaxation)")
+                raise SearchError(
+                    "UniformPath is not attached; use use_relaxation(module, relaxation)")
+            self.attach(module)
         choice = self.fixed if self.fixed is not None else self.space.sample(self.rng)
         ref = next(iter(arch.values()))
         return self.space.decisions(choice, ref)
