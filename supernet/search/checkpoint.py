@@ -114,6 +114,7 @@ def capture_search(search, failed: str | None = None) -> dict:
         "policies": {"creation": [p.state_dict() for p in search.creation],
                      "discretization": disc.state_dict() if disc is not None else None},
         "rng": rng_state({"loader": search.generator}),
+        "editor_rng": search.editor.rng.getstate(),
         "log": search.editor.log.to_list(),
         "epoch": search.state.epoch,
         "history": search.state.history,
@@ -154,3 +155,5 @@ def restore_search(search, ckpt: dict) -> None:
     search.finalized = bool(ckpt.get("finalized", False))
     search.started = search.state.epoch > 0
     set_rng_state(ckpt["rng"], {"loader": search.generator})
+    if "editor_rng" in ckpt:  # seeds of the edits policies will make
+        search.editor.rng.setstate(ckpt["editor_rng"])

@@ -234,3 +234,29 @@ def test_the_loop_knows_nothing_about_levels():
                       config=small_config(epochs=2, progress=True)).run()
     assert not torch.equal(before, net.arch["hidden"])
     assert len(r.history[-1]["gates"]["hidden"]) == 16
+
+
+class GrowAt(CreationPolicy):
+    GROW = {1: "conv", 3: "conv_1x1"}
+
+    def on_epoch_end(self, state):
+        if state.epoch in self.GROW:  # random init: its seed comes from the editor
+            state.editor.apply(AddOp("b0", "b1", self.GROW[state.epoch], init="random"))
+
+
+def test_resume_with_edits_after_the_checkpoint(tmp_path):
+    def run(directory, until=None):
+        g = chain(ops=("conv_3x3", "skip_connect", "none"))
+        s = BilevelSearch(g, data(), config=small_config(epochs=4, checkpoint_dir=directory),
+                          creation=[GrowAt()], discretization=None)
+        s.run(until)
+        return s
+
+    straight = run(str(tmp_path / "a"))
+    run(str(tmp_path / "b"), until=2)
+    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.pt"), data(),
+                                   creation=[GrowAt()], discretization=None)
+    resumed.run()
+    assert len(resumed.editor.log) == 2
+    assert resumed.editor.log[1].seed == straight.editor.log[1].seed
+    assert _states_equal(straight.module, resumed.module)
