@@ -8,7 +8,9 @@ for ``C/K`` channels; the other channels bypass it (max-pooled 2x2 when the edge
 normalization: each node ``j`` has weights ``β_j`` over its gated in-edges; every edge's
 output is multiplied by ``softmax(β_j)`` of that edge. ``β`` lives in ``module.arch`` (added
 by :meth:`PartialChannels.attach`), and discretization ranks edges by
-``softmax(α) · softmax(β)``.
+``softmax(α) · softmax(β)``. A discretized edge runs its op on all channels, so the kept op
+is rebuilt at full width with fresh weights: as in the paper, the architecture is retrained
+from scratch.
 """
 
 from __future__ import annotations
