@@ -107,3 +107,53 @@ def test_retrain_from_scratch_and_fine_tune(searched):
     assert any(not torch.equal(net.state_dict()[k], before[k]) for k in before)
     with pytest.raises(SearchError, match=r"gates .* are left; discretize before retraining"):
         retrain(darts_like(), data())
+
+
+def test_standalone_drops_train_only_nodes_and_takes_context_tensors():
+    from supernet.ops.registry import list_ops, register_op, unregister_op
+
+    class Scale(torch.nn.Module):
+        def forward(self, x, scale):
+            return x * scale
+
+    if "test_scale_ctx" not in list_ops():
+        register_op("test_scale_ctx", same_channels=True, context=("scale",))(
+            lambda C_in, C_out: Scale())
+    try:
+        g = Graph("layer", name="ctx")
+        g.add_input("x", channels=3)
+        g.add_node("h", channels=3)
+        g.add_edge("x", "h", "test_scale_ctx")
+        g.add_node("aux", channels=3, train_only=True)
+        g.add_edge("x", "aux", "conv_3x3")
+        g.set_outputs(["h", "aux"])
+        net = compile(g).eval()
+        plain = standalone(g, net)
+        x, s = torch.randn(2, 3, 4, 4), torch.tensor(3.0)
+        out, aux = net(x, scale=s)
+        assert aux is None
+        assert torch.equal(plain(x, s), out)
+        assert not any("aux" in k for k in plain.state_dict())
+    finally:
+        unregister_op("test_scale_ctx")
+
+
+def test_retrain_the_evaluation_network_built_from_the_text_form():
+    from search_spaces import register_space
+
+    from search_graphs import chain
+
+    def decode(text, C=4):  # the text names the op of the single searched edge
+        return chain(C=C, ops=(text,), n=1)
+
+    register_space("test_search_chain", override=True,
+                   encode=lambda g: g.edge("stem", "b0")["ops"][0], decode=decode)(chain)
+    g = chain(ops=("conv_1x1",), n=1)
+    g.meta["space"] = "test_search_chain"
+    from supernet.search import evaluation_graph
+
+    wide = evaluation_graph(g, C=8)
+    assert wide.node("b0")["channels"] == 8 and wide.edge("stem", "b0")["ops"] == ["conv_1x1"]
+    r = retrain(g, data(), build=lambda g: evaluation_graph(g, C=8), epochs=1, batch_size=8,
+                steps_per_epoch=1)
+    assert r.module.graph.node("b0")["channels"] == 8
