@@ -95,6 +95,11 @@ class Relaxation(nn.Module):
         """Called when the relaxation is set on ``module``; may add architecture
         parameters of its own to ``module.arch`` (e.g. edge-normalization weights)."""
 
+    def resync(self, module) -> None:
+        """Called after every structural change of ``module`` (its gates were resized): a
+        relaxation that attached parameters resizes or drops them here. Entries of
+        ``module.arch`` that are no gate are kept across edits for it."""
+
     def loss(self, module) -> torch.Tensor | float:
         """A regularization term on the architecture parameters (0 by default)."""
         return 0.0

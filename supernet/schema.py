@@ -42,6 +42,10 @@ Edge attributes:
              ``sum``, the source's for a ``concat``)
 ``drop_path`` if true, drop-path is applied to the edge's output in training (the rate is
              the compiled module's ``drop_path_prob``); identity ops are spared
+``partial``  optional int ``K`` (PC-DARTS partial channels): while the edge is a gate, its
+             candidate ops are built for ``C/K`` channels and the relaxation feeds them
+             ``1/K`` of the input (the rest bypasses them); ignored once the edge has a
+             single op. Needs equal input and output widths divisible by ``K``
 ============ ====================================================================
 
 String values of the form ``"$name"`` in a cell template are symbols, replaced by the

@@ -25,7 +25,7 @@ from ..shapes import edge_args, infer_channels
 from . import register_compiler
 from .module import GraphModule, module_key
 
-__all__ = ["LayerModule", "Edge", "NodeModule", "drop_path", "compile_layer"]
+__all__ = ["LayerModule", "Edge", "NodeModule", "drop_path", "compile_layer", "partial_groups"]
 
 
 def drop_path(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -46,10 +46,30 @@ class Edge(nn.ModuleDict):
         self._ident: list[bool] = []
         self._ctx: list[tuple] = []
         self._drop_path = False
+        self._partial = 1
 
     @property
     def names(self) -> list[str]:
         return list(self.keys())
+
+
+def partial_groups(e: dict, C_in: int, C_out: int, where: str) -> int:
+    """``K`` of an edge marked ``partial=K`` (PC-DARTS): its ops see ``1/K`` of the channels.
+
+    Honoured on gates only (edges with more than one candidate): a discretized edge runs
+    its op on every channel.
+    """
+    k = e.get("partial")
+    if not k or len(e.get("ops", ())) < 2:
+        return 1
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise GraphError(f"{where}: partial must be a positive int K, got {k!r}")
+    if C_in != C_out or C_in % k:
+        raise ShapeError(
+            f"{where}: partial={k} needs equal input and output widths divisible by {k}, got "
+            f"{C_in} -> {C_out}; mark only same-width gates partial, or choose K dividing C"
+        )
+    return k
 
 
 class NodeModule(nn.Module):
@@ -211,15 +231,17 @@ class LayerModule(GraphModule):
             edge = step.inputs[ukey] if ukey in step.inputs else Edge()
             C_in, C_out = info.edges[(u, n)]
             args = edge_args(g, u, n, self.bind)
+            groups = partial_groups(e, C_in, C_out, where)
             fresh = Edge()
             for op in e["ops"]:
                 spec = resolve_op(op, where)
                 op_args = {k: v for k, v in args.items() if k in spec.params}
-                shape = (C_in, C_out, tuple(sorted(op_args.items())))
+                shape = (C_in // groups, C_out // groups, tuple(sorted(op_args.items())))
                 if op in edge and edge._shapes.get(op) == shape:
                     fresh[op] = edge[op]
                 else:
-                    module = build_op(op, C_in, C_out, op_args, where).train(self.training)
+                    module = build_op(op, C_in // groups, C_out // groups, op_args,
+                                      where).train(self.training)
                     policy = init.get((g.uid, u, n, op))
                     if policy is not None:
                         policy(module, edge)
@@ -233,6 +255,7 @@ class LayerModule(GraphModule):
             fresh._ident = [isinstance(fresh[op], nn.Identity) for op in fresh.names]
             fresh._ctx = [resolve_op(op).context for op in fresh.names]
             fresh._drop_path = bool(e.get("drop_path", False))
+            fresh._partial = groups
             new_inputs[ukey] = fresh
         return new_inputs
 
@@ -323,6 +346,9 @@ class LayerModule(GraphModule):
         gates = self.gates()
         names = getattr(self, "_arch_names", None) or {}
         arch = nn.ParameterDict(OrderedDict())
+        gate_keys = {module_key(k) for k in gates} | {module_key(k) for k in names}
+        # Entries that are no gate belong to the relaxation (attach); it resizes them in resync.
+        extras = [(k, p) for k, p in self.arch.items() if k not in gate_keys]
         for key, ops in gates.items():
             k = module_key(key)
             if key in new_alpha:
@@ -338,10 +364,14 @@ class LayerModule(GraphModule):
                     if op in names[key]:
                         value[0, j] = old.detach()[0, names[key].index(op)]
             arch[k] = nn.Parameter(value.to(old.device if old is not None else "cpu"))
+        for k, p in extras:
+            arch[k] = p
         self.arch = arch
         self._arch_names = gates
         if self.relaxation is None and len(arch):
             self.relaxation = Softmax()
+        if self.relaxation is not None:
+            self.relaxation.resync(self)
 
     # ------------------------------------------------------------------ forward
     def forward(self, *inputs, gates: dict[str, Decision] | None = None, **context):

@@ -47,6 +47,10 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
     for k, p in old_arch.items():
         if k not in new_arch:
             remove_params(optimizers, [p])
+        elif new_arch[k] is not p and k not in module._arch_names:
+            # a relaxation's own entry (e.g. edge normalization) resized by its resync
+            remove_params(optimizers, [p])
+            add_params(optimizers, [new_arch[k]], like=list(old_arch.values()))
         elif new_arch[k] is not p:
             names, olds = module._arch_names[k], old_names.get(k, [])
             index = torch.tensor([olds.index(o) if o in olds else -1 for o in names])

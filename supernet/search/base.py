@@ -3,16 +3,31 @@
 A search strategy = a :class:`~supernet.gates.Relaxation` (how gates act during training)
 + a :class:`DiscretizationPolicy` (when and how gates become graph edits: pruning of
 candidate ops and edges) + optional :class:`CreationPolicy` objects (when and how the space
-grows), driven by a bilevel loop that knows nothing about levels. Policies act only through
-``state.editor``, so every structural change of a search is a recorded edit.
+grows), driven by a bilevel loop (:class:`~supernet.search.loop.BilevelSearch`) that knows
+nothing about levels. Policies act only through ``state.editor``, so every structural change
+of a search is a recorded edit.
+
+Hooks of a policy, in the order the loop calls them:
+
+1. ``on_search_start(state)``: once, before the first epoch (not again after a resume).
+2. ``on_epoch_end(state)``: after every epoch, creation policies first, then the
+   discretization policy; ``state.epoch`` already counts the finished epoch. A policy may
+   apply edits (the editor keeps both optimizers in step), call ``state.train(n)`` to tune
+   the weights, ``state.evaluate()`` to measure, or set ``state.stop = True``.
+3. ``finalize(state)``: discretization only, once after the last epoch: every gate left
+   must go, so that the graph is a valid architecture.
+
+A checkpoint is written after each epoch's hooks; ``state_dict()`` / ``load_state_dict()``
+carry a policy's own state (counters, schedules) through it. They must return and accept
+plain Python data or tensors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy"]
+__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy"]
 
 
 @dataclass
@@ -22,16 +37,28 @@ class SearchState:
     Attributes:
         graph: the super-network graph being searched (edited in place).
         module: its compiled module (``module.arch`` holds the gate logits).
-        editor: a :class:`supernet.edits.Editor` bound to graph, module and both optimizers.
+        editor: a :class:`supernet.edits.Editor` bound to graph, module and both optimizers;
+            ``editor.log`` is the search's edit log.
         epoch: epochs completed so far.
         epochs: total epochs planned.
-        evaluate: ``evaluate() -> float``, validation accuracy of the current module.
-        train: ``train(epochs) -> None``, weight-only training (fine-tuning between decisions).
+        evaluate: ``evaluate(gates=None, max_batches=None) -> float``: accuracy (or minus
+            the loss, for outputs that are not class scores) on the validation split, in
+            eval mode; ``gates`` runs a chosen path (``module(x, gates=gates)``).
+        train: ``train(epochs) -> None``, weight-only training on the train split (tuning
+            between decisions), at the current learning rate.
         rebuild: ``rebuild(graph) -> None``, continue the search on a new graph (e.g. a
             deeper network with the pruned candidate sets, as in P-DARTS stages): the loop
             compiles it, moves the surviving architecture logits and rebuilds optimizers.
         history: per-epoch records (losses, accuracies, gate probabilities).
-        config: the search configuration.
+        config: the search configuration (:class:`~supernet.search.config.SearchConfig`).
+        train_batches: ``train_batches() -> iterator`` of ``(inputs, context, target)``
+            from the train split (one pass), e.g. to recalibrate batch-norm statistics.
+        val_batches: the same over the validation split.
+        weight_optimizer: the optimizer of ``module.weights()``.
+        arch_optimizer: the optimizer of ``module.arch_parameters()`` (``None`` when the
+            strategy trains no architecture parameter).
+        stop: set it to end the search after the current epoch.
+        extra: free room for policies to share data within one run (not checkpointed).
     """
 
     graph: Any
@@ -39,26 +66,43 @@ class SearchState:
     editor: Any
     epoch: int = 0
     epochs: int = 0
-    evaluate: Callable[[], float] | None = None
+    evaluate: Callable[..., float] | None = None
     train: Callable[[int], None] | None = None
     rebuild: Callable[[Any], None] | None = None
     history: list = field(default_factory=list)
     config: Any = None
+    train_batches: Callable[[], Iterator] | None = None
+    val_batches: Callable[[], Iterator] | None = None
+    weight_optimizer: Any = None
+    arch_optimizer: Any = None
+    stop: bool = False
+    extra: dict = field(default_factory=dict)
 
 
-class DiscretizationPolicy:
-    """Turns gates into pruning edits, during the search or at its end."""
+class Policy:
+    """Hooks shared by discretization and creation policies (all optional)."""
+
+    def on_search_start(self, state: SearchState) -> None:
+        """Called once before the first epoch."""
 
     def on_epoch_end(self, state: SearchState) -> None:
         """Called after every search epoch; may apply edits through ``state.editor``."""
+
+    def state_dict(self) -> dict:
+        """The policy's own state, saved in every checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (on resume)."""
+
+
+class DiscretizationPolicy(Policy):
+    """Turns gates into pruning edits, during the search or at its end."""
 
     def finalize(self, state: SearchState) -> None:
         """Discretize every gate left, so that the graph is a valid architecture."""
         raise NotImplementedError
 
 
-class CreationPolicy:
+class CreationPolicy(Policy):
     """Grows the space (candidate ops, nodes, units, connections) during the search."""
-
-    def on_epoch_end(self, state: SearchState) -> None:
-        """Called after every search epoch; may apply edits through ``state.editor``."""

@@ -1,0 +1,603 @@
+"""Search benchmarks: compiled super-networks against hand-written ones.
+
+(a) One DARTS training step (architecture step on a validation batch, first order, then a
+    weight step) of the compiled DARTS super-network against a hand-written DARTS
+    super-network of identical shape and math (``MixedOp`` / ``Cell`` / ``Network`` written
+    below as in the DARTS reference code, whose step is reproduced too). Targets: <= 1.0x
+    time, <= 1.0x peak memory. The compiled step is faster where it does less: it skips the
+    ``none`` op (zero value, zero gradient) and back-propagates the architecture loss to the
+    architecture parameters only; ``--lean`` adds a hand-written variant with the same two
+    economies, which isolates the engine's own overhead.
+(b) A GDAS weight step against the standalone discrete network of the sampled path
+    (same path on both sides). Target: <= 1.1x time.
+(c) Peak memory of a ProxylessNAS architecture step against a DARTS one as the number of
+    candidates per edge grows: it must grow with the sampled paths (two), not the candidates.
+
+Times: medians of alternating steps in one process. Peak memory: one fresh process per
+measurement (peak resident size ``VmHWM`` above the resident size after building, the
+high-water mark reset first), alternating, medians.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_search.py            # C=16, 8 cells, batch 64, 32x32
+    PYTHONPATH=. python benchmarks/bench_search.py --quick    # small settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from supernet import Graph, compile  # noqa: E402
+
+PRIMITIVES = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+              "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+
+
+# ---------------------------------------------------------------------- hand-written DARTS
+class ReLUConvBN(nn.Module):
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True):
+        super().__init__()
+        self.op = nn.Sequential(nn.ReLU(inplace=False),
+                                nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
+                                nn.BatchNorm2d(C_out, affine=affine))
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class DilConv(nn.Module):
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel_size, stride, padding, dilation, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_out, 1, padding=0, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine))
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class SepConv(nn.Module):
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel_size, stride, padding, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_in, 1, padding=0, bias=False),
+            nn.BatchNorm2d(C_in, affine=affine),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel_size, 1, padding, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_out, 1, padding=0, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine))
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class Zero(nn.Module):
+    def __init__(self, stride):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x):
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, ::self.stride, ::self.stride].mul(0.0)
+
+
+class FactorizedReduce(nn.Module):
+    def __init__(self, C_in, C_out, affine=True):
+        super().__init__()
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x):
+        x = self.relu(x)
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+
+
+OPS = {
+    "none": lambda C, stride, affine: Zero(stride),
+    "avg_pool_3x3": lambda C, stride, affine: nn.AvgPool2d(3, stride=stride, padding=1,
+                                                           count_include_pad=False),
+    "max_pool_3x3": lambda C, stride, affine: nn.MaxPool2d(3, stride=stride, padding=1),
+    "skip_connect": lambda C, stride, affine: (nn.Identity() if stride == 1
+                                               else FactorizedReduce(C, C, affine=affine)),
+    "sep_conv_3x3": lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine=affine),
+    "sep_conv_5x5": lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine=affine),
+    "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine=affine),
+    "dil_conv_5x5": lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine=affine),
+}
+
+
+class MixedOp(nn.Module):
+    lean = False  # skip the zero op (its product with the weight is zero, so is its gradient)
+
+    def __init__(self, C, stride):
+        super().__init__()
+        self._ops = nn.ModuleList()
+        for primitive in PRIMITIVES:
+            op = OPS[primitive](C, stride, False)
+            if "pool" in primitive:
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            self._ops.append(op)
+
+    def forward(self, x, weights):
+        if self.lean:
+            return sum(w * op(x) for w, op in zip(weights[1:], self._ops[1:]))
+        return sum(w * op(x) for w, op in zip(weights, self._ops))
+
+
+class Cell(nn.Module):
+    def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev):
+        super().__init__()
+        self.reduction = reduction
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self._steps, self._multiplier = steps, multiplier
+        self._ops = nn.ModuleList()
+        for i in range(steps):
+            for j in range(2 + i):
+                stride = 2 if reduction and j < 2 else 1
+                self._ops.append(MixedOp(C, stride))
+
+    def forward(self, s0, s1, weights):
+        s0, s1 = self.preprocess0(s0), self.preprocess1(s1)
+        states = [s0, s1]
+        offset = 0
+        for _ in range(self._steps):
+            s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            offset += len(states)
+            states.append(s)
+        return torch.cat(states[-self._multiplier:], dim=1)
+
+
+class Network(nn.Module):
+    def __init__(self, C, num_classes, layers, steps=4, multiplier=4, stem_multiplier=3):
+        super().__init__()
+        C_curr = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(C_curr))
+        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in [layers // 3, 2 * layers // 3]
+            if reduction:
+                C_curr *= 2
+            cell = Cell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+            reduction_prev = reduction
+            self.cells.append(cell)
+            C_prev_prev, C_prev = C_prev, multiplier * C_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+        k = sum(2 + i for i in range(steps))
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(k, len(PRIMITIVES)))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(k, len(PRIMITIVES)))
+
+    def arch_parameters(self):
+        return [self.alphas_normal, self.alphas_reduce]
+
+    def weights(self):
+        return [p for n, p in self.named_parameters() if "alphas" not in n]
+
+    def forward(self, x):
+        s0 = s1 = self.stem(x)
+        wn = F.softmax(self.alphas_normal, dim=-1)
+        wr = F.softmax(self.alphas_reduce, dim=-1)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, wr if cell.reduction else wn)
+        out = self.global_pooling(s1)
+        return self.classifier(out.view(out.size(0), -1))
+
+
+# ---------------------------------------------------------------------- compiled DARTS
+def _cell(name, reduce, steps, ops):
+    t = Graph("layer", name=name)
+    t.add_input("c0", channels="$C")
+    t.add_input("c1", channels="$C")
+    nodes = []
+    for i in range(steps):
+        n = f"n{i}"
+        t.add_node(n, channels="$C")
+        for j, src in enumerate(["c0", "c1", *nodes]):
+            t.add_edge(src, n, list(ops), stride=2 if reduce and j < 2 else 1, affine=False,
+                       pool_bn=True)
+        nodes.append(n)
+    t.add_node("out", merge="concat")
+    for n in nodes:
+        t.add_edge(n, "out", "identity")
+    t.set_outputs(["out"])
+    return t
+
+
+def darts_like_supernet(C: int = 16, layers: int = 8, steps: int = 4, classes: int = 10,
+                        ops=PRIMITIVES) -> Graph:
+    """The DARTS search network (CIFAR) built with the public graph API: the stem, cell
+    preprocessing at top level, shared normal and reduction cell templates."""
+    g = Graph("layer", name="darts_like")
+    g.add_input("x", channels=3, shape=None)
+    g.add_cell("normal", _cell("normal", False, steps, ops))
+    g.add_cell("reduce", _cell("reduce", True, steps, ops))
+    g.add_node("stem", channels=3 * C)
+    g.add_edge("x", "stem", "stem_conv_bn")
+    pp, p, c, red_prev = "stem", "stem", C, False
+    for i in range(layers):
+        red = i in (layers // 3, 2 * layers // 3)
+        c = c * 2 if red else c
+        g.add_node(f"pre0_{i}", channels=c)
+        g.add_edge(pp, f"pre0_{i}", "factorized_reduce" if red_prev else "relu_conv_bn",
+                   affine=False)
+        g.add_node(f"pre1_{i}", channels=c)
+        g.add_edge(p, f"pre1_{i}", "relu_conv_bn", affine=False)
+        g.add_call(f"cell{i}", "reduce" if red else "normal", [f"pre0_{i}", f"pre1_{i}"],
+                   bind={"C": c})
+        pp, p, red_prev = p, f"cell{i}", red
+    g.add_node("gap", channels=steps * c)
+    g.add_edge(p, "gap", "global_avg_pool")
+    g.add_node("logits", channels=classes)
+    g.add_edge("gap", "logits", "classifier")
+    g.set_outputs(["logits"])
+    g.meta["constraints"] = {k: {"max_inputs": 2, "exclude": ["none"]} for k in ("normal", "reduce")}
+    return g
+
+
+def supernet_graph(C, layers):
+    """The registered "darts" space when it exists, else :func:`darts_like_supernet`."""
+    try:
+        import search_spaces.darts  # noqa: F401
+        from search_spaces import create_space, list_spaces
+
+        if "darts" in list_spaces():
+            return create_space("darts", C=C, layers=layers), "search_spaces darts"
+    except Exception:
+        pass
+    return darts_like_supernet(C, layers), "darts_like_supernet"
+
+
+def copy_into_hand(compiled, hand) -> float:
+    """Load the compiled weights and alphas into the hand-written network (same order);
+    returns the max output difference in eval mode (identical math -> ~0)."""
+    cw, hw = compiled.weights(), hand.weights()
+    if [p.shape for p in cw] != [p.shape for p in hw]:
+        return float("nan")
+    with torch.no_grad():
+        for a, b in zip(cw, hw):
+            b.copy_(a)
+        ca, hb = compiled.buffers(), hand.buffers()
+        for a, b in zip(ca, hb):
+            b.copy_(a)
+        for name, alpha in (("normal", hand.alphas_normal), ("reduce", hand.alphas_reduce)):
+            keys = [k for k in compiled.gates() if k.startswith(name + ":")]
+            alpha.copy_(torch.cat([compiled.arch[k] for k in keys]))
+    compiled.eval(), hand.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        d = float((compiled(x) - hand(x)).abs().max())
+    compiled.train(), hand.train()
+    return d
+
+
+# ---------------------------------------------------------------------- steps
+def make_data(batch, size, classes=10, n=2):
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(batch, 3, size, size, generator=g),
+             torch.randint(0, classes, (batch,), generator=g)) for _ in range(n)]
+
+
+def compiled_search(graph, relaxation, batch, size, arch=True, module=None):
+    from supernet.search import BilevelSearch
+
+    x, y = make_data(batch, size, n=1)[0]
+    data = (torch.cat([x, x]), torch.cat([y, y]))
+    cfg = {"epochs": 1, "batch_size": batch, "eval_batches": 0, "arch_update": arch}
+    return BilevelSearch(graph, data, config=cfg, relaxation=relaxation, discretization=None,
+                         module=module)
+
+
+def step_compiled(s, batches):
+    tb, vb = batches
+    s._arch_step(vb, s.batch_fn(tb), 0.025, 0)
+    s._weight_step(*s.batch_fn(tb))
+
+
+def hand_step(net, w_opt, a_opt, batches):
+    """The DARTS reference step (first order): architect step, then weight step."""
+    (x, y), (xv, yv) = batches
+    a_opt.zero_grad()
+    F.cross_entropy(net(xv), yv).backward()
+    a_opt.step()
+    w_opt.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+    nn.utils.clip_grad_norm_(net.weights(), 5.0)
+    w_opt.step()
+
+
+def hand_step_lean(net, w_opt, a_opt, batches):
+    """The same step with the engine's two economies: the zero op is skipped and the
+    architecture step back-propagates to the architecture parameters only."""
+    (x, y), (xv, yv) = batches
+    a_opt.zero_grad()
+    torch.autograd.backward(F.cross_entropy(net(xv), yv), inputs=net.arch_parameters())
+    a_opt.step()
+    w_opt.zero_grad()
+    torch.autograd.backward(F.cross_entropy(net(x), y), inputs=net.weights())
+    nn.utils.clip_grad_norm_(net.weights(), 5.0)
+    w_opt.step()
+
+
+def hand_optims(net):
+    return (torch.optim.SGD(net.weights(), 0.025, momentum=0.9, weight_decay=3e-4),
+            torch.optim.Adam(net.arch_parameters(), 3e-4, betas=(0.5, 0.999), weight_decay=1e-3))
+
+
+def build(kind, args):
+    """``(step callable, info)`` for one benchmarked implementation."""
+    C, L, B, S = args.C, args.layers, args.batch, args.size
+    batches = make_data(B, S)
+    if kind == "darts_hand":
+        net = Network(C, 10, L)
+        w, a = hand_optims(net)
+        return (lambda: hand_step(net, w, a, batches)), {}
+    if kind == "darts_hand_lean":
+        net = Network(C, 10, L)
+        for m in net.modules():
+            if isinstance(m, MixedOp):
+                m.lean = True
+        w, a = hand_optims(net)
+        return (lambda: hand_step_lean(net, w, a, batches)), {}
+    if kind == "darts_compiled":
+        g, src = supernet_graph(C, L)
+        s = compiled_search(g, None, B, S)
+        return (lambda: step_compiled(s, batches)), {"graph": src}
+    if kind in ("gdas_weights", "gdas_step", "gdas_discrete"):
+        return build_gdas(kind, args, batches)
+    if kind.startswith(("proxyless_", "softmax_")):
+        relax_name, k = kind.split("_")
+        return build_chain(relax_name, int(k), args, batches)
+    raise SystemExit(f"unknown kind {kind}")
+
+
+def _gdas_path(args):
+    from supernet.search.relaxations import GumbelMax, use_relaxation
+
+    g, _ = supernet_graph(args.C, args.layers)
+    net = compile(g)
+    relax = GumbelMax()
+    use_relaxation(net, relax)
+    torch.manual_seed(1234)
+    decisions = relax(dict(net.arch.items()))
+    return g, net, relax, {k: d.active[0][0] for k, d in decisions.items()}
+
+
+def build_gdas(kind, args, batches):
+    from supernet.edits import Editor
+    from supernet.search.choices import ChoiceSpace
+    from supernet.search.standalone import standalone
+
+    g, net, relax, path = _gdas_path(args)
+    (x, y), _ = batches
+    if kind == "gdas_discrete":
+        g.meta["constraints"] = {}
+        space = ChoiceSpace(g, net)
+        choice = {key: e.ops[path[e.keys[0]]] for key, _, e in space.edges()}
+        ed = Editor(g)
+        for e in space.edits(choice):
+            ed.apply(e)
+        plain = standalone(g)
+        opt = torch.optim.SGD(plain.parameters(), 0.025, momentum=0.9, weight_decay=3e-4)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(plain(x), y).backward()
+            nn.utils.clip_grad_norm_(list(plain.parameters()), 5.0)
+            opt.step()
+
+        return step, {"path_ops": sorted(set(choice.values()))}
+    s = compiled_search(g, relax, args.batch, args.size, module=net)
+    torch.manual_seed(1234)
+    again = {k: d.active[0][0] for k, d in relax(dict(net.arch.items())).items()}
+    assert again == path, "the GDAS step must run the path of the discrete network"
+
+    def step():
+        torch.manual_seed(1234)  # the same Gumbel noise: the same path as the discrete net
+        if kind == "gdas_step":
+            step_compiled(s, batches)
+        else:
+            s._weight_step((x,), {}, y)
+
+    return step, {}
+
+
+CHAIN_OPS = ["conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+             "sep_conv_7x7", "conv_1x1", "conv_7x1_1x7", "relu_conv_bn", "skip_connect",
+             "max_pool_3x3", "avg_pool_3x3"]
+
+
+def chain_graph(C, k, blocks):
+    g = Graph("layer", name="chain")
+    g.add_input("x", channels=3)
+    g.add_node("stem", channels=C)
+    g.add_edge("x", "stem", "stem_conv_bn")
+    prev = "stem"
+    for i in range(blocks):
+        g.add_node(f"b{i}", channels=C)
+        g.add_edge(prev, f"b{i}", CHAIN_OPS[:k])
+        prev = f"b{i}"
+    g.add_node("gap", channels=C)
+    g.add_edge(prev, "gap", "global_avg_pool")
+    g.add_node("logits", channels=10)
+    g.add_edge("gap", "logits", "classifier")
+    g.set_outputs(["logits"])
+    return g
+
+
+def build_chain(relax_name, k, args, batches):
+    from supernet.gates import Softmax
+    from supernet.search.relaxations import BinaryGates
+
+    relax = BinaryGates() if relax_name == "proxyless" else Softmax()
+    s = compiled_search(chain_graph(args.chain_C, k, args.blocks), relax, args.chain_batch,
+                        args.chain_size)
+    (x, y), vb = make_data(args.chain_batch, args.chain_size)
+
+    def step():  # the architecture step, where DARTS runs every candidate
+        s._arch_step(vb, s.batch_fn((x, y)), 0.025, 0)
+
+    return step, {}
+
+
+# ---------------------------------------------------------------------- measuring
+def status_kb(field: str) -> int:
+    """A ``/proc/self/status`` entry in kB (``VmRSS``: resident now, ``VmHWM``: peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def worker(kind, args) -> dict:
+    # ru_maxrss is no use here: exec carries the parent's high-water mark into the child.
+    torch.manual_seed(0)
+    step, info = build(kind, args)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current resident size
+    rest = status_kb("VmRSS")
+    for _ in range(args.mem_steps):
+        step()
+    peak = status_kb("VmHWM")
+    return {"kind": kind, "peak_mb": (peak - rest) / 1024, "rest_mb": rest / 1024, **info}
+
+
+def memory(kinds, args) -> dict[str, float]:
+    """Peak memory per kind: one fresh process per measurement, alternating."""
+    out = {k: [] for k in kinds}
+    for _ in range(args.mem_repeats):
+        for k in kinds:
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", k, *args.passthrough]
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            out[k].append(json.loads(res.stdout.strip().splitlines()[-1])["peak_mb"])
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def timing(kinds, args) -> dict[str, float]:
+    """Median step time per kind, steps alternating between kinds in this process."""
+    steps = {}
+    for k in kinds:
+        torch.manual_seed(0)
+        steps[k] = build(k, args)[0]
+        for _ in range(args.warmup):
+            steps[k]()
+    times = {k: [] for k in kinds}
+    for _ in range(args.repeats):
+        for k in kinds:
+            t = time.perf_counter()
+            steps[k]()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def report(title, base, other, t, m=None):
+    print(f"\n{title}")
+    line = f"  time   {base}: {t[base] * 1e3:8.1f} ms   {other}: {t[other] * 1e3:8.1f} ms   " \
+           f"ratio {t[other] / t[base]:.3f}"
+    print(line)
+    if m is not None:
+        print(f"  memory {base}: {m[base]:8.1f} MB   {other}: {m[other]:8.1f} MB   "
+              f"ratio {m[other] / m[base]:.3f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="C=8, 5 cells, batch 16, 16x16")
+    p.add_argument("--C", type=int, default=16)
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--blocks", type=int, default=6, help="chain blocks for (c)")
+    p.add_argument("--candidates", default="2,4,8,12", help="candidates per edge for (c)")
+    p.add_argument("--chain-C", type=int, default=16, help="channels of the chain in (c)")
+    p.add_argument("--chain-batch", type=int, default=64)
+    p.add_argument("--chain-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--mem-repeats", type=int, default=3)
+    p.add_argument("--mem-steps", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: stable medians on a shared machine)")
+    p.add_argument("--only", default="abc", help="which parts to run, e.g. 'ac'")
+    p.add_argument("--lean", action="store_true",
+                   help="(a) also against the hand-written network with the same economies")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.C, args.layers, args.batch, args.size = 8, 5, 16, 16
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.passthrough = ["--C", str(args.C), "--layers", str(args.layers), "--batch",
+                        str(args.batch), "--size", str(args.size), "--blocks", str(args.blocks),
+                        "--chain-C", str(args.chain_C), "--chain-batch", str(args.chain_batch),
+                        "--chain-size", str(args.chain_size),
+                        "--mem-steps", str(args.mem_steps)] + (
+                            ["--threads", str(args.threads)] if args.threads else [])
+    if args.worker:
+        print(json.dumps(worker(args.worker, args)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); C={args.C}, "
+          f"{args.layers} cells, batch {args.batch}, {args.size}x{args.size}; "
+          f"{args.repeats} timed steps, {args.mem_repeats} memory runs per variant")
+    if "a" in args.only:
+        g, src = supernet_graph(args.C, args.layers)
+        torch.manual_seed(0)
+        comp = compile(g)
+        hand = Network(args.C, 10, args.layers)
+        n_c = sum(p.numel() for p in comp.weights())
+        n_h = sum(p.numel() for p in hand.weights())
+        print(f"\n(a) compiled from {src}: {n_c} weights; hand-written: {n_h} weights; "
+              f"max |output difference| with the same weights: {copy_into_hand(comp, hand):.2e}")
+        kinds = ["darts_hand", "darts_compiled"] + (["darts_hand_lean"] if args.lean else [])
+        t, m = timing(kinds, args), memory(kinds, args)
+        report("(a) DARTS step (arch + weights, first order)", "darts_hand", "darts_compiled", t, m)
+        if args.lean:
+            report("(a') the same against the hand-written network with the engine's economies",
+                   "darts_hand_lean", "darts_compiled", t, m)
+    if "b" in args.only:
+        kinds = ["gdas_discrete", "gdas_weights", "gdas_step"]
+        t = timing(kinds, args)
+        m = memory(kinds[:2], args)
+        report("(b) GDAS weight step vs the standalone network of the sampled path",
+               "gdas_discrete", "gdas_weights", t, m)
+        print(f"  (full GDAS step, arch + weights: {t['gdas_step'] * 1e3:.1f} ms)")
+    if "c" in args.only:
+        ks = [int(k) for k in args.candidates.split(",")]
+        kinds = [f"{r}_{k}" for k in ks for r in ("softmax", "proxyless")]
+        m = memory(kinds, args)
+        print(f"\n(c) architecture-step peak memory (MB), chain of {args.blocks} gated blocks, "
+              f"C={args.chain_C}, batch {args.chain_batch}, {args.chain_size}x{args.chain_size}")
+        print("  candidates   DARTS   ProxylessNAS   ratio")
+        for k in ks:
+            d, px = m[f"softmax_{k}"], m[f"proxyless_{k}"]
+            print(f"  {k:10d} {d:7.1f} {px:14.1f}   {px / d:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Search checkpoints: everything needed to continue a killed search to the same end.
+
+A checkpoint holds the graph (node-link, as edited so far), the module's state (weights,
+architecture parameters, relaxation buffers and state), both optimizers keyed by parameter
+name (so that they survive recompilation), policy states, the random generators (torch,
+python, numpy, the loaders' shuffling), the edit log, the history and the configuration.
+It is written atomically (:func:`supernet.io.atomic_save`): a crash mid-write keeps the
+previous one.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from ..errors import SerializationError
+from ..io import atomic_save
+
+__all__ = ["optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
+           "save_checkpoint", "load_checkpoint", "capture_search", "restore_search", "FORMAT"]
+
+FORMAT = "supernet-search-checkpoint"
+
+
+def optimizer_state(optimizer, names: dict[int, str]) -> dict | None:
+    """``optimizer``'s state with parameters named (``names``: ``id(param) -> name``)."""
+    if optimizer is None:
+        return None
+    groups, state = [], {}
+    for g in optimizer.param_groups:
+        hyper = {k: v for k, v in g.items() if k != "params"}
+        groups.append({"hyper": hyper, "params": [names[id(p)] for p in g["params"]]})
+        for p in g["params"]:
+            if p in optimizer.state:
+                state[names[id(p)]] = {k: (v.clone() if torch.is_tensor(v) else v)
+                                       for k, v in optimizer.state[p].items()}
+    return {"groups": groups, "state": state}
+
+
+def load_optimizer_state(optimizer, saved: dict | None, params: dict[str, torch.Tensor]) -> None:
+    """Restore :func:`optimizer_state` into ``optimizer`` (``params``: name -> parameter)."""
+    if optimizer is None or saved is None:
+        return
+    missing = [n for g in saved["groups"] for n in g["params"] if n not in params]
+    if missing:
+        raise SerializationError(
+            f"checkpoint: optimizer parameters {missing[:5]} are not in the module; was it "
+            "compiled from the checkpoint's graph?"
+        )
+    optimizer.param_groups.clear()
+    optimizer.state.clear()
+    for g in saved["groups"]:
+        group = dict(g["hyper"])
+        group["params"] = [params[n] for n in g["params"]]
+        optimizer.param_groups.append(group)
+    for n, st in saved["state"].items():
+        p = params[n]
+        optimizer.state[p] = {k: (v.to(p.device) if torch.is_tensor(v) and v.dim() else v)
+                              for k, v in st.items()}
+
+
+def rng_state(generators: dict[str, torch.Generator]) -> dict:
+    """The state of the torch, python and numpy generators and of ``generators``."""
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "generators": {k: g.get_state() for k, g in generators.items()},
+    }
+
+
+def set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    for k, g in generators.items():
+        if k in state.get("generators", {}):
+            g.set_state(state["generators"][k])
+
+
+def save_checkpoint(data: dict, path: str) -> None:
+    """Write a checkpoint dict atomically."""
+    atomic_save({"format": FORMAT, **data}, path)
+
+
+def load_checkpoint(path: str) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Checkpoints hold python objects (RNG states, configuration), so they are loaded with
+    ``weights_only=False``: load only checkpoints you wrote.
+    """
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise SerializationError(f"cannot read search checkpoint {path!r}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SerializationError(f"{path}: not a supernet search checkpoint")
+    return data
+
+
+def capture_search(search, failed: str | None = None) -> dict:
+    """Everything a :class:`~supernet.search.loop.BilevelSearch` needs to continue."""
+    from ..io import to_node_link
+
+    names = {id(p): n for n, p in search.module.named_parameters()}
+    disc = search.discretization
+    return {
+        "graph": to_node_link(search.graph),
+        "module": search.module.state_dict(),
+        "w_opt": optimizer_state(search.w_opt, names),
+        "a_opt": optimizer_state(search.a_opt, names),
+        "policies": {"creation": [p.state_dict() for p in search.creation],
+                     "discretization": disc.state_dict() if disc is not None else None},
+        "rng": rng_state({"loader": search.generator}),
+        "editor_rng": search.editor.rng.getstate(),
+        "log": search.editor.log.to_list(),
+        "epoch": search.state.epoch,
+        "history": search.state.history,
+        "config": search.config.to_dict(),
+        "strategy": getattr(search.strategy, "spec", None),
+        "finalized": search.finalized,
+        "stop": search.state.stop,
+        "relaxation": type(search.module.relaxation).__name__,
+        "failed": failed,
+    }
+
+
+def restore_search(search, ckpt: dict) -> None:
+    """Put the state of :func:`capture_search` back into a search built on its graph."""
+    from ..edits import EditLog, edit_from_dict
+    from ..errors import SearchError
+
+    m = search.module
+    want, have = ckpt.get("relaxation"), type(m.relaxation).__name__
+    if want != have:
+        raise SearchError(
+            f"checkpoint: the search used relaxation {want}, this one has {have}; pass the "
+            "same relaxation (or strategy) to resume"
+        )
+    m.load_state_dict(ckpt["module"])
+    params = dict(m.named_parameters())
+    load_optimizer_state(search.w_opt, ckpt["w_opt"], params)
+    load_optimizer_state(search.a_opt, ckpt["a_opt"], params)
+    pol = ckpt.get("policies") or {}
+    for p, s in zip(search.creation, pol.get("creation", [])):
+        p.load_state_dict(s)
+    if search.discretization is not None and pol.get("discretization") is not None:
+        search.discretization.load_state_dict(pol["discretization"])
+    search.editor.log = EditLog([edit_from_dict(d) for d in ckpt.get("log", [])])
+    search.state.epoch = int(ckpt["epoch"])
+    search.state.history = list(ckpt.get("history", []))
+    search.state.stop = bool(ckpt.get("stop", False))
+    search.finalized = bool(ckpt.get("finalized", False))
+    search.started = search.state.epoch > 0
+    set_rng_state(ckpt["rng"], {"loader": search.generator})
+    if "editor_rng" in ckpt:  # seeds of the edits policies will make
+        search.editor.rng.setstate(ckpt["editor_rng"])

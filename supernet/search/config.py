@@ -1,0 +1,157 @@
+"""The configuration of a search: every setting of the bilevel loop, with the defaults of
+DARTS (Liu et al., 2019).
+
+Examples:
+    >>> c = SearchConfig(epochs=2, batch_size=8)
+    >>> c.w_lr, c.arch_lr
+    (0.025, 0.0003)
+    >>> SearchConfig.from_dict({"epochs": 2, "lr": 0.1})
+    Traceback (most recent call last):
+    ...
+    supernet.errors.ConfigError: search config: unknown key 'lr'. Did you mean 'w_lr'? ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import ConfigError, did_you_mean
+
+__all__ = ["SearchConfig"]
+
+
+@dataclass
+class SearchConfig:
+    """Settings of :class:`~supernet.search.loop.BilevelSearch`.
+
+    Attributes:
+        epochs: search epochs.
+        batch_size: samples per step, on each split.
+        train_portion: when no validation data is given, the fraction of the training
+            data used for the weights (the rest trains the architecture).
+        w_lr, w_lr_min: weight learning rate, cosine-annealed from ``w_lr`` to ``w_lr_min``
+            over the epochs.
+        w_momentum, w_weight_decay: SGD momentum and weight decay.
+        grad_clip: max norm of the weight gradient (``None``: no clipping).
+        arch_lr, arch_betas, arch_weight_decay: Adam on the architecture parameters.
+        second_order: DARTS second-order (unrolled) architecture gradient.
+        unroll_eps: ``ε = unroll_eps / ‖∇w' L_val‖`` of the finite-difference Hessian-vector
+            product.
+        arch_update: train the architecture parameters (``False`` for SPOS).
+        warmup_epochs: first epochs that train the weights only (PC-DARTS: 15).
+        drop_path_prob: drop-path rate of edges marked ``drop_path``.
+        steps_per_epoch: cap on the steps of an epoch (``None``: one pass over the train
+            split).
+        eval_batches: validation batches measured at each epoch end (``0``: none,
+            ``None``: the whole split).
+        seed: seeds the split, the shuffling and the torch/python/numpy generators.
+        num_workers: data loader workers.
+        progress: show a tqdm progress bar.
+        checkpoint_dir: where ``last.pt`` is written after every epoch (``None``: nowhere).
+    """
+
+    epochs: int = 50
+    batch_size: int = 64
+    train_portion: float = 0.5
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float | None = 5.0
+    arch_lr: float = 3e-4
+    arch_betas: tuple = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    second_order: bool = False
+    unroll_eps: float = 0.01
+    arch_update: bool = True
+    warmup_epochs: int = 0
+    drop_path_prob: float = 0.0
+    steps_per_epoch: int | None = None
+    eval_batches: int | None = 0
+    seed: int = 0
+    num_workers: int = 0
+    progress: bool = False
+    checkpoint_dir: str | None = None
+
+    def __post_init__(self):
+        self.arch_betas = tuple(self.arch_betas)
+        self.validate()
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: dict | None = None, **overrides) -> "SearchConfig":
+        """Build from a dict (e.g. YAML), failing on unknown keys with the key named."""
+        data = {**(data or {}), **overrides}
+        known = cls.keys()
+        for k in data:
+            if k not in known:
+                raise ConfigError(
+                    f"search config: unknown key {k!r}.{did_you_mean(k, known)} Known keys: {known}"
+                )
+        return cls(**data)
+
+    def replace(self, **changes) -> "SearchConfig":
+        """A copy with ``changes`` (validated, unknown keys named)."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["arch_betas"] = list(self.arch_betas)
+        return out
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first key whose value does not fit."""
+
+        def bad(key, rule):
+            raise ConfigError(f"search config: {key}={getattr(self, key)!r}: {rule}")
+
+        def integer(key, low, optional=False):
+            v = getattr(self, key)
+            if optional and v is None:
+                return
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                bad(key, f"must be an int >= {low}" + (" or None" if optional else ""))
+
+        def number(key, low=0.0, strict=True, optional=False):
+            v = getattr(self, key)
+            if optional and v is None:
+                return
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
+                bad(key, "must be a number")
+            if (strict and v <= low) or (not strict and v < low):
+                bad(key, f"must be {'>' if strict else '>='} {low}")
+
+        integer("epochs", 1)
+        integer("batch_size", 1)
+        number("train_portion")
+        if not 0.0 < self.train_portion < 1.0:
+            bad("train_portion", "must be in (0, 1)")
+        number("w_lr")
+        number("w_lr_min", strict=False)
+        if self.w_lr_min > self.w_lr:
+            bad("w_lr_min", f"must not exceed w_lr={self.w_lr}")
+        number("w_momentum", strict=False)
+        number("w_weight_decay", strict=False)
+        number("grad_clip", optional=True)
+        number("arch_lr")
+        if len(self.arch_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.arch_betas):
+            bad("arch_betas", "must be two numbers in [0, 1)")
+        number("arch_weight_decay", strict=False)
+        number("unroll_eps")
+        integer("warmup_epochs", 0)
+        number("drop_path_prob", strict=False)
+        if self.drop_path_prob >= 1.0:
+            bad("drop_path_prob", "must be < 1")
+        integer("steps_per_epoch", 1, optional=True)
+        integer("eval_batches", 0, optional=True)
+        integer("seed", 0)
+        integer("num_workers", 0)
+        for key in ("second_order", "arch_update", "progress"):
+            if not isinstance(getattr(self, key), bool):
+                bad(key, "must be True or False")
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
+            bad("checkpoint_dir", "must be a path string or None")

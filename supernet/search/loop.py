@@ -1,0 +1,392 @@
+"""The bilevel search loop: weights on the train split, architecture parameters on the
+validation split, policies at epoch ends. It knows nothing about levels: it sees
+``module.weights()``, ``module.arch_parameters()``, ``module.relaxation`` and the policies.
+
+Each step, as in DARTS: an architecture step on a validation batch (first order: the
+gradient of ``L_val + relaxation.loss``; second order: the unrolled gradient of
+:mod:`supernet.search.unrolled`), then a weight step on a train batch (SGD, cosine learning
+rate, gradient clipping). Non-finite losses, gradients or architecture parameters stop the
+search with a :class:`~supernet.errors.SearchError` and a checkpoint of the last finite state.
+
+Examples:
+    >>> import torch
+    >>> from supernet import Graph
+    >>> g = Graph("layer", name="toy"); g.add_input("x", channels=3)
+    >>> g.add_node("h", channels=4); g.add_edge("x", "h", ["conv_3x3", "conv_1x1"])
+    >>> g.add_node("p", channels=4); g.add_edge("h", "p", "global_avg_pool")
+    >>> g.add_node("y", channels=2); g.add_edge("p", "y", "classifier")
+    >>> g.set_outputs(["y"])
+    >>> data = (torch.randn(16, 3, 8, 8), torch.randint(0, 2, (16,)))
+    >>> result = BilevelSearch(g, data, config={"epochs": 1, "batch_size": 4}).run()
+    >>> g.edge("x", "h")["ops"] in (["conv_3x3"], ["conv_1x1"]), len(result.history)
+    (True, 1)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..compiler import compile as compile_graph
+from ..edits import Editor, EditLog
+from ..errors import ConfigError, SearchError
+from ..io import from_node_link
+from .base import SearchState
+from .checkpoint import capture_search, load_checkpoint, restore_search, save_checkpoint
+from .config import SearchConfig
+from .data import check_batch, default_batch_fn, make_loader, split
+from .relaxations.base import gate_probabilities, set_phase, use_relaxation
+from .steps import arch_step, weight_step
+from .training import Meter, cosine_lr, default_loss, seed_everything, top1_correct
+
+__all__ = ["BilevelSearch", "SearchResult", "search"]
+
+
+@dataclass
+class SearchResult:
+    """What a search returns.
+
+    Attributes:
+        graph: the searched graph (discretized when the strategy has a discretization).
+        module: its module (weights inherited from the search).
+        history: per-epoch records.
+        log: the edit log of every structural change made by the search.
+        state: the final :class:`SearchState`.
+    """
+
+    graph: Any
+    module: Any
+    history: list
+    log: EditLog
+    state: SearchState
+    extra: dict = field(default_factory=dict)
+
+
+_STRATEGY = object()  # "take it from the strategy" (None means: none)
+
+
+class BilevelSearch:
+    """A search over ``graph``: bilevel training, then discretization.
+
+    Args:
+        graph: the super-network graph (edited in place by policies and discretization).
+        train_data: a Dataset of ``(x, y)`` or a tuple of tensors ``(X, Y)``.
+        val_data: the same for the architecture; ``None`` splits ``train_data`` at
+            ``config.train_portion``.
+        strategy: a registered strategy name or a
+            :class:`~supernet.search.strategies.Strategy` (relaxation + policies + settings).
+        config: a :class:`SearchConfig` or a dict of its keys; they override the strategy's.
+        module: the module compiled from ``graph`` (compiled here if ``None``).
+        relaxation, discretization, creation: override the strategy's parts
+            (``discretization=None``: keep the super-network at the end).
+        loss_fn: ``loss_fn(output, target)`` (cross-entropy by default).
+        batch_fn: ``batch_fn(batch) -> (inputs tuple, context dict, target)``.
+
+    Everything is checked before training starts: configuration keys and values, the
+    strategy name, the data split, and one batch against the graph's inputs.
+    """
+
+    def __init__(self, graph, train_data, val_data=None, *, strategy="darts",
+                 config: SearchConfig | dict | None = None, module=None, relaxation=None,
+                 discretization=_STRATEGY, creation=_STRATEGY, loss_fn: Callable | None = None,
+                 batch_fn: Callable | None = None, _checkpoint: dict | None = None):
+        from .strategies import Strategy, create_strategy
+
+        if isinstance(strategy, str):
+            strategy = create_strategy(strategy)
+        elif strategy is not None and not isinstance(strategy, Strategy):
+            raise ConfigError(f"strategy: expected a name or a Strategy, got {type(strategy).__name__}")
+        self.strategy = strategy
+        self.config = _merge_config(strategy, config)
+        cfg = self.config
+        self.loss_fn = loss_fn or default_loss
+        self.batch_fn = batch_fn or default_batch_fn
+        if _checkpoint is None:
+            seed_everything(cfg.seed)  # the same seed gives the same search, from the init
+        if _checkpoint is None and strategy is not None and strategy.prepare is not None:
+            strategy.prepare(graph)
+        self.graph = graph
+        if module is None:
+            module = compile_graph(graph)
+        elif module.is_stale():
+            module.recompile()
+        self.module = module
+        if relaxation is None and strategy is not None:
+            relaxation = strategy.relaxation
+        if relaxation is not None:
+            use_relaxation(module, relaxation)
+        elif module.relaxation is not None:
+            module.relaxation.attach(module)
+        if discretization is _STRATEGY:
+            discretization = strategy.discretization if strategy is not None else None
+        if creation is _STRATEGY:
+            creation = strategy.creation if strategy is not None else []
+        self.discretization = discretization
+        self.creation = list(creation or [])
+        done = _checkpoint is not None and _checkpoint.get("finalized")
+        if done:
+            module.relaxation = None
+        if not module.arch_parameters() and cfg.arch_update and not done:
+            raise SearchError(
+                f"{graph.name}: the graph has no gate (no edge with several candidate ops); "
+                "there is nothing to search"
+            )
+        # data: split, loaders, one batch checked against the graph
+        self.train_set, self.val_set = split(train_data, val_data, cfg.train_portion,
+                                             cfg.batch_size)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.train_loader = make_loader(self.train_set, cfg.batch_size, self.generator,
+                                        cfg.num_workers)
+        self.val_loader = make_loader(self.val_set, cfg.batch_size, self.generator,
+                                      cfg.num_workers)
+        for name, ds in (("train data", self.train_set), ("val data", self.val_set)):
+            inputs, _, _ = self.batch_fn(torch.utils.data.default_collate([ds[0], ds[1]]))
+            check_batch(graph, inputs, name)
+        # optimizers
+        self.w_opt = torch.optim.SGD([p for p in module.weights() if p.requires_grad],
+                                     lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                     weight_decay=cfg.w_weight_decay)
+        arch = module.arch_parameters()
+        self.a_opt = (torch.optim.Adam(arch, lr=cfg.arch_lr, betas=cfg.arch_betas,
+                                       weight_decay=cfg.arch_weight_decay)
+                      if arch and cfg.arch_update else None)
+        opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
+        self.editor = Editor(graph, module, opts, log=EditLog(), seed=cfg.seed)
+        self.state = SearchState(
+            graph, module, self.editor, epoch=0, epochs=cfg.epochs, evaluate=self.evaluate,
+            train=self.train_weights, config=cfg, train_batches=self._batches(self.train_set),
+            val_batches=self._batches(self.val_set), weight_optimizer=self.w_opt,
+            arch_optimizer=self.a_opt,
+        )
+        self.finalized = False
+        self.started = False
+        if _checkpoint is not None:
+            self._restore(_checkpoint)
+
+    # ------------------------------------------------------------------ public
+    @classmethod
+    def resume(cls, path: str, train_data, val_data=None, **kwargs) -> "BilevelSearch":
+        """Continue the search saved at ``path`` (a checkpoint of :meth:`run`).
+
+        The graph comes from the checkpoint; pass the same data, and the same custom parts
+        (relaxation, policies, loss) if the search did not use a registered strategy.
+        """
+        ckpt = load_checkpoint(path)
+        graph = from_node_link(ckpt["graph"])
+        spec = ckpt.get("strategy")
+        if "strategy" not in kwargs:
+            if spec is None:
+                kwargs["strategy"] = None
+            else:
+                from .strategies import create_strategy
+
+                kwargs["strategy"] = create_strategy(spec[0], **spec[1])
+        kwargs.setdefault("config", ckpt["config"])
+        return cls(graph, train_data, val_data, _checkpoint=ckpt, **kwargs)
+
+    def run(self, until: int | None = None) -> SearchResult:
+        """Search until epoch ``until`` (default: all epochs), then discretize.
+
+        A checkpoint is written after every epoch when ``config.checkpoint_dir`` is set.
+        """
+        cfg, st = self.config, self.state
+        stop_at = cfg.epochs if until is None else min(until, cfg.epochs)
+        if not self.started and st.epoch == 0:
+            for p in self._policies():
+                p.on_search_start(st)
+        self.started = True
+        while st.epoch < stop_at and not st.stop:
+            self._epoch()
+            st.epoch += 1
+            for p in self.creation:
+                p.on_epoch_end(st)
+            if self.discretization is not None:
+                self.discretization.on_epoch_end(st)
+            self._checkpoint("last.pt")
+        if (st.epoch >= cfg.epochs or st.stop) and not self.finalized:
+            if self.discretization is not None:
+                self.discretization.finalize(st)
+                if not self.module.arch_parameters():
+                    self.module.relaxation = None
+            self.finalized = True
+            self._checkpoint("last.pt")
+        return SearchResult(self.graph, self.module, st.history, self.editor.log, st)
+
+    def evaluate(self, gates=None, max_batches: int | None = None) -> float:
+        """Accuracy on the validation split in eval mode (minus the mean loss when the
+        outputs are not class scores). ``gates`` runs a chosen path."""
+        m = self.module
+        was = m.training
+        m.eval()
+        set_phase(m, "eval")
+        meter = Meter()
+        try:
+            with torch.no_grad():
+                for i, (inputs, ctx, y) in enumerate(self._batches(self.val_set)()):
+                    if max_batches is not None and i >= max_batches:
+                        break
+                    out = m(*inputs, gates=gates, **ctx)
+                    meter.add(self.loss_fn(out, y), top1_correct(out, y), len(y))
+        finally:
+            m.train(was)
+        loss, acc = meter.result()
+        if loss is None:
+            return float("nan")
+        return acc if acc is not None else -loss
+
+    def train_weights(self, epochs: int = 1) -> None:
+        """Weight-only training on the train split at the current learning rate."""
+        for _ in range(epochs):
+            self.module.train()
+            for step, batch in enumerate(self.train_loader):
+                if self.config.steps_per_epoch and step >= self.config.steps_per_epoch:
+                    break
+                self._weight_step(*self.batch_fn(batch), step=step)
+
+    # ------------------------------------------------------------------ steps
+    def _epoch(self):
+        cfg, st, m = self.config, self.state, self.module
+        e = st.epoch
+        lr = cosine_lr(e, cfg.epochs, cfg.w_lr, cfg.w_lr_min)
+        for g in self.w_opt.param_groups:
+            g["lr"] = lr
+        relax = m.relaxation
+        if hasattr(relax, "on_epoch_start"):
+            relax.on_epoch_start(e, cfg.epochs)
+        m.drop_path_prob = cfg.drop_path_prob * e / cfg.epochs
+        self._check_arch(e, 0, "at the start of the epoch")
+        arch_on = self.a_opt is not None and e >= cfg.warmup_epochs
+        train_m, val_m = Meter(), Meter()
+        m.train()
+        val_iter = _cycle(self.val_loader)
+        steps = len(self.train_loader)
+        if cfg.steps_per_epoch:
+            steps = min(steps, cfg.steps_per_epoch)
+        bar = _progress(cfg.progress, steps, f"epoch {e + 1}/{cfg.epochs}")
+        for step, batch in enumerate(self.train_loader):
+            if step >= steps:
+                break
+            inputs, ctx, y = self.batch_fn(batch)
+            if arch_on:
+                val_m.add(*self._arch_step(next(val_iter), (inputs, ctx, y), lr, step))
+            train_m.add(*self._weight_step(inputs, ctx, y, step=step))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{train_m.loss / max(train_m.n, 1):.3f}")
+        if bar is not None:
+            bar.close()
+        tl, ta = train_m.result()
+        vl, va = val_m.result()
+        record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
+                  "val_loss": vl, "val_acc": va, "gates": _gate_record(m)}
+        tau = getattr(relax, "tau", None)
+        if torch.is_tensor(tau):
+            record["tau"] = float(tau)
+        if cfg.eval_batches != 0:
+            record["eval_acc"] = self.evaluate(max_batches=cfg.eval_batches)
+        st.history.append(record)
+
+    def _loss(self, batch):
+        inputs, ctx, y = batch
+        out = self.module(*inputs, **ctx)
+        return self.loss_fn(out, y), out
+
+    def _arch_step(self, val_batch, train_batch, lr, step):
+        return arch_step(self, val_batch, train_batch, lr, step)
+
+    def _weight_step(self, inputs, ctx, y, step=0):
+        return weight_step(self, inputs, ctx, y, step)
+
+    # ------------------------------------------------------------------ safety
+    def _check_finite(self, loss, epoch, step, what):
+        if not torch.isfinite(loss).all():
+            self._fail(f"{what} is {float(loss.detach())} at epoch {epoch + 1}, step {step}")
+
+    def _check_arch(self, epoch, step, when):
+        arch = getattr(self.module, "arch", None)
+        for k, p in arch.items() if arch is not None else []:
+            if not torch.isfinite(p).all():
+                self._fail(f"architecture parameter {k!r} is not finite {when} "
+                           f"(epoch {epoch + 1})")
+
+    def _fail(self, message: str):
+        directory = self.config.checkpoint_dir or tempfile.mkdtemp(prefix="supernet-search-")
+        path = os.path.join(directory, "failed.pt")
+        try:
+            self._save(path, failed=message)
+            where = f"the state before the failure is saved to {path}"
+        except Exception as exc:  # the error to report is the original one
+            where = f"saving a checkpoint failed too ({exc})"
+        raise SearchError(
+            f"search stopped: {message}; {where}. Lower w_lr / arch_lr, enable grad_clip, or "
+            "check the data and loss for NaN or inf"
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def _policies(self):
+        return [*self.creation, *([self.discretization] if self.discretization else [])]
+
+    def _checkpoint(self, name):
+        if self.config.checkpoint_dir:
+            self._save(os.path.join(self.config.checkpoint_dir, name))
+
+    def _save(self, path, failed: str | None = None):
+        save_checkpoint(capture_search(self, failed), path)
+
+    def _restore(self, ckpt):
+        restore_search(self, ckpt)
+
+    def _batches(self, ds):
+        def it():
+            loader = torch.utils.data.DataLoader(ds, batch_size=self.config.batch_size,
+                                                 shuffle=False)
+            for batch in loader:
+                yield self.batch_fn(batch)
+
+        return it
+
+
+def _gate_record(module, limit: int = 4096) -> dict:
+    """Gate probabilities for the history; a large group (unit level) is summarized by
+    its mean row."""
+    out = {}
+    for k, v in gate_probabilities(module).items():
+        out[k] = v.tolist() if v.numel() <= limit else v.mean(0, keepdim=True).tolist()
+    return out
+
+
+def _cycle(loader):
+    while True:
+        for batch in loader:
+            yield batch
+
+
+def _progress(enabled, total, desc):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def _merge_config(strategy, config) -> SearchConfig:
+    base = dict(strategy.config) if strategy is not None else {}
+    if isinstance(config, SearchConfig):
+        defaults = SearchConfig().to_dict()
+        given = {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+    elif config is None:
+        given = {}
+    elif isinstance(config, dict):
+        given = dict(config)
+    else:
+        raise ConfigError(f"config: expected a SearchConfig or a dict, got {type(config).__name__}")
+    return SearchConfig.from_dict({**base, **given})
+
+
+def search(graph, train_data, val_data=None, strategy="darts", **kwargs) -> SearchResult:
+    """Run a whole search (see :class:`BilevelSearch`); returns its :class:`SearchResult`."""
+    return BilevelSearch(graph, train_data, val_data, strategy=strategy, **kwargs).run()

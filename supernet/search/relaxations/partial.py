@@ -1,0 +1,213 @@
+"""PC-DARTS: partial channel connections with edge normalization.
+
+Xu et al., "PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture Search"
+(ICLR 2020). On an edge marked ``partial=K`` (see :func:`mark_partial`) only the first
+``1/K`` of the input channels go through the softmax-weighted mixture, whose ops are built
+for ``C/K`` channels; the other channels bypass it (max-pooled 2x2 when the edge has stride
+2), the two parts are concatenated and the channels shuffled in ``K`` groups. Edge
+normalization: each node ``j`` has weights ``β_j`` over its gated in-edges; every edge's
+output is multiplied by ``softmax(β_j)`` of that edge. ``β`` lives in ``module.arch`` (added
+by :meth:`PartialChannels.attach`), and discretization ranks edges by
+``softmax(α) · softmax(β)``. A discretized edge runs its op on all channels, so the kept op
+is rebuilt at full width with fresh weights: as in the paper, the architecture is retrained
+from scratch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ...errors import SearchError
+from ...gates import Decision, mix_candidates
+from .base import SearchRelaxation, _gate_items
+
+__all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
+           "BETA_PREFIX", "walk_edges"]
+
+BETA_PREFIX = "edge_norm:"
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave the channels of ``x`` from ``groups`` groups (ShuffleNet).
+
+    Examples:
+        >>> import torch
+        >>> channel_shuffle(torch.arange(6.).view(1, 6, 1), 2).flatten().tolist()
+        [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    """
+    n, c = x.shape[:2]
+    rest = x.shape[2:]
+    return x.view(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+def mark_partial(graph, k: int = 4) -> int:
+    """Mark every gated edge of ``graph`` and its cell templates ``partial=k``.
+
+    Returns the number of edges marked. The compiler builds their ops for ``C/k`` channels.
+
+    Examples:
+        >>> from supernet import Graph
+        >>> g = Graph("layer"); g.add_input("x", channels=8); g.add_node("h", channels=8)
+        >>> g.add_edge("x", "h", ["conv_3x3", "skip_connect"]); g.set_outputs(["h"])
+        >>> mark_partial(g, 4), g.edge("x", "h")["partial"]
+        (1, 4)
+    """
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise SearchError(f"partial channels: k must be a positive int, got {k!r}")
+    count = 0
+    for g in [graph, *graph.cells.values()]:
+        changed = False
+        for u, v in g.gate_edges():
+            g.nx.edges[u, v]["partial"] = k
+            changed = True
+            count += 1
+        if changed:
+            g.touch()
+    return count
+
+
+def walk_edges(module):
+    """``(gate key, Edge)`` of every gated edge of a compiled layer module, cells included."""
+    seen = OrderedDict()
+
+    def visit(m):
+        for n, step in m.steps.items():
+            for src, edge in step.inputs.items():
+                if len(edge) > 1:
+                    seen.setdefault(m.gate_prefix + f"{src}->{n}", edge)
+            cell = getattr(step, "cell", None)
+            if cell is not None:
+                visit(cell)
+
+    visit(module)
+    return list(seen.items())
+
+
+def _node_of(key: str) -> str:
+    head, v = key.rsplit("->", 1)
+    prefix = head.rsplit(":", 1)[0] + ":" if ":" in head else ""
+    return prefix + v
+
+
+class PartialDecision(Decision):
+    """A softmax mixture over ``1/K`` of the channels, times an edge-normalization weight."""
+
+    __slots__ = ("k", "scale")
+
+    def __init__(self, weights, k: int = 1, scale: torch.Tensor | None = None):
+        super().__init__(weights)
+        self.k = k
+        self.scale = scale
+
+    def mix(self, i, ops, zero, x):
+        idx = range(len(ops))
+        if self.k > 1:
+            c = x.shape[1] // self.k
+            part, rest = x[:, :c], x[:, c:]
+            y = mix_candidates(ops, zero, part, self.weights[i], idx)
+            if y.shape[2:] != x.shape[2:]:  # a reduction edge: pool the bypass too
+                pool = F.max_pool1d if x.dim() == 3 else F.max_pool2d
+                rest = pool(rest, 2, 2, ceil_mode=True)
+            y = channel_shuffle(torch.cat([y, rest], dim=1), self.k)
+        else:
+            y = mix_candidates(ops, zero, x, self.weights[i], idx)
+        return y if self.scale is None else y * self.scale
+
+
+class PartialChannels(SearchRelaxation):
+    """PC-DARTS: softmax mixtures on ``1/K`` of the channels, with edge normalization.
+
+    ``K`` comes from each edge's ``partial`` attribute (set by :func:`mark_partial`; an
+    unmarked gate mixes all its channels). ``k`` is the default used by the ``pcdarts``
+    strategy to mark the graph.
+
+    Args:
+        k: channel proportion ``1/K`` (4 in the paper).
+        edge_norm: add the edge-normalization weights ``β``.
+    """
+
+    def __init__(self, k: int = 4, edge_norm: bool = True):
+        super().__init__()
+        self.k = int(k)
+        self.edge_norm = bool(edge_norm)
+        self._groups: dict[str, int] = {}
+        self._nodes: dict[str, list[str]] = {}
+
+    # ---------------------------------------------------------------- parameters
+    def attach(self, module):
+        self.resync(module)
+
+    def resync(self, module):
+        edges = walk_edges(module)
+        self._groups = {key: getattr(edge, "_partial", 1) for key, edge in edges}
+        nodes: dict[str, list[str]] = OrderedDict()
+        for key, _ in edges:
+            nodes.setdefault(_node_of(key), []).append(key)
+        nodes = OrderedDict((n, ks) for n, ks in nodes.items() if len(ks) > 1)
+        if not self.edge_norm:
+            nodes = OrderedDict()
+        old = getattr(self, "_nodes", {})
+        for name in [k for k in module.arch.keys() if k.startswith(BETA_PREFIX)]:
+            if name[len(BETA_PREFIX):] not in nodes:
+                del module.arch[name]
+        for node, keys in nodes.items():
+            name = BETA_PREFIX + node
+            if name in module.arch and old.get(node) == keys:
+                continue
+            value = 1e-3 * torch.randn(1, len(keys))
+            if name in module.arch:  # carry the weights of surviving edges
+                prev = module.arch[name].detach()
+                for j, key in enumerate(keys):
+                    if key in old.get(node, []):
+                        value[0, j] = prev[0, old[node].index(key)]
+                value = value.to(prev.device)
+            module.arch[name] = nn.Parameter(value)
+        self._nodes = dict(nodes)
+
+    def get_extra_state(self):
+        return {"groups": dict(self._groups), "nodes": {k: list(v) for k, v in self._nodes.items()}}
+
+    def set_extra_state(self, state):
+        self._groups = dict(state.get("groups", {}))
+        self._nodes = {k: list(v) for k, v in state.get("nodes", {}).items()}
+
+    # ---------------------------------------------------------------- decisions
+    def _edge_scales(self, arch) -> dict[str, torch.Tensor]:
+        scales = {}
+        for node, keys in self._nodes.items():
+            beta = arch.get(BETA_PREFIX + node)
+            if beta is None:
+                raise SearchError(
+                    f"PC-DARTS: edge-normalization weights of node {node!r} are missing from "
+                    "module.arch; set the relaxation with use_relaxation(module, relaxation)"
+                )
+            w = torch.softmax(beta, dim=-1)[0]
+            for j, key in enumerate(keys):
+                scales[key] = w[j]
+        return scales
+
+    def forward(self, arch):
+        scales = self._edge_scales(arch)
+        out = {}
+        for key, alpha in arch.items():
+            if key.startswith(BETA_PREFIX):
+                continue
+            out[key] = PartialDecision(torch.softmax(alpha, -1), self._groups.get(key, 1),
+                                       scales.get(key))
+        return out
+
+    def decide(self, key, alpha):
+        return PartialDecision(torch.softmax(alpha, -1), self._groups.get(key, 1))
+
+    def probabilities(self, module):
+        arch = dict(module.arch.items())
+        scales = {k: s.detach() for k, s in self._edge_scales(arch).items()}
+        return {k: torch.softmax(a.detach(), -1) * scales.get(k, 1.0)
+                for k, a in _gate_items(module)}
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, edge_norm={self.edge_norm}"

@@ -1,0 +1,207 @@
+"""ProxylessNAS: binary gates, two-path sampling and a cost-aware loss.
+
+Cai et al., "ProxylessNAS: Direct Neural Architecture Search on Target Task and Hardware"
+(ICLR 2019). The architecture parameters ``α`` of a gate define ``p = softmax(α)``.
+
+* Weight steps (phase ``"weights"``): one path ``k ~ p`` per gate; only that op runs.
+* Architecture steps (phase ``"arch"``): two candidates ``{i, j}`` are drawn from ``p``
+  without replacement, one of them is made active with the probabilities
+  ``softmax(α_i, α_j)``, and binary gates ``g`` (1 on the active one) multiply the outputs.
+  Only the active op runs forward; a custom autograd function keeps only the sampled paths
+  in memory, passes the gradient on to the input (the weights are trained in weight steps)
+  and gives ``∂L/∂g_m = ⟨∂L/∂out, o_m(x)⟩`` for the two sampled candidates (the
+  inactive one is recomputed without a graph in the backward pass), then
+  ``∂L/∂α_a = Σ_m ∂L/∂g_m · p̂_m (δ_am - p̂_a)`` with ``p̂`` the softmax of the two logits.
+  After the optimizer step the two updated logits are shifted by one offset so that the
+  total probability of the unsampled candidates is unchanged.
+* Cost loss: ``cost_weight · Σ_gates Σ_k p_k cost_k`` (expected FLOPs or latency), where
+  ``cost`` maps op names (or gate keys) to per-op costs, or is a callable computing them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ...errors import ConfigError
+from ...gates import Decision
+from .base import SearchRelaxation, _gate_items, argmax_decision
+
+__all__ = ["BinaryGates", "TwoPathDecision", "binary_gate_grad"]
+
+
+def binary_gate_grad(probs: torch.Tensor, gate_grads: torch.Tensor) -> torch.Tensor:
+    """``∂L/∂α`` of the two involved logits from ``∂L/∂g`` (ProxylessNAS, Eq. 4).
+
+    Args:
+        probs: softmax of the two involved logits, shape ``(2,)``.
+        gate_grads: ``∂L/∂g`` of the two binary gates, shape ``(2,)``.
+    """
+    eye = torch.eye(2, dtype=probs.dtype, device=probs.device)
+    # entry [a, m] = p_m (δ_am - p_a)
+    jac = probs.unsqueeze(0) * (eye - probs.unsqueeze(1))
+    return (jac * gate_grads.unsqueeze(0)).sum(1)
+
+
+class _TwoPath(torch.autograd.Function):
+    """Runs the active op; the backward pass also gives the two binary-gate gradients."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, decision, ops):
+        detached = x.detach().requires_grad_(x.requires_grad)
+        with torch.enable_grad():
+            out = ops[decision.involved[decision.pick]](detached)
+        ctx.save_for_backward(detached, out)
+        ctx.decision, ctx.ops, ctx.alpha_shape = decision, ops, alpha.shape
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        detached, out = ctx.saved_tensors
+        d = ctx.decision
+        grads = []
+        with torch.no_grad():
+            for m, k in enumerate(d.involved):
+                o = out if m == d.pick else ctx.ops[k](detached)
+                grads.append((o * grad_out).sum())
+        gate_grads = torch.stack(grads).to(d.probs.dtype)
+        grad_alpha = torch.zeros(ctx.alpha_shape, dtype=d.probs.dtype, device=grad_out.device)
+        grad_alpha[d.row, list(d.involved)] = binary_gate_grad(d.probs, gate_grads)
+        grad_x = None
+        if detached.requires_grad:  # upstream gates need it; the op's weights do not
+            (grad_x,) = torch.autograd.grad(out, detached, grad_out)
+        return grad_x, grad_alpha, None, None
+
+
+class TwoPathDecision(Decision):
+    """Two sampled candidates of one gate, one of them active (architecture steps)."""
+
+    __slots__ = ("alpha", "involved", "pick", "probs", "row", "old")
+
+    def __init__(self, alpha, involved, pick, row=0):
+        super().__init__(None, [[involved[pick]]])
+        self.alpha, self.involved, self.pick, self.row = alpha, list(involved), pick, row
+        self.old = alpha.detach()[row, self.involved].clone()
+        self.probs = torch.softmax(self.old, -1)
+
+    def mix(self, i, ops, zero, x):
+        return _TwoPath.apply(x, self.alpha, self, tuple(ops))
+
+
+class BinaryGates(SearchRelaxation):
+    """ProxylessNAS binary gates.
+
+    Args:
+        cost: per-op costs: ``{op name: cost}``, ``{gate key: [cost per candidate]}``, or a
+            callable ``cost(module) -> {gate key: [cost per candidate]}`` (e.g. one built on
+            the cost model). ``None`` with ``cost_weight > 0`` asks the cost model
+            :mod:`supernet.cost` for ``metric`` (imported when first needed).
+        cost_weight: weight ``λ`` of the expected cost in the architecture loss.
+        metric: what the cost model measures (``"flops"``, ``"latency"``, ...).
+    """
+
+    def __init__(self, cost: dict | Callable | None = None, cost_weight: float = 0.0,
+                 metric: str = "flops"):
+        super().__init__()
+        self.cost = cost
+        self.cost_weight = float(cost_weight)
+        self.metric = metric
+        self._pending: list[TwoPathDecision] = []
+        self._costs: dict[str, torch.Tensor] | None = None
+
+    def decide(self, key, alpha):
+        if self.phase == "eval":
+            return argmax_decision(alpha)
+        probs = torch.softmax(alpha.detach(), -1)
+        if self.phase == "weights":
+            idx = torch.multinomial(probs, 1)[:, 0]
+            return Decision(torch.ones_like(probs), [[int(i)] for i in idx])
+        if alpha.shape[0] != 1:
+            raise ConfigError("BinaryGates: gates of several rows are not supported (use layer gates)")
+        involved = torch.multinomial(probs[0], 2, replacement=False).tolist()
+        pick = int(torch.multinomial(torch.softmax(alpha.detach()[0, involved], -1), 1))
+        d = TwoPathDecision(alpha, involved, pick)
+        self._pending.append(d)
+        return d
+
+    def forward(self, arch):
+        if self.phase == "arch":
+            self._pending = []
+        return super().forward(arch)
+
+    def after_arch_step(self, module):
+        """Shift the two updated logits so the unsampled candidates keep their mass."""
+        with torch.no_grad():
+            for d in self._pending:
+                new = d.alpha[d.row, d.involved]
+                offset = torch.logsumexp(new, 0) - torch.logsumexp(d.old.to(new), 0)
+                d.alpha[d.row, d.involved] = new - offset
+        self._pending = []
+
+    # ---------------------------------------------------------------- cost
+    def gate_costs(self, module) -> dict[str, torch.Tensor]:
+        """Per gate key, the cost of each candidate."""
+        cost = self.cost
+        if cost is None:
+            cost = _cost_model(self.metric)
+        table = cost(module) if callable(cost) else cost
+        out = {}
+        for key, names in module.gates().items():
+            if key in table:
+                values = list(table[key])
+                if len(values) != len(names):
+                    raise ConfigError(
+                        f"cost[{key!r}] has {len(values)} values for {len(names)} candidates {names}"
+                    )
+            else:
+                missing = [n for n in names if n not in table]
+                if missing:
+                    raise ConfigError(
+                        f"cost: no cost for op(s) {missing} of gate {key!r}; give cost[op] for "
+                        f"every candidate, or cost[{key!r}] = [one per candidate]"
+                    )
+                values = [table[n] for n in names]
+            out[key] = torch.tensor(values, dtype=torch.float32).view(1, -1)
+        return out
+
+    def expected_cost(self, module) -> torch.Tensor:
+        """``Σ_gates Σ_k p_k cost_k`` (differentiable in ``α``)."""
+        if self._costs is None or set(self._costs) != set(module.gates()):
+            self._costs = self.gate_costs(module)
+        total = 0.0
+        for key, alpha in _gate_items(module):
+            c = self._costs[key].to(alpha)
+            total = total + (torch.softmax(alpha, -1) * c).sum()
+        return torch.as_tensor(total)
+
+    def loss(self, module):
+        if not self.cost_weight:
+            return 0.0
+        return self.cost_weight * self.expected_cost(module)
+
+    def resync(self, module):
+        self._costs = None
+
+    def extra_repr(self) -> str:
+        return f"cost_weight={self.cost_weight}, metric={self.metric!r}"
+
+
+def _cost_model(metric):
+    def fn(module):
+        try:
+            from ... import cost as cost_model
+        except ImportError:
+            raise ConfigError(
+                "BinaryGates: cost_weight > 0 but no cost given and the cost model "
+                "(supernet.cost) is not available; pass cost={op: value} or a callable"
+            ) from None
+        getter = getattr(cost_model, "gate_costs", None)
+        if getter is None:
+            raise ConfigError(
+                "BinaryGates: supernet.cost has no gate_costs(module, metric); pass "
+                "cost={op: value} or a callable"
+            )
+        return getter(module, metric)
+
+    return fn

@@ -1,0 +1,76 @@
+"""FairDARTS: independent sigmoid gates and the zero-one loss.
+
+Chu et al., "Fair DARTS: Eliminating Unfair Advantages in Differentiable Architecture
+Search" (ECCV 2020). Each candidate is weighted by ``σ(α_k)``: candidates do not compete
+(no softmax), so skip connections cannot crowd the others out. The zero-one loss
+``L_01 = -(1/N) Σ (σ(α) - 0.5)²`` over all ``N`` architecture parameters pushes every
+weight towards 0 or 1, added to the architecture loss with weight ``w01`` (10 in the paper).
+
+Examples:
+    >>> import torch
+    >>> d = Sigmoid().decide("e", torch.zeros(1, 3))
+    >>> d.weights
+    tensor([[0.5000, 0.5000, 0.5000]])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...gates import Decision
+from .base import SearchRelaxation, _gate_items
+
+__all__ = ["Sigmoid", "zero_one_loss"]
+
+
+def zero_one_loss(alphas) -> torch.Tensor:
+    """``-(1/N) Σ (σ(α) - 0.5)²`` over every entry of ``alphas``."""
+    flat = torch.cat([a.reshape(-1) for a in alphas])
+    return -((torch.sigmoid(flat) - 0.5) ** 2).mean()
+
+
+class Sigmoid(SearchRelaxation):
+    """Independent sigmoid weights; every candidate runs.
+
+    Args:
+        w01: weight of the zero-one loss in the architecture loss (0 disables it).
+    """
+
+    def __init__(self, w01: float = 10.0):
+        super().__init__()
+        self.w01 = float(w01)
+
+    def decide(self, key, alpha):
+        return Decision(torch.sigmoid(alpha))
+
+    def loss(self, module):
+        alphas = [a for _, a in _gate_items(module)]
+        if not self.w01 or not alphas:
+            return 0.0
+        return self.w01 * zero_one_loss(alphas)
+
+    def probabilities(self, module):
+        return {k: torch.sigmoid(a.detach()) for k, a in _gate_items(module)}
+
+    def grow(self, alpha, policy, source, share=0.5):
+        """Append a candidate keeping the output: with no competition the others keep
+        their logits; ``"zero"`` gives the new (zero-output) op ``σ = share``; ``"split"``
+        halves ``σ(α_source)`` between the source and its copy."""
+        alpha = alpha.detach()
+        if policy == "random" or source is None:
+            return torch.cat([alpha, alpha.mean(-1, keepdim=True)], dim=-1)
+        if policy == "zero":
+            if not 0.0 < share < 1.0:
+                raise ValueError(f"share must be in (0, 1), got {share}")
+            new = torch.full_like(alpha[:, :1], math.log(share / (1.0 - share)))
+            return torch.cat([alpha, new], dim=-1)
+        half = torch.sigmoid(alpha[:, source : source + 1]) / 2
+        logit = torch.log(half) - torch.log1p(-half)
+        out = alpha.clone()
+        out[:, source : source + 1] = logit
+        return torch.cat([out, logit], dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"w01={self.w01}"

@@ -1,0 +1,93 @@
+"""The two steps of the bilevel loop.
+
+* :func:`arch_step`: the architecture parameters on a validation batch, first order (the
+  gradient of ``L_val + relaxation.loss``, back-propagated to the architecture parameters
+  only) or second order (:mod:`supernet.search.unrolled`); then the relaxation's
+  ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
+  parameters are put back first).
+* :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
+
+Both take the :class:`~supernet.search.loop.BilevelSearch` they belong to.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .relaxations.base import set_phase
+from .training import top1_correct
+from .unrolled import unrolled_arch_grads
+
+__all__ = ["arch_step", "weight_step"]
+
+
+def arch_step(self, val_batch, train_batch, lr: float, step: int):
+    """One architecture step of search ``self`` on ``val_batch`` (raw, from the loader);
+    ``train_batch`` (unpacked) serves the second-order virtual step. Returns
+    ``(loss, correct, n)``."""
+    m, cfg = self.module, self.config
+    e = self.state.epoch
+    val_batch = self.batch_fn(val_batch)
+    arch = m.arch_parameters()
+    set_phase(m, "arch")
+    relax = m.relaxation
+    reg = getattr(relax, "loss", None)
+    self.a_opt.zero_grad(set_to_none=True)
+    if cfg.second_order:
+        def train_loss():
+            set_phase(m, "weights")
+            return self._loss(train_batch)[0]
+
+        def val_loss():
+            set_phase(m, "arch")
+            loss = self._loss(val_batch)[0]
+            return loss + (reg(m) if reg else 0.0)
+
+        grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
+                                          cfg.unroll_eps)
+        self._check_finite(loss, e, step, "the validation loss (unrolled)")
+        for p, g in zip(arch, grads):
+            p.grad = g
+        correct = None
+    else:
+        loss, out = self._loss(val_batch)
+        total = loss + (reg(m) if reg else 0.0)
+        self._check_finite(total, e, step, "the architecture loss")
+        torch.autograd.backward(total, inputs=arch)
+        correct = top1_correct(out, val_batch[2])
+    grads = [p.grad for p in arch if p.grad is not None]
+    if grads and not all(torch.isfinite(g).all() for g in grads):
+        self._fail(f"non-finite architecture gradient at epoch {e + 1}, step {step}")
+    backup = [p.detach().clone() for p in arch]
+    try:
+        self.a_opt.step()
+        if hasattr(relax, "after_arch_step"):
+            relax.after_arch_step(m)
+        finite = all(torch.isfinite(p).all() for p in arch)
+    except RuntimeError:  # e.g. an update that overflows the parameters' dtype
+        finite = False
+    if not finite:
+        with torch.no_grad():
+            for p, b in zip(arch, backup):
+                p.copy_(b)
+        self._fail(f"the architecture parameters became non-finite at epoch {e + 1}, "
+                   f"step {step} (arch_lr={cfg.arch_lr})")
+    return loss.detach(), correct, len(val_batch[2])
+
+def weight_step(self, inputs, ctx, y, step: int = 0):
+    """One weight step of search ``self``; returns ``(loss, correct, n)``."""
+    m, cfg = self.module, self.config
+    e = self.state.epoch
+    set_phase(m, "weights")
+    out = m(*inputs, **ctx)
+    loss = self.loss_fn(out, y)
+    self._check_finite(loss, e, step, "the training loss")
+    self.w_opt.zero_grad(set_to_none=True)
+    params = [p for g in self.w_opt.param_groups for p in g["params"]]
+    torch.autograd.backward(loss, inputs=params)
+    if cfg.grad_clip is not None:
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        if not torch.isfinite(norm):
+            self._fail(f"non-finite weight gradient at epoch {e + 1}, step {step}")
+    self.w_opt.step()
+    return loss.detach(), top1_correct(out, y), len(y)
