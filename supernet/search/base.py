@@ -32,6 +32,12 @@ class SearchState:
             compiles it, moves the surviving architecture logits and rebuilds optimizers.
         history: per-epoch records (losses, accuracies, gate probabilities).
         config: the search configuration.
+        arch_update: whether the loop makes architecture steps in the coming epoch; a
+            policy clears it to train only the weights for a while (P-DARTS warms up the
+            weights at the start of every stage).
+        lr_cycle: ``(start, length)`` in epochs of the cosine learning-rate cycle the coming
+            epochs follow (epoch ``e`` gets the rate of step ``e - start`` of ``length``);
+            ``None``: one cycle over all epochs. P-DARTS restarts it at every stage.
     """
 
     graph: Any
@@ -44,6 +50,8 @@ class SearchState:
     rebuild: Callable[[Any], None] | None = None
     history: list = field(default_factory=list)
     config: Any = None
+    arch_update: bool = True
+    lr_cycle: tuple[int, int] | None = None
 
 
 class DiscretizationPolicy:
