@@ -36,7 +36,7 @@ import torch
 from ...compiler.module import module_key
 from ...gates import Decision, Relaxation, Softmax
 
-__all__ = ["RelaxationWrapper", "MaskOps", "using_relaxation", "zeroed_edges"]
+__all__ = ["RelaxationWrapper", "MaskOps", "using_relaxation", "zeroed_edges", "batch_statistics"]
 
 _HOOKS = ("set_phase", "on_epoch_start", "after_arch_step", "probabilities", "resync")
 
@@ -140,3 +140,21 @@ def zeroed_edges(module, edges):
     finally:
         for h in handles:
             h.remove()
+
+
+@contextlib.contextmanager
+def batch_statistics(module):
+    """Inside the block, batch normalization layers normalize by the statistics of each
+    batch, in eval mode too, and leave their running statistics untouched (DARTS-PT
+    measures the super-network so: its running statistics lag behind the weights)."""
+    saved = []
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            saved.append((m, m.running_mean, m.running_var))
+            m.running_mean = None
+            m.running_var = None
+    try:
+        yield module
+    finally:
+        for m, mean, var in saved:
+            m.running_mean, m.running_var = mean, var
