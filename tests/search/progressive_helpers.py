@@ -187,7 +187,7 @@ class MiniSearch:
         opts = self._optimizers(new)
         st.graph, st.module = graph, new
         st.editor = Editor(graph, new, list(opts), log=st.editor.log)
-        self.rebuilds.append(graph)
+        self.rebuilds.append(graph.copy())  # as handed over (it is edited afterwards)
 
     def lr(self, epoch):
         start, length = self.state.lr_cycle or (0, self.state.epochs)
@@ -212,7 +212,8 @@ class MiniSearch:
                 self.arch_step(vx, vy)
             self.weight_step(x, y)
         st.history.append({"epoch": st.epoch + 1, "arch_update": st.arch_update,
-                           "lr": self.w_opt.param_groups[0]["lr"]})
+                           "lr": self.w_opt.param_groups[0]["lr"],
+                           "dropout": getattr(relax, "p", None)})
 
     def policies(self):
         return [*self.creation, *([self.discretization] if self.discretization else [])]
