@@ -151,3 +151,37 @@ def test_bad_constraints_say_what_to_fix():
                                                     "dil_conv_5x5"]}}
     with pytest.raises(SearchError, match="every candidate .* is a zero op or excluded"):
         gated_edges(g, sn.compile(g))
+
+
+def test_strategies_register_in_a_registry():
+    from dataclasses import dataclass, field
+
+    from supernet.search.progressive import DartsPT, PDARTS, SGAS, register_strategies
+
+    @dataclass
+    class Strategy:
+        name: str
+        relaxation: object
+        discretization: object = None
+        creation: list = field(default_factory=list)
+        config: dict = field(default_factory=dict)
+
+    table = {}
+
+    def register(name):
+        def wrap(fn):
+            table[name] = fn
+            return fn
+        return wrap
+
+    register_strategies(register, Strategy)
+    assert sorted(table) == ["darts_pt", "pdarts", "sgas", "sgas2"]
+    p = table["pdarts"]()
+    assert isinstance(p.discretization, PDARTS) and p.config["epochs"] == 75
+    assert p.relaxation is p.discretization.relaxation
+    s1, s2 = table["sgas"](), table["sgas2"]()
+    assert (s1.discretization.criterion, s2.discretization.criterion) == (1, 2)
+    assert s1.config["epochs"] == 50
+    d = table["darts_pt"]()
+    assert isinstance(d.discretization, DartsPT) and d.config["epochs"] == 131
+    assert isinstance(s1.discretization, SGAS)

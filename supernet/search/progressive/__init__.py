@@ -30,6 +30,7 @@ from .masking import MaskOps, RelaxationWrapper, batch_statistics, using_relaxat
 from .pdarts import CIFAR10_STAGES, CIFAR100_STAGES, PDARTS, Stage, dropout_rate, pdarts_policy
 from .sgas import SGAS, criteria, histogram_intersection, normalize, sgas_epochs, sgas_policy
 from .skip_dropout import DropoutDecision, SkipDropout
+from .registry import REGISTERED, register_strategies
 
 __all__ = [
     "PDARTS", "Stage", "CIFAR10_STAGES", "CIFAR100_STAGES", "dropout_rate", "pdarts_policy",
@@ -37,5 +38,5 @@ __all__ = [
     "DartsPT", "darts_pt_epochs", "darts_pt_policy",
     "SkipDropout", "DropoutDecision", "MaskOps", "RelaxationWrapper", "using_relaxation",
     "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
-    "constraints_of",
+    "constraints_of", "register_strategies", "REGISTERED",
 ]

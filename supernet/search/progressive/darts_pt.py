@@ -114,7 +114,7 @@ class DartsPT(DiscretizationPolicy):
         """Decide every edge and node left, tuning between rounds."""
         self._setup(state)
         while self.step(state):
-            if self.tune and self.pending(state) and state.train is not None:
+            if self.tune and self.pending(state) and getattr(state, "train", None) is not None:
                 state.train(self.tune)
         remove_dangling(state.editor)
         if not state.module.gates():
@@ -142,12 +142,19 @@ class DartsPT(DiscretizationPolicy):
             if nodes:
                 self._select_inputs(state, self._draw(nodes))
                 did = True
+        if did and not state.module.gates():
+            state.arch_update = False  # no architecture weight left to train
         return did
 
     def _draw(self, items: list):
         return self.rng.choice(items) if self.order == "random" else items[0]
 
     def _measure(self, state: SearchState) -> float:
+        if self._evaluate is None and getattr(state, "evaluate", None) is None:
+            raise SearchError(
+                "DARTS-PT measures the super-network, but the search loop gives no "
+                "state.evaluate; pass evaluate= to DartsPT"
+            )
         with batch_statistics(state.module) if self.batch_stats else contextlib.nullcontext():
             value = self._evaluate(state) if self._evaluate is not None else state.evaluate()
         return float(value)

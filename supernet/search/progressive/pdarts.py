@@ -224,7 +224,8 @@ class PDARTS(DiscretizationPolicy):
 
     def _deepen(self, state: SearchState) -> None:
         """Continue on a deeper network with the pruned candidate sets."""
-        if state.rebuild is None:
+        rebuild = getattr(state, "rebuild", None)
+        if rebuild is None:
             raise SearchError(
                 "P-DARTS searches deeper networks stage by stage, but the search loop gives "
                 "no state.rebuild; use a loop that provides it"
@@ -242,7 +243,7 @@ class PDARTS(DiscretizationPolicy):
                     f"deeper network built by the builder has {have}; gates must live in "
                     "cell templates the builder shares between depths"
                 )
-        state.rebuild(new)
+        rebuild(new)
         if self.reset_arch:
             gen = torch.Generator().manual_seed(self.seed + self.stage)
             with torch.no_grad():

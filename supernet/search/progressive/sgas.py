@@ -125,6 +125,8 @@ class SGAS(DiscretizationPolicy):
         by_name = {e.name: e for e in edges}
         for name, scores in chosen:
             self._decide(state, by_name[name], current[name], epoch, scores)
+        if chosen and not state.module.gates():
+            state.arch_update = False  # every edge is decided: the epochs left train weights
 
     def finalize(self, state: SearchState) -> None:
         """Decide the edges left: per node, the undecided in-edges of highest importance
