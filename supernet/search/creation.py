@@ -113,7 +113,8 @@ class GrowOps(_Scheduled):
         if init == "split" and source is None:
             raise EditError("GrowOps: init='split' needs source= the candidate to copy")
         if isinstance(edges, str) and edges not in ("all", "parametric"):
-            raise EditError(f"GrowOps: edges must be 'all', 'parametric' or a callable, got {edges!r}")
+            raise EditError(
+                f"GrowOps: edges must be 'all', 'parametric' or a callable, got {edges!r}")
         if at is None and when is None:
             raise EditError("GrowOps: give at= (epochs) or when= (a condition) to grow at")
         self.at, self.when = _epochs(at), when

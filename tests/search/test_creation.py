@@ -136,7 +136,7 @@ def test_parameter_free_ops_cannot_start_at_zero():
     search = MiniSearch(g, None, [policy], epochs=3)
     search.run(until=1)
     search.state.epoch = 2
-    with pytest.raises(EditError, match="'max_pool_3x3' has no zero_output hook, so it cannot start"):
+    with pytest.raises(EditError, match="'max_pool_3x3' has no zero_output hook, so it cannot"):
         policy.on_epoch_end(search.state)
     assert g.cells["normal"].edge("p0", "n2")["ops"] == ["none", "sep_conv_3x3"]
 

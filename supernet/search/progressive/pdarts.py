@@ -25,7 +25,8 @@ each edge keeps its best candidate, each node its ``max_inputs`` edges of highes
 (``graph.meta["constraints"]``).
 
 Examples:
-    >>> stages = [Stage(cells=1, keep=2, epochs=2, warmup=1), Stage(cells=2, keep=1, epochs=2, warmup=0)]
+    >>> stages = [Stage(cells=1, keep=2, epochs=2, warmup=1),
+    ...           Stage(cells=2, keep=1, epochs=2, warmup=0)]
     >>> policy = PDARTS(lambda cells: None, stages, max_skip=2)
     >>> policy.epochs, policy.stage_of(2)
     (4, (1, 0))
@@ -124,7 +125,8 @@ class PDARTS(DiscretizationPolicy):
         self.stages = tuple(Stage(**s) if isinstance(s, dict) else s for s in stages)
         _check_stages(self.stages)
         if max_skip is not None and (not isinstance(max_skip, int) or max_skip < 0):
-            raise ConfigError(f"pdarts: max_skip must be a non-negative int or None, got {max_skip!r}")
+            raise ConfigError(
+                f"pdarts: max_skip must be a non-negative int or None, got {max_skip!r}")
         self.builder = builder
         self.max_skip = max_skip
         self.skip_cells = None if skip_cells is None else tuple(skip_cells)
@@ -205,7 +207,8 @@ class PDARTS(DiscretizationPolicy):
         self.edits += remove_dangling(state.editor)
         if not state.module.gates():
             state.module.relaxation = None
-        self.records.append({"stage": "final", "choice": {"/".join(k): v for k, v in choice.items()}})
+        self.records.append({"stage": "final",
+                             "choice": {"/".join(k): v for k, v in choice.items()}})
 
     # ---------------------------------------------------------------- steps
     def _prune(self, state: SearchState, keep: int) -> None:
@@ -338,7 +341,8 @@ def _check_stages(stages) -> None:
                 raise ConfigError(f"pdarts: stage {k}: {name} must be a positive int, got {v!r}")
         if not isinstance(s.warmup, int) or not 0 <= s.warmup <= s.epochs:
             raise ConfigError(
-                f"pdarts: stage {k}: warmup must be an int in [0, epochs={s.epochs}], got {s.warmup!r}"
+                f"pdarts: stage {k}: warmup must be an int in [0, epochs={s.epochs}], "
+                f"got {s.warmup!r}"
             )
         if not 0.0 <= s.dropout < 1.0:
             raise ConfigError(f"pdarts: stage {k}: dropout must be in [0, 1), got {s.dropout!r}")

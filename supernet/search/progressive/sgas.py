@@ -86,10 +86,12 @@ class SGAS(DiscretizationPolicy):
     def __init__(self, criterion: int = 1, warmup: int = 9, interval: int = 5, history: int = 4):
         if criterion not in (1, 2):
             raise ConfigError(f"sgas: criterion must be 1 or 2, got {criterion!r}")
-        for name, v, low in (("warmup", warmup, 0), ("interval", interval, 1), ("history", history, 1)):
+        for name, v, low in (("warmup", warmup, 0), ("interval", interval, 1),
+                             ("history", history, 1)):
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise ConfigError(f"sgas: {name} must be an int >= {low}, got {v!r}")
-        self.criterion, self.warmup, self.interval, self.history = criterion, warmup, interval, history
+        self.criterion, self.warmup = criterion, warmup
+        self.interval, self.history = interval, history
         self.decided: dict[tuple, str | None] = {}
         self.frozen: dict[tuple, dict] = {}  # weights an edge was decided (or removed) with
         self.past: list[dict] = []  # per epoch: edge -> (ops, q)
