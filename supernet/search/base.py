@@ -59,6 +59,12 @@ class SearchState:
             strategy trains no architecture parameter).
         stop: set it to end the search after the current epoch.
         extra: free room for policies to share data within one run (not checkpointed).
+        arch_update: whether the loop makes architecture steps in the coming epoch; a
+            policy clears it to train only the weights for a while (P-DARTS warms up the
+            weights at the start of every stage).
+        lr_cycle: ``(start, length)`` in epochs of the cosine learning-rate cycle the coming
+            epochs follow (epoch ``e`` gets the rate of step ``e - start`` of ``length``);
+            ``None``: one cycle over all epochs. P-DARTS restarts it at every stage.
     """
 
     graph: Any
@@ -77,6 +83,8 @@ class SearchState:
     arch_optimizer: Any = None
     stop: bool = False
     extra: dict = field(default_factory=dict)
+    arch_update: bool = True
+    lr_cycle: tuple[int, int] | None = None
 
 
 class Policy:

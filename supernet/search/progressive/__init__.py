@@ -1,0 +1,42 @@
+"""Progressive discretization: structure decided while the search runs.
+
+============== =====================================================================
+:class:`PDARTS`  P-DARTS (Chen et al., ICCV 2019): stages of deeper networks over fewer
+                 candidates, skip-connect dropout, at most M skip-connects
+:class:`SGAS`    SGAS (Li et al., CVPR 2020): one edge decided per interval by
+                 importance x certainty (Criterion 1) x stability (Criterion 2)
+:class:`DartsPT` DARTS-PT (Wang et al., ICLR 2021): the op, then the inputs, whose
+                 removal hurts validation accuracy most are kept
+============== =====================================================================
+
+Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
+``state.editor``, so every decision is a recorded, replayable edit. Compose one with a
+search loop as (the loop's own names aside)::
+
+    policy = pdarts_policy(lambda n: create_space("darts", layers=n))
+    search(graph=policy.builder(policy.stages[0].cells), relaxation=policy.relaxation,
+           discretization=policy, epochs=policy.epochs)
+    search(graph, relaxation=Softmax(), discretization=sgas_policy(2),
+           epochs=sgas_epochs(graph))
+    search(graph, relaxation=Softmax(), discretization=darts_pt_policy(), epochs=50)
+
+When the strategy registry (:mod:`supernet.search.strategies`) is present, importing this
+package registers ``"pdarts"``, ``"sgas"``, ``"sgas2"`` and ``"darts_pt"`` there.
+"""
+
+from .common import GatedEdge, constraints_of, gate_probabilities, gated_edges
+from .darts_pt import DartsPT, darts_pt_epochs, darts_pt_policy
+from .masking import MaskOps, RelaxationWrapper, batch_statistics, using_relaxation, zeroed_edges
+from .pdarts import CIFAR10_STAGES, CIFAR100_STAGES, PDARTS, Stage, dropout_rate, pdarts_policy
+from .sgas import SGAS, criteria, histogram_intersection, normalize, sgas_epochs, sgas_policy
+from .skip_dropout import DropoutDecision, SkipDropout
+from .registry import REGISTERED, register_strategies
+
+__all__ = [
+    "PDARTS", "Stage", "CIFAR10_STAGES", "CIFAR100_STAGES", "dropout_rate", "pdarts_policy",
+    "SGAS", "criteria", "histogram_intersection", "normalize", "sgas_epochs", "sgas_policy",
+    "DartsPT", "darts_pt_epochs", "darts_pt_policy",
+    "SkipDropout", "DropoutDecision", "MaskOps", "RelaxationWrapper", "using_relaxation",
+    "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
+    "constraints_of", "register_strategies", "REGISTERED",
+]

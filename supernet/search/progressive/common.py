@@ -1,0 +1,218 @@
+"""What the progressive policies share: the gated edges of a super-network grouped by the
+node they feed, their candidate weights, the space's constraints, and the edits that make
+a choice permanent.
+
+A *group* is a cell template name, or ``""`` for the top-level graph; policies decide
+within each group independently (the normal and the reduction cell of DARTS each get their
+own decisions, as in the reference implementations).
+
+Examples:
+    >>> import torch
+    >>> from supernet import Graph, compile
+    >>> g = Graph("layer"); g.add_input("x", channels=4)
+    >>> g.add_node("a", channels=4); g.add_edge("x", "a", ["none", "conv_3x3", "skip_connect"])
+    >>> g.add_node("b", channels=4); g.add_edge("x", "b", ["none", "conv_3x3"])
+    >>> g.add_edge("a", "b", ["none", "skip_connect"]); g.set_outputs(["b"])
+    >>> g.meta["constraints"] = {"": {"max_inputs": 1, "exclude": ["none"]}}
+    >>> edges = gated_edges(g, compile(g))
+    >>> [(e.u, e.v, e.allowed) for e in edges]
+    [('x', 'a', [1, 2]), ('x', 'b', [1]), ('a', 'b', [1])]
+    >>> budgets(g, edges)[("", "b")]
+    1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import torch
+
+from ...compiler.module import module_key
+from ...edits import RemoveEdge, RemoveNode, RemoveOp
+from ...errors import SearchError
+from ...ops.registry import resolve_op
+
+__all__ = [
+    "GatedEdge",
+    "constraints_of",
+    "gate_probabilities",
+    "gated_edges",
+    "budgets",
+    "fixed_inputs",
+    "choice_edits",
+    "remove_dangling",
+    "template",
+]
+
+
+def constraints_of(graph, cell: str = "") -> dict:
+    """``{"max_inputs": int | None, "exclude": [ops]}`` of group ``cell`` (``""``: top graph),
+    from ``graph.meta["constraints"]``."""
+    table = graph.meta.get("constraints") or {}
+    if not isinstance(table, dict):
+        raise SearchError(
+            f"{graph.name}: meta['constraints'] must be a dict keyed by cell template name, "
+            f"got {type(table).__name__}"
+        )
+    entry = dict(table.get(cell) or {})
+    unknown = sorted(set(entry) - {"max_inputs", "exclude"})
+    if unknown:
+        raise SearchError(
+            f"{graph.name}: meta['constraints'][{cell!r}] has unknown key(s) {unknown}; "
+            "expected 'max_inputs' and 'exclude'"
+        )
+    m = entry.get("max_inputs")
+    if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
+        raise SearchError(
+            f"{graph.name}: meta['constraints'][{cell!r}]['max_inputs'] must be a positive int "
+            f"or None, got {m!r}"
+        )
+    return {"max_inputs": m, "exclude": list(entry.get("exclude") or [])}
+
+
+def gate_probabilities(module) -> dict[str, torch.Tensor]:
+    """Per gate key, the ``(n, K)`` candidate weights the relaxation ranks by: its
+    ``probabilities(module)`` hook when it has one, else a softmax of the logits."""
+    fn = getattr(getattr(module, "relaxation", None), "probabilities", None)
+    if fn is not None:
+        return {k: v.detach() for k, v in fn(module).items()}
+    return {k: torch.softmax(module.arch[module_key(k)].detach(), -1)
+            for k in module.gates() if module_key(k) in module.arch}
+
+
+def template(graph, cell: str):
+    """The graph of group ``cell`` (``""``: ``graph`` itself)."""
+    return graph.cells[cell] if cell else graph
+
+
+@dataclass
+class GatedEdge:
+    """One gated edge of a group.
+
+    Attributes:
+        cell: the group (cell template name, ``""`` for the top graph).
+        u, v: its ends in that group's graph.
+        keys: its gate keys in ``module.arch`` (one per nesting of the template).
+        ops: candidate op names, in order.
+        allowed: indices of the candidates a decision may keep (neither a zero op nor
+            excluded by the constraints).
+    """
+
+    cell: str
+    u: str
+    v: str
+    keys: list[str]
+    ops: list[str]
+    allowed: list[int]
+
+    @property
+    def target(self) -> str | None:
+        """The ``cell=`` argument of edits on this edge."""
+        return self.cell or None
+
+    @property
+    def name(self) -> tuple[str, str, str]:
+        return (self.cell, self.u, self.v)
+
+    def where(self) -> str:
+        return f"{self.cell + ': ' if self.cell else ''}edge {self.u}->{self.v}"
+
+    def probs(self, table: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(K,)`` weights of the candidates (averaged over the edge's gate keys)."""
+        rows = [table[k].detach().float().reshape(-1, len(self.ops)).mean(0) for k in self.keys]
+        return torch.stack(rows).mean(0)
+
+    def keep_only(self, op: str) -> list[RemoveOp]:
+        """Edits that leave ``op`` alone on the edge."""
+        return [RemoveOp(self.u, self.v, o, cell=self.target) for o in self.ops if o != op]
+
+    def remove(self) -> RemoveEdge:
+        return RemoveEdge(self.u, self.v, cell=self.target)
+
+
+def gated_edges(graph, module) -> list[GatedEdge]:
+    """Every gated edge used by ``module``: groups in order (top graph, then templates),
+    edges by destination in topological order, then by port."""
+    out = []
+    for cell in ["", *graph.cells]:
+        g = template(graph, cell)
+        exclude = constraints_of(graph, cell)["exclude"]
+        by_node: dict[str, list] = {}
+        for u, v in g.gate_edges():
+            by_node.setdefault(v, []).append(u)
+        for v in g.topological_order():
+            for u in sorted(by_node.get(v, ()), key=lambda s: g.nx.edges[s, v].get("port", 0)):
+                keys = module.gate_keys(u, v, cell or None)
+                if not keys:
+                    continue  # a template no call node uses
+                ops = list(g.nx.edges[u, v]["ops"])
+                allowed = [i for i, o in enumerate(ops)
+                           if o not in exclude and not resolve_op(o).zero]
+                if not allowed:
+                    raise SearchError(
+                        f"{graph.name}: {cell + ': ' if cell else ''}edge {u}->{v}: every "
+                        f"candidate {ops} is a zero op or excluded (exclude={exclude}); keep "
+                        "at least one op a decision may choose"
+                    )
+                out.append(GatedEdge(cell, u, v, keys, ops, allowed))
+    return out
+
+
+def fixed_inputs(graph, edges: list[GatedEdge]) -> dict[tuple[str, str], int]:
+    """Per ``(group, node)`` fed by gates, how many of its in-edges are not gates."""
+    gated: dict[tuple[str, str], int] = {}
+    for e in edges:
+        gated[(e.cell, e.v)] = gated.get((e.cell, e.v), 0) + 1
+    return {(c, v): template(graph, c).nx.in_degree(v) - n for (c, v), n in gated.items()}
+
+
+def budgets(graph, edges: list[GatedEdge]) -> dict[tuple[str, str], int]:
+    """Per ``(group, node)`` fed by gates, how many gated in-edges it may keep
+    (``max_inputs`` less the in-edges that are no gates; all of them without a limit)."""
+    fixed = fixed_inputs(graph, edges)
+    count: dict[tuple[str, str], int] = {}
+    for e in edges:
+        count[(e.cell, e.v)] = count.get((e.cell, e.v), 0) + 1
+    out = {}
+    for (c, v), n in count.items():
+        m = constraints_of(graph, c)["max_inputs"]
+        out[(c, v)] = n if m is None else max(0, min(n, m - fixed[(c, v)]))
+        if out[(c, v)] == 0 and fixed[(c, v)] == 0:
+            raise SearchError(
+                f"{graph.name}: {c + ': ' if c else ''}node {v!r} could keep no input under "
+                f"max_inputs={m}; raise max_inputs"
+            )
+    return out
+
+
+def choice_edits(edges: list[GatedEdge], choice: dict) -> list:
+    """Edits making ``choice`` (edge name -> kept op, or ``None`` to drop the edge)
+    permanent: dropped edges first, then the losing ops of kept edges."""
+    drops, prunes = [], []
+    for e in edges:
+        if e.name not in choice:
+            continue
+        op = choice[e.name]
+        if op is None:
+            drops.append(e.remove())
+        else:
+            prunes += e.keep_only(op)
+    return drops + prunes
+
+
+def remove_dangling(editor) -> list:
+    """Remove the nodes no output depends on (unless marked ``keep``), through ``editor``;
+    returns the edits applied."""
+    done = []
+    graph = editor.graph
+    for cell in ["", *graph.cells]:
+        g = template(graph, cell)
+        used = set(g.outputs)
+        for o in g.outputs:
+            used |= nx.ancestors(g.nx, o)
+        for n in reversed(g.topological_order()):
+            d = g.nx.nodes[n]
+            if n not in used and d.get("kind") != "input" and not d.get("keep"):
+                done.append(editor.apply(RemoveNode(n, cell=cell or None)).edit)
+    return done
