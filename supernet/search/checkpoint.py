@@ -122,6 +122,8 @@ def capture_search(search, failed: str | None = None) -> dict:
         "strategy": getattr(search.strategy, "spec", None),
         "finalized": search.finalized,
         "stop": search.state.stop,
+        "arch_update": search.state.arch_update,
+        "lr_cycle": search.state.lr_cycle,
         "relaxation": type(search.module.relaxation).__name__,
         "failed": failed,
     }
@@ -152,6 +154,8 @@ def restore_search(search, ckpt: dict) -> None:
     search.state.epoch = int(ckpt["epoch"])
     search.state.history = list(ckpt.get("history", []))
     search.state.stop = bool(ckpt.get("stop", False))
+    search.state.arch_update = bool(ckpt.get("arch_update", True))
+    search.state.lr_cycle = ckpt.get("lr_cycle")
     search.finalized = bool(ckpt.get("finalized", False))
     search.started = search.state.epoch > 0
     set_rng_state(ckpt["rng"], {"loader": search.generator})

@@ -146,19 +146,13 @@ class BilevelSearch:
         for name, ds in (("train data", self.train_set), ("val data", self.val_set)):
             inputs, _, _ = self.batch_fn(torch.utils.data.default_collate([ds[0], ds[1]]))
             check_batch(graph, inputs, name)
-        # optimizers
-        self.w_opt = torch.optim.SGD([p for p in module.weights() if p.requires_grad],
-                                     lr=cfg.w_lr, momentum=cfg.w_momentum,
-                                     weight_decay=cfg.w_weight_decay)
-        arch = module.arch_parameters()
-        self.a_opt = (torch.optim.Adam(arch, lr=cfg.arch_lr, betas=cfg.arch_betas,
-                                       weight_decay=cfg.arch_weight_decay)
-                      if arch and cfg.arch_update else None)
+        self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
         self.editor = Editor(graph, module, opts, log=EditLog(), seed=cfg.seed)
         self.state = SearchState(
             graph, module, self.editor, epoch=0, epochs=cfg.epochs, evaluate=self.evaluate,
-            train=self.train_weights, config=cfg, train_batches=self._batches(self.train_set),
+            train=self.train_weights, rebuild=self.rebuild, config=cfg,
+            train_batches=self._batches(self.train_set),
             val_batches=self._batches(self.val_set), weight_optimizer=self.w_opt,
             arch_optimizer=self.a_opt,
         )
@@ -216,6 +210,39 @@ class BilevelSearch:
             self._checkpoint("last.pt")
         return SearchResult(self.graph, self.module, st.history, self.editor.log, st)
 
+    def rebuild(self, graph) -> None:
+        """Continue on ``graph`` (e.g. a deeper network, as P-DARTS stages): compile it with
+        fresh weights, keep the relaxation and the logits of gates whose candidates are
+        unchanged, start new optimizers, and keep logging into the same edit log."""
+        old = self.module
+        module = compile_graph(graph)
+        with torch.no_grad():
+            for k, p in module.arch.items():
+                if (k in old.arch and old.arch[k].shape == p.shape
+                        and old.gates().get(k) == module.gates().get(k)):
+                    p.copy_(old.arch[k])
+        use_relaxation(module, old.relaxation)
+        self.graph, self.module = graph, module
+        self.w_opt, self.a_opt = self._optimizers(module)
+        opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
+        editor = Editor(graph, module, opts, log=self.editor.log)
+        editor.rng = self.editor.rng  # the seeds of later edits continue the same sequence
+        self.editor = editor
+        st = self.state
+        st.graph, st.module, st.editor = graph, module, editor
+        st.weight_optimizer, st.arch_optimizer = self.w_opt, self.a_opt
+
+    def _optimizers(self, module):
+        cfg = self.config
+        w_opt = torch.optim.SGD([p for p in module.weights() if p.requires_grad],
+                                lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                weight_decay=cfg.w_weight_decay)
+        arch = module.arch_parameters()
+        a_opt = (torch.optim.Adam(arch, lr=cfg.arch_lr, betas=cfg.arch_betas,
+                                  weight_decay=cfg.arch_weight_decay)
+                 if arch and cfg.arch_update else None)
+        return w_opt, a_opt
+
     def evaluate(self, gates=None, max_batches: int | None = None) -> float:
         """Accuracy on the validation split in eval mode (minus the mean loss when the
         outputs are not class scores). ``gates`` runs a chosen path."""
@@ -251,7 +278,8 @@ class BilevelSearch:
     def _epoch(self):
         cfg, st, m = self.config, self.state, self.module
         e = st.epoch
-        lr = cosine_lr(e, cfg.epochs, cfg.w_lr, cfg.w_lr_min)
+        start, length = st.lr_cycle if st.lr_cycle is not None else (0, cfg.epochs)
+        lr = cosine_lr(e - start, length, cfg.w_lr, cfg.w_lr_min)
         for g in self.w_opt.param_groups:
             g["lr"] = lr
         relax = m.relaxation
@@ -259,7 +287,8 @@ class BilevelSearch:
             relax.on_epoch_start(e, cfg.epochs)
         m.drop_path_prob = cfg.drop_path_prob * e / cfg.epochs
         self._check_arch(e, 0, "at the start of the epoch")
-        arch_on = self.a_opt is not None and e >= cfg.warmup_epochs
+        arch_on = (self.a_opt is not None and e >= cfg.warmup_epochs and st.arch_update
+                   and bool(m.arch_parameters()))
         train_m, val_m = Meter(), Meter()
         m.train()
         val_iter = _cycle(self.val_loader)

@@ -164,3 +164,6 @@ def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
                     EvolutionDiscretization(population, iterations, topk, mutation_prob,
                                             bn_batches, val_batches, constraint, seed),
                     config={"arch_update": False})
+
+
+from . import progressive  # noqa: E402,F401  (registers pdarts, sgas, sgas2, darts_pt)
