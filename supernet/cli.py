@@ -1,23 +1,181 @@
-"""The ``supernet`` command."""
+"""The ``supernet`` command.
+
+    supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume]
+    supernet train  --run DIR [--mode retrain|finetune] [--set train.epochs=50 ...]
+    supernet export --run DIR [--to DIR]
+    supernet show   FILE            # a graph file (.json / .graphml): table, lint, gates
+    supernet list   spaces|strategies|datasets|ops
+
+With no arguments, ``supernet search`` runs the packaged default: a DARTS search of a 1-D
+cell space on MNIST-1D (generated offline), then trains the architecture it found and
+reports validation and test accuracy.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+
+from .errors import SupernetError
 
 __all__ = ["main"]
 
 
+def _config(args):
+    from .config import apply_overrides, load_config
+
+    cfg = load_config(args.config)
+    overrides = list(args.set or [])
+    if getattr(args, "out", None):
+        overrides.append(f"out={args.out}")
+    if getattr(args, "quiet", False):
+        overrides.append("progress=false")
+    return apply_overrides(cfg, overrides)
+
+
+def _search(args) -> int:
+    from .run import run_search
+
+    cfg = _config(args)
+    report = run_search(cfg, resume=args.resume)
+    print(open(os.path.join(cfg.out, "report.md")).read(), end="")
+    print(f"results in {os.path.abspath(cfg.out)}")
+    return 0 if report else 1
+
+
+def _run_config(run_dir: str, overrides: list[str]):
+    from .config import apply_overrides, load_config
+
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(path):
+        raise SupernetError(f"{run_dir}: no config.yaml; is it a directory written by "
+                            "'supernet search'?")
+    return apply_overrides(load_config(path), overrides + [f"out={run_dir}"])
+
+
+def _train(args) -> int:
+    from .data import load_dataset
+    from .io import load_graph, load_weights, save_weights
+    from .run import train_found, write_report
+
+    overrides = list(args.set or [])
+    if args.mode:
+        overrides.append(f"train.mode={args.mode}")
+    cfg = _run_config(args.run, overrides)
+    graph = load_graph(os.path.join(args.run, "architecture.json"))
+    from . import compile as compile_graph
+
+    module = compile_graph(graph)
+    if cfg.train.mode == "finetune":
+        load_weights(module, os.path.join(args.run, "search_weights.pt"))
+    data = load_dataset(cfg.data.name, **cfg.data.options)
+    entries, history, trained = train_found(cfg, graph, module, data)
+    if trained is not None:
+        save_weights(trained, os.path.join(args.run, "weights.pt"))
+    with open(os.path.join(args.run, "report.json")) as f:
+        report = json.load(f)
+    report.update(entries)
+    write_report(args.run, report)
+    print(open(os.path.join(args.run, "report.md")).read(), end="")
+    return 0
+
+
+def _export(args) -> int:
+    from . import compile as compile_graph
+    from .data import load_dataset
+    from .io import load_graph, load_weights
+    from .search.export import export
+
+    cfg = _run_config(args.run, [])
+    graph = load_graph(os.path.join(args.run, "architecture.json"))
+    module = compile_graph(graph)
+    weights = os.path.join(args.run, "weights.pt")
+    if not os.path.exists(weights):
+        weights = os.path.join(args.run, "search_weights.pt")
+    load_weights(module, weights)
+    data = load_dataset(cfg.data.name, **cfg.data.options)
+    example = (data.test[0][:2],)
+    paths = export(graph, module.eval(), args.to or os.path.join(args.run, "export"), example)
+    for kind, path in paths.items():
+        print(f"{kind:12s} {path}")
+    return 0
+
+
+def _show(args) -> int:
+    from .io import load_graph, read_graphml
+    from .lint import lint
+
+    path = args.file
+    graph = read_graphml(path) if path.endswith(".graphml") else load_graph(path)
+    print(repr(graph))
+    print(graph.tabular())
+    for name, cell in graph.cells.items():
+        print(f"\ncell {name!r}:")
+        print(cell.tabular())
+    try:
+        lint(graph)
+        print("\nlint: ok")
+    except SupernetError as exc:
+        print(f"\nlint: {exc}")
+    gates = graph.gate_edges() + [(c, e) for c, t in graph.cells.items() for e in t.gate_edges()]
+    print(f"gates: {len(gates)}")
+    return 0
+
+
+def _list(args) -> int:
+    if args.what == "spaces":
+        from search_spaces import list_spaces as names
+    elif args.what == "strategies":
+        from .search import list_strategies as names
+    elif args.what == "datasets":
+        from .data import list_datasets as names
+    else:
+        from .ops import list_ops as names
+    print("\n".join(names()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="supernet", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="supernet", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    s = sub.add_parser("search", help="search, train what was found, report")
+    s.add_argument("--config", help="YAML or JSON run config (default: the packaged one)")
+    s.add_argument("--out", help="run directory (default: the config's 'out')")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set search.epochs=3")
+    s.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.pt if it exists")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    t = sub.add_parser("train", help="train the architecture of a run again")
+    t.add_argument("--run", required=True, help="a directory written by 'supernet search'")
+    t.add_argument("--mode", choices=["retrain", "finetune"])
+    t.add_argument("--set", action="append", metavar="KEY=VALUE")
+    e = sub.add_parser("export", help="standalone network, TorchScript, torch.export, ONNX")
+    e.add_argument("--run", required=True)
+    e.add_argument("--to", help="output directory (default: RUN/export)")
+    sh = sub.add_parser("show", help="print a graph file, lint it")
+    sh.add_argument("file")
+    ls = sub.add_parser("list", help="list registered names")
+    ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops"])
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
-    if args.command == "version":
-        from . import __version__
+    command = args.command or "search"
+    if args.command is None:
+        args = parser.parse_args(["search", *(argv or [])])
+    try:
+        if command == "version":
+            from . import __version__
 
-        print(__version__)
-    return 0
+            print(__version__)
+            return 0
+        return {"search": _search, "train": _train, "export": _export, "show": _show,
+                "list": _list}[command](args)
+    except SupernetError as exc:
+        print(f"supernet: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -57,9 +57,10 @@ class Named:
 
 @dataclass
 class SearchBudget:
-    """Search budget: epochs over the training split, batch size, and how often to save."""
+    """Search budget: epochs over the training split (``None``: the strategy's own, e.g. the
+    sum of P-DARTS stages), batch size, and how often to save."""
 
-    epochs: int = 10
+    epochs: int | None = 10
     batch_size: int = 64
     checkpoint_every: int = 1
     max_steps_per_epoch: int | None = None
@@ -70,6 +71,8 @@ class TrainBudget:
     """Final training of the discretized architecture.
 
     ``mode``: ``"retrain"`` (from scratch), ``"finetune"`` (inherited weights) or ``"none"``.
+    ``split``: ``"train"`` (the validation split stays held out, so its accuracy is reported)
+    or ``"train+val"`` (more data; the validation accuracy is then not reported).
     """
 
     mode: str = "retrain"
@@ -79,7 +82,7 @@ class TrainBudget:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
-    on: str = "train+val"
+    split: str = "train"
     options: dict = field(default_factory=dict)
 
 
@@ -197,7 +200,11 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         parts = key.split(".")
         for p in parts[:-1]:
             if p not in node or not isinstance(node[p], dict):
-                raise ConfigError(f"override {item!r}: {p!r} is not a config section")
+                sections = [k for k, v in node.items() if isinstance(v, dict)]
+                raise ConfigError(
+                    f"override {item!r}: {p!r} is not a config section.{did_you_mean(p, sections)}"
+                    f" Sections: {sections}"
+                )
             node = node[p]
         node[parts[-1]] = value
     return RunConfig.from_dict(data)

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["tutorial_custom_space.md", "spaces.md"]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = ["tutorial_custom_space.md", "spaces.md", "../README.md", "cli.md"]
 
 
 def blocks(page: str) -> list[str]:

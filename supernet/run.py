@@ -1,0 +1,203 @@
+"""A whole run, as the ``supernet`` command does it: load the data, build the space, search
+with a strategy, keep the discretized architecture, train it, report.
+
+Files written to the run directory:
+
+==================== ==============================================================
+``config.yaml``      the configuration of the run (after overrides)
+``architecture.json`` the discretized graph (node-link JSON); ``.graphml`` beside it
+``genotype.txt``     the space's text form (DARTS genotype, NAS-Bench-201 string), if any
+``search_weights.pt`` state_dict of the discretized network, as the search left it
+``weights.pt``       state_dict after final training
+``edits.json``       every structural edit of the search (replayable)
+``history.json``     per-epoch records of the search and of the final training
+``report.json``      accuracies and sizes; ``report.md`` the same for people
+``checkpoints/``     ``last.pt`` after every search epoch (resume with ``--resume``)
+==================== ==============================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+
+import torch
+
+from .config import RunConfig
+from .errors import ConfigError
+from .io import atomic_write, save_graph, save_weights, write_graphml
+
+__all__ = ["prepare", "run_search", "train_found", "write_report"]
+
+
+def prepare(cfg: RunConfig):
+    """Data, space graph and strategy of ``cfg``, checked against each other before any
+    training: wrong channel or class counts fail here, naming the config key."""
+    from search_spaces import create_space, space_entry
+
+    from .data import load_dataset
+    from .search import create_strategy
+
+    data = load_dataset(cfg.data.name, **cfg.data.options)
+    options = dict(cfg.space.options)
+    params = inspect.signature(space_entry(cfg.space.name)).parameters
+    for key, value in (("in_channels", data.in_channels), ("num_classes", data.num_classes)):
+        if key in options and options[key] != value:
+            raise ConfigError(
+                f"config key 'space.{key}' is {options[key]}, but data set {data.name!r} has "
+                f"{value}; remove the key or set it to {value}"
+            )
+        if key in params:
+            options[key] = value
+    graph = create_space(cfg.space.name, **options)
+    strategy_options = dict(cfg.strategy.options)
+    if cfg.strategy.name == "pdarts":  # P-DARTS rebuilds the space at each stage
+        strategy_options.setdefault("space", cfg.space.name)
+        strategy_options.setdefault("space_kwargs", {k: v for k, v in options.items()
+                                                     if k != "layers"})
+    strategy = create_strategy(cfg.strategy.name, **strategy_options)
+    if cfg.strategy.name == "pdarts":
+        graph = strategy.discretization.builder(strategy.discretization.stages[0].cells)
+    return data, graph, strategy
+
+
+def _search_config(cfg: RunConfig, strategy) -> dict:
+    out = {"batch_size": cfg.search.batch_size, "seed": cfg.seed, "progress": cfg.progress,
+           "steps_per_epoch": cfg.search.max_steps_per_epoch,
+           "checkpoint_dir": os.path.join(cfg.out, "checkpoints")}
+    own = getattr(strategy.discretization, "epochs", None)
+    if cfg.search.epochs is not None:
+        if isinstance(own, int) and own != cfg.search.epochs and strategy.name == "pdarts":
+            raise ConfigError(
+                f"config key 'search.epochs' is {cfg.search.epochs}, but the P-DARTS stages "
+                f"last {own} epochs; set search.epochs: null, or change strategy.stages"
+            )
+        out["epochs"] = cfg.search.epochs
+    return out
+
+
+def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
+    """Search, keep the result, train it as ``cfg.train`` says; returns the report."""
+    from .search import BilevelSearch
+
+    os.makedirs(cfg.out, exist_ok=True)
+    import yaml
+
+    atomic_write(os.path.join(cfg.out, "config.yaml"),
+                 yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+    data, graph, strategy = prepare(cfg)
+    log(f"data: {data}")
+    log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
+    t0 = time.perf_counter()
+    ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
+    if resume and os.path.exists(ckpt):
+        log(f"resuming from {ckpt}")
+        search = BilevelSearch.resume(ckpt, data.train, data.val, strategy=strategy,
+                                      config=_search_config(cfg, strategy))
+    else:
+        search = BilevelSearch(graph, data.train, data.val, strategy=strategy,
+                               config=_search_config(cfg, strategy))
+    result = search.run()
+    search_seconds = time.perf_counter() - t0
+    found = result.graph
+    save_graph(found, os.path.join(cfg.out, "architecture.json"))
+    write_graphml(found, os.path.join(cfg.out, "architecture.graphml"))
+    text = _text_form(found)
+    if text is not None:
+        atomic_write(os.path.join(cfg.out, "genotype.txt"), (text + "\n").encode())
+        log(f"found: {text}")
+    save_weights(result.module, os.path.join(cfg.out, "search_weights.pt"))
+    result.log.save(os.path.join(cfg.out, "edits.json"))
+    from .search.retrain import accuracy
+
+    report = {
+        "space": cfg.space.name, "strategy": strategy.name, "data": data.name,
+        "seed": cfg.seed, "search_epochs": len(result.history),
+        "search_seconds": round(search_seconds, 1),
+        "edits": result.log.counts(), "text": text,
+        "search_val_acc": accuracy(result.module, data.val),
+    }
+    history = {"search": result.history}
+    train_report, train_history, module = train_found(cfg, found, result.module, data, log)
+    report.update(train_report)
+    history["train"] = train_history
+    if module is not None:
+        save_weights(module, os.path.join(cfg.out, "weights.pt"))
+    report["parameters"] = sum(p.numel() for p in (module or result.module).parameters())
+    atomic_write(os.path.join(cfg.out, "history.json"),
+                 json.dumps(history, indent=1, default=float).encode())
+    write_report(cfg.out, report)
+    return report
+
+
+def train_found(cfg: RunConfig, graph, searched_module, data, log=print):
+    """Final training of the found architecture (``cfg.train``); returns
+    ``(report entries, history, trained module or None)``."""
+    from .search.retrain import accuracy, fine_tune, retrain
+
+    t = cfg.train
+    if t.mode == "none":
+        return {"val_acc": accuracy(searched_module, data.val),
+                "test_acc": accuracy(searched_module, data.test)}, [], None
+    train_set = _train_split(data, t.split)
+    settings = dict(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, momentum=t.momentum,
+                    weight_decay=t.weight_decay, grad_clip=t.grad_clip, seed=cfg.seed,
+                    **t.options)
+    t0 = time.perf_counter()
+    log(f"final training ({t.mode}, {t.epochs} epochs on {t.split})")
+    if t.mode == "retrain":
+        trained = retrain(graph, train_set, data.val if t.split == "train" else None, **settings)
+    else:
+        trained = fine_tune(searched_module, train_set, data.val if t.split == "train" else None,
+                            **settings)
+    out = {"train_mode": t.mode, "train_epochs": t.epochs, "train_split": t.split,
+           "train_seconds": round(time.perf_counter() - t0, 1),
+           # the validation split is no held-out measure once it was trained on
+           "val_acc": accuracy(trained.module, data.val) if t.split == "train" else None,
+           "test_acc": accuracy(trained.module, data.test)}
+    return out, trained.history, trained.module
+
+
+def _train_split(data, split: str):
+    if split == "train":
+        return data.train
+    if split == "train+val":
+        return (torch.cat([data.train[0], data.val[0]]), torch.cat([data.train[1], data.val[1]]))
+    raise ConfigError(f"config key 'train.split' is {split!r}; expected 'train' or 'train+val'")
+
+
+def _text_form(graph):
+    from search_spaces import encode
+
+    if not graph.meta.get("space"):
+        return None
+    try:
+        return encode(graph)
+    except ConfigError:  # the space has no text form
+        return None
+
+
+def write_report(directory: str, report: dict) -> None:
+    """``report.json`` and a short ``report.md``."""
+    atomic_write(os.path.join(directory, "report.json"), json.dumps(report, indent=1).encode())
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    lines = [
+        f"# {report['strategy']} on {report['space']} / {report['data']} (seed {report['seed']})",
+        "",
+        f"- search: {report['search_epochs']} epochs in {report['search_seconds']} s; "
+        f"edits {report['edits']}",
+        f"- discretized super-network (inherited weights), validation: "
+        f"{pct(report.get('search_val_acc'))}",
+    ]
+    if report.get("train_mode"):
+        lines.append(f"- final training: {report['train_mode']}, {report['train_epochs']} "
+                     f"epochs on {report['train_split']} in {report['train_seconds']} s")
+    val = report.get("val_acc")
+    lines += [f"- validation accuracy: {pct(val) if val is not None else 'not held out'}",
+              f"- test accuracy: {pct(report.get('test_acc'))}",
+              f"- parameters: {report.get('parameters')}"]
+    if report.get("text"):
+        lines += ["", "```", report["text"], "```"]
+    atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())
