@@ -188,7 +188,7 @@ def section_series(args):
         sizes = [n, n, n]
         t_build = once(lambda: mlp(sizes, density=density, seed=0))
         g = mlp(sizes, density=density, seed=0)
-        t_compile = once(lambda: compile(g, seed=0))
+        t_compile = once(lambda g=g: compile(g, seed=0))
         net = compile(g, seed=0)
         x = torch.randn(batch, n)
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)

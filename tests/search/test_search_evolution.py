@@ -3,7 +3,6 @@
 import random
 
 import torch
-import torch.nn as nn
 
 from supernet import compile
 from supernet.search import ChoiceSpace, evolutionary_search, recalibrate_bn

@@ -1,11 +1,10 @@
 """Files users keep: export, reload, equality; final training."""
 
-import os
 
 import pytest
 import torch
 
-from supernet import Graph, compile, lint, load_graph, read_graphml
+from supernet import Graph, compile, read_graphml
 from supernet.errors import SearchError
 from supernet.search import search
 from supernet.search.export import export, load_export, text_form

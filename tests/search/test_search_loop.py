@@ -5,12 +5,11 @@ import os
 import pytest
 import torch
 
-from supernet import compile, lint
+from supernet import lint
 from supernet.edits import AddOp
 from supernet.errors import ConfigError, SearchError, UnknownNameError
 from supernet.search import (BilevelSearch, CreationPolicy, SearchConfig, create_strategy,
                              list_strategies, search)
-from supernet.search.relaxations import GumbelMax
 
 from search_graphs import chain, darts_like, data, small_config
 

@@ -85,7 +85,6 @@ def test_edge_normalization_weights_each_edge_by_softmax_over_node_inputs():
     with torch.no_grad():
         beta.copy_(torch.tensor([[50.0, 0.0]]))
     only_x = net(x)
-    a = net.edge_module("x", "a")["conv_3x3"](x)
     dec = net.relaxation(dict(net.arch.items()))
     want_x = dec["x->n"].mix(0, list(net.edge_module("x", "n").values()),
                              net.edge_module("x", "n")._zero, x)

@@ -5,7 +5,6 @@ import random
 
 import pytest
 import torch
-import torch.nn as nn
 
 from supernet import Graph, compile
 from supernet.edits import AddOp, Editor

@@ -1,7 +1,6 @@
 """The second-order step: the finite-difference hypergradient of DARTS against the exact
 one computed by autograd through the virtual step."""
 
-import pytest
 import torch
 from torch.func import functional_call
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import torch
 
-from ...compiler.module import module_key
 from ...edits import RemoveEdge, RemoveNode, RemoveOp
 from ...errors import SearchError
 from ...ops.registry import resolve_op
+from ..choices import constraints_of
+from ..discretize import dangling_nodes
+from ..relaxations.base import gate_probabilities
 
 __all__ = [
     "GatedEdge",
@@ -44,41 +45,6 @@ __all__ = [
     "remove_dangling",
     "template",
 ]
-
-
-def constraints_of(graph, cell: str = "") -> dict:
-    """``{"max_inputs": int | None, "exclude": [ops]}`` of group ``cell`` (``""``: top graph),
-    from ``graph.meta["constraints"]``."""
-    table = graph.meta.get("constraints") or {}
-    if not isinstance(table, dict):
-        raise SearchError(
-            f"{graph.name}: meta['constraints'] must be a dict keyed by cell template name, "
-            f"got {type(table).__name__}"
-        )
-    entry = dict(table.get(cell) or {})
-    unknown = sorted(set(entry) - {"max_inputs", "exclude"})
-    if unknown:
-        raise SearchError(
-            f"{graph.name}: meta['constraints'][{cell!r}] has unknown key(s) {unknown}; "
-            "expected 'max_inputs' and 'exclude'"
-        )
-    m = entry.get("max_inputs")
-    if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
-        raise SearchError(
-            f"{graph.name}: meta['constraints'][{cell!r}]['max_inputs'] must be a positive int "
-            f"or None, got {m!r}"
-        )
-    return {"max_inputs": m, "exclude": list(entry.get("exclude") or [])}
-
-
-def gate_probabilities(module) -> dict[str, torch.Tensor]:
-    """Per gate key, the ``(n, K)`` candidate weights the relaxation ranks by: its
-    ``probabilities(module)`` hook when it has one, else a softmax of the logits."""
-    fn = getattr(getattr(module, "relaxation", None), "probabilities", None)
-    if fn is not None:
-        return {k: v.detach() for k, v in fn(module).items()}
-    return {k: torch.softmax(module.arch[module_key(k)].detach(), -1)
-            for k in module.gates() if module_key(k) in module.arch}
 
 
 def template(graph, cell: str):
@@ -204,15 +170,4 @@ def choice_edits(edges: list[GatedEdge], choice: dict) -> list:
 def remove_dangling(editor) -> list:
     """Remove the nodes no output depends on (unless marked ``keep``), through ``editor``;
     returns the edits applied."""
-    done = []
-    graph = editor.graph
-    for cell in ["", *graph.cells]:
-        g = template(graph, cell)
-        used = set(g.outputs)
-        for o in g.outputs:
-            used |= nx.ancestors(g.nx, o)
-        for n in reversed(g.topological_order()):
-            d = g.nx.nodes[n]
-            if n not in used and d.get("kind") != "input" and not d.get("keep"):
-                done.append(editor.apply(RemoveNode(n, cell=cell or None)).edit)
-    return done
+    return [editor.apply(RemoveNode(n, cell=cell)).edit for cell, n in dangling_nodes(editor.graph)]

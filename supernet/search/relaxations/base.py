@@ -85,7 +85,7 @@ def gate_probabilities(module) -> dict[str, torch.Tensor]:
     relax = getattr(module, "relaxation", None)
     fn = getattr(relax, "probabilities", None)
     if fn is not None:
-        return fn(module)
+        return {k: v.detach() for k, v in fn(module).items()}
     return {k: torch.softmax(a.detach(), -1) for k, a in _gate_items(module)}
 
 
