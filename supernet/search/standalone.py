@@ -39,8 +39,12 @@ __all__ = ["standalone", "gates_left"]
 
 
 def gates_left(graph) -> list[str]:
-    """Gated edges of ``graph`` and its cell templates, as ``"cell:u->v"``."""
+    """Gated edges of ``graph`` and its cell templates, as ``"cell:u->v"``; at the channel
+    and neuron levels, the gated nodes and edges (keep/drop gates)."""
     out = [f"{u}->{v}" for u, v in graph.gate_edges()]
+    if graph.level != "layer":
+        out += [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
+        out += [f"{u}->{v}" for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
     for name, t in graph.cells.items():
         out += [f"{name}:{u}->{v}" for u, v in t.gate_edges()]
     return out
