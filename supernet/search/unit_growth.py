@@ -124,6 +124,9 @@ class GrowUnits(_Scheduled):
                 if graph.node(n)["kind"] != "units":
                     raise SearchError(f"{graph.name}: GrowUnits: node {n!r} is an input; "
                                       "grow computed nodes only")
+                if n in graph.outputs:
+                    raise SearchError(f"{graph.name}: GrowUnits: node {n!r} is an output; "
+                                      "growing it would change the output's width")
             return list(self.nodes)
         ties = Ties(graph)
         out = []
