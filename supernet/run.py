@@ -29,7 +29,20 @@ from .config import RunConfig
 from .errors import ConfigError
 from .io import atomic_write, save_graph, save_weights, write_graphml
 
-__all__ = ["prepare", "run_search", "train_found", "write_report"]
+__all__ = ["load_data", "prepare", "run_search", "train_found", "write_report"]
+
+
+def load_data(cfg: RunConfig):
+    """The data set of ``cfg`` in the form its space reads: flattened samples for a space
+    of flat features (one with ``in_features``, e.g. ``neuron_mlp``)."""
+    from search_spaces import space_entry
+
+    from .data import flatten_features, load_dataset
+
+    data = load_dataset(cfg.data.name, **cfg.data.options)
+    if "in_features" in inspect.signature(space_entry(cfg.space.name)).parameters:
+        data = flatten_features(data)
+    return data
 
 
 def prepare(cfg: RunConfig):
@@ -43,15 +56,13 @@ def prepare(cfg: RunConfig):
     features, an 8x8 digit 64)."""
     from search_spaces import create_space, space_entry
 
-    from .data import flatten_features, load_dataset
     from .search import create_strategy
 
-    data = load_dataset(cfg.data.name, **cfg.data.options)
+    data = load_data(cfg)
     options = dict(cfg.space.options)
     params = inspect.signature(space_entry(cfg.space.name)).parameters
     given = [("num_classes", data.num_classes)]
     if "in_features" in params:
-        data = flatten_features(data)
         given.append(("in_features", data.shape[0]))
     else:
         given.append(("in_channels", data.in_channels))

@@ -13,7 +13,7 @@ TINY = ["--set", "search.epochs=2", "--set", "search.max_steps_per_epoch=2",
         "--set", "search.batch_size=32", "--set", "train.epochs=1", "--quiet"]
 
 
-def test_neuron_mlp_searches_mnist1d(tmp_path):
+def test_neuron_mlp_searches_mnist1d(tmp_path, capsys):
     out = str(tmp_path / "mlp")
     args = ["search", "--out", out, "--set", "space.name=neuron_mlp",
             "--set", "space.hidden=[12,12]", "--set", "data.num_samples=600",
@@ -26,6 +26,11 @@ def test_neuron_mlp_searches_mnist1d(tmp_path):
     assert graph.node("x")["width"] == 40  # in_features from the (1, 40) signals
     assert not [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
     assert report["edits"]["neuron_removal"] >= 1
+    # the found network fine-tunes and exports on the same flattened signals
+    assert main(["train", "--run", out, "--mode", "finetune", "--set", "train.epochs=1"]) == 0
+    assert main(["export", "--run", out]) == 0
+    printed = capsys.readouterr().out
+    assert "final training: finetune" in printed and "onnx" in printed
 
 
 def test_channel_cnn_searches_digits(tmp_path, capsys):

@@ -33,6 +33,7 @@ from ..lint import lint
 from .base import DiscretizationPolicy, SearchState
 from .choices import ChoiceSpace
 from .relaxations.base import gate_probabilities
+from .standalone import gates_left
 from .unit_choices import UnitChoiceSpace, is_unit_level
 
 __all__ = ["derive", "discretize", "apply_choice", "dangling_nodes", "ArgmaxDiscretization",
@@ -102,8 +103,7 @@ def _discretize_units(graph, module, editor, choice):
     done = [editor.apply(edit).edit for edit in space.edits(choice)]
     module.relaxation = None
     lint(graph)
-    left = sorted(module.arch.keys()) + [
-        n for n, d in graph.nx.nodes(data=True) if d.get("gated") and n not in module.arch]
+    left = gates_left(graph) + [k for k in module.arch.keys() if k not in gates_left(graph)]
     if left:
         raise SearchError(f"{graph.name}: gates {left} are left after discretization")
     return done

@@ -213,3 +213,11 @@ def test_spos_paths_respect_ties_and_keep_one_unit():
     discretize(graph, net, choice=c)
     with torch.no_grad():
         assert (net(x) - gated).abs().max() < 1e-5
+
+
+def test_tied_gates_must_be_attached():
+    g = _tied_graph()
+    net = compile(g)
+    net.relaxation = TiedGates(Softmax())  # set by hand, never attached
+    with pytest.raises(SearchError, match=r"TiedGates is not attached.*use_relaxation"):
+        net(torch.randn(1, 2, 4, 4))

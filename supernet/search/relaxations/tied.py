@@ -41,6 +41,7 @@ import weakref
 import numpy as np
 import torch
 
+from ...errors import SearchError
 from ...gates import Decision, Softmax
 from .base import SearchRelaxation
 
@@ -117,7 +118,10 @@ class TiedGates(SearchRelaxation):
     def _ties(self):
         if self._plan is None:
             module = self._module() if self._module is not None else None
-            found = tied_unit_gates(module) if module is not None else None
+            if module is None:
+                raise SearchError("TiedGates is not attached to a module; set it with "
+                                  "use_relaxation(module, relaxation)")
+            found = tied_unit_gates(module)
             self._plan = ((), None, 0) if found is None else found
         return self._plan
 
