@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from supernet.errors import ConfigError, SearchError
+from supernet.gates import Softmax
 from supernet.search import BilevelSearch
 from supernet.search.creation import GrowOps
-from supernet.search.relaxations import use_relaxation
-from supernet.gates import Softmax
+from supernet.search.relaxations import TiedGates, use_relaxation
 from supernet.search.rigl import RigL
 from supernet.search.unit_growth import GrowUnits
 from supernet.units import scores
@@ -110,8 +110,6 @@ def test_split_growth_keeps_the_function_and_new_units_train(build, data, node):
     batch = data()
     state = mini_state(graph, batch)
     if graph.meta.get("stream_gates"):
-        from supernet.search.relaxations import TiedGates
-
         use_relaxation(state.module, TiedGates(Softmax()))
     for _ in range(3):
         train_step(state, batch)

@@ -221,3 +221,17 @@ def test_tied_gates_must_be_attached():
     net.relaxation = TiedGates(Softmax())  # set by hand, never attached
     with pytest.raises(SearchError, match=r"TiedGates is not attached.*use_relaxation"):
         net(torch.randn(1, 2, 4, 4))
+
+
+def test_tied_gates_decide_channel_cnn_streams_as_stream_gates_do():
+    graph = tiny_cnn()
+    net = compile(graph, seed=0)
+    _random_logits(net, seed=4)
+    tied, stream = TiedGates(Softmax()), StreamGates(graph.meta["stream_gates"], Softmax())
+    use_relaxation(net, tied)
+    a, choice_a = net.decisions(), tied.choice(net)
+    use_relaxation(net, stream)
+    b, choice_b = net.decisions(), stream.choice(net)
+    for k in net.arch.keys():
+        assert torch.allclose(a[k].weights, b[k].weights), k
+        assert torch.equal(torch.as_tensor(choice_a[k]), torch.as_tensor(choice_b[k])), k
