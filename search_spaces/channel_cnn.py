@@ -268,6 +268,8 @@ class StreamGates(Relaxation):
         base: the relaxation deciding (default :class:`supernet.gates.Softmax`).
     """
 
+    ties_units = True  # it decides each stream channel once: a search does not re-tie it
+
     def __init__(self, streams: dict, base: Relaxation | None = None):
         super().__init__()
         self.base = base if base is not None else Softmax()

@@ -56,9 +56,8 @@ def _run_config(run_dir: str, overrides: list[str]):
 
 
 def _train(args) -> int:
-    from .data import load_dataset
     from .io import load_graph, load_weights, save_weights
-    from .run import train_found, write_report
+    from .run import load_data, train_found, write_report
 
     overrides = list(args.set or [])
     if args.mode:
@@ -70,7 +69,7 @@ def _train(args) -> int:
     module = compile_graph(graph)
     if cfg.train.mode == "finetune":
         load_weights(module, os.path.join(args.run, "search_weights.pt"))
-    data = load_dataset(cfg.data.name, **cfg.data.options)
+    data = load_data(cfg)
     entries, history, trained = train_found(cfg, graph, module, data)
     if trained is not None:
         save_weights(trained, os.path.join(args.run, "weights.pt"))
@@ -84,8 +83,8 @@ def _train(args) -> int:
 
 def _export(args) -> int:
     from . import compile as compile_graph
-    from .data import load_dataset
     from .io import load_graph, load_weights
+    from .run import load_data
     from .search.export import export
 
     cfg = _run_config(args.run, [])
@@ -95,7 +94,7 @@ def _export(args) -> int:
     if not os.path.exists(weights):
         weights = os.path.join(args.run, "search_weights.pt")
     load_weights(module, weights)
-    data = load_dataset(cfg.data.name, **cfg.data.options)
+    data = load_data(cfg)
     example = (data.test[0][:2],)
     paths = export(graph, module.eval(), args.to or os.path.join(args.run, "export"), example)
     for kind, path in paths.items():

@@ -29,21 +29,48 @@ from .config import RunConfig
 from .errors import ConfigError
 from .io import atomic_write, save_graph, save_weights, write_graphml
 
-__all__ = ["prepare", "run_search", "train_found", "write_report"]
+__all__ = ["load_data", "prepare", "run_search", "train_found", "write_report"]
+
+
+def load_data(cfg: RunConfig):
+    """The data set of ``cfg`` in the form its space reads: flattened samples for a space
+    of flat features (one with ``in_features``, e.g. ``neuron_mlp``)."""
+    from search_spaces import space_entry
+
+    from .data import flatten_features, load_dataset
+
+    data = load_dataset(cfg.data.name, **cfg.data.options)
+    if "in_features" in inspect.signature(space_entry(cfg.space.name)).parameters:
+        data = flatten_features(data)
+    return data
 
 
 def prepare(cfg: RunConfig):
     """Data, space graph and strategy of ``cfg``, checked against each other before any
-    training: wrong channel or class counts fail here, naming the config key."""
+    training: wrong channel or class counts fail here, naming the config key.
+
+    The space's arguments that describe the data are taken from it when the space has them:
+    ``in_channels``, ``num_classes``, ``input_size`` (the image size, for spaces of 2-D
+    images) and ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
+    feature vectors, so the samples are flattened (MNIST-1D's ``(1, 40)`` signals become 40
+    features, an 8x8 digit 64)."""
     from search_spaces import create_space, space_entry
 
-    from .data import load_dataset
     from .search import create_strategy
 
-    data = load_dataset(cfg.data.name, **cfg.data.options)
+    data = load_data(cfg)
     options = dict(cfg.space.options)
     params = inspect.signature(space_entry(cfg.space.name)).parameters
-    for key, value in (("in_channels", data.in_channels), ("num_classes", data.num_classes)):
+    given = [("num_classes", data.num_classes)]
+    if "in_features" in params:
+        given.append(("in_features", data.shape[0]))
+    else:
+        given.append(("in_channels", data.in_channels))
+    if "input_size" in params and len(data.shape) == 3:
+        given.append(("input_size", list(data.shape[1:])))
+    for key, value in given:
+        if key == "input_size" and isinstance(options.get(key), int):
+            options[key] = [options[key]] * 2
         if key in options and options[key] != value:
             raise ConfigError(
                 f"config key 'space.{key}' is {options[key]}, but data set {data.name!r} has "

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..errors import ConfigError, UnknownNameError, did_you_mean
 
-__all__ = ["DataSplits", "register_dataset", "load_dataset", "list_datasets", "split_train_val"]
+__all__ = ["DataSplits", "register_dataset", "load_dataset", "list_datasets", "split_train_val",
+           "flatten_features"]
 
 
 @dataclass
@@ -66,6 +67,30 @@ class DataSplits:
     def __repr__(self) -> str:
         sizes = {k: self.size(k) for k in ("train", "val", "test")}
         return f"DataSplits({self.name!r}, shape={self.shape}, classes={self.num_classes}, {sizes})"
+
+
+def flatten_features(data: DataSplits) -> DataSplits:
+    """``data`` with every sample flattened to one feature vector, for spaces that read
+    features rather than channels (a neuron-level MLP).
+
+    Examples:
+        >>> import torch
+        >>> part = (torch.zeros(4, 1, 40), torch.zeros(4, dtype=torch.long))
+        >>> flatten_features(DataSplits(part, part, part, 10, (1, 40), "toy")).shape
+        (40,)
+    """
+    if len(data.shape) == 1:
+        return data
+
+    def flat(part):
+        return (part[0].reshape(len(part[0]), -1), *part[1:])
+
+    size = 1
+    for d in data.shape:
+        size *= int(d)
+    info = {**data.info, "flattened": f"{tuple(data.shape)} -> ({size},)"}
+    return DataSplits(flat(data.train), flat(data.val), flat(data.test), data.num_classes,
+                      (size,), data.name, info)
 
 
 def split_train_val(x, y, val_fraction: float, seed: int, name: str):

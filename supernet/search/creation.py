@@ -42,9 +42,14 @@ from ..errors import EditError, SearchError
 from ..ops.registry import build_op, resolve_op
 from ..schema import is_symbol
 from .base import CreationPolicy, SearchState
-from .progressive.common import GatedEdge, gate_probabilities, gated_edges, template
+from .progressive.common import (GatedEdge, gate_probabilities, gated_edges, require_layer,
+                                 template)
 
 __all__ = ["GrowOps", "GrowNode", "is_parametric"]
+
+
+_UNIT_LEVEL_ADVICE = ("at the channel and neuron levels, grow with supernet.search.rigl.RigL "
+                      "or supernet.search.unit_growth.GrowUnits")
 
 
 def _epochs(at) -> set[int]:
@@ -142,6 +147,7 @@ class GrowOps(_Scheduled):
         return out
 
     def on_epoch_end(self, state: SearchState) -> None:
+        require_layer(state.graph, "GrowOps", _UNIT_LEVEL_ADVICE)
         if not self.due(state):
             return
         for e in self.selected(state):
@@ -236,6 +242,7 @@ class GrowNode(_Scheduled):
         return dict(self.args)
 
     def on_epoch_end(self, state: SearchState) -> None:
+        require_layer(state.graph, "GrowNode", _UNIT_LEVEL_ADVICE)
         if not self.due(state):
             return
         g = template(state.graph, self.cell or "")

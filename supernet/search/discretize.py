@@ -33,6 +33,8 @@ from ..lint import lint
 from .base import DiscretizationPolicy, SearchState
 from .choices import ChoiceSpace
 from .relaxations.base import gate_probabilities
+from .standalone import gates_left
+from .unit_choices import UnitChoiceSpace, is_unit_level
 
 __all__ = ["derive", "discretize", "apply_choice", "dangling_nodes", "ArgmaxDiscretization",
            "check_constraints"]
@@ -40,7 +42,12 @@ __all__ = ["derive", "discretize", "apply_choice", "dangling_nodes", "ArgmaxDisc
 
 def derive(graph, module) -> list:
     """The edits that discretize ``graph``: per edge the best allowed op, per node the best
-    ``max_inputs`` in-edges, ranked by the relaxation's candidate weights."""
+    ``max_inputs`` in-edges, ranked by the relaxation's candidate weights. At the channel and
+    neuron levels: the removals of what the relaxation's decision drops, then the gates
+    fixed (:class:`~supernet.search.unit_choices.UnitChoiceSpace`)."""
+    if is_unit_level(graph):
+        space = UnitChoiceSpace(graph, module)
+        return space.edits(space.decide(module))
     space = ChoiceSpace(graph, module)
     return space.edits(space.best(gate_probabilities(module)))
 
@@ -74,9 +81,12 @@ def discretize(graph, module, editor: Editor | None = None, choice: dict | None 
 
     ``choice`` overrides the argmax choice (e.g. the best path of an evolutionary search).
     Afterwards the graph lints and satisfies its constraints, and the module has no gate and
-    no relaxation.
+    no relaxation. At the channel and neuron levels a choice is gate key -> keep (0) or drop
+    (1) per row (:mod:`supernet.search.unit_choices`); every node keeps at least one unit.
     """
     editor = editor or Editor(graph, module)
+    if is_unit_level(graph):
+        return _discretize_units(graph, module, editor, choice)
     space = ChoiceSpace(graph, module)
     if choice is None:
         choice = space.best(gate_probabilities(module))
@@ -84,6 +94,18 @@ def discretize(graph, module, editor: Editor | None = None, choice: dict | None 
     module.relaxation = None
     lint(graph)
     check_constraints(graph, space)
+    return done
+
+
+def _discretize_units(graph, module, editor, choice):
+    space = UnitChoiceSpace(graph, module)
+    choice = space.decide(module, rows=choice)
+    done = [editor.apply(edit).edit for edit in space.edits(choice)]
+    module.relaxation = None
+    lint(graph)
+    left = gates_left(graph) + [k for k in module.arch.keys() if k not in gates_left(graph)]
+    if left:
+        raise SearchError(f"{graph.name}: gates {left} are left after discretization")
     return done
 
 
@@ -110,7 +132,9 @@ def check_constraints(graph, space: ChoiceSpace) -> None:
 
 
 class ArgmaxDiscretization(DiscretizationPolicy):
-    """Discretize once, at the end of the search: argmax per edge, top-k inputs per node."""
+    """Discretize once, at the end of the search: argmax per edge, top-k inputs per node;
+    at the channel and neuron levels, the relaxation's keep/drop decision per unit group
+    and connection."""
 
     def finalize(self, state: SearchState) -> None:
         discretize(state.graph, state.module, state.editor)

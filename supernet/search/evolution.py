@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from .base import DiscretizationPolicy, SearchState
-from .choices import ChoiceSpace
+from .unit_choices import choice_space
 from .discretize import discretize
 
 __all__ = ["evolutionary_search", "recalibrate_bn", "EvolutionDiscretization"]
@@ -48,7 +48,7 @@ def recalibrate_bn(module, batches, gates=None, max_batches: int | None = None) 
         module.train(was)
 
 
-def evolutionary_search(space: ChoiceSpace, score: Callable[[dict], float], *,
+def evolutionary_search(space, score: Callable[[dict], float], *,
                         population: int = 50, iterations: int = 20, topk: int = 10,
                         mutation_prob: float = 0.1, rng: random.Random | None = None,
                         constraint: Callable[[dict], bool] | None = None,
@@ -118,7 +118,7 @@ class EvolutionDiscretization(DiscretizationPolicy):
 
     def finalize(self, state: SearchState) -> None:
         module = state.module
-        space = ChoiceSpace(state.graph, module)
+        space = choice_space(state.graph, module)
         like = next(iter(module.arch.values()))
 
         def score(choice):

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import torch
 
 from ..compiler import compile as compile_graph
-from ..edits import Editor, EditLog
+from ..edits import EditLog, Editor
 from ..errors import ConfigError, SearchError
 from ..io import from_node_link
 from .base import SearchState
@@ -40,6 +40,7 @@ from .checkpoint import capture_search, load_checkpoint, restore_search, save_ch
 from .config import SearchConfig
 from .data import check_batch, default_batch_fn, make_loader, split
 from .relaxations.base import gate_probabilities, set_phase, use_relaxation
+from .relaxations.tied import tie_relaxation
 from .steps import arch_step, weight_step
 from .training import Meter, cosine_lr, default_loss, seed_everything, top1_correct
 
@@ -117,6 +118,8 @@ class BilevelSearch:
         self.module = module
         if relaxation is None and strategy is not None:
             relaxation = strategy.relaxation
+        # tied units (channel level: residual streams) take one decision per group
+        relaxation = tie_relaxation(module, relaxation)
         if relaxation is not None:
             use_relaxation(module, relaxation)
         elif module.relaxation is not None:
@@ -132,8 +135,8 @@ class BilevelSearch:
             module.relaxation = None
         if not module.arch_parameters() and cfg.arch_update and not done:
             raise SearchError(
-                f"{graph.name}: the graph has no gate (no edge with several candidate ops); "
-                "there is nothing to search"
+                f"{graph.name}: the graph has no gate (no edge with several candidate ops, no "
+                "gated unit or connection); there is nothing to search"
             )
         # data: split, loaders, one batch checked against the graph
         self.train_set, self.val_set = split(train_data, val_data, cfg.train_portion,

@@ -6,7 +6,8 @@ graph at run time.
 op modules in order (cells inlined, weight sharing kept), readable with ``print(net.code)``.
 It holds only the op modules the architecture uses, under the same names as in the compiled
 module, so ``state_dict`` keys match. Nodes marked ``train_only`` (auxiliary heads) and
-drop-path are left out: it is the inference network.
+drop-path are left out: it is the inference network. A channel- or neuron-level graph
+becomes, per node, the sum of its compiled blocks followed by its bias, norm and activation.
 
 Examples:
     >>> import torch
@@ -39,8 +40,12 @@ __all__ = ["standalone", "gates_left"]
 
 
 def gates_left(graph) -> list[str]:
-    """Gated edges of ``graph`` and its cell templates, as ``"cell:u->v"``."""
+    """Gated edges of ``graph`` and its cell templates, as ``"cell:u->v"``; at the channel
+    and neuron levels, the gated nodes and edges (keep/drop gates)."""
     out = [f"{u}->{v}" for u, v in graph.gate_edges()]
+    if graph.level != "layer":
+        out += [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
+        out += [f"{u}->{v}" for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
     for name, t in graph.cells.items():
         out += [f"{name}:{u}->{v}" for u, v in t.gate_edges()]
     return out
@@ -68,6 +73,8 @@ def standalone(graph, module=None) -> fx.GraphModule:
     if module is None:
         module = compile_graph(graph)
     module.check_fresh()
+    if graph.level != "layer":
+        return _standalone_units(graph, module)
     g = fx.Graph()
     values = {}
     used = set()
@@ -85,6 +92,37 @@ def standalone(graph, module=None) -> fx.GraphModule:
     g.lint()
     net = fx.GraphModule(module, g, class_name=_ident(graph.name).capitalize() or "Net")
     net.eval() if not module.training else net.train()
+    return net
+
+
+def _standalone_units(graph, module) -> fx.GraphModule:
+    """The plan of a discretized channel- or neuron-level module: per node, the sum of its
+    blocks, then its bias, norm and activation."""
+    from ..units.build import edge_key
+    from ..units.kernels import pool
+
+    g = fx.Graph()
+    values = {}
+    for name, _ in module._inputs:
+        values[name] = g.call_module(f"nodes.{module_key(name)}", (g.placeholder(_ident(name)),))
+    for step in module._plan:
+        if step[0] == "pool":
+            _, key, u, spec = step
+            values[key] = g.call_function(pool, (values[u], spec))
+            continue
+        _, v, _, edges, _, _ = step
+        # a block without connections adds exactly zero: leave it out (keep one per node)
+        full = [e for e in edges if e[4] == "identity" or graph.edge(e[1], v)["mask"].nnz]
+        acc = None
+        for src, u, _, _, _ in full or edges[:1]:
+            y = g.call_module(f"edges.{module_key(edge_key(u, v))}", (values[src],))
+            acc = y if acc is None else g.call_function(operator.add, (acc, y))
+        values[v] = g.call_module(f"nodes.{module_key(v)}", (acc,))
+    outs = [values[o] for o in module._outputs]
+    g.output(outs[0] if len(outs) == 1 else tuple(outs))
+    g.lint()
+    net = fx.GraphModule(module, g, class_name=_ident(graph.name).capitalize() or "Net")
+    net.train(module.training)
     return net
 
 

@@ -12,7 +12,8 @@ creation policies and loop settings (as timm's model registry).
 ``spos``      uniform single path, then evolutionary search
 ============ ==================================================================
 
-Other strategies (P-DARTS, SGAS, DARTS-PT) register themselves with
+Other strategies (P-DARTS, SGAS, DARTS-PT, and at the channel and neuron levels
+``progressive_gates`` and ``gradual_magnitude``) register themselves with
 :func:`register_strategy`.
 
 Examples:

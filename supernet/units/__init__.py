@@ -22,7 +22,8 @@ from .explicit import explicit
 from . import lint as _lint  # noqa: F401  (registers the unit-level lint)
 from .module import SPARSE_BELOW, UnitModule, compile_units
 from .sync import Creation
-from .edits import AddConnections, AddUnits, RemoveConnections, RemoveUnits
+from .edits import (AddConnections, AddUnits, RemoveConnections, RemoveUnits,
+                    UngateConnections, UngateUnits)
 from .lower import Lowered, lift, lower
 from .prune import connection_ids, discretize, grow, prune, set_gated
 from . import scores
@@ -51,6 +52,8 @@ __all__ = [
     "RemoveUnits",
     "AddConnections",
     "RemoveConnections",
+    "UngateUnits",
+    "UngateConnections",
     "Lowered",
     "lower",
     "lift",

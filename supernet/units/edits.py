@@ -38,7 +38,8 @@ from .masks import empty_mask
 from .surgery import add_connections, add_units, remove_connections, remove_units
 from .sync import POLICIES, Creation
 
-__all__ = ["AddUnits", "RemoveUnits", "AddConnections", "RemoveConnections"]
+__all__ = ["AddUnits", "RemoveUnits", "AddConnections", "RemoveConnections", "UngateUnits",
+           "UngateConnections"]
 
 
 def _policy(init: str, allowed=POLICIES) -> None:
@@ -211,4 +212,69 @@ class RemoveConnections(Edit):
     def apply_module(self, module, optimizers=()):
         report = module.sync(Creation("zero"), optimizers)
         report["removed_connections"] = self._count
+        return report
+
+
+def _fix_gates(graph, what: str, items: list, flag: str) -> None:
+    """Turn off the gate groups ``items`` (checked first: nothing changes on a bad name)."""
+    for item in items:
+        d = graph.node(item) if what == "units" else graph.edge(*item)
+        if not d.get("gated"):
+            where = f"node {item!r}" if what == "units" else f"edge {item[0]}->{item[1]}"
+            raise EditError(f"{graph.name}: {where} has no keep/drop gates to fix; {flag} "
+                            "names gated nodes or edges only (set_gated() gives them gates)")
+    for item in items:
+        d = graph.node(item) if what == "units" else graph.edge(*item)
+        d["gated"] = False
+    graph.touch()
+
+
+@register_edit
+@dataclass
+class UngateUnits(Edit):
+    """The end of a neuron-removal decision: the units of ``nodes`` that are left stay for
+    good, and their keep/drop gates leave the graph (and the architecture optimizer).
+
+    A discretization removes the units its decision drops (:class:`RemoveUnits`), then
+    fixes the rest with this record, so that the edit log replays the whole decision.
+    """
+
+    kind = "ungate_units"
+    operator = "neuron_removal"
+    nodes: list | None = None
+
+    def apply_graph(self, graph):
+        check_unit_graph(graph, "UngateUnits")
+        self._nodes = [str(n) for n in (self.nodes or [])]
+        _fix_gates(graph, "units", self._nodes, "nodes=")
+
+    def apply_module(self, module, optimizers=()):
+        report = module.sync(Creation("zero"), optimizers)
+        report["ungated"] = self._nodes
+        return report
+
+
+@register_edit
+@dataclass
+class UngateConnections(Edit):
+    """The end of a synaptic-pruning decision: the connections left on ``edges``
+    (``[[u, v], ...]``) stay for good, and their keep/drop gates leave."""
+
+    kind = "ungate_connections"
+    operator = "synaptic_pruning"
+    edges: list | None = None
+
+    def apply_graph(self, graph):
+        check_unit_graph(graph, "UngateConnections")
+        pairs = []
+        for e in self.edges or []:
+            if not isinstance(e, (list, tuple)) or len(e) != 2:
+                raise EditError(f"UngateConnections: edges are [u, v] pairs, got {e!r}")
+            pairs.append((str(e[0]), str(e[1])))
+        self._edges = pairs
+        _fix_gates(graph, "connections", pairs, "edges=")
+
+    def apply_module(self, module, optimizers=()):
+        report = module.sync(Creation("zero"), optimizers)
+        report["ungated"] = [f"{u}->{v}" for u, v in self._edges]
         return report

@@ -91,6 +91,9 @@ class UnitModule(GraphModule):
             self.relaxation = Softmax()
         self._build_plan()
         self.mark_synced()
+        resync = getattr(self.relaxation, "resync", None)
+        if resync is not None:  # as the layer compiler: gate groups may have changed
+            resync(self)
 
     def _build_plan(self) -> None:
         g = self.graph

@@ -175,7 +175,8 @@ def test_strategies_register_in_a_registry():
         return wrap
 
     register_strategies(register, Strategy)
-    assert sorted(table) == ["darts_pt", "pdarts", "sgas", "sgas2"]
+    assert sorted(table) == ["darts_pt", "gradual_magnitude", "pdarts", "progressive_gates", "sgas",
+                             "sgas2"]
     p = table["pdarts"]()
     assert isinstance(p.discretization, PDARTS) and p.config["epochs"] == 75
     assert p.relaxation is p.discretization.relaxation

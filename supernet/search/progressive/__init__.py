@@ -9,6 +9,14 @@
                  removal hurts validation accuracy most are kept
 ============== =====================================================================
 
+At the channel and neuron levels (keep/drop gates of units and connections):
+
+========================= ==========================================================
+:class:`ProgressiveGates`  the most certainly dropped gates removed during the search,
+                           on Zhu & Gupta's cubic schedule, the rest by argmax
+:class:`GradualMagnitude`  Zhu & Gupta's gradual magnitude pruning of ungated blocks
+========================= ==========================================================
+
 Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
 ``state.editor``, so every decision is a recorded, replayable edit. Compose one with a
 search loop as (the loop's own names aside)::
@@ -21,7 +29,8 @@ search loop as (the loop's own names aside)::
     search(graph, relaxation=Softmax(), discretization=darts_pt_policy(), epochs=50)
 
 When the strategy registry (:mod:`supernet.search.strategies`) is present, importing this
-package registers ``"pdarts"``, ``"sgas"``, ``"sgas2"`` and ``"darts_pt"`` there.
+package registers ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"``,
+``"progressive_gates"`` and ``"gradual_magnitude"`` there.
 """
 
 from .common import GatedEdge, constraints_of, gate_probabilities, gated_edges
@@ -30,6 +39,8 @@ from .masking import MaskOps, RelaxationWrapper, batch_statistics, using_relaxat
 from .pdarts import CIFAR10_STAGES, CIFAR100_STAGES, PDARTS, Stage, dropout_rate, pdarts_policy
 from .sgas import SGAS, criteria, histogram_intersection, normalize, sgas_epochs, sgas_policy
 from .skip_dropout import DropoutDecision, SkipDropout
+from .gradual import GradualMagnitude, cubic_sparsity
+from .unit_gates import ProgressiveGates
 from .registry import REGISTERED, register_strategies
 
 __all__ = [
@@ -39,4 +50,5 @@ __all__ = [
     "SkipDropout", "DropoutDecision", "MaskOps", "RelaxationWrapper", "using_relaxation",
     "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
     "constraints_of", "register_strategies", "REGISTERED",
+    "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
 ]

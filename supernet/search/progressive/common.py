@@ -44,7 +44,26 @@ __all__ = [
     "choice_edits",
     "remove_dangling",
     "template",
+    "require_layer",
+    "UNIT_LEVEL_ADVICE",
 ]
+
+
+#: What to use instead of the layer-level progressive policies at the unit levels.
+UNIT_LEVEL_ADVICE = ("use the strategy 'progressive_gates' (ProgressiveGates) at the channel and "
+               "neuron levels")
+
+
+def require_layer(graph, policy: str, instead: str) -> None:
+    """Raise :class:`SearchError` unless ``graph`` is a layer-level graph: ``policy``
+    decides the candidate ops of edges, which channel- and neuron-level graphs do not have
+    (their gates keep or drop units and connections); ``instead`` says what to use."""
+    level = getattr(graph, "level", "layer")
+    if level != "layer":
+        raise SearchError(
+            f"{graph.name}: {policy} works on the candidate ops of layer-level edges, but this "
+            f"graph is {level}-level (keep/drop gates of units and connections); {instead}"
+        )
 
 
 def template(graph, cell: str):

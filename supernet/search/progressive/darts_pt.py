@@ -52,7 +52,14 @@ from typing import Callable
 from ...edits import RemoveEdge
 from ...errors import ConfigError, SearchError
 from ..base import DiscretizationPolicy, SearchState
-from .common import budgets, gated_edges, remove_dangling, template
+from .common import (
+    UNIT_LEVEL_ADVICE,
+    budgets,
+    gated_edges,
+    remove_dangling,
+    require_layer,
+    template,
+)
 from .masking import MaskOps, batch_statistics, using_relaxation, zeroed_edges
 
 __all__ = ["DartsPT", "darts_pt_policy", "darts_pt_epochs"]
@@ -203,6 +210,7 @@ class DartsPT(DiscretizationPolicy):
         return [n for n in self.inputs if len(self._present(state, n)) > self.budget[n]]
 
     def _setup(self, state) -> None:
+        require_layer(state.graph, "DARTS-PT", UNIT_LEVEL_ADVICE)
         if self.inputs is not None:
             return
         edges = gated_edges(state.graph, state.module)

@@ -46,8 +46,8 @@ from ...edits import RemoveOp, apply_edit, edit_from_dict
 from ...errors import ConfigError, SearchError
 from ...gates import Relaxation
 from ..base import DiscretizationPolicy, SearchState
-from .common import (budgets, choice_edits, gate_probabilities, gated_edges, remove_dangling,
-                     template)
+from .common import (UNIT_LEVEL_ADVICE, budgets, choice_edits, gate_probabilities, gated_edges,
+                     remove_dangling, require_layer, template)
 from .skip_dropout import SkipDropout
 
 __all__ = ["Stage", "PDARTS", "CIFAR10_STAGES", "CIFAR100_STAGES", "dropout_rate", "pdarts_policy"]
@@ -189,6 +189,7 @@ class PDARTS(DiscretizationPolicy):
     def finalize(self, state: SearchState) -> None:
         """The final choice: one candidate per edge, ``max_inputs`` edges per node, at most
         ``max_skip`` skip-connects in the ``skip_cells``."""
+        require_layer(state.graph, "P-DARTS", UNIT_LEVEL_ADVICE)
         graph, module = state.graph, state.module
         edges = gated_edges(graph, module)
         table = gate_probabilities(module)
@@ -287,6 +288,7 @@ class PDARTS(DiscretizationPolicy):
         self.relaxation.attach(m)
 
     def _check(self, state: SearchState) -> None:
+        require_layer(state.graph, "P-DARTS", UNIT_LEVEL_ADVICE)
         if state.epochs and state.epochs != self.epochs:
             raise SearchError(
                 f"P-DARTS: the stages take {self.epochs} epochs in all "

@@ -1,5 +1,6 @@
-"""Named strategies ``"pdarts"``, ``"sgas"``, ``"sgas2"`` and ``"darts_pt"``, registered in
-the strategy registry (:mod:`supernet.search.strategies`) when it is present.
+"""Named strategies ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"`` and, at the channel
+and neuron levels, ``"progressive_gates"`` and ``"gradual_magnitude"``, registered in the
+strategy registry (:mod:`supernet.search.strategies`) when it is present.
 
 Loop settings are those of the reference implementations (CIFAR-10 searches):
 
@@ -11,15 +12,25 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
 ``darts_pt`` 50 search epochs, then a round of decisions every 5 epochs: 131 epochs for the
              DARTS cell (14 edges + 3 nodes); arch lr 3e-4
 =========== ===========================================================================
+
+====================== ================================================================
+``progressive_gates``   softmax keep/drop gates (DARTS first order), the most certain
+                        drops removed on the cubic schedule (:class:`ProgressiveGates`)
+``gradual_magnitude``   no gates (the space's are taken off before compiling) and no
+                        architecture step: magnitude pruning of every block to
+                        ``sparsity`` on the cubic schedule (:class:`GradualMagnitude`)
+====================== ================================================================
 """
 
 from __future__ import annotations
 
 from .darts_pt import DartsPT
+from .gradual import GradualMagnitude
 from .pdarts import CIFAR10_STAGES, PDARTS, Stage
 from .sgas import SGAS
+from .unit_gates import ProgressiveGates
 
-__all__ = ["register_strategies"]
+__all__ = ["register_strategies", "ungate_all"]
 
 
 def _space_builder(space: str, space_kwargs: dict | None):
@@ -61,6 +72,7 @@ def register_strategies(register_strategy, Strategy) -> None:
 
     register_strategy("sgas")(_sgas(1))
     register_strategy("sgas2")(_sgas(2))
+    _register_unit_strategies(register_strategy, Strategy)
 
     @register_strategy("darts_pt")
     def _darts_pt(start: int = 50, interval: int = 5, order: str = "random", seed: int = 0,
@@ -72,6 +84,38 @@ def register_strategies(register_strategy, Strategy) -> None:
                         config={"epochs": start + interval * 16 + 1, "batch_size": 64,
                                 "w_lr": 0.025, "w_lr_min": 0.001, "arch_lr": 3e-4,
                                 "arch_weight_decay": 1e-3})
+
+
+def _register_unit_strategies(register_strategy, Strategy) -> None:
+    @register_strategy("progressive_gates")
+    def _progressive_gates(warmup: int | None = None, interval: int = 1,
+                           decisions: int | None = None):
+        from ...gates import Softmax
+
+        return Strategy("progressive_gates", Softmax(),
+                        ProgressiveGates(warmup, interval, decisions))
+
+    @register_strategy("gradual_magnitude")
+    def _gradual_magnitude(sparsity: float = 0.9, initial: float = 0.0, start: int = 0,
+                           interval: int = 1, steps: int | None = None, scope: str = "layer",
+                           edges=None):
+        policy = GradualMagnitude(sparsity, initial, start, interval, steps, scope, edges)
+        return Strategy("gradual_magnitude", None, policy, config={"arch_update": False},
+                        prepare=ungate_all)
+
+
+def ungate_all(graph) -> None:
+    """Take every keep/drop gate off a channel- or neuron-level graph (before compiling):
+    a magnitude pruning trains no architecture parameter."""
+    from ...units import set_gated
+    from ..unit_choices import is_unit_level
+
+    if not is_unit_level(graph):
+        return
+    nodes = [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
+    edges = [(u, v) for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
+    if nodes or edges:
+        set_gated(graph, units=nodes, connections=edges, gated=False)
 
 
 def _register_if_present() -> bool:

@@ -38,8 +38,8 @@ import torch
 
 from ...errors import ConfigError
 from ..base import DiscretizationPolicy, SearchState
-from .common import (budgets, constraints_of, gate_probabilities, gated_edges, remove_dangling,
-                     template)
+from .common import (UNIT_LEVEL_ADVICE, budgets, constraints_of, gate_probabilities, gated_edges,
+                     remove_dangling, require_layer, template)
 
 __all__ = ["SGAS", "criteria", "normalize", "histogram_intersection", "sgas_policy",
            "sgas_epochs"]
@@ -201,6 +201,7 @@ class SGAS(DiscretizationPolicy):
                 self.decided[e.name] = None
 
     def _setup(self, state) -> None:
+        require_layer(state.graph, "SGAS", UNIT_LEVEL_ADVICE)
         if self.budget is None:
             self.budget = budgets(state.graph, gated_edges(state.graph, state.module))
 

@@ -8,6 +8,7 @@
 :class:`GumbelMax`        GDAS: one sampled op per edge, straight-through
 :class:`BinaryGates`      ProxylessNAS: two-path binary gates, cost loss
 :class:`UniformPath`      SPOS: one uniform path per step
+:class:`TiedGates`        one decision per group of tied units (unit levels)
 ========================= ====================================================
 """
 
@@ -18,6 +19,7 @@ from .gumbel import GumbelMax, GumbelSoftmax, gumbel_noise
 from .partial import PartialChannels, PartialDecision, channel_shuffle, mark_partial
 from .proxyless import BinaryGates, TwoPathDecision, binary_gate_grad
 from .sigmoid import Sigmoid, zero_one_loss
+from .tied import TiedGates, tie_relaxation, tied_unit_gates
 from .uniform import UniformPath
 
 __all__ = [
@@ -25,4 +27,5 @@ __all__ = [
     "GumbelMax", "BinaryGates", "UniformPath", "PartialDecision", "TwoPathDecision",
     "argmax_decision", "binary_gate_grad", "channel_shuffle", "gate_probabilities",
     "gumbel_noise", "mark_partial", "set_phase", "use_relaxation", "zero_one_loss",
+    "TiedGates", "tie_relaxation", "tied_unit_gates",
 ]

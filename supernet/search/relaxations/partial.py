@@ -139,6 +139,12 @@ class PartialChannels(SearchRelaxation):
 
     # ---------------------------------------------------------------- parameters
     def attach(self, module):
+        if getattr(getattr(module, "graph", None), "level", "layer") != "layer":
+            raise SearchError(
+                f"{module.graph.name}: PC-DARTS mixes candidate ops on part of the channels of "
+                f"layer-level edges; this graph is {module.graph.level}-level (keep/drop gates "
+                "of units and connections): use darts, fairdarts, gdas or snas there"
+            )
         self.resync(module)
 
     def resync(self, module):

@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from ...errors import ConfigError
+from ...errors import ConfigError, SearchError
 from ...gates import Decision
 from .base import SearchRelaxation, _gate_items, argmax_decision
 
@@ -179,6 +179,14 @@ class BinaryGates(SearchRelaxation):
         if not self.cost_weight:
             return 0.0
         return self.cost_weight * self.expected_cost(module)
+
+    def attach(self, module):
+        if getattr(getattr(module, "graph", None), "level", "layer") != "layer":
+            raise SearchError(
+                f"{module.graph.name}: ProxylessNAS binary gates sample two candidate ops of a "
+                f"layer-level edge; this graph is {module.graph.level}-level (one keep/drop gate "
+                "per unit or connection): use gdas (one hard sample per gate) or darts there"
+            )
 
     def resync(self, module):
         self._costs = None

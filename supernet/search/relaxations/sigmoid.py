@@ -51,6 +51,15 @@ class Sigmoid(SearchRelaxation):
             return 0.0
         return self.w01 * zero_one_loss(alphas)
 
+    def discrete(self, alpha):
+        """The chosen candidate per gate. A keep/drop gate of the channel and neuron levels
+        (two candidates; "drop" is a zero op, so only ``σ(α_keep)`` reaches the output) keeps
+        its unit or connection iff ``σ(α_keep) >= 1/2``: FairDARTS' threshold rule, since
+        candidates do not compete. Gates of more candidates: the argmax."""
+        if alpha.shape[-1] == 2:
+            return (torch.sigmoid(alpha[..., 0]) < 0.5).long()
+        return alpha.argmax(-1)
+
     def probabilities(self, module):
         return {k: torch.sigmoid(a.detach()) for k, a in _gate_items(module)}
 

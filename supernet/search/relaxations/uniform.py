@@ -22,10 +22,15 @@ __all__ = ["UniformPath"]
 class UniformPath(SearchRelaxation):
     """Uniform sampling of one path per forward pass.
 
+    At the channel and neuron levels a path keeps or drops every unit group and connection
+    with probability one half (:class:`~supernet.search.unit_choices.UnitChoiceSpace`).
+
     Attributes:
         fixed: a choice (see :class:`supernet.search.choices.ChoiceSpace`) to run instead of
             sampling, e.g. the best one found; ``None`` samples.
     """
+
+    ties_units = True  # a path decides every tied group once (no TiedGates wrapper)
 
     def __init__(self, seed: int | None = None):
         super().__init__()
@@ -34,9 +39,9 @@ class UniformPath(SearchRelaxation):
         self.rng = random.Random(seed)
 
     def attach(self, module):
-        from ..choices import ChoiceSpace
+        from ..unit_choices import choice_space
 
-        self.space = ChoiceSpace(module.graph, module)
+        self.space = choice_space(module.graph, module)
         self._module = weakref.ref(module)  # not a submodule: the module owns us
 
     def resync(self, module):
