@@ -114,6 +114,8 @@ def main(argv=None) -> None:
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--random", type=int, default=10)
+    p.add_argument("--train-seeds", nargs="+", type=int, default=[0, 1, 2],
+                   help="every genotype is trained once per seed; the table gives the mean")
     p.add_argument("--epochs", type=int, default=30, help="training epochs of every genotype")
     p.add_argument("--C", type=int, default=8)
     p.add_argument("--layers", type=int, default=4)
@@ -125,33 +127,49 @@ def main(argv=None) -> None:
                     for s in a.strategies for seed in a.seeds}
         genotypes = {("random", i): random_genotype(1000 + i) for i in range(a.random)}
         trains = {}
+
+        def train(key, g):
+            for t in a.train_seeds:
+                name = f"train-{key[0]}-{key[1]}" + (f"-t{t}" if t else "")
+                trains[key + (t,)] = pool.submit(_job, "train", name,
+                                                 (g, t, a.epochs, a.C, a.layers), a.out)
+
         for key, g in genotypes.items():
-            trains[key] = pool.submit(_job, "train", f"train-random-{key[1]}",
-                                      (g, 0, a.epochs, a.C, a.layers), a.out)
+            train(key, g)
         for (s, seed), fut in searches.items():
             g = fut.result()["genotype"]
             genotypes[(s, seed)] = g
-            trains[(s, seed)] = pool.submit(_job, "train", f"train-{s}-{seed}",
-                                            (g, 0, a.epochs, a.C, a.layers), a.out)
-        results = {k: f.result() for k, f in trains.items()}
+            train((s, seed), g)
+        runs = {k: f.result() for k, f in trains.items()}
+    results = {}
+    for (group, seed, _), r in runs.items():
+        entry = results.setdefault((group, seed), {"accs": [], "parameters": r["parameters"]})
+        entry["accs"].append(r["test_acc"])
+    for entry in results.values():
+        entry["test_acc"] = statistics.mean(entry["accs"])
     print(f"MNIST-1D test accuracy after {a.epochs} epochs from scratch "
-          f"(network1d C={a.C}, {a.layers} cells, 4000 training signals, 1000 test)\n")
-    print("| architecture | search seed | search epochs | search time | parameters | test acc |")
-    print("|---|---|---|---|---|---|")
+          f"(network1d C={a.C}, {a.layers} cells, 4000 training signals, 1000 test); "
+          f"mean over training seeds {a.train_seeds}\n")
+    print("| architecture | search seed | search epochs | search time | parameters "
+          "| test acc (mean) | per training seed |")
+    print("|---|---|---|---|---|---|---|")
     for (group, seed), r in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         if group == "random":
             cells = f"| random #{seed} | - | - | - |"
         else:
             s = _job("search", f"search-{group}-{seed}", (), a.out)
             cells = f"| {group} | {seed} | {s['search_epochs']} | {s['search_seconds']:.0f} s |"
-        print(f"{cells} {r['parameters']} | {100 * r['test_acc']:.1f}% |")
-    print("\n| group | n | mean test acc | best | worst |")
-    print("|---|---|---|---|---|")
+        per = " / ".join(f"{100 * v:.1f}" for v in r["accs"])
+        print(f"{cells} {r['parameters']} | {100 * r['test_acc']:.2f}% | {per} |")
+    print("\n| group | architectures | mean test acc | best | worst | mean parameters |")
+    print("|---|---|---|---|---|---|")
     for group in ["random", *a.strategies]:
-        accs = [r["test_acc"] for (g, _), r in results.items() if g == group]
-        if accs:
-            print(f"| {group} | {len(accs)} | {100 * statistics.mean(accs):.2f}% | "
-                  f"{100 * max(accs):.1f}% | {100 * min(accs):.1f}% |")
+        rows = [r for (g, _), r in results.items() if g == group]
+        if rows:
+            accs = [r["test_acc"] for r in rows]
+            params = statistics.mean(r["parameters"] for r in rows)
+            print(f"| {group} | {len(rows)} | {100 * statistics.mean(accs):.2f}% | "
+                  f"{100 * max(accs):.2f}% | {100 * min(accs):.2f}% | {params:,.0f} |")
 
 
 if __name__ == "__main__":
