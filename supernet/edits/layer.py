@@ -251,9 +251,8 @@ class AddOp(_LayerEdit):
                 f"{where}: the edge has no zero ('none') candidate to take probability from, so "
                 "a new op would change the mixture; use init='split' or add 'none' first"
             )
-        if len(names) == 1:
-            row = torch.zeros(1, 1)
-            pending = (relax or _softmax()).grow(row, self.init, src, self.share)
+        if len(names) == 1:  # no gate yet: its op has weight one under any relaxation
+            pending = (relax or _softmax()).grow(None, self.init, src, self.share)
         else:
             pending = None
             for k in keys:

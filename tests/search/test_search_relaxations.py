@@ -318,3 +318,28 @@ def test_proxyless_cost_loss_in_arch_steps_moves_only_the_two_sampled_logits():
     set_phase(net, "weights")
     full = float((torch.softmax(a1, -1)[0] * torch.tensor([9.0, 1.0, 0.0, 0.5])).sum())
     assert float(relax.loss(net).detach()) == pytest.approx(full, rel=1e-5)
+
+
+@pytest.mark.parametrize("relax", [Softmax, Sigmoid])
+@pytest.mark.parametrize("init,ops,source", [("split", ["conv_1x1"], "conv_1x1"),
+                                             ("zero", ["none"], None)])
+def test_growing_an_ungated_edge_into_a_gate_keeps_outputs(relax, init, ops, source):
+    # The single op of an edge without a gate has weight one; after the growth the two
+    # candidates' weights under the relaxation must still add up to what it was.
+    g = Graph("layer", name="grow")
+    g.add_input("x", channels=4)
+    g.add_node("h", channels=4)
+    g.add_edge("x", "h", ["conv_3x3", "skip_connect"])
+    g.add_node("y", channels=4)
+    g.add_edge("h", "y", ops)
+    g.set_outputs(["y"])
+    net = compile(g).eval()
+    use_relaxation(net, relax())
+    x = torch.randn(2, 4, 6, 6)
+    before = net(x)
+    Editor(g, net).apply(AddOp("h", "y", "conv_3x3", init=init, source=source))
+    assert net.gates()["h->y"] == [*ops, "conv_3x3"]
+    assert torch.allclose(net(x), before, atol=1e-5)
+    w = net.relaxation.decide("h->y", net.arch["h->y"].detach()).weights[0]
+    if init == "split":
+        assert float(w.sum()) == pytest.approx(1.0, rel=1e-6)

@@ -31,6 +31,10 @@ def zero_one_loss(alphas) -> torch.Tensor:
     return -((torch.sigmoid(flat) - 0.5) ** 2).mean()
 
 
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
 class Sigmoid(SearchRelaxation):
     """Independent sigmoid weights; every candidate runs.
 
@@ -66,14 +70,22 @@ class Sigmoid(SearchRelaxation):
     def grow(self, alpha, policy, source, share=0.5):
         """Append a candidate keeping the output: with no competition the others keep
         their logits; ``"zero"`` gives the new (zero-output) op ``σ = share``; ``"split"``
-        halves ``σ(α_source)`` between the source and its copy."""
+        halves ``σ(α_source)`` between the source and its copy.
+
+        ``alpha=None`` is an edge without a gate, whose single op has weight one: ``"split"``
+        gives the op and its copy ``σ = 1/2`` each, ``"zero"`` the new op ``share`` and the
+        (zero) op the rest."""
+        if policy == "zero" and not 0.0 < share < 1.0:
+            raise ValueError(f"share must be in (0, 1), got {share}")
+        if alpha is None:
+            if policy == "zero":
+                return torch.tensor([[_logit(1.0 - share), _logit(share)]])
+            return torch.zeros(1, 2)
         alpha = alpha.detach()
         if policy == "random" or source is None:
             return torch.cat([alpha, alpha.mean(-1, keepdim=True)], dim=-1)
         if policy == "zero":
-            if not 0.0 < share < 1.0:
-                raise ValueError(f"share must be in (0, 1), got {share}")
-            new = torch.full_like(alpha[:, :1], math.log(share / (1.0 - share)))
+            new = torch.full_like(alpha[:, :1], _logit(share))
             return torch.cat([alpha, new], dim=-1)
         half = torch.sigmoid(alpha[:, source : source + 1]) / 2
         logit = torch.log(half) - torch.log1p(-half)
