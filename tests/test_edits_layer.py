@@ -208,3 +208,14 @@ def test_an_edit_that_breaks_downstream_shapes_leaves_everything_as_it_was(setup
     assert to_node_link(g) == before
     assert not net.is_stale()
     train_step(net, opts, x)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5, -0.1])
+def test_a_share_outside_the_unit_interval_is_refused_and_changes_nothing(setup, share):
+    g, net, opts, x = setup
+    before = to_node_link(g)
+    with pytest.raises(EditError, match=r"share must be in \(0, 1\), got"):
+        Editor(g, net, opts).apply(AddOp("s0", "n2", "sep_conv_5x5", init="zero", share=share,
+                                         cell="cell"))
+    assert to_node_link(g) == before
+    assert not net.is_stale()

@@ -209,6 +209,12 @@ class AddOp(_LayerEdit):
         _check_op(self.op, where)
         if self.op in ops:
             raise EditError(f"{where} has op {self.op!r} already (candidates: {ops})")
+        if self.init == "zero" and not (isinstance(self.share, (int, float))
+                                        and 0.0 < self.share < 1.0):
+            raise EditError(
+                f"{where}: share must be in (0, 1), got {self.share!r}: the fraction of the "
+                "zero candidate's weight the new op takes"
+            )
         if self.init == "split" and self.source not in ops:
             raise EditError(
                 f"{where}: init='split' needs source= one of the edge's candidates {ops}, "
