@@ -219,3 +219,17 @@ def test_a_share_outside_the_unit_interval_is_refused_and_changes_nothing(setup,
                                          cell="cell"))
     assert to_node_link(g) == before
     assert not net.is_stale()
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_edits_keep_every_module_in_the_module_s_train_or_eval_mode(setup, training):
+    g, net, opts, x = setup
+    net.train(training)
+    ed = Editor(g, net, opts)
+    ed.apply(AddOp("s0", "n2", "sep_conv_5x5", init="zero", cell="cell"))
+    ed.apply(AddNode("n3", channels="$C", cell="cell"))
+    ed.apply(AddEdge("s0", "n3", ["conv_3x3", "none"], init="zero", cell="cell"))
+    ed.apply(AddEdge("n3", "n2", ["conv_3x3", "none"], init="zero", cell="cell"))
+    ed.apply(RemoveOp("s1", "n2", "max_pool_3x3", cell="cell"))
+    wrong = [n for n, m in net.named_modules() if m.training != training]
+    assert not wrong, f"modules left in the other mode: {wrong[:5]}"
