@@ -28,7 +28,9 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
 
     Surviving modules are kept as they are (weights and optimizer state untouched); new ops
     are built under ``seed`` and initialized by ``init``; removed parameters leave the
-    optimizers; architecture parameters are resized with their optimizer state.
+    optimizers; architecture parameters are resized with their optimizer state, and so are
+    a relaxation's own entries of ``module.arch`` when it has ``resized_index(key)`` (per new
+    entry along the last dim, the old one it continues, or ``-1``).
     """
     before = {id(p): p for p in module.weights()}
     old_arch = {k: p for k, p in module.arch.items()} if module.top else {}
@@ -48,9 +50,15 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
         if k not in new_arch:
             remove_params(optimizers, [p])
         elif new_arch[k] is not p and k not in module._arch_names:
-            # a relaxation's own entry (e.g. edge normalization) resized by its resync
-            remove_params(optimizers, [p])
-            add_params(optimizers, [new_arch[k]], like=list(old_arch.values()))
+            # a relaxation's own entry (e.g. edge normalization) resized by its resync;
+            # its optimizer state follows when the relaxation says how the entries map
+            fn = getattr(module.relaxation, "resized_index", None)
+            index = fn(k) if fn is not None else None
+            if index is not None and new_arch[k].dim() == p.dim():
+                replace_param(optimizers, p, new_arch[k], torch.tensor(index), dim=p.dim() - 1)
+            else:
+                remove_params(optimizers, [p])
+                add_params(optimizers, [new_arch[k]], like=list(old_arch.values()))
         elif new_arch[k] is not p:
             names, olds = module._arch_names[k], old_names.get(k, [])
             index = torch.tensor([olds.index(o) if o in olds else -1 for o in names])
