@@ -8,7 +8,7 @@ import torch
 
 from supernet import Graph, compile
 from supernet.edits import AddOp, Editor
-from supernet.errors import ConfigError
+from supernet.errors import ConfigError, SearchError
 from supernet.gates import Softmax
 from supernet.search.relaxations import (BinaryGates, GumbelMax, GumbelSoftmax, Sigmoid,
                                          UniformPath, binary_gate_grad, set_phase,
@@ -343,3 +343,15 @@ def test_growing_an_ungated_edge_into_a_gate_keeps_outputs(relax, init, ops, sou
     w = net.relaxation.decide("h->y", net.arch["h->y"].detach()).weights[0]
     if init == "split":
         assert float(w.sum()) == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_gdas_refuses_non_finite_logits_instead_of_redrawing_forever(bad):
+    with pytest.raises(SearchError, match=r"GDAS: the architecture logits of gate 'e' are not finite"):
+        GumbelMax().decide("e", torch.tensor([[bad, 0.0, 1.0]]))
+    net = compile(one_edge())
+    use_relaxation(net, GumbelMax())
+    with torch.no_grad():
+        net.arch["x->h"][0, 1] = bad
+    with pytest.raises(SearchError, match="x->h"):
+        net(torch.randn(1, 4, 6, 6))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...errors import SearchError
 from ...gates import Decision
 from .base import SearchRelaxation, argmax_decision
 
@@ -31,9 +32,21 @@ def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
 
 
 class _Annealed(SearchRelaxation):
+    method = ""
+
     def __init__(self, tau: float):
         super().__init__()
         self.register_buffer("tau", torch.tensor(float(tau)))
+
+    def _check_finite(self, keys, alphas):
+        # a sample of non-finite logits is never finite: GDAS would redraw forever
+        for k, a in zip(keys, alphas):
+            if not torch.isfinite(a).all():
+                raise SearchError(
+                    f"{self.method}: the architecture logits of gate {k!r} are not finite "
+                    f"({a.detach().flatten()[:8].tolist()}); restore them (e.g. from a "
+                    "checkpoint) or lower arch_lr"
+                )
 
     def forward(self, arch):
         # One draw for all gates with the same number of candidates: a few large tensor
@@ -46,6 +59,8 @@ class _Annealed(SearchRelaxation):
         out = {}
         for keys in groups.values():
             alpha = torch.cat([arch[k] for k in keys])
+            if not torch.isfinite(alpha).all():
+                self._check_finite(keys, [arch[k] for k in keys])
             decisions = self._decide_rows(alpha)
             rows = 0
             for k in keys:
@@ -57,6 +72,7 @@ class _Annealed(SearchRelaxation):
     def decide(self, key, alpha):
         if self.phase == "eval":
             return argmax_decision(alpha)
+        self._check_finite([key], [alpha])
         return self._decide_rows(alpha)(0, alpha.shape[0])
 
     def extra_repr(self) -> str:
@@ -71,6 +87,8 @@ class GumbelSoftmax(_Annealed):
         tau_min: temperature reached at the last epoch; annealing is exponential,
             ``τ_e = τ0 (τ_min/τ0)^(e/(E-1))``.
     """
+
+    method = "SNAS"
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.33):
         super().__init__(tau0)
@@ -102,6 +120,8 @@ class GumbelMax(_Annealed):
         tau_max: temperature at the first epoch (10 in the paper).
         tau_min: temperature at the last epoch (0.1), decayed linearly.
     """
+
+    method = "GDAS"
 
     def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1):
         super().__init__(tau_max)
