@@ -114,7 +114,11 @@ class GumbelMax(_Annealed):
     """GDAS: one sampled candidate per gate, straight-through gradients.
 
     Only the sampled op of each gate is executed (``Decision.active``); its output is
-    multiplied by ``h_k = 1`` whose gradient reaches every ``α`` through the softmax.
+    multiplied by ``h_k = 1`` whose gradient reaches every ``α`` through the softmax. The
+    unsampled candidates add nothing, so their gates get no gradient of their own
+    (``∂L/∂h_j = 0``). The reference adds each unsampled ``h_j`` (value 0) to the edge's
+    output as a scalar, which gives it ``∂L/∂h_j = Σ ∂L/∂out``, as if that op output ones;
+    that term is left out here.
 
     Args:
         tau_max: temperature at the first epoch (10 in the paper).
