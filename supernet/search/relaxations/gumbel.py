@@ -4,7 +4,9 @@ gradients (GDAS).
 * SNAS (Xie et al., "SNAS: Stochastic Neural Architecture Search", ICLR 2019): each forward
   draws a relaxed one-hot sample ``z = softmax((log p + g) / τ)`` per gate (``g`` Gumbel
   noise, ``p = softmax(α)``) and mixes every candidate with it; ``τ`` starts at 1 and is
-  annealed exponentially.
+  annealed exponentially. SNAS trains ``θ`` and ``α`` in one back-propagation on the
+  training data (single level); the search loop here trains ``α`` on the validation split
+  as DARTS does, and SNAS' resource constraint is not part of the relaxation.
 * GDAS (Dong & Yang, "Searching for A Robust Neural Architecture in Four GPU Hours",
   CVPR 2019): the sample is made hard, ``h = one_hot(argmax z)``, and only the sampled op
   runs; the backward pass uses the gradient of ``z`` (straight-through:
