@@ -42,7 +42,10 @@ def _one_draw(fn: Callable[[], torch.Tensor], weights) -> Callable[[], torch.Ten
 
     def call():
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            # only the generators forked here: the others are left as they are
+            torch.default_generator.manual_seed(seed)
+            for i in devices:
+                torch.cuda.default_generators[i].manual_seed(seed)
             return fn()
 
     return call
