@@ -129,7 +129,8 @@ class AddEdge(_LayerEdit):
 
     ``init="zero"`` starts every candidate at zero output, so the destination's value is
     unchanged (for a ``sum`` merge); zero-output ops are the parametric ones, and the
-    ``none`` op.
+    ``none`` op. Not under a relaxation that normalizes the destination's inputs (PC-DARTS'
+    edge normalization): the new input takes a share of their softmax from the others.
     """
 
     kind = "add_edge"

@@ -26,7 +26,7 @@ from ...gates import Decision, mix_candidates
 from .base import SearchRelaxation, _gate_items
 
 __all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
-           "BETA_PREFIX", "walk_edges"]
+           "BETA_PREFIX", "beta_name", "walk_edges"]
 
 BETA_PREFIX = "edge_norm:"
 
@@ -91,6 +91,12 @@ def _node_of(key: str) -> str:
     head, v = key.rsplit("->", 1)
     prefix = head.rsplit(":", 1)[0] + ":" if ":" in head else ""
     return prefix + v
+
+
+def beta_name(key: str) -> str:
+    """The ``module.arch`` entry of the edge-normalization weights of the node gate ``key``
+    feeds (present only when that node has several gated inputs)."""
+    return BETA_PREFIX + _node_of(key)
 
 
 class PartialDecision(Decision):
