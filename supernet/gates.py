@@ -119,10 +119,12 @@ class Relaxation(nn.Module):
         row's mean (the output changes).
 
         Args:
-            alpha: ``(n, K)`` logits.
+            alpha: ``(n, K)`` logits, or ``None`` for an edge that has one candidate and no
+                gate yet (its op has weight one): the result is its ``(1, 2)`` gate.
             source: index of the candidate whose mass is taken.
         """
-        alpha = alpha.detach()
+        # a single softmax candidate has probability one whatever its logit
+        alpha = torch.zeros(1, 1) if alpha is None else alpha.detach()
         if policy == "random" or source is None:
             return torch.cat([alpha, alpha.mean(-1, keepdim=True)], dim=-1)
         frac = 0.5 if policy == "split" else share

@@ -208,3 +208,28 @@ def test_an_edit_that_breaks_downstream_shapes_leaves_everything_as_it_was(setup
     assert to_node_link(g) == before
     assert not net.is_stale()
     train_step(net, opts, x)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5, -0.1])
+def test_a_share_outside_the_unit_interval_is_refused_and_changes_nothing(setup, share):
+    g, net, opts, x = setup
+    before = to_node_link(g)
+    with pytest.raises(EditError, match=r"share must be in \(0, 1\), got"):
+        Editor(g, net, opts).apply(AddOp("s0", "n2", "sep_conv_5x5", init="zero", share=share,
+                                         cell="cell"))
+    assert to_node_link(g) == before
+    assert not net.is_stale()
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_edits_keep_every_module_in_the_module_s_train_or_eval_mode(setup, training):
+    g, net, opts, x = setup
+    net.train(training)
+    ed = Editor(g, net, opts)
+    ed.apply(AddOp("s0", "n2", "sep_conv_5x5", init="zero", cell="cell"))
+    ed.apply(AddNode("n3", channels="$C", cell="cell"))
+    ed.apply(AddEdge("s0", "n3", ["conv_3x3", "none"], init="zero", cell="cell"))
+    ed.apply(AddEdge("n3", "n2", ["conv_3x3", "none"], init="zero", cell="cell"))
+    ed.apply(RemoveOp("s1", "n2", "max_pool_3x3", cell="cell"))
+    wrong = [n for n, m in net.named_modules() if m.training != training]
+    assert not wrong, f"modules left in the other mode: {wrong[:5]}"

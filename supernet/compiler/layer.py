@@ -177,7 +177,9 @@ class LayerModule(GraphModule):
         info = infer_channels(g, self.bind, self.input_channels)
         keep_nodes = set()
         order = g.topological_order()
-        new_steps = nn.ModuleDict()
+        # containers built here take the module's mode, as the ops built do
+        mode = self.training
+        new_steps = nn.ModuleDict().train(mode)
         commit = []
         for n in order:
             d = g.nx.nodes[n]
@@ -190,9 +192,10 @@ class LayerModule(GraphModule):
             if key in new_steps:
                 raise GraphError(f"{g.name}: nodes collide on module name {key!r}; rename {n!r}")
             keep_nodes.add(key)
-            step = self.steps[key] if key in self.steps else NodeModule()
+            step = self.steps[key] if key in self.steps else NodeModule().train(mode)
             if kind == "call":
-                commit.append((step, nn.ModuleDict(), self._cell_module(n, d, info, init, report, _pass), None))
+                commit.append((step, nn.ModuleDict().train(mode),
+                               self._cell_module(n, d, info, init, report, _pass), None))
             else:
                 inputs = self._sync_edges(n, step, info, init, report)
                 commit.append((step, inputs, None, self._post_op(n, d, step, info)))
@@ -220,7 +223,7 @@ class LayerModule(GraphModule):
 
     def _sync_edges(self, n, step, info, init, report):
         g = self.graph
-        new_inputs = nn.ModuleDict()
+        new_inputs = nn.ModuleDict().train(self.training)
         for u, _ in g.in_edges(n):
             if (u, n) not in info.edges:
                 continue  # from a node with no value yet
@@ -232,7 +235,7 @@ class LayerModule(GraphModule):
             C_in, C_out = info.edges[(u, n)]
             args = edge_args(g, u, n, self.bind)
             groups = partial_groups(e, C_in, C_out, where)
-            fresh = Edge()
+            fresh = Edge().train(self.training)
             for op in e["ops"]:
                 spec = resolve_op(op, where)
                 op_args = {k: v for k, v in args.items() if k in spec.params}
@@ -345,7 +348,7 @@ class LayerModule(GraphModule):
         new_alpha = new_alpha or {}
         gates = self.gates()
         names = getattr(self, "_arch_names", None) or {}
-        arch = nn.ParameterDict(OrderedDict())
+        arch = nn.ParameterDict(OrderedDict()).train(self.training)
         gate_keys = {module_key(k) for k in gates} | {module_key(k) for k in names}
         # Entries that are no gate belong to the relaxation (attach); it resizes them in resync.
         extras = [(k, p) for k, p in self.arch.items() if k not in gate_keys]

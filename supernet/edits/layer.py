@@ -28,7 +28,9 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
 
     Surviving modules are kept as they are (weights and optimizer state untouched); new ops
     are built under ``seed`` and initialized by ``init``; removed parameters leave the
-    optimizers; architecture parameters are resized with their optimizer state.
+    optimizers; architecture parameters are resized with their optimizer state, and so are
+    a relaxation's own entries of ``module.arch`` when it has ``resized_index(key)`` (per new
+    entry along the last dim, the old one it continues, or ``-1``).
     """
     before = {id(p): p for p in module.weights()}
     old_arch = {k: p for k, p in module.arch.items()} if module.top else {}
@@ -48,9 +50,15 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
         if k not in new_arch:
             remove_params(optimizers, [p])
         elif new_arch[k] is not p and k not in module._arch_names:
-            # a relaxation's own entry (e.g. edge normalization) resized by its resync
-            remove_params(optimizers, [p])
-            add_params(optimizers, [new_arch[k]], like=list(old_arch.values()))
+            # a relaxation's own entry (e.g. edge normalization) resized by its resync;
+            # its optimizer state follows when the relaxation says how the entries map
+            fn = getattr(module.relaxation, "resized_index", None)
+            index = fn(k) if fn is not None else None
+            if index is not None and new_arch[k].dim() == p.dim():
+                replace_param(optimizers, p, new_arch[k], torch.tensor(index), dim=p.dim() - 1)
+            else:
+                remove_params(optimizers, [p])
+                add_params(optimizers, [new_arch[k]], like=list(old_arch.values()))
         elif new_arch[k] is not p:
             names, olds = module._arch_names[k], old_names.get(k, [])
             index = torch.tensor([olds.index(o) if o in olds else -1 for o in names])
@@ -121,7 +129,8 @@ class AddEdge(_LayerEdit):
 
     ``init="zero"`` starts every candidate at zero output, so the destination's value is
     unchanged (for a ``sum`` merge); zero-output ops are the parametric ones, and the
-    ``none`` op.
+    ``none`` op. Not under a relaxation that normalizes the destination's inputs (PC-DARTS'
+    edge normalization): the new input takes a share of their softmax from the others.
     """
 
     kind = "add_edge"
@@ -209,6 +218,12 @@ class AddOp(_LayerEdit):
         _check_op(self.op, where)
         if self.op in ops:
             raise EditError(f"{where} has op {self.op!r} already (candidates: {ops})")
+        if self.init == "zero" and not (isinstance(self.share, (int, float))
+                                        and 0.0 < self.share < 1.0):
+            raise EditError(
+                f"{where}: share must be in (0, 1), got {self.share!r}: the fraction of the "
+                "zero candidate's weight the new op takes"
+            )
         if self.init == "split" and self.source not in ops:
             raise EditError(
                 f"{where}: init='split' needs source= one of the edge's candidates {ops}, "
@@ -251,9 +266,8 @@ class AddOp(_LayerEdit):
                 f"{where}: the edge has no zero ('none') candidate to take probability from, so "
                 "a new op would change the mixture; use init='split' or add 'none' first"
             )
-        if len(names) == 1:
-            row = torch.zeros(1, 1)
-            pending = (relax or _softmax()).grow(row, self.init, src, self.share)
+        if len(names) == 1:  # no gate yet: its op has weight one under any relaxation
+            pending = (relax or _softmax()).grow(None, self.init, src, self.share)
         else:
             pending = None
             for k in keys:

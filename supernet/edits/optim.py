@@ -4,6 +4,12 @@ When an edit removes parameters, they leave every optimizer (with their state); 
 creates parameters, they join the param group of a sibling; when it resizes a parameter,
 the new tensor takes over the old one's state, sliced the same way (momentum buffers, Adam
 moments), so that training continues as if the removed entries had never existed.
+
+A created entry of a resized tensor starts with zero state. Adam keeps one step count per
+tensor, so such an entry's second moment starts at zero under the bias correction of the
+tensor's many steps: its first updates are larger than a fresh optimizer's (up to
+``(1 - β1) / sqrt(1 - β2)`` times the learning rate, about 16x with DARTS' betas), until
+its second moment has built up (a few hundred steps at ``β2 = 0.999``).
 """
 
 from __future__ import annotations

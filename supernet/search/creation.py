@@ -44,6 +44,7 @@ from ..schema import is_symbol
 from .base import CreationPolicy, SearchState
 from .progressive.common import (GatedEdge, gate_probabilities, gated_edges, require_layer,
                                  template)
+from .relaxations.partial import beta_name
 
 __all__ = ["GrowOps", "GrowNode", "is_parametric"]
 
@@ -260,6 +261,15 @@ class GrowNode(_Scheduled):
             raise SearchError(
                 f"{where}: sources {bad} come after target {self.target!r}; the new node "
                 "would close a cycle: read from earlier nodes"
+            )
+        normalized = [beta_name(k) for u, _ in g.in_edges(self.target)
+                      for k in state.module.gate_keys(u, self.target, self.cell)]
+        if any(k in state.module.arch for k in normalized):
+            raise SearchError(
+                f"{where}: target {self.target!r} weights its inputs by edge normalization "
+                "(PC-DARTS' softmax over them), so a new input would take a share from the "
+                "others and change its value; grow with edge_norm=False, or grow candidate "
+                "ops (GrowOps) instead"
             )
         channels = self.channels if self.channels is not None else node.get("channels")
         ed = state.editor

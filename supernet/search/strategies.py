@@ -137,6 +137,7 @@ def _pcdarts(k: int = 4, edge_norm: bool = True):
 
 @register_strategy("fairdarts")
 def _fairdarts(w01: float = 10.0):
+    # DARTS' loop settings and discretization (no 0.85 threshold): see relaxations/sigmoid.py
     return Strategy("fairdarts", Sigmoid(w01), ArgmaxDiscretization())
 
 

@@ -13,6 +13,12 @@ where the Hessian-vector product is the central finite difference
 
 The weights are restored exactly (from a copy) after each perturbation, and so are the
 module's buffers (batch-norm statistics): the extra forward passes leave no trace.
+
+``L_train`` is one function of ``(w, α)`` in this formula: when its forward pass is
+random (dropout, drop-path, Gumbel or path samples), the virtual step and both
+finite-difference points draw the same sample (torch's generators are reseeded alike for
+the three passes, with a seed drawn from the global generator); otherwise the difference of
+two samples, divided by ``2ε``, would swamp the Hessian-vector product.
 """
 
 from __future__ import annotations
@@ -27,6 +33,22 @@ __all__ = ["unrolled_arch_grads", "virtual_step"]
 def _grads(loss, params):
     gs = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+
+
+def _one_draw(fn: Callable[[], torch.Tensor], weights) -> Callable[[], torch.Tensor]:
+    """``fn`` made to draw the same random numbers at every call (for ``weights``' devices)."""
+    seed = int(torch.randint(0, 2**62, (1,)))
+    devices = sorted({w.device.index or 0 for w in weights if w.is_cuda})
+
+    def call():
+        with torch.random.fork_rng(devices=devices):
+            # only the generators forked here: the others are left as they are
+            torch.default_generator.manual_seed(seed)
+            for i in devices:
+                torch.cuda.default_generators[i].manual_seed(seed)
+            return fn()
+
+    return call
 
 
 def virtual_step(weights, grads, optimizer, lr: float) -> list[torch.Tensor]:
@@ -51,7 +73,8 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
     """The second-order gradient of every architecture parameter of ``module``.
 
     Args:
-        train_loss: computes ``L_train`` at the module's current weights (a fresh forward).
+        train_loss: computes ``L_train`` at the module's current weights (a fresh forward;
+            called three times, drawing the same random numbers each time).
         val_loss: computes ``L_val`` (plus any architecture regularizer).
         optimizer: the weight optimizer (its momentum buffers and weight decay enter the
             virtual step).
@@ -64,6 +87,7 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
     arch = module.arch_parameters()
     saved_w = [w.detach().clone() for w in weights]
     saved_b = [b.detach().clone() for b in module.buffers()]
+    train_loss = _one_draw(train_loss, weights)
     try:
         g_train = _grads(train_loss(), weights)
         with torch.no_grad():

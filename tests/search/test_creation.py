@@ -164,3 +164,29 @@ def test_growth_fires_once_per_epoch():
     policy.on_epoch_end(search.state)
     policy.on_epoch_end(search.state)
     assert len(policy.grown) == 9
+
+
+def test_grow_node_refuses_a_target_under_edge_normalization():
+    # PC-DARTS scales a node's inputs by softmax(beta) over them: a new input takes a share
+    # of that softmax from the others, so the node's value changes whatever the new edge
+    # outputs. GrowNode, which promises unchanged outputs, refuses and says why.
+    from supernet.search.relaxations import PartialChannels, mark_partial
+
+    g = net(("normal",), steps=3)
+    mark_partial(g, 4)
+    policy = GrowNode("normal", "n5", ["p0", "n2"], "n4", ["sep_conv_3x3", "none"],
+                      ["none", "sep_conv_3x3"], at=1)
+    search = MiniSearch(g, None, [policy], relaxation=PartialChannels(4), epochs=2)
+    before = sn.io.to_node_link(g)
+    search.state.epoch = 1
+    with pytest.raises(SearchError, match="n4.*edge normalization"):
+        policy.on_epoch_end(search.state)
+    assert sn.io.to_node_link(g) == before
+    # without edge normalization the growth keeps the outputs
+    g = net(("normal",), steps=3)
+    mark_partial(g, 4)
+    policy = GrowNode("normal", "n5", ["p0", "n2"], "n4", ["sep_conv_3x3", "none"],
+                      ["none", "sep_conv_3x3"], at=1)
+    search = MiniSearch(g, None, [policy], relaxation=PartialChannels(4, edge_norm=False),
+                        epochs=2)
+    grow(search, policy, epoch=1)

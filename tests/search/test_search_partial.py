@@ -116,3 +116,26 @@ def test_beta_follows_edits_and_goes_with_discretization():
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
     assert all(m.in_channels in (4, 8) for m in convs)
     assert net(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+
+
+def test_beta_optimizer_state_follows_the_surviving_edges():
+    # A resized edge-normalization parameter continues the Adam state of the edges that
+    # survive, as resized gate logits do: moments sliced, step count kept.
+    g = darts_like(C=4)
+    mark_partial(g, 4)
+    net = compile(g)
+    use_relaxation(net, PartialChannels(4))
+    key = BETA_PREFIX + "normal:n1"
+    opt = torch.optim.Adam(net.arch_parameters(), lr=0.01)
+    for _ in range(2):
+        opt.zero_grad()
+        net(torch.randn(2, 3, 8, 8)).pow(2).sum().backward()
+        opt.step()
+    old = {k: v.clone() for k, v in opt.state[net.arch[key]].items()}
+    assert old["exp_avg"].abs().sum() > 0
+    Editor(g, net, [opt]).apply(RemoveEdge("c0", "n1", cell="normal"))
+    new = opt.state[net.arch[key]]
+    assert torch.equal(new["exp_avg"], old["exp_avg"][:, 1:])
+    assert torch.equal(new["exp_avg_sq"], old["exp_avg_sq"][:, 1:])
+    assert float(new["step"]) == float(old["step"]) == 2.0
+    assert sum(p is net.arch[key] for g_ in opt.param_groups for p in g_["params"]) == 1

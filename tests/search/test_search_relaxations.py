@@ -8,7 +8,7 @@ import torch
 
 from supernet import Graph, compile
 from supernet.edits import AddOp, Editor
-from supernet.errors import ConfigError
+from supernet.errors import ConfigError, SearchError
 from supernet.gates import Softmax
 from supernet.search.relaxations import (BinaryGates, GumbelMax, GumbelSoftmax, Sigmoid,
                                          UniformPath, binary_gate_grad, set_phase,
@@ -283,3 +283,75 @@ def test_spos_samples_uniformly_and_respects_constraints():
             mod.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls[name] + 1))
     net(torch.randn(2, 3, 8, 8))
     assert sum(calls.values()) == 3  # one op per edge (dropped edges run their zero op)
+
+
+def test_proxyless_cost_loss_in_arch_steps_moves_only_the_two_sampled_logits():
+    # As the reference: in an architecture step the expected cost is taken over the two
+    # sampled candidates (softmax of their two logits), so with the strategy's Adam
+    # (beta1 = 0, no decay) the unsampled logits stay put and keep their total mass.
+    net = compile(one_edge())
+    costs = {"conv_3x3": 9.0, "conv_1x1": 1.0, "skip_connect": 0.0, "avg_pool_3x3": 0.5}
+    relax = BinaryGates(cost=costs, cost_weight=1.0)
+    use_relaxation(net, relax)
+    with torch.no_grad():
+        net.arch["x->h"].copy_(torch.tensor([[0.3, -0.2, 0.1, 0.5]]))
+    opt = torch.optim.Adam(net.arch_parameters(), lr=0.1, betas=(0.0, 0.999), weight_decay=0.0)
+    set_phase(net, "arch")
+    torch.manual_seed(0)
+    y = net(torch.randn(2, 4, 6, 6))
+    d = relax._pending[0]
+    others = [k for k in range(4) if k not in d.involved]
+    cost = relax.loss(net)
+    p = torch.softmax(torch.tensor([0.3, -0.2, 0.1, 0.5])[d.involved], -1)
+    want = float((p * torch.tensor([9.0, 1.0, 0.0, 0.5])[d.involved]).sum())
+    assert float(cost.detach()) == pytest.approx(want, rel=1e-5)
+    (y.pow(2).mean() + cost).backward()
+    assert (net.arch["x->h"].grad[0, others] == 0).all()
+    a0 = net.arch["x->h"].detach().clone()
+    opt.step()
+    relax.after_arch_step(net)
+    a1 = net.arch["x->h"].detach()
+    assert torch.equal(a1[0, others], a0[0, others])
+    mass = [float(torch.softmax(a, -1)[0, others].sum()) for a in (a0, a1)]
+    assert mass[1] == pytest.approx(mass[0], rel=1e-6)
+    # outside an architecture step the loss is the expectation over every candidate
+    set_phase(net, "weights")
+    full = float((torch.softmax(a1, -1)[0] * torch.tensor([9.0, 1.0, 0.0, 0.5])).sum())
+    assert float(relax.loss(net).detach()) == pytest.approx(full, rel=1e-5)
+
+
+@pytest.mark.parametrize("relax", [Softmax, Sigmoid])
+@pytest.mark.parametrize("init,ops,source", [("split", ["conv_1x1"], "conv_1x1"),
+                                             ("zero", ["none"], None)])
+def test_growing_an_ungated_edge_into_a_gate_keeps_outputs(relax, init, ops, source):
+    # The single op of an edge without a gate has weight one; after the growth the two
+    # candidates' weights under the relaxation must still add up to what it was.
+    g = Graph("layer", name="grow")
+    g.add_input("x", channels=4)
+    g.add_node("h", channels=4)
+    g.add_edge("x", "h", ["conv_3x3", "skip_connect"])
+    g.add_node("y", channels=4)
+    g.add_edge("h", "y", ops)
+    g.set_outputs(["y"])
+    net = compile(g).eval()
+    use_relaxation(net, relax())
+    x = torch.randn(2, 4, 6, 6)
+    before = net(x)
+    Editor(g, net).apply(AddOp("h", "y", "conv_3x3", init=init, source=source))
+    assert net.gates()["h->y"] == [*ops, "conv_3x3"]
+    assert torch.allclose(net(x), before, atol=1e-5)
+    w = net.relaxation.decide("h->y", net.arch["h->y"].detach()).weights[0]
+    if init == "split":
+        assert float(w.sum()) == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_gdas_refuses_non_finite_logits_instead_of_redrawing_forever(bad):
+    with pytest.raises(SearchError, match=r"GDAS: the architecture logits of gate 'e' are not finite"):
+        GumbelMax().decide("e", torch.tensor([[bad, 0.0, 1.0]]))
+    net = compile(one_edge())
+    use_relaxation(net, GumbelMax())
+    with torch.no_grad():
+        net.arch["x->h"][0, 1] = bad
+    with pytest.raises(SearchError, match="x->h"):
+        net(torch.randn(1, 4, 6, 6))

@@ -87,3 +87,46 @@ def test_virtual_step_uses_momentum_and_weight_decay():
     (out,) = virtual_step([w], [torch.tensor([0.5, 0.5])], opt, 0.1)
     want = w.detach() - 0.1 * (0.9 * buf + 0.5 + 0.1 * w.detach())
     assert torch.allclose(out, want)
+
+
+def test_a_stochastic_train_loss_is_evaluated_with_one_sample():
+    # The hypergradient differentiates L_train(w, alpha; s) for one draw s of its noise
+    # (dropout, drop-path, Gumbel samples): the virtual step and both finite-difference
+    # points must see the same draw, or the difference divided by 2 eps is noise.
+    torch.manual_seed(0)
+    net = compile(tiny()).double()
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    xt, yt = torch.randn(16, 3, dtype=torch.double), torch.randint(0, 2, (16,))
+    xv, yv = torch.randn(16, 3, dtype=torch.double), torch.randint(0, 2, (16,))
+    ce = torch.nn.functional.cross_entropy
+    opt = torch.optim.SGD(net.weights(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+    masks = []
+
+    def train_loss():
+        mask = (torch.rand(16, 3) > 0.5).double() * 2.0  # inverted dropout at 1/2
+        masks.append(mask)
+        return ce(net(xt * mask), yt)
+
+    lr = 0.1
+    fd, _ = unrolled_arch_grads(net, train_loss, lambda: ce(net(xv), yv), opt, lr)
+    assert len(masks) == 3 and all(torch.equal(m, masks[0]) for m in masks)
+
+    names = [n for n, p in net.named_parameters() if not n.startswith("arch.")]
+    arch_names = [n for n, _ in net.named_parameters() if n.startswith("arch.")]
+    params = dict(net.named_parameters())
+    wr = [params[n].detach().clone().requires_grad_() for n in names]
+    alpha = [params[n].detach().clone().requires_grad_() for n in arch_names]
+
+    def call(ws, al, x):
+        return functional_call(net, {**dict(zip(names, ws)), **dict(zip(arch_names, al))}, (x,))
+
+    g = torch.autograd.grad(ce(call(wr, alpha, xt * masks[0]), yt), wr, create_graph=True)
+    w_new = [t - lr * (gi + 3e-4 * t) for t, gi in zip(wr, g)]  # no momentum buffer yet
+    exact = torch.autograd.grad(ce(call(w_new, alpha, xv), yv), alpha)
+    for a, b in zip(fd, exact):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-7), (a, b)
+    # the draws of the train loss do not repeat from one architecture step to the next
+    unrolled_arch_grads(net, train_loss, lambda: ce(net(xv), yv), opt, lr)
+    assert not torch.equal(masks[3], masks[0])

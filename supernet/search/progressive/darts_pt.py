@@ -8,7 +8,9 @@ super-network is trained:
 1. *Op selection*: an undecided edge is drawn at random; for each of its candidates, the
    validation accuracy is measured with that candidate masked (its weight set to zero, the
    others unchanged); the edge keeps the candidate whose removal lowers the accuracy most
-   (``RemoveOp`` edits for the others).
+   (``RemoveOp`` edits for the others). Zero ops and excluded candidates are neither
+   measured nor kept; the reference measures ``none`` too, whose masking changes nothing,
+   so it would win only where no other removal lowers the accuracy.
 2. The super-network is tuned for ``interval`` epochs, and the next edge is decided, until
    every edge of the cell is.
 3. *Topology selection*: for a node drawn at random with more in-edges than

@@ -38,14 +38,15 @@ from ...gates import Decision, Relaxation, Softmax
 
 __all__ = ["RelaxationWrapper", "MaskOps", "using_relaxation", "zeroed_edges", "batch_statistics"]
 
-_HOOKS = ("set_phase", "on_epoch_start", "after_arch_step", "probabilities", "resync")
+_HOOKS = ("set_phase", "on_epoch_start", "after_arch_step", "probabilities", "resync",
+          "resized_index")
 
 
 class RelaxationWrapper(Relaxation):
     """A relaxation that changes the decisions of another one (``base``) and forwards
     every other hook to it (``attach``, ``loss``, ``discrete``, ``grow``, and the search
     loop's optional ``set_phase``, ``on_epoch_start``, ``after_arch_step``,
-    ``probabilities``, ``resync``)."""
+    ``probabilities``, ``resync``, ``resized_index``)."""
 
     def __init__(self, base: Relaxation | None = None):
         super().__init__()

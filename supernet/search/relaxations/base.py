@@ -16,6 +16,9 @@ Hooks, in the order a search calls them:
 * ``after_arch_step(module)``: after each optimizer step on the architecture parameters.
 * ``probabilities(module)``: per gate, the weights a discretization ranks candidates by.
 * ``resync(module)``: after each structural edit (resize attached parameters).
+* ``resized_index(key)``: for an attached parameter that ``resync`` replaced by a resized
+  one, per new entry the old entry it continues (``-1``: new); the edit then carries its
+  optimizer state over (:func:`supernet.edits.sync_module`). Without it the state restarts.
 
 State that must survive a checkpoint lives in buffers, or in ``get_extra_state``.
 """

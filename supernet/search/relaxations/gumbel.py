@@ -4,7 +4,9 @@ gradients (GDAS).
 * SNAS (Xie et al., "SNAS: Stochastic Neural Architecture Search", ICLR 2019): each forward
   draws a relaxed one-hot sample ``z = softmax((log p + g) / τ)`` per gate (``g`` Gumbel
   noise, ``p = softmax(α)``) and mixes every candidate with it; ``τ`` starts at 1 and is
-  annealed exponentially.
+  annealed exponentially. SNAS trains ``θ`` and ``α`` in one back-propagation on the
+  training data (single level); the search loop here trains ``α`` on the validation split
+  as DARTS does, and SNAS' resource constraint is not part of the relaxation.
 * GDAS (Dong & Yang, "Searching for A Robust Neural Architecture in Four GPU Hours",
   CVPR 2019): the sample is made hard, ``h = one_hot(argmax z)``, and only the sampled op
   runs; the backward pass uses the gradient of ``z`` (straight-through:
@@ -18,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...errors import SearchError
 from ...gates import Decision
 from .base import SearchRelaxation, argmax_decision
 
@@ -31,9 +34,21 @@ def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
 
 
 class _Annealed(SearchRelaxation):
+    method = ""
+
     def __init__(self, tau: float):
         super().__init__()
         self.register_buffer("tau", torch.tensor(float(tau)))
+
+    def _check_finite(self, keys, alphas):
+        # a sample of non-finite logits is never finite: GDAS would redraw forever
+        for k, a in zip(keys, alphas):
+            if not torch.isfinite(a).all():
+                raise SearchError(
+                    f"{self.method}: the architecture logits of gate {k!r} are not finite "
+                    f"({a.detach().flatten()[:8].tolist()}); restore them (e.g. from a "
+                    "checkpoint) or lower arch_lr"
+                )
 
     def forward(self, arch):
         # One draw for all gates with the same number of candidates: a few large tensor
@@ -46,6 +61,8 @@ class _Annealed(SearchRelaxation):
         out = {}
         for keys in groups.values():
             alpha = torch.cat([arch[k] for k in keys])
+            if not torch.isfinite(alpha).all():
+                self._check_finite(keys, [arch[k] for k in keys])
             decisions = self._decide_rows(alpha)
             rows = 0
             for k in keys:
@@ -57,6 +74,7 @@ class _Annealed(SearchRelaxation):
     def decide(self, key, alpha):
         if self.phase == "eval":
             return argmax_decision(alpha)
+        self._check_finite([key], [alpha])
         return self._decide_rows(alpha)(0, alpha.shape[0])
 
     def extra_repr(self) -> str:
@@ -71,6 +89,8 @@ class GumbelSoftmax(_Annealed):
         tau_min: temperature reached at the last epoch; annealing is exponential,
             ``τ_e = τ0 (τ_min/τ0)^(e/(E-1))``.
     """
+
+    method = "SNAS"
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.33):
         super().__init__(tau0)
@@ -96,12 +116,18 @@ class GumbelMax(_Annealed):
     """GDAS: one sampled candidate per gate, straight-through gradients.
 
     Only the sampled op of each gate is executed (``Decision.active``); its output is
-    multiplied by ``h_k = 1`` whose gradient reaches every ``α`` through the softmax.
+    multiplied by ``h_k = 1`` whose gradient reaches every ``α`` through the softmax. The
+    unsampled candidates add nothing, so their gates get no gradient of their own
+    (``∂L/∂h_j = 0``). The reference adds each unsampled ``h_j`` (value 0) to the edge's
+    output as a scalar, which gives it ``∂L/∂h_j = Σ ∂L/∂out``, as if that op output ones;
+    that term is left out here.
 
     Args:
         tau_max: temperature at the first epoch (10 in the paper).
         tau_min: temperature at the last epoch (0.1), decayed linearly.
     """
+
+    method = "GDAS"
 
     def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1):
         super().__init__(tau_max)

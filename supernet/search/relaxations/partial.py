@@ -26,7 +26,7 @@ from ...gates import Decision, mix_candidates
 from .base import SearchRelaxation, _gate_items
 
 __all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
-           "BETA_PREFIX", "walk_edges"]
+           "BETA_PREFIX", "beta_name", "walk_edges"]
 
 BETA_PREFIX = "edge_norm:"
 
@@ -93,6 +93,12 @@ def _node_of(key: str) -> str:
     return prefix + v
 
 
+def beta_name(key: str) -> str:
+    """The ``module.arch`` entry of the edge-normalization weights of the node gate ``key``
+    feeds (present only when that node has several gated inputs)."""
+    return BETA_PREFIX + _node_of(key)
+
+
 class PartialDecision(Decision):
     """A softmax mixture over ``1/K`` of the channels, times an edge-normalization weight."""
 
@@ -157,6 +163,7 @@ class PartialChannels(SearchRelaxation):
         if not self.edge_norm:
             nodes = OrderedDict()
         old = getattr(self, "_nodes", {})
+        self._resized = {}
         for name in [k for k in module.arch.keys() if k.startswith(BETA_PREFIX)]:
             if name[len(BETA_PREFIX):] not in nodes:
                 del module.arch[name]
@@ -167,12 +174,21 @@ class PartialChannels(SearchRelaxation):
             value = 1e-3 * torch.randn(1, len(keys))
             if name in module.arch:  # carry the weights of surviving edges
                 prev = module.arch[name].detach()
-                for j, key in enumerate(keys):
-                    if key in old.get(node, []):
-                        value[0, j] = prev[0, old[node].index(key)]
+                was = old.get(node, [])
+                index = [was.index(key) if key in was else -1 for key in keys]
+                for j, i in enumerate(index):
+                    if i >= 0:
+                        value[0, j] = prev[0, i]
                 value = value.to(prev.device)
+                self._resized[name] = index
             module.arch[name] = nn.Parameter(value)
         self._nodes = dict(nodes)
+
+    def resized_index(self, name: str) -> list[int] | None:
+        """For the edge-normalization weights ``name`` replaced by the last :meth:`resync`:
+        per new entry, the old entry it continues (``-1``: a new edge), so that the
+        optimizer state of the surviving edges follows them."""
+        return getattr(self, "_resized", {}).get(name)
 
     def get_extra_state(self):
         return {"groups": dict(self._groups), "nodes": {k: list(v) for k, v in self._nodes.items()}}

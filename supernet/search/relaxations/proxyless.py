@@ -14,8 +14,17 @@ Cai et al., "ProxylessNAS: Direct Neural Architecture Search on Target Task and 
   ``∂L/∂α_a = Σ_m ∂L/∂g_m · p̂_m (δ_am - p̂_a)`` with ``p̂`` the softmax of the two logits.
   After the optimizer step the two updated logits are shifted by one offset so that the
   total probability of the unsampled candidates is unchanged.
-* Cost loss: ``cost_weight · Σ_gates Σ_k p_k cost_k`` (expected FLOPs or latency), where
-  ``cost`` maps op names (or gate keys) to per-op costs, or is a callable computing them.
+* Cost loss: ``cost_weight · Σ_gates Σ_k p_k cost_k`` (expected FLOPs or latency, added to
+  the loss), where ``cost`` maps op names (or gate keys) to per-op costs, or is a callable
+  computing them. In an architecture step the expectation is over the two sampled
+  candidates, ``Σ_m p̂_m cost_m``, as the reference computes it (its
+  ``current_prob_over_ops``): like the binary-gate gradient it moves only the two sampled
+  logits, so the rescaling after the step leaves the unsampled candidates exactly as they
+  were. Elsewhere (:meth:`BinaryGates.expected_cost`) it is over every candidate.
+
+The reference skips the update of a gate whose active candidate is the zero op; here that
+gate is updated like any other (the zero op's gate gradient is zero, the other sampled
+candidate's is not).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import Callable
 
 import torch
 
+from ...compiler.module import module_key
 from ...errors import ConfigError, SearchError
 from ...gates import Decision
 from .base import SearchRelaxation, _gate_items, argmax_decision
@@ -77,11 +87,12 @@ class _TwoPath(torch.autograd.Function):
 class TwoPathDecision(Decision):
     """Two sampled candidates of one gate, one of them active (architecture steps)."""
 
-    __slots__ = ("alpha", "involved", "pick", "probs", "row", "old")
+    __slots__ = ("alpha", "involved", "pick", "probs", "row", "old", "key")
 
-    def __init__(self, alpha, involved, pick, row=0):
+    def __init__(self, alpha, involved, pick, row=0, key=None):
         super().__init__(None, [[involved[pick]]])
         self.alpha, self.involved, self.pick, self.row = alpha, list(involved), pick, row
+        self.key = key
         self.old = alpha.detach()[row, self.involved].clone()
         self.probs = torch.softmax(self.old, -1)
 
@@ -121,7 +132,7 @@ class BinaryGates(SearchRelaxation):
             raise ConfigError("BinaryGates: gates of several rows are not supported (use layer gates)")
         involved = torch.multinomial(probs[0], 2, replacement=False).tolist()
         pick = int(torch.multinomial(torch.softmax(alpha.detach()[0, involved], -1), 1))
-        d = TwoPathDecision(alpha, involved, pick)
+        d = TwoPathDecision(alpha, involved, pick, key=key)
         self._pending.append(d)
         return d
 
@@ -165,19 +176,36 @@ class BinaryGates(SearchRelaxation):
             out[key] = torch.tensor(values, dtype=torch.float32).view(1, -1)
         return out
 
-    def expected_cost(self, module) -> torch.Tensor:
-        """``Σ_gates Σ_k p_k cost_k`` (differentiable in ``α``)."""
+    def _cost_table(self, module) -> dict[str, torch.Tensor]:
         if self._costs is None or set(self._costs) != set(module.gates()):
             self._costs = self.gate_costs(module)
+        return self._costs
+
+    def expected_cost(self, module) -> torch.Tensor:
+        """``Σ_gates Σ_k p_k cost_k`` (differentiable in ``α``)."""
+        costs = self._cost_table(module)
         total = 0.0
         for key, alpha in _gate_items(module):
-            c = self._costs[key].to(alpha)
+            c = costs[key].to(alpha)
             total = total + (torch.softmax(alpha, -1) * c).sum()
+        return torch.as_tensor(total)
+
+    def sampled_cost(self, module) -> torch.Tensor:
+        """``Σ_gates Σ_m p̂_m cost_m`` over the two candidates sampled in the current
+        architecture step, ``p̂`` the softmax of their two logits (differentiable in those
+        logits only)."""
+        costs = {module_key(k): v for k, v in self._cost_table(module).items()}
+        total = 0.0
+        for d in self._pending:
+            c = costs[module_key(d.key)].to(d.alpha)[0, d.involved]
+            total = total + (torch.softmax(d.alpha[d.row, d.involved], -1) * c).sum()
         return torch.as_tensor(total)
 
     def loss(self, module):
         if not self.cost_weight:
             return 0.0
+        if self.phase == "arch" and self._pending:
+            return self.cost_weight * self.sampled_cost(module)
         return self.cost_weight * self.expected_cost(module)
 
     def attach(self, module):

@@ -6,6 +6,16 @@ Search" (ECCV 2020). Each candidate is weighted by ``σ(α_k)``: candidates do n
 ``L_01 = -(1/N) Σ (σ(α) - 0.5)²`` over all ``N`` architecture parameters pushes every
 weight towards 0 or 1, added to the architecture loss with weight ``w01`` (10 in the paper).
 
+Discretization of layer-level edges is DARTS'
+(:class:`~supernet.search.discretize.ArgmaxDiscretization`): each edge keeps its
+candidate of highest ``σ``, each node its ``max_inputs`` in-edges of highest ``σ``. The
+reference (``threshold_sparse``) also drops a kept edge whose best ``σ`` is below 0.85,
+which may leave a node with fewer inputs; that threshold is not applied here, so every
+node keeps ``max_inputs`` inputs. Keep/drop gates of the channel and neuron levels use the
+threshold ``σ >= 1/2`` (:meth:`Sigmoid.discrete`). The ``fairdarts`` strategy runs with
+DARTS' loop settings (the reference searches with batch 128, weight learning rate 0.005
+and architecture Adam at 3e-3 with betas (0.9, 0.999)).
+
 Examples:
     >>> import torch
     >>> d = Sigmoid().decide("e", torch.zeros(1, 3))
@@ -29,6 +39,10 @@ def zero_one_loss(alphas) -> torch.Tensor:
     """``-(1/N) Σ (σ(α) - 0.5)²`` over every entry of ``alphas``."""
     flat = torch.cat([a.reshape(-1) for a in alphas])
     return -((torch.sigmoid(flat) - 0.5) ** 2).mean()
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 class Sigmoid(SearchRelaxation):
@@ -66,14 +80,22 @@ class Sigmoid(SearchRelaxation):
     def grow(self, alpha, policy, source, share=0.5):
         """Append a candidate keeping the output: with no competition the others keep
         their logits; ``"zero"`` gives the new (zero-output) op ``σ = share``; ``"split"``
-        halves ``σ(α_source)`` between the source and its copy."""
+        halves ``σ(α_source)`` between the source and its copy.
+
+        ``alpha=None`` is an edge without a gate, whose single op has weight one: ``"split"``
+        gives the op and its copy ``σ = 1/2`` each, ``"zero"`` the new op ``share`` and the
+        (zero) op the rest."""
+        if policy == "zero" and not 0.0 < share < 1.0:
+            raise ValueError(f"share must be in (0, 1), got {share}")
+        if alpha is None:
+            if policy == "zero":
+                return torch.tensor([[_logit(1.0 - share), _logit(share)]])
+            return torch.zeros(1, 2)
         alpha = alpha.detach()
         if policy == "random" or source is None:
             return torch.cat([alpha, alpha.mean(-1, keepdim=True)], dim=-1)
         if policy == "zero":
-            if not 0.0 < share < 1.0:
-                raise ValueError(f"share must be in (0, 1), got {share}")
-            new = torch.full_like(alpha[:, :1], math.log(share / (1.0 - share)))
+            new = torch.full_like(alpha[:, :1], _logit(share))
             return torch.cat([alpha, new], dim=-1)
         half = torch.sigmoid(alpha[:, source : source + 1]) / 2
         logit = torch.log(half) - torch.log1p(-half)
