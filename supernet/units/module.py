@@ -199,6 +199,13 @@ class UnitModule(GraphModule):
             acc = None
             for k, (src, u, block, egate, kind) in enumerate(edges):
                 x = values[src]
+                if kind == "dense" and x.dim() != 2:
+                    # broadcasting would silently mix the spatial and unit dimensions
+                    raise ShapeError(
+                        f"{self.graph.name}: dense edge {u}->{v} reads (N, C) values but "
+                        f"{u!r} gives {tuple(x.shape)}; pool feature maps first "
+                        "(connect(..., pool='global_avg'))"
+                    )
                 keep = _keep(gates, egate, self.graph.name)
                 bias = params.bias if fuse and k == 0 else None
                 try:
@@ -219,7 +226,13 @@ class UnitModule(GraphModule):
                 raise ShapeError(
                     f"{self.graph.name}: node {v!r} has no in-edges; connect it or remove it"
                 )
-            out = params(acc, fuse)
+            try:
+                out = params(acc, fuse)
+            except RuntimeError as exc:
+                raise ShapeError(
+                    f"{self.graph.name}: node {v!r} cannot normalize or activate its summed "
+                    f"inputs of shape {tuple(acc.shape)}: {exc}"
+                ) from exc
             keep = _keep(gates, gate, self.graph.name)
             if keep is not None:
                 out = out * keep.view((1, -1) + (1,) * (out.dim() - 2))
