@@ -215,8 +215,8 @@ def write_report(directory: str, report: dict) -> None:
         "",
         f"- search: {report['search_epochs']} epochs in {report['search_seconds']} s; "
         f"edits {report['edits']}",
-        f"- discretized super-network (inherited weights), validation: "
-        f"{pct(report.get('search_val_acc'))}",
+        f"- discretized super-network with the weights the search left, before any "
+        f"training (the discretization gap), validation: {pct(report.get('search_val_acc'))}",
     ]
     if report.get("train_mode"):
         lines.append(f"- final training: {report['train_mode']}, {report['train_epochs']} "
