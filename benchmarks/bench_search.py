@@ -210,67 +210,11 @@ class Network(nn.Module):
 
 
 # ---------------------------------------------------------------------- compiled DARTS
-def _cell(name, reduce, steps, ops):
-    t = Graph("layer", name=name)
-    t.add_input("c0", channels="$C")
-    t.add_input("c1", channels="$C")
-    nodes = []
-    for i in range(steps):
-        n = f"n{i}"
-        t.add_node(n, channels="$C")
-        for j, src in enumerate(["c0", "c1", *nodes]):
-            t.add_edge(src, n, list(ops), stride=2 if reduce and j < 2 else 1, affine=False,
-                       pool_bn=True)
-        nodes.append(n)
-    t.add_node("out", merge="concat")
-    for n in nodes:
-        t.add_edge(n, "out", "identity")
-    t.set_outputs(["out"])
-    return t
-
-
-def darts_like_supernet(C: int = 16, layers: int = 8, steps: int = 4, classes: int = 10,
-                        ops=PRIMITIVES) -> Graph:
-    """The DARTS search network (CIFAR) built with the public graph API: the stem, cell
-    preprocessing at top level, shared normal and reduction cell templates."""
-    g = Graph("layer", name="darts_like")
-    g.add_input("x", channels=3, shape=None)
-    g.add_cell("normal", _cell("normal", False, steps, ops))
-    g.add_cell("reduce", _cell("reduce", True, steps, ops))
-    g.add_node("stem", channels=3 * C)
-    g.add_edge("x", "stem", "stem_conv_bn")
-    pp, p, c, red_prev = "stem", "stem", C, False
-    for i in range(layers):
-        red = i in (layers // 3, 2 * layers // 3)
-        c = c * 2 if red else c
-        g.add_node(f"pre0_{i}", channels=c)
-        g.add_edge(pp, f"pre0_{i}", "factorized_reduce" if red_prev else "relu_conv_bn",
-                   affine=False)
-        g.add_node(f"pre1_{i}", channels=c)
-        g.add_edge(p, f"pre1_{i}", "relu_conv_bn", affine=False)
-        g.add_call(f"cell{i}", "reduce" if red else "normal", [f"pre0_{i}", f"pre1_{i}"],
-                   bind={"C": c})
-        pp, p, red_prev = p, f"cell{i}", red
-    g.add_node("gap", channels=steps * c)
-    g.add_edge(p, "gap", "global_avg_pool")
-    g.add_node("logits", channels=classes)
-    g.add_edge("gap", "logits", "classifier")
-    g.set_outputs(["logits"])
-    g.meta["constraints"] = {k: {"max_inputs": 2, "exclude": ["none"]} for k in ("normal", "reduce")}
-    return g
-
-
 def supernet_graph(C, layers):
-    """The registered "darts" space when it exists, else :func:`darts_like_supernet`."""
-    try:
-        import search_spaces.darts  # noqa: F401
-        from search_spaces import create_space, list_spaces
+    """The DARTS search network of the registered ``darts`` space."""
+    from search_spaces import create_space
 
-        if "darts" in list_spaces():
-            return create_space("darts", C=C, layers=layers), "search_spaces darts"
-    except Exception:
-        pass
-    return darts_like_supernet(C, layers), "darts_like_supernet"
+    return create_space("darts", C=C, layers=layers), "search_spaces darts"
 
 
 def copy_into_hand(compiled, hand) -> float:
