@@ -28,10 +28,12 @@ order, and ``graph.meta["stream_gates"]`` the gated ones among them: the nodes o
 that something outside it reads (a conv or the classifier).
 
 Gates (``gated``): ``"inner"`` gives each ``c1`` node one keep/drop gate per channel;
-``"stream"`` gates the stream nodes above. Wrap the relaxation in :class:`StreamGates` so
-that the gates of one stream take one decision per channel (a dropped stream channel is
-then zero in every add, as if removed); :meth:`StreamGates.choice` is the matching
-discrete decision for :func:`supernet.units.discretize`.
+``"stream"`` gates the stream nodes above. The gates of one stream channel are tied (one
+dependency group): wrap the relaxation in
+:class:`~supernet.search.relaxations.TiedGates` (a search does it itself) so that they take
+one decision (a dropped stream channel is then zero in every add, as if removed);
+:meth:`~supernet.search.relaxations.TiedGates.choice` is the matching discrete decision for
+:func:`supernet.units.discretize`.
 
 Text form: widths per group, ``"stem s1 s2 ..."`` where a stage token is
 ``width[p]:inner,inner,...`` (``p``: the stage starts with a projection shortcut; one inner
@@ -59,14 +61,12 @@ import numpy as np
 import torch
 
 from supernet import Graph
-from supernet.compiler.module import module_key
 from supernet.errors import ConfigError, GenotypeError
-from supernet.gates import Decision, Relaxation, Softmax
 from supernet.units import add_group, add_input, connect, dependency_groups, set_gated
 
 from .registry import Example, register_space
 
-__all__ = ["channel_cnn", "decode", "encode", "StreamGates", "GATED"]
+__all__ = ["channel_cnn", "decode", "encode", "GATED"]
 
 #: What ``gated`` may name.
 GATED = ("inner", "stream")
@@ -254,60 +254,6 @@ def decode(text: str, strides=None, in_channels: int = 3, num_classes: int = 10,
     stem, stages = _spec(stem, [w for w, _, _ in stages], [len(i) for _, _, i in stages],
                          strides, [i for _, _, i in stages])
     return _build(stem, stages, in_channels, num_classes, input_size, gated, projections)
-
-
-class StreamGates(Relaxation):
-    """A relaxation whose gate groups of one residual stream take one decision per channel.
-
-    The decision of a stream is ``base`` applied to the mean of its gated nodes' logits
-    (every node's logits get the same gradient); other gate groups go to ``base`` as they
-    are.
-
-    Args:
-        streams: ``graph.meta["stream_gates"]`` (stream -> gated nodes).
-        base: the relaxation deciding (default :class:`supernet.gates.Softmax`).
-    """
-
-    ties_units = True  # it decides each stream channel once: a search does not re-tie it
-
-    def __init__(self, streams: dict, base: Relaxation | None = None):
-        super().__init__()
-        self.base = base if base is not None else Softmax()
-        self.streams = {k: [module_key(n) for n in v] for k, v in streams.items()}
-
-    def _tied(self, arch: dict):
-        for name, keys in self.streams.items():
-            keys = [k for k in keys if k in arch]
-            if keys:
-                yield name, keys, torch.stack([arch[k] for k in keys]).mean(0)
-
-    def forward(self, arch: dict) -> dict[str, Decision]:
-        out, done = {}, set()
-        for name, keys, alpha in self._tied(arch):
-            d = self.base.decide(f"stream:{name}", alpha)
-            out.update({k: d for k in keys})
-            done.update(keys)
-        out.update({k: self.base.decide(k, a) for k, a in arch.items() if k not in done})
-        return out
-
-    def decide(self, key, alpha):
-        return self.base.decide(key, alpha)
-
-    def discrete(self, alpha):
-        return self.base.discrete(alpha)
-
-    def choice(self, module) -> dict:
-        """Per gate group, 0 (keep) or 1 (drop) per unit: one choice per stream channel.
-        Pass it to :func:`supernet.units.discretize` as ``choice=``."""
-        arch = dict(module.arch.items())
-        out, done = {}, set()
-        with torch.no_grad():
-            for _, keys, alpha in self._tied(arch):
-                pick = self.base.discrete(alpha)
-                out.update({k: pick for k in keys})
-                done.update(keys)
-            out.update({k: self.base.discrete(a) for k, a in arch.items() if k not in done})
-        return out
 
 
 def _example():

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 import supernet
 from search_spaces import create_space, decode, encode
-from search_spaces.channel_cnn import StreamGates
 from supernet.edits import Editor
 from supernet.errors import ConfigError, GenotypeError
 from supernet.gates import Decision, Relaxation
+from supernet.search.relaxations import TiedGates, use_relaxation
 from supernet.units import AddUnits, dependency_groups, discretize, prune, scores
 
 SMALL = dict(widths=(4, 8), depths=(2, 1), num_classes=3, input_size=8)
@@ -150,14 +150,14 @@ class StraightThroughGumbel(Relaxation):
 def test_channel_gated_search_step(base):
     g = small()
     net = supernet.compile(g, seed=0)
-    net.relaxation = StreamGates(g.meta["stream_gates"], base)
+    use_relaxation(net, TiedGates(base))
     w_opt = torch.optim.SGD(net.weights(), lr=0.05, momentum=0.9)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=0.1)
     before = {k: a.detach().clone() for k, a in net.arch.items()}
     x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
     decisions = net.decisions()
     stream = [decisions[k] for k in g.meta["stream_gates"]["s1b1"]]
-    assert all(d is stream[0] for d in stream)  # one decision per stream channel
+    assert all(torch.equal(d.weights, stream[0].weights) for d in stream)  # one per channel
     for opt, params in ((w_opt, net.weights()), (a_opt, net.arch_parameters())):
         opt.zero_grad()
         F.cross_entropy(net(x), y).backward()
@@ -172,7 +172,7 @@ def test_channel_gated_search_step(base):
 def test_discretize_removes_channels_and_streams_shrink_together():
     g = small()
     net = supernet.compile(g, seed=0)
-    net.relaxation = StreamGates(g.meta["stream_gates"])
+    use_relaxation(net, TiedGates())
     randomize(net)
     with torch.no_grad():
         for a in net.arch.values():
@@ -226,7 +226,7 @@ def test_pruning_residual_channels_by_score_removes_whole_groups():
 def test_widening_preserves_the_function(init, kw, node):
     g = small()
     net = supernet.compile(g, seed=0)
-    net.relaxation = StreamGates(g.meta["stream_gates"])
+    use_relaxation(net, TiedGates())
     randomize(net)
     net.eval()
     x = torch.randn(3, 3, 8, 8)
@@ -253,7 +253,8 @@ def test_text_form_round_trips_a_pruned_network_with_its_weights():
             a.copy_(torch.tensor([1.0, 0.0]))
         net.arch["stem"][0, 1] = 9.0
         net.arch["s1b2_c1"][[1, 2], 1] = 3.0
-    for edit in discretize(net, choice=StreamGates(g.meta["stream_gates"]).choice(net)):
+    use_relaxation(net, TiedGates())
+    for edit in discretize(net, choice=net.relaxation.choice(net)):
         Editor(g, net).apply(edit)
     text = encode(g)
     assert text == "3 3:4,2 8p:8"

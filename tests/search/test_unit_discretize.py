@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces.channel_cnn import StreamGates
 from supernet import Graph, compile, lint
 from supernet.edits import Editor, EditLog
 from supernet.errors import EditError, SearchError
@@ -141,10 +140,10 @@ def test_tied_sampling_draws_one_sample_per_group():
         assert set(d["a"].weights[:, 0].tolist()) <= {0.0, 1.0}
 
 
-def test_stream_gates_choice_is_honoured():
+def test_tied_choice_of_channel_cnn_streams_is_honoured():
     graph = tiny_cnn()
     net = compile(graph, seed=0)
-    use_relaxation(net, StreamGates(graph.meta["stream_gates"]))
+    use_relaxation(net, TiedGates(Softmax()))
     _random_logits(net, seed=1)
     want = net.relaxation.choice(net)
     discretize(graph, net)
@@ -223,15 +222,22 @@ def test_tied_gates_must_be_attached():
         net(torch.randn(1, 2, 4, 4))
 
 
-def test_tied_gates_decide_channel_cnn_streams_as_stream_gates_do():
+def test_tied_gates_decide_each_channel_cnn_stream_channel_once():
+    # The oracle is the space's own list of a stream's gated nodes: channel i of each
+    # takes the decision of the mean of their logits for channel i.
     graph = tiny_cnn()
     net = compile(graph, seed=0)
     _random_logits(net, seed=4)
-    tied, stream = TiedGates(Softmax()), StreamGates(graph.meta["stream_gates"], Softmax())
+    tied = TiedGates(Softmax())
     use_relaxation(net, tied)
-    a, choice_a = net.decisions(), tied.choice(net)
-    use_relaxation(net, stream)
-    b, choice_b = net.decisions(), stream.choice(net)
-    for k in net.arch.keys():
-        assert torch.allclose(a[k].weights, b[k].weights), k
-        assert torch.equal(torch.as_tensor(choice_a[k]), torch.as_tensor(choice_b[k])), k
+    decided, choice = net.decisions(), tied.choice(net)
+    streams = graph.meta["stream_gates"]
+    for nodes in streams.values():
+        mean = torch.stack([net.arch[n].detach() for n in nodes]).mean(0)
+        for n in nodes:
+            assert torch.allclose(decided[n].weights, torch.softmax(mean, -1)), n
+            assert torch.equal(torch.as_tensor(choice[n]), torch.as_tensor(mean.argmax(-1))), n
+    inner = [k for k in net.arch.keys() if not any(k in v for v in streams.values())]
+    assert inner  # gates outside the streams decide alone
+    for k in inner:
+        assert torch.allclose(decided[k].weights, torch.softmax(net.arch[k].detach(), -1)), k

@@ -9,11 +9,11 @@ import torch
 
 import supernet
 from search_spaces import create_space
-from search_spaces.channel_cnn import StreamGates
 from supernet import Graph
 from supernet.edits import Editor
 from supernet.errors import GraphError, ShapeError, SupernetError
 from supernet.gates import Decision
+from supernet.search.relaxations import TiedGates, use_relaxation
 from supernet.units import (RemoveConnections, RemoveUnits, add_group, add_input, connect,
                             discretize, keep_probabilities, unit_cost)
 from supernet.units.blocks import GridBlock, SparseBlock
@@ -134,7 +134,7 @@ def test_neuron_level_conv_counts_taps():
 def test_expected_cost_is_the_cost_of_what_a_hard_decision_keeps():
     g = create_space("channel_cnn", widths=(4, 8), depths=(2, 1), num_classes=3, input_size=8)
     net = supernet.compile(g, seed=0)
-    net.relaxation = StreamGates(g.meta["stream_gates"])
+    use_relaxation(net, TiedGates())
     full = unit_cost(g)
     units, conns = keep_probabilities(net)
     for f in ("macs", "params", "bn", "pool"):

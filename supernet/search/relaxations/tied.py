@@ -10,7 +10,7 @@ shared by every member. Connection gates and untied units go to ``base`` as they
 
 A search wraps its relaxation with :func:`tie_relaxation` when the graph has tied gated
 units (``search_spaces.channel_cnn``'s residual streams); relaxations that decide for the
-whole module themselves (``ties_units = True``: :class:`TiedGates`, ``StreamGates``, SPOS's
+whole module themselves (``ties_units = True``: :class:`TiedGates`, SPOS's
 :class:`~supernet.search.relaxations.UniformPath`) are left alone.
 
 Examples:
