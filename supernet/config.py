@@ -88,7 +88,10 @@ class TrainBudget:
 
 @dataclass
 class RunConfig:
-    """A whole run: search a space with a strategy on a data set, then train the result."""
+    """A whole run: search a space with a strategy on a data set, then train the result.
+
+    ``device``: ``"auto"`` (a GPU when there is one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
 
     space: Named = field(default_factory=lambda: Named("darts1d"))
     strategy: Named = field(default_factory=lambda: Named("darts"))
@@ -98,6 +101,7 @@ class RunConfig:
     seed: int = 0
     out: str = "runs/search"
     progress: bool = True
+    device: str = "auto"
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -120,6 +124,9 @@ class RunConfig:
             else:
                 kw[f.name] = _typed(cls, f.name, value, "")
         cfg = cls(**kw)
+        from .search.data import resolve_device
+
+        resolve_device(cfg.device, "config key 'device'")
         if cfg.train.mode not in ("retrain", "finetune", "none"):
             raise ConfigError(
                 f"config key 'train.mode' is {cfg.train.mode!r}; expected retrain, finetune or none"

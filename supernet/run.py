@@ -93,7 +93,7 @@ def prepare(cfg: RunConfig):
 def _search_config(cfg: RunConfig, strategy) -> dict:
     out = {"batch_size": cfg.search.batch_size, "seed": cfg.seed, "progress": cfg.progress,
            "steps_per_epoch": cfg.search.max_steps_per_epoch,
-           "checkpoint_dir": os.path.join(cfg.out, "checkpoints")}
+           "checkpoint_dir": os.path.join(cfg.out, "checkpoints"), "device": cfg.device}
     own = getattr(strategy.discretization, "epochs", None)
     if cfg.search.epochs is not None:
         if isinstance(own, int) and own != cfg.search.epochs and strategy.name == "pdarts":
@@ -171,7 +171,7 @@ def train_found(cfg: RunConfig, graph, searched_module, data, log=print):
     train_set = _train_split(data, t.split)
     settings = dict(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, momentum=t.momentum,
                     weight_decay=t.weight_decay, grad_clip=t.grad_clip, seed=cfg.seed,
-                    **t.options)
+                    device=cfg.device, **t.options)
     t0 = time.perf_counter()
     log(f"final training ({t.mode}, {t.epochs} epochs on {t.split})")
     if t.mode == "retrain":

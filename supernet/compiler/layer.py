@@ -174,6 +174,7 @@ class LayerModule(GraphModule):
         _pass = {} if _pass is None else _pass  # cells synced in this pass, by share key
         g = self.graph
         report = {"built": [], "removed": []}
+        place = self.placement()
         info = infer_channels(g, self.bind, self.input_channels)
         keep_nodes = set()
         order = g.topological_order()
@@ -195,10 +196,10 @@ class LayerModule(GraphModule):
             step = self.steps[key] if key in self.steps else NodeModule().train(mode)
             if kind == "call":
                 commit.append((step, nn.ModuleDict().train(mode),
-                               self._cell_module(n, d, info, init, report, _pass), None))
+                               self._cell_module(n, d, info, init, report, _pass, place), None))
             else:
-                inputs = self._sync_edges(n, step, info, init, report)
-                commit.append((step, inputs, None, self._post_op(n, d, step, info)))
+                inputs = self._sync_edges(n, step, info, init, report, place)
+                commit.append((step, inputs, None, self._post_op(n, d, step, info, place)))
             new_steps[key] = step
         # Everything is built: only now change the modules (a failure above leaves them intact).
         for step, inputs, cell, post in commit:
@@ -221,7 +222,15 @@ class LayerModule(GraphModule):
         self.mark_synced()
         return report
 
-    def _sync_edges(self, n, step, info, init, report):
+    def placement(self) -> dict:
+        """Where what is built goes: the device and floating dtype of the module's existing
+        tensors (a module moved to a GPU grows its new ops on that GPU)."""
+        for t in (*self.parameters(), *self.buffers()):
+            if t.is_floating_point():
+                return {"device": t.device, "dtype": t.dtype}
+        return {}
+
+    def _sync_edges(self, n, step, info, init, report, place):
         g = self.graph
         new_inputs = nn.ModuleDict().train(self.training)
         for u, _ in g.in_edges(n):
@@ -244,7 +253,7 @@ class LayerModule(GraphModule):
                     fresh[op] = edge[op]
                 else:
                     module = build_op(op, C_in // groups, C_out // groups, op_args,
-                                      where).train(self.training)
+                                      where).train(self.training).to(**place)
                     policy = init.get((g.uid, u, n, op))
                     if policy is not None:
                         policy(module, edge)
@@ -262,7 +271,7 @@ class LayerModule(GraphModule):
             new_inputs[ukey] = fresh
         return new_inputs
 
-    def _post_op(self, n, d, step, info):
+    def _post_op(self, n, d, step, info, place):
         """``None`` to keep the post-merge op, else ``(module or None, shape)``."""
         op = d.get("op")
         if op is None:
@@ -272,9 +281,10 @@ class LayerModule(GraphModule):
         shape = (op, C, tuple(sorted(args.items())))
         if getattr(step, "op_shape", None) == shape:
             return None
-        return build_op(op, C, C, args, f"{self.graph.name}: node {n!r}").train(self.training), shape
+        module = build_op(op, C, C, args, f"{self.graph.name}: node {n!r}")
+        return module.train(self.training).to(**place), shape
 
-    def _cell_module(self, n, d, info, init, report, _pass) -> "LayerModule":
+    def _cell_module(self, n, d, info, init, report, _pass, place) -> "LayerModule":
         g = self.graph
         template = g.cells[d["cell"]]
         bind = {**self.bind, **bind_value(d.get("bind", {}), self.bind, f"{g.name}: node {n!r}")}
@@ -302,6 +312,7 @@ class LayerModule(GraphModule):
             module = LayerModule(template, bind, arg_channels,
                                  gate_prefix=self.gate_prefix + f"{module_key(d['cell'])}:", top=False,
                                  shared=self._shared, _pass=_pass).train(self.training)
+            module.to(**place)
         _pass[share_key] = module
         self._shared[share_key] = module
         return module
@@ -361,12 +372,12 @@ class LayerModule(GraphModule):
                 arch[k] = self.arch[k]
                 continue
             old = self.arch[k] if k in self.arch else None
-            value = _init_alpha(len(ops))
+            value = _init_alpha(len(ops)).to(**self.placement())
             if old is not None and key in names:
                 for j, op in enumerate(ops):
                     if op in names[key]:
                         value[0, j] = old.detach()[0, names[key].index(op)]
-            arch[k] = nn.Parameter(value.to(old.device if old is not None else "cpu"))
+            arch[k] = nn.Parameter(value)
         for k, p in extras:
             arch[k] = p
         self.arch = arch

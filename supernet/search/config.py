@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import ConfigError, did_you_mean
+from .data import resolve_device
 
 __all__ = ["SearchConfig"]
 
@@ -49,6 +50,9 @@ class SearchConfig:
         num_workers: data loader workers.
         progress: show a tqdm progress bar.
         checkpoint_dir: where ``last.pt`` is written after every epoch (``None``: nowhere).
+        device: where the search runs: ``"auto"`` (a GPU when there is one), ``"cpu"``,
+            ``"cuda"``, ``"cuda:N"``. Under ``torchrun`` with GPUs, each process takes the
+            GPU of its local rank.
     """
 
     epochs: int = 50
@@ -73,6 +77,7 @@ class SearchConfig:
     num_workers: int = 0
     progress: bool = False
     checkpoint_dir: str | None = None
+    device: str = "auto"
 
     def __post_init__(self):
         self.arch_betas = tuple(self.arch_betas)
@@ -155,3 +160,6 @@ class SearchConfig:
                 bad(key, "must be True or False")
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
             bad("checkpoint_dir", "must be a path string or None")
+        if not isinstance(self.device, str):
+            bad("device", "must be a string such as 'auto', 'cpu' or 'cuda:0'")
+        resolve_device(self.device, "search config: device")

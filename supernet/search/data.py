@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from ..errors import SearchError
+from ..errors import ConfigError, SearchError
 from ..shapes import infer_channels
 
-__all__ = ["as_dataset", "split", "make_loader", "default_batch_fn", "check_batch"]
+__all__ = ["as_dataset", "split", "make_loader", "default_batch_fn", "check_batch",
+           "resolve_device", "to_device"]
 
 
 def as_dataset(data, what: str = "data") -> Dataset:
@@ -116,3 +117,42 @@ def check_batch(graph, inputs, what: str = "train data") -> None:
                 f"{what}: input {name!r} declares per-sample shape {list(shape)}, but batches "
                 f"have {list(x.shape[1:])}"
             )
+
+
+def resolve_device(spec, key: str = "device") -> torch.device:
+    """The device ``spec`` names: ``"auto"`` (a GPU when there is one, else the CPU),
+    ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``key`` names the setting in errors."""
+    if isinstance(spec, torch.device):
+        device = spec
+    elif spec == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(spec)
+        except (RuntimeError, TypeError):
+            raise ConfigError(f"{key}={spec!r} is not a device; use 'auto', 'cpu', 'cuda' or "
+                              "'cuda:N'") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key}={spec!r}: CUDA is not available here; use 'cpu' or 'auto'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{key}={spec!r}: this machine has {torch.cuda.device_count()} "
+                              "GPU(s)")
+    return device
+
+
+def to_device(obj, device: torch.device):
+    """``obj`` with every tensor in it moved to ``device``: tensors, tuples, lists, dicts and
+    objects with a ``to`` method (PyG ``Data`` batches)."""
+    if torch.is_tensor(obj):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, tuple):
+        items = [to_device(o, device) for o in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    if isinstance(obj, list):
+        return [to_device(o, device) for o in obj]
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if callable(getattr(obj, "to", None)):
+        return obj.to(device)
+    return obj

@@ -38,7 +38,7 @@ from ..io import from_node_link
 from .base import SearchState
 from .checkpoint import capture_search, load_checkpoint, restore_search, save_checkpoint
 from .config import SearchConfig
-from .data import check_batch, default_batch_fn, make_loader, split
+from .data import check_batch, default_batch_fn, make_loader, resolve_device, split, to_device
 from .relaxations.base import gate_probabilities, set_phase, use_relaxation
 from .relaxations.tied import tie_relaxation
 from .steps import arch_step, weight_step
@@ -105,7 +105,9 @@ class BilevelSearch:
         self.config = _merge_config(strategy, config)
         cfg = self.config
         self.loss_fn = loss_fn or default_loss
-        self.batch_fn = batch_fn or default_batch_fn
+        self.device = resolve_device(cfg.device, "search config: device")
+        unpack = batch_fn or default_batch_fn
+        self.batch_fn = lambda batch: to_device(unpack(batch), self.device)
         if _checkpoint is None:
             seed_everything(cfg.seed)  # the same seed gives the same search, from the init
         if _checkpoint is None and strategy is not None and strategy.prepare is not None:
@@ -115,7 +117,7 @@ class BilevelSearch:
             module = compile_graph(graph)
         elif module.is_stale():
             module.recompile()
-        self.module = module
+        self.module = module.to(self.device)
         if relaxation is None and strategy is not None:
             relaxation = strategy.relaxation
         # tied units (channel level: residual streams) take one decision per group
@@ -124,6 +126,7 @@ class BilevelSearch:
             use_relaxation(module, relaxation)
         elif module.relaxation is not None:
             module.relaxation.attach(module)
+        module.to(self.device)  # what the relaxation attached (e.g. PC-DARTS' edge weights)
         if discretization is _STRATEGY:
             discretization = strategy.discretization if strategy is not None else None
         if creation is _STRATEGY:
@@ -218,13 +221,14 @@ class BilevelSearch:
         fresh weights, keep the relaxation and the logits of gates whose candidates are
         unchanged, start new optimizers, and keep logging into the same edit log."""
         old = self.module
-        module = compile_graph(graph)
+        module = compile_graph(graph).to(self.device)
         with torch.no_grad():
             for k, p in module.arch.items():
                 if (k in old.arch and old.arch[k].shape == p.shape
                         and old.gates().get(k) == module.gates().get(k)):
                     p.copy_(old.arch[k])
         use_relaxation(module, old.relaxation)
+        module.to(self.device)
         self.graph, self.module = graph, module
         self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]

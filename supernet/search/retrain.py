@@ -18,7 +18,7 @@ import torch
 
 from ..compiler import compile as compile_graph
 from ..errors import SearchError
-from .data import as_dataset, check_batch, default_batch_fn, make_loader
+from .data import as_dataset, check_batch, default_batch_fn, make_loader, resolve_device, to_device
 from .training import cosine_lr, default_loss, top1_correct
 from .standalone import gates_left
 
@@ -47,15 +47,19 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
                  weight_decay: float = 3e-4, grad_clip: float | None = 5.0,
                  drop_path_prob: float = 0.0, steps_per_epoch: int | None = None,
                  loss_fn: Callable | None = None, batch_fn: Callable | None = None,
-                 seed: int = 0) -> TrainResult:
-    """Train every weight of ``module`` (a module with no gate left)."""
+                 seed: int = 0, device: str = "auto") -> TrainResult:
+    """Train every weight of ``module`` (a module with no gate left) on ``device``
+    (``"auto"``: a GPU when there is one; see :func:`~supernet.search.data.resolve_device`)."""
     if getattr(module, "arch", None) is not None and len(module.arch):
         raise SearchError(
             f"{module.graph.name}: the module still has {len(module.arch)} gate(s); discretize "
             "the graph before final training"
         )
     loss_fn = loss_fn or default_loss
-    batch_fn = batch_fn or default_batch_fn
+    place = resolve_device(device)
+    unpack = batch_fn or default_batch_fn
+    batch_fn = lambda batch: to_device(unpack(batch), place)  # noqa: E731
+    module.to(place)
     train = as_dataset(train_data, "train data")
     gen = torch.Generator().manual_seed(seed)
     loader = make_loader(train, batch_size, gen)
@@ -99,8 +103,11 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
 
 
 def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
-    """Top-1 accuracy of ``module`` on ``data`` in eval mode."""
-    batch_fn = batch_fn or default_batch_fn
+    """Top-1 accuracy of ``module`` on ``data`` in eval mode (on the module's device)."""
+    unpack = batch_fn or default_batch_fn
+    place = next((t.device for t in (*module.parameters(), *module.buffers())),
+                 torch.device("cpu"))
+    batch_fn = lambda batch: to_device(unpack(batch), place)  # noqa: E731
     ds = as_dataset(data, "val data")
     was = module.training
     module.eval()

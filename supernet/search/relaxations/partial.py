@@ -179,9 +179,8 @@ class PartialChannels(SearchRelaxation):
                 for j, i in enumerate(index):
                     if i >= 0:
                         value[0, j] = prev[0, i]
-                value = value.to(prev.device)
                 self._resized[name] = index
-            module.arch[name] = nn.Parameter(value)
+            module.arch[name] = nn.Parameter(value.to(**module.placement()))
         self._nodes = dict(nodes)
 
     def resized_index(self, name: str) -> list[int] | None:
