@@ -178,6 +178,9 @@ def test_bad_space_arguments_are_refused():
 
     with pytest.raises(UnknownNameError, match=r"darts: ops: could not resolve op 'sep_conv_4x4'"):
         create_space("darts", ops=["none", "sep_conv_4x4"])
+    with pytest.raises(ConfigError, match=r"darts: layers=2 makes every cell a reduction cell "
+                                          r"\(at 0 and 1\), so no normal cell is searched"):
+        create_space("darts1d", layers=2)
     with pytest.raises(ConfigError, match="multiplier=5 concatenates more nodes than the 4"):
         create_space("darts", multiplier=5)
     with pytest.raises(ConfigError, match="dim must be 1 .* or 2"):

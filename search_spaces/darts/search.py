@@ -59,6 +59,11 @@ def _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channe
                            in_channels=in_channels).items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"darts: {key} must be a positive int, got {value!r}")
+    if layers < 3:  # reduction cells sit at layers // 3 and 2 * layers // 3
+        raise ConfigError(
+            f"darts: layers={layers} makes every cell a reduction cell (at {layers // 3} and "
+            f"{2 * layers // 3}), so no normal cell is searched; use layers >= 3"
+        )
     if multiplier > steps:
         raise ConfigError(
             f"darts: multiplier={multiplier} concatenates more nodes than the {steps} step(s) "

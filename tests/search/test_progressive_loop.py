@@ -62,7 +62,7 @@ def test_pdarts_resumes_across_a_stage_boundary(tmp_path):
 def test_sgas_and_darts_pt_run_by_name():
     for name, kw in (("sgas", {"warmup": 1, "interval": 1}),
                      ("darts_pt", {"start": 1, "interval": 1})):
-        graph = create_space("darts1d", C=4, layers=2, steps=2, multiplier=2, num_classes=3)
+        graph = create_space("darts1d", C=4, layers=3, steps=2, multiplier=2, num_classes=3)
         result = BilevelSearch(graph, data(), strategy=create_strategy(name, **kw),
                                config={"epochs": 8, "batch_size": 8, "progress": False}).run()
         lint(result.graph)
