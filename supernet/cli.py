@@ -38,10 +38,13 @@ def _config(args):
 def _search(args) -> int:
     from .run import run_search
 
+    from .search.distributed import Replicas
+
     cfg = _config(args)
     report = run_search(cfg, resume=args.resume)
-    print(open(os.path.join(cfg.out, "report.md")).read(), end="")
-    print(f"results in {os.path.abspath(cfg.out)}")
+    if Replicas().main:
+        print(open(os.path.join(cfg.out, "report.md")).read(), end="")
+        print(f"results in {os.path.abspath(cfg.out)}")
     return 0 if report else 1
 
 
@@ -57,6 +60,7 @@ def _run_config(run_dir: str, overrides: list[str]):
 
 def _train(args) -> int:
     from .io import load_graph, load_weights, save_weights
+    from .search.distributed import Replicas
     from .run import load_data, train_found, write_report
 
     overrides = list(args.set or [])
@@ -70,7 +74,11 @@ def _train(args) -> int:
     if cfg.train.mode == "finetune":
         load_weights(module, os.path.join(args.run, "search_weights.pt"))
     data = load_data(cfg)
-    entries, history, trained = train_found(cfg, graph, module, data)
+    main = Replicas.from_env().main  # the main process of a data-parallel run reports
+    entries, history, trained = train_found(cfg, graph, module, data,
+                                            log=print if main else (lambda *a: None))
+    if not main:
+        return 0
     if trained is not None:
         save_weights(trained, os.path.join(args.run, "weights.pt"))
     with open(os.path.join(args.run, "report.json")) as f:

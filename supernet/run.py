@@ -106,14 +106,27 @@ def _search_config(cfg: RunConfig, strategy) -> dict:
 
 
 def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
-    """Search, keep the result, train it as ``cfg.train`` says; returns the report."""
-    from .search import BilevelSearch
+    """Search, keep the result, train it as ``cfg.train`` says; returns the report.
 
-    os.makedirs(cfg.out, exist_ok=True)
+    Under ``torchrun`` every process searches and trains its part of each batch
+    (:mod:`supernet.search.distributed`); the main process alone logs and writes.
+    """
     import yaml
 
-    atomic_write(os.path.join(cfg.out, "config.yaml"),
-                 yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+    from .search import BilevelSearch
+    from .search.distributed import Replicas
+
+    main = Replicas.from_env().main
+    if not main:
+        log = _silent
+
+    def write(fn, *args):
+        if main:
+            fn(*args)
+
+    os.makedirs(cfg.out, exist_ok=True)
+    write(atomic_write, os.path.join(cfg.out, "config.yaml"),
+          yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     data, graph, strategy = prepare(cfg)
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
@@ -129,14 +142,14 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     result = search.run()
     search_seconds = time.perf_counter() - t0
     found = result.graph
-    save_graph(found, os.path.join(cfg.out, "architecture.json"))
-    write_graphml(found, os.path.join(cfg.out, "architecture.graphml"))
+    write(save_graph, found, os.path.join(cfg.out, "architecture.json"))
+    write(write_graphml, found, os.path.join(cfg.out, "architecture.graphml"))
     text = _text_form(found)
     if text is not None:
-        atomic_write(os.path.join(cfg.out, "genotype.txt"), (text + "\n").encode())
+        write(atomic_write, os.path.join(cfg.out, "genotype.txt"), (text + "\n").encode())
         log(f"found: {text}")
-    save_weights(result.module, os.path.join(cfg.out, "search_weights.pt"))
-    result.log.save(os.path.join(cfg.out, "edits.json"))
+    write(save_weights, result.module, os.path.join(cfg.out, "search_weights.pt"))
+    write(result.log.save, os.path.join(cfg.out, "edits.json"))
     from .search.retrain import accuracy
 
     report = {
@@ -151,12 +164,16 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     report.update(train_report)
     history["train"] = train_history
     if module is not None:
-        save_weights(module, os.path.join(cfg.out, "weights.pt"))
+        write(save_weights, module, os.path.join(cfg.out, "weights.pt"))
     report["parameters"] = sum(p.numel() for p in (module or result.module).parameters())
-    atomic_write(os.path.join(cfg.out, "history.json"),
-                 json.dumps(history, indent=1, default=float).encode())
-    write_report(cfg.out, report)
+    write(atomic_write, os.path.join(cfg.out, "history.json"),
+          json.dumps(history, indent=1, default=float).encode())
+    write(write_report, cfg.out, report)
     return report
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of the processes other than the main one of a data-parallel run."""
 
 
 def train_found(cfg: RunConfig, graph, searched_module, data, log=print):

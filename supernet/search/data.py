@@ -66,12 +66,24 @@ def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset
     return train, val
 
 
-def make_loader(ds: Dataset, batch_size: int, generator: torch.Generator,
-                num_workers: int = 0) -> DataLoader:
-    """A shuffled loader drawing its order from ``generator``.
+def make_loader(ds: Dataset, batch_size: int, generator: torch.Generator | None,
+                num_workers: int = 0, replicas=None) -> DataLoader:
+    """A loader shuffled by ``generator`` (in order when it is ``None``).
 
-    A last batch of one sample is dropped (batch norm cannot train on it).
+    A last batch of one sample is dropped (batch norm cannot train on it). With
+    ``replicas`` (:class:`~supernet.search.distributed.Replicas`) of a data-parallel run,
+    each process loads its part of every batch
+    (:class:`~supernet.search.distributed.ShardedBatches`).
     """
+    if replicas is not None and replicas.active:
+        from .distributed import ShardedBatches
+
+        sampler = ShardedBatches(len(ds), batch_size, replicas.rank, replicas.world, generator)
+        # the loader draws its workers' seed from ``generator`` too, as a shuffled one does
+        return DataLoader(ds, batch_sampler=sampler, num_workers=num_workers,
+                          generator=generator)
+    if generator is None:
+        return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     drop_last = len(ds) % batch_size == 1 and len(ds) > 1
     return DataLoader(ds, batch_size=batch_size, shuffle=True, generator=generator,
                       num_workers=num_workers, drop_last=drop_last)

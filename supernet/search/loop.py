@@ -39,6 +39,7 @@ from .base import SearchState
 from .checkpoint import capture_search, load_checkpoint, restore_search, save_checkpoint
 from .config import SearchConfig
 from .data import check_batch, default_batch_fn, make_loader, resolve_device, split, to_device
+from .distributed import Replicas
 from .relaxations.base import gate_probabilities, set_phase, use_relaxation
 from .relaxations.tied import tie_relaxation
 from .steps import arch_step, weight_step
@@ -105,7 +106,14 @@ class BilevelSearch:
         self.config = _merge_config(strategy, config)
         cfg = self.config
         self.loss_fn = loss_fn or default_loss
-        self.device = resolve_device(cfg.device, "search config: device")
+        self.replicas = Replicas.from_env()
+        self.device = self.replicas.device(resolve_device(cfg.device, "search config: device"))
+        if self.replicas.active and cfg.batch_size < 2 * self.replicas.world:
+            raise ConfigError(
+                f"search config: batch_size={cfg.batch_size}: a data-parallel run over "
+                f"{self.replicas.world} processes splits each batch, and needs at least "
+                f"{2 * self.replicas.world} samples per batch (2 per process)"
+            )
         unpack = batch_fn or default_batch_fn
         self.batch_fn = lambda batch: to_device(unpack(batch), self.device)
         if _checkpoint is None:
@@ -127,6 +135,7 @@ class BilevelSearch:
         elif module.relaxation is not None:
             module.relaxation.attach(module)
         module.to(self.device)  # what the relaxation attached (e.g. PC-DARTS' edge weights)
+        self.replicas.broadcast(module)
         if discretization is _STRATEGY:
             discretization = strategy.discretization if strategy is not None else None
         if creation is _STRATEGY:
@@ -146,9 +155,9 @@ class BilevelSearch:
                                              cfg.batch_size)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.train_loader = make_loader(self.train_set, cfg.batch_size, self.generator,
-                                        cfg.num_workers)
+                                        cfg.num_workers, self.replicas)
         self.val_loader = make_loader(self.val_set, cfg.batch_size, self.generator,
-                                      cfg.num_workers)
+                                      cfg.num_workers, self.replicas)
         for name, ds in (("train data", self.train_set), ("val data", self.val_set)):
             inputs, _, _ = self.batch_fn(torch.utils.data.default_collate([ds[0], ds[1]]))
             check_batch(graph, inputs, name)
@@ -229,6 +238,7 @@ class BilevelSearch:
                     p.copy_(old.arch[k])
         use_relaxation(module, old.relaxation)
         module.to(self.device)
+        self.replicas.broadcast(module)
         self.graph, self.module = graph, module
         self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
@@ -257,16 +267,21 @@ class BilevelSearch:
         was = m.training
         m.eval()
         set_phase(m, "eval")
+        self.replicas.average_buffers(m)
         meter = Meter()
+        # data-parallel: each process measures its part of every batch
+        loader = make_loader(self.val_set, self.config.batch_size, None, replicas=self.replicas)
         try:
             with torch.no_grad():
-                for i, (inputs, ctx, y) in enumerate(self._batches(self.val_set)()):
+                for i, batch in enumerate(loader):
                     if max_batches is not None and i >= max_batches:
                         break
+                    inputs, ctx, y = self.batch_fn(batch)
                     out = m(*inputs, gates=gates, **ctx)
                     meter.add(self.loss_fn(out, y), top1_correct(out, y), len(y))
         finally:
             m.train(was)
+        self.replicas.meter(meter)
         loss, acc = meter.result()
         if loss is None:
             return float("nan")
@@ -302,7 +317,7 @@ class BilevelSearch:
         steps = len(self.train_loader)
         if cfg.steps_per_epoch:
             steps = min(steps, cfg.steps_per_epoch)
-        bar = _progress(cfg.progress, steps, f"epoch {e + 1}/{cfg.epochs}")
+        bar = _progress(cfg.progress and self.replicas.main, steps, f"epoch {e + 1}/{cfg.epochs}")
         for step, batch in enumerate(self.train_loader):
             if step >= steps:
                 break
@@ -315,6 +330,9 @@ class BilevelSearch:
                 bar.set_postfix(loss=f"{train_m.loss / max(train_m.n, 1):.3f}")
         if bar is not None:
             bar.close()
+        self.replicas.average_buffers(m)  # policies decide on the same module everywhere
+        self.replicas.meter(train_m)
+        self.replicas.meter(val_m)
         tl, ta = train_m.result()
         vl, va = val_m.result()
         record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
@@ -350,6 +368,8 @@ class BilevelSearch:
                            f"(epoch {epoch + 1})")
 
     def _fail(self, message: str):
+        if not self.replicas.main:
+            raise SearchError(f"search stopped: {message}; the main process saves the state")
         directory = self.config.checkpoint_dir or tempfile.mkdtemp(prefix="supernet-search-")
         path = os.path.join(directory, "failed.pt")
         try:
@@ -367,7 +387,7 @@ class BilevelSearch:
         return [*self.creation, *([self.discretization] if self.discretization else [])]
 
     def _checkpoint(self, name):
-        if self.config.checkpoint_dir:
+        if self.config.checkpoint_dir and self.replicas.main:
             self._save(os.path.join(self.config.checkpoint_dir, name))
 
     def _save(self, path, failed: str | None = None):

@@ -19,7 +19,8 @@ import torch
 from ..compiler import compile as compile_graph
 from ..errors import SearchError
 from .data import as_dataset, check_batch, default_batch_fn, make_loader, resolve_device, to_device
-from .training import cosine_lr, default_loss, top1_correct
+from .distributed import Replicas
+from .training import Meter, cosine_lr, default_loss, top1_correct
 from .standalone import gates_left
 
 __all__ = ["retrain", "fine_tune", "train_module", "evaluation_graph", "TrainResult"]
@@ -56,13 +57,15 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
             "the graph before final training"
         )
     loss_fn = loss_fn or default_loss
-    place = resolve_device(device)
+    replicas = Replicas.from_env()
+    place = replicas.device(resolve_device(device))
     unpack = batch_fn or default_batch_fn
     batch_fn = lambda batch: to_device(unpack(batch), place)  # noqa: E731
     module.to(place)
+    replicas.broadcast(module)
     train = as_dataset(train_data, "train data")
     gen = torch.Generator().manual_seed(seed)
-    loader = make_loader(train, batch_size, gen)
+    loader = make_loader(train, batch_size, gen, replicas=replicas)
     if hasattr(module, "graph"):
         check_batch(module.graph, batch_fn(torch.utils.data.default_collate([train[0]]))[0])
     params = [p for p in module.parameters() if p.requires_grad]
@@ -74,28 +77,27 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
         if hasattr(module, "drop_path_prob"):
             module.drop_path_prob = drop_path_prob * e / epochs
         module.train()
-        total = correct = n = 0.0
-        acc_ok = True
+        meter = Meter()
         for step, batch in enumerate(loader):
             if steps_per_epoch and step >= steps_per_epoch:
                 break
             inputs, ctx, y = batch_fn(batch)
             out = module(*inputs, **ctx)
             loss = loss_fn(out, y)
-            if not torch.isfinite(loss):
-                raise SearchError(f"training loss is {float(loss)} at epoch {e + 1}, step {step}; "
-                                  "lower lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            total = replicas.average_grads(params, loss, len(y))[0]
+            if not torch.isfinite(total):
+                raise SearchError(f"training loss is {float(total)} at epoch {e + 1}, step {step}; "
+                                  "lower lr")
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
-            c = top1_correct(out, y)
-            acc_ok &= c is not None
-            total += float(loss.detach()) * len(y)
-            correct += c or 0
-            n += len(y)
-        rec = {"epoch": e + 1, "loss": total / max(n, 1), "acc": correct / n if acc_ok and n else None}
+            meter.add(loss.detach(), top1_correct(out, y), len(y))
+        replicas.average_buffers(module)
+        replicas.meter(meter)
+        mean_loss, acc = meter.result()
+        rec = {"epoch": e + 1, "loss": mean_loss, "acc": acc}
         if val_data is not None:
             rec["val_acc"] = accuracy(module, val_data, batch_size, batch_fn)
         history.append(rec)

@@ -7,7 +7,10 @@
   parameters are put back first).
 * :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
 
-Both take the :class:`~supernet.search.loop.BilevelSearch` they belong to.
+Both take the :class:`~supernet.search.loop.BilevelSearch` they belong to. In a
+data-parallel run (:mod:`supernet.search.distributed`) each process computes the gradients
+of its part of the batch and they are averaged over the processes before anything is
+checked or stepped, so every process checks and steps alike.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
     relax = m.relaxation
     reg = getattr(relax, "loss", None)
     self.a_opt.zero_grad(set_to_none=True)
+    replicas = self.replicas
     if cfg.second_order:
         def train_loss():
             set_phase(m, "weights")
@@ -43,8 +47,15 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
             loss = self._loss(val_batch)[0]
             return loss + (reg(m) if reg else 0.0)
 
+        def average(n):  # the gradients of every process's part of the batch, averaged
+            if not replicas.active:
+                return None
+            return lambda grads, params: replicas.average(grads, params, torch.zeros(()), n)[0]
+
         grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
-                                          cfg.unroll_eps)
+                                          cfg.unroll_eps, average(len(train_batch[2])),
+                                          average(len(val_batch[2])))
+        loss = replicas.average([], [], loss, len(val_batch[2]))[1]
         self._check_finite(loss, e, step, "the validation loss (unrolled)")
         for p, g in zip(arch, grads):
             p.grad = g
@@ -52,8 +63,9 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
     else:
         loss, out = self._loss(val_batch)
         total = loss + (reg(m) if reg else 0.0)
-        self._check_finite(total, e, step, "the architecture loss")
         torch.autograd.backward(total, inputs=arch)
+        total = replicas.average_grads(arch, total, len(val_batch[2]))[0]
+        self._check_finite(total, e, step, "the architecture loss")
         correct = top1_correct(out, val_batch[2])
     grads = [p.grad for p in arch if p.grad is not None]
     if grads and not all(torch.isfinite(g).all() for g in grads):
@@ -81,10 +93,11 @@ def weight_step(self, inputs, ctx, y, step: int = 0):
     set_phase(m, "weights")
     out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
-    self._check_finite(loss, e, step, "the training loss")
     self.w_opt.zero_grad(set_to_none=True)
     params = [p for g in self.w_opt.param_groups for p in g["params"]]
     torch.autograd.backward(loss, inputs=params)
+    self._check_finite(self.replicas.average_grads(params, loss, len(y))[0], e, step,
+                       "the training loss")
     if cfg.grad_clip is not None:
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         if not torch.isfinite(norm):

@@ -69,7 +69,9 @@ def virtual_step(weights, grads, optimizer, lr: float) -> list[torch.Tensor]:
 
 def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
                         val_loss: Callable[[], torch.Tensor], optimizer, lr: float,
-                        eps: float = 0.01) -> tuple[list[torch.Tensor], torch.Tensor]:
+                        eps: float = 0.01, reduce_train: Callable | None = None,
+                        reduce_val: Callable | None = None
+                        ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The second-order gradient of every architecture parameter of ``module``.
 
     Args:
@@ -79,6 +81,9 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
         optimizer: the weight optimizer (its momentum buffers and weight decay enter the
             virtual step).
         lr: the current weight learning rate ``ξ``.
+        reduce_train, reduce_val: ``f(grads, params) -> grads`` applied to every gradient
+            of ``L_train`` / ``L_val`` (``None`` entries: no gradient) before it is used; a
+            data-parallel run averages them over the processes here.
 
     Returns:
         The gradients (one per ``module.arch_parameters()``) and ``L_val(w', α)``.
@@ -88,14 +93,21 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
     saved_w = [w.detach().clone() for w in weights]
     saved_b = [b.detach().clone() for b in module.buffers()]
     train_loss = _one_draw(train_loss, weights)
+
+    def grads_of(loss, params, reduce):
+        if reduce is None:
+            return _grads(loss, params)
+        gs = reduce(list(torch.autograd.grad(loss, params, allow_unused=True)), params)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+
     try:
-        g_train = _grads(train_loss(), weights)
+        g_train = grads_of(train_loss(), weights, reduce_train)
         with torch.no_grad():
             stepped = virtual_step(weights, g_train, optimizer, lr)
             for w, s in zip(weights, stepped):
                 w.copy_(s)
         loss_val = val_loss()
-        grads = _grads(loss_val, arch + weights)
+        grads = grads_of(loss_val, arch + weights, reduce_val)
         d_alpha, d_w = grads[: len(arch)], grads[len(arch):]
         with torch.no_grad():
             for w, s in zip(weights, saved_w):
@@ -109,7 +121,7 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
             with torch.no_grad():
                 for w, s, g in zip(weights, saved_w, d_w):
                     w.copy_(s + sign * r * g)
-            hv.append(_grads(train_loss(), arch))
+            hv.append(grads_of(train_loss(), arch, reduce_train))
         out = [da - lr * (gp - gn) / (2 * r) for da, gp, gn in zip(d_alpha, hv[0], hv[1])]
         return out, loss_val.detach()
     finally:

@@ -1,0 +1,7 @@
+"""``python -m supernet`` is the ``supernet`` command (``torchrun -m supernet`` too)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""A small search run the same way on one process and under ``torchrun`` (see
+``test_distributed.py``): ``python ddp_search.py OUT STRATEGY [second_order]``.
+
+The main process saves the searched module's state, the history and the edit log to OUT.
+"""
+
+import json
+import sys
+
+import torch
+
+from supernet.search import BilevelSearch
+from supernet.search.distributed import Replicas
+
+from search_graphs import chain, data
+
+
+def main(out: str, strategy: str, second_order: bool) -> None:
+    torch.set_num_threads(1)
+    # no batch norm in this space: a step over split batches is exactly the whole batch's
+    graph = chain(C=4, n=2)
+    config = {"epochs": 2, "batch_size": 12, "seed": 3, "second_order": second_order,
+              "arch_lr": 0.05, "w_lr": 0.05}
+    search = BilevelSearch(graph, data(48, seed=1), strategy=strategy, config=config)
+    result = search.run()
+    if Replicas().main:
+        torch.save({"state": result.module.state_dict(), "history": result.history,
+                    "edits": json.dumps(result.log.to_list(), sort_keys=True),
+                    "world": Replicas().world}, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], len(sys.argv) > 3 and sys.argv[3] == "second_order")
