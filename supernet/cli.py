@@ -3,7 +3,7 @@
     supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume]
     supernet train  --run DIR [--mode retrain|finetune] [--set train.epochs=50 ...]
     supernet export --run DIR [--to DIR]
-    supernet show   FILE            # a graph file (.json / .graphml): table, lint, gates
+    supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml): table, lint, gates
     supernet list   spaces|strategies|datasets|ops
 
 With no arguments, ``supernet search`` runs the packaged default: a DARTS search of a 1-D
@@ -128,6 +128,11 @@ def _show(args) -> int:
         print(f"\nlint: {exc}")
     gates = graph.gate_edges() + [(c, e) for c, t in graph.cells.items() for e in t.gate_edges()]
     print(f"gates: {len(gates)}")
+    if args.draw:
+        from .viz import draw_cells
+
+        for p in draw_cells(graph, args.draw):
+            print(f"drawn: {p}")
     return 0
 
 
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--to", help="output directory (default: RUN/export)")
     sh = sub.add_parser("show", help="print a graph file, lint it")
     sh.add_argument("file")
+    sh.add_argument("--draw", metavar="DIR",
+                    help="draw the graph and each of its cells as pictures into DIR")
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops"])
     sub.add_parser("version", help="print the version")

@@ -91,6 +91,9 @@ class RunConfig:
     """A whole run: search a space with a strategy on a data set, then train the result.
 
     ``device``: ``"auto"`` (a GPU when there is one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    ``pictures``: draw the found cells and the architecture weights over the epochs.
+    ``tensorboard``: log losses, accuracies and architecture weights for TensorBoard (needs
+    the ``tensorboard`` package: ``pip install supernet[tensorboard]``).
     """
 
     space: Named = field(default_factory=lambda: Named("darts1d"))
@@ -102,6 +105,8 @@ class RunConfig:
     out: str = "runs/search"
     progress: bool = True
     device: str = "auto"
+    pictures: bool = True
+    tensorboard: bool = False
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":

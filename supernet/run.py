@@ -13,6 +13,8 @@ Files written to the run directory:
 ``history.json``     per-epoch records of the search and of the final training
 ``report.json``      accuracies and sizes; ``report.md`` the same for people
 ``checkpoints/``     ``last.pt`` after every search epoch (resume with ``--resume``)
+``pictures/``        the found graph and cells, the architecture weights over the epochs
+``tensorboard/``     TensorBoard scalars (with ``tensorboard: true``)
 ==================== ==============================================================
 """
 
@@ -26,7 +28,7 @@ import time
 import torch
 
 from .config import RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, GraphError
 from .io import atomic_write, save_graph, save_weights, write_graphml
 
 __all__ = ["load_data", "prepare", "run_search", "train_found", "write_report"]
@@ -125,6 +127,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
             fn(*args)
 
     os.makedirs(cfg.out, exist_ok=True)
+    board = _tensorboard(cfg) if main else None
     write(atomic_write, os.path.join(cfg.out, "config.yaml"),
           yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     data, graph, strategy = prepare(cfg)
@@ -135,10 +138,12 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     if resume and os.path.exists(ckpt):
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, data.train, data.val, strategy=strategy,
-                                      config=_search_config(cfg, strategy))
+                                      config=_search_config(cfg, strategy),
+                                      callbacks=board.search_callbacks() if board else None)
     else:
         search = BilevelSearch(graph, data.train, data.val, strategy=strategy,
-                               config=_search_config(cfg, strategy))
+                               config=_search_config(cfg, strategy),
+                               callbacks=board.search_callbacks() if board else None)
     result = search.run()
     search_seconds = time.perf_counter() - t0
     found = result.graph
@@ -160,7 +165,12 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         "search_val_acc": accuracy(result.module, data.val),
     }
     history = {"search": result.history}
-    train_report, train_history, module = train_found(cfg, found, result.module, data, log)
+    if cfg.pictures:
+        write(_pictures, cfg.out, found, result.history, log)
+    train_report, train_history, module = train_found(
+        cfg, found, result.module, data, log, on_epoch_end=board.train_epoch if board else None)
+    if board is not None:
+        board.close()
     report.update(train_report)
     history["train"] = train_history
     if module is not None:
@@ -172,13 +182,76 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     return report
 
 
+def _pictures(out: str, graph, history: list, log=print) -> None:
+    """``pictures/``: the found graph and its cells, the architecture weights over time."""
+    from .viz import draw_cells, plot_gates
+
+    directory = os.path.join(out, "pictures")
+    try:
+        paths = draw_cells(graph, directory)
+    except GraphError as exc:  # a graph too large to draw
+        log(f"pictures: {exc}")
+        paths = []
+    gates = plot_gates(history, os.path.join(directory, "architecture_weights.png"))
+    log(f"pictures: {len(paths) + (gates is not None)} in {directory}")
+
+
+class _TensorBoard:
+    """Scalars of a run for TensorBoard: per search epoch the losses, accuracies, learning
+    rate, temperature and every candidate's weight (``gates/<gate>/<candidate>``); per
+    epoch of the final training its loss and accuracies."""
+
+    def __init__(self, directory: str):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(directory)
+
+    def search_callbacks(self) -> list:
+        return [self.search_epoch]
+
+    def search_epoch(self, state, record: dict) -> None:
+        step = record["epoch"]
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "eval_acc", "lr", "tau"):
+            if record.get(key) is not None:
+                self.writer.add_scalar(f"search/{key}", record[key], step)
+        names = record.get("candidates", {})
+        for gate, rows in (record.get("gates") or {}).items():
+            if gate in names and rows:
+                for i, op in enumerate(names[gate]):
+                    value = sum(r[i] for r in rows) / len(rows)
+                    self.writer.add_scalar(f"gates/{gate}/{op}", value, step)
+        self.writer.flush()
+
+    def train_epoch(self, record: dict) -> None:
+        for key in ("loss", "acc", "val_acc"):
+            if record.get(key) is not None:
+                self.writer.add_scalar(f"train/{key}", record[key], record["epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _tensorboard(cfg: RunConfig):
+    if not cfg.tensorboard:
+        return None
+    try:
+        import tensorboard  # noqa: F401  (torch's SummaryWriter needs it)
+    except ImportError:
+        raise ConfigError("config key 'tensorboard' is true, but the tensorboard package is "
+                          "not installed; pip install tensorboard (or supernet[tensorboard]), "
+                          "or set tensorboard: false") from None
+    return _TensorBoard(os.path.join(cfg.out, "tensorboard"))
+
+
 def _silent(*args, **kwargs) -> None:
     """The log of the processes other than the main one of a data-parallel run."""
 
 
-def train_found(cfg: RunConfig, graph, searched_module, data, log=print):
+def train_found(cfg: RunConfig, graph, searched_module, data, log=print, on_epoch_end=None):
     """Final training of the found architecture (``cfg.train``); returns
-    ``(report entries, history, trained module or None)``."""
+    ``(report entries, history, trained module or None)``. ``on_epoch_end(record)`` sees
+    each epoch of the training."""
     from .search.retrain import accuracy, fine_tune, retrain
 
     t = cfg.train
@@ -188,7 +261,7 @@ def train_found(cfg: RunConfig, graph, searched_module, data, log=print):
     train_set = _train_split(data, t.split)
     settings = dict(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, momentum=t.momentum,
                     weight_decay=t.weight_decay, grad_clip=t.grad_clip, seed=cfg.seed,
-                    device=cfg.device, **t.options)
+                    device=cfg.device, on_epoch_end=on_epoch_end, **t.options)
     t0 = time.perf_counter()
     log(f"final training ({t.mode}, {t.epochs} epochs on {t.split})")
     if t.mode == "retrain":

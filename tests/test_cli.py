@@ -16,7 +16,7 @@ TINY = ["--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2",
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("run"))
-    assert main(["search", "--out", out, *TINY]) == 0
+    assert main(["search", "--out", out, *TINY, "--set", "tensorboard=true"]) == 0
     return out
 
 
@@ -29,6 +29,33 @@ def test_search_writes_what_users_keep(run_dir, capsys):
     assert 0.0 <= report["test_acc"] <= 1.0 and 0.0 <= report["val_acc"] <= 1.0
     assert report["text"].startswith("Genotype(normal=[")
     assert report["edits"]["synaptic_pruning"] > 0
+    for name in ("graph.png", "cell_normal.png", "cell_reduce.png", "architecture_weights.png"):
+        assert os.path.getsize(os.path.join(run_dir, "pictures", name)) > 0, name
+
+
+def test_search_logs_scalars_for_tensorboard(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(os.path.join(run_dir, "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    history = json.load(open(os.path.join(run_dir, "history.json")))
+    loss = [e.value for e in events.Scalars("search/train_loss")]
+    assert loss == pytest.approx([r["train_loss"] for r in history["search"]], rel=1e-6)
+    first = history["search"][0]
+    gate = "normal:p0->n2"
+    for op, p in zip(first["candidates"][gate], first["gates"][gate][0]):
+        assert events.Scalars(f"gates/{gate}/{op}")[0].value == pytest.approx(p, rel=1e-6)
+    assert [e.step for e in events.Scalars("train/loss")] == [1] and "train/val_acc" in tags
+
+
+def test_tensorboard_without_its_package_is_a_config_error(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    assert main(["search", "--out", str(tmp_path), *TINY, "--set", "tensorboard=true"]) == 2
+    assert ("config key 'tensorboard' is true, but the tensorboard package is not installed"
+            in capsys.readouterr().err)
 
 
 def test_show_train_export_and_list(run_dir, capsys):

@@ -87,6 +87,8 @@ class BilevelSearch:
             (``discretization=None``: keep the super-network at the end).
         loss_fn: ``loss_fn(output, target)`` (cross-entropy by default).
         batch_fn: ``batch_fn(batch) -> (inputs tuple, context dict, target)``.
+        callbacks: ``f(state, record)`` called after every epoch with its history record
+            (e.g. to log scalars to TensorBoard).
 
     Everything is checked before training starts: configuration keys and values, the
     strategy name, the data split, and one batch against the graph's inputs.
@@ -95,7 +97,8 @@ class BilevelSearch:
     def __init__(self, graph, train_data, val_data=None, *, strategy="darts",
                  config: SearchConfig | dict | None = None, module=None, relaxation=None,
                  discretization=_STRATEGY, creation=_STRATEGY, loss_fn: Callable | None = None,
-                 batch_fn: Callable | None = None, _checkpoint: dict | None = None):
+                 batch_fn: Callable | None = None, callbacks: list[Callable] | None = None,
+                 _checkpoint: dict | None = None):
         from .strategies import Strategy, create_strategy
 
         if isinstance(strategy, str):
@@ -106,6 +109,7 @@ class BilevelSearch:
         self.config = _merge_config(strategy, config)
         cfg = self.config
         self.loss_fn = loss_fn or default_loss
+        self.callbacks = list(callbacks or [])
         self.replicas = Replicas.from_env()
         self.device = self.replicas.device(resolve_device(cfg.device, "search config: device"))
         if self.replicas.active and cfg.batch_size < 2 * self.replicas.world:
@@ -336,13 +340,16 @@ class BilevelSearch:
         tl, ta = train_m.result()
         vl, va = val_m.result()
         record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
-                  "val_loss": vl, "val_acc": va, "gates": _gate_record(m)}
+                  "val_loss": vl, "val_acc": va, "gates": _gate_record(m),
+                  "candidates": {k: list(v) for k, v in m.gates().items()}}
         tau = getattr(relax, "tau", None)
         if torch.is_tensor(tau):
             record["tau"] = float(tau)
         if cfg.eval_batches != 0:
             record["eval_acc"] = self.evaluate(max_batches=cfg.eval_batches)
         st.history.append(record)
+        for fn in self.callbacks:
+            fn(st, record)
 
     def _loss(self, batch):
         inputs, ctx, y = batch

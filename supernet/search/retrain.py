@@ -48,9 +48,11 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
                  weight_decay: float = 3e-4, grad_clip: float | None = 5.0,
                  drop_path_prob: float = 0.0, steps_per_epoch: int | None = None,
                  loss_fn: Callable | None = None, batch_fn: Callable | None = None,
-                 seed: int = 0, device: str = "auto") -> TrainResult:
+                 seed: int = 0, device: str = "auto",
+                 on_epoch_end: Callable | None = None) -> TrainResult:
     """Train every weight of ``module`` (a module with no gate left) on ``device``
-    (``"auto"``: a GPU when there is one; see :func:`~supernet.search.data.resolve_device`)."""
+    (``"auto"``: a GPU when there is one; see :func:`~supernet.search.data.resolve_device`);
+    ``on_epoch_end(record)`` sees each epoch's history record."""
     if getattr(module, "arch", None) is not None and len(module.arch):
         raise SearchError(
             f"{module.graph.name}: the module still has {len(module.arch)} gate(s); discretize "
@@ -101,6 +103,8 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
         if val_data is not None:
             rec["val_acc"] = accuracy(module, val_data, batch_size, batch_fn)
         history.append(rec)
+        if on_epoch_end is not None:
+            on_epoch_end(rec)
     return TrainResult(module, history)
 
 
