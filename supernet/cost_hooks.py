@@ -28,6 +28,7 @@ import torch.nn as nn
 from .errors import SupernetError
 from .ops.basic import Classifier, GlobalAvgPool, Zero
 from .ops.cnn import AuxiliaryHead, Conv7x1x1x7, DilConv, FactorizedReduce, ReLUConvBN, SepConv
+from .ops.nb201 import NB201FactorizedReduce, NB201Pooling, NB201ReLUConvBN
 
 __all__ = ["Cost", "register_module_cost", "module_cost", "conv_out"]
 
@@ -200,7 +201,7 @@ def _chain(m, shape):
     return shape, total
 
 
-@register_module_cost(ReLUConvBN, SepConv, DilConv, Conv7x1x1x7)
+@register_module_cost(ReLUConvBN, SepConv, DilConv, Conv7x1x1x7, NB201ReLUConvBN)
 def _wrapped(m, shape):
     return module_cost(m.op, shape)
 
@@ -214,6 +215,28 @@ def _factorized(m, shape):
     out = (out1[0] + out2[0], *out1[1:])
     _, c3 = module_cost(m.bn, out)
     return out, c1 + c2 + c3
+
+
+@register_module_cost(NB201FactorizedReduce)
+def _nb201_factorized(m, shape):
+    if m.stride == 1:
+        out, c = module_cost(m.conv, shape)
+    else:
+        # the second conv reads the input shifted by one and zero-padded back to its size
+        out0, c0 = module_cost(m.convs[0], shape)
+        out1, c1 = module_cost(m.convs[1], shape)
+        out, c = (out0[0] + out1[0], *out0[1:]), c0 + c1
+    _, cb = module_cost(m.bn, out)
+    return out, c + cb
+
+
+@register_module_cost(NB201Pooling)
+def _nb201_pooling(m, shape):
+    c = Cost()
+    if m.preprocess is not None:
+        shape, c = module_cost(m.preprocess, shape)
+    out, cp = module_cost(m.op, shape)
+    return out, c + cp
 
 
 @register_module_cost(Zero)

@@ -224,3 +224,47 @@ def test_bad_shapes_are_named():
         graph_cost(g, (1, 32, 32))
     with pytest.raises(ShapeError, match=r"2 input shape\(s\) for inputs \['x'\]"):
         graph_cost(g, [(3, 8, 8), (3, 8, 8)])
+
+
+NB201_OPS = ["nor_conv_1x1", "nor_conv_3x3", "nb201_skip_connect", "nb201_avg_pool_3x3",
+             "nb201_downsample"]
+
+
+@pytest.mark.parametrize("op", NB201_OPS)
+@pytest.mark.parametrize("size", [8, 9])
+def test_nb201_op_costs_equal_hook_counts(op, size):
+    spec = supernet.resolve_op(op)
+    for C_out, stride, affine in [(4, 1, True), (4, 2, False), (5, 1, False), (6, 2, True)]:
+        args = {k: v for k, v in {"stride": stride, "affine": affine}.items()
+                if k in spec.params}
+        module = build_op(op, 4, C_out, args)
+        out_shape, cost = op_cost(op, 4, C_out, args, (4, size, size))
+        x = torch.randn(2, 4, size, size)
+        assert tuple(module(x).shape[1:]) == out_shape, (op, args)
+        assert fields(cost) == HookCounter(module)(module, x), (op, C_out, args)
+
+
+def test_nasbench201_counts_equal_hook_counts():
+    from search_spaces import nasbench201 as nb
+
+    arch = ("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|"
+            "+|skip_connect~0|none~1|nor_conv_3x3~2|")
+    for g in (nb.nasbench201(C=4, N=1), nb.decode(arch, C=4, N=1)):
+        net = supernet.compile(g).eval()
+        r = graph_cost(g, (3, 16, 16))
+        assert fields(r.total) == HookCounter(net)(net, torch.randn(1, 3, 16, 16)), g.name
+    # the evaluation network has no architecture parameters: every parameter is counted
+    assert r.total.params == sum(p.numel() for p in net.parameters())
+
+
+def test_nasbench201_full_size_figures():
+    # Measured by forward hooks on the compiled networks; NAS-Bench-201 lists its largest
+    # (all nor_conv_3x3) and smallest (all none) CIFAR-10 networks at 220.11 and 7.78 MFLOPs.
+    from search_spaces import nasbench201 as nb
+
+    big = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+           "+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    small = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    assert graph_cost(nb.decode(big), (3, 32, 32)).total == Cost(
+        params=1_531_546, macs=220_119_680, bn=905_216, pool=28_672)
+    assert graph_cost(nb.decode(small), (3, 32, 32)).total.macs == 7_783_040

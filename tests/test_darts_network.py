@@ -139,3 +139,31 @@ def test_bad_arguments_are_refused():
         network("DARTS_V2", C=0)
     with pytest.raises(ConfigError, match="auxiliary head reads cell 1, the last of 2 cells"):
         network("DARTS_V2", layers=2, auxiliary=True)
+    # At 3 cells the head also reads the last cell, where the reference's in-place ReLU
+    # changes the logits in training.
+    with pytest.raises(ConfigError, match="reads cell 2, the last of 3 cells.*layers >= 4"):
+        network("DARTS_V2", layers=3, auxiliary=True)
+    assert count(network("DARTS_V2", C=4, layers=4, auxiliary=True)) > 0
+
+
+# Parameter counts of NetworkCIFAR measured on an independent re-implementation of the
+# reference (quark0/darts cnn/model.py and operations.py). ODD exercises what the published
+# cells do not: 'none', sep_conv_7x7 and conv_7x1_1x7 at both strides, two ops on one input,
+# a state left out of the concat, and an unsorted concat that includes input 1.
+ODD = ("Genotype(normal=[('none', 1), ('sep_conv_7x7', 0), ('conv_7x1_1x7', 1), "
+       "('dil_conv_5x5', 1), ('skip_connect', 3), ('max_pool_3x3', 2)], normal_concat=[4, 1, 3], "
+       "reduce=[('skip_connect', 1), ('conv_7x1_1x7', 0), ('none', 2), ('sep_conv_5x5', 2), "
+       "('avg_pool_3x3', 0), ('dil_conv_3x3', 3)], reduce_concat=[3, 4])")
+
+
+@pytest.mark.parametrize("genotype, C, layers, num_classes, auxiliary, expected", [
+    ("DARTS_V2", 36, 20, 100, False, 3_401_272),
+    ("DARTS_V2", 36, 20, 100, True, 3_946_908),
+    ("NASNet", 16, 8, 100, True, 859_320),
+    ("AmoebaNet", 16, 14, 100, True, 1_018_488),
+    (ODD, 16, 8, 10, True, 796_548),
+    (ODD, 16, 14, 100, True, 1_160_664),
+])
+def test_parameter_counts_of_the_reference(genotype, C, layers, num_classes, auxiliary,
+                                           expected):
+    assert count(network(genotype, C, layers, num_classes, auxiliary)) == expected

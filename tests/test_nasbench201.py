@@ -280,3 +280,20 @@ def test_graph_files_round_trip(make, tmp_path):
 def test_loaded_graph_encodes(tmp_path):
     supernet.save_graph(nb.decode(ARCHS[2]), tmp_path / "g.json")
     assert nb.encode(supernet.load_graph(tmp_path / "g.json")) == ARCHS[2]
+
+
+# Parameter counts of TinyNetwork measured on an independent re-implementation of the
+# reference (xautodl cell_operations.py, InferCell, TinyNetwork). The all-'none' cell at
+# C=16, N=5 is NAS-Bench-201's smallest network (0.073 MB of parameters in its tables).
+@pytest.mark.parametrize("arch, C, N, num_classes, expected", [
+    ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 16, 5, 10, 73_306),
+    ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 8, 3, 100, 21_708),
+    (ALL_CONV, 16, 5, 100, 1_537_396),
+    (ALL_CONV, 8, 3, 100, 241_452),
+    ("|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+     16, 5, 10, 344_346),
+    ("|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+     8, 3, 100, 62_700),
+])
+def test_parameter_counts_of_the_reference(arch, C, N, num_classes, expected):
+    assert n_params(nb.network(arch, C=C, N=N, num_classes=num_classes)) == expected
