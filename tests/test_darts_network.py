@@ -137,12 +137,6 @@ def test_bad_arguments_are_refused():
         network("DARTS_V9")
     with pytest.raises(ConfigError, match="C must be a positive int, got 0"):
         network("DARTS_V2", C=0)
-    with pytest.raises(ConfigError, match="auxiliary head reads cell 1, the last of 2 cells"):
-        network("DARTS_V2", layers=2, auxiliary=True)
-    # At 3 cells the head also reads the last cell, where the reference's in-place ReLU
-    # changes the logits in training.
-    with pytest.raises(ConfigError, match="reads cell 2, the last of 3 cells.*layers >= 4"):
-        network("DARTS_V2", layers=3, auxiliary=True)
     assert count(network("DARTS_V2", C=4, layers=4, auxiliary=True)) > 0
 
 

@@ -8,9 +8,14 @@ cells, 10 classes) and parameters and buffers in the reference's order, so a ref
 
 Forward returns the logits ``(N, num_classes)``; with ``auxiliary=True`` it returns
 ``(logits, logits_aux)`` as the reference does, ``logits_aux`` being ``None`` in eval mode
-(the head is a ``train_only`` node; it reads cell ``2 * layers // 3``, which must not be
-the last, so ``layers >= 4``). ``net.drop_path_prob`` (0 by default) drops whole samples of
-the output of every op but the identity, in training only, as the reference.
+(the head is a ``train_only`` node reading cell ``2 * layers // 3``). ``net.drop_path_prob``
+(0 by default) drops whole samples of the output of every op but the identity, in training
+only, as the reference.
+
+One difference, in training only and below 4 cells: there the head reads the last cell,
+and the reference head's first ReLU, in place, also rectifies what the reference's
+classifier reads; here the classifier reads the cell's output as it is. (From 4 cells on,
+the cell it reads feeds only cells that start with a ReLU, and both agree.)
 
 Examples:
     >>> import torch
@@ -56,14 +61,6 @@ def network_graph(genotype: "str | Genotype", C: int = 36, layers: int = 20,
                            in_channels=in_channels, stem_multiplier=stem_multiplier).items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"network: {key} must be a positive int, got {value!r}")
-    if auxiliary and 2 * layers // 3 >= layers - 1:
-        # The reference head starts with an in-place ReLU: on the last cell, whose output
-        # the classifier also reads, it rectifies the logits' input in training only.
-        raise ConfigError(
-            f"network: the auxiliary head reads cell {2 * layers // 3}, the last of "
-            f"{layers} cells, where the reference head's in-place ReLU also changes the "
-            "classifier's input in training; use layers >= 4 or auxiliary=False"
-        )
     cells = genotype_cells(g, dim, affine=True, pool_bn=False, drop_path=True)
     graph = cell_network(f"{space}_network", cells, C, layers, stem_multiplier, num_classes,
                          in_channels, dim, auxiliary=auxiliary)
