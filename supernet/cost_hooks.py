@@ -28,6 +28,7 @@ import torch.nn as nn
 from .errors import SupernetError
 from .ops.basic import Classifier, GlobalAvgPool, Zero
 from .ops.cnn import AuxiliaryHead, Conv7x1x1x7, DilConv, FactorizedReduce, ReLUConvBN, SepConv
+from .ops.mobile import ConvBNReLU6, MBConv
 from .ops.nb201 import NB201FactorizedReduce, NB201Pooling, NB201ReLUConvBN
 
 __all__ = ["Cost", "register_module_cost", "module_cost", "conv_out"]
@@ -237,6 +238,23 @@ def _nb201_pooling(m, shape):
         shape, c = module_cost(m.preprocess, shape)
     out, cp = module_cost(m.op, shape)
     return out, c + cp
+
+
+@register_module_cost(MBConv)
+def _mbconv(m, shape):
+    total = Cost()
+    parts = (m.inverted_bottleneck, m.depth_conv, m.point_linear)
+    for part in (p for p in parts if p is not None):
+        shape, c = module_cost(part, shape)
+        total = total + c
+    return shape, total
+
+
+@register_module_cost(ConvBNReLU6)
+def _conv_bn_relu6(m, shape):
+    shape, c1 = module_cost(m.conv, shape)
+    _, c2 = module_cost(m.bn, shape)
+    return shape, c1 + c2
 
 
 @register_module_cost(Zero)

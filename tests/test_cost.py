@@ -13,11 +13,12 @@ from supernet.cost import Cost, expected_cost, graph_cost, op_cost, register_mod
     register_op_cost
 from supernet.errors import ShapeError, SupernetError
 from supernet.ops import build_op, register_op, unregister_op
+from supernet.ops.basic import GlobalAvgPool
 
 CONV = (nn.Conv1d, nn.Conv2d)
 BN = (nn.BatchNorm1d, nn.BatchNorm2d)
 POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
-ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, GlobalAvgPool)
 
 
 class HookCounter:
@@ -268,3 +269,30 @@ def test_nasbench201_full_size_figures():
     assert graph_cost(nb.decode(big), (3, 32, 32)).total == Cost(
         params=1_531_546, macs=220_119_680, bn=905_216, pool=28_672)
     assert graph_cost(nb.decode(small), (3, 32, 32)).total.macs == 7_783_040
+
+
+MOBILE_OPS = [f"mbconv_{k}x{k}_e{e}" for k in (3, 5, 7) for e in (1, 3, 6)] + ["conv_bn_relu6"]
+
+
+@pytest.mark.parametrize("op", MOBILE_OPS)
+def test_mobile_op_costs_equal_hook_counts(op):
+    for C_out, stride, size in [(4, 1, 9), (6, 2, 9), (6, 2, 8)]:
+        module = build_op(op, 4, C_out, {"stride": stride}).eval()
+        out_shape, cost = op_cost(op, 4, C_out, {"stride": stride}, (4, size, size))
+        x = torch.randn(2, 4, size, size)
+        assert tuple(module(x).shape[1:]) == out_shape, (op, stride)
+        assert fields(cost) == HookCounter(module)(module, x), (op, C_out, stride, size)
+
+
+def test_proxyless_network_counts_equal_hook_counts():
+    from search_spaces import mobilenet as mb
+
+    kw = dict(width_mult=0.25, n_cell_stages=(1, 2, 1, 1, 1, 1), num_classes=5,
+              last_channel=32, input_size=32)
+    text = ",".join(["mbconv_3x3_e1", "mbconv_5x5_e6", "mbconv_3x3_e3", "none",
+                     "mbconv_7x7_e6", "mbconv_3x3_e6", "mbconv_5x5_e3", "mbconv_7x7_e3"])
+    g = mb.decode(text, **kw)
+    net = supernet.compile(g).eval()
+    r = graph_cost(g, (3, 32, 32))
+    assert fields(r.total) == HookCounter(net)(net, torch.randn(1, 3, 32, 32))
+    assert r.total.params == sum(p.numel() for p in net.parameters())
