@@ -43,7 +43,7 @@ import torch
 
 from .compiler.module import module_key
 from .cost_hooks import Cost, conv_out, module_cost, register_module_cost
-from .errors import GraphError, ShapeError, SupernetError
+from .errors import ConfigError, GraphError, ShapeError, SupernetError
 from .ops.registry import build_op, resolve_op
 from .schema import bind_value
 from .shapes import edge_args, infer_channels
@@ -58,6 +58,8 @@ __all__ = [
     "module_cost",
     "conv_out",
     "expected_cost",
+    "gate_costs",
+    "METRICS",
 ]
 
 _OP_RULES: dict[str, Callable] = {}
@@ -290,3 +292,43 @@ def _merge_gates(into: dict, gates: dict) -> None:
             into[key] = dict(ops)
         else:
             into[key] = {op: into[key][op] + c for op, c in ops.items()}
+
+
+#: What :func:`gate_costs` measures: ``flops`` / ``macs`` (multiply-accumulates, counted),
+#: ``params`` (counted), ``latency`` (milliseconds, measured on the module's device).
+METRICS = ("flops", "macs", "params", "latency")
+
+
+def gate_costs(module, metric: str = "flops", inputs: tuple | None = None
+               ) -> dict[str, list[float]]:
+    """Per gate key of a compiled layer-level ``module``, the cost of each candidate, in
+    candidate order: the table of cost-aware losses (ProxylessNAS).
+
+    Counted metrics read the per-sample shapes declared on the graph's input nodes
+    (``add_input(..., shape=[3, 32, 32])``); ``latency`` times every candidate op on the
+    module's device (:func:`supernet.cost_latency.gate_latency`) at batch 1, on ``inputs``
+    or on random inputs of the declared shapes.
+    """
+    if metric not in METRICS:
+        raise ConfigError(f"cost metric {metric!r} is unknown; use one of {list(METRICS)}")
+    graph = module.graph
+    shapes = [graph.nx.nodes[n].get("shape") for n in graph.inputs]
+    if inputs is None and any(s is None for s in shapes):
+        missing = [n for n, s in zip(graph.inputs, shapes) if s is None]
+        raise ConfigError(
+            f"{graph.name}: the {metric} of the candidates depends on the input size, and "
+            f"input(s) {missing} declare no per-sample shape; add shape=[...] to the input "
+            "node, or give the costs yourself (cost={op: value})"
+        )
+    if metric == "latency":
+        from .cost_latency import gate_latency
+
+        if inputs is None:
+            device = next((t.device for t in module.parameters()), torch.device("cpu"))
+            inputs = tuple(torch.randn(1, *s, device=device) for s in shapes)
+        return gate_latency(module, inputs)
+    if inputs is not None:
+        shapes = [tuple(x.shape[1:]) for x in inputs]
+    report = graph_cost(graph, [tuple(s) for s in shapes])
+    field = "params" if metric == "params" else "macs"
+    return {k: [float(getattr(c, field)) for c in ops.values()] for k, ops in report.gates.items()}

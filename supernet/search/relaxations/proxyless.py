@@ -105,16 +105,22 @@ class BinaryGates(SearchRelaxation):
 
     Args:
         cost: per-op costs: ``{op name: cost}``, ``{gate key: [cost per candidate]}``, or a
-            callable ``cost(module) -> {gate key: [cost per candidate]}`` (e.g. one built on
-            the cost model). ``None`` with ``cost_weight > 0`` asks the cost model
-            :mod:`supernet.cost` for ``metric`` (imported when first needed).
+            callable ``cost(module) -> {gate key: [cost per candidate]}``. ``None`` with
+            ``cost_weight > 0`` takes :func:`supernet.cost.gate_costs` of ``metric``.
         cost_weight: weight ``λ`` of the expected cost in the architecture loss.
-        metric: what the cost model measures (``"flops"``, ``"latency"``, ...).
+        metric: ``"flops"`` (counted multiply-accumulates), ``"params"`` or ``"latency"``
+            (milliseconds per candidate, measured on the module's device, as ProxylessNAS
+            profiles its latency table).
     """
 
     def __init__(self, cost: dict | Callable | None = None, cost_weight: float = 0.0,
                  metric: str = "flops"):
         super().__init__()
+        from ...cost import METRICS
+
+        if metric not in METRICS:
+            raise ConfigError(f"BinaryGates: metric {metric!r} is unknown; use one of "
+                              f"{list(METRICS)}")
         self.cost = cost
         self.cost_weight = float(cost_weight)
         self.metric = metric
@@ -225,19 +231,8 @@ class BinaryGates(SearchRelaxation):
 
 def _cost_model(metric):
     def fn(module):
-        try:
-            from ... import cost as cost_model
-        except ImportError:
-            raise ConfigError(
-                "BinaryGates: cost_weight > 0 but no cost given and the cost model "
-                "(supernet.cost) is not available; pass cost={op: value} or a callable"
-            ) from None
-        getter = getattr(cost_model, "gate_costs", None)
-        if getter is None:
-            raise ConfigError(
-                "BinaryGates: supernet.cost has no gate_costs(module, metric); pass "
-                "cost={op: value} or a callable"
-            )
-        return getter(module, metric)
+        from ...cost import gate_costs
+
+        return gate_costs(module, metric)
 
     return fn
