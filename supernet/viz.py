@@ -95,11 +95,7 @@ def draw_graph(graph, path: str, title: str | None = None, weights: dict | None 
     ax.set_title(title or graph.name)
     ax.axis("off")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with plt.rc_context({"svg.fonttype": "none"}):  # SVG keeps its labels as text
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, dpi=120)
 
 
 def draw_cells(graph, directory: str, fmt: str = "png", weights: dict | None = None) -> list[str]:
@@ -147,7 +143,12 @@ def plot_gates(history: list[dict], path: str, max_gates: int = 48) -> str | Non
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
+    return _save(plt, fig, path, dpi=110)
+
+
+def _save(plt, fig, path: str, dpi: int) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with plt.rc_context({"svg.fonttype": "none"}):  # SVG keeps its labels as text
+        fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
