@@ -1,5 +1,6 @@
 """Pictures: graphs and cells drawn with their ops, architecture weights over the epochs."""
 
+import html
 import re
 
 import pytest
@@ -11,7 +12,8 @@ from supernet.viz import draw_cells, draw_graph, plot_gates
 
 
 def _texts(svg_path) -> list[str]:
-    return re.findall(r"<text[^>]*>([^<]*)</text>", open(svg_path).read())
+    found = re.findall(r"<text[^>]*>([^<]*)</text>", open(svg_path).read())
+    return [html.unescape(t) for t in found]
 
 
 def test_a_found_cell_is_drawn_with_the_op_of_every_edge(tmp_path):
