@@ -341,7 +341,7 @@ class BilevelSearch:
         vl, va = val_m.result()
         record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
                   "val_loss": vl, "val_acc": va, "gates": _gate_record(m),
-                  "candidates": {k: list(v) for k, v in m.gates().items()}}
+                  "candidates": _candidates(m)}
         tau = getattr(relax, "tau", None)
         if torch.is_tensor(tau):
             record["tau"] = float(tau)
@@ -420,6 +420,12 @@ def _gate_record(module, limit: int = 4096) -> dict:
     for k, v in gate_probabilities(module).items():
         out[k] = v.tolist() if v.numel() <= limit else v.mean(0, keepdim=True).tolist()
     return out
+
+
+def _candidates(module) -> dict:
+    """Gate key -> candidate names, for modules that name them (``gates()``)."""
+    fn = getattr(module, "gates", None)
+    return {k: list(v) for k, v in fn().items()} if fn is not None else {}
 
 
 def _cycle(loader):
