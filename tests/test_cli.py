@@ -1,11 +1,13 @@
 """The ``supernet`` command end to end, on a tiny budget."""
 
 import json
+import re
 import os
 
 import pytest
 
 from supernet.cli import main
+from supernet.errors import SearchError
 
 TINY = ["--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2",
         "--set", "search.batch_size=16", "--set", "train.epochs=1",
@@ -67,3 +69,30 @@ def test_bad_configs_fail_before_training_naming_the_key(tmp_path, capsys):
     assert main(["search", "--config", str(cfg), "--out", out]) == 2
     assert "config key 'train.spilt' is unknown. Did you mean 'split'?" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(out, "checkpoints"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=0", r"'train.epochs' is 0; it must be >= 1"),
+    ("train.lr=-1", r"'train.lr' is -1.0; it must be > 0"),
+    ("train.momentum=1.5", r"'train.momentum' is 1.5; it must be >= 0 and < 1"),
+    ("search.epochs=-2", r"'search.epochs' is -2; it must be >= 1"),
+    ("search.batch_size=0", r"'search.batch_size' is 0; it must be >= 1"),
+    ("train.split=all", r"'train.split' is 'all'; expected one of \['train', 'train\+val'\]"),
+    ("train.options={drop_path: 0.2}",
+     r"'train.options.drop_path' is unknown. Did you mean 'drop_path_prob'\?"),
+])
+def test_out_of_range_budgets_fail_before_the_search(tmp_path, capsys, override, message):
+    out = str(tmp_path / "bad")
+    assert main(["search", "--out", out, *TINY, "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert not os.path.exists(os.path.join(out, "checkpoints"))  # nothing ran
+
+
+def test_train_module_rejects_a_negative_learning_rate():
+    import torch
+
+    from supernet.search.retrain import train_module
+
+    with pytest.raises(SearchError, match=r"training setting lr=-0.1: must be a number >= 0"):
+        train_module(torch.nn.Linear(2, 2), (torch.randn(4, 2), torch.zeros(4).long()), lr=-0.1)
