@@ -230,7 +230,10 @@ def load_config(path: str | None = None) -> RunConfig:
             data = yaml.safe_load(text) or {}
     except Exception as exc:  # the YAML and JSON parsers raise their own types
         raise ConfigError(f"{path}: cannot parse the config: {exc}") from exc
-    return RunConfig.from_dict(data)
+    try:
+        return RunConfig.from_dict(data)
+    except ConfigError as exc:  # say which file holds the bad key
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:

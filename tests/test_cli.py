@@ -96,3 +96,35 @@ def test_train_module_rejects_a_negative_learning_rate():
 
     with pytest.raises(SearchError, match=r"training setting lr=-0.1: must be a number >= 0"):
         train_module(torch.nn.Linear(2, 2), (torch.randn(4, 2), torch.zeros(4).long()), lr=-0.1)
+
+
+def test_run_commands_on_missing_killed_and_corrupted_runs(run_dir, tmp_path, capsys):
+    import shutil
+
+    missing = str(tmp_path / "nope")
+    for cmd in ("train", "export"):
+        assert main([cmd, "--run", missing]) == 2
+        assert f"{missing}: no such run directory" in capsys.readouterr().err
+    killed = tmp_path / "killed"  # a search stopped mid-way: config and checkpoint only
+    (killed / "checkpoints").mkdir(parents=True)
+    shutil.copy(os.path.join(run_dir, "config.yaml"), killed)
+    shutil.copy(os.path.join(run_dir, "checkpoints", "last.pt"), killed / "checkpoints")
+    for cmd in ("train", "export"):
+        assert main([cmd, "--run", str(killed)]) == 2
+        assert re.search(r"the search did not finish .*--resume", capsys.readouterr().err)
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / "weights.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert main(["export", "--run", str(broken)]) == 2
+    assert f"cannot load weights from '{broken / 'weights.pt'}'" in capsys.readouterr().err
+    (broken / "config.yaml").write_text("- a list\n")
+    assert main(["export", "--run", str(broken)]) == 2
+    assert re.search(r"config.yaml: a config is a mapping of sections, got list",
+                     capsys.readouterr().err)
+    assert main(["show", os.path.join(run_dir, "report.json")]) == 2
+    assert re.search(r"report.json: not a supernet node-link document", capsys.readouterr().err)
+    (broken / "architecture.json").write_text("[1, 2]")
+    assert main(["show", str(broken / "architecture.json")]) == 2
+    assert "architecture.json: not a supernet node-link document" in capsys.readouterr().err
+    assert main(["show", run_dir]) == 0  # a run directory shows its architecture
+    assert "lint: ok" in capsys.readouterr().out
