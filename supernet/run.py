@@ -109,7 +109,13 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     """Search, keep the result, train it as ``cfg.train`` says; returns the report."""
     from .search import BilevelSearch
 
+    ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
+    report_path = os.path.join(cfg.out, "report.json")
+    if not resume and os.path.exists(ckpt) and not os.path.exists(report_path):
+        resume = _continue_unfinished(cfg, log)
     os.makedirs(cfg.out, exist_ok=True)
+    if not resume and os.path.exists(report_path):
+        os.remove(report_path)  # it describes the earlier run; this one is not finished yet
     import yaml
 
     atomic_write(os.path.join(cfg.out, "config.yaml"),
@@ -118,7 +124,6 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
     t0 = time.perf_counter()
-    ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
     if resume and os.path.exists(ckpt):
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, data.train, data.val, strategy=strategy,
@@ -157,6 +162,30 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
                  json.dumps(history, indent=1, default=float).encode())
     write_report(cfg.out, report)
     return report
+
+
+def _continue_unfinished(cfg: RunConfig, log) -> bool:
+    """``cfg.out`` holds a search that stopped before its report (killed, interrupted):
+    running the same configuration again continues it rather than starting over and
+    overwriting its checkpoint; another configuration fails, naming what differs."""
+    from .config import load_config
+
+    path = os.path.join(cfg.out, "config.yaml")
+    try:
+        before = load_config(path).to_dict()
+    except ConfigError:
+        before = None
+    now = cfg.to_dict()
+    differ = (["config.yaml unreadable"] if before is None else
+              [k for k in now if k not in ("progress", "out") and before.get(k) != now[k]])
+    if differ:
+        raise ConfigError(
+            f"{cfg.out} holds a search that did not finish (checkpoints/last.pt, no report), "
+            f"run with another configuration (differs in {differ}); pass --resume to continue "
+            f"it with this one, or choose another --out (or delete {cfg.out}) to start over"
+        )
+    log(f"{cfg.out}: continuing the unfinished search of the same configuration")
+    return True
 
 
 def train_found(cfg: RunConfig, graph, searched_module, data, log=print):

@@ -128,3 +128,36 @@ def test_run_commands_on_missing_killed_and_corrupted_runs(run_dir, tmp_path, ca
     assert "architecture.json: not a supernet node-link document" in capsys.readouterr().err
     assert main(["show", run_dir]) == 0  # a run directory shows its architecture
     assert "lint: ok" in capsys.readouterr().out
+
+
+def test_rerunning_a_killed_search_resumes_it(tmp_path, capsys, monkeypatch):
+    from supernet.search.loop import BilevelSearch
+
+    args = [*TINY, "--set", "search.epochs=2", "--set", "train.mode=none"]
+    whole = str(tmp_path / "whole")
+    assert main(["search", "--out", whole, *args]) == 0
+    out = str(tmp_path / "killed")
+    epoch, calls = BilevelSearch._epoch, []
+
+    def interrupted(self):  # Ctrl-C during the second epoch, after the first was saved
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        epoch(self)
+
+    monkeypatch.setattr(BilevelSearch, "_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["search", "--out", out, *args])
+    monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
+    assert main(["search", "--out", out, *args, "--set", "search.epochs=3"]) == 2
+    assert re.search(r"did not finish .*differs in \['search'\].*--resume",
+                     capsys.readouterr().err)
+    capsys.readouterr()
+    assert main(["search", "--out", out, *args]) == 0  # the same command again
+    assert "continuing the unfinished search" in capsys.readouterr().out
+    first = json.load(open(os.path.join(whole, "report.json")))
+    again = json.load(open(os.path.join(out, "report.json")))
+    assert again["text"] == first["text"] and again["search_epochs"] == 2
+    history = json.load(open(os.path.join(out, "history.json")))["search"]
+    assert [h["epoch"] for h in history] == [h["epoch"] for h in json.load(
+        open(os.path.join(whole, "history.json")))["search"]]
