@@ -113,24 +113,29 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     report_path = os.path.join(cfg.out, "report.json")
     if not resume and os.path.exists(ckpt) and not os.path.exists(report_path):
         resume = _continue_unfinished(cfg, log)
-    os.makedirs(cfg.out, exist_ok=True)
-    if not resume and os.path.exists(report_path):
-        os.remove(report_path)  # it describes the earlier run; this one is not finished yet
-    import yaml
-
-    atomic_write(os.path.join(cfg.out, "config.yaml"),
-                 yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+    # everything is checked (data, space, strategy, search settings) before the run
+    # directory changes, so a bad config leaves an earlier run in it as it was
     data, graph, strategy = prepare(cfg)
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
     t0 = time.perf_counter()
-    if resume and os.path.exists(ckpt):
+    resuming = resume and os.path.exists(ckpt)
+    if resuming:
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, data.train, data.val, strategy=strategy,
                                       config=_search_config(cfg, strategy))
     else:
         search = BilevelSearch(graph, data.train, data.val, strategy=strategy,
                                config=_search_config(cfg, strategy))
+    os.makedirs(cfg.out, exist_ok=True)
+    if not resuming:  # files of an earlier run here: a killed new run must not resume them
+        for stale in (report_path, ckpt):
+            if os.path.exists(stale):
+                os.remove(stale)
+    import yaml
+
+    atomic_write(os.path.join(cfg.out, "config.yaml"),
+                 yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     result = search.run()
     search_seconds = time.perf_counter() - t0
     found = result.graph

@@ -161,3 +161,15 @@ def test_rerunning_a_killed_search_resumes_it(tmp_path, capsys, monkeypatch):
     history = json.load(open(os.path.join(out, "history.json")))["search"]
     assert [h["epoch"] for h in history] == [h["epoch"] for h in json.load(
         open(os.path.join(whole, "history.json")))["search"]]
+
+
+def test_a_bad_config_leaves_an_earlier_run_as_it_was(run_dir, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "kept"
+    shutil.copytree(run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(["search", "--out", str(out), *TINY, "--set", "space.in_channels=3"]) == 2
+    assert "config key 'space.in_channels' is 3, but data set 'mnist1d' has 1" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
