@@ -51,7 +51,8 @@ def prepare(cfg: RunConfig):
 
     The space's arguments that describe the data are taken from it when the space has them:
     ``in_channels``, ``num_classes``, ``input_size`` (the image size, for spaces of 2-D
-    images) and ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
+    images), ``dim`` (1 for sequences, 2 for images, for spaces of either, as ``darts``) and
+    ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
     feature vectors, so the samples are flattened (MNIST-1D's ``(1, 40)`` signals become 40
     features, an 8x8 digit 64)."""
     from search_spaces import create_space, space_entry
@@ -68,6 +69,8 @@ def prepare(cfg: RunConfig):
         given.append(("in_channels", data.in_channels))
     if "input_size" in params and len(data.shape) == 3:
         given.append(("input_size", list(data.shape[1:])))
+    if "dim" in params and len(data.shape) >= 2:  # 1: sequences (C, L), 2: images (C, H, W)
+        given.append(("dim", len(data.shape) - 1))
     for key, value in given:
         if key == "input_size" and isinstance(options.get(key), int):
             options[key] = [options[key]] * 2

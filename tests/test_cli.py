@@ -169,7 +169,14 @@ def test_a_bad_config_leaves_an_earlier_run_as_it_was(run_dir, tmp_path, capsys)
     out = tmp_path / "kept"
     shutil.copytree(run_dir, out)
     before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert main(["search", "--out", str(out), *TINY, "--set", "space.in_channels=3"]) == 2
-    assert "config key 'space.in_channels' is 3, but data set 'mnist1d' has 1" in capsys.readouterr().err
+    assert main(["search", "--out", str(out), *TINY, "--set", "space.dim=2"]) == 2
+    assert "config key 'space.dim' is 2, but data set 'mnist1d' has 1" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
+
+def test_the_darts_space_takes_its_dimension_from_the_data(tmp_path, capsys):
+    out = str(tmp_path / "d")
+    assert main(["search", "--out", out, *TINY, "--set", "space.name=darts",
+                 "--set", "train.mode=none"]) == 0
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["space"] == "darts" and report["text"].startswith("Genotype(")
