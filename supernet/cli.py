@@ -189,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     except SupernetError as exc:
         print(f"supernet: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a short note, not a traceback from inside torch
+        hint = (" (the search saved its last finished epoch; run the same command again to "
+                "continue it)" if command == "search" else "")
+        print(f"supernet: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

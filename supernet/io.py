@@ -286,8 +286,13 @@ def load_weights(module, path: str, strict: bool = True):
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except Exception as exc:  # torch.load and pickle raise a variety of types on bad bytes
         raise SerializationError(f"cannot load weights from {path!r}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise SerializationError(
+            f"{path}: holds a {type(state).__name__}, not a state dict of weights "
+            "(save_weights writes one)"
+        )
     try:
         return module.load_state_dict(state, strict=strict)
     except RuntimeError as exc:

@@ -146,8 +146,9 @@ def test_rerunning_a_killed_search_resumes_it(tmp_path, capsys, monkeypatch):
         epoch(self)
 
     monkeypatch.setattr(BilevelSearch, "_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        main(["search", "--out", out, *args])
+    assert main(["search", "--out", out, *args]) == 130
+    assert "interrupted (the search saved its last finished epoch; run the same command again" \
+        in capsys.readouterr().err
     monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
     assert main(["search", "--out", out, *args, "--set", "search.epochs=3"]) == 2
     assert re.search(r"did not finish .*differs in \['search'\].*--resume",
@@ -180,3 +181,18 @@ def test_the_darts_space_takes_its_dimension_from_the_data(tmp_path, capsys):
                  "--set", "train.mode=none"]) == 0
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["space"] == "darts" and report["text"].startswith("Genotype(")
+
+
+def test_a_damaged_checkpoint_fails_with_how_to_start_over(run_dir, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "damaged"
+    shutil.copytree(run_dir, out)
+    for junk in (b"garbage\n", b"PK\x03\x04"):
+        (out / "checkpoints" / "last.pt").write_bytes(junk)
+        assert main(["search", "--out", str(out), *TINY, "--resume"]) == 2
+        assert re.search(r"cannot read search checkpoint .*last.pt.*delete it to start the "
+                         r"search over", capsys.readouterr().err)
+    (out / "weights.pt").write_bytes(b"garbage\n")
+    assert main(["export", "--run", str(out)]) == 2
+    assert "cannot load weights from" in capsys.readouterr().err
