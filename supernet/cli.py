@@ -3,7 +3,7 @@
     supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume]
     supernet train  --run DIR [--mode retrain|finetune] [--set train.epochs=50 ...]
     supernet export --run DIR [--to DIR]
-    supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml): table, lint, gates
+    supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml) or a run directory
     supernet list   spaces|strategies|datasets|ops
 
 With no arguments, ``supernet search`` runs the packaged default: a DARTS search of a 1-D
@@ -51,10 +51,22 @@ def _search(args) -> int:
 def _run_config(run_dir: str, overrides: list[str]):
     from .config import apply_overrides, load_config
 
+    if not os.path.isdir(run_dir):
+        raise SupernetError(f"{run_dir}: no such run directory; pass --run DIR, a directory "
+                            "written by 'supernet search --out DIR'")
     path = os.path.join(run_dir, "config.yaml")
     if not os.path.exists(path):
         raise SupernetError(f"{run_dir}: no config.yaml; is it a directory written by "
                             "'supernet search'?")
+    if not os.path.exists(os.path.join(run_dir, "architecture.json")):
+        if os.path.exists(os.path.join(run_dir, "checkpoints", "last.pt")):
+            raise SupernetError(
+                f"{run_dir}: the search did not finish (no architecture.json, but "
+                f"checkpoints/last.pt); continue it with 'supernet search --config "
+                f"{path} --resume', then run this command again"
+            )
+        raise SupernetError(f"{run_dir}: no architecture.json; the search wrote none (was it "
+                            "stopped before its first epoch ended?); run 'supernet search' again")
     return apply_overrides(load_config(path), overrides + [f"out={run_dir}"])
 
 
@@ -115,6 +127,8 @@ def _show(args) -> int:
     from .lint import lint
 
     path = args.file
+    if os.path.isdir(path):  # a run directory: show the architecture it found
+        path = os.path.join(path, "architecture.json")
     graph = read_graphml(path) if path.endswith(".graphml") else load_graph(path)
     print(repr(graph))
     print(graph.tabular())
@@ -169,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--run", required=True)
     e.add_argument("--to", help="output directory (default: RUN/export)")
     sh = sub.add_parser("show", help="print a graph file, lint it")
-    sh.add_argument("file")
+    sh.add_argument("file", help="a graph file (.json / .graphml) or a run directory")
     sh.add_argument("--draw", metavar="DIR",
                     help="draw the graph and each of its cells as pictures into DIR")
     ls = sub.add_parser("list", help="list registered names")
@@ -190,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     except SupernetError as exc:
         print(f"supernet: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a short note, not a traceback from inside torch
+        hint = (" (the search saved its last finished epoch; run the same command again to "
+                "continue it)" if command == "search" else "")
+        print(f"supernet: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -132,10 +132,7 @@ class RunConfig:
         from .search.data import resolve_device
 
         resolve_device(cfg.device, "config key 'device'")
-        if cfg.train.mode not in ("retrain", "finetune", "none"):
-            raise ConfigError(
-                f"config key 'train.mode' is {cfg.train.mode!r}; expected retrain, finetune or none"
-            )
+        _check_values(cfg)
         return cfg
 
     def to_dict(self) -> dict:
@@ -156,6 +153,57 @@ def _check_keys(data: dict, cls, prefix: str) -> None:
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+# (lowest accepted, whether the lowest is excluded, highest excluded or None); ``None``
+# values of the ``| None`` keys are accepted as they are
+_RANGES = {
+    "search.epochs": (1, False, None), "search.batch_size": (1, False, None),
+    "search.checkpoint_every": (1, False, None), "search.max_steps_per_epoch": (1, False, None),
+    "train.epochs": (1, False, None), "train.batch_size": (1, False, None),
+    "train.lr": (0, True, None), "train.momentum": (0, False, 1),
+    "train.weight_decay": (0, False, None), "train.grad_clip": (0, True, None),
+}
+_CHOICES = {"train.mode": ("retrain", "finetune", "none"), "train.split": ("train", "train+val")}
+
+
+def _check_values(cfg: "RunConfig") -> None:
+    """Budgets and choices out of range fail here, before any data is loaded or any epoch
+    runs (a negative ``train.lr`` would otherwise stop the run only after the search)."""
+    for key, (low, open_low, high) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value is None:
+            continue
+        bad = value <= low if open_low else value < low
+        if bad or (high is not None and value >= high):
+            want = (f"{'>' if open_low else '>='} {low}"
+                    + (f" and < {high}" if high is not None else ""))
+            raise ConfigError(f"config key {key!r} is {value!r}; it must be {want}")
+    for key, choices in _CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value not in choices:
+            raise ConfigError(
+                f"config key {key!r} is {value!r}; expected one of {list(choices)}"
+            )
+    _check_train_options(cfg.train.options)
+
+
+def _check_train_options(options: dict) -> None:
+    import inspect
+
+    from .search.retrain import train_module
+
+    own = {f.name for f in dataclasses.fields(TrainBudget)} | {"seed"}
+    accepted = [k for k, p in inspect.signature(train_module).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and k not in own and not k.endswith("_fn")
+                and k not in ("device", "on_epoch_end")]  # the run's own, not options
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(
+                f"config key 'train.options.{key}' is unknown.{did_you_mean(key, accepted)} "
+                f"train.options takes {accepted} (the other settings are keys of train)"
+            )
 
 
 def _typed(cls, key, value, section):
@@ -195,7 +243,10 @@ def load_config(path: str | None = None) -> RunConfig:
             data = yaml.safe_load(text) or {}
     except Exception as exc:  # the YAML and JSON parsers raise their own types
         raise ConfigError(f"{path}: cannot parse the config: {exc}") from exc
-    return RunConfig.from_dict(data)
+    try:
+        return RunConfig.from_dict(data)
+    except ConfigError as exc:  # say which file holds the bad key
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:

@@ -126,7 +126,7 @@ def from_node_link(data: dict):
     from .graph import Graph
 
     try:
-        if data.get("format") != "supernet-node-link":
+        if not isinstance(data, dict) or data.get("format") != "supernet-node-link":
             raise SerializationError(
                 "not a supernet node-link document (missing \"format\": \"supernet-node-link\")"
             )
@@ -171,7 +171,10 @@ def load_graph(path: str):
         raise SerializationError(f"cannot read graph file {path!r}: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise SerializationError(f"{path}: not valid JSON ({exc})") from exc
-    return from_node_link(data)
+    try:
+        return from_node_link(data)
+    except SerializationError as exc:  # say which file is not a graph
+        raise SerializationError(f"{path}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------- GraphML
@@ -283,8 +286,13 @@ def load_weights(module, path: str, strict: bool = True):
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except Exception as exc:  # torch.load and pickle raise a variety of types on bad bytes
         raise SerializationError(f"cannot load weights from {path!r}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise SerializationError(
+            f"{path}: holds a {type(state).__name__}, not a state dict of weights "
+            "(save_weights writes one)"
+        )
     try:
         return module.load_state_dict(state, strict=strict)
     except RuntimeError as exc:

@@ -53,7 +53,8 @@ def prepare(cfg: RunConfig):
 
     The space's arguments that describe the data are taken from it when the space has them:
     ``in_channels``, ``num_classes``, ``input_size`` (the image size, for spaces of 2-D
-    images) and ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
+    images), ``dim`` (1 for sequences, 2 for images, for spaces of either, as ``darts``) and
+    ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
     feature vectors, so the samples are flattened (MNIST-1D's ``(1, 40)`` signals become 40
     features, an 8x8 digit 64)."""
     from search_spaces import create_space, space_entry
@@ -70,6 +71,8 @@ def prepare(cfg: RunConfig):
         given.append(("in_channels", data.in_channels))
     if "input_size" in params and len(data.shape) == 3:
         given.append(("input_size", list(data.shape[1:])))
+    if "dim" in params and len(data.shape) >= 2:  # 1: sequences (C, L), 2: images (C, H, W)
+        given.append(("dim", len(data.shape) - 1))
     for key, value in given:
         if key == "input_size" and isinstance(options.get(key), int):
             options[key] = [options[key]] * 2
@@ -126,16 +129,19 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         if main:
             fn(*args)
 
-    os.makedirs(cfg.out, exist_ok=True)
+    ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
+    report_path = os.path.join(cfg.out, "report.json")
+    if not resume and os.path.exists(ckpt) and not os.path.exists(report_path):
+        resume = _continue_unfinished(cfg, log)
+    # everything is checked (data, space, strategy, search settings) before the run
+    # directory changes, so a bad config leaves an earlier run in it as it was
     board = _tensorboard(cfg) if main else None
-    write(atomic_write, os.path.join(cfg.out, "config.yaml"),
-          yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     data, graph, strategy = prepare(cfg)
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
     t0 = time.perf_counter()
-    ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
-    if resume and os.path.exists(ckpt):
+    resuming = resume and os.path.exists(ckpt)
+    if resuming:
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, data.train, data.val, strategy=strategy,
                                       config=_search_config(cfg, strategy),
@@ -144,6 +150,13 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         search = BilevelSearch(graph, data.train, data.val, strategy=strategy,
                                config=_search_config(cfg, strategy),
                                callbacks=board.search_callbacks() if board else None)
+    os.makedirs(cfg.out, exist_ok=True)
+    if not resuming:  # files of an earlier run here: a killed new run must not resume them
+        for stale in (report_path, ckpt):
+            if os.path.exists(stale):
+                write(os.remove, stale)
+    write(atomic_write, os.path.join(cfg.out, "config.yaml"),
+          yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     result = search.run()
     search_seconds = time.perf_counter() - t0
     found = result.graph
@@ -202,9 +215,17 @@ class _TensorBoard:
     epoch of the final training its loss and accuracies."""
 
     def __init__(self, directory: str):
-        from torch.utils.tensorboard import SummaryWriter
+        self.directory = directory
+        self._writer = None
 
-        self.writer = SummaryWriter(directory)
+    @property
+    def writer(self):
+        # made at the first scalar: a run whose checks fail leaves no folder behind
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(self.directory)
+        return self._writer
 
     def search_callbacks(self) -> list:
         return [self.search_epoch]
@@ -229,7 +250,8 @@ class _TensorBoard:
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _tensorboard(cfg: RunConfig):
@@ -246,6 +268,30 @@ def _tensorboard(cfg: RunConfig):
 
 def _silent(*args, **kwargs) -> None:
     """The log of the processes other than the main one of a data-parallel run."""
+
+
+def _continue_unfinished(cfg: RunConfig, log) -> bool:
+    """``cfg.out`` holds a search that stopped before its report (killed, interrupted):
+    running the same configuration again continues it rather than starting over and
+    overwriting its checkpoint; another configuration fails, naming what differs."""
+    from .config import load_config
+
+    path = os.path.join(cfg.out, "config.yaml")
+    try:
+        before = load_config(path).to_dict()
+    except ConfigError:
+        before = None
+    now = cfg.to_dict()
+    differ = (["config.yaml unreadable"] if before is None else
+              [k for k in now if k not in ("progress", "out") and before.get(k) != now[k]])
+    if differ:
+        raise ConfigError(
+            f"{cfg.out} holds a search that did not finish (checkpoints/last.pt, no report), "
+            f"run with another configuration (differs in {differ}); pass --resume to continue "
+            f"it with this one, or choose another --out (or delete {cfg.out}) to start over"
+        )
+    log(f"{cfg.out}: continuing the unfinished search of the same configuration")
+    return True
 
 
 def train_found(cfg: RunConfig, graph, searched_module, data, log=print, on_epoch_end=None):

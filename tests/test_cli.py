@@ -1,11 +1,13 @@
 """The ``supernet`` command end to end, on a tiny budget."""
 
 import json
+import re
 import os
 
 import pytest
 
 from supernet.cli import main
+from supernet.errors import SearchError
 
 TINY = ["--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2",
         "--set", "search.batch_size=16", "--set", "train.epochs=1",
@@ -94,3 +96,130 @@ def test_bad_configs_fail_before_training_naming_the_key(tmp_path, capsys):
     assert main(["search", "--config", str(cfg), "--out", out]) == 2
     assert "config key 'train.spilt' is unknown. Did you mean 'split'?" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(out, "checkpoints"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=0", r"'train.epochs' is 0; it must be >= 1"),
+    ("train.lr=-1", r"'train.lr' is -1.0; it must be > 0"),
+    ("train.momentum=1.5", r"'train.momentum' is 1.5; it must be >= 0 and < 1"),
+    ("search.epochs=-2", r"'search.epochs' is -2; it must be >= 1"),
+    ("search.batch_size=0", r"'search.batch_size' is 0; it must be >= 1"),
+    ("train.split=all", r"'train.split' is 'all'; expected one of \['train', 'train\+val'\]"),
+    ("train.options={drop_path: 0.2}",
+     r"'train.options.drop_path' is unknown. Did you mean 'drop_path_prob'\?"),
+])
+def test_out_of_range_budgets_fail_before_the_search(tmp_path, capsys, override, message):
+    out = str(tmp_path / "bad")
+    assert main(["search", "--out", out, *TINY, "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert not os.path.exists(os.path.join(out, "checkpoints"))  # nothing ran
+
+
+def test_train_module_rejects_a_negative_learning_rate():
+    import torch
+
+    from supernet.search.retrain import train_module
+
+    with pytest.raises(SearchError, match=r"training setting lr=-0.1: must be a number >= 0"):
+        train_module(torch.nn.Linear(2, 2), (torch.randn(4, 2), torch.zeros(4).long()), lr=-0.1)
+
+
+def test_run_commands_on_missing_killed_and_corrupted_runs(run_dir, tmp_path, capsys):
+    import shutil
+
+    missing = str(tmp_path / "nope")
+    for cmd in ("train", "export"):
+        assert main([cmd, "--run", missing]) == 2
+        assert f"{missing}: no such run directory" in capsys.readouterr().err
+    killed = tmp_path / "killed"  # a search stopped mid-way: config and checkpoint only
+    (killed / "checkpoints").mkdir(parents=True)
+    shutil.copy(os.path.join(run_dir, "config.yaml"), killed)
+    shutil.copy(os.path.join(run_dir, "checkpoints", "last.pt"), killed / "checkpoints")
+    for cmd in ("train", "export"):
+        assert main([cmd, "--run", str(killed)]) == 2
+        assert re.search(r"the search did not finish .*--resume", capsys.readouterr().err)
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / "weights.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert main(["export", "--run", str(broken)]) == 2
+    assert f"cannot load weights from '{broken / 'weights.pt'}'" in capsys.readouterr().err
+    (broken / "config.yaml").write_text("- a list\n")
+    assert main(["export", "--run", str(broken)]) == 2
+    assert re.search(r"config.yaml: a config is a mapping of sections, got list",
+                     capsys.readouterr().err)
+    assert main(["show", os.path.join(run_dir, "report.json")]) == 2
+    assert re.search(r"report.json: not a supernet node-link document", capsys.readouterr().err)
+    (broken / "architecture.json").write_text("[1, 2]")
+    assert main(["show", str(broken / "architecture.json")]) == 2
+    assert "architecture.json: not a supernet node-link document" in capsys.readouterr().err
+    assert main(["show", run_dir]) == 0  # a run directory shows its architecture
+    assert "lint: ok" in capsys.readouterr().out
+
+
+def test_rerunning_a_killed_search_resumes_it(tmp_path, capsys, monkeypatch):
+    from supernet.search.loop import BilevelSearch
+
+    args = [*TINY, "--set", "search.epochs=2", "--set", "train.mode=none"]
+    whole = str(tmp_path / "whole")
+    assert main(["search", "--out", whole, *args]) == 0
+    out = str(tmp_path / "killed")
+    epoch, calls = BilevelSearch._epoch, []
+
+    def interrupted(self):  # Ctrl-C during the second epoch, after the first was saved
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        epoch(self)
+
+    monkeypatch.setattr(BilevelSearch, "_epoch", interrupted)
+    assert main(["search", "--out", out, *args]) == 130
+    assert "interrupted (the search saved its last finished epoch; run the same command again" \
+        in capsys.readouterr().err
+    monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
+    assert main(["search", "--out", out, *args, "--set", "search.epochs=3"]) == 2
+    assert re.search(r"did not finish .*differs in \['search'\].*--resume",
+                     capsys.readouterr().err)
+    capsys.readouterr()
+    assert main(["search", "--out", out, *args]) == 0  # the same command again
+    assert "continuing the unfinished search" in capsys.readouterr().out
+    first = json.load(open(os.path.join(whole, "report.json")))
+    again = json.load(open(os.path.join(out, "report.json")))
+    assert again["text"] == first["text"] and again["search_epochs"] == 2
+    history = json.load(open(os.path.join(out, "history.json")))["search"]
+    assert [h["epoch"] for h in history] == [h["epoch"] for h in json.load(
+        open(os.path.join(whole, "history.json")))["search"]]
+
+
+def test_a_bad_config_leaves_an_earlier_run_as_it_was(run_dir, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "kept"
+    shutil.copytree(run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(["search", "--out", str(out), *TINY, "--set", "space.dim=2"]) == 2
+    assert "config key 'space.dim' is 2, but data set 'mnist1d' has 1" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_the_darts_space_takes_its_dimension_from_the_data(tmp_path, capsys):
+    out = str(tmp_path / "d")
+    assert main(["search", "--out", out, *TINY, "--set", "space.name=darts",
+                 "--set", "train.mode=none"]) == 0
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["space"] == "darts" and report["text"].startswith("Genotype(")
+
+
+def test_a_damaged_checkpoint_fails_with_how_to_start_over(run_dir, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "damaged"
+    shutil.copytree(run_dir, out)
+    for junk in (b"garbage\n", b"PK\x03\x04"):
+        (out / "checkpoints" / "last.pt").write_bytes(junk)
+        assert main(["search", "--out", str(out), *TINY, "--resume"]) == 2
+        assert re.search(r"cannot read search checkpoint .*last.pt.*delete it to start the "
+                         r"search over", capsys.readouterr().err)
+    (out / "weights.pt").write_bytes(b"garbage\n")
+    assert main(["export", "--run", str(out)]) == 2
+    assert "cannot load weights from" in capsys.readouterr().err

@@ -40,3 +40,30 @@ def test_bad_requests_name_the_key():
         load_dataset("mnist1d", num_samples=10, val_fraction=0.01)
     with pytest.raises(ConfigError, match="val_fraction must be in"):
         load_dataset("digits", val_fraction=1.5)
+
+
+def test_list_datasets_names_the_built_in_sets_before_any_load():
+    # a fresh interpreter: nothing has been loaded yet, as for `supernet list datasets`
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "from supernet.data import list_datasets; "
+                          "print(list_datasets())"], capture_output=True, text=True, check=True)
+    assert "'mnist1d'" in out.stdout and "'digits'" in out.stdout and "'ba_shapes'" in out.stdout
+
+
+def test_bad_option_values_fail_naming_the_key():
+    with pytest.raises(ConfigError, match=r"data.val_fraction must be a number .*got 'abc'"):
+        load_dataset("mnist1d", val_fraction="abc")
+    with pytest.raises(ConfigError, match=r"data.num_samples must be an int .*got 2.5"):
+        load_dataset("mnist1d", num_samples=2.5)
+    with pytest.raises(ConfigError, match=r"data.num_samples must be at least 10 .*got 3"):
+        load_dataset("mnist1d", num_samples=3)
+    with pytest.raises(ConfigError, match=r"'digits': data.test_fraction must be in \(0, 1\), got 0"):
+        load_dataset("digits", test_fraction=0)
+    with pytest.raises(ConfigError, match=r"'ba_shapes': data.val_fraction must be in \(0, 1\)"):
+        load_dataset("ba_shapes", val_fraction=0, num_nodes=20, num_motifs=2)
+    with pytest.raises(ConfigError, match=r"leaves no node for \['train'\].*sum to less than 1"):
+        load_dataset("ba_shapes", val_fraction=0.6, test_fraction=0.5, num_nodes=20, num_motifs=2)
+    with pytest.raises(ConfigError, match=r"data.num_nodes must be >= 1, got 0"):
+        load_dataset("ba_shapes", num_nodes=0)

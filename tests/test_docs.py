@@ -8,7 +8,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ["tutorial_custom_space.md", "spaces.md", "../README.md", "cli.md"]
+PAGES = ["tutorial_custom_space.md", "spaces.md", "../README.md", "cli.md", "search.md",
+         "creation.md", "levels.md"]
 
 
 def blocks(page: str) -> list[str]:

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ..errors import ConfigError, UnknownNameError, did_you_mean
 
 __all__ = ["DataSplits", "register_dataset", "load_dataset", "list_datasets", "split_train_val",
-           "flatten_features"]
+           "flatten_features", "check_fraction"]
 
 
 @dataclass
@@ -93,16 +93,36 @@ def flatten_features(data: DataSplits) -> DataSplits:
                       (size,), data.name, info)
 
 
-def split_train_val(x, y, val_fraction: float, seed: int, name: str):
-    """Split ``(x, y)`` into train and validation parts, stratified by nothing but a seed."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+def check_fraction(value, key: str, name: str) -> float:
+    """``value`` if it is a fraction strictly between 0 and 1, else a ConfigError naming
+    ``data.<key>`` of data set ``name``.
+
+    Examples:
+        >>> check_fraction(0.2, "val_fraction", "toy")
+        0.2
+        >>> check_fraction(1, "test_fraction", "toy")
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: data set 'toy': data.test_fraction must be in (0, 1), got 1
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise ConfigError(f"data set {name!r}: data.{key} must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def split_train_val(x, y, val_fraction: float, seed: int, name: str,
+                    key: str = "val_fraction"):
+    """Split ``(x, y)`` into train and validation parts, stratified by nothing but a seed.
+
+    ``key`` is the option that gave ``val_fraction``, for error messages."""
+    check_fraction(val_fraction, key, name)
     n = len(y)
     n_val = int(round(n * val_fraction))
     if n_val < 1 or n - n_val < 1:
         raise ConfigError(
-            f"data set {name!r} has {n} training samples: too few to split with "
-            f"val_fraction={val_fraction} (each part needs at least one)"
+            f"data set {name!r}: {n} sample(s) are too few to split off data.{key}="
+            f"{val_fraction} (each part needs at least one); lower data.{key} or use more "
+            "samples"
         )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_val:], perm[:n_val]
@@ -122,14 +142,40 @@ def register_dataset(name: str):
     return wrap
 
 
+def _register_builtin() -> None:
+    from . import graphs, images, sequences  # noqa: F401  (their decorators register them)
+
+
 def list_datasets() -> list[str]:
+    """Names of the registered data sets, the built-in ones included.
+
+    Examples:
+        >>> "mnist1d" in list_datasets()
+        True
+    """
+    _register_builtin()
     return sorted(_DATASETS)
+
+
+def _check_option_types(name: str, params, kwargs) -> None:
+    """An option whose default is a number must be given a number (``val_fraction: abc``
+    fails here, naming the key, not inside the builder)."""
+    for key, value in kwargs.items():
+        default = params[key].default
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue
+        want = int if isinstance(default, int) else (int, float)
+        if isinstance(value, bool) or not isinstance(value, want):
+            kind = "an int" if want is int else "a number"
+            raise ConfigError(
+                f"data set {name!r}: data.{key} must be {kind} (default {default!r}), "
+                f"got {value!r}"
+            )
 
 
 def load_dataset(name: str, **kwargs) -> DataSplits:
     """Load data set ``name``; fails with the list of choices."""
-    from . import graphs, images, sequences  # noqa: F401  (register the built-in sets)
-
+    _register_builtin()
     if name not in _DATASETS:
         raise UnknownNameError(
             f"could not resolve data set {name!r} among choices {list_datasets()}."
@@ -143,4 +189,5 @@ def load_dataset(name: str, **kwargs) -> DataSplits:
         raise ConfigError(
             f"data set {name!r} does not take option(s) {unknown}; it takes {sorted(params)}"
         )
+    _check_option_types(name, params, kwargs)
     return _DATASETS[name](**kwargs)

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import torch
 
-from .base import DataSplits, register_dataset
+from ..errors import ConfigError
+from .base import DataSplits, check_fraction, register_dataset
 
 __all__ = ["ba_shapes", "node_masks"]
 
 
-def node_masks(n: int, val_fraction: float, test_fraction: float, seed: int):
-    """Boolean train/val/test masks over ``n`` nodes."""
+def node_masks(n: int, val_fraction: float, test_fraction: float, seed: int,
+               name: str = "graph"):
+    """Boolean train/val/test masks over ``n`` nodes; each split gets at least one node.
+
+    Examples:
+        >>> [int(m.sum()) for m in node_masks(10, 0.2, 0.3, seed=0)]
+        [5, 2, 3]
+    """
+    check_fraction(val_fraction, "val_fraction", name)
+    check_fraction(test_fraction, "test_fraction", name)
+    sizes = {"val": int(n * val_fraction), "test": int(n * test_fraction)}
+    sizes["train"] = n - sizes["val"] - sizes["test"]
+    empty = [k for k, v in sizes.items() if v < 1]
+    if empty:
+        raise ConfigError(
+            f"data set {name!r}: splitting {n} nodes with data.val_fraction={val_fraction} and "
+            f"data.test_fraction={test_fraction} leaves no node for {empty}; each split needs "
+            "at least one (the two fractions must sum to less than 1)"
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val, n_test = int(n * val_fraction), int(n * test_fraction)
     masks = [torch.zeros(n, dtype=torch.bool) for _ in range(3)]
@@ -30,6 +48,9 @@ def ba_shapes(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int =
     The splits hold ``(x, y)`` of the whole graph plus a node mask, as one tensor triple:
     ``split = (x, y, mask)``; ``info["edge_index"]`` holds the graph.
     """
+    for key, value in (("num_nodes", num_nodes), ("num_motifs", num_motifs)):
+        if value < 1:
+            raise ConfigError(f"data set 'ba_shapes': data.{key} must be >= 1, got {value}")
     from torch_geometric.datasets import ExplainerDataset
     from torch_geometric.datasets.graph_generator import BAGraph
     from torch_geometric.utils import degree
@@ -40,7 +61,7 @@ def ba_shapes(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int =
     n = data.y.numel()
     deg = degree(data.edge_index[0], n)
     x = torch.stack([torch.ones(n), deg / deg.max()], dim=1)
-    tr, va, te = node_masks(n, val_fraction, test_fraction, seed)
+    tr, va, te = node_masks(n, val_fraction, test_fraction, seed, "ba_shapes")
     y = data.y.long()
     info = {"source": "torch_geometric ExplainerDataset(BAGraph, house)",
             "edge_index": data.edge_index, "nodes": n}

@@ -17,7 +17,7 @@ def digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0)
     d = load_digits()
     x = torch.as_tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.as_tensor(d.target, dtype=torch.long)
-    rest, test = split_train_val(x, y, test_fraction, seed + 1, "digits")
+    rest, test = split_train_val(x, y, test_fraction, seed + 1, "digits", "test_fraction")
     train, val = split_train_val(*rest, val_fraction, seed, "digits")
     info = {"source": "sklearn.datasets.load_digits", "total": len(y)}
     return DataSplits(train, val, test, 10, (1, 8, 8), "digits", info)

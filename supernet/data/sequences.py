@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import ConfigError
 from .base import DataSplits, register_dataset, split_train_val
 
 __all__ = ["mnist1d"]
@@ -24,6 +25,11 @@ def mnist1d(val_fraction: float = 0.2, seed: int = 0, num_samples: int = 5000,
         num_samples: signals generated in all (the package default is 5000: 4000 + 1000).
         data_seed: the generator's seed (the package default is 42).
     """
+    if num_samples < 10:  # the generator draws the same number of signals per class
+        raise ConfigError(
+            f"data set 'mnist1d': data.num_samples must be at least 10 (one signal per class), "
+            f"got {num_samples}"
+        )
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()

@@ -97,10 +97,16 @@ def load_checkpoint(path: str) -> dict:
     """
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise SerializationError(f"cannot read search checkpoint {path!r}: {exc}") from exc
+    except Exception as exc:  # torch.load and pickle raise a variety of types on bad bytes
+        raise SerializationError(
+            f"cannot read search checkpoint {path!r} ({type(exc).__name__}: {exc}); the file "
+            "is damaged or not a checkpoint: delete it to start the search over"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise SerializationError(f"{path}: not a supernet search checkpoint")
+        raise SerializationError(
+            f"{path}: not a supernet search checkpoint (no format {FORMAT!r}); delete it to "
+            "start the search over"
+        )
     return data
 
 

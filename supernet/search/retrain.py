@@ -58,6 +58,12 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
             f"{module.graph.name}: the module still has {len(module.arch)} gate(s); discretize "
             "the graph before final training"
         )
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                       ("momentum", momentum), ("weight_decay", weight_decay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+                key == "batch_size" and value < 1):
+            low = 1 if key == "batch_size" else 0
+            raise SearchError(f"training setting {key}={value!r}: must be a number >= {low}")
     loss_fn = loss_fn or default_loss
     replicas = Replicas.from_env()
     place = replicas.device(resolve_device(device))
