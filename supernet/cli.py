@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     except SupernetError as exc:
         print(f"supernet: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (e.g. `supernet list ops | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:  # Ctrl-C: a short note, not a traceback from inside torch
         hint = (" (the search saved its last finished epoch; run the same command again to "
                 "continue it)" if command == "search" else "")

@@ -261,8 +261,14 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         value = yaml.safe_load(raw)
         node = data
         parts = key.split(".")
-        for p in parts[:-1]:
+        for depth, p in enumerate(parts[:-1]):
             if p not in node or not isinstance(node[p], dict):
+                where = ".".join(parts[:depth + 1])
+                if depth:  # inside a section: its keys take values, not sub-keys
+                    raise ConfigError(
+                        f"override {item!r}: {where!r} is a key, not a section; set it with "
+                        f"{where}=VALUE (a mapping as YAML: {where}={{a: 1}})"
+                    )
                 sections = [k for k, v in node.items() if isinstance(v, dict)]
                 raise ConfigError(
                     f"override {item!r}: {p!r} is not a config section.{did_you_mean(p, sections)}"

@@ -223,3 +223,21 @@ def test_a_damaged_checkpoint_fails_with_how_to_start_over(run_dir, tmp_path, ca
     (out / "weights.pt").write_bytes(b"garbage\n")
     assert main(["export", "--run", str(out)]) == 2
     assert "cannot load weights from" in capsys.readouterr().err
+
+
+def test_an_override_into_a_key_says_it_is_a_key(capsys):
+    assert main(["search", "--set", "space.foo.bar=1"]) == 2
+    assert ("'space.foo' is a key, not a section; set it with space.foo=VALUE"
+            in capsys.readouterr().err)
+
+
+def test_output_piped_into_a_reader_that_leaves_early_is_no_error():
+    import subprocess
+    import sys
+
+    # the reader is gone before anything is printed (as `supernet list ops | head -0`)
+    proc = subprocess.Popen([sys.executable, "-m", "supernet", "list", "ops"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
