@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from .base import DiscretizationPolicy, SearchState
+from .training import progress_bar
 from .unit_choices import choice_space
 from .discretize import discretize
 
@@ -121,15 +122,27 @@ class EvolutionDiscretization(DiscretizationPolicy):
         space = choice_space(state.graph, module)
         like = next(iter(module.arch.values()))
 
+        config = state.config
+        # at most population * (iterations + 1) candidates, each recalibrated and measured
+        bar = progress_bar(bool(config is not None and config.progress),
+                           self.population * (self.iterations + 1), "evolution")
+
         def score(choice):
             gates = space.decisions(choice, like)
             recalibrate_bn(module, state.train_batches(), gates, self.bn_batches)
-            return state.evaluate(gates=gates, max_batches=self.val_batches)
+            value = state.evaluate(gates=gates, max_batches=self.val_batches)
+            if bar is not None:
+                bar.update(1)
+            return value
 
-        self.best, self.best_score, self.curve = evolutionary_search(
-            space, score, population=self.population, iterations=self.iterations,
-            topk=self.topk, mutation_prob=self.mutation_prob, rng=random.Random(self.seed),
-            constraint=self.constraint)
+        try:
+            self.best, self.best_score, self.curve = evolutionary_search(
+                space, score, population=self.population, iterations=self.iterations,
+                topk=self.topk, mutation_prob=self.mutation_prob, rng=random.Random(self.seed),
+                constraint=self.constraint)
+        finally:
+            if bar is not None:
+                bar.close()
         recalibrate_bn(module, state.train_batches(), space.decisions(self.best, like),
                        self.bn_batches)
         state.extra["evolution"] = {"best": self.best, "score": self.best_score,

@@ -43,7 +43,8 @@ from .distributed import Replicas
 from .relaxations.base import gate_probabilities, set_phase, use_relaxation
 from .relaxations.tied import tie_relaxation
 from .steps import arch_step, weight_step
-from .training import Meter, cosine_lr, default_loss, seed_everything, top1_correct
+from .training import (Meter, cosine_lr, default_loss, progress_bar, seed_everything,
+                       top1_correct)
 
 __all__ = ["BilevelSearch", "SearchResult", "search"]
 
@@ -321,7 +322,8 @@ class BilevelSearch:
         steps = len(self.train_loader)
         if cfg.steps_per_epoch:
             steps = min(steps, cfg.steps_per_epoch)
-        bar = _progress(cfg.progress and self.replicas.main, steps, f"epoch {e + 1}/{cfg.epochs}")
+        bar = progress_bar(cfg.progress and self.replicas.main, steps,
+                           f"epoch {e + 1}/{cfg.epochs}")
         for step, batch in enumerate(self.train_loader):
             if step >= steps:
                 break
@@ -432,14 +434,6 @@ def _cycle(loader):
     while True:
         for batch in loader:
             yield batch
-
-
-def _progress(enabled, total, desc):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False)
 
 
 def _merge_config(strategy, config) -> SearchConfig:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["default_loss", "top1_correct", "cosine_lr", "Meter", "seed_everything"]
+__all__ = ["default_loss", "top1_correct", "cosine_lr", "Meter", "seed_everything",
+           "progress_bar"]
 
 
 def default_loss(output, target) -> torch.Tensor:
@@ -67,3 +68,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
+
+
+def progress_bar(enabled: bool, total: int, desc: str):
+    """A tqdm bar of ``total`` steps, or ``None`` when progress is off."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
