@@ -115,8 +115,14 @@ def _export(args) -> int:
         weights = os.path.join(args.run, "search_weights.pt")
     load_weights(module, weights)
     data = load_data(cfg)
-    example = (data.test[0][:2],)
-    paths = export(graph, module.eval(), args.to or os.path.join(args.run, "export"), example)
+    to = args.to or os.path.join(args.run, "export")
+    if "edge_index" in data.info:
+        # a GNN reads its graph as context (edge_index), which the traced and exported
+        # forms do not take: the graph, its text form and the weights are written
+        paths = export(graph, module.eval(), to, None, torchscript=False)
+        print("a graph network: TorchScript, torch.export and ONNX are not written")
+    else:
+        paths = export(graph, module.eval(), to, (data.test[0][:2],))
     for kind, path in paths.items():
         print(f"{kind:12s} {path}")
     return 0

@@ -31,7 +31,7 @@ from .config import RunConfig
 from .errors import ConfigError, GraphError
 from .io import atomic_write, save_graph, save_weights, write_graphml
 
-__all__ = ["load_data", "prepare", "run_search", "train_found", "write_report"]
+__all__ = ["load_data", "prepare", "run_search", "run_splits", "train_found", "write_report"]
 
 
 def load_data(cfg: RunConfig):
@@ -140,15 +140,16 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
     t0 = time.perf_counter()
+    splits, batch_fn = run_splits(data)
     resuming = resume and os.path.exists(ckpt)
     if resuming:
         log(f"resuming from {ckpt}")
-        search = BilevelSearch.resume(ckpt, data.train, data.val, strategy=strategy,
-                                      config=_search_config(cfg, strategy),
+        search = BilevelSearch.resume(ckpt, splits["train"], splits["val"], strategy=strategy,
+                                      config=_search_config(cfg, strategy), batch_fn=batch_fn,
                                       callbacks=board.search_callbacks() if board else None)
     else:
-        search = BilevelSearch(graph, data.train, data.val, strategy=strategy,
-                               config=_search_config(cfg, strategy),
+        search = BilevelSearch(graph, splits["train"], splits["val"], strategy=strategy,
+                               config=_search_config(cfg, strategy), batch_fn=batch_fn,
                                callbacks=board.search_callbacks() if board else None)
     os.makedirs(cfg.out, exist_ok=True)
     if not resuming:  # files of an earlier run here: a killed new run must not resume them
@@ -175,7 +176,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         "seed": cfg.seed, "search_epochs": len(result.history),
         "search_seconds": round(search_seconds, 1),
         "edits": result.log.counts(), "text": text,
-        "search_val_acc": accuracy(result.module, data.val),
+        "search_val_acc": accuracy(result.module, splits["val"], batch_fn=batch_fn),
     }
     history = {"search": result.history}
     if cfg.pictures:
@@ -301,34 +302,45 @@ def train_found(cfg: RunConfig, graph, searched_module, data, log=print, on_epoc
     from .search.retrain import accuracy, fine_tune, retrain
 
     t = cfg.train
+    splits, batch_fn = run_splits(data)
     if t.mode == "none":
-        return {"val_acc": accuracy(searched_module, data.val),
-                "test_acc": accuracy(searched_module, data.test)}, [], None
-    train_set = _train_split(data, t.split)
+        return {"val_acc": accuracy(searched_module, splits["val"], batch_fn=batch_fn),
+                "test_acc": accuracy(searched_module, splits["test"], batch_fn=batch_fn)}, [], None
+    if t.split not in ("train", "train+val"):
+        raise ConfigError(f"config key 'train.split' is {t.split!r}; expected 'train' or "
+                          "'train+val'")
+    train_set = splits[t.split]
     settings = dict(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, momentum=t.momentum,
                     weight_decay=t.weight_decay, grad_clip=t.grad_clip, seed=cfg.seed,
-                    device=cfg.device, on_epoch_end=on_epoch_end, **t.options)
+                    device=cfg.device, on_epoch_end=on_epoch_end, batch_fn=batch_fn,
+                    **t.options)
+    held_out = splits["val"] if t.split == "train" else None
     t0 = time.perf_counter()
     log(f"final training ({t.mode}, {t.epochs} epochs on {t.split})")
     if t.mode == "retrain":
-        trained = retrain(graph, train_set, data.val if t.split == "train" else None, **settings)
+        trained = retrain(graph, train_set, held_out, **settings)
     else:
-        trained = fine_tune(searched_module, train_set, data.val if t.split == "train" else None,
-                            **settings)
+        trained = fine_tune(searched_module, train_set, held_out, **settings)
     out = {"train_mode": t.mode, "train_epochs": t.epochs, "train_split": t.split,
            "train_seconds": round(time.perf_counter() - t0, 1),
            # the validation split is no held-out measure once it was trained on
-           "val_acc": accuracy(trained.module, data.val) if t.split == "train" else None,
-           "test_acc": accuracy(trained.module, data.test)}
+           "val_acc": (accuracy(trained.module, held_out, batch_fn=batch_fn)
+                       if held_out is not None else None),
+           "test_acc": accuracy(trained.module, splits["test"], batch_fn=batch_fn)}
     return out, trained.history, trained.module
 
 
-def _train_split(data, split: str):
-    if split == "train":
-        return data.train
-    if split == "train+val":
-        return (torch.cat([data.train[0], data.val[0]]), torch.cat([data.train[1], data.val[1]]))
-    raise ConfigError(f"config key 'train.split' is {split!r}; expected 'train' or 'train+val'")
+def run_splits(data):
+    """``({"train", "val", "test", "train+val"}: data set, batch_fn)``: what a run trains and
+    measures on, and how its batches unpack (``None``: the default ``(x, y)`` layout). A
+    node-classification graph trains and measures on the whole graph at every step
+    (:mod:`supernet.data.graphs`)."""
+    if "edge_index" in data.info:
+        from .data.graphs import whole_graph_batch, whole_graph_splits
+
+        return whole_graph_splits(data), whole_graph_batch
+    both = (torch.cat([data.train[0], data.val[0]]), torch.cat([data.train[1], data.val[1]]))
+    return {"train": data.train, "val": data.val, "test": data.test, "train+val": both}, None
 
 
 def _text_form(graph):

@@ -241,3 +241,19 @@ def test_output_piped_into_a_reader_that_leaves_early_is_no_error():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
+
+
+def test_a_gnn_search_on_a_node_classification_graph(tmp_path, capsys):
+    out = str(tmp_path / "gnn")
+    assert main(["search", "--out", out, "--quiet", "--set", "space.name=gnn",
+                 "--set", "space.hidden=8", "--set", "data.name=ba_shapes",
+                 "--set", "data.num_nodes=60", "--set", "data.num_motifs=8",
+                 "--set", "search.epochs=2", "--set", "train.epochs=2"]) == 0
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["data"] == "ba_shapes" and 0.0 <= report["test_acc"] <= 1.0
+    assert report["text"] and len(report["text"].split()) == 4  # one op per computing node
+    capsys.readouterr()
+    assert main(["export", "--run", out]) == 0
+    printed = capsys.readouterr().out
+    assert "TorchScript, torch.export and ONNX are not written" in printed
+    assert os.path.exists(os.path.join(out, "export", "weights.pt"))

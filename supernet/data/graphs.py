@@ -1,4 +1,19 @@
-"""Graph data sets that torch-geometric builds offline, for node classification."""
+"""Graph data sets that torch-geometric builds offline, for node classification.
+
+A node-classification split is searched and trained on the whole graph at every step
+(full-batch, as GNN papers train on such graphs): :func:`whole_graph_splits` turns the
+splits of a data set into :class:`WholeGraph` data sets of one item, the graph with the
+targets of the split's nodes, and :func:`whole_graph_batch` unpacks their batches.
+
+Examples:
+    >>> import torch
+    >>> x, ei = torch.ones(4, 2), torch.tensor([[0, 1], [1, 2]])
+    >>> y, mask = torch.tensor([0, 1, 1, 0]), torch.tensor([True, False, True, False])
+    >>> (inputs, ctx, target), = [whole_graph_batch(b) for b in torch.utils.data.DataLoader(
+    ...     WholeGraph(x, ei, y, mask))]
+    >>> inputs[0].shape, ctx["edge_index"].shape, target.tolist()
+    (torch.Size([4, 2]), torch.Size([2, 2]), [0, -100, 1, -100])
+"""
 
 from __future__ import annotations
 
@@ -7,7 +22,49 @@ import torch
 from ..errors import ConfigError
 from .base import DataSplits, check_fraction, register_dataset
 
-__all__ = ["ba_shapes", "node_masks"]
+__all__ = ["ba_shapes", "node_masks", "WholeGraph", "whole_graph_batch", "whole_graph_splits"]
+
+
+class WholeGraph(torch.utils.data.Dataset):
+    """One split of a node-classification graph as a data set of one item
+    ``(x, edge_index, target)``: the whole graph, with the class of the split's nodes and
+    :data:`~supernet.search.training.IGNORE_INDEX` at the others (the loss, the accuracy
+    and the sample counts pass those over)."""
+
+    whole_batches = True  # one item is a whole batch: the search needs no two of them
+
+    def __init__(self, x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor,
+                 mask: torch.Tensor):
+        from ..search.training import IGNORE_INDEX
+
+        self.x, self.edge_index = x, edge_index
+        self.y = torch.where(mask, y, torch.full_like(y, IGNORE_INDEX))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i):
+        if i != 0:
+            raise IndexError(i)
+        return self.x, self.edge_index, self.y
+
+
+def whole_graph_batch(batch):
+    """A loader's batch of :class:`WholeGraph` (one item) -> ``((x,), {"edge_index": ...},
+    target)``, the batch layout of a search (``batch_fn``)."""
+    x, edge_index, y = batch
+    return (x[0],), {"edge_index": edge_index[0]}, y[0]
+
+
+def whole_graph_splits(data: DataSplits) -> dict[str, WholeGraph]:
+    """The splits of a node-classification data set (``info["edge_index"]``, splits
+    ``(x, y, mask)``) as :class:`WholeGraph` data sets, ``"train+val"`` included."""
+    ei = data.info["edge_index"]
+    out = {k: WholeGraph(x, ei, y, m) for k, (x, y, m) in
+           (("train", data.train), ("val", data.val), ("test", data.test))}
+    x, y, m = data.train
+    out["train+val"] = WholeGraph(x, ei, y, m | data.val[2])
+    return out
 
 
 def node_masks(n: int, val_fraction: float, test_fraction: float, seed: int,

@@ -58,7 +58,7 @@ def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset
         return Subset(train, range(cut)), Subset(train, range(cut, n))
     val = as_dataset(val, "val data")
     for name, ds in (("train data", train), ("val data", val)):
-        if len(ds) < 2:
+        if len(ds) < 2 and not getattr(ds, "whole_batches", False):
             raise SearchError(
                 f"{name}: {len(ds)} sample(s); a search needs at least 2 per split "
                 "(batch norm needs more than one sample per batch)"

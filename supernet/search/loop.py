@@ -43,8 +43,8 @@ from .distributed import Replicas
 from .relaxations.base import gate_probabilities, set_phase, use_relaxation
 from .relaxations.tied import tie_relaxation
 from .steps import arch_step, weight_step
-from .training import (Meter, cosine_lr, default_loss, progress_bar, seed_everything,
-                       top1_correct)
+from .training import (Meter, cosine_lr, default_loss, progress_bar, sample_count,
+                       seed_everything, top1_correct)
 
 __all__ = ["BilevelSearch", "SearchResult", "search"]
 
@@ -164,7 +164,8 @@ class BilevelSearch:
         self.val_loader = make_loader(self.val_set, cfg.batch_size, self.generator,
                                       cfg.num_workers, self.replicas)
         for name, ds in (("train data", self.train_set), ("val data", self.val_set)):
-            inputs, _, _ = self.batch_fn(torch.utils.data.default_collate([ds[0], ds[1]]))
+            items = [ds[i] for i in range(min(2, len(ds)))]  # one: a whole-graph item
+            inputs, _, _ = self.batch_fn(torch.utils.data.default_collate(items))
             check_batch(graph, inputs, name)
         self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
@@ -283,7 +284,7 @@ class BilevelSearch:
                         break
                     inputs, ctx, y = self.batch_fn(batch)
                     out = m(*inputs, gates=gates, **ctx)
-                    meter.add(self.loss_fn(out, y), top1_correct(out, y), len(y))
+                    meter.add(self.loss_fn(out, y), top1_correct(out, y), sample_count(y))
         finally:
             m.train(was)
         self.replicas.meter(meter)

@@ -20,7 +20,7 @@ from ..compiler import compile as compile_graph
 from ..errors import SearchError
 from .data import as_dataset, check_batch, default_batch_fn, make_loader, resolve_device, to_device
 from .distributed import Replicas
-from .training import Meter, cosine_lr, default_loss, top1_correct
+from .training import Meter, cosine_lr, default_loss, sample_count, top1_correct
 from .standalone import gates_left
 
 __all__ = ["retrain", "fine_tune", "train_module", "evaluation_graph", "TrainResult"]
@@ -94,14 +94,14 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
             loss = loss_fn(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            total = replicas.average_grads(params, loss, len(y))[0]
+            total = replicas.average_grads(params, loss, sample_count(y))[0]
             if not torch.isfinite(total):
                 raise SearchError(f"training loss is {float(total)} at epoch {e + 1}, step {step}; "
                                   "lower lr")
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
-            meter.add(loss.detach(), top1_correct(out, y), len(y))
+            meter.add(loss.detach(), top1_correct(out, y), sample_count(y))
         replicas.average_buffers(module)
         replicas.meter(meter)
         mean_loss, acc = meter.result()
@@ -129,7 +129,7 @@ def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
             inputs, ctx, y = batch_fn(batch)
             out = module(*inputs, **ctx)
             correct += top1_correct(out, y) or 0
-            n += len(y)
+            n += sample_count(y)
     module.train(was)
     return correct / max(n, 1)
 

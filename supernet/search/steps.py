@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from .relaxations.base import set_phase
-from .training import top1_correct
+from .training import sample_count, top1_correct
 from .unrolled import unrolled_arch_grads
 
 __all__ = ["arch_step", "weight_step"]
@@ -54,8 +54,8 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
 
         grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
                                           cfg.unroll_eps, average(len(train_batch[2])),
-                                          average(len(val_batch[2])))
-        loss = replicas.average([], [], loss, len(val_batch[2]))[1]
+                                          average(sample_count(val_batch[2])))
+        loss = replicas.average([], [], loss, sample_count(val_batch[2]))[1]
         self._check_finite(loss, e, step, "the validation loss (unrolled)")
         for p, g in zip(arch, grads):
             p.grad = g
@@ -64,7 +64,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
         loss, out = self._loss(val_batch)
         total = loss + (reg(m) if reg else 0.0)
         torch.autograd.backward(total, inputs=arch)
-        total = replicas.average_grads(arch, total, len(val_batch[2]))[0]
+        total = replicas.average_grads(arch, total, sample_count(val_batch[2]))[0]
         self._check_finite(total, e, step, "the architecture loss")
         correct = top1_correct(out, val_batch[2])
     grads = [p.grad for p in arch if p.grad is not None]
@@ -84,7 +84,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
                 p.copy_(b)
         self._fail(f"the architecture parameters became non-finite at epoch {e + 1}, "
                    f"step {step} (arch_lr={cfg.arch_lr})")
-    return loss.detach(), correct, len(val_batch[2])
+    return loss.detach(), correct, sample_count(val_batch[2])
 
 def weight_step(self, inputs, ctx, y, step: int = 0):
     """One weight step of search ``self``; returns ``(loss, correct, n)``."""
@@ -96,11 +96,11 @@ def weight_step(self, inputs, ctx, y, step: int = 0):
     self.w_opt.zero_grad(set_to_none=True)
     params = [p for g in self.w_opt.param_groups for p in g["params"]]
     torch.autograd.backward(loss, inputs=params)
-    self._check_finite(self.replicas.average_grads(params, loss, len(y))[0], e, step,
+    self._check_finite(self.replicas.average_grads(params, loss, sample_count(y))[0], e, step,
                        "the training loss")
     if cfg.grad_clip is not None:
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         if not torch.isfinite(norm):
             self._fail(f"non-finite weight gradient at epoch {e + 1}, step {step}")
     self.w_opt.step()
-    return loss.detach(), top1_correct(out, y), len(y)
+    return loss.detach(), top1_correct(out, y), sample_count(y)

@@ -16,7 +16,12 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["default_loss", "top1_correct", "cosine_lr", "Meter", "seed_everything",
-           "progress_bar"]
+           "progress_bar", "sample_count", "IGNORE_INDEX"]
+
+#: A class target of this value is no sample: the loss, the accuracy and the sample counts
+#: pass it over (cross-entropy's ``ignore_index``). Node classification marks with it the
+#: nodes of a graph that belong to another split.
+IGNORE_INDEX = -100
 
 
 def default_loss(output, target) -> torch.Tensor:
@@ -34,6 +39,14 @@ def top1_correct(output, target) -> int | None:
             and target.dim() == 1 and not target.is_floating_point()):
         return int((output.argmax(1) == target).sum())
     return None
+
+
+def sample_count(target) -> int:
+    """Samples in a batch's ``target``: its rows, less class targets of
+    :data:`IGNORE_INDEX`."""
+    if (torch.is_tensor(target) and target.dim() == 1 and not target.is_floating_point()):
+        return int((target != IGNORE_INDEX).sum())
+    return len(target)
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:

@@ -1,0 +1,53 @@
+"""Searches on a node-classification graph: the whole graph at every step, each split
+measured on its own nodes only."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import supernet
+from search_spaces import create_space
+from supernet.data import load_dataset
+from supernet.data.graphs import whole_graph_batch, whole_graph_splits
+from supernet.search import BilevelSearch
+from supernet.search.retrain import accuracy
+from supernet.search.training import default_loss, sample_count
+
+
+def _data():
+    return load_dataset("ba_shapes", num_nodes=60, num_motifs=8)
+
+
+def test_a_split_counts_its_own_nodes_only():
+    data = _data()
+    splits = whole_graph_splits(data)
+    x, y, mask = data.val
+    torch.manual_seed(0)
+    net = supernet.compile(create_space("gnn", in_channels=2, hidden=8, num_classes=4)).eval()
+    with torch.no_grad():
+        out = net(x, edge_index=data.info["edge_index"])
+    target = splits["val"][0][2]
+    assert sample_count(target) == int(mask.sum()) < len(y)
+    assert torch.allclose(default_loss(out, target), F.cross_entropy(out[mask], y[mask]))
+    want = int((out[mask].argmax(1) == y[mask]).sum()) / int(mask.sum())
+    assert accuracy(net, splits["val"], batch_fn=whole_graph_batch) == pytest.approx(want)
+    both = splits["train+val"][0][2]
+    assert sample_count(both) == int((data.train[2] | data.val[2]).sum())
+
+
+def test_a_search_steps_on_the_whole_graph_and_measures_the_validation_nodes():
+    data = _data()
+    splits = whole_graph_splits(data)
+    graph = create_space("gnn", in_channels=2, hidden=8, num_classes=4)
+    search = BilevelSearch(graph, splits["train"], splits["val"], strategy="darts",
+                           batch_fn=whole_graph_batch,
+                           config={"epochs": 3, "batch_size": 1, "eval_batches": None})
+    result = search.run()
+    assert len(result.history) == 3 and not result.module.gates()
+    supernet.lint(result.graph)
+    # one step per epoch, measured on the validation nodes alone
+    assert all(r["eval_acc"] is not None and 0.0 <= r["eval_acc"] <= 1.0
+               for r in result.history)
+    n_val = int(data.val[2].sum())  # accuracies are counts of validation nodes
+    assert all(abs(r["val_acc"] * n_val - round(r["val_acc"] * n_val)) < 1e-6
+               for r in result.history)
