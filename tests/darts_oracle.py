@@ -308,3 +308,51 @@ def genotype_of(alphas_normal, alphas_reduce, steps=4, multiplier=4) -> str:
     concat = range(2 + steps - multiplier, steps + 2)
     return (f"Genotype(normal={cell(alphas_normal)}, normal_concat={concat}, "
             f"reduce={cell(alphas_reduce)}, reduce_concat={concat})")
+
+
+class ImageNetEvalNetwork(nn.Module):
+    """DARTS ImageNet network (NetworkImageNet) for a parsed genotype, 2-D only."""
+
+    def __init__(self, genotype, C, num_classes, layers, auxiliary):
+        super().__init__()
+        self.layers, self.auxiliary, self.drop_path_prob = layers, auxiliary, 0.0
+        self.stem0 = nn.Sequential(
+            nn.Conv2d(3, C // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C // 2),
+            nn.ReLU(), nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(C))
+        self.stem1 = nn.Sequential(nn.ReLU(), nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
+                                   nn.BatchNorm2d(C))
+        c_pp = c_p = C
+        self.cells = nn.ModuleList()
+        reduction_prev = True
+        width = C
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            width = width * 2 if reduction else width
+            kind = "reduce" if reduction else "normal"
+            concat = list(getattr(genotype, kind + "_concat"))
+            self.cells.append(Cell(getattr(genotype, kind), concat, c_pp, c_p, width,
+                                   reduction, reduction_prev))
+            reduction_prev = reduction
+            c_pp, c_p = c_p, len(concat) * width
+            if i == 2 * layers // 3:
+                c_aux = c_p
+        if auxiliary:
+            self.auxiliary_head = nn.Sequential(
+                nn.ReLU(), nn.AvgPool2d(5, 2, 0, count_include_pad=False),
+                nn.Conv2d(c_aux, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+                nn.Conv2d(128, 768, 2, bias=False), nn.ReLU(), nn.Flatten(1),
+                nn.Linear(768, num_classes))
+        self.global_pooling = nn.AvgPool2d(7)
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward(self, x):
+        aux = None
+        s0 = self.stem0(x)
+        s1 = self.stem1(s0)
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == 2 * self.layers // 3 and self.auxiliary and self.training:
+                aux = self.auxiliary_head(s1)
+        logits = self.classifier(self.global_pooling(s1).flatten(1))
+        return (logits, aux) if self.auxiliary else logits

@@ -10,9 +10,11 @@ import torch
 import torch.nn as nn
 
 import supernet
-from darts_oracle import EvalNetwork, leaf_types, load_by_position, randomize
+from darts_oracle import (EvalNetwork, ImageNetEvalNetwork, leaf_types, load_by_position,
+                          randomize)
 from search_spaces import encode
-from search_spaces.darts import PUBLISHED, network, network1d, network_graph, parse_genotype
+from search_spaces.darts import (PUBLISHED, network, network1d, network_graph,
+                                 network_imagenet, parse_genotype)
 from supernet.errors import ConfigError, GenotypeError
 
 NAMES = sorted(PUBLISHED)
@@ -161,3 +163,34 @@ ODD = ("Genotype(normal=[('none', 1), ('sep_conv_7x7', 0), ('conv_7x1_1x7', 1), 
 def test_parameter_counts_of_the_reference(genotype, C, layers, num_classes, auxiliary,
                                            expected):
     assert count(network(genotype, C, layers, num_classes, auxiliary)) == expected
+
+
+def test_imagenet_network_is_the_reference_at_full_size():
+    g = parse_genotype(PUBLISHED["DARTS_V2"]["genotype"])
+    ours, ref = network_imagenet("DARTS_V2"), ImageNetEvalNetwork(g, 48, 1000, 14, False)
+    # the DARTS paper's mobile setting: "4.7M" parameters
+    assert count(ours) == count(ref) == 4_718_752
+    assert [p.shape for p in ours.parameters()] == [p.shape for p in ref.parameters()]
+    assert [b.shape for b in ours.buffers()] == [b.shape for b in ref.buffers()]
+    assert leaf_types(ours) == leaf_types(ref)
+    aux = network_imagenet("DARTS_V2", auxiliary=True)
+    ref = ImageNetEvalNetwork(g, 48, 1000, 14, True)
+    assert [p.shape for p in aux.parameters()] == [p.shape for p in ref.parameters()]
+
+
+@pytest.mark.parametrize("name", ["DARTS_V2", "PDARTS"])
+def test_imagenet_outputs_equal_the_oracle(name):
+    g = parse_genotype(PUBLISHED[name]["genotype"])
+    ours = network_imagenet(name, C=8, layers=5, num_classes=7, auxiliary=True)
+    ref = ImageNetEvalNetwork(g, 8, 7, 5, auxiliary=True)
+    randomize(ref)
+    load_by_position(ours, ref)
+    x = torch.randn(2, 3, 224, 224)  # 7x7 at the end, as the 7x7 pooling expects
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], rtol=0, atol=1e-5)
+    ours.train(), ref.train()
+    (a, a_aux), (b, b_aux) = ours(x), ref(x)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    torch.testing.assert_close(a_aux, b_aux, rtol=0, atol=1e-5)
+    with pytest.raises(ConfigError, match=r"even C \(its first stem has C // 2 channels\)"):
+        network_imagenet(name, C=9)

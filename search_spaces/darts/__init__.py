@@ -4,8 +4,9 @@ ICLR 2019), its genotypes and its evaluation network, built with the public grap
 * spaces ``"darts"`` (images) and ``"darts1d"`` (sequences, e.g. MNIST-1D): the search
   super-network as a graph (:mod:`.search`), with genotype text as its ``encode`` /
   ``decode``;
-* :func:`network` / :func:`network1d`: the evaluation network of a genotype (DARTS
-  ``NetworkCIFAR``), exactly the reference's modules and parameter count;
+* :func:`network` / :func:`network1d` / :func:`network_imagenet`: the evaluation network
+  of a genotype (DARTS ``NetworkCIFAR`` / ``NetworkImageNet``), exactly the reference's
+  modules and parameter count;
 * :func:`parse_genotype`, :class:`Genotype`: the DARTS genotype text, read without ``eval``
   and written back exactly;
 * :data:`PUBLISHED`: published cells (NASNet, AmoebaNet, DARTS, ENAS, PC-DARTS, P-DARTS,
@@ -18,7 +19,7 @@ from .genotype import CELL_OPS, PRIMITIVES, Genotype, parse_genotype
 from .published import PUBLISHED
 from .cells import cell_network, cell_pairs, genotype_cell, search_cell
 from .search import CONSTRAINTS, darts, darts1d, decode_genotype, encode_genotype
-from .network import network, network1d, network_graph, resolve_genotype
+from .network import network, network1d, network_graph, network_imagenet, resolve_genotype
 
 __all__ = [
     "Genotype",
@@ -33,6 +34,7 @@ __all__ = [
     "decode_genotype",
     "network",
     "network1d",
+    "network_imagenet",
     "network_graph",
     "resolve_genotype",
     "search_cell",

@@ -195,7 +195,8 @@ def cell_pairs(t: Graph) -> tuple[list, list | range]:
 
 
 def cell_network(name: str, cells: dict[str, Graph], C: int, layers: int, stem_multiplier: int,
-                 num_classes: int, in_channels: int, dim: int, auxiliary: bool = False) -> Graph:
+                 num_classes: int, in_channels: int, dim: int, auxiliary: bool = False,
+                 imagenet: bool = False) -> Graph:
     """The DARTS network of cells (``model_search.Network`` / ``model.NetworkCIFAR``).
 
     A 3x3 conv-BN stem to ``stem_multiplier * C`` channels; ``layers`` calls of the
@@ -204,15 +205,30 @@ def cell_network(name: str, cells: dict[str, Graph], C: int, layers: int, stem_m
     ``k-1`` (the stem for both at first); global average pooling and a linear classifier.
     With ``auxiliary``, a ``train_only`` auxiliary head reads the output of cell
     ``2 * layers // 3`` and the graph has two outputs ``["logits", "aux"]``.
+
+    ``imagenet`` builds ``model.NetworkImageNet`` instead: two stems that divide the
+    resolution by 4 and 8 (3x3 conv-BN at stride 2 to ``C // 2``, then ReLU-conv-BN at
+    stride 2 to ``C``; ReLU-conv-BN at stride 2), the first cell taking them as a cell after
+    a reduction; 7x7 average pooling before the classifier, and the ImageNet auxiliary head.
     """
     g = Graph("layer", name=name)
     for cell, template in cells.items():
         g.add_cell(cell, template)
     g.add_input("x", channels=in_channels)
-    g.add_node("stem", channels=stem_multiplier * C)
-    g.add_edge("x", "stem", "stem_conv_bn", kernel_size=3, dim=dim)
-    s0 = s1 = "stem"
-    C_curr, reduction_prev = C, False
+    if imagenet:
+        g.add_node("stem0a", channels=C // 2)
+        g.add_edge("x", "stem0a", "stem_conv_bn", kernel_size=3, stride=2)
+        g.add_node("stem0", channels=C)
+        g.add_edge("stem0a", "stem0", "relu_conv_bn", kernel_size=3, stride=2)
+        g.add_node("stem1", channels=C)
+        g.add_edge("stem0", "stem1", "relu_conv_bn", kernel_size=3, stride=2)
+        s0, s1 = "stem0", "stem1"
+        C_curr, reduction_prev = C, True
+    else:
+        g.add_node("stem", channels=stem_multiplier * C)
+        g.add_edge("x", "stem", "stem_conv_bn", kernel_size=3, dim=dim)
+        s0 = s1 = "stem"
+        C_curr, reduction_prev = C, False
     for i in range(layers):
         reduction = i in (layers // 3, 2 * layers // 3)
         if reduction:
@@ -224,10 +240,16 @@ def cell_network(name: str, cells: dict[str, Graph], C: int, layers: int, stem_m
     outputs = ["logits"]
     if auxiliary:
         g.add_node("aux", channels=num_classes, train_only=True)
-        g.add_edge(f"cell{2 * layers // 3}", "aux", "aux_head", dim=dim)
+        if imagenet:
+            g.add_edge(f"cell{2 * layers // 3}", "aux", "aux_head_imagenet")
+        else:
+            g.add_edge(f"cell{2 * layers // 3}", "aux", "aux_head", dim=dim)
         outputs.append("aux")
     g.add_node("gap")
-    g.add_edge(s1, "gap", "adaptive_avg_pool", dim=dim)
+    if imagenet:
+        g.add_edge(s1, "gap", "avg_pool", kernel_size=7)
+    else:
+        g.add_edge(s1, "gap", "adaptive_avg_pool", dim=dim)
     g.add_node("logits", channels=num_classes)
     g.add_edge("gap", "logits", "classifier")
     g.set_outputs(outputs)

@@ -41,7 +41,7 @@ from .cells import cell_network, genotype_cells
 from .genotype import Genotype, parse_genotype
 from .published import PUBLISHED
 
-__all__ = ["network", "network1d", "network_graph", "resolve_genotype"]
+__all__ = ["network", "network1d", "network_imagenet", "network_graph", "resolve_genotype"]
 
 
 def resolve_genotype(genotype: "str | Genotype") -> Genotype:
@@ -54,16 +54,22 @@ def resolve_genotype(genotype: "str | Genotype") -> Genotype:
 
 def network_graph(genotype: "str | Genotype", C: int = 36, layers: int = 20,
                   num_classes: int = 10, auxiliary: bool = False, in_channels: int = 3,
-                  dim: int = 2, stem_multiplier: int = 3, space: str = "darts") -> Graph:
-    """The graph of the evaluation network of ``genotype`` (see :func:`network`)."""
+                  dim: int = 2, stem_multiplier: int = 3, space: str = "darts",
+                  imagenet: bool = False) -> Graph:
+    """The graph of the evaluation network of ``genotype`` (see :func:`network`;
+    ``imagenet``: see :func:`network_imagenet`)."""
     g = resolve_genotype(genotype)
     for key, value in dict(C=C, layers=layers, num_classes=num_classes,
                            in_channels=in_channels, stem_multiplier=stem_multiplier).items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"network: {key} must be a positive int, got {value!r}")
     cells = genotype_cells(g, dim, affine=True, pool_bn=False, drop_path=True)
-    graph = cell_network(f"{space}_network", cells, C, layers, stem_multiplier, num_classes,
-                         in_channels, dim, auxiliary=auxiliary)
+    if imagenet and (dim != 2 or C % 2):
+        raise ConfigError(f"network: the ImageNet network takes images (dim=2) and an even "
+                          f"C (its first stem has C // 2 channels), got dim={dim}, C={C}")
+    graph = cell_network(f"{space}_{'imagenet_' if imagenet else ''}network", cells, C, layers,
+                         stem_multiplier, num_classes, in_channels, dim, auxiliary=auxiliary,
+                         imagenet=imagenet)
     graph.meta["space"] = space
     return graph
 
@@ -94,6 +100,22 @@ def network(genotype: str, C: int = 36, layers: int = 20, num_classes: int = 10,
         GenotypeError: the genotype is malformed, names an unknown op or an impossible cell.
     """
     return _compile(network_graph(genotype, C, layers, num_classes, auxiliary), genotype)
+
+
+def network_imagenet(genotype: str, C: int = 48, layers: int = 14, num_classes: int = 1000,
+                     auxiliary: bool = False) -> nn.Module:
+    """The DARTS ImageNet network (``NetworkImageNet``, the mobile setting) of ``genotype``.
+
+    As :func:`network`, with the reference's ImageNet stems (3x3 conv-BN at stride 2 to
+    ``C // 2``, ReLU-conv-BN at stride 2 to ``C``, then ReLU-conv-BN at stride 2: the first
+    cell sees 28x28 and 56x56 inputs of a 224x224 image), a 7x7 average pooling and the
+    ImageNet auxiliary head (on the 7x7 output of cell ``2 * layers // 3``). DARTS_V2 at the
+    defaults: 4,718,752 parameters (the paper's "4.7 M") and 529,911,552 multiply-accumulates
+    of its convolutions and classifier on 224x224 inputs (:func:`supernet.cost.graph_cost`;
+    the paper lists 574 M, counted by its own script).
+    """
+    graph = network_graph(genotype, C, layers, num_classes, auxiliary, imagenet=True)
+    return _compile(graph, genotype)
 
 
 def network1d(genotype: str, C: int = 16, layers: int = 5, num_classes: int = 10,

@@ -148,6 +148,13 @@ def adaptive_avg_pool(C_in, C_out, dim=2):
     return {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}[dim](1)
 
 
+@register_op("avg_pool", same_channels=True)
+def avg_pool(C_in, C_out, kernel_size=2, stride=None, padding=0, dim=2):
+    """``nn.AvgPool{dim}d(kernel_size, stride, padding)`` (e.g. the 7x7 global pooling of
+    ImageNet networks)."""
+    return avg_pool_cls(dim)(kernel_size, stride=stride, padding=padding)
+
+
 @register_op("flatten", same_channels=True)
 def flatten(C_in, C_out):
     """Flatten all but the batch dimension."""

@@ -135,20 +135,22 @@ class AuxiliaryHead(nn.Module):
     """The DARTS auxiliary classifier (``AuxiliaryHeadCIFAR``), for 1-D or 2-D features.
 
     It expects an 8x8 input (the resolution after the second reduction cell on CIFAR): the
-    5x5 pool at stride 3 leaves 2x2, the 2x2 conv leaves 1x1.
+    5x5 pool at stride 3 leaves 2x2, the 2x2 conv leaves 1x1. ``pool_stride=2,
+    last_bn=False`` is ``AuxiliaryHeadImageNet`` (a 7x7 input; the reference leaves out the
+    batch norm after the 768-channel conv, as in its paper's experiments).
     """
 
-    def __init__(self, C_in, num_classes, dim=2):
+    def __init__(self, C_in, num_classes, dim=2, pool_stride=3, last_bn=True):
         super().__init__()
         Conv, BN = conv_cls(dim), bn_cls(dim)
         self.features = nn.Sequential(
             nn.ReLU(inplace=False),  # the reference's in-place ReLU would also change the trunk
-            avg_pool_cls(dim)(5, stride=3, padding=0, count_include_pad=False),
+            avg_pool_cls(dim)(5, stride=pool_stride, padding=0, count_include_pad=False),
             Conv(C_in, 128, 1, bias=False),
             BN(128),
             nn.ReLU(inplace=False),
             Conv(128, 768, 2, bias=False),
-            BN(768),
+            *([BN(768)] if last_bn else []),
             nn.ReLU(inplace=False),
         )
         self.classifier = nn.Linear(768, num_classes)
@@ -265,6 +267,12 @@ def preprocess(C_in, C_out, stride=1, affine=True, dim=2):
 def aux_head(C_in, C_out, dim=2):
     """The DARTS auxiliary classifier (AuxiliaryHeadCIFAR) to ``C_out`` classes."""
     return AuxiliaryHead(C_in, C_out, dim=dim)
+
+
+@register_op("aux_head_imagenet", zero_output=lambda m: zero_last(m.classifier))
+def aux_head_imagenet(C_in, C_out):
+    """The DARTS auxiliary classifier of ImageNet networks (AuxiliaryHeadImageNet)."""
+    return AuxiliaryHead(C_in, C_out, dim=2, pool_stride=2, last_bn=False)
 
 
 @register_op("stem_conv_bn", zero_output=lambda m: zero_last(m[1]))
