@@ -140,7 +140,6 @@ class BilevelSearch:
         elif module.relaxation is not None:
             module.relaxation.attach(module)
         module.to(self.device)  # what the relaxation attached (e.g. PC-DARTS' edge weights)
-        self.replicas.broadcast(module)
         if discretization is _STRATEGY:
             discretization = strategy.discretization if strategy is not None else None
         if creation is _STRATEGY:
@@ -158,6 +157,12 @@ class BilevelSearch:
         # data: split, loaders, one batch checked against the graph
         self.train_set, self.val_set = split(train_data, val_data, cfg.train_portion,
                                              cfg.batch_size)
+        if self.replicas.active and any(getattr(ds, "whole_batches", False)
+                                        for ds in (self.train_set, self.val_set)):
+            raise ConfigError(
+                "data: a data set whose one item is a whole batch (a node-classification "
+                f"graph) cannot be split across {self.replicas.world} processes; run it on one"
+            )
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.train_loader = make_loader(self.train_set, cfg.batch_size, self.generator,
                                         cfg.num_workers, self.replicas)
@@ -167,6 +172,7 @@ class BilevelSearch:
             items = [ds[i] for i in range(min(2, len(ds)))]  # one: a whole-graph item
             inputs, _, _ = self.batch_fn(torch.utils.data.default_collate(items))
             check_batch(graph, inputs, name)
+        self.replicas.broadcast(module)  # once everything is checked: one start everywhere
         self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
         self.editor = Editor(graph, module, opts, log=EditLog(), seed=cfg.seed)

@@ -73,6 +73,9 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
     replicas.broadcast(module)
     train = as_dataset(train_data, "train data")
     gen = torch.Generator().manual_seed(seed)
+    if replicas.active and getattr(train, "whole_batches", False):
+        raise SearchError(f"train data: a whole-graph data set cannot be split across "
+                          f"{replicas.world} processes; train it on one")
     loader = make_loader(train, batch_size, gen, replicas=replicas)
     if hasattr(module, "graph"):
         check_batch(module.graph, batch_fn(torch.utils.data.default_collate([train[0]]))[0])

@@ -96,3 +96,26 @@ def test_the_command_runs_data_parallel_and_the_main_process_writes(tmp_path):
     found = supernet.load_graph(str(out / "architecture.json"))
     supernet.lint(found)
     assert not found.gate_edges()
+
+
+def test_what_cannot_be_split_across_processes_is_refused(monkeypatch):
+    from search_graphs import chain, data
+
+    from supernet.data import load_dataset
+    from supernet.data.graphs import whole_graph_batch, whole_graph_splits
+    from supernet.errors import ConfigError
+    from search_spaces import create_space
+    from supernet.search import BilevelSearch
+
+    two = Replicas()
+    two.world = 2  # as under torchrun with two processes
+    monkeypatch.setattr(Replicas, "from_env", classmethod(lambda cls: two))
+    with pytest.raises(ConfigError, match=r"batch_size=2: a data-parallel run over 2 processes "
+                                          r"splits each batch, and needs at least 4 samples"):
+        BilevelSearch(chain(), data(), config={"batch_size": 2})
+    splits = whole_graph_splits(load_dataset("ba_shapes", num_nodes=30, num_motifs=4))
+    with pytest.raises(ConfigError, match=r"a node-classification graph\) cannot be split "
+                                          r"across 2 processes"):
+        BilevelSearch(create_space("gnn", in_channels=2, hidden=4, num_classes=4),
+                      splits["train"], splits["val"], batch_fn=whole_graph_batch,
+                      config={"batch_size": 4})
