@@ -15,6 +15,9 @@ unit, keyed by node. Turn them into edits with :func:`supernet.units.prune` or
   L2-normalized per node (Molchanov et al., 2017).
 * :func:`gradient`: ``|dL/dW|`` at *every* potential connection, dense, for regrowth (RigL,
   Evci et al., 2020: grow the missing connections with the largest gradient magnitude).
+* :func:`obd`: Optimal Brain Damage (LeCun et al., 1990), the second-order saliency
+  ``h_kk w_k² / 2`` of each connection, ``h_kk`` the diagonal of the loss Hessian (estimated
+  by Hutchinson's method from Hessian-vector products, or exact for small networks).
 
 Examples:
     >>> import torch
@@ -42,7 +45,7 @@ from ..errors import SupernetError
 from .build import edge_key, taps
 from .layout import Layout
 
-__all__ = ["magnitude", "snip", "taylor", "gradient", "entry_weights"]
+__all__ = ["magnitude", "snip", "taylor", "gradient", "obd", "entry_weights"]
 
 
 def _weighted(module):
@@ -133,29 +136,82 @@ def taylor(module, batch, loss_fn: Callable | None = None,
     return out
 
 
-def gradient(module, batch, loss_fn: Callable | None = None) -> dict[str, np.ndarray]:
-    """``|dL/dW|`` at every potential connection, as a dense array of each mask's shape
-    (a kernel's taps summed at channel level). Existing and missing connections alike."""
+def _probes(module):
+    """Dense copies of every block's effective weight (leaves to differentiate), and the
+    layout that maps each weight entry to its position in the block's mask."""
     probe, layouts = {}, {}
     for u, v, e, block in _weighted(module):
-        w = block.effective().detach().clone().requires_grad_(True)
-        probe[edge_key(u, v)] = w
+        probe[edge_key(u, v)] = block.effective().detach().clone().requires_grad_(True)
         per = taps(e)
         grid_mask = np.ones(e["mask"].shape, bool)  # every position is a candidate
         layouts[edge_key(u, v)] = (Layout("grid", sp.csr_array(grid_mask), per,
                                           module.graph.level == "neuron" and per > 1,
                                           e.get("groups", 1)), e["mask"].shape)
+    return probe, layouts
+
+
+def _mask_shaped(layout, shape, t: torch.Tensor | None) -> np.ndarray:
+    """A per-weight-entry tensor summed into its mask's shape (a kernel's taps together)."""
+    dense = np.zeros(shape)
+    if t is None:
+        return dense
+    i, j, k = layout.coords()
+    col = j * layout.taps + k if layout.per_tap else j
+    np.add.at(dense, (i, col), t.detach().reshape(-1).cpu().numpy())
+    return dense
+
+
+def gradient(module, batch, loss_fn: Callable | None = None) -> dict[str, np.ndarray]:
+    """``|dL/dW|`` at every potential connection, as a dense array of each mask's shape
+    (a kernel's taps summed at channel level). Existing and missing connections alike."""
+    probe, layouts = _probes(module)
     loss, _ = _loss(module, batch, loss_fn, probe=probe)
     grads = torch.autograd.grad(loss, list(probe.values()), allow_unused=True)
+    return {key: _mask_shaped(*layouts[key], None if g is None else g.abs())
+            for key, g in zip(probe, grads)}
+
+
+def obd(module, batch, loss_fn: Callable | None = None, samples: int = 64, seed: int = 0,
+        exact: bool = False) -> dict[str, np.ndarray]:
+    """Optimal Brain Damage saliency ``h_kk w_k² / 2`` per existing connection (a kernel's
+    taps summed), in the order of the mask's entries, as :func:`snip`.
+
+    ``h_kk`` is the diagonal of the Hessian of the loss on ``batch`` with respect to the
+    weights, estimated by Hutchinson's method, ``E[z * Hz]`` over ``samples`` Rademacher
+    vectors ``z`` (each ``Hz`` one Hessian-vector product by double back-propagation), or,
+    with ``exact=True``, one Hessian-vector product per weight (small networks only).
+    """
+    if samples < 1:
+        raise SupernetError(f"obd: samples must be >= 1, got {samples}")
+    probe, layouts = _probes(module)
+    weights = list(probe.values())
+    loss, _ = _loss(module, batch, loss_fn, probe=probe)
+    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    pairs = [(w, g) for w, g in zip(weights, grads) if g is not None and g.requires_grad]
+    diag = {id(w): torch.zeros_like(w) for w in weights}
+
+    def hvp(vectors):
+        return torch.autograd.grad([g for _, g in pairs], [w for w, _ in pairs],
+                                   grad_outputs=vectors, retain_graph=True, allow_unused=True)
+
+    if exact:
+        for k, (w, _) in enumerate(pairs):
+            for idx in range(w.numel()):
+                vectors = [torch.zeros_like(v) for v, _ in pairs]
+                vectors[k].view(-1)[idx] = 1.0
+                h = hvp(vectors)[k]
+                if h is not None:
+                    diag[id(w)].view(-1)[idx] = h.reshape(-1)[idx]
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(samples):
+            zs = [(torch.randint(0, 2, w.shape, generator=gen) * 2 - 1).to(w) for w, _ in pairs]
+            for (w, _), z, h in zip(pairs, zs, hvp(zs)):
+                if h is not None:
+                    diag[id(w)] += z * h / samples
     out = {}
-    for (key, w), g in zip(probe.items(), grads):
-        layout, shape = layouts[key]
-        dense = np.zeros(shape)
-        if g is None:
-            out[key] = dense
-            continue
-        i, j, t = layout.coords()
-        col = j * layout.taps + t if layout.per_tap else j
-        np.add.at(dense, (i, col), g.detach().abs().reshape(-1).cpu().numpy())
-        out[key] = dense
+    for (u, v, e, _), (key, w) in zip(_weighted(module), probe.items()):
+        saliency = _mask_shaped(*layouts[key], 0.5 * diag[id(w)] * w.detach() ** 2)
+        mask = e["mask"]
+        out[key] = saliency[_rows(mask), mask.indices]
     return out
