@@ -79,6 +79,12 @@ def _train(args) -> int:
     if args.mode:
         overrides.append(f"train.mode={args.mode}")
     cfg = _run_config(args.run, overrides)
+    try:  # the search's report, which the new training updates
+        with open(os.path.join(args.run, "report.json")) as f:
+            report = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise SupernetError(f"{args.run}: cannot read report.json ({exc}); the search did "
+                            "not finish: run its 'supernet search' to the end first") from None
     graph = load_graph(os.path.join(args.run, "architecture.json"))
     from . import compile as compile_graph
 
@@ -93,8 +99,6 @@ def _train(args) -> int:
         return 0
     if trained is not None:
         save_weights(trained, os.path.join(args.run, "weights.pt"))
-    with open(os.path.join(args.run, "report.json")) as f:
-        report = json.load(f)
     report.update(entries)
     write_report(args.run, report)
     print(open(os.path.join(args.run, "report.md")).read(), end="")

@@ -324,8 +324,9 @@ def gate_costs(module, metric: str = "flops", inputs: tuple | None = None
         from .cost_latency import gate_latency
 
         if inputs is None:
-            device = next((t.device for t in module.parameters()), torch.device("cpu"))
-            inputs = tuple(torch.randn(1, *s, device=device) for s in shapes)
+            from .search.data import module_device
+
+            inputs = tuple(torch.randn(1, *s, device=module_device(module)) for s in shapes)
         return gate_latency(module, inputs)
     if inputs is not None:
         shapes = [tuple(x.shape[1:]) for x in inputs]

@@ -64,12 +64,12 @@ def gate_latency(module, inputs: tuple, context: dict | None = None, repeats: in
         raise ConfigError(f"{module.graph.name}: latency tables are built for the candidate "
                           "ops of layer-level gates; this module has no such gate")
     gates = module.gates()
-    calls: dict[int, tuple] = {}
+    calls: dict[int, list] = {}  # an op of a shared cell runs once per call of the cell
     handles = []
     where = list(_gated_ops(module))
-    for _, _, op in where:
+    for op in {id(op): op for _, _, op in where}.values():
         def keep(m, args, kwargs):
-            calls.setdefault(id(m), (args, kwargs))
+            calls.setdefault(id(m), []).append((args, kwargs))
 
         handles.append(op.register_forward_pre_hook(keep, with_kwargs=True))
     every = {k: Decision(torch.full((1, len(v)), 1.0 / len(v))) for k, v in gates.items()}
@@ -77,16 +77,20 @@ def gate_latency(module, inputs: tuple, context: dict | None = None, repeats: in
     module.eval()
     try:
         with torch.no_grad():
-            module(*inputs, gates=every, **(context or {}))
+            try:
+                module(*inputs, gates=every, **(context or {}))
+            finally:
+                for h in handles:  # recorded: the timing runs below must not add calls
+                    h.remove()
             table = {k: [0.0] * len(v) for k, v in gates.items()}
+            timed = set()
             for key, i, op in where:
-                if id(op) not in calls:
-                    continue  # not reached by this forward pass
-                args, kwargs = calls[id(op)]
-                table[key][i] += _median_ms(op, args, kwargs, repeats, warmup)
+                if id(op) in timed:
+                    continue  # a shared cell's op: every call is timed once below
+                timed.add(id(op))
+                for args, kwargs in calls.get(id(op), []):  # none: not reached by the pass
+                    table[key][i] += _median_ms(op, args, kwargs, repeats, warmup)
     finally:
-        for h in handles:
-            h.remove()
         module.train(was)
     return table
 

@@ -152,8 +152,9 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
                                config=_search_config(cfg, strategy), batch_fn=batch_fn,
                                callbacks=board.search_callbacks() if board else None)
     os.makedirs(cfg.out, exist_ok=True)
-    if not resuming:  # files of an earlier run here: a killed new run must not resume them
-        for stale in (report_path, ckpt):
+    if not resuming:  # an earlier run's results must not pass for this run's, nor resume
+        for name in RESULTS:
+            stale = os.path.join(cfg.out, name)
             if os.path.exists(stale):
                 write(os.remove, stale)
     write(atomic_write, os.path.join(cfg.out, "config.yaml"),
@@ -267,6 +268,13 @@ def _tensorboard(cfg: RunConfig):
     return _TensorBoard(os.path.join(cfg.out, "tensorboard"))
 
 
+#: What a run writes about its result (with its checkpoint), removed when a new run starts
+#: in the same directory.
+RESULTS = ("report.json", "report.md", "architecture.json", "architecture.graphml",
+           "genotype.txt", "search_weights.pt", "weights.pt", "edits.json", "history.json",
+           os.path.join("checkpoints", "last.pt"))
+
+
 def _silent(*args, **kwargs) -> None:
     """The log of the processes other than the main one of a data-parallel run."""
 
@@ -283,8 +291,10 @@ def _continue_unfinished(cfg: RunConfig, log) -> bool:
     except ConfigError:
         before = None
     now = cfg.to_dict()
+    # what only shapes the output (where, how it is shown) does not change the search
+    same_search = ("progress", "out", "device", "pictures", "tensorboard")
     differ = (["config.yaml unreadable"] if before is None else
-              [k for k in now if k not in ("progress", "out") and before.get(k) != now[k]])
+              [k for k in now if k not in same_search and before.get(k) != now[k]])
     if differ:
         raise ConfigError(
             f"{cfg.out} holds a search that did not finish (checkpoints/last.pt, no report), "

@@ -7,7 +7,8 @@
 * :func:`plot_gates` plots, per gate, the weight of every candidate over the epochs of a
   search history (:attr:`supernet.search.SearchResult.history`).
 
-Drawings use matplotlib's file backend (no display needed).
+Drawings are matplotlib figures rendered to files, without pyplot: the backend and the
+figures of a notebook or a script are left as they were.
 
 Examples:
     >>> import os, tempfile
@@ -34,13 +35,10 @@ __all__ = ["draw_graph", "draw_cells", "plot_gates"]
 MAX_NODES = 400
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width, height))
 
 
 def _edge_label(e: dict, weights=None) -> str:
@@ -66,7 +64,6 @@ def draw_graph(graph, path: str, title: str | None = None, weights: dict | None 
     if n > MAX_NODES:
         raise GraphError(f"{graph.name}: {n} nodes are too many to draw (at most {MAX_NODES}); "
                          "draw a cell or a smaller graph")
-    plt = _pyplot()
     layers = list(nx.topological_generations(graph.nx))
     pos = {}
     for x, layer in enumerate(layers):
@@ -74,7 +71,8 @@ def draw_graph(graph, path: str, title: str | None = None, weights: dict | None 
             pos[node] = (x, (len(layer) - 1) / 2 - y)
     width = max(4.0, 2.2 * len(layers))
     height = max(3.0, 1.3 * max(len(layer) for layer in layers)) if layers else 3.0
-    fig, ax = plt.subplots(figsize=(min(width, 40), min(height, 40)))
+    fig = _figure(min(width, 40), min(height, 40))
+    ax = fig.subplots()
     inputs, outputs = set(graph.inputs), set(graph.outputs)
     colors = ["#9ecae1" if v in inputs else "#fdae6b" if v in outputs else "#e5e5e5"
               for v in graph.nx.nodes]
@@ -95,7 +93,7 @@ def draw_graph(graph, path: str, title: str | None = None, weights: dict | None 
     ax.set_title(title or graph.name)
     ax.axis("off")
     fig.tight_layout()
-    return _save(plt, fig, path, dpi=120)
+    return _save(fig, path, dpi=120)
 
 
 def draw_cells(graph, directory: str, fmt: str = "png", weights: dict | None = None) -> list[str]:
@@ -131,8 +129,8 @@ def plot_gates(history: list[dict], path: str, max_gates: int = 48) -> str | Non
     keys = list(series)[:max_gates]
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
-    plt = _pyplot()
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
+    fig = _figure(4 * cols, 2.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, key in zip(axes.flat, keys):
         for op, points in series[key].items():
             ax.plot([e for e, _ in points], [p for _, p in points], marker=".", label=op)
@@ -143,12 +141,13 @@ def plot_gates(history: list[dict], path: str, max_gates: int = 48) -> str | Non
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
-    return _save(plt, fig, path, dpi=110)
+    return _save(fig, path, dpi=110)
 
 
-def _save(plt, fig, path: str, dpi: int) -> str:
+def _save(fig, path: str, dpi: int) -> str:
+    import matplotlib
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with plt.rc_context({"svg.fonttype": "none"}):  # SVG keeps its labels as text
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG keeps its labels as text
         fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path

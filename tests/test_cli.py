@@ -257,3 +257,45 @@ def test_a_gnn_search_on_a_node_classification_graph(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "TorchScript, torch.export and ONNX are not written" in printed
     assert os.path.exists(os.path.join(out, "export", "weights.pt"))
+
+
+def test_a_new_run_in_a_finished_runs_directory_leaves_no_result_of_the_old(
+        run_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from supernet.search.loop import BilevelSearch
+
+    out = tmp_path / "reused"
+    shutil.copytree(run_dir, out)
+
+    def killed(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BilevelSearch, "_epoch", killed)
+    assert main(["search", "--out", str(out), *TINY, "--set", "seed=1"]) == 130
+    for name in ("report.json", "architecture.json", "genotype.txt", "weights.pt",
+                 "search_weights.pt", "history.json"):
+        assert not (out / name).exists(), name  # the old results are not this run's
+    assert main(["train", "--run", str(out)]) == 2
+    assert "no architecture.json" in capsys.readouterr().err
+
+
+def test_a_rerun_that_only_shows_results_otherwise_still_resumes(tmp_path, capsys, monkeypatch):
+    from supernet.search.loop import BilevelSearch
+
+    args = [*TINY, "--set", "search.epochs=2", "--set", "train.mode=none"]
+    out = str(tmp_path / "k")
+    epoch, calls = BilevelSearch._epoch, []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        epoch(self)
+
+    monkeypatch.setattr(BilevelSearch, "_epoch", interrupted)
+    assert main(["search", "--out", out, *args]) == 130
+    monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
+    capsys.readouterr()
+    assert main(["search", "--out", out, *args, "--set", "pictures=false"]) == 0
+    assert "continuing the unfinished search" in capsys.readouterr().out

@@ -59,3 +59,17 @@ def test_a_graph_too_large_to_draw_is_refused_by_name(tmp_path, monkeypatch):
     g = create_space("nasbench201", C=4, N=1)
     with pytest.raises(GraphError, match=r"nodes are too many to draw \(at most 3\)"):
         draw_graph(g, str(tmp_path / "x.png"))
+
+
+def test_drawing_leaves_the_pyplot_backend_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")  # a user's own choice
+    try:
+        figures = plt.get_fignums()
+        draw_cells(create_space("nasbench201", C=4, N=1), str(tmp_path))
+        assert matplotlib.get_backend() == "pdf" and plt.get_fignums() == figures
+    finally:
+        matplotlib.use(before)

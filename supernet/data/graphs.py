@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
@@ -36,6 +37,10 @@ class WholeGraph(torch.utils.data.Dataset):
     def __init__(self, x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor,
                  mask: torch.Tensor):
         from ..search.training import IGNORE_INDEX
+
+        if not bool(mask.any()):
+            raise ConfigError(f"a node-classification split needs at least one node; its mask "
+                              f"selects none of the graph's {mask.numel()} nodes")
 
         self.x, self.edge_index = x, edge_index
         self.y = torch.where(mask, y, torch.full_like(y, IGNORE_INDEX))
@@ -112,9 +117,17 @@ def ba_shapes(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int =
     from torch_geometric.datasets.graph_generator import BAGraph
     from torch_geometric.utils import degree
 
-    torch.manual_seed(seed)
-    data = ExplainerDataset(graph_generator=BAGraph(num_nodes=num_nodes, num_edges=5),
-                            motif_generator="house", num_motifs=num_motifs)[0]
+    # PyG draws the graph with torch and numpy's global generators: seed both, and leave
+    # the caller's generators as they were
+    saved = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            data = ExplainerDataset(graph_generator=BAGraph(num_nodes=num_nodes, num_edges=5),
+                                    motif_generator="house", num_motifs=num_motifs)[0]
+    finally:
+        np.random.set_state(saved)
     n = data.y.numel()
     deg = degree(data.edge_index[0], n)
     x = torch.stack([torch.ones(n), deg / deg.max()], dim=1)

@@ -65,7 +65,8 @@ def rng_state(generators: dict[str, torch.Generator]) -> dict:
     """The state of the torch, python and numpy generators and of ``generators``."""
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+        # the current GPU's: a data-parallel process draws on its own GPU only
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
         "python": random.getstate(),
         "numpy": np.random.get_state(),
         "generators": {k: g.get_state() for k, g in generators.items()},
@@ -75,8 +76,8 @@ def rng_state(generators: dict[str, torch.Generator]) -> dict:
 def set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
     torch.set_rng_state(state["torch"])
     cuda = state.get("cuda")
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
+    if torch.is_tensor(cuda) and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda)
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     for k, g in generators.items():

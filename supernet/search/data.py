@@ -16,7 +16,7 @@ from ..errors import ConfigError, SearchError
 from ..shapes import infer_channels
 
 __all__ = ["as_dataset", "split", "make_loader", "default_batch_fn", "check_batch",
-           "resolve_device", "to_device"]
+           "resolve_device", "to_device", "module_device"]
 
 
 def as_dataset(data, what: str = "data") -> Dataset:
@@ -151,6 +151,12 @@ def resolve_device(spec, key: str = "device") -> torch.device:
             raise ConfigError(f"{key}={spec!r}: this machine has {torch.cuda.device_count()} "
                               "GPU(s)")
     return device
+
+
+def module_device(module) -> torch.device:
+    """The device of ``module``'s tensors (the CPU for a module without any)."""
+    return next((t.device for t in (*module.parameters(), *module.buffers())),
+                torch.device("cpu"))
 
 
 def to_device(obj, device: torch.device):

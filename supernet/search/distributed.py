@@ -15,10 +15,11 @@ and edits change the set of parameters in the middle of the run; the wrapper's r
 bound to one parameter set and one backward per forward.
 
 Decisions stay identical on every process: the architecture parameters receive the same
-averaged gradients, random samples (Gumbel noise, sampled paths) come from generators
-seeded alike, batch-norm statistics are averaged before anything is evaluated, and the
-batches policies score with (``SearchState.train_batches``) are the whole batches on every
-process. Only the main process writes checkpoints and results.
+averaged gradients; every step starts from the main process's random generators, so that
+Gumbel noise and sampled paths are the same everywhere (dropout masks, drawn per sample,
+differ as the samples do); batch-norm statistics are averaged before anything is
+evaluated; and the batches policies score with (``SearchState.train_batches``) are the
+whole batches on every process. Only the main process writes checkpoints and results.
 
 Launch::
 
@@ -133,6 +134,21 @@ class Replicas:
             offset += size
         return out, flat[-2] / total, total
 
+    def sync_rng(self) -> None:
+        """Give every process the main process's torch generators (the CPU's and the current
+        GPU's), so that the samples a step draws first (Gumbel noise, sampled paths) are the
+        same everywhere although each process's part of the last step drew different
+        dropout masks."""
+        if not self.active:
+            return
+        states = [(torch.get_rng_state(), torch.set_rng_state)]
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            states.append((torch.cuda.get_rng_state(), torch.cuda.set_rng_state))
+        for state, put in states:
+            buf = state.to(self._comm_device())
+            dist.broadcast(buf, 0)
+            put(buf.cpu())
+
     def sum(self, values) -> list[float]:
         """``values`` summed over the processes."""
         if not self.active:
@@ -183,8 +199,12 @@ class Replicas:
 class ShardedBatches(Sampler):
     """The batches a single process would draw from ``size`` samples (shuffled by
     ``generator``, or in order), each split into ``world`` near-equal contiguous parts, of
-    which this sampler yields part ``rank``. A last batch too small to give every process
-    two samples (batch norm needs them) is dropped."""
+    which this sampler yields part ``rank``.
+
+    For training (``generator`` given), a last batch too small to give every process two
+    samples (batch norm needs them) is dropped. In order (evaluation), every sample is
+    measured: a process whose part of the last batch is empty skips it.
+    """
 
     def __init__(self, size: int, batch_size: int, rank: int, world: int,
                  generator: torch.Generator | None = None):
@@ -192,14 +212,21 @@ class ShardedBatches(Sampler):
                 else SequentialSampler(range(size)))
         self.batches = BatchSampler(base, batch_size, drop_last=False)
         self.size, self.batch_size, self.rank, self.world = size, batch_size, rank, world
-        self.drop = world > 1 and 0 < size % batch_size < 2 * world
+        self.drop = (generator is not None and world > 1
+                     and 0 < size % batch_size < 2 * world)
 
     def __iter__(self):
         last = len(self.batches) - 1
         for i, batch in enumerate(self.batches):
             if i == last and self.drop:
                 return
-            yield np.array_split(np.asarray(batch), self.world)[self.rank].tolist()
+            part = np.array_split(np.asarray(batch), self.world)[self.rank].tolist()
+            if part:
+                yield part
 
     def __len__(self) -> int:
-        return len(self.batches) - int(self.drop)
+        if self.drop or self.size % self.batch_size == 0:
+            return len(self.batches) - int(self.drop)
+        last = self.size % self.batch_size  # the last batch gives this part samples?
+        return len(self.batches) - int(len(np.array_split(np.arange(last), self.world)
+                                           [self.rank]) == 0)

@@ -18,7 +18,8 @@ import torch
 
 from ..compiler import compile as compile_graph
 from ..errors import SearchError
-from .data import as_dataset, check_batch, default_batch_fn, make_loader, resolve_device, to_device
+from .data import (as_dataset, check_batch, default_batch_fn, make_loader, module_device,
+                   resolve_device, to_device)
 from .distributed import Replicas
 from .training import Meter, cosine_lr, default_loss, sample_count, top1_correct
 from .standalone import gates_left
@@ -120,8 +121,7 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
 def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
     """Top-1 accuracy of ``module`` on ``data`` in eval mode (on the module's device)."""
     unpack = batch_fn or default_batch_fn
-    place = next((t.device for t in (*module.parameters(), *module.buffers())),
-                 torch.device("cpu"))
+    place = module_device(module)
     batch_fn = lambda batch: to_device(unpack(batch), place)  # noqa: E731
     ds = as_dataset(data, "val data")
     was = module.training
@@ -134,7 +134,10 @@ def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
             correct += top1_correct(out, y) or 0
             n += sample_count(y)
     module.train(was)
-    return correct / max(n, 1)
+    if n == 0:
+        raise SearchError("accuracy: the data has no sample to measure (every target is "
+                          "ignored, or the data set is empty)")
+    return correct / n
 
 
 def retrain(graph, train_data, val_data=None, *, build: Callable | None = None,

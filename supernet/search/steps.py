@@ -37,6 +37,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
     reg = getattr(relax, "loss", None)
     self.a_opt.zero_grad(set_to_none=True)
     replicas = self.replicas
+    replicas.sync_rng()
     if cfg.second_order:
         def train_loss():
             set_phase(m, "weights")
@@ -53,7 +54,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
             return lambda grads, params: replicas.average(grads, params, torch.zeros(()), n)[0]
 
         grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
-                                          cfg.unroll_eps, average(len(train_batch[2])),
+                                          cfg.unroll_eps, average(sample_count(train_batch[2])),
                                           average(sample_count(val_batch[2])))
         loss = replicas.average([], [], loss, sample_count(val_batch[2]))[1]
         self._check_finite(loss, e, step, "the validation loss (unrolled)")
@@ -91,6 +92,7 @@ def weight_step(self, inputs, ctx, y, step: int = 0):
     m, cfg = self.module, self.config
     e = self.state.epoch
     set_phase(m, "weights")
+    self.replicas.sync_rng()
     out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
     self.w_opt.zero_grad(set_to_none=True)

@@ -58,3 +58,26 @@ def test_cost_tables_need_what_they_measure():
     with pytest.raises(ConfigError, match=r"input\(s\) \['x'\] declare no per-sample shape; "
                                           r"add shape=\[...\] to the input node"):
         gate_costs(net, "flops")
+
+
+def test_latency_of_a_shared_cell_is_summed_over_its_calls(monkeypatch):
+    import supernet.cost_latency as latency
+    from supernet import Graph
+
+    monkeypatch.setattr(latency, "_median_ms", lambda *a: 1.0)  # count the timed calls
+    cell = Graph("layer", name="cell")
+    cell.add_input("a", channels="$C")
+    cell.add_node("h", channels="$C")
+    cell.add_edge("a", "h", ["conv_3x3", "skip_connect", "none"])
+    cell.set_outputs(["h"])
+    for shared in (False, True):
+        g = Graph("layer", name="net")
+        g.add_input("x", channels=4, shape=[4, 8, 8])
+        g.add_cell("c", cell)
+        prev = "x"
+        for i in range(3):
+            g.add_call(f"k{i}", "c", [prev], bind={"C": 4}, **({"weights": "w"} if shared else {}))
+            prev = f"k{i}"
+        g.set_outputs([prev])
+        table = gate_costs(supernet.compile(g), "latency")
+        assert table == {"c:a->h": [3.0, 3.0, 0.0]}, (shared, table)

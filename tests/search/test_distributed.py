@@ -39,12 +39,18 @@ def test_sharded_batches_are_the_single_process_batches_split():
     parts = [list(ShardedBatches(size, batch, r, 3, torch.Generator().manual_seed(4)))
              for r in range(3)]
     # the last batch (5 samples) cannot give 3 processes 2 samples each: dropped
-    assert [len(p) for p in parts] == [3, 3, 3] == [len(ShardedBatches(size, batch, 0, 3))] * 3
+    assert [len(p) for p in parts] == [3, 3, 3] == [len(ShardedBatches(
+        size, batch, 0, 3, torch.Generator().manual_seed(4)))] * 3
     for i in range(3):
         joined = parts[0][i] + parts[1][i] + parts[2][i]
         assert joined == one[i] and all(len(p[i]) == 2 for p in parts)
     ordered = ShardedBatches(8, 4, 1, 2)  # no generator: in order, as evaluation reads
     assert list(ordered) == [[2, 3], [6, 7]]
+    # evaluation measures every sample: the last batch of 5 is split 2, 2, 1
+    parts = [list(ShardedBatches(23, 6, r, 3)) for r in range(3)]
+    assert sorted(i for p in parts for b in p for i in b) == list(range(23))
+    assert [len(ShardedBatches(23, 6, r, 3)) for r in range(3)] == [len(p) for p in parts]
+    assert [len(ShardedBatches(13, 6, r, 3)) for r in range(3)] == [3, 2, 2]
 
 
 def test_a_single_process_is_no_replica_set():
@@ -76,6 +82,16 @@ def test_two_processes_search_as_one_process_on_whole_batches(tmp_path, strategy
                 assert rb[key] is None, key
             else:
                 assert np.isclose(ra[key], rb[key], atol=1e-6), key
+
+
+def test_every_process_samples_the_same_paths_when_its_part_draws_other_dropout(tmp_path):
+    # batches of 7 split 4 and 3: each process's dropout draws differ in number, yet the
+    # Gumbel samples of the next step must not
+    done = torchrun(os.path.join(HERE, "ddp_search.py"), str(tmp_path / "paths"), "paths")
+    assert done.returncode == 0, done.stderr[-3000:]
+    a = torch.load(str(tmp_path / "paths.0"), weights_only=False)
+    b = torch.load(str(tmp_path / "paths.1"), weights_only=False)
+    assert len(a) == len(b) == 12 and a == b
 
 
 def test_the_command_runs_data_parallel_and_the_main_process_writes(tmp_path):

@@ -51,3 +51,31 @@ def test_a_search_steps_on_the_whole_graph_and_measures_the_validation_nodes():
     n_val = int(data.val[2].sum())  # accuracies are counts of validation nodes
     assert all(abs(r["val_acc"] * n_val - round(r["val_acc"] * n_val)) < 1e-6
                for r in result.history)
+
+
+def test_the_graph_is_the_same_for_the_same_seed_and_leaves_the_callers_generators():
+    import numpy as np
+
+    torch.manual_seed(11)
+    np.random.seed(11)
+    a = load_dataset("ba_shapes", num_nodes=60, num_motifs=8, seed=4)
+    after_torch, after_numpy = torch.rand(1), np.random.rand()
+    torch.manual_seed(11)
+    np.random.seed(11)
+    b = load_dataset("ba_shapes", num_nodes=60, num_motifs=8, seed=4)
+    assert torch.equal(a.info["edge_index"], b.info["edge_index"])
+    assert torch.equal(torch.rand(1), after_torch) and np.random.rand() == after_numpy
+    c = load_dataset("ba_shapes", num_nodes=60, num_motifs=8, seed=5)
+    assert not torch.equal(a.info["edge_index"], c.info["edge_index"])
+
+
+def test_a_split_without_nodes_is_refused():
+    from supernet.data.graphs import WholeGraph
+    from supernet.errors import ConfigError, SearchError
+
+    x, y = torch.ones(5, 2), torch.zeros(5, dtype=torch.long)
+    with pytest.raises(ConfigError, match="needs at least one node; its mask selects none"):
+        WholeGraph(x, torch.zeros(2, 0, dtype=torch.long), y, torch.zeros(5, dtype=torch.bool))
+    net = torch.nn.Linear(2, 3)
+    with pytest.raises(SearchError, match="accuracy: the data has no sample to measure"):
+        accuracy(net, (torch.ones(2, 2), torch.full((2,), -100)))
