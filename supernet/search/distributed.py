@@ -32,6 +32,8 @@ Examples:
 
 from __future__ import annotations
 
+import atexit
+import datetime
 import os
 
 import numpy as np
@@ -63,6 +65,8 @@ class Replicas:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
             try:
                 dist.init_process_group(backend)
+                # leave the group before exit: its threads would otherwise abort the process
+                atexit.register(_leave)
             except (RuntimeError, ValueError) as exc:
                 raise SearchError(
                     f"cannot join the {backend} process group described by the environment "
@@ -194,6 +198,20 @@ class Replicas:
         meter.loss, meter.n, meter.correct, acc = self.sum(
             [meter.loss, meter.n, meter.correct, 0.0 if meter.has_acc else 1.0])
         meter.has_acc = acc == 0.0
+
+
+def _leave() -> None:
+    """Leave the process group together: a process that closes its connections while
+    another still uses them makes that one abort."""
+    if dist.is_available() and dist.is_initialized():
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+            else:
+                dist.barrier()
+        except RuntimeError:  # another process failed: leave anyway
+            pass
+        dist.destroy_process_group()
 
 
 class ShardedBatches(Sampler):
