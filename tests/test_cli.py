@@ -157,26 +157,34 @@ def test_run_commands_on_missing_killed_and_corrupted_runs(run_dir, tmp_path, ca
     assert "lint: ok" in capsys.readouterr().out
 
 
-def test_rerunning_a_killed_search_resumes_it(tmp_path, capsys, monkeypatch):
+def _killed_in_its_second_epoch(monkeypatch, argv) -> int:
+    """``main(argv)`` interrupted (Ctrl-C) during the second search epoch, after the first
+    was saved."""
     from supernet.search.loop import BilevelSearch
 
-    args = [*TINY, "--set", "search.epochs=2", "--set", "train.mode=none"]
-    whole = str(tmp_path / "whole")
-    assert main(["search", "--out", whole, *args]) == 0
-    out = str(tmp_path / "killed")
     epoch, calls = BilevelSearch._epoch, []
 
-    def interrupted(self):  # Ctrl-C during the second epoch, after the first was saved
+    def interrupted(self):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
         epoch(self)
 
     monkeypatch.setattr(BilevelSearch, "_epoch", interrupted)
-    assert main(["search", "--out", out, *args]) == 130
+    try:
+        return main(argv)
+    finally:
+        monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
+
+
+def test_rerunning_a_killed_search_resumes_it(tmp_path, capsys, monkeypatch):
+    args = [*TINY, "--set", "search.epochs=2", "--set", "train.mode=none"]
+    whole = str(tmp_path / "whole")
+    assert main(["search", "--out", whole, *args]) == 0
+    out = str(tmp_path / "killed")
+    assert _killed_in_its_second_epoch(monkeypatch, ["search", "--out", out, *args]) == 130
     assert "interrupted (the search saved its last finished epoch; run the same command again" \
         in capsys.readouterr().err
-    monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
     assert main(["search", "--out", out, *args, "--set", "search.epochs=3"]) == 2
     assert re.search(r"did not finish .*differs in \['search'\].*--resume",
                      capsys.readouterr().err)
@@ -281,21 +289,9 @@ def test_a_new_run_in_a_finished_runs_directory_leaves_no_result_of_the_old(
 
 
 def test_a_rerun_that_only_shows_results_otherwise_still_resumes(tmp_path, capsys, monkeypatch):
-    from supernet.search.loop import BilevelSearch
-
     args = [*TINY, "--set", "search.epochs=2", "--set", "train.mode=none"]
     out = str(tmp_path / "k")
-    epoch, calls = BilevelSearch._epoch, []
-
-    def interrupted(self):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        epoch(self)
-
-    monkeypatch.setattr(BilevelSearch, "_epoch", interrupted)
-    assert main(["search", "--out", out, *args]) == 130
-    monkeypatch.setattr(BilevelSearch, "_epoch", epoch)
+    assert _killed_in_its_second_epoch(monkeypatch, ["search", "--out", out, *args]) == 130
     capsys.readouterr()
     assert main(["search", "--out", out, *args, "--set", "pictures=false"]) == 0
     assert "continuing the unfinished search" in capsys.readouterr().out
