@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ...errors import SearchError
 from ...gates import Decision, mix_candidates
-from .base import SearchRelaxation, _gate_items
+from .base import SearchRelaxation, _gate_items, require_layer_level
 
 __all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
            "BETA_PREFIX", "beta_name", "walk_edges"]
@@ -145,12 +145,8 @@ class PartialChannels(SearchRelaxation):
 
     # ---------------------------------------------------------------- parameters
     def attach(self, module):
-        if getattr(getattr(module, "graph", None), "level", "layer") != "layer":
-            raise SearchError(
-                f"{module.graph.name}: PC-DARTS mixes candidate ops on part of the channels of "
-                f"layer-level edges; this graph is {module.graph.level}-level (keep/drop gates "
-                "of units and connections): use darts, fairdarts, gdas or snas there"
-            )
+        require_layer_level(module, "PC-DARTS mixes candidate ops on part of the channels "
+                            "of layer-level edges", "darts, fairdarts, gdas or snas")
         self.resync(module)
 
     def resync(self, module):

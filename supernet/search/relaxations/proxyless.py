@@ -34,9 +34,9 @@ from typing import Callable
 import torch
 
 from ...compiler.module import module_key
-from ...errors import ConfigError, SearchError
+from ...errors import ConfigError
 from ...gates import Decision
-from .base import SearchRelaxation, _gate_items, argmax_decision
+from .base import SearchRelaxation, _gate_items, argmax_decision, require_layer_level
 
 __all__ = ["BinaryGates", "TwoPathDecision", "binary_gate_grad"]
 
@@ -215,12 +215,8 @@ class BinaryGates(SearchRelaxation):
         return self.cost_weight * self.expected_cost(module)
 
     def attach(self, module):
-        if getattr(getattr(module, "graph", None), "level", "layer") != "layer":
-            raise SearchError(
-                f"{module.graph.name}: ProxylessNAS binary gates sample two candidate ops of a "
-                f"layer-level edge; this graph is {module.graph.level}-level (one keep/drop gate "
-                "per unit or connection): use gdas (one hard sample per gate) or darts there"
-            )
+        require_layer_level(module, "ProxylessNAS binary gates sample two candidate ops of "
+                            "a layer-level edge", "gdas (one hard sample per gate) or darts")
 
     def resync(self, module):
         self._costs = None
