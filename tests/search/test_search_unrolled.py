@@ -19,7 +19,9 @@ def tiny():
     return g
 
 
-def test_finite_difference_hypergradient_matches_exact_autograd():
+def _setup():
+    """A double-precision network with random logits, train and validation batches, and
+    an SGD optimizer with momentum and weight decay."""
     torch.manual_seed(0)
     net = compile(tiny()).double()
     with torch.no_grad():
@@ -27,8 +29,13 @@ def test_finite_difference_hypergradient_matches_exact_autograd():
             p.normal_()
     xt, yt = torch.randn(16, 3, dtype=torch.double), torch.randint(0, 2, (16,))
     xv, yv = torch.randn(16, 3, dtype=torch.double), torch.randint(0, 2, (16,))
-    ce = torch.nn.functional.cross_entropy
     opt = torch.optim.SGD(net.weights(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+    return net, xt, yt, xv, yv, opt
+
+
+def test_finite_difference_hypergradient_matches_exact_autograd():
+    net, xt, yt, xv, yv, opt = _setup()
+    ce = torch.nn.functional.cross_entropy
     ce(net(xt), yt).backward()  # one real step, so that momentum buffers exist
     opt.step()
     opt.zero_grad()
@@ -93,15 +100,8 @@ def test_a_stochastic_train_loss_is_evaluated_with_one_sample():
     # The hypergradient differentiates L_train(w, alpha; s) for one draw s of its noise
     # (dropout, drop-path, Gumbel samples): the virtual step and both finite-difference
     # points must see the same draw, or the difference divided by 2 eps is noise.
-    torch.manual_seed(0)
-    net = compile(tiny()).double()
-    with torch.no_grad():
-        for p in net.arch_parameters():
-            p.normal_()
-    xt, yt = torch.randn(16, 3, dtype=torch.double), torch.randint(0, 2, (16,))
-    xv, yv = torch.randn(16, 3, dtype=torch.double), torch.randint(0, 2, (16,))
+    net, xt, yt, xv, yv, opt = _setup()
     ce = torch.nn.functional.cross_entropy
-    opt = torch.optim.SGD(net.weights(), lr=0.1, momentum=0.9, weight_decay=3e-4)
     masks = []
 
     def train_loss():
