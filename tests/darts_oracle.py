@@ -140,9 +140,8 @@ def stem(in_channels, c, dim):
     return nn.Sequential(_conv(dim)(in_channels, c, 3, padding=1, bias=False), _bn(dim)(c))
 
 
-def plan(layers, C):
+def plan(layers, C, reduction_prev=False):
     """``(i, width, reduction, reduction_prev)`` of each cell: reductions at 1/3 and 2/3."""
-    reduction_prev = False
     for i in range(layers):
         reduction = i in (layers // 3, 2 * layers // 3)
         C = C * 2 if reduction else C
@@ -157,30 +156,42 @@ class EvalNetwork(nn.Module):
         super().__init__()
         self.layers, self.auxiliary, self.drop_path_prob = layers, auxiliary, 0.0
         self.stem = stem(in_channels, 3 * C, dim)
-        c_pp = c_p = 3 * C
-        self.cells = nn.ModuleList()
-        for i, C_curr, reduction, reduction_prev in plan(layers, C):
-            kind = "reduce" if reduction else "normal"
-            concat = list(getattr(genotype, kind + "_concat"))
-            self.cells.append(Cell(getattr(genotype, kind), concat, c_pp, c_p, C_curr,
-                                   reduction, reduction_prev, dim))
-            c_pp, c_p = c_p, len(concat) * C_curr
-            if i == 2 * layers // 3:
-                c_aux = c_p
+        self.cells, c_aux, c_p = eval_cells(genotype, C, layers, 3 * C, False, dim)
         if auxiliary:
             self.auxiliary_head = AuxHead(c_aux, num_classes, dim)
         self.global_pooling = nn.AdaptiveAvgPool1d(1) if dim == 1 else nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
     def forward(self, x):
-        aux = None
-        s0 = s1 = self.stem(x)
-        for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if i == 2 * self.layers // 3 and self.auxiliary and self.training:
-                aux = self.auxiliary_head(s1)
-        logits = self.classifier(self.global_pooling(s1).flatten(1))
-        return (logits, aux) if self.auxiliary else logits
+        s = self.stem(x)
+        return run_cells(self, s, s)
+
+
+def eval_cells(genotype, C, layers, c_in, reduction_prev, dim=2):
+    """The cells of an evaluation network whose stems give ``c_in`` channels, the width of
+    cell ``2 * layers // 3`` (read by the auxiliary head) and the last width."""
+    c_pp = c_p = c_in
+    cells = nn.ModuleList()
+    for i, C_curr, reduction, prev in plan(layers, C, reduction_prev):
+        kind = "reduce" if reduction else "normal"
+        concat = list(getattr(genotype, kind + "_concat"))
+        cells.append(Cell(getattr(genotype, kind), concat, c_pp, c_p, C_curr, reduction, prev,
+                          dim))
+        c_pp, c_p = c_p, len(concat) * C_curr
+        if i == 2 * layers // 3:
+            c_aux = c_p
+    return cells, c_aux, c_p
+
+
+def run_cells(net, s0, s1):
+    """The forward pass of an evaluation network ``net`` from its stems' outputs."""
+    aux = None
+    for i, cell in enumerate(net.cells):
+        s0, s1 = s1, cell(s0, s1, net.drop_path_prob)
+        if i == 2 * net.layers // 3 and net.auxiliary and net.training:
+            aux = net.auxiliary_head(s1)
+    logits = net.classifier(net.global_pooling(s1).flatten(1))
+    return (logits, aux) if net.auxiliary else logits
 
 
 class MixedOp(nn.Module):
@@ -322,21 +333,8 @@ class ImageNetEvalNetwork(nn.Module):
             nn.BatchNorm2d(C))
         self.stem1 = nn.Sequential(nn.ReLU(), nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
                                    nn.BatchNorm2d(C))
-        c_pp = c_p = C
-        self.cells = nn.ModuleList()
-        reduction_prev = True
-        width = C
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            width = width * 2 if reduction else width
-            kind = "reduce" if reduction else "normal"
-            concat = list(getattr(genotype, kind + "_concat"))
-            self.cells.append(Cell(getattr(genotype, kind), concat, c_pp, c_p, width,
-                                   reduction, reduction_prev))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, len(concat) * width
-            if i == 2 * layers // 3:
-                c_aux = c_p
+        # the first cell reads the stems as a cell after a reduction
+        self.cells, c_aux, c_p = eval_cells(genotype, C, layers, C, True)
         if auxiliary:
             self.auxiliary_head = nn.Sequential(
                 nn.ReLU(), nn.AvgPool2d(5, 2, 0, count_include_pad=False),
@@ -347,12 +345,5 @@ class ImageNetEvalNetwork(nn.Module):
         self.classifier = nn.Linear(c_p, num_classes)
 
     def forward(self, x):
-        aux = None
         s0 = self.stem0(x)
-        s1 = self.stem1(s0)
-        for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if i == 2 * self.layers // 3 and self.auxiliary and self.training:
-                aux = self.auxiliary_head(s1)
-        logits = self.classifier(self.global_pooling(s1).flatten(1))
-        return (logits, aux) if self.auxiliary else logits
+        return run_cells(self, s0, self.stem1(s0))
