@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from supernet import compile
 from supernet.edits import Editor
-from supernet.units import AddConnections, RemoveConnections, connection_ids, mlp
+from supernet.edits.units import AddConnections, RemoveConnections
+from supernet.units import connection_ids, mlp
 from supernet.units.masks import entry_keys, find, sample_keys
 
 

@@ -333,9 +333,9 @@ def _gdas_path(args):
 
 
 def build_gdas(kind, args, batches):
+    from supernet.compiler.standalone import standalone
     from supernet.edits import Editor
-    from supernet.search.choices import ChoiceSpace
-    from supernet.search.standalone import standalone
+    from supernet.search.choices.layer import ChoiceSpace
 
     g, net, relax, path = _gdas_path(args)
     (x, y), _ = batches

@@ -82,7 +82,7 @@ def train_job(genotype: str, seed: int, epochs: int, C: int, layers: int) -> dic
 
     torch.set_num_threads(1)
     from search_spaces.darts import network1d
-    from supernet.search.retrain import accuracy, train_module
+    from supernet.train.retrain import accuracy, train_module
 
     data = _data()
     train = (torch.cat([data.train[0], data.val[0]]), torch.cat([data.train[1], data.val[1]]))

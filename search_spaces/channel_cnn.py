@@ -62,9 +62,9 @@ import torch
 
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
-from supernet.units import add_group, add_input, connect, dependency_groups, set_gated
-
-from .registry import Example, register_space
+from supernet.search.discretize.units import set_gated
+from supernet.spaces import Example, register_space
+from supernet.units import add_group, add_input, connect, dependency_groups
 
 __all__ = ["channel_cnn", "decode", "encode", "GATED"]
 

@@ -53,8 +53,7 @@ import torch.nn as nn
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError, ShapeError
 from supernet.ops import resolve_op
-
-from .registry import Example, register_space
+from supernet.spaces import Example, register_space
 
 __all__ = [
     "GNN_OPS",

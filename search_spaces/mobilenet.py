@@ -45,8 +45,7 @@ from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.ops.mobile import mbconv_name
-
-from .registry import Example, register_space
+from supernet.spaces import Example, register_space
 
 __all__ = [
     "PROXYLESS_CANDIDATES",

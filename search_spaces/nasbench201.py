@@ -42,8 +42,7 @@ import torch.nn as nn
 from supernet import Graph, compile
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
-
-from .registry import Example, register_space
+from supernet.spaces import Example, register_space
 
 __all__ = [
     "NB201_OPS",

@@ -17,7 +17,7 @@ group also connects to every later group (the input to ``h2 ... y``, ``h1`` to `
 Gates (``gated``): ``"units"`` gives every hidden neuron a keep/drop gate, ``"connections"``
 every synapse of every block (input and output neurons are not gated). Any
 :class:`supernet.gates.Relaxation` drives them; :func:`supernet.units.discretize` turns the
-decision into neuron and synapse removals, :func:`supernet.units.prune` prunes to an exact
+decision into neuron and synapse removals, :func:`supernet.search.discretize.units` prunes to an exact
 sparsity and :func:`supernet.units.grow` regrows (RigL).
 
 There is no text form: a discretized network is its masks, which the graph files
@@ -42,9 +42,8 @@ import torch
 
 from supernet import Graph
 from supernet.errors import ConfigError
+from supernet.spaces import Example, register_space
 from supernet.units import add_group, add_input, connect
-
-from .registry import Example, register_space
 
 __all__ = ["neuron_mlp", "GATED"]
 

@@ -5,15 +5,21 @@ PyTorch modules and change only through the four neural operators: unit creation
 removal, connection creation (synaptogenesis) and connection removal (synaptic pruning).
 """
 
-from .errors import *  # noqa: F401,F403
-from .errors import __all__ as _errors_all
-from .graph import Graph
-from . import ops
-from .ops import build_op, list_ops, register_op, resolve_op
-from .compiler import GraphModule, compile
-from .lint import lint
-from .io import load_graph, load_weights, read_graphml, save_graph, save_weights, write_graphml
-from . import units
+from supernet import ops, units
+from supernet.compiler import GraphModule, compile
+from supernet.errors import *  # noqa: F401,F403
+from supernet.errors import __all__ as _errors_all
+from supernet.graph import Graph
+from supernet.io import (
+    load_graph,
+    load_weights,
+    read_graphml,
+    save_graph,
+    save_weights,
+    write_graphml,
+)
+from supernet.lint import lint
+from supernet.ops import build_op, list_ops, register_op, resolve_op
 
 __version__ = "0.1.0"
 

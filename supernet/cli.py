@@ -18,13 +18,13 @@ import json
 import os
 import sys
 
-from .errors import SupernetError
+from supernet.errors import SupernetError
 
 __all__ = ["main"]
 
 
 def _config(args):
-    from .config import apply_overrides, load_config
+    from supernet.config import apply_overrides, load_config
 
     cfg = load_config(args.config)
     overrides = list(args.set or [])
@@ -36,9 +36,8 @@ def _config(args):
 
 
 def _search(args) -> int:
-    from .run import run_search
-
-    from .search.distributed import Replicas
+    from supernet.distributed import Replicas
+    from supernet.run import run_search
 
     cfg = _config(args)
     report = run_search(cfg, resume=args.resume)
@@ -49,7 +48,7 @@ def _search(args) -> int:
 
 
 def _run_config(run_dir: str, overrides: list[str]):
-    from .config import apply_overrides, load_config
+    from supernet.config import apply_overrides, load_config
 
     if not os.path.isdir(run_dir):
         raise SupernetError(f"{run_dir}: no such run directory; pass --run DIR, a directory "
@@ -71,9 +70,9 @@ def _run_config(run_dir: str, overrides: list[str]):
 
 
 def _train(args) -> int:
-    from .io import load_graph, load_weights, save_weights
-    from .search.distributed import Replicas
-    from .run import load_data, train_found, write_report
+    from supernet.distributed import Replicas
+    from supernet.io import load_graph, load_weights, save_weights
+    from supernet.run import load_data, train_found, write_report
 
     overrides = list(args.set or [])
     if args.mode:
@@ -86,7 +85,7 @@ def _train(args) -> int:
         raise SupernetError(f"{args.run}: cannot read report.json ({exc}); the search did "
                             "not finish: run its 'supernet search' to the end first") from None
     graph = load_graph(os.path.join(args.run, "architecture.json"))
-    from . import compile as compile_graph
+    from supernet import compile as compile_graph
 
     module = compile_graph(graph)
     if cfg.train.mode == "finetune":
@@ -106,10 +105,10 @@ def _train(args) -> int:
 
 
 def _export(args) -> int:
-    from . import compile as compile_graph
-    from .io import load_graph, load_weights
-    from .run import load_data
-    from .search.export import export
+    from supernet import compile as compile_graph
+    from supernet.export import export
+    from supernet.io import load_graph, load_weights
+    from supernet.run import load_data
 
     cfg = _run_config(args.run, [])
     graph = load_graph(os.path.join(args.run, "architecture.json"))
@@ -133,8 +132,8 @@ def _export(args) -> int:
 
 
 def _show(args) -> int:
-    from .io import load_graph, read_graphml
-    from .lint import lint
+    from supernet.io import load_graph, read_graphml
+    from supernet.lint import lint
 
     path = args.file
     if os.path.isdir(path):  # a run directory: show the architecture it found
@@ -153,7 +152,7 @@ def _show(args) -> int:
     gates = graph.gate_edges() + [(c, e) for c, t in graph.cells.items() for e in t.gate_edges()]
     print(f"gates: {len(gates)}")
     if args.draw:
-        from .viz import draw_cells
+        from supernet.viz import draw_cells
 
         for p in draw_cells(graph, args.draw):
             print(f"drawn: {p}")
@@ -162,13 +161,13 @@ def _show(args) -> int:
 
 def _list(args) -> int:
     if args.what == "spaces":
-        from search_spaces import list_spaces as names
+        from supernet.spaces import list_spaces as names
     elif args.what == "strategies":
-        from .search import list_strategies as names
+        from supernet.search import list_strategies as names
     elif args.what == "datasets":
-        from .data import list_datasets as names
+        from supernet.data import list_datasets as names
     else:
-        from .ops import list_ops as names
+        from supernet.ops import list_ops as names
     print("\n".join(names()))
     return 0
 
@@ -205,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["search", *(argv or [])])
     try:
         if command == "version":
-            from . import __version__
+            from supernet import __version__
 
             print(__version__)
             return 0

@@ -22,7 +22,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, did_you_mean
+from supernet.errors import ConfigError, did_you_mean
+from supernet.train.data import resolve_device
+from supernet.train.retrain import train_module
 
 __all__ = [
     "Named",
@@ -129,7 +131,6 @@ class RunConfig:
             else:
                 kw[f.name] = _typed(cls, f.name, value, "")
         cfg = cls(**kw)
-        from .search.data import resolve_device
 
         resolve_device(cfg.device, "config key 'device'")
         _check_values(cfg)
@@ -192,7 +193,6 @@ def _check_values(cfg: "RunConfig") -> None:
 def _check_train_options(options: dict) -> None:
     import inspect
 
-    from .search.retrain import train_module
 
     own = {f.name for f in dataclasses.fields(TrainBudget)} | {"seed"}
     accepted = [k for k, p in inspect.signature(train_module).parameters.items()

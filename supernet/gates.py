@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-__all__ = ["Decision", "Relaxation", "Softmax", "mix_candidates"]
+__all__ = ["Decision", "Relaxation", "Softmax", "mix_candidates", "gate_probabilities"]
 
 
 def mix_candidates(
@@ -141,3 +141,33 @@ class Softmax(Relaxation):
 
     def decide(self, key: str, alpha: torch.Tensor) -> Decision:
         return Decision(torch.softmax(alpha, dim=-1))
+
+
+def _gate_items(module):
+    """``(key, logits)`` of every gate; modules without ``gates()`` (other levels) expose
+    theirs as the entries of ``module.arch``."""
+    arch = getattr(module, "arch", None)
+    if arch is None:
+        return []
+    gates = module.gates() if hasattr(module, "gates") else list(arch.keys())
+    return [(k, arch[k]) for k in gates if k in arch]
+
+
+def gate_probabilities(module) -> dict[str, torch.Tensor]:
+    """The candidate weights of every gate of ``module`` under its relaxation.
+
+    Uses the relaxation's ``probabilities`` hook, or a softmax when it has none.
+
+    Examples:
+        >>> from supernet import Graph, compile
+        >>> g = Graph("layer"); g.add_input("x", channels=2); g.add_node("h", channels=2)
+        >>> g.add_edge("x", "h", ["identity", "none"]); g.set_outputs(["h"])
+        >>> p = gate_probabilities(compile(g))["x->h"]
+        >>> round(float(p.sum()), 5)
+        1.0
+    """
+    relax = getattr(module, "relaxation", None)
+    fn = getattr(relax, "probabilities", None)
+    if fn is not None:
+        return {k: v.detach() for k, v in fn(module).items()}
+    return {k: torch.softmax(a.detach(), -1) for k, a in _gate_items(module)}

@@ -28,7 +28,8 @@ from typing import Any, Iterable, Iterator
 
 import networkx as nx
 
-from .errors import (
+from supernet.codec import to_node_link
+from supernet.errors import (
     CycleError,
     DuplicateNameError,
     EdgeNotFound,
@@ -36,7 +37,7 @@ from .errors import (
     NodeNotFound,
     did_you_mean,
 )
-from .schema import LEVELS, MERGES, NODE_KINDS
+from supernet.schema import LEVELS, MERGES, NODE_KINDS
 
 __all__ = ["Graph"]
 
@@ -311,8 +312,6 @@ class Graph:
         The edit counter :attr:`version` is not compared: two graphs built by different
         sequences of edits are the same graph when their content is.
         """
-        from .io import to_node_link
-
         def content(link: dict) -> dict:
             out = {k: v for k, v in link.items() if k != "version"}
             out["cells"] = {k: content(c) for k, c in link["cells"].items()}

@@ -23,12 +23,13 @@ import io as _io
 import json
 import os
 import tempfile
-from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from .errors import SerializationError
+from supernet.codec import _decode, _encode, to_node_link
+from supernet.errors import SerializationError
+from supernet.graph import Graph
 
 __all__ = [
     "to_node_link",
@@ -43,88 +44,8 @@ __all__ = [
     "atomic_save",
 ]
 
-FORMAT_VERSION = 1
-
-
-# ---------------------------------------------------------------------- value encoding
-def _encode(value: Any) -> Any:
-    """Make ``value`` JSON-serializable, tagging types JSON cannot tell apart."""
-    import scipy.sparse as sp
-
-    if sp.issparse(value):
-        coo = sp.coo_array(value)
-        row, col = coo.row, coo.col
-        if coo.dtype == bool:  # only True entries are written: a stored False would read back True
-            row, col = row[coo.data], col[coo.data]
-        return {
-            "__sparse__": "coo",
-            "shape": list(coo.shape),
-            "row": row.tolist(),
-            "col": col.tolist(),
-            "dtype": str(coo.dtype),
-            "data": coo.data.tolist() if coo.dtype != bool else None,
-        }
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v) for v in value]}
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, range):
-        return {"__range__": [value.start, value.stop, value.step]}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise SerializationError(
-        f"cannot serialize a {type(value).__name__} attribute; graphs hold JSON data, "
-        "scipy.sparse matrices and numpy arrays only"
-    )
-
-
-def _decode(value: Any) -> Any:
-    import scipy.sparse as sp
-
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__sparse__" in value:
-        dtype = np.dtype(value["dtype"])
-        row = np.asarray(value["row"], dtype=np.int64)
-        col = np.asarray(value["col"], dtype=np.int64)
-        data = np.ones(len(row), dtype) if value["data"] is None else np.asarray(value["data"], dtype)
-        return sp.coo_array((data, (row, col)), shape=tuple(value["shape"])).tocsr()
-    if "__ndarray__" in value:
-        return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
-    if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
-    if "__range__" in value:
-        return range(*value["__range__"])
-    return {k: _decode(v) for k, v in value.items()}
-
-
-# ---------------------------------------------------------------------- node-link JSON
-def to_node_link(graph) -> dict:
-    """The graph as a node-link dict (JSON-serializable), cell templates included."""
-    g = graph.nx
-    return {
-        "format": "supernet-node-link",
-        "format_version": FORMAT_VERSION,
-        "version": graph.version,
-        "graph": _encode(dict(g.graph)),
-        "nodes": [{"id": n, **_encode(dict(d))} for n, d in g.nodes(data=True)],
-        "edges": [{"source": u, "target": v, **_encode(dict(d))} for u, v, d in g.edges(data=True)],
-        "cells": {name: to_node_link(c) for name, c in graph.cells.items()},
-    }
-
-
 def from_node_link(data: dict):
     """Inverse of :func:`to_node_link`."""
-    from .graph import Graph
-
     try:
         if not isinstance(data, dict) or data.get("format") != "supernet-node-link":
             raise SerializationError(
@@ -219,8 +140,6 @@ def write_graphml(graph, path: str) -> None:
 
 def read_graphml(path: str):
     """Read a graph written by :func:`write_graphml`."""
-    from .graph import Graph
-
     try:
         raw = nx.read_graphml(path, force_multigraph=False)
     except (OSError, nx.NetworkXError) as exc:

@@ -27,9 +27,9 @@ import time
 
 import torch
 
-from .config import RunConfig
-from .errors import ConfigError, GraphError
-from .io import atomic_write, save_graph, save_weights, write_graphml
+from supernet.config import RunConfig
+from supernet.errors import ConfigError, GraphError
+from supernet.io import atomic_write, save_graph, save_weights, write_graphml
 
 __all__ = ["load_data", "prepare", "run_search", "run_splits", "train_found", "write_report"]
 
@@ -37,9 +37,8 @@ __all__ = ["load_data", "prepare", "run_search", "run_splits", "train_found", "w
 def load_data(cfg: RunConfig):
     """The data set of ``cfg`` in the form its space reads: flattened samples for a space
     of flat features (one with ``in_features``, e.g. ``neuron_mlp``)."""
-    from search_spaces import space_entry
-
-    from .data import flatten_features, load_dataset
+    from supernet.data import flatten_features, load_dataset
+    from supernet.spaces import space_entry
 
     data = load_dataset(cfg.data.name, **cfg.data.options)
     if "in_features" in inspect.signature(space_entry(cfg.space.name)).parameters:
@@ -57,9 +56,8 @@ def prepare(cfg: RunConfig):
     ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
     feature vectors, so the samples are flattened (MNIST-1D's ``(1, 40)`` signals become 40
     features, an 8x8 digit 64)."""
-    from search_spaces import create_space, space_entry
-
-    from .search import create_strategy
+    from supernet.search import create_strategy
+    from supernet.spaces import create_space, space_entry
 
     data = load_data(cfg)
     options = dict(cfg.space.options)
@@ -114,12 +112,12 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     """Search, keep the result, train it as ``cfg.train`` says; returns the report.
 
     Under ``torchrun`` every process searches and trains its part of each batch
-    (:mod:`supernet.search.distributed`); the main process alone logs and writes.
+    (:mod:`supernet.distributed`); the main process alone logs and writes.
     """
     import yaml
 
-    from .search import BilevelSearch
-    from .search.distributed import Replicas
+    from supernet.distributed import Replicas
+    from supernet.search import BilevelSearch
 
     main = Replicas.from_env().main
     if not main:
@@ -170,7 +168,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         log(f"found: {text}")
     write(save_weights, result.module, os.path.join(cfg.out, "search_weights.pt"))
     write(result.log.save, os.path.join(cfg.out, "edits.json"))
-    from .search.retrain import accuracy
+    from supernet.train.retrain import accuracy
 
     report = {
         "space": cfg.space.name, "strategy": strategy.name, "data": data.name,
@@ -199,7 +197,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
 
 def _pictures(out: str, graph, history: list, log=print) -> None:
     """``pictures/``: the found graph and its cells, the architecture weights over time."""
-    from .viz import draw_cells, plot_gates
+    from supernet.viz import draw_cells, plot_gates
 
     directory = os.path.join(out, "pictures")
     try:
@@ -283,7 +281,7 @@ def _continue_unfinished(cfg: RunConfig, log) -> bool:
     """``cfg.out`` holds a search that stopped before its report (killed, interrupted):
     running the same configuration again continues it rather than starting over and
     overwriting its checkpoint; another configuration fails, naming what differs."""
-    from .config import load_config
+    from supernet.config import load_config
 
     path = os.path.join(cfg.out, "config.yaml")
     try:
@@ -309,7 +307,7 @@ def train_found(cfg: RunConfig, graph, searched_module, data, log=print, on_epoc
     """Final training of the found architecture (``cfg.train``); returns
     ``(report entries, history, trained module or None)``. ``on_epoch_end(record)`` sees
     each epoch of the training."""
-    from .search.retrain import accuracy, fine_tune, retrain
+    from supernet.train.retrain import accuracy, fine_tune, retrain
 
     t = cfg.train
     splits, batch_fn = run_splits(data)
@@ -346,7 +344,7 @@ def run_splits(data):
     node-classification graph trains and measures on the whole graph at every step
     (:mod:`supernet.data.graphs`)."""
     if "edge_index" in data.info:
-        from .data.graphs import whole_graph_batch, whole_graph_splits
+        from supernet.data.graphs import whole_graph_batch, whole_graph_splits
 
         return whole_graph_splits(data), whole_graph_batch
     both = (torch.cat([data.train[0], data.val[0]]), torch.cat([data.train[1], data.val[1]]))
@@ -354,7 +352,7 @@ def run_splits(data):
 
 
 def _text_form(graph):
-    from search_spaces import encode
+    from supernet.spaces import encode
 
     if not graph.meta.get("space"):
         return None

@@ -110,6 +110,8 @@ a whole group at once. Masks are replaced by edits, never changed in place.
 
 from __future__ import annotations
 
+from supernet.errors import GraphError
+
 __all__ = ["LEVELS", "MERGES", "NODE_KINDS", "SYMBOL_PREFIX", "is_symbol", "bind_value"]
 
 LEVELS = ("layer", "channel", "neuron")
@@ -125,7 +127,6 @@ def is_symbol(value) -> bool:
 
 def bind_value(value, bind: dict, where: str = ""):
     """Replace ``"$name"`` symbols in ``value`` (recursively in lists and dicts)."""
-    from .errors import GraphError
 
     if is_symbol(value):
         key = value[1:]

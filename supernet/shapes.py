@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import GraphError, ShapeError
-from .ops.registry import resolve_op
-from .schema import bind_value, is_symbol
+from supernet.errors import GraphError, ShapeError
+from supernet.ops.registry import resolve_op
+from supernet.schema import bind_value, is_symbol
 
 __all__ = ["ChannelInfo", "infer_channels", "edge_args", "infer_strides"]
 

@@ -27,7 +27,7 @@ import os
 
 import networkx as nx
 
-from .errors import GraphError
+from supernet.errors import GraphError
 
 __all__ = ["draw_graph", "draw_cells", "plot_gates"]
 

@@ -1,13 +1,18 @@
 """Shared test set-up: one torch thread (small steps are far slower with two threads when the
 other core is busy), deterministic seeds."""
 
+import os
 import random
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+# Helpers shared by test files in several folders (oracles, small graphs and data).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 
 
 @pytest.fixture(autouse=True)

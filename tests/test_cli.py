@@ -1,8 +1,8 @@
 """The ``supernet`` command end to end, on a tiny budget."""
 
 import json
-import re
 import os
+import re
 
 import pytest
 
@@ -119,7 +119,7 @@ def test_out_of_range_budgets_fail_before_the_search(tmp_path, capsys, override,
 def test_train_module_rejects_a_negative_learning_rate():
     import torch
 
-    from supernet.search.retrain import train_module
+    from supernet.train.retrain import train_module
 
     with pytest.raises(SearchError, match=r"training setting lr=-0.1: must be a number >= 0"):
         train_module(torch.nn.Linear(2, 2), (torch.randn(4, 2), torch.zeros(4).long()), lr=-0.1)

@@ -15,11 +15,17 @@ ICLR 2019), its genotypes and its evaluation network, built with the public grap
 See ``docs/spaces.md`` for how graphs map to the reference modules.
 """
 
-from .genotype import CELL_OPS, PRIMITIVES, Genotype, parse_genotype
-from .published import PUBLISHED
-from .cells import cell_network, cell_pairs, genotype_cell, search_cell
-from .search import CONSTRAINTS, darts, darts1d, decode_genotype, encode_genotype
-from .network import network, network1d, network_graph, network_imagenet, resolve_genotype
+from search_spaces.darts.cells import cell_network, cell_pairs, genotype_cell, search_cell
+from search_spaces.darts.genotype import CELL_OPS, PRIMITIVES, Genotype, parse_genotype
+from search_spaces.darts.network import (
+    network,
+    network1d,
+    network_graph,
+    network_imagenet,
+    resolve_genotype,
+)
+from search_spaces.darts.published import PUBLISHED
+from search_spaces.darts.search import CONSTRAINTS, darts, darts1d, decode_genotype, encode_genotype
 
 __all__ = [
     "Genotype",

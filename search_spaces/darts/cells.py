@@ -33,10 +33,9 @@ Examples:
 
 from __future__ import annotations
 
+from search_spaces.darts.genotype import Genotype
 from supernet import Graph
 from supernet.errors import GenotypeError
-
-from .genotype import Genotype
 
 __all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell_network",
            "state_name"]

@@ -34,12 +34,11 @@ from __future__ import annotations
 import torch.nn as nn
 
 import supernet
+from search_spaces.darts.cells import cell_network, genotype_cells
+from search_spaces.darts.genotype import Genotype, parse_genotype
+from search_spaces.darts.published import PUBLISHED
 from supernet import Graph
 from supernet.errors import ConfigError
-
-from .cells import cell_network, genotype_cells
-from .genotype import Genotype, parse_genotype
-from .published import PUBLISHED
 
 __all__ = ["network", "network1d", "network_imagenet", "network_graph", "resolve_genotype"]
 
@@ -111,7 +110,7 @@ def network_imagenet(genotype: str, C: int = 48, layers: int = 14, num_classes: 
     cell sees 28x28 and 56x56 inputs of a 224x224 image), a 7x7 average pooling and the
     ImageNet auxiliary head (on the 7x7 output of cell ``2 * layers // 3``). DARTS_V2 at the
     defaults: 4,718,752 parameters (the paper's "4.7 M") and 529,911,552 multiply-accumulates
-    of its convolutions and classifier on 224x224 inputs (:func:`supernet.cost.graph_cost`;
+    of its convolutions and classifier on 224x224 inputs (:func:`supernet.cost.layer.graph_cost`;
     the paper lists 574 M, counted by its own script).
     """
     graph = network_graph(genotype, C, layers, num_classes, auxiliary, imagenet=True)

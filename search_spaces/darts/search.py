@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import torch
 
+from search_spaces.darts.cells import cell_network, cell_pairs, genotype_cells, search_cell
+from search_spaces.darts.genotype import PRIMITIVES, Genotype, parse_genotype
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
-
-from ..registry import Example, register_space
-from .cells import cell_network, cell_pairs, genotype_cells, search_cell
-from .genotype import PRIMITIVES, Genotype, parse_genotype
+from supernet.spaces import Example, register_space
 
 __all__ = ["darts", "darts1d", "encode_genotype", "decode_genotype", "CONSTRAINTS"]
 

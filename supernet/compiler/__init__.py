@@ -1,39 +1,20 @@
-"""Compilers: graph -> ``nn.Module``, one per abstraction level."""
+"""Compilers: graph -> ``nn.Module``, one per abstraction level.
 
-from __future__ import annotations
+* :mod:`~supernet.compiler.base` -- :func:`compile` and the compiler registry
+* :mod:`~supernet.compiler.module` -- :class:`GraphModule`, the base of compiled graphs
+* :mod:`~supernet.compiler.layer` -- layer-level graphs (:class:`LayerModule`)
+* :mod:`~supernet.compiler.units` -- channel- and neuron-level graphs (:class:`UnitModule`),
+  with their blocks (:mod:`.blocks`), kernels (:mod:`.kernels`) and weight-carrying
+  synchronization (:mod:`.unit_sync`)
+* :mod:`~supernet.compiler.standalone` -- a discretized graph as a plain ``torch.fx`` module
+"""
 
-from typing import Callable
+from supernet.compiler.base import compile, register_compiler
+from supernet.compiler.layer import LayerModule
+from supernet.compiler.module import GraphModule, full_version, module_key
+from supernet.compiler.standalone import gates_left, standalone
+from supernet.compiler.units import SPARSE_BELOW, UnitModule, compile_units
 
-from ..errors import GraphError
-from .module import GraphModule, full_version, module_key
-
-__all__ = ["compile", "register_compiler", "GraphModule", "full_version", "module_key"]
-
-_COMPILERS: dict[str, Callable] = {}
-
-
-def register_compiler(level: str):
-    """Decorator registering the compiler of ``level`` graphs."""
-
-    def wrap(fn):
-        _COMPILERS[level] = fn
-        return fn
-
-    return wrap
-
-
-def compile(graph, **kwargs) -> GraphModule:
-    """Compile ``graph`` to an ``nn.Module`` (a :class:`GraphModule`).
-
-    The execution schedule is computed here, once; ``forward`` only runs it.
-    """
-    from . import layer  # noqa: F401  (registers the layer compiler)
-    from .. import units  # noqa: F401  (registers the channel and neuron compilers)
-
-    try:
-        fn = _COMPILERS[graph.level]
-    except KeyError:
-        raise GraphError(
-            f"no compiler for level {graph.level!r}; known: {sorted(_COMPILERS)}"
-        ) from None
-    return fn(graph, **kwargs)
+__all__ = ["compile", "register_compiler", "GraphModule", "full_version", "module_key",
+           "LayerModule", "UnitModule", "compile_units", "SPARSE_BELOW", "standalone",
+           "gates_left"]

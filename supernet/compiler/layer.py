@@ -17,13 +17,13 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from ..errors import GraphError, ShapeError, SupernetError
-from ..gates import Decision, Relaxation, Softmax
-from ..ops.registry import build_op, resolve_op
-from ..schema import bind_value
-from ..shapes import edge_args, infer_channels
-from . import register_compiler
-from .module import GraphModule, module_key
+from supernet.compiler.base import register_compiler
+from supernet.compiler.module import GraphModule, module_key
+from supernet.errors import GraphError, ShapeError, SupernetError
+from supernet.gates import Decision, Relaxation, Softmax
+from supernet.ops.registry import build_op, resolve_op
+from supernet.schema import bind_value
+from supernet.shapes import edge_args, infer_channels
 
 __all__ = ["LayerModule", "Edge", "NodeModule", "drop_path", "compile_layer", "partial_groups"]
 

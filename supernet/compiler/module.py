@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..errors import StaleModuleError
+from supernet.errors import StaleModuleError
 
 __all__ = ["GraphModule", "full_version", "module_key"]
 

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..errors import ConfigError, UnknownNameError, did_you_mean
+from supernet.errors import ConfigError, UnknownNameError, did_you_mean
 
 __all__ = ["DataSplits", "register_dataset", "load_dataset", "list_datasets", "split_train_val",
            "flatten_features", "check_fraction"]
@@ -142,10 +142,6 @@ def register_dataset(name: str):
     return wrap
 
 
-def _register_builtin() -> None:
-    from . import graphs, images, sequences  # noqa: F401  (their decorators register them)
-
-
 def list_datasets() -> list[str]:
     """Names of the registered data sets, the built-in ones included.
 
@@ -153,7 +149,6 @@ def list_datasets() -> list[str]:
         >>> "mnist1d" in list_datasets()
         True
     """
-    _register_builtin()
     return sorted(_DATASETS)
 
 
@@ -175,7 +170,6 @@ def _check_option_types(name: str, params, kwargs) -> None:
 
 def load_dataset(name: str, **kwargs) -> DataSplits:
     """Load data set ``name``; fails with the list of choices."""
-    _register_builtin()
     if name not in _DATASETS:
         raise UnknownNameError(
             f"could not resolve data set {name!r} among choices {list_datasets()}."

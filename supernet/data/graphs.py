@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from .base import DataSplits, check_fraction, register_dataset
+from supernet.data.base import DataSplits, check_fraction, register_dataset
+from supernet.errors import ConfigError
+from supernet.train.training import IGNORE_INDEX
 
 __all__ = ["ba_shapes", "node_masks", "WholeGraph", "whole_graph_batch", "whole_graph_splits"]
 
@@ -29,15 +30,13 @@ __all__ = ["ba_shapes", "node_masks", "WholeGraph", "whole_graph_batch", "whole_
 class WholeGraph(torch.utils.data.Dataset):
     """One split of a node-classification graph as a data set of one item
     ``(x, edge_index, target)``: the whole graph, with the class of the split's nodes and
-    :data:`~supernet.search.training.IGNORE_INDEX` at the others (the loss, the accuracy
+    :data:`~supernet.train.training.IGNORE_INDEX` at the others (the loss, the accuracy
     and the sample counts pass those over)."""
 
     whole_batches = True  # one item is a whole batch: the search needs no two of them
 
     def __init__(self, x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor,
                  mask: torch.Tensor):
-        from ..search.training import IGNORE_INDEX
-
         if not bool(mask.any()):
             raise ConfigError(f"a node-classification split needs at least one node; its mask "
                               f"selects none of the graph's {mask.numel()} nodes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import DataSplits, register_dataset, split_train_val
+from supernet.data.base import DataSplits, register_dataset, split_train_val
 
 __all__ = ["digits"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
-from .base import DataSplits, register_dataset, split_train_val
+from supernet.data.base import DataSplits, register_dataset, split_train_val
+from supernet.errors import ConfigError
 
 __all__ = ["mnist1d"]
 

@@ -6,12 +6,27 @@ removal, synaptogenesis, synaptic pruning -- recorded as an :class:`Edit` and ap
 over, initializing what is created by a policy) and the optimizers, and logs the edit.
 """
 
-from .base import OPERATORS, Edit, EditResult, edit_from_dict, register_edit
-from .editor import Editor, apply_edit
-from .init import POLICIES, morph_into, zero_output
-from .layer import AddEdge, AddNode, AddOp, RemoveEdge, RemoveNode, RemoveOp, sync_module
-from .log import EditLog
-from .optim import add_params, remove_params, replace_param
+from supernet.edits.base import (
+    OPERATORS,
+    Edit,
+    EditResult,
+    apply_edit,
+    edit_from_dict,
+    register_edit,
+)
+from supernet.edits.editor import Editor
+from supernet.edits.init import POLICIES, morph_into, zero_output
+from supernet.edits.layer import (
+    AddEdge,
+    AddNode,
+    AddOp,
+    RemoveEdge,
+    RemoveNode,
+    RemoveOp,
+    sync_module,
+)
+from supernet.edits.log import EditLog
+from supernet.optim import add_params, remove_params, replace_param
 
 __all__ = [
     "OPERATORS",

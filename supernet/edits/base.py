@@ -9,12 +9,14 @@ of any random initialization.
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import EditError, SerializationError
+from supernet.errors import EditError, SerializationError, SupernetError
 
-__all__ = ["Edit", "EditResult", "OPERATORS", "register_edit", "edit_from_dict", "target_graph"]
+__all__ = ["Edit", "EditResult", "OPERATORS", "register_edit", "edit_from_dict", "target_graph",
+           "apply_edit"]
 
 OPERATORS = ("neuron_creation", "neuron_removal", "synaptogenesis", "synaptic_pruning")
 
@@ -116,3 +118,31 @@ def target_graph(graph, cell: str | None):
         raise EditError(
             f"{graph.name}: no cell template {cell!r}; templates: {sorted(graph.cells)}"
         ) from None
+
+
+def apply_edit(graph, edit: Edit, module=None, optimizers=(), log=None,
+               rng: random.Random | None = None) -> EditResult:
+    """Apply ``edit`` to ``graph`` in place, and to ``module`` and ``optimizers`` if given.
+
+    A missing seed is drawn (from ``rng``) and stored in the record before it is logged, so
+    that the log replays bitwise. If the edit fails (on the graph, or on the module because
+    the new structure does not fit), the graph is left as it was and nothing is logged.
+    """
+    if any(f.name == "seed" for f in dataclasses.fields(edit)) and edit.seed is None:
+        edit = dataclasses.replace(edit, seed=(rng or random).getrandbits(62))
+    if module is not None and module.is_stale():
+        module.check_fresh()  # raises or recompiles, by the module's choice
+    saved = edit.snapshot(graph) if module is not None else None
+    edit.apply_graph(graph)
+    report = {}
+    if module is not None:
+        try:
+            report = edit.apply_module(module, optimizers) or {}
+        except SupernetError:
+            # e.g. the new structure does not fit downstream shapes: leave graph as it was
+            if saved is not None:
+                edit.restore(graph, saved)
+            raise
+    if log is not None:
+        log.append(edit)
+    return EditResult(edit, graph, module, True, report)

@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
-from ..errors import SupernetError
-from .base import Edit, EditResult
-from .log import EditLog
+from supernet.edits.base import Edit, EditResult, apply_edit
+from supernet.edits.log import EditLog
 
 __all__ = ["Editor", "apply_edit"]
-
-
-def apply_edit(graph, edit: Edit, module=None, optimizers=(), log: EditLog | None = None,
-               rng: random.Random | None = None) -> EditResult:
-    """Apply ``edit`` to ``graph`` in place, and to ``module`` and ``optimizers`` if given.
-
-    A missing seed is drawn (from ``rng``) and stored in the record before it is logged, so
-    that the log replays bitwise. If the edit fails (on the graph, or on the module because
-    the new structure does not fit), the graph is left as it was and nothing is logged.
-    """
-    if any(f.name == "seed" for f in dataclasses.fields(edit)) and edit.seed is None:
-        edit = dataclasses.replace(edit, seed=(rng or random).getrandbits(62))
-    if module is not None and module.is_stale():
-        module.check_fresh()  # raises or recompiles, by the module's choice
-    saved = edit.snapshot(graph) if module is not None else None
-    edit.apply_graph(graph)
-    report = {}
-    if module is not None:
-        try:
-            report = edit.apply_module(module, optimizers) or {}
-        except SupernetError:
-            # e.g. the new structure does not fit downstream shapes: leave graph as it was
-            if saved is not None:
-                edit.restore(graph, saved)
-            raise
-    if log is not None:
-        log.append(edit)
-    return EditResult(edit, graph, module, True, report)
 
 
 class Editor:

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import EditError
+from supernet.errors import EditError
 
 __all__ = ["POLICIES", "check_policy", "zero_output", "morph_into"]
 

@@ -8,17 +8,17 @@ every instance of the cell changes, and the architecture parameters they share t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import copy
+from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import EditError, GraphError
-from ..ops.registry import resolve_op
-from .base import Edit, register_edit, target_graph
-from .init import check_policy, morph_into, zero_output
-from .optim import add_params, remove_params, replace_param
+from supernet.edits.base import Edit, register_edit, target_graph
+from supernet.edits.init import check_policy, morph_into, zero_output
+from supernet.errors import EditError, GraphError
+from supernet.gates import Softmax
+from supernet.ops.registry import resolve_op
+from supernet.optim import add_params, remove_params, replace_param
 
 __all__ = ["AddNode", "RemoveNode", "AddEdge", "RemoveEdge", "AddOp", "RemoveOp", "sync_module"]
 
@@ -285,8 +285,6 @@ class AddOp(_LayerEdit):
 
 
 def _softmax():
-    from ..gates import Softmax
-
     return Softmax()
 
 

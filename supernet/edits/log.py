@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 
-from ..errors import SerializationError
-from ..io import atomic_write
-from .base import Edit, edit_from_dict
+from supernet.edits.base import Edit, apply_edit, edit_from_dict
+from supernet.errors import SerializationError
+from supernet.io import atomic_write
 
 __all__ = ["EditLog"]
 
@@ -59,11 +60,9 @@ class EditLog:
 
     def replay(self, graph, module=None, optimizers=()):
         """Apply every edit to ``graph`` (and ``module``) in order; returns the graph."""
-        from .editor import Editor
-
-        editor = Editor(graph, module, optimizers, log=None)
+        rng = random.Random(0)  # every record carries its seed: unused, as in Editor
         for e in self.edits:
-            editor.apply(e)
+            apply_edit(graph, e, module, optimizers, None, rng)
         return graph
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .registry import register_op
+from supernet.ops.registry import register_op
 
 __all__ = [
     "Zero",

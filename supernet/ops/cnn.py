@@ -31,8 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
-from .registry import register_op
+from supernet.ops.basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
+from supernet.ops.registry import register_op
 
 __all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7", "AuxiliaryHead"]
 

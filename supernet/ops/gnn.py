@@ -41,8 +41,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .basic import zero_last
-from .registry import register_op
+from supernet.ops.basic import zero_last
+from supernet.ops.registry import register_op
 
 __all__ = ["GlobalPool", "GNN_CONV_OPS"]
 

@@ -34,8 +34,8 @@ from collections import OrderedDict
 
 import torch.nn as nn
 
-from .basic import zero_last
-from .registry import register_op
+from supernet.ops.basic import zero_last
+from supernet.ops.registry import register_op
 
 __all__ = ["MBConv", "ConvBNReLU6", "MBCONV_KERNELS", "MBCONV_EXPANSIONS", "mbconv_name"]
 

@@ -24,7 +24,13 @@ from typing import Callable
 
 import torch.nn as nn
 
-from ..errors import DuplicateNameError, GraphError, ShapeError, UnknownNameError, did_you_mean
+from supernet.errors import (
+    DuplicateNameError,
+    GraphError,
+    ShapeError,
+    UnknownNameError,
+    did_you_mean,
+)
 
 __all__ = ["OpSpec", "register_op", "resolve_op", "build_op", "list_ops", "unregister_op"]
 

@@ -5,32 +5,37 @@ creation policies.
 * :mod:`~supernet.search.config` -- :class:`SearchConfig` (DARTS defaults)
 * :mod:`~supernet.search.relaxations` -- softmax, sigmoid, partial channels, Gumbel, binary
   gates, uniform sampling
-* :mod:`~supernet.search.discretize` -- :func:`derive`, :class:`ArgmaxDiscretization`
-* :mod:`~supernet.search.unit_choices` -- keep/drop choices at the channel and neuron levels
+* :mod:`~supernet.search.discretize.layer` -- :func:`derive`, :class:`ArgmaxDiscretization`
+* :mod:`~supernet.search.choices.units` -- keep/drop choices at the channel and neuron levels
 * :mod:`~supernet.search.evolution` -- SPOS evolutionary search
 * :mod:`~supernet.search.progressive` -- P-DARTS, SGAS, DARTS-PT; ProgressiveGates and
   GradualMagnitude at the unit levels
-* :mod:`~supernet.search.creation` -- GrowOps, GrowNode; :mod:`~supernet.search.rigl` (RigL)
-  and :mod:`~supernet.search.unit_growth` (GrowUnits) at the unit levels
+* :mod:`~supernet.search.creation.layer` -- GrowOps, GrowNode; :mod:`~supernet.search.creation.rigl` (RigL)
+  and :mod:`~supernet.search.creation.units` (GrowUnits) at the unit levels
 * :mod:`~supernet.search.strategies` -- :func:`create_strategy`, :func:`register_strategy`
-* :mod:`~supernet.search.export` -- files users keep, standalone module
-* :mod:`~supernet.search.retrain` -- retraining from scratch, fine-tuning
+* :mod:`~supernet.export` -- files users keep, standalone module
+* :mod:`~supernet.train.retrain` -- retraining from scratch, fine-tuning
 """
 
-from .base import CreationPolicy, DiscretizationPolicy, Policy, SearchState
-from .choices import ChoiceSpace, constraints_of
-from .config import SearchConfig
-from .discretize import ArgmaxDiscretization, check_constraints, derive, discretize
-from .evolution import EvolutionDiscretization, evolutionary_search, recalibrate_bn
-from .export import Exported, export, load_export
-from .loop import BilevelSearch, SearchResult, search
-from .retrain import evaluation_graph, fine_tune, retrain
-from .standalone import standalone
-from .strategies import Strategy, create_strategy, list_strategies, register_strategy
-from .progressive import GradualMagnitude, ProgressiveGates
-from .rigl import RigL
-from .unit_choices import UnitChoiceSpace, choice_space
-from .unit_growth import GrowUnits
+from supernet.compiler.standalone import standalone
+from supernet.export import Exported, export, load_export
+from supernet.search.base import CreationPolicy, DiscretizationPolicy, Policy, SearchState
+from supernet.search.choices.layer import ChoiceSpace, constraints_of
+from supernet.search.choices.units import UnitChoiceSpace, choice_space
+from supernet.search.config import SearchConfig
+from supernet.search.creation.rigl import RigL
+from supernet.search.creation.units import GrowUnits
+from supernet.search.discretize.layer import (
+    ArgmaxDiscretization,
+    check_constraints,
+    derive,
+    discretize,
+)
+from supernet.search.evolution import EvolutionDiscretization, evolutionary_search, recalibrate_bn
+from supernet.search.loop import BilevelSearch, SearchResult, search
+from supernet.search.progressive import GradualMagnitude, ProgressiveGates
+from supernet.search.strategies import Strategy, create_strategy, list_strategies, register_strategy
+from supernet.train.retrain import evaluation_graph, fine_tune, retrain
 
 __all__ = [
     "SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy",

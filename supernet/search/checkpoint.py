@@ -15,8 +15,9 @@ import random
 import numpy as np
 import torch
 
-from ..errors import SerializationError
-from ..io import atomic_save
+from supernet.edits import EditLog, edit_from_dict
+from supernet.errors import SearchError, SerializationError
+from supernet.io import atomic_save, to_node_link
 
 __all__ = ["optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
            "save_checkpoint", "load_checkpoint", "capture_search", "restore_search", "FORMAT"]
@@ -113,7 +114,6 @@ def load_checkpoint(path: str) -> dict:
 
 def capture_search(search, failed: str | None = None) -> dict:
     """Everything a :class:`~supernet.search.loop.BilevelSearch` needs to continue."""
-    from ..io import to_node_link
 
     names = {id(p): n for n, p in search.module.named_parameters()}
     disc = search.discretization
@@ -142,8 +142,6 @@ def capture_search(search, failed: str | None = None) -> dict:
 
 def restore_search(search, ckpt: dict) -> None:
     """Put the state of :func:`capture_search` back into a search built on its graph."""
-    from ..edits import EditLog, edit_from_dict
-    from ..errors import SearchError
 
     m = search.module
     want, have = ckpt.get("relaxation"), type(m.relaxation).__name__

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..errors import ConfigError, did_you_mean
-from .data import resolve_device
+from supernet.errors import ConfigError, did_you_mean
+from supernet.train.data import resolve_device
 
 __all__ = ["SearchConfig"]
 

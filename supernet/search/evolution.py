@@ -18,10 +18,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .base import DiscretizationPolicy, SearchState
-from .training import progress_bar
-from .unit_choices import choice_space
-from .discretize import discretize
+from supernet.errors import SearchError
+from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.choices.units import choice_space
+from supernet.search.discretize.layer import discretize
+from supernet.train.training import progress_bar
 
 __all__ = ["evolutionary_search", "recalibrate_bn", "EvolutionDiscretization"]
 
@@ -90,8 +91,6 @@ def evolutionary_search(space, score: Callable[[dict], float], *,
              population - population // 2)
     ranked.sort(key=lambda t: (-t[0], t[1]))
     if not ranked:
-        from ..errors import SearchError
-
         raise SearchError("evolutionary search: no candidate satisfies the constraint")
     return ranked[0][2], ranked[0][0], curve
 

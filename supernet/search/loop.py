@@ -31,20 +31,40 @@ from typing import Any, Callable
 
 import torch
 
-from ..compiler import compile as compile_graph
-from ..edits import EditLog, Editor
-from ..errors import ConfigError, SearchError
-from ..io import from_node_link
-from .base import SearchState
-from .checkpoint import capture_search, load_checkpoint, restore_search, save_checkpoint
-from .config import SearchConfig
-from .data import check_batch, default_batch_fn, make_loader, resolve_device, split, to_device
-from .distributed import Replicas
-from .relaxations.base import gate_probabilities, set_phase, use_relaxation
-from .relaxations.tied import tie_relaxation
-from .steps import arch_step, weight_step
-from .training import (Meter, cosine_lr, default_loss, progress_bar, sample_count,
-                       seed_everything, top1_correct)
+from supernet.compiler import compile as compile_graph
+from supernet.distributed import Replicas
+from supernet.edits import EditLog, Editor
+from supernet.errors import ConfigError, SearchError
+from supernet.io import from_node_link
+from supernet.search.base import SearchState
+from supernet.search.checkpoint import (
+    capture_search,
+    load_checkpoint,
+    restore_search,
+    save_checkpoint,
+)
+from supernet.search.config import SearchConfig
+from supernet.search.relaxations.base import gate_probabilities, set_phase, use_relaxation
+from supernet.search.relaxations.tied import tie_relaxation
+from supernet.search.steps import arch_step, weight_step
+from supernet.search.strategies import Strategy, create_strategy
+from supernet.train.data import (
+    check_batch,
+    default_batch_fn,
+    make_loader,
+    resolve_device,
+    split,
+    to_device,
+)
+from supernet.train.training import (
+    Meter,
+    cosine_lr,
+    default_loss,
+    progress_bar,
+    sample_count,
+    seed_everything,
+    top1_correct,
+)
 
 __all__ = ["BilevelSearch", "SearchResult", "search"]
 
@@ -100,8 +120,6 @@ class BilevelSearch:
                  discretization=_STRATEGY, creation=_STRATEGY, loss_fn: Callable | None = None,
                  batch_fn: Callable | None = None, callbacks: list[Callable] | None = None,
                  _checkpoint: dict | None = None):
-        from .strategies import Strategy, create_strategy
-
         if isinstance(strategy, str):
             strategy = create_strategy(strategy)
         elif strategy is not None and not isinstance(strategy, Strategy):
@@ -203,8 +221,6 @@ class BilevelSearch:
             if spec is None:
                 kwargs["strategy"] = None
             else:
-                from .strategies import create_strategy
-
                 kwargs["strategy"] = create_strategy(spec[0], **spec[1])
         kwargs.setdefault("config", ckpt["config"])
         return cls(graph, train_data, val_data, _checkpoint=ckpt, **kwargs)

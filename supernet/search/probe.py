@@ -26,7 +26,8 @@ import itertools
 
 import torch
 
-from .relaxations.base import set_phase
+from supernet.errors import SearchError
+from supernet.search.relaxations.base import set_phase
 
 __all__ = ["probing", "score_batch"]
 
@@ -50,10 +51,8 @@ def probing(module):
 
 def score_batch(state, index: int = 0):
     """Training batch ``index`` (modulo the number of batches) of a search, as the
-    ``(inputs, targets)`` pair :mod:`supernet.units.scores` takes."""
+    ``(inputs, targets)`` pair :mod:`supernet.search.scores` takes."""
     if state.train_batches is None:
-        from ..errors import SearchError
-
         raise SearchError("this search state gives no training batches to score with")
     count = 0
     for i, batch in enumerate(state.train_batches()):
@@ -62,8 +61,6 @@ def score_batch(state, index: int = 0):
             break
     else:
         if count == 0:
-            from ..errors import SearchError
-
             raise SearchError("the training split is empty: nothing to score with")
         batch = next(itertools.islice(state.train_batches(), index % count, None))
     inputs, _, y = batch

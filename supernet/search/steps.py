@@ -8,7 +8,7 @@
 * :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
 
 Both take the :class:`~supernet.search.loop.BilevelSearch` they belong to. In a
-data-parallel run (:mod:`supernet.search.distributed`) each process computes the gradients
+data-parallel run (:mod:`supernet.distributed`) each process computes the gradients
 of its part of the batch and they are averaged over the processes before anything is
 checked or stepped, so every process checks and steps alike.
 """
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from .relaxations.base import set_phase
-from .training import sample_count, top1_correct
-from .unrolled import unrolled_arch_grads
+from supernet.search.relaxations.base import set_phase
+from supernet.search.unrolled import unrolled_arch_grads
+from supernet.train.training import sample_count, top1_correct
 
 __all__ = ["arch_step", "weight_step"]
 

@@ -33,13 +33,20 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
-from ..gates import Softmax
-from .config import SearchConfig
-from .discretize import ArgmaxDiscretization
-from .evolution import EvolutionDiscretization
-from .relaxations import (BinaryGates, GumbelMax, GumbelSoftmax, PartialChannels, Sigmoid,
-                          UniformPath, mark_partial)
+from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
+from supernet.gates import Softmax
+from supernet.search.config import SearchConfig
+from supernet.search.discretize.layer import ArgmaxDiscretization
+from supernet.search.evolution import EvolutionDiscretization
+from supernet.search.relaxations import (
+    BinaryGates,
+    GumbelMax,
+    GumbelSoftmax,
+    PartialChannels,
+    Sigmoid,
+    UniformPath,
+    mark_partial,
+)
 
 __all__ = ["Strategy", "register_strategy", "create_strategy", "list_strategies"]
 
@@ -167,5 +174,3 @@ def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
                                             bn_batches, val_batches, constraint, seed),
                     config={"arch_update": False})
 
-
-from . import progressive  # noqa: E402,F401  (registers pdarts, sgas, sgas2, darts_pt)

@@ -24,9 +24,17 @@ import math
 
 import numpy as np
 
-from ..errors import DuplicateNameError, GraphError
-from .activations import resolve_activation
-from .masks import as_mask, block_mask, diagonal_mask, full_mask, random_mask
+from supernet.errors import DuplicateNameError, GraphError
+from supernet.graph import Graph
+from supernet.ops.activations import resolve_activation
+from supernet.units.masks import (
+    as_mask,
+    block_mask,
+    diagonal_mask,
+    entry_keys,
+    full_mask,
+    random_mask,
+)
 
 __all__ = [
     "UNIT_LEVELS",
@@ -40,6 +48,7 @@ __all__ = [
     "mask_shape",
     "edge_key",
     "check_unit_graph",
+    "connection_ids",
 ]
 
 UNIT_LEVELS = ("channel", "neuron")
@@ -51,7 +60,7 @@ def check_unit_graph(graph, what: str = "this function") -> None:
     if graph.level not in UNIT_LEVELS:
         raise GraphError(
             f"{graph.name}: {what} works on channel- or neuron-level graphs, got a "
-            f"{graph.level!r}-level graph; lower it first with supernet.units.lower()"
+            f"{graph.level!r}-level graph; lower it first with supernet.lowering()"
         )
 
 
@@ -241,7 +250,6 @@ def mlp(sizes: list[int], level: str = "neuron", density: float = 1.0, act: str 
         >>> [g.edge(u, v)["mask"].nnz for u, v in g.nx.edges]
         [7840, 100]
     """
-    from ..graph import Graph
 
     g = Graph(level, name=name)
     add_input(g, "x", sizes[0])
@@ -253,3 +261,18 @@ def mlp(sizes: list[int], level: str = "neuron", density: float = 1.0, act: str 
         connect(g, names[i], n, density=d, seed=int(rng.integers(2**31)))
     g.set_outputs(["y"])
     return g
+
+
+def connection_ids(graph, u: str, v: str, entries=None):
+    """``(dst ids, src ids, taps or None)`` of mask entries ``entries`` (default: all)."""
+    e = graph.edge(u, v)
+    m = e["mask"]
+    keys = entry_keys(m)
+    if entries is not None:
+        keys = keys[np.asarray(entries, dtype=np.int64)]
+    c = max(m.shape[1], 1)
+    rows, cols = keys // c, keys % c
+    per = taps(e) if graph.level == "neuron" else 1
+    dst = graph.nx.nodes[v]["units"][rows]
+    src = graph.nx.nodes[u]["units"][cols // per]
+    return dst, src, (cols % per if per > 1 else None)

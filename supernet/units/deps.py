@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from .masks import entry_keys
+from supernet.units.masks import entry_keys
 
 __all__ = ["Ties", "tie_pairs", "dependency_groups", "close_units"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from .build import check_unit_graph, edge_key, taps
-from .masks import entry_keys
+from supernet.units.build import check_unit_graph, edge_key, taps
+from supernet.units.masks import entry_keys
 
 __all__ = ["explicit"]
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .masks import entry_keys
-from .masks import find as _find
+from supernet.units.masks import entry_keys
+from supernet.units.masks import find as _find
 
 __all__ = ["Layout", "Remap", "remap", "entry_remap"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import EditError, GraphError
+from supernet.errors import EditError, GraphError
 
 __all__ = [
     "canonical",

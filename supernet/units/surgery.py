@@ -3,7 +3,7 @@
 Every function checks all of its input first and changes the graph only when everything is
 valid (then bumps its version once), so a failed edit leaves the graph as it was. Masks
 are replaced by new canonical matrices, never changed in place. The edit records of
-:mod:`supernet.units.edits` call these and then synchronize the compiled module.
+:mod:`supernet.edits.units` call these and then synchronize the compiled module.
 
 Examples:
     >>> from supernet.units import mlp
@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EditError
-from .build import taps as edge_taps
-from .build import units_of
-from .deps import Ties, close_units
-from .masks import entry_keys, find, from_keys, positions, sorted_unique
+from supernet.errors import EditError
+from supernet.units.build import taps as edge_taps
+from supernet.units.build import units_of
+from supernet.units.deps import Ties, close_units
+from supernet.units.masks import entry_keys, find, from_keys, positions, sorted_unique
 
 __all__ = ["remove_units", "add_units", "remove_connections", "add_connections", "conn_keys"]
 

@@ -10,19 +10,18 @@ from collections import namedtuple
 
 import pytest
 import torch
+from search_graphs import darts_like, data, small_config
 
 import supernet
 from search_spaces import create_space
 from supernet.config import RunConfig
 from supernet.edits import Editor
 from supernet.edits.layer import AddEdge, AddNode, AddOp
+from supernet.edits.units import AddUnits
 from supernet.errors import ConfigError
 from supernet.search import BilevelSearch, SearchConfig
-from supernet.search.data import resolve_device, to_device
 from supernet.search.relaxations import PartialChannels, Sigmoid, mark_partial, use_relaxation
-from supernet.units import AddUnits
-
-from search_graphs import darts_like, data, small_config
+from supernet.train.data import resolve_device, to_device
 
 META = torch.device("meta")
 

@@ -3,12 +3,11 @@
 import random
 
 import torch
+from search_graphs import chain, darts_like
 
 from supernet import compile
 from supernet.search import ChoiceSpace, evolutionary_search, recalibrate_bn
 from supernet.search.relaxations import UniformPath, use_relaxation
-
-from search_graphs import chain, darts_like
 
 
 def test_evolution_finds_the_best_choice_of_a_known_score():

@@ -4,14 +4,19 @@ import os
 
 import pytest
 import torch
+from search_graphs import chain, darts_like, data, small_config
 
 from supernet import lint
 from supernet.edits import AddOp
 from supernet.errors import ConfigError, SearchError, UnknownNameError
-from supernet.search import (BilevelSearch, CreationPolicy, SearchConfig, create_strategy,
-                             list_strategies, search)
-
-from search_graphs import chain, darts_like, data, small_config
+from supernet.search import (
+    BilevelSearch,
+    CreationPolicy,
+    SearchConfig,
+    create_strategy,
+    list_strategies,
+    search,
+)
 
 STRATEGIES = ["darts", "darts2", "pcdarts", "fairdarts", "snas", "gdas", "proxyless", "spos"]
 

@@ -6,15 +6,14 @@ import os
 
 import pytest
 import torch
+from unit_search_helpers import check_final, cnn_data, mlp_data, sizes, tiny_cnn, tiny_mlp
 
 from supernet.edits import EditLog
 from supernet.io import from_node_link, to_node_link
 from supernet.search import BilevelSearch, create_strategy
+from supernet.search.creation.rigl import RigL
+from supernet.search.creation.units import GrowUnits
 from supernet.search.relaxations import TiedGates
-from supernet.search.rigl import RigL
-from supernet.search.unit_growth import GrowUnits
-
-from unit_search_helpers import check_final, cnn_data, mlp_data, sizes, tiny_cnn, tiny_mlp
 
 SPACES = {"neuron_mlp": (tiny_mlp, mlp_data), "channel_cnn": (tiny_cnn, cnn_data)}
 

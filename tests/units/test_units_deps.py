@@ -1,10 +1,10 @@
 """Dependency groups: residual adds, concats and grouped convs tie units."""
 
 import numpy as np
+from units_helpers import residual_cnn
 
 from supernet import Graph
 from supernet.units import add_group, add_input, close_units, connect, dependency_groups, mlp
-from units_helpers import residual_cnn
 
 
 def _as_lists(groups):

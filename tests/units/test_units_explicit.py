@@ -1,7 +1,9 @@
 """The explicit networkx view: one node per unit, one edge per connection."""
 
-from supernet.units import explicit, lower, mlp
 from units_helpers import conv_layer_graph, residual_cnn
+
+from supernet.lowering import lower
+from supernet.units import explicit, mlp
 
 
 def test_neuron_view_has_one_edge_per_synapse():

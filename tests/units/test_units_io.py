@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from units_helpers import residual_cnn
 
 from supernet import Graph, lint
 from supernet.edits import Editor
+from supernet.edits.units import AddUnits, RemoveUnits
 from supernet.io import load_graph, read_graphml, save_graph, to_node_link, write_graphml
-from supernet.units import AddUnits, RemoveUnits, lower, mlp, set_gated
-from units_helpers import residual_cnn
+from supernet.lowering import lower
+from supernet.search.discretize.units import set_gated
+from supernet.units import mlp
 
 
 def _graphs():

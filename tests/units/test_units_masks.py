@@ -5,8 +5,18 @@ import pytest
 import scipy.sparse as sp
 
 from supernet.errors import EditError, GraphError
-from supernet.units.masks import (as_mask, block_mask, canonical, diagonal_mask, entry_keys,
-                                  expand_taps, from_keys, lookup, positions, random_mask)
+from supernet.units.masks import (
+    as_mask,
+    block_mask,
+    canonical,
+    diagonal_mask,
+    entry_keys,
+    expand_taps,
+    from_keys,
+    lookup,
+    positions,
+    random_mask,
+)
 
 
 def test_random_mask_has_exactly_the_density_asked():

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from supernet import Graph, compile, lint
 from supernet.edits import Editor
+from supernet.edits.units import AddConnections, AddUnits, RemoveConnections, RemoveUnits
 from supernet.errors import SupernetError
-from supernet.units import (AddConnections, AddUnits, RemoveConnections, RemoveUnits,
-                            add_group, add_input, connect)
+from supernet.units import add_group, add_input, connect
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+from units_helpers import conv_layer_graph, residual_cnn
 
 from supernet import lint
 from supernet.errors import EditError
-from supernet.units import lower, mlp
+from supernet.lowering import lower
+from supernet.units import mlp
 from supernet.units.surgery import add_connections, add_units, remove_connections, remove_units
-from units_helpers import conv_layer_graph, residual_cnn
 
 
 def test_add_units_connects_fully_or_not_at_all():

@@ -33,15 +33,40 @@ package registers ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"``,
 ``"progressive_gates"`` and ``"gradual_magnitude"`` there.
 """
 
-from .common import GatedEdge, constraints_of, gate_probabilities, gated_edges
-from .darts_pt import DartsPT, darts_pt_epochs, darts_pt_policy
-from .masking import MaskOps, RelaxationWrapper, batch_statistics, using_relaxation, zeroed_edges
-from .pdarts import CIFAR10_STAGES, CIFAR100_STAGES, PDARTS, Stage, dropout_rate, pdarts_policy
-from .sgas import SGAS, criteria, histogram_intersection, normalize, sgas_epochs, sgas_policy
-from .skip_dropout import DropoutDecision, SkipDropout
-from .gradual import GradualMagnitude, cubic_sparsity
-from .unit_gates import ProgressiveGates
-from .registry import REGISTERED, register_strategies
+from supernet.search.progressive.common import (
+    GatedEdge,
+    constraints_of,
+    gate_probabilities,
+    gated_edges,
+)
+from supernet.search.progressive.darts_pt import DartsPT, darts_pt_epochs, darts_pt_policy
+from supernet.search.progressive.gradual import GradualMagnitude, cubic_sparsity
+from supernet.search.progressive.masking import (
+    MaskOps,
+    RelaxationWrapper,
+    batch_statistics,
+    using_relaxation,
+    zeroed_edges,
+)
+from supernet.search.progressive.pdarts import (
+    CIFAR10_STAGES,
+    CIFAR100_STAGES,
+    PDARTS,
+    Stage,
+    dropout_rate,
+    pdarts_policy,
+)
+from supernet.search.progressive.registry import register_strategies
+from supernet.search.progressive.sgas import (
+    SGAS,
+    criteria,
+    histogram_intersection,
+    normalize,
+    sgas_epochs,
+    sgas_policy,
+)
+from supernet.search.progressive.skip_dropout import DropoutDecision, SkipDropout
+from supernet.search.progressive.unit_gates import ProgressiveGates
 
 __all__ = [
     "PDARTS", "Stage", "CIFAR10_STAGES", "CIFAR100_STAGES", "dropout_rate", "pdarts_policy",
@@ -49,6 +74,6 @@ __all__ = [
     "DartsPT", "darts_pt_epochs", "darts_pt_policy",
     "SkipDropout", "DropoutDecision", "MaskOps", "RelaxationWrapper", "using_relaxation",
     "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
-    "constraints_of", "register_strategies", "REGISTERED",
+    "constraints_of", "register_strategies",
     "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
 ]

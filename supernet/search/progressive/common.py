@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ...edits import RemoveEdge, RemoveNode, RemoveOp
-from ...errors import SearchError
-from ...ops.registry import resolve_op
-from ..choices import constraints_of
-from ..discretize import dangling_nodes
-from ..relaxations.base import gate_probabilities
+from supernet.edits import RemoveEdge, RemoveNode, RemoveOp
+from supernet.errors import SearchError
+from supernet.ops.registry import resolve_op
+from supernet.search.choices.layer import constraints_of
+from supernet.search.discretize.layer import dangling_nodes
+from supernet.search.relaxations.base import gate_probabilities
 
 __all__ = [
     "GatedEdge",

@@ -51,10 +51,10 @@ import contextlib
 import random
 from typing import Callable
 
-from ...edits import RemoveEdge
-from ...errors import ConfigError, SearchError
-from ..base import DiscretizationPolicy, SearchState
-from .common import (
+from supernet.edits import RemoveEdge
+from supernet.errors import ConfigError, SearchError
+from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.progressive.common import (
     UNIT_LEVEL_ADVICE,
     budgets,
     gated_edges,
@@ -62,7 +62,12 @@ from .common import (
     require_layer,
     template,
 )
-from .masking import MaskOps, batch_statistics, using_relaxation, zeroed_edges
+from supernet.search.progressive.masking import (
+    MaskOps,
+    batch_statistics,
+    using_relaxation,
+    zeroed_edges,
+)
 
 __all__ = ["DartsPT", "darts_pt_policy", "darts_pt_epochs"]
 

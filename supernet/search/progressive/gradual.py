@@ -10,7 +10,7 @@ fast at first, when there are many redundant connections, slower as fewer are le
 the network trains on with its final mask. As in the paper each block (layer) is pruned to
 ``s_t`` of its own starting count (``scope="layer"``); ``scope="global"`` ranks all blocks
 together. A connection is a scalar weight at the neuron level and a whole kernel at the
-channel level (its magnitude the kernel's L1 norm, :func:`supernet.units.scores.magnitude`).
+channel level (its magnitude the kernel's L1 norm, :func:`supernet.search.scores.magnitude`).
 Pruned connections leave through :class:`~supernet.units.RemoveConnections` edits, so at the
 end each block holds exactly ``N - round(s_f N)`` connections and the edit log replays the
 schedule.
@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ConfigError, SearchError
-from ...units.build import edge_key
-from ...units.edits import RemoveConnections
-from ...units.prune import connection_ids
-from ...units.scores import magnitude
-from ..base import DiscretizationPolicy, SearchState
-from ..unit_choices import is_unit_level
+from supernet.edits.units import RemoveConnections
+from supernet.errors import ConfigError, SearchError
+from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.choices.units import is_unit_level
+from supernet.search.discretize.layer import discretize
+from supernet.search.scores import magnitude
+from supernet.units.build import connection_ids, edge_key
 
 __all__ = ["cubic_sparsity", "GradualMagnitude", "plan_epochs", "require_unit"]
 
@@ -156,7 +156,6 @@ class GradualMagnitude(DiscretizationPolicy):
     def finalize(self, state: SearchState) -> None:
         """Reach the final sparsity (if the search ended early), then discretize any gate
         left (argmax), so that the graph is a final network."""
-        from ..discretize import discretize
 
         self._setup(state)
         self.prune_to(state, self.sparsity)

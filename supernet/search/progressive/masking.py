@@ -33,8 +33,8 @@ import contextlib
 
 import torch
 
-from ...compiler.module import module_key
-from ...gates import Decision, Relaxation, Softmax
+from supernet.compiler.module import module_key
+from supernet.gates import Decision, Relaxation, Softmax
 
 __all__ = ["RelaxationWrapper", "MaskOps", "using_relaxation", "zeroed_edges", "batch_statistics"]
 

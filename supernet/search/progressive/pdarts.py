@@ -42,13 +42,21 @@ from typing import Callable, Sequence
 
 import torch
 
-from ...edits import RemoveOp, apply_edit, edit_from_dict
-from ...errors import ConfigError, SearchError
-from ...gates import Relaxation
-from ..base import DiscretizationPolicy, SearchState
-from .common import (UNIT_LEVEL_ADVICE, budgets, choice_edits, gate_probabilities, gated_edges,
-                     remove_dangling, require_layer, template)
-from .skip_dropout import SkipDropout
+from supernet.edits import RemoveOp, apply_edit, edit_from_dict
+from supernet.errors import ConfigError, SearchError
+from supernet.gates import Relaxation
+from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.progressive.common import (
+    UNIT_LEVEL_ADVICE,
+    budgets,
+    choice_edits,
+    gate_probabilities,
+    gated_edges,
+    remove_dangling,
+    require_layer,
+    template,
+)
+from supernet.search.progressive.skip_dropout import SkipDropout
 
 __all__ = ["Stage", "PDARTS", "CIFAR10_STAGES", "CIFAR100_STAGES", "dropout_rate", "pdarts_policy"]
 

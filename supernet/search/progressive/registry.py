@@ -24,19 +24,22 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
 
 from __future__ import annotations
 
-from .darts_pt import DartsPT
-from .gradual import GradualMagnitude
-from .pdarts import CIFAR10_STAGES, PDARTS, Stage
-from .sgas import SGAS
-from .unit_gates import ProgressiveGates
+from supernet.gates import Softmax
+from supernet.search.choices.units import is_unit_level
+from supernet.search.discretize.units import set_gated
+from supernet.search.progressive.darts_pt import DartsPT
+from supernet.search.progressive.gradual import GradualMagnitude
+from supernet.search.progressive.pdarts import CIFAR10_STAGES, PDARTS, Stage
+from supernet.search.progressive.sgas import SGAS
+from supernet.search.progressive.unit_gates import ProgressiveGates
+from supernet.search.strategies import Strategy, list_strategies, register_strategy
+from supernet.spaces import create_space
 
 __all__ = ["register_strategies", "ungate_all"]
 
 
 def _space_builder(space: str, space_kwargs: dict | None):
     def build(cells: int):
-        from search_spaces import create_space  # the library of spaces sits above supernet
-
         return create_space(space, layers=cells, **dict(space_kwargs or {}))
 
     return build
@@ -59,7 +62,6 @@ def register_strategies(register_strategy, Strategy) -> None:
 
     def _sgas(criterion):
         def build(warmup: int = 9, interval: int = 5, history: int = 4):
-            from ...gates import Softmax
 
             policy = SGAS(criterion, warmup, interval, history)
             epochs = warmup + interval * 7 + 1 + 5  # 8 decisions in a DARTS cell
@@ -77,7 +79,6 @@ def register_strategies(register_strategy, Strategy) -> None:
     @register_strategy("darts_pt")
     def _darts_pt(start: int = 50, interval: int = 5, order: str = "random", seed: int = 0,
                   batch_stats: bool = True):
-        from ...gates import Softmax
 
         policy = DartsPT(start, interval, order=order, seed=seed, batch_stats=batch_stats)
         return Strategy("darts_pt", Softmax(), policy, [],
@@ -90,7 +91,6 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
     @register_strategy("progressive_gates")
     def _progressive_gates(warmup: int | None = None, interval: int = 1,
                            decisions: int | None = None):
-        from ...gates import Softmax
 
         return Strategy("progressive_gates", Softmax(),
                         ProgressiveGates(warmup, interval, decisions))
@@ -107,9 +107,6 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
 def ungate_all(graph) -> None:
     """Take every keep/drop gate off a channel- or neuron-level graph (before compiling):
     a magnitude pruning trains no architecture parameter."""
-    from ...units import set_gated
-    from ..unit_choices import is_unit_level
-
     if not is_unit_level(graph):
         return
     nodes = [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
@@ -118,14 +115,5 @@ def ungate_all(graph) -> None:
         set_gated(graph, units=nodes, connections=edges, gated=False)
 
 
-def _register_if_present() -> bool:
-    try:
-        from ..strategies import Strategy, list_strategies, register_strategy
-    except ImportError:  # the registry is not part of this build
-        return False
-    if "pdarts" not in list_strategies():
-        register_strategies(register_strategy, Strategy)
-    return True
-
-
-REGISTERED = _register_if_present()
+if "pdarts" not in list_strategies():
+    register_strategies(register_strategy, Strategy)

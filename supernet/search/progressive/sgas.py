@@ -36,10 +36,18 @@ import math
 
 import torch
 
-from ...errors import ConfigError
-from ..base import DiscretizationPolicy, SearchState
-from .common import (UNIT_LEVEL_ADVICE, budgets, constraints_of, gate_probabilities, gated_edges,
-                     remove_dangling, require_layer, template)
+from supernet.errors import ConfigError
+from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.progressive.common import (
+    UNIT_LEVEL_ADVICE,
+    budgets,
+    constraints_of,
+    gate_probabilities,
+    gated_edges,
+    remove_dangling,
+    require_layer,
+    template,
+)
 
 __all__ = ["SGAS", "criteria", "normalize", "histogram_intersection", "sgas_policy",
            "sgas_epochs"]

@@ -33,10 +33,10 @@ import weakref
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...compiler.module import module_key
-from ...errors import SupernetError
-from ...gates import Decision, Relaxation
-from .masking import RelaxationWrapper
+from supernet.compiler.module import module_key
+from supernet.errors import SupernetError
+from supernet.gates import Decision, Relaxation
+from supernet.search.progressive.masking import RelaxationWrapper
 
 __all__ = ["SkipDropout", "DropoutDecision"]
 

@@ -5,7 +5,7 @@ deciding part of the structure while the search runs, so that the weights adapt 
 decision instead of meeting all of them at the end. :class:`ProgressiveGates` does this for
 the keep/drop gates of units and connections: after a warm-up of ``t0`` epochs, every ``Δt``
 epochs it removes the gated units (dependency groups, see
-:class:`~supernet.search.unit_choices.UnitChoiceSpace`) and connections whose decision is
+:class:`~supernet.search.choices.units.UnitChoiceSpace`) and connections whose decision is
 most certainly "drop", ranked by the relaxation's keep probability (lowest first). How many
 follows the cubic schedule of Zhu and Gupta (:func:`~.gradual.cubic_sparsity`): at step
 ``k`` of ``n`` the policy has removed the fraction ``1 - (1 - k/n)^3`` of the final
@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import DiscretizationPolicy, SearchState
-from ..relaxations.base import gate_probabilities
-from ..unit_choices import UnitChoiceSpace
-from .gradual import _positive, cubic_sparsity, plan_epochs, require_unit
+from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.choices.units import UnitChoiceSpace
+from supernet.search.discretize.layer import discretize
+from supernet.search.progressive.gradual import _positive, cubic_sparsity, plan_epochs, require_unit
+from supernet.search.relaxations.base import gate_probabilities
 
 __all__ = ["ProgressiveGates"]
 
@@ -92,7 +93,6 @@ class ProgressiveGates(DiscretizationPolicy):
 
     def finalize(self, state: SearchState) -> None:
         """The decision of the relaxation for every gate left, then every gate fixed."""
-        from ..discretize import discretize
 
         self._setup(state)
         discretize(state.graph, state.module, state.editor)

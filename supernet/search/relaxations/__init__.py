@@ -12,15 +12,26 @@
 ========================= ====================================================
 """
 
-from ...gates import Softmax
-from .base import (PHASES, SearchRelaxation, argmax_decision, gate_probabilities, set_phase,
-                   use_relaxation)
-from .gumbel import GumbelMax, GumbelSoftmax, gumbel_noise
-from .partial import PartialChannels, PartialDecision, channel_shuffle, mark_partial
-from .proxyless import BinaryGates, TwoPathDecision, binary_gate_grad
-from .sigmoid import Sigmoid, zero_one_loss
-from .tied import TiedGates, tie_relaxation, tied_unit_gates
-from .uniform import UniformPath
+from supernet.gates import Softmax
+from supernet.search.relaxations.base import (
+                   PHASES,
+                   SearchRelaxation,
+                   argmax_decision,
+                   gate_probabilities,
+                   set_phase,
+                   use_relaxation,
+)
+from supernet.search.relaxations.gumbel import GumbelMax, GumbelSoftmax, gumbel_noise
+from supernet.search.relaxations.partial import (
+                   PartialChannels,
+                   PartialDecision,
+                   channel_shuffle,
+                   mark_partial,
+)
+from supernet.search.relaxations.proxyless import BinaryGates, TwoPathDecision, binary_gate_grad
+from supernet.search.relaxations.sigmoid import Sigmoid, zero_one_loss
+from supernet.search.relaxations.tied import TiedGates, tie_relaxation, tied_unit_gates
+from supernet.search.relaxations.uniform import UniformPath
 
 __all__ = [
     "PHASES", "SearchRelaxation", "Softmax", "Sigmoid", "PartialChannels", "GumbelSoftmax",

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import SearchError
-from ...gates import Decision, Relaxation
+from supernet.errors import SearchError
+from supernet.gates import Decision, Relaxation, _gate_items, gate_probabilities
 
 __all__ = ["SearchRelaxation", "PHASES", "gate_probabilities", "set_phase", "argmax_decision",
            "use_relaxation"]
@@ -62,35 +62,6 @@ class SearchRelaxation(Relaxation):
         """Per gate key, ``(n, K)`` weights (detached) that discretization ranks by."""
         return {k: torch.softmax(a.detach(), -1) for k, a in _gate_items(module)}
 
-
-def _gate_items(module):
-    """``(key, logits)`` of every gate; modules without ``gates()`` (other levels) expose
-    theirs as the entries of ``module.arch``."""
-    arch = getattr(module, "arch", None)
-    if arch is None:
-        return []
-    gates = module.gates() if hasattr(module, "gates") else list(arch.keys())
-    return [(k, arch[k]) for k in gates if k in arch]
-
-
-def gate_probabilities(module) -> dict[str, torch.Tensor]:
-    """The candidate weights of every gate of ``module`` under its relaxation.
-
-    Uses the relaxation's ``probabilities`` hook, or a softmax when it has none.
-
-    Examples:
-        >>> from supernet import Graph, compile
-        >>> g = Graph("layer"); g.add_input("x", channels=2); g.add_node("h", channels=2)
-        >>> g.add_edge("x", "h", ["identity", "none"]); g.set_outputs(["h"])
-        >>> p = gate_probabilities(compile(g))["x->h"]
-        >>> round(float(p.sum()), 5)
-        1.0
-    """
-    relax = getattr(module, "relaxation", None)
-    fn = getattr(relax, "probabilities", None)
-    if fn is not None:
-        return {k: v.detach() for k, v in fn(module).items()}
-    return {k: torch.softmax(a.detach(), -1) for k, a in _gate_items(module)}
 
 
 def set_phase(module, phase: str) -> None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...errors import SearchError
-from ...gates import Decision
-from .base import SearchRelaxation, argmax_decision
+from supernet.errors import SearchError
+from supernet.gates import Decision
+from supernet.search.relaxations.base import SearchRelaxation, argmax_decision
 
 __all__ = ["GumbelSoftmax", "GumbelMax", "gumbel_noise"]
 

@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...errors import SearchError
-from ...gates import Decision, mix_candidates
-from .base import SearchRelaxation, _gate_items, require_layer_level
+from supernet.errors import SearchError
+from supernet.gates import Decision, mix_candidates
+from supernet.search.relaxations.base import SearchRelaxation, _gate_items, require_layer_level
 
 __all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
            "BETA_PREFIX", "beta_name", "walk_edges"]

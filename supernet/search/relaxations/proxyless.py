@@ -33,10 +33,16 @@ from typing import Callable
 
 import torch
 
-from ...compiler.module import module_key
-from ...errors import ConfigError
-from ...gates import Decision
-from .base import SearchRelaxation, _gate_items, argmax_decision, require_layer_level
+from supernet.compiler.module import module_key
+from supernet.cost.layer import METRICS, gate_costs
+from supernet.errors import ConfigError
+from supernet.gates import Decision
+from supernet.search.relaxations.base import (
+    SearchRelaxation,
+    _gate_items,
+    argmax_decision,
+    require_layer_level,
+)
 
 __all__ = ["BinaryGates", "TwoPathDecision", "binary_gate_grad"]
 
@@ -106,7 +112,7 @@ class BinaryGates(SearchRelaxation):
     Args:
         cost: per-op costs: ``{op name: cost}``, ``{gate key: [cost per candidate]}``, or a
             callable ``cost(module) -> {gate key: [cost per candidate]}``. ``None`` with
-            ``cost_weight > 0`` takes :func:`supernet.cost.gate_costs` of ``metric``.
+            ``cost_weight > 0`` takes :func:`supernet.cost.layer.gate_costs` of ``metric``.
         cost_weight: weight ``λ`` of the expected cost in the architecture loss.
         metric: ``"flops"`` (counted multiply-accumulates), ``"params"`` or ``"latency"``
             (milliseconds per candidate, measured on the module's device, as ProxylessNAS
@@ -116,7 +122,6 @@ class BinaryGates(SearchRelaxation):
     def __init__(self, cost: dict | Callable | None = None, cost_weight: float = 0.0,
                  metric: str = "flops"):
         super().__init__()
-        from ...cost import METRICS
 
         if metric not in METRICS:
             raise ConfigError(f"BinaryGates: metric {metric!r} is unknown; use one of "
@@ -227,8 +232,6 @@ class BinaryGates(SearchRelaxation):
 
 def _cost_model(metric):
     def fn(module):
-        from ...cost import gate_costs
-
         return gate_costs(module, metric)
 
     return fn

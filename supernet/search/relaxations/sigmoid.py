@@ -7,7 +7,7 @@ Search" (ECCV 2020). Each candidate is weighted by ``σ(α_k)``: candidates do n
 weight towards 0 or 1, added to the architecture loss with weight ``w01`` (10 in the paper).
 
 Discretization of layer-level edges is DARTS'
-(:class:`~supernet.search.discretize.ArgmaxDiscretization`): each edge keeps its
+(:class:`~supernet.search.discretize.layer.ArgmaxDiscretization`): each edge keeps its
 candidate of highest ``σ``, each node its ``max_inputs`` in-edges of highest ``σ``. The
 reference (``threshold_sparse``) also drops a kept edge whose best ``σ`` is below 0.85,
 which may leave a node with fewer inputs; that threshold is not applied here, so every
@@ -29,8 +29,8 @@ import math
 
 import torch
 
-from ...gates import Decision
-from .base import SearchRelaxation, _gate_items
+from supernet.gates import Decision
+from supernet.search.relaxations.base import SearchRelaxation, _gate_items
 
 __all__ = ["Sigmoid", "zero_one_loss"]
 

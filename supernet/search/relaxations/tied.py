@@ -41,9 +41,10 @@ import weakref
 import numpy as np
 import torch
 
-from ...errors import SearchError
-from ...gates import Decision, Softmax
-from .base import SearchRelaxation
+from supernet.errors import SearchError
+from supernet.gates import Decision, Softmax
+from supernet.search.relaxations.base import SearchRelaxation
+from supernet.units.deps import Ties
 
 __all__ = ["TiedGates", "tie_relaxation", "tied_unit_gates"]
 
@@ -56,7 +57,6 @@ def tied_unit_gates(module) -> tuple[list[str], np.ndarray, int] | None:
     groups = getattr(module, "gate_groups", None)
     if groups is None:
         return None
-    from ...units.deps import Ties
 
     graph = module.graph
     keys, labels = [], []

@@ -14,7 +14,9 @@ from __future__ import annotations
 import random
 import weakref
 
-from .base import SearchRelaxation
+from supernet.errors import SearchError
+from supernet.search.choices.units import choice_space
+from supernet.search.relaxations.base import SearchRelaxation
 
 __all__ = ["UniformPath"]
 
@@ -23,10 +25,10 @@ class UniformPath(SearchRelaxation):
     """Uniform sampling of one path per forward pass.
 
     At the channel and neuron levels a path keeps or drops every unit group and connection
-    with probability one half (:class:`~supernet.search.unit_choices.UnitChoiceSpace`).
+    with probability one half (:class:`~supernet.search.choices.units.UnitChoiceSpace`).
 
     Attributes:
-        fixed: a choice (see :class:`supernet.search.choices.ChoiceSpace`) to run instead of
+        fixed: a choice (see :class:`supernet.search.choices.layer.ChoiceSpace`) to run instead of
             sampling, e.g. the best one found; ``None`` samples.
     """
 
@@ -39,8 +41,6 @@ class UniformPath(SearchRelaxation):
         self.rng = random.Random(seed)
 
     def attach(self, module):
-        from ..unit_choices import choice_space
-
         self.space = choice_space(module.graph, module)
         self._module = weakref.ref(module)  # not a submodule: the module owns us
 
@@ -54,8 +54,6 @@ class UniformPath(SearchRelaxation):
         if self.space is None:
             module = self._module() if getattr(self, "_module", None) is not None else None
             if module is None:
-                from ...errors import SearchError
-
                 raise SearchError(
                     "UniformPath is not attached; use use_relaxation(module, relaxation)")
             self.attach(module)

@@ -1,0 +1,172 @@
+"""A discretized graph as a plain ``nn.Module``: no gates, no architecture parameters, no
+graph at run time.
+
+:func:`standalone` traces the compiled plan of a discretized graph into a
+:class:`torch.fx.GraphModule`: its ``forward`` is generated Python code calling the chosen
+op modules in order (cells inlined, weight sharing kept), readable with ``print(net.code)``.
+It holds only the op modules the architecture uses, under the same names as in the compiled
+module, so ``state_dict`` keys match. Nodes marked ``train_only`` (auxiliary heads) and
+drop-path are left out: it is the inference network. A channel- or neuron-level graph
+becomes, per node, the sum of its compiled blocks followed by its bias, norm and activation.
+
+Examples:
+    >>> import torch
+    >>> from supernet import Graph, compile
+    >>> g = Graph("layer"); g.add_input("x", channels=3)
+    >>> g.add_node("h", channels=4); g.add_edge("x", "h", "conv_3x3")
+    >>> g.add_node("y", merge="concat"); g.add_edge("x", "y", "identity"); g.add_edge("h", "y", "identity")
+    >>> g.set_outputs(["y"])
+    >>> net = standalone(g, compile(g))
+    >>> net(torch.randn(2, 3, 5, 5)).shape
+    torch.Size([2, 7, 5, 5])
+    >>> any("arch" in k for k in net.state_dict())
+    False
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from supernet.compiler.base import compile as compile_graph
+from supernet.compiler.kernels import pool
+from supernet.compiler.module import module_key
+from supernet.errors import SearchError
+from supernet.units.build import edge_key
+
+__all__ = ["standalone", "gates_left"]
+
+
+def gates_left(graph) -> list[str]:
+    """Gated edges of ``graph`` and its cell templates, as ``"cell:u->v"``; at the channel
+    and neuron levels, the gated nodes and edges (keep/drop gates)."""
+    out = [f"{u}->{v}" for u, v in graph.gate_edges()]
+    if graph.level != "layer":
+        out += [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
+        out += [f"{u}->{v}" for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
+    for name, t in graph.cells.items():
+        out += [f"{name}:{u}->{v}" for u, v in t.gate_edges()]
+    return out
+
+
+def _ident(name: str) -> str:
+    s = re.sub(r"\W", "_", str(name))
+    return s if s and not s[0].isdigit() else "_" + s
+
+
+def standalone(graph, module=None) -> fx.GraphModule:
+    """The inference network of a discretized ``graph`` as a ``torch.fx.GraphModule``.
+
+    Args:
+        module: the module compiled from ``graph`` whose weights to keep (compiled afresh
+            when ``None``). The result shares its op modules.
+    """
+    left = gates_left(graph)
+    if left:
+        raise SearchError(
+            f"{graph.name}: {len(left)} gate(s) left ({', '.join(left[:4])}"
+            f"{', ...' if len(left) > 4 else ''}); discretize the graph first "
+            "(supernet.search.discretize.layer or a search's finalize)"
+        )
+    if module is None:
+        module = compile_graph(graph)
+    module.check_fresh()
+    if graph.level != "layer":
+        return _standalone_units(graph, module)
+    g = fx.Graph()
+    values = {}
+    used = set()
+    for name in module._inputs:
+        ph = _ident(name)
+        while ph in used:
+            ph += "_"
+        used.add(ph)
+        values[name] = g.placeholder(ph)
+    context = sorted({c for _, ctxs in _contexts(module) for c in ctxs})
+    ctx_nodes = {c: g.placeholder(_ident(c)) for c in context}
+    _emit(g, module, "", values, ctx_nodes)
+    outs = [values[o] for o in module._outputs if values.get(o) is not None]
+    g.output(outs[0] if len(outs) == 1 else tuple(outs))
+    g.lint()
+    net = fx.GraphModule(module, g, class_name=_ident(graph.name).capitalize() or "Net")
+    net.eval() if not module.training else net.train()
+    return net
+
+
+def _standalone_units(graph, module) -> fx.GraphModule:
+    """The plan of a discretized channel- or neuron-level module: per node, the sum of its
+    blocks, then its bias, norm and activation."""
+
+    g = fx.Graph()
+    values = {}
+    for name, _ in module._inputs:
+        values[name] = g.call_module(f"nodes.{module_key(name)}", (g.placeholder(_ident(name)),))
+    for step in module._plan:
+        if step[0] == "pool":
+            _, key, u, spec = step
+            values[key] = g.call_function(pool, (values[u], spec))
+            continue
+        _, v, _, edges, _, _ = step
+        # a block without connections adds exactly zero: leave it out (keep one per node)
+        full = [e for e in edges if e[4] == "identity" or graph.edge(e[1], v)["mask"].nnz]
+        acc = None
+        for src, u, _, _, _ in full or edges[:1]:
+            y = g.call_module(f"edges.{module_key(edge_key(u, v))}", (values[src],))
+            acc = y if acc is None else g.call_function(operator.add, (acc, y))
+        values[v] = g.call_module(f"nodes.{module_key(v)}", (acc,))
+    outs = [values[o] for o in module._outputs]
+    g.output(outs[0] if len(outs) == 1 else tuple(outs))
+    g.lint()
+    net = fx.GraphModule(module, g, class_name=_ident(graph.name).capitalize() or "Net")
+    net.train(module.training)
+    return net
+
+
+def _contexts(module):
+    for step in module._plan:
+        if step[0] == "call":
+            yield from _contexts(step[2])
+            continue
+        for edge in step[2]:
+            yield edge[0], [c for cs in edge[5] for c in cs]
+
+
+def _emit(g, m, path, values, ctx_nodes):
+    for step in m._plan:
+        if step[0] == "call":
+            _, n, cell, args, train_only = step
+            if train_only:
+                values[n] = None
+                continue
+            sub = {i: values[a] for i, a in zip(cell._inputs, args)}
+            _emit(g, cell, f"{path}steps.{module_key(n)}.cell.", sub, ctx_nodes)
+            values[n] = sub[cell._outputs[0]]
+            continue
+        _, n, edges, merge, post, train_only = step
+        if train_only:
+            values[n] = None
+            continue
+        outs = []
+        for u, ops, names, zero, ident, ctx, gate, dp in edges:
+            x = values[u]
+            if x is None:
+                raise SearchError(f"node {n!r} reads train-only node {u!r}; mark it train_only too")
+            if ident[0]:
+                outs.append(x)
+                continue
+            target = f"{path}steps.{module_key(n)}.inputs.{module_key(u)}.{names[0]}"
+            kwargs = {c: ctx_nodes[c] for c in ctx[0]}
+            outs.append(g.call_module(target, (x,), kwargs))
+        if merge == "concat" and len(outs) > 1:
+            v = g.call_function(torch.cat, (outs,), {"dim": 1})
+        else:
+            v = outs[0]
+            for y in outs[1:]:
+                v = g.call_function(operator.add, (v, y))
+        if post is not None and not isinstance(post, nn.Identity):
+            v = g.call_module(f"{path}steps.{module_key(n)}.op", (v,))
+        values[n] = v

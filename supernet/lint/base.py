@@ -1,0 +1,215 @@
+"""Validation of graphs (as ``torch.fx.Graph.lint``): every problem names the node or edge at
+fault and says how to fix it.
+
+Examples:
+    >>> from supernet import Graph, lint
+    >>> g = Graph("layer", name="g")
+    >>> g.add_input("x", channels=3)
+    >>> g.add_node("h", channels=8)
+    >>> g.add_edge("x", "h", "conv_9x9")
+    >>> g.set_outputs(["h"])
+    >>> lint(g)
+    Traceback (most recent call last):
+    ...
+    supernet.errors.LintError: g: 1 problem(s) found
+      - g: edge x->h: could not resolve op 'conv_9x9' among choices [...]. Did you mean 'conv_3x3'? ...
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import networkx as nx
+
+from supernet.errors import GraphError, LintError, SupernetError, UnknownNameError
+from supernet.ops.registry import resolve_op
+from supernet.schema import LEVELS, MERGES, is_symbol
+from supernet.shapes import infer_channels, infer_strides
+
+__all__ = ["lint", "register_lint"]
+
+_CHECKS: dict[str, Callable] = {}
+
+
+def register_lint(level: str):
+    """Decorator registering ``check(graph) -> list[str]`` for graphs of ``level``."""
+
+    def wrap(fn):
+        _CHECKS[level] = fn
+        return fn
+
+    return wrap
+
+
+def lint(graph, bind: dict | None = None) -> None:
+    """Check ``graph``; raise :class:`LintError` listing every problem found.
+
+    Checks: cycles, nodes unreachable from the inputs, dangling nodes (whose value is never
+    used; mark a node ``keep=True`` to keep one on purpose), unknown ops (with the list of
+    known ones), edge arguments no candidate op takes, channel and resolution mismatches,
+    duplicate or missing inputs and outputs, unbound template symbols, and each cell
+    template in turn.
+    """
+    if graph.level not in LEVELS:
+        raise LintError([f"unknown level {graph.level!r}; expected one of {list(LEVELS)}"])
+    problems = _structure(graph)
+    if not problems:
+        check = _CHECKS.get(graph.level, _layer)
+        problems = check(graph, bind) if check is _layer else check(graph)
+    if problems:
+        raise LintError(problems, graph.name)
+
+
+def _structure(graph) -> list[str]:
+    g, name = graph.nx, graph.name
+    problems = []
+    for what in ("inputs", "outputs"):
+        names = g.graph.get(what, [])
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            problems.append(f"{name}: {what} list {dup} more than once; list each node once")
+        for n in names:
+            if n not in g:
+                problems.append(f"{name}: {what[:-1]} {n!r} is not a node of the graph")
+    if not g.graph.get("inputs"):
+        problems.append(f"{name}: the graph has no inputs; add one with add_input()")
+    if not g.graph.get("outputs"):
+        problems.append(f"{name}: the graph has no outputs; declare them with set_outputs([...])")
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
+        problems.append(f"{name}: cycle {path}; remove one of its edges")
+    return problems
+
+
+def _reachability(graph) -> list[str]:
+    g, name = graph.nx, graph.name
+    problems = []
+    inputs = [n for n in g.graph["inputs"] if n in g]
+    reach = set(inputs)
+    for i in inputs:
+        reach |= nx.descendants(g, i)
+    for n in g.nodes:
+        if n not in reach:
+            problems.append(
+                f"{name}: node {n!r} is unreachable from the inputs {inputs}; connect it or remove it"
+            )
+    outputs = [n for n in g.graph["outputs"] if n in g]
+    used = set(outputs)
+    for o in outputs:
+        used |= nx.ancestors(g, o)
+    for n in g.nodes:
+        if n not in used and not g.nodes[n].get("keep") and n not in inputs:
+            problems.append(
+                f"{name}: node {n!r} is dangling: no output depends on it; remove it, add it to "
+                "the outputs, or mark it keep=True"
+            )
+    return problems
+
+
+def _layer(graph, bind=None) -> list[str]:
+    g, name = graph.nx, graph.name
+    problems = _reachability(graph)
+    for n, d in g.nodes(data=True):
+        kind = d.get("kind", "merge")
+        if kind == "input" and g.in_degree(n):
+            problems.append(f"{name}: input {n!r} has in-edges; inputs are fed by the caller")
+        if kind == "merge" and d.get("merge", "sum") not in MERGES:
+            problems.append(
+                f"{name}: node {n!r} has merge {d.get('merge')!r}; expected one of {list(MERGES)}"
+            )
+        if kind == "merge" and d.get("op") is not None:
+            try:
+                resolve_op(d["op"], f"{name}: node {n!r}")
+            except UnknownNameError as exc:
+                problems.append(str(exc))
+        if kind == "call":
+            if d.get("cell") not in graph.cells:
+                problems.append(
+                    f"{name}: call node {n!r} names unknown cell {d.get('cell')!r}; known: "
+                    f"{sorted(graph.cells)}"
+                )
+            elif len(d.get("args", [])) != len(graph.cells[d["cell"]].inputs):
+                problems.append(
+                    f"{name}: call node {n!r} passes {len(d.get('args', []))} argument(s); cell "
+                    f"{d['cell']!r} takes {len(graph.cells[d['cell']].inputs)}"
+                )
+    for n, d in g.nodes(data=True):
+        if d.get("kind", "merge") == "merge" and not g.in_degree(n):
+            problems.append(f"{name}: node {n!r} has no inputs; connect it with add_edge or remove it")
+    for u, v, e in g.edges(data=True):
+        if g.nodes[v].get("kind") == "call":
+            continue
+        ops = e.get("ops")
+        if not isinstance(ops, list) or not ops:
+            problems.append(f"{name}: edge {u}->{v} has no candidate ops; give it ops=[...]")
+            continue
+        dup = sorted({o for o in ops if ops.count(o) > 1})
+        if dup:
+            problems.append(f"{name}: edge {u}->{v} lists op(s) {dup} twice; list each once")
+        specs = []
+        for op in ops:
+            try:
+                specs.append(resolve_op(op, f"{name}: edge {u}->{v}"))
+            except UnknownNameError as exc:
+                problems.append(str(exc))
+        if len(specs) == len(ops):
+            accepted = set().union(*(s.params for s in specs))
+            for k in e.get("args", {}):
+                if k not in accepted:
+                    problems.append(
+                        f"{name}: edge {u}->{v}: no candidate op takes argument {k!r} "
+                        f"(they take {sorted(accepted)})"
+                    )
+    if problems:
+        return problems
+    for cell, template in graph.cells.items():
+        problems += [f"cell {cell!r}: {p}" for p in _template(template)]
+    if problems or _has_free_symbols(graph, bind):
+        return problems
+    try:
+        infer_channels(graph, bind)
+        infer_strides(graph, bind)
+    except (GraphError, SupernetError) as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _template(template) -> list[str]:
+    """Checks of a cell template that do not need its symbols bound."""
+    problems = _structure(template)
+    if problems:
+        return problems
+    if len(template.outputs) != 1:
+        problems.append(
+            f"{template.name}: a cell template has exactly one output, got {template.outputs}"
+        )
+    g = template.nx
+    for u, v, e in g.edges(data=True):
+        for op in e.get("ops", []):
+            try:
+                resolve_op(op, f"{template.name}: edge {u}->{v}")
+            except UnknownNameError as exc:
+                problems.append(str(exc))
+    return problems + _reachability(template)
+
+
+def _has_free_symbols(graph, bind) -> bool:
+    bind = bind or {}
+
+    def free(value):
+        if is_symbol(value):
+            return value[1:] not in bind
+        if isinstance(value, (list, tuple)):
+            return any(free(v) for v in value)
+        if isinstance(value, dict):
+            return any(free(v) for v in value.values())
+        return False
+
+    g = graph.nx
+    return any(free(d) for _, d in g.nodes(data=True)) or any(
+        free(d) for _, _, d in g.edges(data=True)
+    )

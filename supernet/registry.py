@@ -1,0 +1,157 @@
+"""The one registry helper behind every registry of supernet (ops, activations, compilers,
+lint rules, edit kinds, cost rules, relaxations, policies, strategies, spaces, data sets).
+
+Every registry behaves the same way, as timm's model registry and PyG's resolver do:
+registering a name twice is refused unless ``override=True``; ``list`` filters names with
+one shell-style glob; a name that is not there fails with one message that lists the
+choices, suggests the closest one and says how to register one.
+
+Examples:
+    >>> colors = Registry("color", hint="register one with colors.register")
+    >>> @colors.register("red")
+    ... def red():
+    ...     return "#f00"
+    >>> colors.register("green", lambda: "#0f0")
+    <function <lambda> at ...>
+    >>> colors.list("g*"), colors.resolve("red")()
+    (['green'], '#f00')
+    >>> colors.resolve("rde")
+    Traceback (most recent call last):
+        ...
+    supernet.errors.UnknownNameError: could not resolve color 'rde' among ['green', 'red']; did you mean 'red'? register one with colors.register
+    >>> colors.register("red", lambda: "#e00")
+    Traceback (most recent call last):
+        ...
+    supernet.errors.DuplicateNameError: color 'red' is registered already; pass override=True to replace it
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Callable, Generic, Iterator, TypeVar
+
+from supernet.errors import DuplicateNameError, UnknownNameError
+
+__all__ = ["Registry", "decorator"]
+
+T = TypeVar("T")
+
+_MISSING = object()
+
+
+class Registry(Generic[T]):
+    """Named entries of one kind.
+
+    Args:
+        kind: what an entry is, for messages (``"op"``, ``"strategy"``).
+        hint: how a user adds one, ending the error of an unknown name
+            (``"register one with @supernet.register_op"``).
+        entry_points: an entry-point group whose modules register entries; they are
+            imported the first time a name is missing or the names are listed, so an
+            installed package extends the registry without being imported by hand.
+    """
+
+    def __init__(self, kind: str, hint: str = "", entry_points: str | None = None):
+        self.kind = kind
+        self.hint = hint
+        self.entry_points = entry_points
+        self._entries: dict[str, T] = {}
+        self._plugins_loaded = entry_points is None
+
+    # ------------------------------------------------------------------ writing
+    def register(self, name: str, obj=_MISSING, *, override: bool = False):
+        """Register ``obj`` under ``name`` and return it; without ``obj``, a decorator."""
+        if obj is _MISSING:
+            return lambda o: self.register(name, o, override=override)
+        if not isinstance(name, str) or not name:
+            raise UnknownNameError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        if name in self._entries and not override:
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered already; pass override=True to replace it"
+            )
+        self._entries[name] = obj
+        return obj
+
+    def unregister(self, name: str) -> T:
+        """Remove ``name``; returns what it held."""
+        self.resolve(name)
+        return self._entries.pop(name)
+
+    # ------------------------------------------------------------------ reading
+    def resolve(self, name: str, where: str = "") -> T:
+        """The entry ``name``; fails with the list of choices and the closest one."""
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            pass
+        if self._load_plugins():
+            return self.resolve(name, where)
+        raise UnknownNameError(self.unknown(name, where)) from None
+
+    def unknown(self, name, where: str = "") -> str:
+        """The message for a name that is not registered."""
+        at = f"{where}: " if where else ""
+        names = self.list()
+        close = difflib.get_close_matches(str(name), names, n=1)
+        maybe = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f" {self.hint}" if self.hint else ""
+        if not close and hint:
+            hint = ";" + hint
+        return f"{at}could not resolve {self.kind} {name!r} among {names}{maybe}{hint}"
+
+    def get(self, name: str, default=None):
+        if name not in self:
+            return default
+        return self._entries[name]
+
+    def list(self, filter: str | None = None) -> list[str]:
+        """Registered names, sorted; ``filter`` is a shell-style glob (``"darts*"``)."""
+        self._load_plugins()
+        names = sorted(self._entries)
+        return names if filter is None else [n for n in names if fnmatch.fnmatchcase(n, filter)]
+
+    def items(self) -> list[tuple[str, T]]:
+        self._load_plugins()
+        return sorted(self._entries.items())
+
+    def __contains__(self, name) -> bool:
+        if name in self._entries:
+            return True
+        return self._load_plugins() and name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self.list())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._entries)} entries)"
+
+    # ------------------------------------------------------------------ plugins
+    def _load_plugins(self) -> bool:
+        """Import the modules of the entry-point group once; True if that was done now."""
+        if self._plugins_loaded:
+            return False
+        self._plugins_loaded = True
+        from importlib.metadata import entry_points  # only when a group is named
+
+        for ep in entry_points(group=self.entry_points):
+            ep.load()
+        return True
+
+
+def decorator(registry: Registry, transform: Callable | None = None):
+    """A ``@register_x(name, override=False)`` decorator over ``registry`` (optionally
+    storing ``transform(name, obj)`` instead of ``obj``, and returning ``obj``)."""
+
+    def register(name: str, override: bool = False):
+        def wrap(obj):
+            registry.register(name, obj if transform is None else transform(name, obj),
+                              override=override)
+            return obj
+
+        return wrap
+
+    return register
