@@ -18,19 +18,19 @@ At the channel and neuron levels (keep/drop gates of units and connections):
 ========================= ==========================================================
 
 Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
-``state.editor``, so every decision is a recorded, replayable edit. Compose one with a
-search loop as (the loop's own names aside)::
+``state.editor``, so every decision is a recorded, replayable edit. Importing this package
+registers them as the strategies ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"``,
+``"progressive_gates"`` and ``"gradual_magnitude"`` (:mod:`supernet.search.strategies`),
+which compose each policy with its relaxation and the epochs its paper runs, e.g.
+``supernet.search.search(graph, train, val, strategy="sgas")``.
 
-    policy = pdarts_policy(lambda n: create_space("darts", layers=n))
-    search(graph=policy.builder(policy.stages[0].cells), relaxation=policy.relaxation,
-           discretization=policy, epochs=policy.epochs)
-    search(graph, relaxation=Softmax(), discretization=sgas_policy(2),
-           epochs=sgas_epochs(graph))
-    search(graph, relaxation=Softmax(), discretization=darts_pt_policy(), epochs=50)
-
-When the strategy registry (:mod:`supernet.search.strategies`) is present, importing this
-package registers ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"``,
-``"progressive_gates"`` and ``"gradual_magnitude"`` there.
+Examples:
+    >>> from supernet.spaces import create_space
+    >>> from supernet.search.strategies import create_strategy
+    >>> sgas_epochs(create_space("darts", C=4, layers=3))  # 9 + 5 * 7 + 1 + 5, as the reference
+    50
+    >>> type(create_strategy("sgas").discretization).__name__
+    'SGAS'
 """
 
 from supernet.search.progressive.common import (
