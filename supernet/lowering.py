@@ -1,13 +1,18 @@
 """Lowering between levels: layer -> channel -> neuron, and back where it can be done.
 
-:func:`lower` turns a discretized layer-level graph of linear/conv ops (with ``relu``,
-``batchnorm`` and ``bn_relu`` as per-unit activations and norms, identity and pooling ops,
-``sum`` and ``concat`` merges) into a channel-level graph, or a neuron-level one (each
-kernel tap its own connection); given the compiled module, the weights come along and the
-lowered module computes the same function. :func:`lift` goes back: neuron -> channel when
-every kernel is whole, channel -> layer when every block is full (after unit removal the
-layer graph has the shrunk widths). Each lowered node and edge records its ``origin``
-(the layer op and arguments), so lifting restores the same op names.
+:func:`lower` turns a discretized layer-level graph into a channel-level graph, or a
+neuron-level one (each kernel tap its own connection); given the compiled module, the
+weights come along and the lowered module computes the same function. What each op becomes
+is the op's own fact: its ``lower=`` rule (``register_op(name, lower=rule)``) gives a record
+of :mod:`supernet.ops.forms` -- a conv or dense block, the identity (diagonal), the zero
+(empty) block, a pooling, or a per-unit activation and norm (on a node, or as the single
+in-edge of a node without an op); the built-in linear, conv, identity, pooling, ``relu``,
+``batchnorm`` and ``bn_relu`` ops have one, with ``sum`` and ``concat`` merges. :func:`lift`
+goes back: neuron -> channel when every kernel is whole, channel -> layer when every block is
+full (after unit removal the layer graph has the shrunk widths). Each lowered node and edge
+records its ``origin`` (the layer op and arguments), so lifting restores the same op names
+where the origin's form still holds; elsewhere the op whose ``lift=`` rule accepts the form
+is chosen.
 
 Examples:
     >>> import torch
@@ -39,6 +44,8 @@ import torch
 from supernet.compiler import compile as compile_graph
 from supernet.errors import GraphError
 from supernet.graph import Graph
+from supernet.ops.forms import ConvBlock, DenseBlock, EmptyBlock, IdentityBlock, PerUnit, Pool
+from supernet.ops.registry import OPS, bound_args, resolve_op
 from supernet.shapes import infer_channels
 from supernet.units.build import add_group, add_input, connect, conv_attrs, taps
 from supernet.units.masks import (
@@ -52,14 +59,7 @@ from supernet.units.masks import (
 
 __all__ = ["Lowered", "lower", "lift"]
 
-_PER_UNIT = {None: ("identity", None), "identity": ("identity", None), "relu": ("relu", None),
-             "batchnorm": ("identity", "batchnorm"), "bn_relu": ("relu", "batchnorm")}
-_POST = {v: k for k, v in _PER_UNIT.items() if k != "identity"}
-_CONV = {"conv", "conv_1x1", "conv_3x3"}
-_DENSE = {"linear", "classifier"}
-_POOLS = {"global_avg_pool", "max_pool_3x3", "avg_pool_3x3"}
-SUPPORTED = sorted(_CONV | _DENSE | _POOLS | {"identity", "skip_connect", "none", "relu",
-                                               "batchnorm", "bn_relu"})
+_WEIGHTED = (ConvBlock, DenseBlock)
 
 
 @dataclass
@@ -131,35 +131,64 @@ def _same_weights(graph, module):
     return new.train(module.training)
 
 
+# ---------------------------------------------------------------------- the ops' forms
+def _op_form(op, C_in, C_out, args, where):
+    """The channel-level form of ``op`` (its ``lower=`` rule); fails when it has none."""
+    spec = resolve_op(op, where)
+    if spec.lower is None:
+        raise GraphError(f"{where}: op {op!r} has no unit-level form; give it one with "
+                         f"register_op({op!r}, ..., lower=rule) (see supernet.ops.forms)")
+    form = spec.lower(C_in, C_out, bound_args(spec, C_in, C_out, args, where))
+    if form is None:
+        raise GraphError(f"{where}: op {op!r} has no unit-level form with arguments {args} "
+                         f"({C_in} -> {C_out} channels)")
+    return form
+
+
+def _origin_form(op, C_in, C_out, args):
+    """The form of a recorded origin op, or ``None`` if it has none (or is not registered)."""
+    spec = OPS.get(op) if isinstance(op, str) else None
+    if spec is None or spec.lower is None:
+        return None
+    try:
+        return spec.lower(C_in, C_out, bound_args(spec, C_in, C_out, args))
+    except (GraphError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _holds(op_form, form) -> bool:
+    """Does an op of form ``op_form`` hold the channel-level ``form``? (a per-unit op on an
+    edge lowers to the identity, its activation and norm moved to the node)"""
+    if op_form == form:
+        return True
+    return isinstance(form, IdentityBlock) and isinstance(op_form, PerUnit)
+
+
+def _node_form(form):
+    """The node-level reading of an op's form: the identity is the per-unit identity."""
+    return PerUnit() if isinstance(form, IdentityBlock) else form
+
+
+def _lift_op(form, where):
+    """``(op, args)`` of the first op, by name, whose ``lift=`` rule accepts ``form``."""
+    for name, spec in OPS.items():
+        if spec.lift is not None:
+            args = spec.lift(form)
+            if args is not None:
+                return name, dict(args)
+    raise GraphError(f"{where}: no registered op holds {form}; register one with "
+                     "register_op(name, ..., lift=rule) or keep the graph at unit level")
+
+
+def _weights(form, module):
+    return module if form.weights is None else form.weights(module)
+
+
+def _norm(form, module):
+    return module if form.norm_of is None else form.norm_of(module)
+
+
 # ---------------------------------------------------------------------- layer -> channel
-def _conv_args(op, a):
-    k = {"conv_1x1": 1, "conv_3x3": 3}.get(op, a.get("kernel_size", 3))
-    pad = {"conv_1x1": 0, "conv_3x3": 1}.get(op, a.get("padding"))
-    dim = a.get("dim", 2)
-    return conv_attrs(k, a.get("stride", 1), pad, a.get("dilation", 1) if op == "conv" else 1,
-                      a.get("groups", 1) if op == "conv" else 1, dim=dim)
-
-
-def _edge_plan(layer, u, v, op, a, C_in, C_e):
-    where = f"{layer.name}: edge {u}->{v}"
-    if op in _CONV:
-        return "conv", _conv_args(op, a), None
-    if op in _DENSE:
-        return "dense", {}, None
-    if op in ("identity", "none") or (op == "skip_connect" and a.get("stride", 1) == 1
-                                      and C_in == C_e):
-        return "identity", {}, None
-    if op == "global_avg_pool":
-        return "identity", {}, "global_avg"
-    if op in ("max_pool_3x3", "avg_pool_3x3") and not a.get("pool_bn", False):
-        s = a.get("stride", 1)
-        return "identity", {}, {"kind": op[:3], "kernel": 3, "stride": s, "padding": 1}
-    if op in ("relu", "batchnorm", "bn_relu"):
-        raise GraphError(f"{where}: per-unit op {op!r} on an edge lowers only as the single "
-                         "in-edge of a node without its own op; give it its own node")
-    raise GraphError(f"{where}: op {op!r} has no unit-level form; supported: {SUPPORTED}")
-
-
 def _layer_to_channel(layer, module) -> Lowered:
     if layer.cells:
         raise GraphError(f"{layer.name}: lowering needs a flat graph; inline the cells first")
@@ -168,31 +197,40 @@ def _layer_to_channel(layer, module) -> Lowered:
         raise GraphError(f"{layer.name}: edge {gates[0][0]}->{gates[0][1]} is a gate; "
                          "discretize the graph before lowering it")
     info = infer_channels(layer)
+    forms = {(u, v): _op_form(e["ops"][0], *info.edges[(u, v)], e.get("args", {}),
+                              f"{layer.name}: edge {u}->{v}")
+             for u, v, e in layer.nx.edges(data=True)}
     ch = Graph("channel", name=layer.name)
     ch.meta.update(copy.deepcopy(layer.meta))
-    per_unit_edge = {}
+    per_unit_edge, node_forms = set(), {}
     for n, d in layer.nx.nodes(data=True):
         if d.get("kind") == "input":
             add_input(ch, n, info.nodes[n])
             continue
         if d.get("kind") != "merge":
             raise GraphError(f"{layer.name}: node {n!r} is a {d.get('kind')!r} node; inline it")
-        post = d.get("op")
         ins = layer.in_edges(n)
-        if post is None and len(ins) == 1 and layer.nx.edges[ins[0]]["ops"][0] in _PER_UNIT:
-            post = layer.nx.edges[ins[0]]["ops"][0]
-            per_unit_edge[ins[0]] = post
-        if post not in _PER_UNIT:
-            raise GraphError(f"{layer.name}: node {n!r} applies op {post!r}; unit levels apply "
-                             f"per-unit ops only: {sorted(k for k in _PER_UNIT if k)}")
-        act, norm = _PER_UNIT[post]
-        weighted = [e for e in ins if layer.nx.edges[e]["ops"][0] in _CONV | _DENSE]
-        bias = any(layer.nx.edges[e]["args"].get("bias", True) for e in weighted)
+        where = f"{layer.name}: node {n!r}"
+        if d.get("op") is not None:
+            C = info.nodes[n]
+            post = _node_form(_op_form(d["op"], C, C, d.get("op_args", {}), where))
+        elif len(ins) == 1 and isinstance(forms[ins[0]], PerUnit):
+            post = forms[ins[0]]
+            per_unit_edge.add(ins[0])
+        else:
+            post = PerUnit()
+        if not isinstance(post, PerUnit):
+            raise GraphError(f"{where} applies op {d['op']!r}; unit levels apply per-unit ops "
+                             "only (an activation or norm: an op whose lower= rule gives a "
+                             "PerUnit); put the op on an edge")
+        node_forms[n] = post
+        weighted = [forms[e] for e in ins if isinstance(forms[e], _WEIGHTED)]
+        bias = any(f.bias for f in weighted)
         origin = {"merge": d.get("merge", "sum"), "op": d.get("op"),
                   "channels": d.get("channels")}
         if "op_args" in d:
             origin["op_args"] = dict(d["op_args"])
-        add_group(ch, n, info.nodes[n], act=act, bias=bias, norm=norm, origin=origin)
+        add_group(ch, n, info.nodes[n], act=post.act, bias=bias, norm=post.norm, origin=origin)
     offsets = {}
     for n in layer.nx.nodes:
         off = 0
@@ -200,48 +238,47 @@ def _layer_to_channel(layer, module) -> Lowered:
             offsets[(u, n)] = off if layer.nx.nodes[n].get("merge") == "concat" else 0
             off += info.edges[(u, n)][1]
     for u, v, e in layer.nx.edges(data=True):
-        op, a = e["ops"][0], dict(e.get("args", {}))
+        op, a, form = e["ops"][0], dict(e.get("args", {})), forms[(u, v)]
         C_in, C_e = info.edges[(u, v)]
         off, n_dst = offsets[(u, v)], info.nodes[v]
-        if (u, v) in per_unit_edge:
-            kind, attrs, pool = "identity", {}, None
-        else:
-            kind, attrs, pool = _edge_plan(layer, u, v, op, a, C_in, C_e)
-        if kind == "identity":
-            mask = empty_mask(n_dst, C_in) if op == "none" else diagonal_mask(C_in, off, n_dst)
-        else:
+        where = f"{layer.name}: edge {u}->{v}"
+        pool, kernel, attrs = None, None, {}
+        if isinstance(form, PerUnit) and (u, v) not in per_unit_edge:
+            raise GraphError(f"{where}: per-unit op {op!r} on an edge lowers only as the single "
+                             "in-edge of a node without its own op; give it its own node")
+        if isinstance(form, _WEIGHTED):
+            kind = "conv" if isinstance(form, ConvBlock) else "dense"
+            if kind == "conv":
+                attrs = conv_attrs(list(form.kernel), list(form.stride), list(form.padding),
+                                   list(form.dilation), form.groups, where=where)
+                kernel = attrs.pop("kernel")
             g = attrs.get("groups", 1)
             if g > 1 and C_e != n_dst:
-                raise GraphError(f"{layer.name}: edge {u}->{v}: a grouped conv into a concat "
-                                 "has no unit-level form")
+                raise GraphError(f"{where}: a grouped conv into a concat has no unit-level form")
             local = block_mask(C_e, C_in, g) if g > 1 else np.ones((C_e, C_in), bool)
             mask = np.zeros((n_dst, C_in), bool)
             mask[off:off + C_e] = local.toarray() if g > 1 else local
+        else:
+            kind = "identity"
+            if isinstance(form, EmptyBlock):
+                mask = empty_mask(n_dst, C_in)
+            else:
+                mask = diagonal_mask(C_in, off, n_dst)
+            if isinstance(form, Pool):
+                pool = form.unit_spec()
         origin = {"op": op, "args": a, "channels": e.get("channels")}
-        attrs = {k: v for k, v in attrs.items()}
-        kernel = attrs.pop("kernel", None)
-        _connect(ch, u, v, kind, mask, kernel, attrs, pool, e.get("port", 0), origin)
+        connect(ch, u, v, kind, mask=mask, kernel=kernel, pool=pool, port=e.get("port", 0),
+                origin=origin, **attrs)
     ch.set_outputs(layer.outputs)
     if module is None:
         return Lowered(ch, None)
 
     net = compile_graph(ch, kernel="dense")
-    _copy_layer_to_channel(layer, module, ch, net, offsets, info)
+    _copy_layer_to_channel(layer, module, net, offsets, info, forms, node_forms)
     return Lowered(ch, net.train(module.training))
 
 
-def _connect(ch, u, v, kind, mask, kernel, attrs, pool, port, origin):
-    connect(ch, u, v, kind, mask=mask, kernel=kernel, pool=pool, port=port, origin=origin,
-            **attrs)
-
-
-def _bn_of(mod):
-    if isinstance(mod, torch.nn.Sequential):
-        return mod[0]
-    return mod
-
-
-def _copy_layer_to_channel(layer, lm, ch, net, offsets, info):
+def _copy_layer_to_channel(layer, lm, net, offsets, info, forms, node_forms):
     with torch.no_grad():
         for n in layer.nx.nodes:
             if layer.nx.nodes[n].get("kind") == "input":
@@ -250,14 +287,15 @@ def _copy_layer_to_channel(layer, lm, ch, net, offsets, info):
             if params.bias is not None:
                 params.bias.zero_()
             bn = None
-            if layer.nx.nodes[n].get("op") in ("batchnorm", "bn_relu"):
-                bn = _bn_of(lm.steps[n].op)
+            if layer.nx.nodes[n].get("op") is not None and node_forms[n].norm is not None:
+                bn = _norm(node_forms[n], lm.steps[n].op)
             for u, _ in layer.in_edges(n):
-                op = layer.nx.edges[u, n]["ops"][0]
+                op, form = layer.nx.edges[u, n]["ops"][0], forms[(u, n)]
                 mod = lm.edge_module(u, n)[op]
-                if op in ("batchnorm", "bn_relu"):
-                    bn = _bn_of(mod)
-                if op in _CONV | _DENSE:
+                if isinstance(form, PerUnit) and form.norm is not None:
+                    bn = _norm(form, mod)
+                if isinstance(form, _WEIGHTED):
+                    mod = _weights(form, mod)
                     off, C_e = offsets[(u, n)], info.edges[(u, n)][1]
                     net.block(u, n).weight[off:off + C_e] = mod.weight
                     if mod.bias is not None:
@@ -280,6 +318,7 @@ def _copy_bn(bn, params, to_unit: bool):
 def _channel_to_layer(ch, module) -> Lowered:
     layer = Graph("layer", name=ch.name)
     layer.meta.update(copy.deepcopy(ch.meta))
+    node_forms = {}
     for n, d in ch.nx.nodes(data=True):
         if d["kind"] == "input":
             if len(d["units"]) != d["width"] or not np.array_equal(d["units"],
@@ -288,31 +327,38 @@ def _channel_to_layer(ch, module) -> Lowered:
                                  f"{d['width']} features; a layer graph reads whole tensors")
             layer.add_input(n, channels=int(d["width"]))
             continue
-        post = _POST.get((d.get("act", "identity"), d.get("norm")))
-        if post is None and (d.get("act", "identity"), d.get("norm")) != ("identity", None):
-            raise GraphError(f"{ch.name}: node {n!r} (act {d.get('act')!r}, norm "
-                             f"{d.get('norm')!r}) has no layer op")
         origin = d.get("origin") or {}
-        extra = {"op": post} if post is not None else {}
-        if post is not None and origin.get("op") == post and "op_args" in origin:
-            extra["op_args"] = dict(origin["op_args"])
+        form = PerUnit(d.get("act", "identity"), d.get("norm"))
+        C = len(d["units"])
+        op, args = origin.get("op"), dict(origin.get("op_args", {}))
+        of = _origin_form(op, C, C, args)
+        if of is None or _node_form(of) != form:
+            op, args = (None, {}) if form == PerUnit() else _lift_op(form, f"{ch.name}: node {n!r}")
+        extra = {}
+        if op is not None:
+            extra["op"] = op
+            node_forms[n] = _node_form(_origin_form(op, C, C, args) or form)
+            if args:
+                extra["op_args"] = args
         declared = origin.get("channels", True) is not None  # undeclared widths stay inferred
         layer.add_node(n, merge=origin.get("merge", "sum"),
                        channels=len(d["units"]) if declared else None, **extra)
-    first_weighted, ops = {}, {}
+    first_weighted, ops, forms = {}, {}, {}
     for u, v, e in ch.nx.edges(data=True):
-        op, args, channels = _layer_op(ch, u, v, e)
+        op, args, channels, form = _layer_op(ch, u, v, e)
         node = ch.nx.nodes[v]
-        if op in _CONV | _DENSE:
+        if isinstance(form, _WEIGHTED):
+            takes_bias = "bias" in resolve_op(op).params
             first = first_weighted.setdefault(v, (u, v))
             if bool(node.get("bias", True)) and first == (u, v):
-                if args.get("bias", True) is False:
+                if takes_bias and args.get("bias", True) is False:
                     args["bias"] = True
-            else:
+            elif takes_bias:
                 args["bias"] = False
-        elif op in _PER_UNIT and op is not None:
+        elif isinstance(form, PerUnit):
             layer.nx.nodes[v].pop("op", None), layer.nx.nodes[v].pop("op_args", None)
-        ops[(u, v)] = op
+            node_forms.pop(v, None)
+        ops[(u, v)], forms[(u, v)] = op, form
         layer.add_edge(u, v, op, port=e.get("port"), channels=channels, **args)
     for v, d in ch.nx.nodes(data=True):
         if d["kind"] == "units" and d.get("bias", True) and v not in first_weighted:
@@ -323,11 +369,13 @@ def _channel_to_layer(ch, module) -> Lowered:
         return Lowered(layer, None)
 
     lm = compile_graph(layer)
-    _copy_channel_to_layer(ch, module, layer, lm, ops)
+    _copy_channel_to_layer(ch, module, lm, ops, forms, node_forms)
     return Lowered(layer, lm.train(module.training))
 
 
 def _layer_op(ch, u, v, e):
+    """``(op, args, channels, form)`` of the layer edge holding channel-level edge ``u->v``
+    (``form``: the op's own form, with its weights and norm accessors)."""
     where = f"{ch.name}: edge {u}->{v}"
     origin = e.get("origin") or {}
     m, n_dst, n_src = e["mask"], *e["mask"].shape
@@ -336,54 +384,45 @@ def _layer_op(ch, u, v, e):
     C_e = len(rows)
     concat = (ch.nx.nodes[v].get("origin") or {}).get("merge") == "concat"
     channels = C_e if concat and (C_e != n_src or origin.get("channels") is not None) else None
+    op, args = origin.get("op"), dict(origin.get("args", {}))
     if e["kind"] == "identity":
-        if origin.get("op") == "none" and m.nnz == 0:
-            return "none", dict(origin.get("args", {})), None
+        of = _origin_form(op, n_src, C_e or n_dst, args)
+        if m.nnz == 0 and isinstance(of, EmptyBlock):
+            return op, args, None, of
         if m.nnz != n_src or not np.array_equal(m.indices, np.arange(n_src)) or (
                 not concat and n_src != n_dst) or (len(rows) and rows[-1] - off + 1 != C_e):
             raise GraphError(f"{where}: only a whole one-to-one identity lifts to a layer op")
-        if e.get("pool") == "global_avg":
-            return "global_avg_pool", {}, channels
         p = e.get("pool")
-        if isinstance(p, dict) and p["kernel"] == [3] * len(p["kernel"]) and \
-                p["padding"] == [1] * len(p["kernel"]) and len(set(p["stride"])) == 1:
-            return f"{p['kind']}_pool_3x3", {"stride": p["stride"][0]}, channels
-        if p is not None:
-            raise GraphError(f"{where}: pool {p} has no layer op (global_avg, or 3x3 max/avg "
-                             "pooling with padding 1)")
-        op = origin.get("op") if origin.get("op") in ("identity", "skip_connect", "relu",
-                                                      "batchnorm", "bn_relu") else "identity"
-        return op, dict(origin.get("args", {})) if op == origin.get("op") else {}, channels
-    g = e.get("groups", 1)
-    want = block_mask(C_e, n_src, g) if g > 1 else None
-    full = m.nnz == (want.nnz if g > 1 else C_e * n_src) and (not len(rows) or
-                                                              rows[-1] - off + 1 == C_e)
-    if not full:
-        raise GraphError(f"{where}: the block has {m.nnz} connections, a layer op is dense; "
-                         "lift only full blocks (or keep the graph at unit level)")
-    a = dict(origin.get("args", {}))
-    if e["kind"] == "dense":
-        op = origin.get("op") if origin.get("op") in _DENSE else "linear"
-        return op, {k: a[k] for k in a if k == "bias"} if op == origin.get("op") else {}, channels
-    k, s, p, dl = e["kernel"], e["stride"], e["padding"], e["dilation"]
-    sq = len(set(k)) == 1 and len(set(s)) == 1 and len(set(p)) == 1 and len(set(dl)) == 1
-    if not sq:
-        raise GraphError(f"{where}: non-square convs have no layer op")
-    op = origin.get("op")
-    if op in _CONV and _conv_args(op, a) == {**conv_attrs(k, s, p, dl, g), "groups": g}:
-        return op, a, channels
-    args = {"kernel_size": k[0], "stride": s[0], "padding": p[0], "dilation": dl[0],
-            "groups": g}
-    if len(k) != 2:
-        args["dim"] = len(k)
-    return "conv", args, channels
+        form = IdentityBlock() if p is None else Pool.from_unit_spec(p)
+    else:
+        if e.get("pool") is not None:
+            raise GraphError(f"{where}: a {e['kind']} block on a pooled source has no layer op; "
+                             "give the pooling an identity edge into a node of its own")
+        g = e.get("groups", 1)
+        want = block_mask(C_e, n_src, g) if g > 1 else None
+        full = m.nnz == (want.nnz if g > 1 else C_e * n_src) and (not len(rows) or
+                                                                  rows[-1] - off + 1 == C_e)
+        if not full:
+            raise GraphError(f"{where}: the block has {m.nnz} connections, a layer op is "
+                             "dense; lift only full blocks (or keep the graph at unit level)")
+        if e["kind"] == "dense":
+            form = DenseBlock()
+        else:
+            form = ConvBlock(tuple(e["kernel"]), tuple(e["stride"]), tuple(e["padding"]),
+                             tuple(e["dilation"]), g)
+        of = _origin_form(op, n_src, C_e, args)
+    if of is not None and _holds(of, form):
+        return op, args, channels, of
+    op, args = _lift_op(form, where)
+    return op, args, channels, _origin_form(op, n_src, C_e, args) or form
 
 
-def _copy_channel_to_layer(ch, net, layer, lm, ops):
+def _copy_channel_to_layer(ch, net, lm, ops, forms, node_forms):
     with torch.no_grad():
         for (u, v), op in ops.items():
-            mod = lm.edge_module(u, v)[op]
-            if op in _CONV | _DENSE:
+            form = forms[(u, v)]
+            if isinstance(form, _WEIGHTED):
+                mod = _weights(form, lm.edge_module(u, v)[op])
                 m = ch.nx.edges[u, v]["mask"]
                 rows = np.unique(entry_keys(m) // max(m.shape[1], 1))
                 w = net.block(u, v).effective()
@@ -393,7 +432,9 @@ def _copy_channel_to_layer(ch, net, layer, lm, ops):
         for v, d in ch.nx.nodes(data=True):
             if d["kind"] != "units" or d.get("norm") != "batchnorm":
                 continue
-            node_op = layer.nx.nodes[v].get("op")
-            src = lm.steps[v].op if node_op is not None else next(
-                lm.edge_module(u, v)[ops[(u, v)]] for u, _ in ch.in_edges(v))
-            _copy_bn(_bn_of(src), net.unit_params(v), to_unit=False)
+            if v in node_forms:
+                bn = _norm(node_forms[v], lm.steps[v].op)
+            else:
+                u = next(u for u, _ in ch.in_edges(v) if isinstance(forms[(u, v)], PerUnit))
+                bn = _norm(forms[(u, v)], lm.edge_module(u, v)[ops[(u, v)]])
+            _copy_bn(bn, net.unit_params(v), to_unit=False)

@@ -121,7 +121,55 @@ def test_lowering_refuses_gates_and_unknown_ops():
     g.add_node("h", channels=3)
     g.add_edge("x", "h", "sep_conv_3x3")
     g.set_outputs(["h"])
-    with pytest.raises(GraphError, match="op 'sep_conv_3x3' has no unit-level form"):
+    with pytest.raises(GraphError, match=r"op 'sep_conv_3x3' has no unit-level form; give it one "
+                                         r"with register_op\('sep_conv_3x3', \.\.\., lower=rule\)"):
         lower(g)
     with pytest.raises(GraphError, match="cannot lower a 'layer'-level graph to 'layer'"):
         lower(g, "layer")
+
+
+def test_a_channel_graph_without_origins_lifts_by_the_ops_lift_rules():
+    from supernet.units import add_group, add_input, connect
+
+    ch = Graph("channel", name="ch")
+    add_input(ch, "x", 3)
+    add_group(ch, "a", 6, act="relu", norm="batchnorm")
+    connect(ch, "x", "a", "conv", kernel=3, stride=2, padding=1)
+    add_group(ch, "m", 6, bias=False)
+    connect(ch, "a", "m", "identity", pool={"kind": "max", "kernel": 3,
+                                                "stride": 1, "padding": 1})
+    add_group(ch, "p", 6, bias=False)
+    connect(ch, "m", "p", "identity", pool="global_avg")
+    add_group(ch, "y", 4)
+    connect(ch, "p", "y", "dense")
+    ch.set_outputs(["y"])
+    net = compile(ch)
+    back = lift(ch, "layer", net)
+    g = back.graph
+    assert g.node("a")["op"] == "bn_relu"
+    assert g.edge("x", "a")["ops"] == ["conv"]
+    assert g.edge("x", "a")["args"] == {"kernel_size": 3, "stride": 2, "padding": 1,
+                                        "dilation": 1, "groups": 1}
+    assert g.edge("a", "m")["ops"] == ["max_pool_3x3"]
+    assert g.edge("m", "p")["ops"] == ["global_avg_pool"] and g.edge("p", "y")["ops"] == ["linear"]
+    net.eval(), back.module.eval()
+    x = torch.randn(2, 3, 8, 8)
+    assert (net(x) - back.module(x)).abs().max() < 1e-5
+
+    odd = Graph("channel", name="odd")
+    add_input(odd, "x", 3)
+    add_group(odd, "a", 4)
+    connect(odd, "x", "a", "conv", kernel=[3, 1], padding=[1, 0])
+    odd.set_outputs(["a"])
+    with pytest.raises(GraphError, match=r"odd: edge x->a: no registered op holds ConvBlock\("
+                                         r"kernel=\(3, 1\).*register one with "
+                                         r"register_op\(name, \.\.\., lift=rule\)"):
+        lift(odd, "layer")
+    pooled = Graph("channel", name="pooled")
+    add_input(pooled, "x", 3)
+    add_group(pooled, "y", 2)
+    connect(pooled, "x", "y", "dense", pool="global_avg")
+    pooled.set_outputs(["y"])
+    with pytest.raises(GraphError, match="pooled: edge x->y: a dense block on a pooled source "
+                                         "has no layer op; give the pooling an identity edge"):
+        lift(pooled, "layer")

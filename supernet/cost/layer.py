@@ -3,9 +3,10 @@ candidate op, without running it.
 
 Shapes are inferred from a per-sample input shape (``(3, 32, 32)`` for CIFAR): each
 candidate op is built (on the ``meta`` device: no memory, no data) and counted by the rules
-of :mod:`supernet.cost.rules`, per module type; an op may also have its own rule
-(:func:`register_op_cost`). Cell templates are counted once per call with that call's
-bindings and input shapes.
+registered per module type (torch's modules in :mod:`supernet.cost.rules`, the ops' own
+module classes next to their definitions); an op may also carry its own rule
+(``register_op(name, cost=rule)``), used instead of building it. Cell templates are counted
+once per call with that call's bindings and input shapes.
 
 Convention of :attr:`Cost.macs` (the figure DARTS-family papers report as "FLOPs" or
 "multi-adds", as counted by thop): multiply-accumulates of convolutions and linear layers
@@ -37,7 +38,6 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -45,7 +45,7 @@ from supernet.compiler.module import module_key
 from supernet.cost.latency import gate_latency
 from supernet.cost.rules import Cost, conv_out, module_cost, register_module_cost
 from supernet.errors import ConfigError, GraphError, ShapeError, SupernetError
-from supernet.ops.registry import build_op, resolve_op
+from supernet.ops.registry import bound_args, build_op, resolve_op
 from supernet.schema import bind_value
 from supernet.shapes import edge_args, infer_channels
 from supernet.train.data import module_device
@@ -55,7 +55,6 @@ __all__ = [
     "CostReport",
     "graph_cost",
     "op_cost",
-    "register_op_cost",
     "register_module_cost",
     "module_cost",
     "conv_out",
@@ -63,21 +62,6 @@ __all__ = [
     "gate_costs",
     "METRICS",
 ]
-
-_OP_RULES: dict[str, Callable] = {}
-
-
-def register_op_cost(name: str):
-    """Decorator registering ``rule(C_in, C_out, args, shape) -> (out_shape, Cost)`` for op
-    ``name``, used instead of building the op (for ops whose cost depends on more than
-    their modules, or that are costly to build)."""
-
-    def wrap(fn):
-        _OP_RULES[name] = fn
-        return fn
-
-    return wrap
-
 
 def _build(name, C_in, C_out, args, where):
     try:
@@ -94,9 +78,9 @@ def op_cost(name: str, C_in: int, C_out: int, args: dict, shape: tuple,
             where: str = "") -> tuple[tuple, Cost]:
     """Output shape and cost of op ``name`` (``C_in -> C_out``, ``args``) on ``shape``."""
     spec = resolve_op(name, where)
+    if spec.cost is not None:
+        return spec.cost(C_in, C_out, bound_args(spec, C_in, C_out, args, where), tuple(shape))
     args = {k: v for k, v in args.items() if k in spec.params}
-    if name in _OP_RULES:
-        return _OP_RULES[name](C_in, C_out, args, tuple(shape))
     key = (name, spec.build, C_in, C_out, repr(sorted(args.items())), tuple(shape))
     if key not in _CACHE:
         module = _build(name, C_in, C_out, args, where)
@@ -196,21 +180,25 @@ def expected_cost(costs, probs, field: str = "macs"):
     return sum(p * v for p, v in zip(probs, values))
 
 
-def graph_cost(graph, input_shape, bind: dict | None = None,
+def graph_cost(graph, input_shape=None, bind: dict | None = None,
                include_train_only: bool = False) -> CostReport:
     """Count parameters and operations of every node, edge and candidate op of ``graph``.
 
     Args:
         graph: a layer-level graph.
         input_shape: per-sample shape of the input (no batch dimension), or a list of them
-            (one per graph input).
+            (one per graph input). Default: the shapes declared on the input nodes
+            (``add_input(..., shape=[3, 32, 32])``).
         bind: values of template symbols, when ``graph`` is itself a template.
         include_train_only: count ``train_only`` nodes in :attr:`CostReport.fixed` and
             :attr:`CostReport.gates`.
     """
     if graph.level != "layer":
         raise GraphError(f"graph_cost counts layer-level graphs, got {graph.level!r}; count "
-                         "channel- and neuron-level graphs with supernet.units.unit_cost")
+                         "channel- and neuron-level graphs with supernet.units.unit_cost, "
+                         "or any graph with supernet.cost.cost")
+    if input_shape is None:
+        input_shape = _declared_shapes(graph, "the cost", "give input_shape")
     shapes = [input_shape] if input_shape and isinstance(input_shape[0], int) else input_shape
     if len(shapes) != len(graph.inputs):
         raise ShapeError(f"{graph.name}: {len(shapes)} input shape(s) for inputs {graph.inputs}")
@@ -296,6 +284,18 @@ def _merge_gates(into: dict, gates: dict) -> None:
             into[key] = {op: into[key][op] + c for op, c in ops.items()}
 
 
+def _declared_shapes(graph, what: str, alternative: str) -> list[tuple]:
+    """The per-sample shapes declared on the input nodes of ``graph``."""
+    shapes = [graph.nx.nodes[n].get("shape") for n in graph.inputs]
+    missing = [n for n, s in zip(graph.inputs, shapes) if s is None]
+    if missing:
+        raise ConfigError(
+            f"{graph.name}: {what} depends on the input size, and input(s) {missing} declare "
+            f"no per-sample shape; add shape=[...] to the input node, or {alternative}"
+        )
+    return [tuple(s) for s in shapes]
+
+
 #: What :func:`gate_costs` measures: ``flops`` / ``macs`` (multiply-accumulates, counted),
 #: ``params`` (counted), ``latency`` (milliseconds, measured on the module's device).
 METRICS = ("flops", "macs", "params", "latency")
@@ -314,14 +314,9 @@ def gate_costs(module, metric: str = "flops", inputs: tuple | None = None
     if metric not in METRICS:
         raise ConfigError(f"cost metric {metric!r} is unknown; use one of {list(METRICS)}")
     graph = module.graph
-    shapes = [graph.nx.nodes[n].get("shape") for n in graph.inputs]
-    if inputs is None and any(s is None for s in shapes):
-        missing = [n for n, s in zip(graph.inputs, shapes) if s is None]
-        raise ConfigError(
-            f"{graph.name}: the {metric} of the candidates depends on the input size, and "
-            f"input(s) {missing} declare no per-sample shape; add shape=[...] to the input "
-            "node, or give the costs yourself (cost={op: value})"
-        )
+    if inputs is None:
+        shapes = _declared_shapes(graph, f"the {metric} of the candidates",
+                                  "give the costs yourself (cost={op: value})")
     if metric == "latency":
         if inputs is None:
             inputs = tuple(torch.randn(1, *s, device=module_device(module)) for s in shapes)

@@ -79,7 +79,9 @@ class UnitCostReport:
         """The cost when units and connections are kept with the given probabilities.
 
         Args:
-            keep_units: node -> ``(n,)`` keep probabilities of its units (others: 1).
+            keep_units: node -> ``(n,)`` keep probabilities of its units (others: 1). It
+                may hold edge keys too (``"u->v"``, as ``keep_connections``), so that one
+                dict of probabilities serves, as in :meth:`CostReport.expected`.
             keep_connections: edge key ``"u->v"`` -> ``(nnz,)`` keep probabilities of its
                 connections, in mask order (others: 1).
             field: ``"macs"``, ``"params"``, ``"bn"`` or ``"pool"``.
@@ -94,9 +96,11 @@ class UnitCostReport:
                                 f"{field!r}")
         g = self.graph
         keep_units, keep_connections = dict(keep_units or {}), dict(keep_connections or {})
+        edges = {edge_key(u, v): (u, v) for u, v in self.edges}
+        for key in [k for k in keep_units if k in edges and k not in g.nx]:
+            keep_connections[key] = keep_units.pop(key)
         for n in keep_units:
             g.node(n)
-        edges = {edge_key(u, v): (u, v) for u, v in self.edges}
         unknown = sorted(set(keep_connections) - set(edges))
         if unknown:
             raise SupernetError(f"{g.name}: no edge(s) {unknown}; edges are {sorted(edges)}")

@@ -10,10 +10,14 @@ Shapes:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from supernet.counting import Cost, module_rule, register_module_cost
+from supernet.ops.forms import ConvBlock, DenseBlock, EmptyBlock, IdentityBlock, PerUnit, Pool
 from supernet.ops.registry import register_op
 
 __all__ = [
@@ -88,13 +92,52 @@ class Classifier(nn.Linear):
         return F.linear(x.flatten(1), self.weight, self.bias)
 
 
-@register_op("none", zero=True)
+@register_module_cost(Zero)
+def _zero_cost(m, shape):
+    spatial = tuple(-(-s // m.stride) for s in shape[1:])
+    return (m.C_out, *spatial), Cost()
+
+
+@register_module_cost(GlobalAvgPool)
+def _gap_cost(m, shape):
+    return shape[:1], Cost(pool=math.prod(shape))
+
+
+@register_module_cost(Classifier)
+def _classifier_cost(m, shape):
+    return module_rule(nn.Linear)(m, (math.prod(shape),))
+
+
+# ---------------------------------------------------------------------- lowering rules
+def _lift_conv(form):
+    if not isinstance(form, ConvBlock):
+        return None
+    if any(len(set(v)) > 1 for v in (form.kernel, form.stride, form.padding, form.dilation)):
+        return None  # non-square convs have no layer op
+    args = {"kernel_size": form.kernel[0], "stride": form.stride[0],
+            "padding": form.padding[0], "dilation": form.dilation[0], "groups": form.groups}
+    if len(form.kernel) != 2:
+        args["dim"] = len(form.kernel)
+    return args
+
+
+def _lift_as(want, args=None):
+    """A ``lift=`` rule accepting exactly the form ``want``."""
+    return lambda form: dict(args or {}) if form == want else None
+
+
+def _bn_first(m):
+    return m[0]
+
+
+@register_op("none", zero=True, lower=lambda C_in, C_out, a: EmptyBlock())
 def none(C_in, C_out, stride=1):
     """Zero op: contributes nothing; mixtures skip computing it."""
     return Zero(C_in, C_out, stride)
 
 
-@register_op("identity", same_channels=True, identity=True)
+@register_op("identity", same_channels=True, identity=True,
+             lower=lambda C_in, C_out, a: IdentityBlock(), lift=_lift_as(IdentityBlock()))
 def identity(C_in, C_out):
     """Identity (no stride, no channel change)."""
     return nn.Identity()
@@ -106,37 +149,48 @@ def _conv(C_in, C_out, kernel_size, stride, padding, dilation, groups, bias, dim
     return conv_cls(dim)(C_in, C_out, kernel_size, stride, padding, dilation, groups, bias)
 
 
-@register_op("conv", zero_output=lambda m: zero_last(m))
+@register_op("conv", zero_output=lambda m: zero_last(m), lift=_lift_conv,
+             lower=lambda C_in, C_out, a: ConvBlock.square(
+                 a["kernel_size"], a["stride"], a["padding"], a["dilation"], a["groups"],
+                 a["dim"], a["bias"]))
 def conv(C_in, C_out, kernel_size=3, stride=1, padding=None, dilation=1, groups=1, bias=True, dim=2):
     """A plain convolution (padding keeps the size at stride 1)."""
     return _conv(C_in, C_out, kernel_size, stride, padding, dilation, groups, bias, dim)
 
 
-@register_op("conv_1x1", zero_output=lambda m: zero_last(m))
+@register_op("conv_1x1", zero_output=lambda m: zero_last(m),
+             lower=lambda C_in, C_out, a: ConvBlock.square(1, a["stride"], 0, dim=a["dim"],
+                                                           bias=a["bias"]))
 def conv_1x1(C_in, C_out, stride=1, bias=True, dim=2):
     """1x1 convolution."""
     return _conv(C_in, C_out, 1, stride, 0, 1, 1, bias, dim)
 
 
-@register_op("conv_3x3", zero_output=lambda m: zero_last(m))
+@register_op("conv_3x3", zero_output=lambda m: zero_last(m),
+             lower=lambda C_in, C_out, a: ConvBlock.square(3, a["stride"], 1, dim=a["dim"],
+                                                           bias=a["bias"]))
 def conv_3x3(C_in, C_out, stride=1, bias=True, dim=2):
     """3x3 convolution, padding 1."""
     return _conv(C_in, C_out, 3, stride, 1, 1, 1, bias, dim)
 
 
-@register_op("linear", zero_output=lambda m: zero_last(m))
+@register_op("linear", zero_output=lambda m: zero_last(m),
+             lower=lambda C_in, C_out, a: DenseBlock(a["bias"]),
+             lift=lambda form: {} if isinstance(form, DenseBlock) else None)
 def linear(C_in, C_out, bias=True):
     """``nn.Linear`` on the last dimension."""
     return nn.Linear(C_in, C_out, bias=bias)
 
 
-@register_op("classifier", zero_output=lambda m: zero_last(m))
+@register_op("classifier", zero_output=lambda m: zero_last(m),
+             lower=lambda C_in, C_out, a: DenseBlock(a["bias"]))
 def classifier(C_in, C_out, bias=True):
     """Flatten, then ``nn.Linear`` (a head after global pooling)."""
     return Classifier(C_in, C_out, bias=bias)
 
 
-@register_op("global_avg_pool", same_channels=True)
+@register_op("global_avg_pool", same_channels=True,
+             lower=lambda C_in, C_out, a: Pool("global_avg"), lift=_lift_as(Pool("global_avg")))
 def global_avg_pool(C_in, C_out):
     """Global average pooling ``(N, C, *spatial) -> (N, C)``."""
     return GlobalAvgPool()
@@ -161,19 +215,24 @@ def flatten(C_in, C_out):
     return nn.Flatten(1)
 
 
-@register_op("relu", same_channels=True)
+@register_op("relu", same_channels=True, lower=lambda C_in, C_out, a: PerUnit("relu"),
+             lift=_lift_as(PerUnit("relu")))
 def relu(C_in, C_out):
     """ReLU."""
     return nn.ReLU(inplace=False)
 
 
-@register_op("batchnorm", same_channels=True, zero_output=lambda m: zero_last(m))
+@register_op("batchnorm", same_channels=True, zero_output=lambda m: zero_last(m),
+             lower=lambda C_in, C_out, a: PerUnit("identity", "batchnorm"),
+             lift=_lift_as(PerUnit("identity", "batchnorm")))
 def batchnorm(C_in, C_out, affine=True, track_running_stats=True, dim=2):
     """Batch normalization."""
     return bn_cls(dim)(C_in, affine=affine, track_running_stats=track_running_stats)
 
 
-@register_op("bn_relu", same_channels=True)
+@register_op("bn_relu", same_channels=True,
+             lower=lambda C_in, C_out, a: PerUnit("relu", "batchnorm", norm_of=_bn_first),
+             lift=_lift_as(PerUnit("relu", "batchnorm")))
 def bn_relu(C_in, C_out, affine=True, dim=2):
     """Batch normalization then ReLU (a pre-activation head)."""
     return nn.Sequential(bn_cls(dim)(C_in, affine=affine), nn.ReLU(inplace=False))

@@ -27,11 +27,15 @@ Shapes:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from supernet.counting import module_cost, register_module_cost
 from supernet.ops.basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
+from supernet.ops.forms import IdentityBlock, Pool
 from supernet.ops.registry import register_op
 
 __all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7", "AuxiliaryHead"]
@@ -176,26 +180,75 @@ def _zero_factorized(m):
         raise ValueError("the identity has no parameters to start from zero")
 
 
+# ---------------------------------------------------------------------- cost and lowering rules
+@register_module_cost(ReLUConvBN, SepConv, DilConv, Conv7x1x1x7)
+def _wrapped_cost(m, shape):
+    return module_cost(m.op, shape)
+
+
+@register_module_cost(FactorizedReduce)
+def _factorized_cost(m, shape):
+    # conv_2 reads the input shifted by one, padded back to even sizes (see FactorizedReduce)
+    shifted = (shape[0], *(s - 1 + (s % 2) for s in shape[1:]))
+    out1, c1 = module_cost(m.conv_1, shape)
+    out2, c2 = module_cost(m.conv_2, shifted)
+    out = (out1[0] + out2[0], *out1[1:])
+    _, c3 = module_cost(m.bn, out)
+    return out, c1 + c2 + c3
+
+
+@register_module_cost(AuxiliaryHead)
+def _aux_cost(m, shape):
+    shape, c1 = module_cost(m.features, shape)
+    out, c2 = module_cost(m.classifier, (math.prod(shape),))
+    return out, c1 + c2
+
+
+def _lower_pool(kind):
+    def lower(C_in, C_out, a):
+        if a["pool_bn"]:
+            return None  # the BN after the pooling has no unit-level form
+        return Pool.window(kind, 3, a["stride"], 1, a["dim"])
+
+    return lower
+
+
+def _lift_pool(kind):
+    def lift(form):
+        if not isinstance(form, Pool) or form.kind != kind or form.is_global:
+            return None
+        n = len(form.kernel)
+        if form.kernel != (3,) * n or form.padding != (1,) * n or len(set(form.stride)) != 1:
+            return None
+        return {"stride": form.stride[0], **({"dim": n} if n != 2 else {})}
+
+    return lift
+
+
 def _pool(pool, pool_bn, C, dim):
     if not pool_bn:
         return pool
     return nn.Sequential(pool, bn_cls(dim)(C, affine=False))
 
 
-@register_op("max_pool_3x3", same_channels=True)
+@register_op("max_pool_3x3", same_channels=True, lower=_lower_pool("max"),
+             lift=_lift_pool("max"))
 def max_pool_3x3(C_in, C_out, stride=1, pool_bn=False, affine=True, dim=2):
     """3x3 max pooling, padding 1 (``pool_bn``: then a non-affine BN)."""
     return _pool(max_pool_cls(dim)(3, stride=stride, padding=1), pool_bn, C_in, dim)
 
 
-@register_op("avg_pool_3x3", same_channels=True)
+@register_op("avg_pool_3x3", same_channels=True, lower=_lower_pool("avg"),
+             lift=_lift_pool("avg"))
 def avg_pool_3x3(C_in, C_out, stride=1, pool_bn=False, affine=True, dim=2):
     """3x3 average pooling, padding 1, padding excluded (``pool_bn``: then a non-affine BN)."""
     pool = avg_pool_cls(dim)(3, stride=stride, padding=1, count_include_pad=False)
     return _pool(pool, pool_bn, C_in, dim)
 
 
-@register_op("skip_connect", identity=True, zero_output=_zero_factorized)
+@register_op("skip_connect", identity=True, zero_output=_zero_factorized,
+             lower=lambda C_in, C_out, a: IdentityBlock() if a["stride"] == 1 and C_in == C_out
+             else None)
 def skip_connect(C_in, C_out, stride=1, affine=True, dim=2):
     """Identity; factorized reduce when the stride is 2 or the width changes."""
     if stride == 1 and C_in == C_out:

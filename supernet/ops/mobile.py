@@ -34,6 +34,7 @@ from collections import OrderedDict
 
 import torch.nn as nn
 
+from supernet.counting import Cost, module_cost, register_module_cost
 from supernet.ops.basic import zero_last
 from supernet.ops.registry import register_op
 
@@ -101,6 +102,23 @@ class ConvBNReLU6(nn.Module):
 
     def forward(self, x):
         return self.act(self.bn(self.conv(x)))
+
+
+@register_module_cost(MBConv)
+def _mbconv_cost(m, shape):
+    total = Cost()
+    parts = (m.inverted_bottleneck, m.depth_conv, m.point_linear)
+    for part in (p for p in parts if p is not None):
+        shape, c = module_cost(part, shape)
+        total = total + c
+    return shape, total
+
+
+@register_module_cost(ConvBNReLU6)
+def _conv_bn_relu6_cost(m, shape):
+    shape, c1 = module_cost(m.conv, shape)
+    _, c2 = module_cost(m.bn, shape)
+    return shape, c1 + c2
 
 
 def _zero_mbconv(m: MBConv) -> None:

@@ -49,6 +49,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from supernet.counting import Cost, module_cost, register_module_cost
 from supernet.ops.basic import zero_last
 from supernet.ops.registry import register_op
 
@@ -123,6 +124,33 @@ class NB201Pooling(nn.Module):
         if self.preprocess is not None:
             x = self.preprocess(x)
         return self.op(x)
+
+
+@register_module_cost(NB201ReLUConvBN)
+def _relu_conv_bn_cost(m, shape):
+    return module_cost(m.op, shape)
+
+
+@register_module_cost(NB201FactorizedReduce)
+def _factorized_cost(m, shape):
+    if m.stride == 1:
+        out, c = module_cost(m.conv, shape)
+    else:
+        # the second conv reads the input shifted by one and zero-padded back to its size
+        out0, c0 = module_cost(m.convs[0], shape)
+        out1, c1 = module_cost(m.convs[1], shape)
+        out, c = (out0[0] + out1[0], *out0[1:]), c0 + c1
+    _, cb = module_cost(m.bn, out)
+    return out, c + cb
+
+
+@register_module_cost(NB201Pooling)
+def _pooling_cost(m, shape):
+    c = Cost()
+    if m.preprocess is not None:
+        shape, c = module_cost(m.preprocess, shape)
+    out, cp = module_cost(m.op, shape)
+    return out, c + cp
 
 
 def _zero_relu_conv_bn(m: NB201ReLUConvBN) -> None:

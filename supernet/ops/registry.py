@@ -1,19 +1,22 @@
 """The op registry: candidate operations resolved by name.
 
-An op is a builder ``build(C_in, C_out, **args) -> nn.Module`` plus a few facts the engine
+An op is a builder ``build(C_in, C_out, **args) -> nn.Module`` plus the facts the engine
 needs without building it (does it keep the channel count, is it the zero op, which
-context tensors does it read). Users extend the registry with :func:`register_op`.
+context tensors does it read), and, optionally, how the cost model counts it (``cost=``)
+and what it becomes at channel level (``lower=``, ``lift=``; see :mod:`supernet.ops.forms`).
+Users extend the registry with :func:`register_op`; :data:`OPS` is the registry itself.
 
 Examples:
     >>> import torch
-    >>> from supernet.ops import register_op, build_op, list_ops
+    >>> from supernet.ops import register_op, build_op, list_ops, unregister_op
     >>> @register_op("my_double", same_channels=True)
     ... def my_double(C_in, C_out, stride=1):
     ...     return torch.nn.Identity() if stride == 1 else torch.nn.AvgPool2d(stride)
-    >>> "my_double" in list_ops()
-    True
+    >>> list_ops("my_*")
+    ['my_double']
     >>> build_op("my_double", 4, 4, {})
     Identity()
+    >>> unregister_op("my_double")
 """
 
 from __future__ import annotations
@@ -24,15 +27,19 @@ from typing import Callable
 
 import torch.nn as nn
 
-from supernet.errors import (
-    DuplicateNameError,
-    GraphError,
-    ShapeError,
-    UnknownNameError,
-    did_you_mean,
-)
+from supernet.errors import GraphError, ShapeError
+from supernet.registry import Registry
 
-__all__ = ["OpSpec", "register_op", "resolve_op", "build_op", "list_ops", "unregister_op"]
+__all__ = [
+    "OpSpec",
+    "OPS",
+    "register_op",
+    "resolve_op",
+    "build_op",
+    "list_ops",
+    "unregister_op",
+    "bound_args",
+]
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,17 @@ class OpSpec:
         identity: the op is the identity at stride 1 (drop-path spares it).
         context: names of context tensors its forward reads as keyword arguments
             (e.g. ``("edge_index",)`` for graph convolutions).
-        zero_output: optional ``f(module)`` that makes the module output zeros while
-            keeping it trainable; used by function-preserving creation.
+        zero_output: optional ``f(module) -> None`` that makes the module output zeros
+            while keeping it trainable; used by function-preserving creation.
         doc: one-line description.
+        params: the builder's arguments besides ``C_in`` and ``C_out``.
+        cost: optional ``rule(C_in, C_out, args, shape) -> (out_shape, Cost)`` counting the
+            op without building it; without one, the cost model builds the op and counts
+            its modules by their types' rules.
+        lower: optional ``rule(C_in, C_out, args) -> form | None``: the op at channel level
+            (a record of :mod:`supernet.ops.forms`; ``args`` with the defaults filled in).
+        lift: optional ``rule(form) -> args | None``: the op that holds a channel-level
+            form, for lifting edges and nodes that do not come from this op.
     """
 
     name: str
@@ -61,9 +76,13 @@ class OpSpec:
     zero_output: Callable[[nn.Module], None] | None = None
     doc: str = ""
     params: tuple[str, ...] = field(default=())
+    cost: Callable | None = None
+    lower: Callable | None = None
+    lift: Callable | None = None
 
 
-_REGISTRY: dict[str, OpSpec] = {}
+#: Every registered op, by name.
+OPS: Registry[OpSpec] = Registry("op", hint="register your own with @supernet.register_op")
 
 
 def register_op(
@@ -74,21 +93,24 @@ def register_op(
     identity: bool = False,
     context: tuple[str, ...] = (),
     zero_output: Callable[[nn.Module], None] | None = None,
+    cost: Callable | None = None,
+    lower: Callable | None = None,
+    lift: Callable | None = None,
     override: bool = False,
 ):
-    """Decorator registering ``build(C_in, C_out, **args)`` under ``name``."""
+    """Decorator registering ``build(C_in, C_out, **args)`` under ``name``.
+
+    A name registered already is refused unless ``override=True``. ``cost``, ``lower`` and
+    ``lift`` are the op's rules for the cost model and for lowering (see :class:`OpSpec`).
+    """
 
     def wrap(build: Callable[..., nn.Module]):
-        if name in _REGISTRY and not override:
-            raise DuplicateNameError(
-                f"op {name!r} is registered already; pass override=True to replace it"
-            )
         sig = inspect.signature(build)
         params = tuple(p for p in sig.parameters if p not in ("C_in", "C_out"))
         doc = (inspect.getdoc(build) or "").split("\n")[0]
-        _REGISTRY[name] = OpSpec(
-            name, build, same_channels, zero, identity, tuple(context), zero_output, doc, params
-        )
+        OPS.register(name, OpSpec(name, build, same_channels, zero, identity, tuple(context),
+                                  zero_output, doc, params, cost, lower, lift),
+                     override=override)
         return build
 
     return wrap
@@ -96,25 +118,30 @@ def register_op(
 
 def unregister_op(name: str) -> None:
     """Remove ``name`` from the registry (mostly for tests)."""
-    resolve_op(name)
-    del _REGISTRY[name]
+    OPS.unregister(name)
 
 
 def list_ops(filter: str | None = None) -> list[str]:
-    """Registered op names, sorted; ``filter`` keeps names containing it."""
-    return sorted(n for n in _REGISTRY if filter is None or filter in n)
+    """Registered op names, sorted; ``filter`` is a shell-style glob (``"mbconv_*"``)."""
+    return OPS.list(filter)
 
 
 def resolve_op(name: str, where: str = "") -> OpSpec:
     """The :class:`OpSpec` of ``name``; fails with the list of known ops."""
+    return OPS.resolve(name, where)
+
+
+def bound_args(spec: OpSpec, C_in: int, C_out: int, args: dict, where: str = "") -> dict:
+    """``args`` of op ``spec`` with the builder's defaults filled in (unknown ones dropped)."""
+    sig = inspect.signature(spec.build)
+    known = {k: v for k, v in args.items() if k in spec.params}
     try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
+        bound = sig.bind(C_in, C_out, **known)
+    except TypeError as exc:
         at = f"{where}: " if where else ""
-        raise UnknownNameError(
-            f"{at}could not resolve op {name!r} among choices {list_ops()}."
-            f"{did_you_mean(name, _REGISTRY)} Register your own with @supernet.register_op."
-        ) from None
+        raise GraphError(f"{at}op {spec.name!r} cannot take arguments {args}: {exc}") from None
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k in spec.params}
 
 
 def build_op(name: str, C_in: int, C_out: int, args: dict, where: str = "") -> nn.Module:

@@ -15,8 +15,8 @@ from supernet.cost.layer import (
     graph_cost,
     op_cost,
     register_module_cost,
-    register_op_cost,
 )
+from supernet.cost.rules import unregister_module_cost
 from supernet.errors import ShapeError, SupernetError
 from supernet.ops import build_op, register_op, unregister_op
 from supernet.ops.basic import GlobalAvgPool
@@ -203,11 +203,12 @@ def test_cost_rules_are_extensible():
             return torch.cat([x, x], 1)
 
     @register_op("test_double", override=True)
-    def test_double(C_in, C_out):
+    def test_double(C_in, C_out, scale=2):
         return Double()
 
     try:
-        with pytest.raises(SupernetError, match="no cost rule for module type Double"):
+        with pytest.raises(SupernetError, match="no cost rule for module type Double; register "
+                                                "one with @supernet.cost.register_module_cost"):
             op_cost("test_double", 3, 6, {}, (3, 4, 4))
 
         @register_module_cost(Double)
@@ -215,14 +216,23 @@ def test_cost_rules_are_extensible():
             return (2 * shape[0], *shape[1:]), Cost(other=math.prod(shape))
 
         assert op_cost("test_double", 3, 6, {}, (3, 4, 4)) == ((6, 4, 4), Cost(other=48))
+        with pytest.raises(supernet.errors.DuplicateNameError, match="override=True"):
+            register_module_cost(Double)(_double)
 
-        @register_op_cost("test_double")
+        # an op's own rule, part of its registration, is used instead of building it; it
+        # receives the arguments with the builder's defaults filled in
+        seen = []
+
         def _double_op(C_in, C_out, args, shape):
+            seen.append(args)
             return (C_out, *shape[1:]), Cost(other=1)
 
+        register_op("test_double", cost=_double_op, override=True)(test_double)
         assert op_cost("test_double", 3, 6, {}, (3, 4, 4))[1].other == 1
+        assert seen == [{"scale": 2}]
     finally:
         unregister_op("test_double")
+        unregister_module_cost(Double)
 
 
 def test_bad_shapes_are_named():

@@ -1,0 +1,53 @@
+"""One entry point of the cost model for graphs of every level.
+
+:func:`cost` counts a graph with the function registered for its level in
+:data:`COST_LEVELS`: :func:`supernet.cost.layer.graph_cost` for layer-level graphs (a
+:class:`~supernet.cost.layer.CostReport`), :func:`supernet.cost.units.unit_cost` for
+channel- and neuron-level ones (a :class:`~supernet.cost.units.UnitCostReport`). Both
+reports have ``total`` (a :class:`~supernet.counting.Cost`: ``.params``, ``.macs``, ...),
+``shapes``, ``nodes``, ``edges`` and ``expected(probabilities, field="macs")``.
+
+Examples:
+    >>> from supernet import Graph
+    >>> from supernet.cost import cost
+    >>> g = Graph("layer", name="g")
+    >>> g.add_input("x", channels=3, shape=[3, 8, 8])
+    >>> g.add_node("h", channels=4)
+    >>> g.add_edge("x", "h", "conv_1x1")
+    >>> g.set_outputs(["h"])
+    >>> r = cost(g)
+    >>> type(r).__name__, r.total.params, r.total.macs
+    ('CostReport', 16, 768)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from supernet.cost.layer import graph_cost
+from supernet.cost.units import unit_cost
+from supernet.registry import Registry
+
+__all__ = ["COST_LEVELS", "cost"]
+
+#: Graph level -> ``count(graph, input_shape=None, **kw) -> report``.
+COST_LEVELS: Registry[Callable] = Registry(
+    "cost level", hint="register one with supernet.cost.COST_LEVELS.register(level, count)"
+)
+COST_LEVELS.register("layer", graph_cost)
+COST_LEVELS.register("channel", unit_cost)
+COST_LEVELS.register("neuron", unit_cost)
+
+
+def cost(graph, input_shape=None, **kw):
+    """Count the parameters and operations of ``graph``, whatever its level.
+
+    Args:
+        graph: a graph of any level with a counting function in :data:`COST_LEVELS`.
+        input_shape: per-sample shape of the input (no batch dimension), or a list of them;
+            default: the shapes the input nodes declare.
+        **kw: passed on to the level's function (``bind``, ``include_train_only`` at
+            layer level).
+    """
+    count = COST_LEVELS.resolve(graph.level, f"{graph.name}: cost")
+    return count(graph, input_shape, **kw)
