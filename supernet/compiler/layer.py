@@ -6,19 +6,23 @@ holding its in-edges (in port order), its post-merge op or its cell. Modules are
 in schedule order, so parameters enumerate in the order a hand-written network of the same
 structure registers them.
 
-``forward`` runs a plan computed once at compile time (and after each edit): a flat list of
-steps referencing the op modules directly.
+``forward`` runs a plan computed once at compile time (and after each edit): a flat
+sequence of steps referencing the op modules directly, exposed read-only as
+:attr:`LayerModule.plan` (see :mod:`supernet.compiler.plan`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 import torch.nn as nn
 
 from supernet.compiler.base import register_compiler
 from supernet.compiler.module import GraphModule, module_key
+from supernet.compiler.plan import CallStep, LayerPlan, MergeStep, PlanEdge
 from supernet.errors import GraphError, ShapeError, SupernetError
 from supernet.gates import Decision, Relaxation, Softmax
 from supernet.ops.registry import build_op, resolve_op
@@ -93,6 +97,8 @@ class LayerModule(GraphModule):
 
     Attributes:
         steps: one :class:`NodeModule` per computed node, in schedule order.
+        plan: the schedule ``forward`` runs, read-only
+            (:class:`~supernet.compiler.plan.LayerPlan`).
         arch: architecture parameters, one ``(1, K)`` tensor per gate (top level only).
         relaxation: turns ``arch`` into decisions each forward (default: softmax).
         drop_path_prob: drop-path rate for edges marked ``drop_path`` (training only).
@@ -111,9 +117,10 @@ class LayerModule(GraphModule):
         self.steps = nn.ModuleDict()
         self._shared = {} if shared is None else shared
         self.drop_path_prob = 0.0
+        self._arch_names: dict[str, tuple[str, ...]] = {}
         self.sync(_pass=_pass)
         if top:
-            self._arch_names = self.gates()
+            self._arch_names = {k: tuple(ops) for k, ops in self.gates().items()}
             self.arch = nn.ParameterDict(OrderedDict(
                 (module_key(k), nn.Parameter(_init_alpha(len(ops))))
                 for k, ops in self._arch_names.items()
@@ -319,7 +326,7 @@ class LayerModule(GraphModule):
 
     def _build_plan(self) -> None:
         g = self.graph
-        plan = []
+        steps = []
         for n in g.topological_order():
             d = g.nx.nodes[n]
             kind = d.get("kind", "merge")
@@ -330,7 +337,7 @@ class LayerModule(GraphModule):
             step = self.steps[module_key(n)]
             train_only = bool(d.get("train_only", False))
             if kind == "call":
-                plan.append(("call", n, step.cell, tuple(d["args"]), train_only))
+                steps.append(CallStep(n, step.cell, tuple(d["args"]), train_only))
                 continue
             edges = []
             for u, _ in g.in_edges(n):
@@ -339,26 +346,50 @@ class LayerModule(GraphModule):
                 edge = step.inputs[module_key(u)]
                 gate = self.gate_prefix + f"{module_key(u)}->{module_key(n)}"
                 ops = tuple(edge.values())
-                edges.append((u, ops, tuple(edge.names), tuple(edge._zero), tuple(edge._ident),
-                              tuple(edge._ctx), gate if len(ops) > 1 else None,
-                              edge._drop_path))
+                edges.append(PlanEdge(u, ops, tuple(edge.names), tuple(edge._zero),
+                                      tuple(edge._ident), tuple(edge._ctx),
+                                      gate if len(ops) > 1 else None, edge._drop_path,
+                                      edge._partial))
             post = getattr(step, "op", None)
-            plan.append(("merge", n, tuple(edges), d.get("merge", "sum"), post, train_only))
-        self._plan = plan
-        self._inputs = g.inputs
-        self._outputs = g.outputs
+            steps.append(MergeStep(n, tuple(edges), d.get("merge", "sum"), post, train_only))
+        self._plan = LayerPlan(tuple(g.inputs), tuple(g.outputs), tuple(steps))
+
+    @property
+    def plan(self) -> LayerPlan:
+        """The compiled schedule, read-only (see :mod:`supernet.compiler.plan`)."""
+        return self._plan
 
     def recompile(self) -> None:
         """Rebuild what changed in the graph; surviving op modules keep their weights."""
         self.sync()
         if self.top:
-            self._sync_arch()
+            self.sync_arch()
 
-    def _sync_arch(self, new_alpha: dict | None = None) -> None:
-        """Resize ``arch`` to the current gates, keeping the logits of surviving candidates."""
+    @property
+    def arch_names(self) -> Mapping[str, tuple[str, ...]]:
+        """Gate key -> the candidate names the logits of its :attr:`arch` entry stand for,
+        as of the last :meth:`sync_arch` (read-only; empty below the top level)."""
+        return MappingProxyType(self._arch_names)
+
+    def sync_arch(self, new_alpha: dict | None = None) -> None:
+        """Resize ``arch`` to the current gates, keeping the logits of surviving candidates.
+
+        Call it after :meth:`sync` (edits do, through
+        :func:`supernet.edits.layer.sync_module`); the relaxation then resyncs its own
+        entries of ``arch``.
+
+        Args:
+            new_alpha: gate key -> the parameter to use for that gate instead (e.g. the
+                logits a grown op was given).
+        """
+        if not self.top:
+            raise SupernetError(
+                f"{self.graph.name}: a cell's gates live in the arch of the top-level module "
+                f"that calls it (gate prefix {self.gate_prefix!r}); call sync_arch on that one"
+            )
         new_alpha = new_alpha or {}
-        gates = self.gates()
-        names = getattr(self, "_arch_names", None) or {}
+        gates = {k: tuple(ops) for k, ops in self.gates().items()}
+        names = self._arch_names
         arch = nn.ParameterDict(OrderedDict()).train(self.training)
         gate_keys = {module_key(k) for k in gates} | {module_key(k) for k in names}
         # Entries that are no gate belong to the relaxation (attach); it resizes them in resync.
@@ -391,10 +422,10 @@ class LayerModule(GraphModule):
     def forward(self, *inputs, gates: dict[str, Decision] | None = None, **context):
         if self.top:
             self.check_fresh()
-            if len(inputs) != len(self._inputs):
+            if len(inputs) != len(self._plan.inputs):
                 raise SupernetError(
-                    f"{self.graph.name}: expected {len(self._inputs)} input(s) "
-                    f"{self._inputs}, got {len(inputs)}"
+                    f"{self.graph.name}: expected {len(self._plan.inputs)} input(s) "
+                    f"{list(self._plan.inputs)}, got {len(inputs)}"
                 )
             if gates is None and len(self.arch):
                 if self.relaxation is None:
@@ -405,30 +436,30 @@ class LayerModule(GraphModule):
                 gates = self.relaxation(dict(self.arch.items()))
         p = self.drop_path_prob if self.training else 0.0
         values = self.run(inputs, gates, context, p)
-        outs = tuple(values[o] for o in self._outputs)
+        outs = tuple(values[o] for o in self._plan.outputs)
         return outs[0] if len(outs) == 1 else outs
 
     def run(self, inputs, gates, context, drop_prob):
         """Evaluate the plan; returns the dict of node values."""
-        values = dict(zip(self._inputs, inputs))
+        plan = self._plan
+        values = dict(zip(plan.inputs, inputs))
         training = self.training
-        for step in self._plan:
-            if step[0] == "call":
-                _, n, cell, args, train_only = step
-                if train_only and not training:
-                    values[n] = None
-                    continue
-                sub = cell.run([values[a] for a in args], gates, context, drop_prob)
-                values[n] = sub[cell._outputs[0]]
-                continue
-            _, n, edges, merge, post, train_only = step
-            if train_only and not training:
+        for step in plan.steps:
+            n = step.node
+            if step.train_only and not training:
                 values[n] = None
                 continue
+            if type(step) is CallStep:
+                cell = step.cell
+                sub = cell.run([values[a] for a in step.args], gates, context, drop_prob)
+                values[n] = sub[cell._plan.outputs[0]]
+                continue
             outs = []
-            for u, ops, names, zero, ident, ctx, gate, dp in edges:
+            for e in step.edges:
+                u, ops, gate = e.src, e.ops, e.gate
                 x = values[u]
                 try:
+                    ctx = e.context
                     if any(ctx):
                         ops = tuple(_bind_context(o, c, context) for o, c in zip(ops, ctx))
                     if gate is None:
@@ -436,19 +467,20 @@ class LayerModule(GraphModule):
                     else:
                         if gates is None or gate not in gates:
                             raise SupernetError(
-                                f"{self.graph.name}: edge {u}->{n} is a gate ({', '.join(names)}) "
-                                "but no decision was given for it"
+                                f"{self.graph.name}: edge {u}->{n} is a gate "
+                                f"({', '.join(e.names)}) but no decision was given for it"
                             )
-                        y = gates[gate].mix(0, ops, zero, x)
+                        y = gates[gate].mix(0, ops, e.zero, x)
                 except RuntimeError as exc:
                     shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
                     raise ShapeError(
-                        f"{self.graph.name}: edge {u}->{n} ({'|'.join(names)}) failed on an input "
-                        f"of shape {shape}: {exc}"
+                        f"{self.graph.name}: edge {u}->{n} ({'|'.join(e.names)}) failed on an "
+                        f"input of shape {shape}: {exc}"
                     ) from exc
-                if dp and drop_prob > 0.0 and not (gate is None and ident[0]):
+                if e.drop_path and drop_prob > 0.0 and not (gate is None and e.identity[0]):
                     y = drop_path(y, drop_prob)
                 outs.append(y)
+            merge, post = step.merge, step.post
             try:
                 if merge == "concat":
                     v = torch.cat(outs, dim=1)

@@ -35,6 +35,7 @@ import torch.nn as nn
 from supernet.compiler.base import compile as compile_graph
 from supernet.compiler.kernels import pool
 from supernet.compiler.module import module_key
+from supernet.compiler.plan import CallStep, PoolStep
 from supernet.errors import SearchError
 from supernet.units.build import edge_key
 
@@ -80,16 +81,17 @@ def standalone(graph, module=None) -> fx.GraphModule:
     g = fx.Graph()
     values = {}
     used = set()
-    for name in module._inputs:
+    plan = module.plan
+    for name in plan.inputs:
         ph = _ident(name)
         while ph in used:
             ph += "_"
         used.add(ph)
         values[name] = g.placeholder(ph)
-    context = sorted({c for _, ctxs in _contexts(module) for c in ctxs})
+    context = sorted({c for e in plan.iter_edges() for cs in e.context for c in cs})
     ctx_nodes = {c: g.placeholder(_ident(c)) for c in context}
     _emit(g, module, "", values, ctx_nodes)
-    outs = [values[o] for o in module._outputs if values.get(o) is not None]
+    outs = [values[o] for o in plan.outputs if values.get(o) is not None]
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
     g.lint()
     net = fx.GraphModule(module, g, class_name=_ident(graph.name).capitalize() or "Net")
@@ -103,22 +105,24 @@ def _standalone_units(graph, module) -> fx.GraphModule:
 
     g = fx.Graph()
     values = {}
-    for name, _ in module._inputs:
+    plan = module.plan
+    for name in plan.inputs:
         values[name] = g.call_module(f"nodes.{module_key(name)}", (g.placeholder(_ident(name)),))
-    for step in module._plan:
-        if step[0] == "pool":
-            _, key, u, spec = step
-            values[key] = g.call_function(pool, (values[u], spec))
+    for step in plan.steps:
+        if isinstance(step, PoolStep):
+            spec = step.spec if isinstance(step.spec, str) else dict(step.spec)
+            values[step.key] = g.call_function(pool, (values[step.src], spec))
             continue
-        _, v, _, edges, _, _ = step
+        v = step.node
         # a block without connections adds exactly zero: leave it out (keep one per node)
-        full = [e for e in edges if e[4] == "identity" or graph.edge(e[1], v)["mask"].nnz]
+        full = [e for e in step.edges
+                if e.kind == "identity" or graph.edge(e.src, v)["mask"].nnz]
         acc = None
-        for src, u, _, _, _ in full or edges[:1]:
-            y = g.call_module(f"edges.{module_key(edge_key(u, v))}", (values[src],))
+        for e in full or step.edges[:1]:
+            y = g.call_module(f"edges.{module_key(edge_key(e.src, v))}", (values[e.value],))
             acc = y if acc is None else g.call_function(operator.add, (acc, y))
         values[v] = g.call_module(f"nodes.{module_key(v)}", (acc,))
-    outs = [values[o] for o in module._outputs]
+    outs = [values[o] for o in plan.outputs]
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
     g.lint()
     net = fx.GraphModule(module, g, class_name=_ident(graph.name).capitalize() or "Net")
@@ -126,47 +130,37 @@ def _standalone_units(graph, module) -> fx.GraphModule:
     return net
 
 
-def _contexts(module):
-    for step in module._plan:
-        if step[0] == "call":
-            yield from _contexts(step[2])
-            continue
-        for edge in step[2]:
-            yield edge[0], [c for cs in edge[5] for c in cs]
-
-
 def _emit(g, m, path, values, ctx_nodes):
-    for step in m._plan:
-        if step[0] == "call":
-            _, n, cell, args, train_only = step
-            if train_only:
-                values[n] = None
-                continue
-            sub = {i: values[a] for i, a in zip(cell._inputs, args)}
-            _emit(g, cell, f"{path}steps.{module_key(n)}.cell.", sub, ctx_nodes)
-            values[n] = sub[cell._outputs[0]]
-            continue
-        _, n, edges, merge, post, train_only = step
-        if train_only:
+    for step in m.plan.steps:
+        n = step.node
+        if step.train_only:
             values[n] = None
             continue
+        if isinstance(step, CallStep):
+            cell = step.cell
+            sub = {i: values[a] for i, a in zip(cell.plan.inputs, step.args)}
+            _emit(g, cell, f"{path}steps.{module_key(n)}.cell.", sub, ctx_nodes)
+            values[n] = sub[cell.plan.outputs[0]]
+            continue
         outs = []
-        for u, ops, names, zero, ident, ctx, gate, dp in edges:
-            x = values[u]
+        for e in step.edges:
+            x = values[e.src]
             if x is None:
-                raise SearchError(f"node {n!r} reads train-only node {u!r}; mark it train_only too")
-            if ident[0]:
+                raise SearchError(
+                    f"node {n!r} reads train-only node {e.src!r}; mark it train_only too"
+                )
+            if e.identity[0]:
                 outs.append(x)
                 continue
-            target = f"{path}steps.{module_key(n)}.inputs.{module_key(u)}.{names[0]}"
-            kwargs = {c: ctx_nodes[c] for c in ctx[0]}
+            target = f"{path}steps.{module_key(n)}.inputs.{module_key(e.src)}.{e.names[0]}"
+            kwargs = {c: ctx_nodes[c] for c in e.context[0]}
             outs.append(g.call_module(target, (x,), kwargs))
-        if merge == "concat" and len(outs) > 1:
+        if step.merge == "concat" and len(outs) > 1:
             v = g.call_function(torch.cat, (outs,), {"dim": 1})
         else:
             v = outs[0]
             for y in outs[1:]:
                 v = g.call_function(operator.add, (v, y))
-        if post is not None and not isinstance(post, nn.Identity):
+        if step.post is not None and not isinstance(step.post, nn.Identity):
             v = g.call_module(f"{path}steps.{module_key(n)}.op", (v,))
         values[n] = v

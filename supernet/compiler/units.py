@@ -1,9 +1,10 @@
 """Compile a channel- or neuron-level graph to an ``nn.Module``.
 
-The schedule is computed once, at compile time and after each edit: a flat list of node
+The schedule is computed once, at compile time and after each edit: a flat sequence of node
 steps, each summing the blocks of its in-edges (one large tensor op per block), then adding
 the bias, normalizing and activating per unit, then scaling by the unit gates. ``forward``
-never loops over units or connections.
+never loops over units or connections. The schedule is public and read-only:
+:attr:`UnitModule.plan` (see :mod:`supernet.compiler.plan`).
 
 Per dense block the compiler picks a kernel by density: a masked dense weight (an
 ``nn.Linear`` times a mask) at high density, a sparse CSR weight with its own backward
@@ -32,6 +33,7 @@ from supernet.compiler.base import register_compiler
 from supernet.compiler.blocks import GridBlock
 from supernet.compiler.kernels import pool as pool_fn
 from supernet.compiler.module import GraphModule, module_key
+from supernet.compiler.plan import FrozenMap, NodeStep, PoolStep, UnitEdge, UnitPlan
 from supernet.compiler.unit_sync import Creation, sync_module
 from supernet.errors import ShapeError, SupernetError
 from supernet.gates import Decision, Relaxation, Softmax
@@ -58,6 +60,8 @@ class UnitModule(GraphModule):
         seed: seed of the initial weights (default: torch's global generator).
 
     Attributes:
+        plan: the schedule ``forward`` runs, read-only
+            (:class:`~supernet.compiler.plan.UnitPlan`).
         arch: gate logits, ``(n, 2)`` per gated node and ``(nnz, 2)`` per gated edge,
             columns (keep, drop).
         relaxation: turns ``arch`` into decisions once per forward (default: softmax).
@@ -97,7 +101,7 @@ class UnitModule(GraphModule):
 
     def _build_plan(self) -> None:
         g = self.graph
-        plan, pooled = [], {}
+        steps, pooled = [], set()
         for v in g.topological_order():
             d = g.nx.nodes[v]
             if d["kind"] == "input":
@@ -105,22 +109,28 @@ class UnitModule(GraphModule):
             edges = []
             for u, _ in g.in_edges(v):
                 e = g.nx.edges[u, v]
-                src = u
+                value = u
                 if e.get("pool") is not None:
-                    src = (u, json.dumps(e["pool"], sort_keys=True))
-                    if src not in pooled:
-                        pooled[src] = True
-                        plan.append(("pool", src, u, e["pool"]))
+                    value = (u, json.dumps(e["pool"], sort_keys=True))
+                    if value not in pooled:
+                        pooled.add(value)
+                        spec = e["pool"]
+                        spec = FrozenMap(spec) if isinstance(spec, dict) else spec
+                        steps.append(PoolStep(value, u, spec))
                 key = edge_key(u, v)
                 gate = module_key(key) if e.get("gated") else None
-                edges.append((src, u, self.edges[module_key(key)], gate, e["kind"]))
+                edges.append(UnitEdge(u, value, self.edges[module_key(key)], gate, e["kind"]))
             gate = module_key(v) if d.get("gated") else None
             params = self.nodes[module_key(v)]
-            fuse = params.bias is not None and bool(edges) and isinstance(edges[0][2], GridBlock)
-            plan.append(("node", v, params, tuple(edges), gate, fuse))
-        self._plan = plan
-        self._inputs = [(n, self.nodes[module_key(n)]) for n in g.inputs]
-        self._outputs = g.outputs
+            fuse = params.bias is not None and bool(edges) and isinstance(edges[0].block, GridBlock)
+            steps.append(NodeStep(v, params, tuple(edges), gate, fuse))
+        self._plan = UnitPlan(tuple(g.inputs), tuple(g.outputs), tuple(steps),
+                              tuple(self.nodes[module_key(n)] for n in g.inputs))
+
+    @property
+    def plan(self) -> UnitPlan:
+        """The compiled schedule, read-only (see :mod:`supernet.compiler.plan`)."""
+        return self._plan
 
     def block(self, u: str, v: str):
         """The compiled block of edge ``u -> v``."""
@@ -161,7 +171,7 @@ class UnitModule(GraphModule):
 
     def forward(self, *inputs, gates: dict[str, Decision] | None = None):
         values = self.run(inputs, gates)
-        outs = tuple(values[o] for o in self._outputs)
+        outs = tuple(values[o] for o in self._plan.outputs)
         return outs[0] if len(outs) == 1 else outs
 
     def run(self, inputs, gates: dict[str, Decision] | None = None,
@@ -174,15 +184,16 @@ class UnitModule(GraphModule):
                 so that gradient probes see every potential connection.
         """
         self.check_fresh()
-        if len(inputs) != len(self._inputs):
+        plan = self._plan
+        if len(inputs) != len(plan.inputs):
             raise SupernetError(
-                f"{self.graph.name}: expected {len(self._inputs)} input(s) "
-                f"{[n for n, _ in self._inputs]}, got {len(inputs)}"
+                f"{self.graph.name}: expected {len(plan.inputs)} input(s) "
+                f"{list(plan.inputs)}, got {len(inputs)}"
             )
         if gates is None:
             gates = self.decisions()
         values = {}
-        for (n, sel), x in zip(self._inputs, inputs):
+        for n, sel, x in zip(plan.inputs, plan.selects, inputs):
             if not torch.is_tensor(x) or x.dim() < 2 or x.shape[1] != sel.width:
                 shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
                 raise ShapeError(
@@ -190,15 +201,15 @@ class UnitModule(GraphModule):
                     f"got {shape}"
                 )
             values[n] = sel(x)
-        for step in self._plan:
-            if step[0] == "pool":
-                _, key, u, spec = step
-                values[key] = self._pool(u, spec, values[u])
+        for step in plan.steps:
+            if type(step) is PoolStep:
+                values[step.key] = self._pool(step.src, step.spec, values[step.src])
                 continue
-            _, v, params, edges, gate, fuse = step
+            v, params, fuse = step.node, step.params, step.fuse
             acc = None
-            for k, (src, u, block, egate, kind) in enumerate(edges):
-                x = values[src]
+            for k, e in enumerate(step.edges):
+                u, block, kind = e.src, e.block, e.kind
+                x = values[e.value]
                 if kind == "dense" and x.dim() != 2:
                     # broadcasting would silently mix the spatial and unit dimensions
                     raise ShapeError(
@@ -206,7 +217,7 @@ class UnitModule(GraphModule):
                         f"{u!r} gives {tuple(x.shape)}; pool feature maps first "
                         "(connect(..., pool='global_avg'))"
                     )
-                keep = _keep(gates, egate, self.graph.name)
+                keep = _keep(gates, e.gate, self.graph.name)
                 bias = params.bias if fuse and k == 0 else None
                 try:
                     if probe is not None and edge_key(u, v) in probe:
@@ -233,7 +244,7 @@ class UnitModule(GraphModule):
                     f"{self.graph.name}: node {v!r} cannot normalize or activate its summed "
                     f"inputs of shape {tuple(acc.shape)}: {exc}"
                 ) from exc
-            keep = _keep(gates, gate, self.graph.name)
+            keep = _keep(gates, step.gate, self.graph.name)
             if keep is not None:
                 out = out * keep.view((1, -1) + (1,) * (out.dim() - 2))
             values[v] = out

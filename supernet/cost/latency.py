@@ -36,18 +36,11 @@ __all__ = ["gate_latency"]
 def _gated_ops(module):
     """``(gate key, candidate index, op module)`` of every gated edge of ``module`` and of
     the cells it calls."""
-
-    for m in module.modules():
-        if not isinstance(m, LayerModule):
-            continue
-        for step in m._plan:
-            if step[0] != "merge":
-                continue
-            for _, ops, _, zero, _, _, gate, _ in step[2]:
-                if gate is not None:
-                    for i, (op, z) in enumerate(zip(ops, zero)):
-                        if not z:
-                            yield gate, i, op
+    for edge in module.plan.iter_edges():
+        if edge.gate is not None:
+            for i, (op, z) in enumerate(zip(edge.ops, edge.zero)):
+                if not z:
+                    yield edge.gate, i, op
 
 
 def gate_latency(module, inputs: tuple, context: dict | None = None, repeats: int = 20,
@@ -60,9 +53,11 @@ def gate_latency(module, inputs: tuple, context: dict | None = None, repeats: in
             batch 1).
         context: context tensors of the forward pass (e.g. ``edge_index``).
     """
-    if not hasattr(module, "_plan"):
-        raise ConfigError(f"{module.graph.name}: latency tables are built for the candidate "
-                          "ops of layer-level gates; this module has no such gate")
+    if not isinstance(module, LayerModule):
+        name = getattr(getattr(module, "graph", None), "name", type(module).__name__)
+        raise ConfigError(f"{name}: latency tables are built for the candidate ops of "
+                          "layer-level gates; this module has no such gate (compile a "
+                          "layer-level graph)")
     gates = module.gates()
     calls: dict[int, list] = {}  # an op of a shared cell runs once per call of the cell
     handles = []

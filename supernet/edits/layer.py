@@ -34,12 +34,12 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
     """
     before = {id(p): p for p in module.weights()}
     old_arch = {k: p for k, p in module.arch.items()} if module.top else {}
-    old_names = dict(getattr(module, "_arch_names", {}))
+    old_names = dict(module.arch_names)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
         report = module.sync(init or {})
-        module._sync_arch({k: v for k, v in (new_alpha or {}).items()})
+        module.sync_arch(dict(new_alpha or {}))
     after = {id(p): p for p in module.weights()}
     remove_params(optimizers, [p for i, p in before.items() if i not in after])
     add_params(optimizers, [p for i, p in after.items() if i not in before],
@@ -49,7 +49,7 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
     for k, p in old_arch.items():
         if k not in new_arch:
             remove_params(optimizers, [p])
-        elif new_arch[k] is not p and k not in module._arch_names:
+        elif new_arch[k] is not p and k not in module.arch_names:
             # a relaxation's own entry (e.g. edge normalization) resized by its resync;
             # its optimizer state follows when the relaxation says how the entries map
             fn = getattr(module.relaxation, "resized_index", None)
@@ -60,7 +60,7 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
                 remove_params(optimizers, [p])
                 add_params(optimizers, [new_arch[k]], like=list(old_arch.values()))
         elif new_arch[k] is not p:
-            names, olds = module._arch_names[k], old_names.get(k, [])
+            names, olds = module.arch_names[k], old_names.get(k, ())
             index = torch.tensor([olds.index(o) if o in olds else -1 for o in names])
             replace_param(optimizers, p, new_arch[k], index, dim=1)
     fresh = [p for k, p in new_arch.items() if k not in old_arch]

@@ -80,3 +80,13 @@ def test_latency_of_a_shared_cell_is_summed_over_its_calls(monkeypatch):
         g.set_outputs([prev])
         table = gate_costs(supernet.compile(g), "latency")
         assert table == {"c:a->h": [3.0, 3.0, 0.0]}, (shared, table)
+
+
+def test_latency_tables_refuse_a_unit_level_module():
+    from supernet.cost.latency import gate_latency
+    from supernet.units import mlp
+
+    net = supernet.compile(mlp([4, 8, 2], density=0.5, seed=0))
+    with pytest.raises(ConfigError, match=r"mlp.*: latency tables are built for the candidate ops "
+                       r"of layer-level gates.*compile a layer-level graph"):
+        gate_latency(net, (torch.randn(1, 4),))

@@ -151,7 +151,8 @@ class PartialChannels(SearchRelaxation):
 
     def resync(self, module):
         edges = walk_edges(module)
-        self._groups = {key: getattr(edge, "_partial", 1) for key, edge in edges}
+        groups = {e.gate: e.partial for e in module.plan.iter_edges() if e.gate is not None}
+        self._groups = {key: groups.get(key, 1) for key, _ in edges}
         nodes: dict[str, list[str]] = OrderedDict()
         for key, _ in edges:
             nodes.setdefault(_node_of(key), []).append(key)

@@ -99,31 +99,31 @@ class TiedGates(SearchRelaxation):
     def __init__(self, base=None):
         super().__init__()
         self.base = base if base is not None else Softmax()
-        self._plan = None
+        self._tie_cache = None
         self._module = None
 
     # ---------------------------------------------------------------- structure
     def attach(self, module):
         self._module = weakref.ref(module)
-        self._plan = None
+        self._tie_cache = None
         self.base.attach(module)
 
     def resync(self, module):
         self._module = weakref.ref(module)
-        self._plan = None
+        self._tie_cache = None
         fn = getattr(self.base, "resync", None)
         if fn is not None:
             fn(module)
 
     def _ties(self):
-        if self._plan is None:
+        if self._tie_cache is None:
             module = self._module() if self._module is not None else None
             if module is None:
                 raise SearchError("TiedGates is not attached to a module; set it with "
                                   "use_relaxation(module, relaxation)")
             found = tied_unit_gates(module)
-            self._plan = ((), None, 0) if found is None else found
-        return self._plan
+            self._tie_cache = ((), None, 0) if found is None else found
+        return self._tie_cache
 
     def tied_logits(self, arch: dict) -> dict:
         """``arch`` with the rows of every tied group replaced by the group's mean logits."""

@@ -42,7 +42,7 @@ def grow(search, policy, epoch=2):
         if k in exp_avg and p is not old_arch[k]:
             carried = search.a_opt.state[p]["exp_avg"][0]
             old_names = names[k]
-            for j, op in enumerate(st.module._arch_names[k]):
+            for j, op in enumerate(st.module.arch_names[k]):
                 if op in old_names:
                     assert carried[j] == exp_avg[k][0, old_names.index(op)]
     return new

@@ -91,7 +91,7 @@ def test_edge_normalization_weights_each_edge_by_softmax_over_node_inputs():
     only_x = net(x)
     dec = net.relaxation(dict(net.arch.items()))
     want_x = dec["x->n"].mix(0, list(net.edge_module("x", "n").values()),
-                             net.edge_module("x", "n")._zero, x)
+                             net.plan.edge("x", "n").zero, x)
     assert torch.allclose(only_x, want_x, atol=1e-5)
     assert not torch.allclose(only_a, only_x)
     # discretization ranks edges by softmax(alpha) * softmax(beta)
