@@ -168,7 +168,7 @@ def _list(args) -> int:
         from supernet.data import list_datasets as names
     else:
         from supernet.ops import list_ops as names
-    print("\n".join(names()))
+    print("\n".join(names(args.filter)))
     return 0
 
 
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="draw the graph and each of its cells as pictures into DIR")
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops"])
+    ls.add_argument("--filter", metavar="GLOB",
+                    help="only names matching this shell-style glob, e.g. 'darts*'")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     command = args.command or "search"

@@ -18,17 +18,21 @@ Examples:
     >>> colors.resolve("rde")
     Traceback (most recent call last):
         ...
-    supernet.errors.UnknownNameError: could not resolve color 'rde' among ['green', 'red']; did you mean 'red'? register one with colors.register
+    supernet.errors.UnknownNameError: could not resolve color 'rde' among ['green', 'red'];
+    did you mean 'red'? register one with colors.register
     >>> colors.register("red", lambda: "#e00")
     Traceback (most recent call last):
         ...
-    supernet.errors.DuplicateNameError: color 'red' is registered already; pass override=True to replace it
+    supernet.errors.DuplicateNameError: color 'red' is registered already;
+    pass override=True to replace it
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib.metadata
+import warnings
 from typing import Callable, Generic, Iterator, TypeVar
 
 from supernet.errors import DuplicateNameError, UnknownNameError
@@ -43,13 +47,20 @@ _MISSING = object()
 class Registry(Generic[T]):
     """Named entries of one kind.
 
+    A registry reads like a mapping of names to entries as well: ``name in reg``,
+    ``reg[name]`` (as :meth:`resolve`), ``reg[name] = obj`` (as :meth:`register`, so a name
+    taken already is refused), ``del reg[name]`` (as :meth:`unregister`), ``sorted(reg)``
+    and ``len(reg)``.
+
     Args:
         kind: what an entry is, for messages (``"op"``, ``"strategy"``).
         hint: how a user adds one, ending the error of an unknown name
             (``"register one with @supernet.register_op"``).
         entry_points: an entry-point group whose modules register entries; they are
             imported the first time a name is missing or the names are listed, so an
-            installed package extends the registry without being imported by hand.
+            installed package extends the registry without being imported by hand. A
+            module that fails to import is skipped with a warning, and the error of an
+            unknown name says which one failed.
     """
 
     def __init__(self, kind: str, hint: str = "", entry_points: str | None = None):
@@ -58,14 +69,19 @@ class Registry(Generic[T]):
         self.entry_points = entry_points
         self._entries: dict[str, T] = {}
         self._plugins_loaded = entry_points is None
+        self._plugin_errors: list[str] = []
 
     # ------------------------------------------------------------------ writing
     def register(self, name: str, obj=_MISSING, *, override: bool = False):
-        """Register ``obj`` under ``name`` and return it; without ``obj``, a decorator."""
+        """Register ``obj`` under ``name`` and return it; without ``obj``, a decorator.
+
+        Raises:
+            DuplicateNameError: ``name`` is registered already and ``override`` is False.
+        """
         if obj is _MISSING:
             return lambda o: self.register(name, o, override=override)
         if not isinstance(name, str) or not name:
-            raise UnknownNameError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+            raise UnknownNameError(f"{self.kind} names are non-empty strings, got {name!r}")
         if name in self._entries and not override:
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is registered already; pass override=True to replace it"
@@ -74,13 +90,21 @@ class Registry(Generic[T]):
         return obj
 
     def unregister(self, name: str) -> T:
-        """Remove ``name``; returns what it held."""
+        """Remove ``name``; returns what it held. Fails as :meth:`resolve` for a missing one."""
         self.resolve(name)
         return self._entries.pop(name)
 
     # ------------------------------------------------------------------ reading
     def resolve(self, name: str, where: str = "") -> T:
-        """The entry ``name``; fails with the list of choices and the closest one."""
+        """The entry ``name``; fails with the list of choices and the closest one.
+
+        Args:
+            name: the registered name.
+            where: what asked for it (``"g: edge x->h"``), to begin the message with.
+
+        Raises:
+            UnknownNameError: with the message of :meth:`unknown`.
+        """
         try:
             return self._entries[name]
         except (KeyError, TypeError):
@@ -98,27 +122,46 @@ class Registry(Generic[T]):
         hint = f" {self.hint}" if self.hint else ""
         if not close and hint:
             hint = ";" + hint
-        return f"{at}could not resolve {self.kind} {name!r} among {names}{maybe}{hint}"
+        failed = ""
+        if self._plugin_errors:
+            failed = (f" (entry point(s) of group {self.entry_points!r} failed to load: "
+                      f"{'; '.join(self._plugin_errors)})")
+        return f"{at}could not resolve {self.kind} {name!r} among {names}{maybe}{hint}{failed}"
 
     def get(self, name: str, default=None):
+        """The entry ``name``, or ``default`` if there is none."""
         if name not in self:
             return default
         return self._entries[name]
 
     def list(self, filter: str | None = None) -> list[str]:
-        """Registered names, sorted; ``filter`` is a shell-style glob (``"darts*"``)."""
+        """Registered names, sorted; ``filter`` is a shell-style glob (``"darts*"``),
+        matched case-sensitively against the whole name."""
         self._load_plugins()
         names = sorted(self._entries)
         return names if filter is None else [n for n in names if fnmatch.fnmatchcase(n, filter)]
 
     def items(self) -> list[tuple[str, T]]:
+        """``(name, entry)`` pairs, sorted by name."""
         self._load_plugins()
-        return sorted(self._entries.items())
+        return sorted(self._entries.items(), key=lambda kv: kv[0])
 
     def __contains__(self, name) -> bool:
-        if name in self._entries:
-            return True
+        try:
+            if name in self._entries:
+                return True
+        except TypeError:  # an unhashable name is no name
+            return False
         return self._load_plugins() and name in self._entries
+
+    def __getitem__(self, name: str) -> T:
+        return self.resolve(name)
+
+    def __setitem__(self, name: str, obj: T) -> None:
+        self.register(name, obj)
+
+    def __delitem__(self, name: str) -> None:
+        self.unregister(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.list())
@@ -135,10 +178,17 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return False
         self._plugins_loaded = True
-        from importlib.metadata import entry_points  # only when a group is named
-
-        for ep in entry_points(group=self.entry_points):
-            ep.load()
+        for ep in importlib.metadata.entry_points(group=self.entry_points):
+            try:
+                ep.load()
+            except Exception as exc:  # a broken package must not hide the others
+                error = f"{ep.name} = {ep.value}: {exc!r}"
+                self._plugin_errors.append(error)
+                warnings.warn(
+                    f"{self.kind} registry: entry point {error}; its {self.kind}s are missing "
+                    "until the package that declares it is fixed or uninstalled",
+                    stacklevel=3,
+                )
         return True
 
 

@@ -1,7 +1,7 @@
 """The space registry (as timm's model registry): register by decorator, create by name.
 
 Examples:
-    >>> from supernet.spaces import register_space, create_space, list_spaces
+    >>> from supernet.spaces import SPACES, register_space, create_space, list_spaces
     >>> from supernet import Graph
     >>> @register_space("toy_chain")
     ... def toy_chain(width=8):
@@ -15,6 +15,9 @@ Examples:
     True
     >>> create_space("toy_chain", width=4).node("h")["channels"]
     4
+    >>> list_spaces("toy_*")
+    ['toy_chain']
+    >>> _ = SPACES.unregister("toy_chain")  # leave the registry as it was
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class SpaceEntry(NamedTuple):
 #: The spaces. Installed packages add theirs through the ``supernet.spaces`` entry-point
 #: group (the bundled library, :mod:`search_spaces`, is one).
 SPACES: Registry[SpaceEntry] = Registry(
-    "space", hint="register one with @supernet.spaces.register_space", entry_points="supernet.spaces"
+    "space", hint="register one with @supernet.spaces.register_space",
+    entry_points="supernet.spaces",
 )
 
 

@@ -10,13 +10,13 @@
 * :mod:`~supernet.compiler.standalone` -- a discretized graph as a plain ``torch.fx`` module
 """
 
-from supernet.compiler.base import compile, register_compiler
+from supernet.compiler.base import COMPILERS, compile, register_compiler
 from supernet.compiler.layer import LayerModule
 from supernet.compiler.module import GraphModule, full_version, module_key
 from supernet.compiler.plan import LayerPlan, UnitPlan
 from supernet.compiler.standalone import gates_left, standalone
 from supernet.compiler.units import SPARSE_BELOW, UnitModule, compile_units
 
-__all__ = ["compile", "register_compiler", "GraphModule", "full_version", "module_key",
+__all__ = ["COMPILERS", "compile", "register_compiler", "GraphModule", "full_version", "module_key",
            "LayerModule", "UnitModule", "compile_units", "SPARSE_BELOW", "standalone",
            "gates_left", "LayerPlan", "UnitPlan"]

@@ -1,36 +1,49 @@
-"""The compiler registry: one :func:`compile` for every level, a compiler per level."""
+"""The compiler registry: one :func:`compile` for every level, a compiler per level.
+
+Examples:
+    >>> from supernet import Graph
+    >>> from supernet.compiler import COMPILERS, compile
+    >>> COMPILERS.list()
+    ['channel', 'layer', 'neuron']
+    >>> g = Graph("layer", name="g")
+    >>> g.nx.graph["level"] = "cell"  # a level with no compiler
+    >>> compile(g)
+    Traceback (most recent call last):
+    ...
+    supernet.errors.UnknownNameError: g: could not resolve compiler of level 'cell' among
+    ['channel', 'layer', 'neuron']; register one with @supernet.compiler.register_compiler(level)
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
 from supernet.compiler.module import GraphModule
-from supernet.errors import GraphError
+from supernet.registry import Registry
 
-__all__ = ["compile", "register_compiler"]
+__all__ = ["COMPILERS", "compile", "register_compiler"]
 
-_COMPILERS: dict[str, Callable] = {}
+#: Level name -> ``compiler(graph, **kwargs) -> GraphModule``.
+COMPILERS: Registry[Callable[..., GraphModule]] = Registry(
+    "compiler of level", hint="register one with @supernet.compiler.register_compiler(level)"
+)
 
 
-def register_compiler(level: str):
-    """Decorator registering the compiler of ``level`` graphs."""
+def register_compiler(level: str, override: bool = False):
+    """Decorator registering the compiler of ``level`` graphs.
 
-    def wrap(fn):
-        _COMPILERS[level] = fn
-        return fn
-
-    return wrap
+    Raises:
+        DuplicateNameError: ``level`` has a compiler already and ``override`` is False.
+    """
+    return COMPILERS.register(level, override=override)
 
 
 def compile(graph, **kwargs) -> GraphModule:
     """Compile ``graph`` to an ``nn.Module`` (a :class:`GraphModule`).
 
     The execution schedule is computed here, once; ``forward`` only runs it.
+
+    Raises:
+        UnknownNameError: no compiler is registered for ``graph.level``.
     """
-    try:
-        fn = _COMPILERS[graph.level]
-    except KeyError:
-        raise GraphError(
-            f"no compiler for level {graph.level!r}; known: {sorted(_COMPILERS)}"
-        ) from None
-    return fn(graph, **kwargs)
+    return COMPILERS.resolve(graph.level, where=graph.name)(graph, **kwargs)

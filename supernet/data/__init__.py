@@ -2,6 +2,7 @@
 
 from supernet.data import graphs, images, sequences  # noqa: F401  (their decorators register them)
 from supernet.data.base import (
+                                DATASETS,
                                 DataSplits,
                                 flatten_features,
                                 list_datasets,
@@ -10,5 +11,5 @@ from supernet.data.base import (
                                 split_train_val,
 )
 
-__all__ = ["DataSplits", "load_dataset", "list_datasets", "register_dataset", "split_train_val",
-           "flatten_features"]
+__all__ = ["DataSplits", "DATASETS", "load_dataset", "list_datasets", "register_dataset",
+           "split_train_val", "flatten_features"]

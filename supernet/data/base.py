@@ -6,16 +6,18 @@ accuracy on a held-out test split that the search never sees.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from supernet.errors import ConfigError, UnknownNameError, did_you_mean
+from supernet.errors import ConfigError
+from supernet.registry import Registry
 
-__all__ = ["DataSplits", "register_dataset", "load_dataset", "list_datasets", "split_train_val",
-           "flatten_features", "check_fraction"]
+__all__ = ["DataSplits", "DATASETS", "register_dataset", "load_dataset", "list_datasets",
+           "split_train_val", "flatten_features", "check_fraction"]
 
 
 @dataclass
@@ -129,27 +131,32 @@ def split_train_val(x, y, val_fraction: float, seed: int, name: str,
     return (x[tr], y[tr]), (x[va], y[va])
 
 
-_DATASETS: dict[str, Callable[..., DataSplits]] = {}
+#: Data set name -> ``builder(val_fraction=..., seed=..., **options) -> DataSplits``.
+DATASETS: Registry[Callable[..., DataSplits]] = Registry(
+    "data set", hint="register one with @supernet.data.register_dataset(name)"
+)
 
 
-def register_dataset(name: str):
-    """Decorator registering ``fn(val_fraction=..., seed=..., **kw) -> DataSplits``."""
+def register_dataset(name: str, override: bool = False):
+    """Decorator registering ``fn(val_fraction=..., seed=..., **kw) -> DataSplits``.
 
-    def wrap(fn):
-        _DATASETS[name] = fn
-        return fn
+    Raises:
+        DuplicateNameError: ``name`` is registered already and ``override`` is False.
+    """
+    return DATASETS.register(name, override=override)
 
-    return wrap
 
-
-def list_datasets() -> list[str]:
-    """Names of the registered data sets, the built-in ones included.
+def list_datasets(filter: str | None = None) -> list[str]:
+    """Names of the registered data sets, the built-in ones included, sorted; ``filter`` is
+    a shell-style glob such as ``"mnist*"``.
 
     Examples:
         >>> "mnist1d" in list_datasets()
         True
+        >>> list_datasets("mnist*")
+        ['mnist1d']
     """
-    return sorted(_DATASETS)
+    return DATASETS.list(filter)
 
 
 def _check_option_types(name: str, params, kwargs) -> None:
@@ -169,19 +176,18 @@ def _check_option_types(name: str, params, kwargs) -> None:
 
 
 def load_dataset(name: str, **kwargs) -> DataSplits:
-    """Load data set ``name``; fails with the list of choices."""
-    if name not in _DATASETS:
-        raise UnknownNameError(
-            f"could not resolve data set {name!r} among choices {list_datasets()}."
-            f"{did_you_mean(name, _DATASETS)}"
-        )
-    import inspect
+    """Load data set ``name`` with the options of its builder.
 
-    params = inspect.signature(_DATASETS[name]).parameters
+    Raises:
+        UnknownNameError: no data set ``name`` is registered.
+        ConfigError: an option the builder does not take, or of the wrong type.
+    """
+    build = DATASETS.resolve(name)
+    params = inspect.signature(build).parameters
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
         raise ConfigError(
             f"data set {name!r} does not take option(s) {unknown}; it takes {sorted(params)}"
         )
     _check_option_types(name, params, kwargs)
-    return _DATASETS[name](**kwargs)
+    return build(**kwargs)

@@ -16,6 +16,6 @@ Examples:
 """
 
 from supernet.lint import units as _units  # noqa: F401  (registers the unit-level rules)
-from supernet.lint.base import lint, register_lint
+from supernet.lint.base import LINT_RULES, lint, register_lint
 
-__all__ = ["lint", "register_lint"]
+__all__ = ["LINT_RULES", "lint", "register_lint"]

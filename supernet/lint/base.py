@@ -23,39 +23,52 @@ import networkx as nx
 
 from supernet.errors import GraphError, LintError, SupernetError, UnknownNameError
 from supernet.ops.registry import resolve_op
-from supernet.schema import LEVELS, MERGES, is_symbol
+from supernet.registry import Registry
+from supernet.schema import MERGES, is_symbol
 from supernet.shapes import infer_channels, infer_strides
 
-__all__ = ["lint", "register_lint"]
+__all__ = ["LINT_RULES", "lint", "register_lint"]
 
-_CHECKS: dict[str, Callable] = {}
+#: Level name -> the rule checking graphs of that level, ``check(graph[, bind]) -> list[str]``
+#: (one message per problem, empty for a valid graph). A rule is called with ``bind`` only
+#: when :func:`lint` is given one.
+LINT_RULES: Registry[Callable[..., list[str]]] = Registry(
+    "lint rule of level", hint="register one with @supernet.lint.register_lint(level)"
+)
 
 
-def register_lint(level: str):
-    """Decorator registering ``check(graph) -> list[str]`` for graphs of ``level``."""
+def register_lint(level: str, override: bool = False):
+    """Decorator registering ``check(graph[, bind]) -> list[str]`` for graphs of ``level``.
 
-    def wrap(fn):
-        _CHECKS[level] = fn
-        return fn
-
-    return wrap
+    Raises:
+        DuplicateNameError: ``level`` has a rule already and ``override`` is False.
+    """
+    return LINT_RULES.register(level, override=override)
 
 
 def lint(graph, bind: dict | None = None) -> None:
     """Check ``graph``; raise :class:`LintError` listing every problem found.
 
-    Checks: cycles, nodes unreachable from the inputs, dangling nodes (whose value is never
-    used; mark a node ``keep=True`` to keep one on purpose), unknown ops (with the list of
-    known ones), edge arguments no candidate op takes, channel and resolution mismatches,
-    duplicate or missing inputs and outputs, unbound template symbols, and each cell
-    template in turn.
+    Every graph is checked for duplicate or missing inputs and outputs and for cycles; then
+    the rule registered for its level in :data:`LINT_RULES` runs. The layer rule checks nodes
+    unreachable from the inputs, dangling nodes (whose value is never used; mark a node
+    ``keep=True`` to keep one on purpose), unknown ops (with the list of known ones), edge
+    arguments no candidate op takes, channel and resolution mismatches, unbound template
+    symbols, and each cell template in turn; the unit rule is
+    :func:`supernet.lint.units.lint_units`.
+
+    Args:
+        graph: the graph to check.
+        bind: values of the template symbols (``"$C"``), passed to the level's rule.
+
+    Raises:
+        LintError: with every problem found.
+        UnknownNameError: no rule is registered for ``graph.level``.
     """
-    if graph.level not in LEVELS:
-        raise LintError([f"unknown level {graph.level!r}; expected one of {list(LEVELS)}"])
+    check = LINT_RULES.resolve(graph.level, where=graph.name)
     problems = _structure(graph)
     if not problems:
-        check = _CHECKS.get(graph.level, _layer)
-        problems = check(graph, bind) if check is _layer else check(graph)
+        problems = check(graph) if bind is None else check(graph, bind)
     if problems:
         raise LintError(problems, graph.name)
 
@@ -110,6 +123,7 @@ def _reachability(graph) -> list[str]:
     return problems
 
 
+@register_lint("layer")
 def _layer(graph, bind=None) -> list[str]:
     g, name = graph.nx, graph.name
     problems = _reachability(graph)

@@ -32,8 +32,10 @@ from supernet.units.masks import block_mask
 __all__ = ["lint_units"]
 
 
-def lint_units(graph) -> list[str]:
-    """All problems of a unit-level graph, as messages (empty when it is valid)."""
+def lint_units(graph, bind=None) -> list[str]:
+    """All problems of a unit-level graph, as messages (empty when it is valid).
+
+    ``bind`` is accepted as by every lint rule and unused: unit graphs have no symbols."""
     problems, sizes = [], {}
     for n, d in graph.nx.nodes(data=True):
         where = f"{graph.name}: node {n!r}"

@@ -32,7 +32,7 @@ def test_graph_set_has_node_masks():
 
 
 def test_bad_requests_name_the_key():
-    with pytest.raises(UnknownNameError, match="could not resolve data set 'mnist'.*Did you mean 'mnist1d'"):
+    with pytest.raises(UnknownNameError, match="could not resolve data set 'mnist'.*did you mean 'mnist1d'"):
         load_dataset("mnist")
     with pytest.raises(ConfigError, match=r"does not take option\(s\) \['batch'\]"):
         load_dataset("digits", batch=3)

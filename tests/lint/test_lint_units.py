@@ -50,7 +50,7 @@ def test_unknown_activation_and_norm():
     g.node("h1")["act"] = "rellu"
     g.node("y")["norm"] = "layernorm"
     msg = _problems(g)
-    assert "node 'h1': unknown activation 'rellu'" in msg and "Did you mean 'relu'?" in msg
+    assert "node 'h1': could not resolve activation 'rellu'" in msg and "did you mean 'relu'?" in msg
     assert "node 'y': norm 'layernorm' is not one of" in msg
 
 
