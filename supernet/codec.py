@@ -16,7 +16,7 @@ FORMAT_VERSION = 1
 
 
 # ---------------------------------------------------------------------- value encoding
-def _encode(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
     """Make ``value`` JSON-serializable, tagging types JSON cannot tell apart."""
     import scipy.sparse as sp
 
@@ -38,11 +38,11 @@ def _encode(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v) for v in value]}
+        return {"__tuple__": [encode_value(v) for v in value]}
     if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
+        return {str(k): encode_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_encode(v) for v in value]
+        return [encode_value(v) for v in value]
     if isinstance(value, range):
         return {"__range__": [value.start, value.stop, value.step]}
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -53,26 +53,28 @@ def _encode(value: Any) -> Any:
     )
 
 
-def _decode(value: Any) -> Any:
+def decode_value(value: Any) -> Any:
+    """Inverse of :func:`encode_value`."""
     import scipy.sparse as sp
 
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [decode_value(v) for v in value]
     if not isinstance(value, dict):
         return value
     if "__sparse__" in value:
         dtype = np.dtype(value["dtype"])
         row = np.asarray(value["row"], dtype=np.int64)
         col = np.asarray(value["col"], dtype=np.int64)
-        data = np.ones(len(row), dtype) if value["data"] is None else np.asarray(value["data"], dtype)
+        data = (np.ones(len(row), dtype) if value["data"] is None
+                else np.asarray(value["data"], dtype))
         return sp.coo_array((data, (row, col)), shape=tuple(value["shape"])).tocsr()
     if "__ndarray__" in value:
         return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
     if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
+        return tuple(decode_value(v) for v in value["__tuple__"])
     if "__range__" in value:
         return range(*value["__range__"])
-    return {k: _decode(v) for k, v in value.items()}
+    return {k: decode_value(v) for k, v in value.items()}
 
 
 # ---------------------------------------------------------------------- node-link JSON
@@ -83,8 +85,9 @@ def to_node_link(graph) -> dict:
         "format": "supernet-node-link",
         "format_version": FORMAT_VERSION,
         "version": graph.version,
-        "graph": _encode(dict(g.graph)),
-        "nodes": [{"id": n, **_encode(dict(d))} for n, d in g.nodes(data=True)],
-        "edges": [{"source": u, "target": v, **_encode(dict(d))} for u, v, d in g.edges(data=True)],
+        "graph": encode_value(dict(g.graph)),
+        "nodes": [{"id": n, **encode_value(dict(d))} for n, d in g.nodes(data=True)],
+        "edges": [{"source": u, "target": v, **encode_value(dict(d))}
+                  for u, v, d in g.edges(data=True)],
         "cells": {name: to_node_link(c) for name, c in graph.cells.items()},
     }

@@ -7,6 +7,13 @@ when it is stale.
 
 The attribute schema of each level is documented in :mod:`supernet.schema`.
 
+``graph.nx`` and the dicts :meth:`Graph.node` and :meth:`Graph.edge` return are for reading:
+every change goes through a method of :class:`Graph` (the construction methods, the
+attribute setters :meth:`~Graph.set_node_attrs`, :meth:`~Graph.set_edge_attrs` and
+:meth:`~Graph.set_meta`, the raw :meth:`~Graph.insert_node` / :meth:`~Graph.insert_edge` of
+the unit-level storage in :mod:`supernet.units` and :meth:`~Graph.from_parts` of the file
+readers), each of which bumps :attr:`~Graph.version`.
+
 Examples:
     >>> from supernet import Graph
     >>> g = Graph("layer", name="tiny")
@@ -53,15 +60,14 @@ class Graph:
 
     Attributes:
         nx: the underlying :class:`networkx.DiGraph`. Read it freely; change it only
-            through the methods of this class or :mod:`supernet.edits`, which keep
-            :attr:`version` in step.
+            through the methods of this class (which :mod:`supernet.edits` uses), which
+            keep :attr:`version` in step.
         cells: cell templates (layer level), by name. A ``call`` node instantiates one.
         version: bumped by every structural or attribute change.
     """
 
     def __init__(self, level: str = "layer", name: str = "graph"):
-        if level not in LEVELS:
-            raise GraphError(f"unknown level {level!r}; expected one of {list(LEVELS)}")
+        _check_level(level, name)
         self.nx = nx.DiGraph(level=level, name=name, inputs=[], outputs=[], meta={})
         self.cells: dict[str, Graph] = {}
         self.version = 0
@@ -93,6 +99,50 @@ class Graph:
         """Mark the graph as changed (bumps :attr:`version`)."""
         self.version += 1
 
+    @classmethod
+    def from_parts(
+        cls,
+        attrs: dict,
+        nodes: Iterable[tuple[str, dict]],
+        edges: Iterable[tuple[str, str, dict]],
+        cells: dict[str, "Graph"] | None = None,
+        version: int = 0,
+    ) -> "Graph":
+        """A graph holding exactly the given parts, as the file readers of :mod:`supernet.io`
+        rebuild one: no attribute is added, dropped or checked against the schema (that is
+        :func:`supernet.lint`'s job), but names are.
+
+        Args:
+            attrs: the graph attributes (``level``, ``name``, ``inputs``, ``outputs``,
+                ``meta`` and any other).
+            nodes: ``(name, attributes)`` in order.
+            edges: ``(u, v, attributes)`` in order.
+            cells: the cell templates, by name.
+            version: the edit counter to restore.
+
+        Raises:
+            GraphError: an unknown level, a node named twice, an edge to a node that is not
+                there, an input or output that is not a node.
+        """
+        attrs = dict(attrs)
+        g = cls(attrs.get("level"), attrs.get("name", "graph"))
+        for n, d in nodes:
+            g.insert_node(n, **d)
+        for u, v, d in edges:
+            g.insert_edge(u, v, **d)
+        for key in ("inputs", "outputs"):
+            missing = [n for n in attrs.get(key, []) if n not in g.nx]
+            if missing:
+                raise NodeNotFound(f"{g.name}: {key} {missing} are not nodes of the graph")
+        attrs["inputs"] = list(attrs.get("inputs", []))
+        attrs["outputs"] = list(attrs.get("outputs", []))
+        attrs["meta"] = dict(attrs.get("meta") or {})
+        g.nx.graph.update(attrs)
+        for name, cell in (cells or {}).items():
+            g.add_cell(name, cell)
+        g.version = int(version)
+        return g
+
     # ------------------------------------------------------------------ lookups
     def __contains__(self, node: object) -> bool:
         return node in self.nx
@@ -104,7 +154,8 @@ class Graph:
         return iter(self.nx.nodes)
 
     def node(self, name: str) -> dict:
-        """The attribute dict of node ``name``; raises :class:`NodeNotFound`."""
+        """The attribute dict of node ``name`` (read it; change it with
+        :meth:`set_node_attrs`); raises :class:`NodeNotFound`."""
         try:
             return self.nx.nodes[name]
         except KeyError:
@@ -114,7 +165,8 @@ class Graph:
             ) from None
 
     def edge(self, u: str, v: str) -> dict:
-        """The attribute dict of edge ``u -> v``; raises :class:`EdgeNotFound`."""
+        """The attribute dict of edge ``u -> v`` (read it; change it with
+        :meth:`set_edge_attrs`); raises :class:`EdgeNotFound`."""
         self.node(u), self.node(v)
         if not self.nx.has_edge(u, v):
             succ = list(self.nx.successors(u))
@@ -249,6 +301,20 @@ class Graph:
         self.nx.add_edge(u, v, **attrs)
         self.touch()
 
+    def set_inputs(self, names: list[str]) -> None:
+        """Declare the graph's inputs, in order: nodes of kind ``input`` (the unit-level
+        :func:`supernet.units.add_input` adds its nodes with :meth:`insert_node`)."""
+        for n in names:
+            if self.node(n).get("kind") != "input":
+                raise GraphError(
+                    f"{self.name}: node {n!r} is a {self.node(n).get('kind')!r} node, not an "
+                    "input; add inputs with add_input()"
+                )
+        if len(set(names)) != len(names):
+            raise DuplicateNameError(f"{self.name}: inputs {list(names)} name a node twice")
+        self.nx.graph["inputs"] = list(names)
+        self.touch()
+
     def set_outputs(self, names: list[str]) -> None:
         """Declare the graph's outputs, in order."""
         for n in names:
@@ -289,12 +355,93 @@ class Graph:
         self.touch()
 
     def _new_node(self, name: str, **attrs) -> None:
+        self.insert_node(name, **{k: v for k, v in attrs.items() if v is not None})
+
+    # ------------------------------------------------------------------ raw storage
+    def insert_node(self, name: str, **attrs) -> None:
+        """Add node ``name`` with exactly ``attrs``, at any level and of any kind.
+
+        The storage of the unit levels (:mod:`supernet.units`) and :meth:`from_parts` build
+        with it; at the layer level use :meth:`add_input`, :meth:`add_node` and
+        :meth:`add_call`, which also check the attributes.
+        """
         if not isinstance(name, str) or not name:
             raise GraphError(f"{self.name}: node names are non-empty strings, got {name!r}")
         if name in self.nx:
             raise DuplicateNameError(f"{self.name}: a node named {name!r} exists already")
-        self.nx.add_node(name, **{k: v for k, v in attrs.items() if v is not None})
+        self.nx.add_node(name, **attrs)
         self.touch()
+
+    def insert_edge(self, u: str, v: str, **attrs) -> None:
+        """Add edge ``u -> v`` with exactly ``attrs`` (both ends must exist), at any level.
+
+        The counterpart of :meth:`insert_node`; at the layer level use :meth:`add_edge`.
+        """
+        for end in (u, v):
+            if end not in self.nx:
+                raise NodeNotFound(
+                    f"{self.name}: edge {u}->{v} names unknown node {end!r}."
+                    f"{did_you_mean(end, self.nx.nodes)} Add the node first"
+                )
+        if self.nx.has_edge(u, v):
+            raise DuplicateNameError(f"{self.name}: edge {u}->{v} exists already")
+        self.nx.add_edge(u, v, **attrs)
+        self.touch()
+
+    # ------------------------------------------------------------------ attributes
+    def set_node_attrs(self, name: str, **attrs) -> None:
+        """Set attributes of node ``name`` (bumps :attr:`version`).
+
+        Examples:
+            >>> g = Graph("layer"); g.add_input("x", channels=3); g.add_node("h", channels=4)
+            >>> v = g.version; g.set_node_attrs("h", channels=8, keep=True)
+            >>> g.node("h")["channels"], g.node("h")["keep"], g.version > v
+            (8, True, True)
+        """
+        self.node(name).update(attrs)
+        self.touch()
+
+    def del_node_attrs(self, name: str, *keys: str) -> None:
+        """Remove attributes ``keys`` of node ``name`` (those it has; bumps :attr:`version`)."""
+        d = self.node(name)
+        for k in keys:
+            d.pop(k, None)
+        self.touch()
+
+    def set_edge_attrs(self, u: str, v: str, **attrs) -> None:
+        """Set attributes of edge ``u -> v`` (bumps :attr:`version`); candidate ops change
+        with :meth:`set_ops`."""
+        self.edge(u, v).update(attrs)
+        self.touch()
+
+    def del_edge_attrs(self, u: str, v: str, *keys: str) -> None:
+        """Remove attributes ``keys`` of edge ``u -> v`` (those it has; bumps :attr:`version`)."""
+        e = self.edge(u, v)
+        for k in keys:
+            e.pop(k, None)
+        self.touch()
+
+    def set_meta(self, **items) -> None:
+        """Set entries of :attr:`meta` (bumps :attr:`version`)."""
+        self.nx.graph["meta"].update(items)
+        self.touch()
+
+    def set_level(self, level: str) -> None:
+        """Relabel the graph as ``level``; :mod:`supernet.lowering` converts the attributes
+        between the channel and neuron levels with it."""
+        _check_level(level, self.name)
+        self.nx.graph["level"] = level
+        self.touch()
+
+    # ------------------------------------------------------------------ undo
+    def snapshot(self) -> tuple:
+        """A copy of the structure and attributes (not the cell templates) and
+        :attr:`version`, for :meth:`restore` (edits undo themselves with it)."""
+        return copy.deepcopy(self.nx), self.version
+
+    def restore(self, snapshot: tuple) -> None:
+        """Put back the structure, attributes and :attr:`version` of :meth:`snapshot`."""
+        self.nx, self.version = snapshot
 
     # ------------------------------------------------------------------ whole-graph
     def copy(self) -> "Graph":
@@ -354,6 +501,11 @@ class Graph:
             f"Graph(level={self.level!r}, name={self.name!r}, nodes={self.nx.number_of_nodes()}, "
             f"edges={self.nx.number_of_edges()}, cells={sorted(self.cells)})"
         )
+
+
+def _check_level(level, where: str) -> None:
+    if level not in LEVELS:
+        raise GraphError(f"{where}: unknown level {level!r}; expected one of {list(LEVELS)}")
 
 
 def _edge_ops(e: dict) -> list[str]:

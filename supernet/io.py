@@ -27,8 +27,8 @@ import tempfile
 import networkx as nx
 import numpy as np
 
-from supernet.codec import _decode, _encode, to_node_link
-from supernet.errors import SerializationError
+from supernet.codec import decode_value, encode_value, to_node_link
+from supernet.errors import GraphError, SerializationError
 from supernet.graph import Graph
 
 __all__ = [
@@ -51,26 +51,25 @@ def from_node_link(data: dict):
             raise SerializationError(
                 "not a supernet node-link document (missing \"format\": \"supernet-node-link\")"
             )
-        attrs = _decode(data["graph"])
-        g = Graph(attrs["level"], attrs["name"])
-        g.nx.graph.update(attrs)
+        attrs = decode_value(data["graph"])
+        nodes, seen = [], set()
         for node in data["nodes"]:
             node = dict(node)
             n = node.pop("id")
-            if n in g.nx:
+            if n in seen:
                 raise SerializationError(f"node {n!r} appears twice in the document")
-            g.nx.add_node(n, **_decode(node))
+            seen.add(n)
+            nodes.append((n, decode_value(node)))
+        edges = []
         for edge in data["edges"]:
             edge = dict(edge)
             u, v = edge.pop("source"), edge.pop("target")
             for end in (u, v):
-                if end not in g.nx:
+                if end not in seen:
                     raise SerializationError(f"edge {u}->{v} names unknown node {end!r}")
-            g.nx.add_edge(u, v, **_decode(edge))
-        for name, cell in data.get("cells", {}).items():
-            g.cells[name] = from_node_link(cell)
-        g.version = int(data.get("version", 0))
-        return g
+            edges.append((u, v, decode_value(edge)))
+        cells = {name: from_node_link(cell) for name, cell in data.get("cells", {}).items()}
+        return _from_parts(attrs, nodes, edges, cells, int(data.get("version", 0)))
     except SerializationError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
@@ -107,12 +106,12 @@ def _to_graphml_value(value):
         return value
     if isinstance(value, str) and not value.startswith(_JSON_TAG):
         return value
-    return _JSON_TAG + json.dumps(_encode(value))
+    return _JSON_TAG + json.dumps(encode_value(value))
 
 
 def _from_graphml_value(value):
     if isinstance(value, str) and value.startswith(_JSON_TAG):
-        return _decode(json.loads(value[len(_JSON_TAG):]))
+        return decode_value(json.loads(value[len(_JSON_TAG):]))
     return value
 
 
@@ -151,17 +150,24 @@ def read_graphml(path: str):
     cells = attrs.pop("supernet_cells", {})
     if "level" not in attrs:
         raise SerializationError(f"{path}: not a supernet GraphML file (no 'level' attribute)")
-    g = Graph(attrs["level"], attrs.get("name", "graph"))
     attrs.pop("node_default", None), attrs.pop("edge_default", None)
-    g.nx.graph.update(attrs)
-    for n, d in raw.nodes(data=True):
-        g.nx.add_node(n, **{k: _from_graphml_value(v) for k, v in d.items()})
-    for u, v, d in raw.edges(data=True):
-        g.nx.add_edge(u, v, **{k: _from_graphml_value(val) for k, val in d.items()})
-    for name, cell in cells.items():
-        g.cells[name] = from_node_link(cell)
-    g.version = version
-    return g
+    nodes = [(n, {k: _from_graphml_value(v) for k, v in d.items()})
+             for n, d in raw.nodes(data=True)]
+    edges = [(u, v, {k: _from_graphml_value(val) for k, val in d.items()})
+             for u, v, d in raw.edges(data=True)]
+    cells = {name: from_node_link(cell) for name, cell in cells.items()}
+    try:
+        return _from_parts(attrs, nodes, edges, cells, version)
+    except SerializationError as exc:
+        raise SerializationError(f"{path}: {exc}") from exc
+
+
+def _from_parts(attrs, nodes, edges, cells, version):
+    """:meth:`Graph.from_parts`, its refusals as :class:`SerializationError`."""
+    try:
+        return Graph.from_parts(attrs, nodes, edges, cells, version)
+    except GraphError as exc:
+        raise SerializationError(f"the file does not hold a valid graph: {exc}") from exc
 
 
 # ---------------------------------------------------------------------- files

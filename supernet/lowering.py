@@ -79,10 +79,10 @@ def lower(graph, to: str = "channel", module=None) -> Lowered:
         out = _layer_to_channel(graph, module)
         return lower(out.graph, to, out.module) if to == "neuron" else out
     new = graph.copy()
-    new.nx.graph["level"] = "neuron"
-    for _, _, e in new.nx.edges(data=True):
+    new.set_level("neuron")
+    for u, v, e in new.nx.edges(data=True):
         if e["kind"] == "conv":
-            e["mask"] = expand_taps(e["mask"], taps(e))
+            new.set_edge_attrs(u, v, mask=expand_taps(e["mask"], taps(e)))
     new.touch()
     return Lowered(new, _same_weights(new, module))
 
@@ -99,7 +99,7 @@ def lift(graph, to: str = "layer", module=None, partial: str = "raise") -> Lower
         raise GraphError(f"{graph.name}: cannot lift a {graph.level!r}-level graph to {to!r}")
     if graph.level == "neuron":
         new = graph.copy()
-        new.nx.graph["level"] = "channel"
+        new.set_level("channel")
         for u, v, e in new.nx.edges(data=True):
             if e["kind"] == "conv" and taps(e) > 1:
                 per, m = taps(e), e["mask"]
@@ -112,7 +112,7 @@ def lift(graph, to: str = "layer", module=None, partial: str = "raise") -> Lower
                         "lost some taps, and a channel-level connection is a whole kernel; "
                         "pass partial='fill' to bring them back at weight zero"
                     )
-                e["mask"] = from_keys(kernels, (m.shape[0], m.shape[1] // per))
+                new.set_edge_attrs(u, v, mask=from_keys(kernels, (m.shape[0], m.shape[1] // per)))
         new.touch()
         out = Lowered(new, _same_weights(new, module))
         return lift(out.graph, to, out.module) if to == "layer" else out
@@ -356,7 +356,7 @@ def _channel_to_layer(ch, module) -> Lowered:
             elif takes_bias:
                 args["bias"] = False
         elif isinstance(form, PerUnit):
-            layer.nx.nodes[v].pop("op", None), layer.nx.nodes[v].pop("op_args", None)
+            layer.del_node_attrs(v, "op", "op_args")
             node_forms.pop(v, None)
         ops[(u, v)], forms[(u, v)] = op, form
         layer.add_edge(u, v, op, port=e.get("port"), channels=channels, **args)

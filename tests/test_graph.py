@@ -1,7 +1,16 @@
+import numpy as np
 import pytest
 
+import supernet as sn
 from supernet import Graph
-from supernet.errors import CycleError, DuplicateNameError, EdgeNotFound, GraphError, NodeNotFound
+from supernet.errors import (
+    CycleError,
+    DuplicateNameError,
+    EdgeNotFound,
+    GraphError,
+    NodeNotFound,
+    StaleModuleError,
+)
 
 
 def chain():
@@ -91,3 +100,91 @@ def test_call_nodes_check_their_cell():
     g.add_call("c", "cell", ["b"], bind={"C": 8})
     assert g.node("c")["weights"] == "c"
     assert "c" in g.tabular()
+
+
+def test_attribute_setters_write_and_bump_the_version():
+    g = chain()
+    steps = [
+        lambda: g.set_node_attrs("a", channels=4, keep=True),
+        lambda: g.del_node_attrs("a", "keep", "not_there"),
+        lambda: g.set_edge_attrs("x", "a", drop_path=True),
+        lambda: g.del_edge_attrs("x", "a", "drop_path"),
+        lambda: g.set_meta(space="chain", constraints={}),
+        lambda: g.set_inputs(["x"]),
+    ]
+    for step in steps:
+        v = g.version
+        step()
+        assert g.version == v + 1
+    assert g.node("a") == {"kind": "merge", "merge": "sum", "channels": 4}
+    assert g.edge("x", "a") == {"ops": ["conv_3x3", "none"], "args": {}, "port": 0}
+    assert g.meta == {"space": "chain", "constraints": {}}
+
+
+def test_attribute_setters_name_what_is_missing():
+    g = chain()
+    with pytest.raises(NodeNotFound, match=r"no node 'aa'\. Did you mean 'a'\?"):
+        g.set_node_attrs("aa", channels=4)
+    with pytest.raises(EdgeNotFound, match=r"no edge x->b; 'x' feeds a"):
+        g.set_edge_attrs("x", "b", drop_path=True)
+    with pytest.raises(GraphError, match="node 'a' is a 'merge' node, not an input"):
+        g.set_inputs(["x", "a"])
+    with pytest.raises(GraphError, match="chain: unknown level 'cell'; expected one of"):
+        g.set_level("cell")
+
+
+def test_a_compiled_module_sees_a_changed_attribute():
+    g = chain()
+    net = sn.compile(g)
+    net.check_fresh()
+    g.set_node_attrs("a", channels=4)
+    with pytest.raises(StaleModuleError, match="it was edited without passing this module"):
+        net.check_fresh()
+
+
+def test_raw_storage_keeps_attributes_as_given_and_checks_names():
+    g = Graph("channel", name="u")
+    g.insert_node("x", kind="input", units=np.arange(2), next_id=2, width=2, pool=None)
+    g.insert_node("h", kind="units", units=np.arange(3), next_id=3)
+    g.insert_edge("x", "h", kind="dense", port=0)
+    assert g.node("x")["pool"] is None and g.edge("x", "h") == {"kind": "dense", "port": 0}
+    with pytest.raises(DuplicateNameError, match="u: a node named 'h' exists already"):
+        g.insert_node("h", kind="units")
+    with pytest.raises(GraphError, match="node names are non-empty strings"):
+        g.insert_node("", kind="units")
+    with pytest.raises(NodeNotFound, match=r"edge x->hh names unknown node 'hh'\. Did you mean "
+                       r"'h'\?"):
+        g.insert_edge("x", "hh")
+    with pytest.raises(DuplicateNameError, match="u: edge x->h exists already"):
+        g.insert_edge("x", "h")
+
+
+def test_from_parts_rebuilds_a_graph_exactly():
+    g = chain()
+    g.set_meta(space="chain")
+    parts = dict(
+        attrs=dict(g.nx.graph),
+        nodes=[(n, dict(d)) for n, d in g.nx.nodes(data=True)],
+        edges=[(u, v, dict(d)) for u, v, d in g.nx.edges(data=True)],
+        version=g.version,
+    )
+    back = Graph.from_parts(**parts)
+    assert back.same_as(g) and back.version == g.version and back.uid != g.uid
+    with pytest.raises(GraphError, match="unknown level None"):
+        Graph.from_parts({"name": "g"}, [], [])
+    with pytest.raises(NodeNotFound, match=r"chain: outputs \['zz'\] are not nodes"):
+        Graph.from_parts({**parts["attrs"], "outputs": ["zz"]}, parts["nodes"], parts["edges"])
+    with pytest.raises(DuplicateNameError, match="a node named 'a' exists already"):
+        Graph.from_parts(parts["attrs"], parts["nodes"] + [("a", {})], [])
+
+
+def test_snapshot_and_restore_undo_every_change():
+    g = chain()
+    before, v = g.copy(), g.version
+    state = g.snapshot()
+    g.set_node_attrs("a", channels=4)
+    g.add_node("c", channels=8)
+    g.add_edge("b", "c", "identity")
+    g.restore(state)
+    assert g.same_as(before) and g.version == v
+

@@ -71,8 +71,8 @@ def test_weights_round_trip_with_weights_only(tmp_path):
 def test_weights_that_do_not_fit_say_so(tmp_path):
     g = graph_with_everything()
     sn.save_weights(sn.compile(g), tmp_path / "w.pt")
-    g.node("a")["channels"] = 6
-    g.node("c")["bind"]["C"] = 6
+    g.set_node_attrs("a", channels=6)
+    g.set_node_attrs("c", bind={**g.node("c")["bind"], "C": 6})
     with pytest.raises(SerializationError, match="do not fit the module"):
         sn.load_weights(sn.compile(g), tmp_path / "w.pt")
 
@@ -107,3 +107,24 @@ def test_malformed_documents(tmp_path):
     with pytest.raises(SerializationError, match="malformed GraphML|cannot read GraphML"):
         sn.read_graphml(tmp_path / "x.graphml")
     json.dumps(doc)  # the document itself is plain JSON
+
+
+def test_a_file_whose_parts_do_not_make_a_graph_says_so(tmp_path):
+    g = graph_with_everything()
+    doc = to_node_link(g)
+    doc["graph"]["outputs"] = ["zz"]
+    with pytest.raises(SerializationError, match=r"does not hold a valid graph: .*outputs "
+                       r"\['zz'\] are not nodes of the graph"):
+        from_node_link(doc)
+    doc = to_node_link(g)
+    doc["graph"]["level"] = "cell"
+    with pytest.raises(SerializationError, match="unknown level 'cell'"):
+        from_node_link(doc)
+    path = tmp_path / "g.graphml"
+    sn.write_graphml(g, path)
+    text = path.read_text()
+    assert "<data key=\"outputs\">" in text
+    path.write_text(text.replace("<data key=\"level\">layer<", "<data key=\"level\">cell<"))
+    with pytest.raises(SerializationError, match=r"g\.graphml: the file does not hold a valid "
+                       r"graph: .*unknown level 'cell'"):
+        sn.read_graphml(path)

@@ -74,9 +74,9 @@ def _output(t: Graph, concat) -> None:
     for k in concat:
         t.add_edge(state_name(k), "out", "identity")
     t.set_outputs(["out"])
-    t.meta["concat_range"] = (
+    t.set_meta(concat_range=(
         [concat.start, concat.stop, concat.step] if isinstance(concat, range) else None
-    )
+    ))
 
 
 def search_cell(name: str, steps: int, multiplier: int, reduction: bool, ops: list[str],
@@ -122,18 +122,15 @@ def genotype_cell(name: str, pairs: list, concat, reduction: bool, dim: int = 2,
             _state(t, i)
             src = state_name(j_a)
             for b, op in zip(branches, (op_a, op_b)):
-                t.add_edge(src, b, [op], **_op_args(j_a, reduction, affine, pool_bn, dim))
-                if drop_path:
-                    t.nx.edges[src, b]["drop_path"] = True
+                t.add_edge(src, b, [op], drop_path=drop_path,
+                           **_op_args(j_a, reduction, affine, pool_bn, dim))
                 t.add_edge(b, node, "identity")
             continue
         _state(t, i)
         port = {j_a: min(j_a, j_b), j_b: max(j_a, j_b)}
         for op, j in sorted([(op_a, j_a), (op_b, j_b)], key=lambda p: p[1]):
-            t.add_edge(state_name(j), node, [op], port=port[j],
+            t.add_edge(state_name(j), node, [op], port=port[j], drop_path=drop_path,
                        **_op_args(j, reduction, affine, pool_bn, dim))
-            if drop_path:
-                t.nx.edges[state_name(j), node]["drop_path"] = True
     _output(t, concat)
     return t
 

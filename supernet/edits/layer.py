@@ -8,7 +8,6 @@ every instance of the cell changes, and the architecture parameters they share t
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -78,11 +77,11 @@ class _LayerEdit(Edit):
 
     def snapshot(self, graph):
         target = target_graph(graph, getattr(self, "cell", None))
-        return target, copy.deepcopy(target.nx), target.version
+        return target, target.snapshot()
 
     def restore(self, graph, snapshot):
-        target, nx_graph, version = snapshot
-        target.nx, target.version = nx_graph, version
+        target, state = snapshot
+        target.restore(state)
 
 
 @register_edit

@@ -222,8 +222,10 @@ def _fix_gates(graph, what: str, items: list, flag: str) -> None:
             raise EditError(f"{graph.name}: {where} has no keep/drop gates to fix; {flag} "
                             "names gated nodes or edges only (set_gated() gives them gates)")
     for item in items:
-        d = graph.node(item) if what == "units" else graph.edge(*item)
-        d["gated"] = False
+        if what == "units":
+            graph.set_node_attrs(item, gated=False)
+        else:
+            graph.set_edge_attrs(*item, gated=False)
     graph.touch()
 
 

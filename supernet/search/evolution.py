@@ -20,8 +20,8 @@ import torch.nn as nn
 
 from supernet.errors import SearchError
 from supernet.search.base import DiscretizationPolicy, SearchState
-from supernet.search.choices.units import choice_space
-from supernet.search.discretize.layer import discretize
+from supernet.search.choices.base import choice_space
+from supernet.search.discretize.base import discretize
 from supernet.train.training import progress_bar
 
 __all__ = ["evolutionary_search", "recalibrate_bn", "EvolutionDiscretization"]

@@ -111,7 +111,7 @@ def add_input(graph, name: str, width: int, units=None, **attrs) -> None:
     if len(ids) and ids.max() >= width:
         raise GraphError(f"{graph.name}: input {name!r}: unit ids index a tensor of width {width}")
     graph._new_node(name, kind="input", units=ids, next_id=int(width), width=int(width), **attrs)
-    graph.nx.graph["inputs"] = graph.inputs + [name]
+    graph.set_inputs(graph.inputs + [name])
 
 
 def add_group(graph, name: str, size: int | None = None, units=None, act: str = "identity",
@@ -234,7 +234,7 @@ def connect(graph, u: str, v: str, kind: str = "dense", mask="full", density: fl
         ports = [d.get("port", 0) for _, _, d in graph.nx.in_edges(v, data=True)]
         port = max(ports, default=-1) + 1
     attrs["pool"] = normalize_pool(pool, where)
-    graph.nx.add_edge(u, v, mask=m, gated=bool(gated), port=int(port), **attrs)
+    graph.insert_edge(u, v, mask=m, gated=bool(gated), port=int(port), **attrs)
     graph.touch()
 
 

@@ -111,11 +111,11 @@ def remove_units(graph, units: dict, tied: bool = True) -> dict[str, np.ndarray]
             g = e["groups"]
             groups[(u, v)] = shape[1] // per if n_src // g == 1 else shape[0]
     for n, ids in new_units.items():
-        graph.nx.nodes[n]["units"] = ids
+        graph.set_node_attrs(n, units=ids)
     for (u, v), m in masks.items():
-        graph.nx.edges[u, v]["mask"] = m
+        graph.set_edge_attrs(u, v, mask=m)
     for (u, v), g in groups.items():
-        graph.nx.edges[u, v]["groups"] = int(g)
+        graph.set_edge_attrs(u, v, groups=int(g))
     graph.touch()
     return removed
 
@@ -169,13 +169,13 @@ def add_units(graph, node: str, count: int, source=None, connect: str = "full") 
     for n, (new_ids, tpos, _) in plan.items():
         nd = graph.nx.nodes[n]
         templates[n] = nd["units"][tpos] if tpos is not None else np.zeros(0, np.int64)
-        nd["units"] = np.concatenate([nd["units"], new_ids])
-        nd["next_id"] = int(nd["next_id"] + len(new_ids))
+        graph.set_node_attrs(n, units=np.concatenate([nd["units"], new_ids]),
+                             next_id=int(nd["next_id"] + len(new_ids)))
         created[n] = new_ids
     for (u, v), m in masks.items():
-        graph.nx.edges[u, v]["mask"] = m
+        graph.set_edge_attrs(u, v, mask=m)
     for (u, v), g in groups.items():
-        graph.nx.edges[u, v]["groups"] = int(g)
+        graph.set_edge_attrs(u, v, groups=int(g))
     graph.touch()
     return {"created": created, "templates": templates}
 
@@ -297,7 +297,7 @@ def remove_connections(graph, u, v, dst, src, taps=None) -> int:
                         "only existing connections")
     gone = np.zeros(len(have), bool)
     gone[at] = True
-    e["mask"] = from_keys(have[~gone], e["mask"].shape, unique=True)
+    graph.set_edge_attrs(u, v, mask=from_keys(have[~gone], e["mask"].shape, unique=True))
     graph.touch()
     return len(keys)
 
@@ -329,6 +329,6 @@ def add_connections(graph, u, v, dst, src, taps=None) -> int:
         if (rows // s_out != (cols // per) // s_in).any():
             raise EditError(f"{graph.name}: edge {u}->{v} is a grouped conv; new connections "
                             "must join units of the same group")
-    e["mask"] = from_keys(np.concatenate([have, keys]), m.shape)
+    graph.set_edge_attrs(u, v, mask=from_keys(np.concatenate([have, keys]), m.shape))
     graph.touch()
     return len(keys)

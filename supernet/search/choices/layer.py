@@ -9,10 +9,12 @@ for the top-level graph)::
 
 Each node with gated in-edges keeps at most ``max_inputs`` in-edges (``None``: all; in-edges
 that are not gates always stay and count), and each kept edge exactly one op; excluded ops
-never win. :class:`ChoiceSpace` enumerates the choices: the best one under given weights
-(end-of-search discretization), uniform samples (SPOS), mutations and crossovers
-(evolutionary search); it turns a choice into decisions for ``module(x, gates=...)`` and into
-the graph edits that make it permanent.
+never win. :class:`LayerChoiceSpace`, the layer level's
+:class:`~supernet.search.choices.base.ChoiceSpace`, enumerates the choices: the best one
+under given weights (end-of-search discretization), uniform samples (SPOS), mutations and
+crossovers (evolutionary search); it turns a choice into decisions for
+``module(x, gates=...)`` and into the graph edits that make it permanent, which also remove
+the nodes the choice leaves without a use (:func:`dangling_nodes`).
 
 Examples:
     >>> from supernet import Graph, compile
@@ -34,15 +36,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import networkx as nx
 import torch
 
 from supernet.compiler.module import module_key
-from supernet.edits import RemoveEdge, RemoveOp
+from supernet.edits import RemoveEdge, RemoveNode, RemoveOp
 from supernet.errors import SearchError
-from supernet.gates import Decision
+from supernet.gates import Decision, gate_probabilities
 from supernet.ops.registry import resolve_op
+from supernet.search.choices.base import ChoiceSpace, register_choice_space
 
-__all__ = ["ChoiceSpace", "NodeGroup", "GatedEdge", "constraints_of"]
+__all__ = ["LayerChoiceSpace", "ChoiceSpace", "NodeGroup", "GatedEdge", "constraints_of",
+           "dangling_nodes", "check_constraints"]
 
 
 def constraints_of(graph, cell: str = "") -> dict:
@@ -99,11 +104,27 @@ class NodeGroup:
         return max(0, min(len(self.edges), self.max_inputs - self.fixed_inputs))
 
 
-class ChoiceSpace:
-    """The discrete architectures of ``graph`` compiled as ``module``."""
+def dangling_nodes(graph) -> list[tuple[str | None, str]]:
+    """``(cell, node)`` of nodes no output depends on (reverse topological order)."""
+    out = []
+    for cell, g in [(None, graph), *graph.cells.items()]:
+        used = set(g.outputs)
+        for o in g.outputs:
+            used |= nx.ancestors(g.nx, o)
+        for n in reversed(g.topological_order()):
+            d = g.nx.nodes[n]
+            if n not in used and d.get("kind") != "input" and not d.get("keep"):
+                out.append((cell, n))
+    return out
+
+
+@register_choice_space("layer")
+class LayerChoiceSpace(ChoiceSpace):
+    """The discrete architectures of a layer-level ``graph`` compiled as ``module``: one op
+    per kept gated edge, at most ``max_inputs`` in-edges per node."""
 
     def __init__(self, graph, module):
-        self.graph = graph
+        super().__init__(graph, module)
         self.groups: list[NodeGroup] = []
         for cell, g in [("", graph), *graph.cells.items()]:
             cons = constraints_of(graph, cell)
@@ -144,6 +165,10 @@ class ChoiceSpace:
                 f"{where}: every candidate {e.ops} is excluded by the constraints "
                 f"(exclude={grp.exclude}); keep at least one op allowed"
             )
+
+    def decide(self, module, choice: dict | None = None) -> dict:
+        """``choice``, or the best choice under the relaxation's candidate weights."""
+        return self.best(gate_probabilities(module)) if choice is None else choice
 
     def best(self, probs: dict[str, torch.Tensor]) -> dict:
         """The choice keeping, per node, the ``max_inputs`` edges of highest best-allowed
@@ -247,3 +272,38 @@ class ChoiceSpace:
                 continue
             prunes += [RemoveOp(u, v, o, cell=c) for o in e.ops if o != op]
         return drops + prunes
+
+    def apply(self, editor, choice: dict) -> list:
+        """Apply the edits of ``choice`` and remove the nodes left dangling; returns the
+        edits."""
+        done = super().apply(editor, choice)
+        for cell, n in dangling_nodes(editor.graph):
+            done.append(editor.apply(RemoveNode(n, cell=cell)).edit)
+        return done
+
+    def check(self, module=None) -> None:
+        """Raise :class:`SearchError` unless the graph has no gate left and every node of
+        the space (taken before discretizing) meets its constraint."""
+        check_constraints(self.graph, self)
+
+
+def check_constraints(graph, space: LayerChoiceSpace) -> None:
+    """Raise :class:`SearchError` unless ``graph`` has no gate left and every node of
+    ``space`` (taken before discretizing) meets its constraint."""
+    left = [(c, e) for c, g in [("", graph), *graph.cells.items()] for e in g.gate_edges()]
+    if left:
+        raise SearchError(f"{graph.name}: gates {left} are left after discretization")
+    for grp in space.groups:
+        g = graph.cells[grp.cell] if grp.cell else graph
+        where = f"{graph.name}" + (f" (cell {grp.cell!r})" if grp.cell else "")
+        if grp.v not in g.nx:
+            continue
+        if grp.max_inputs is not None and g.nx.in_degree(grp.v) > grp.max_inputs:
+            raise SearchError(
+                f"{where}: node {grp.v!r} keeps {g.nx.in_degree(grp.v)} inputs, more than "
+                f"max_inputs={grp.max_inputs}"
+            )
+        for u, _ in g.in_edges(grp.v):
+            ops = g.nx.edges[u, grp.v]["ops"]
+            if ops and ops[0] in grp.exclude:
+                raise SearchError(f"{where}: edge {u}->{grp.v} kept excluded op {ops[0]!r}")

@@ -3,8 +3,9 @@
 At the unit levels a gate group is a ``(n, 2)`` table of keep/drop logits, one row per unit
 of a gated node or per connection of a gated edge (:func:`supernet.units.set_gated`). A
 *choice* maps every gate key to ``n`` integers, ``0`` (keep) or ``1`` (drop), the format of
-:func:`supernet.units.discretize`. :class:`UnitChoiceSpace` gives what the searches need,
-as :class:`~supernet.search.choices.layer.ChoiceSpace` does at the layer level:
+:func:`supernet.units.discretize`. :class:`UnitChoiceSpace`, the
+:class:`~supernet.search.choices.base.ChoiceSpace` of both levels, gives what the searches
+need, as :class:`~supernet.search.choices.layer.LayerChoiceSpace` does at the layer level:
 
 * the decision variables: one per dependency group of gated units (units that can only be
   removed together, :func:`supernet.units.dependency_groups`, decide together; a group is
@@ -40,28 +41,21 @@ import random
 import numpy as np
 import torch
 
+from supernet.compiler.standalone import gates_left
 from supernet.edits.units import RemoveConnections, RemoveUnits, UngateConnections, UngateUnits
 from supernet.errors import SearchError
 from supernet.gates import Decision, gate_probabilities
-from supernet.search.choices.layer import ChoiceSpace
+from supernet.search.choices.base import (
+                                          ChoiceSpace,
+                                          choice_space,
+                                          is_unit_level,
+                                          register_choice_space,
+)
 from supernet.units.build import UNIT_LEVELS, connection_ids
 from supernet.units.deps import Ties
 
+# choice_space and is_unit_level live in supernet.search.choices.base; importable from here
 __all__ = ["UnitChoiceSpace", "choice_space", "is_unit_level"]
-
-
-def is_unit_level(graph) -> bool:
-    """Whether ``graph`` is a channel- or neuron-level graph."""
-    return getattr(graph, "level", None) in UNIT_LEVELS
-
-
-def choice_space(graph, module):
-    """The choice space of ``graph``: :class:`UnitChoiceSpace` at the channel and neuron
-    levels, :class:`~supernet.search.choices.layer.ChoiceSpace` at the layer level."""
-    if is_unit_level(graph):
-        return UnitChoiceSpace(graph, module)
-
-    return ChoiceSpace(graph, module)
 
 
 def _generator(rng) -> np.random.Generator:
@@ -69,7 +63,8 @@ def _generator(rng) -> np.random.Generator:
     return np.random.default_rng(rng.getrandbits(63))
 
 
-class UnitChoiceSpace:
+@register_choice_space(*UNIT_LEVELS)
+class UnitChoiceSpace(ChoiceSpace):
     """The keep/drop choices of the gates of ``module`` (compiled from ``graph``).
 
     Attributes:
@@ -79,10 +74,7 @@ class UnitChoiceSpace:
     """
 
     def __init__(self, graph, module):
-        if not is_unit_level(graph):
-            raise SearchError(f"{graph.name}: UnitChoiceSpace needs a channel- or neuron-level "
-                              f"graph, got level {graph.level!r}; use ChoiceSpace")
-        self.graph = graph
+        super().__init__(graph, module)
         groups = module.gate_groups()
         ties = Ties(graph)
         self.where = {k: w for k, (_, w) in groups.items()}
@@ -161,11 +153,12 @@ class UnitChoiceSpace:
         return vec
 
     # ---------------------------------------------------------------- decide
-    def decide(self, module, rows: dict | None = None) -> dict:
-        """The relaxation's decision (or ``rows``, a choice to repair): ``choice(module)``
-        of a relaxation that decides for the whole module, else ``discrete(alpha)`` of
-        every gate group (argmax without a relaxation); at least one unit per node stays."""
+    def decide(self, module, choice: dict | None = None) -> dict:
+        """The relaxation's decision (or ``choice``, to repair): ``choice(module)`` of a
+        relaxation that decides for the whole module, else ``discrete(alpha)`` of every gate
+        group (argmax without a relaxation); at least one unit per node stays."""
         relax = getattr(module, "relaxation", None)
+        rows = choice
         if rows is None:
             whole = getattr(relax, "choice", None)
             if whole is not None:
@@ -249,6 +242,14 @@ class UnitChoiceSpace:
             if nodes:
                 out.append(UngateUnits(nodes))
         return out
+
+    def check(self, module) -> None:
+        """Raise :class:`SearchError` if a gated node or edge, or a gate of ``module``, is
+        left after discretization."""
+        left = gates_left(self.graph)
+        left += [k for k in module.arch.keys() if k not in left]
+        if left:
+            raise SearchError(f"{self.graph.name}: gates {left} are left after discretization")
 
     def count(self, choice: dict) -> dict[str, int]:
         """Units and connections ``choice`` removes (a tied group counts every unit)."""

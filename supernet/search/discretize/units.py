@@ -40,9 +40,9 @@ def set_gated(graph, units=(), connections=(), gated: bool = True) -> None:
     for n in units:
         if graph.node(n)["kind"] != "units":
             raise EditError(f"{graph.name}: node {n!r} is an input; gate computed units only")
-        graph.node(n)["gated"] = bool(gated)
+        graph.set_node_attrs(n, gated=bool(gated))
     for u, v in connections:
-        graph.edge(u, v)["gated"] = bool(gated)
+        graph.set_edge_attrs(u, v, gated=bool(gated))
     graph.touch()
 
 

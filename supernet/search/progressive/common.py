@@ -30,8 +30,7 @@ import torch
 from supernet.edits import RemoveEdge, RemoveNode, RemoveOp
 from supernet.errors import SearchError
 from supernet.ops.registry import resolve_op
-from supernet.search.choices.layer import constraints_of
-from supernet.search.discretize.layer import dangling_nodes
+from supernet.search.choices.layer import constraints_of, dangling_nodes
 from supernet.search.relaxations.base import gate_probabilities
 
 __all__ = [

@@ -62,7 +62,7 @@ def mark_partial(graph, k: int = 4) -> int:
     for g in [graph, *graph.cells.values()]:
         changed = False
         for u, v in g.gate_edges():
-            g.nx.edges[u, v]["partial"] = k
+            g.set_edge_attrs(u, v, partial=k)
             changed = True
             count += 1
         if changed:

@@ -15,7 +15,7 @@ import random
 import weakref
 
 from supernet.errors import SearchError
-from supernet.search.choices.units import choice_space
+from supernet.search.choices.base import choice_space
 from supernet.search.relaxations.base import SearchRelaxation
 
 __all__ = ["UniformPath"]
@@ -24,12 +24,14 @@ __all__ = ["UniformPath"]
 class UniformPath(SearchRelaxation):
     """Uniform sampling of one path per forward pass.
 
-    At the channel and neuron levels a path keeps or drops every unit group and connection
-    with probability one half (:class:`~supernet.search.choices.units.UnitChoiceSpace`).
+    The path is :meth:`~supernet.search.choices.base.ChoiceSpace.sample` of the choice space
+    of the graph's level: at the channel and neuron levels it keeps or drops every unit group
+    and connection with probability one half
+    (:class:`~supernet.search.choices.units.UnitChoiceSpace`).
 
     Attributes:
-        fixed: a choice (see :class:`supernet.search.choices.layer.ChoiceSpace`) to run instead of
-            sampling, e.g. the best one found; ``None`` samples.
+        fixed: a choice of that space to run instead of sampling, e.g. the best one found;
+            ``None`` samples.
     """
 
     ties_units = True  # a path decides every tied group once (no TiedGates wrapper)
