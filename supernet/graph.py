@@ -34,6 +34,8 @@ import itertools
 from typing import Any, Iterable, Iterator
 
 import networkx as nx
+import numpy as np
+import scipy.sparse
 
 from supernet.codec import to_node_link
 from supernet.errors import (
@@ -435,13 +437,24 @@ class Graph:
 
     # ------------------------------------------------------------------ undo
     def snapshot(self) -> tuple:
-        """A copy of the structure and attributes (not the cell templates) and
-        :attr:`version`, for :meth:`restore` (edits undo themselves with it)."""
-        return copy.deepcopy(self.nx), self.version
+        """The structure, attributes, cell table and :attr:`version`, for :meth:`restore`
+        (a failed edit is undone with it). Arrays and sparse masks are shared, not copied:
+        edits replace them and never change them in place."""
+        memo = {}
+        datas = itertools.chain((d for _, d in self.nx.nodes(data=True)),
+                                (d for _, _, d in self.nx.edges(data=True)))
+        for d in datas:
+            for v in d.values():
+                if isinstance(v, np.ndarray) or scipy.sparse.issparse(v):
+                    memo[id(v)] = v
+        return copy.deepcopy(self.nx, memo), self.version, dict(self.cells)
 
     def restore(self, snapshot: tuple) -> None:
-        """Put back the structure, attributes and :attr:`version` of :meth:`snapshot`."""
-        self.nx, self.version = snapshot
+        """Put back what :meth:`snapshot` saved (the cell templates themselves are restored
+        from their own snapshots)."""
+        self.nx, self.version, cells = snapshot
+        self.cells.clear()
+        self.cells.update(cells)
 
     # ------------------------------------------------------------------ whole-graph
     def copy(self) -> "Graph":

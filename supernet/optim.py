@@ -10,6 +10,8 @@ tensor, so such an entry's second moment starts at zero under the bias correctio
 tensor's many steps: its first updates are larger than a fresh optimizer's (up to
 ``(1 - β1) / sqrt(1 - β2)`` times the learning rate, about 16x with DARTS' betas), until
 its second moment has built up (a few hundred steps at ``β2 = 0.999``).
+
+An edit that fails puts the optimizers back as they were from :func:`save_state`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-__all__ = ["remove_params", "add_params", "replace_param"]
+__all__ = ["remove_params", "add_params", "replace_param", "save_state", "OptimizerState"]
 
 
 def _as_list(optimizers) -> list[torch.optim.Optimizer]:
@@ -27,6 +29,46 @@ def _as_list(optimizers) -> list[torch.optim.Optimizer]:
     if isinstance(optimizers, torch.optim.Optimizer):
         return [optimizers]
     return list(optimizers)
+
+
+class OptimizerState:
+    """What :func:`remove_params`, :func:`add_params` and :func:`replace_param` change in
+    some optimizers: their param groups (the lists of parameters and the options) and their
+    per-parameter state. :meth:`restore` puts them back in place, the very same objects.
+
+    The functions above never write into a state tensor: they drop it or build a new one,
+    so references (no copies) are enough to restore the state bitwise.
+    """
+
+    def __init__(self, optimizers):
+        self.saved = []
+        for opt in _as_list(optimizers):
+            groups = [(g, dict(g), list(g["params"])) for g in opt.param_groups]
+            state = [(p, s, dict(s)) for p, s in opt.state.items()]
+            self.saved.append((opt, list(opt.param_groups), groups, state))
+
+    def restore(self) -> None:
+        for opt, group_list, groups, state in self.saved:
+            for group, options, params in groups:
+                group.clear()
+                group.update(options)
+                group["params"] = params
+            opt.param_groups[:] = group_list
+            opt.state.clear()
+            for p, s, entries in state:
+                s.clear()
+                s.update(entries)
+                opt.state[p] = s
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every state tensor saved (to check that none was written in place)."""
+        return [v for _, _, _, state in self.saved for _, _, entries in state
+                for v in entries.values() if torch.is_tensor(v)]
+
+
+def save_state(optimizers) -> OptimizerState:
+    """The param groups and state of ``optimizers``, to restore after a failed edit."""
+    return OptimizerState(optimizers)
 
 
 def remove_params(optimizers, params: Iterable[torch.Tensor]) -> None:

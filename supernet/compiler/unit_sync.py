@@ -4,16 +4,21 @@ For each node the module compares the unit ids it was built for with the graph's
 map from new positions to old ones (or to the template a new unit copies); each block then
 takes its weights through :func:`supernet.units.layout.remap`. Optimizer state moves with
 the weights (sliced the same way), removed tensors leave the optimizers, new ones join the
-param group of their siblings. What is created is initialized by a :class:`Creation`.
+param group of their siblings. What is created is initialized by an
+:class:`supernet.init.InitPolicy`.
+
+A failing synchronization is undone by its caller: :func:`supernet.edits.apply_edit` puts
+the graph, the module and the optimizers back as they were.
 
 Examples:
     >>> from supernet import compile
-    >>> from supernet.units import Creation, mlp
+    >>> from supernet.init import InitPolicy
+    >>> from supernet.units import mlp
     >>> from supernet.units.surgery import add_units
     >>> g = mlp([3, 4, 2]); net = compile(g)
     >>> w = net.block("x", "h1").weight.detach().clone()
     >>> _ = add_units(g, "h1", 1)  # the graph changed: the module is stale
-    >>> report = net.sync(Creation("zero", seed=0))
+    >>> report = net.sync(InitPolicy("zero", seed=0))
     >>> report["resized"], bool((net.block("x", "h1").weight[:4] == w).all())
     (['h1', 'x->h1', 'h1->y'], True)
 """
@@ -22,7 +27,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,33 +34,16 @@ import torch.nn as nn
 
 from supernet.compiler.blocks import GridBlock, IdentityBlock, InputSelect, SparseBlock, UnitParams
 from supernet.compiler.module import module_key
+from supernet.init import InitPolicy
 from supernet.optim import add_params, remove_params, replace_param
 from supernet.units.build import edge_key, taps
 from supernet.units.layout import Layout, Remap, entry_remap, remap
 from supernet.units.masks import lookup
 
-__all__ = ["Creation", "sync_module", "fan_in"]
+__all__ = ["sync_module", "fan_in"]
 
-POLICIES = ("random", "zero", "split")
-
-
-@dataclass
-class Creation:
-    """How an edit initializes what it creates.
-
-    Attributes:
-        policy: ``"random"`` (the layer's default), ``"zero"`` (function-preserving: new
-            units get zero outgoing weights, new connections start at zero) or ``"split"``
-            (new units copy a template; the outgoing weights of both are divided among them).
-        copies: ``{node: (new_ids, template_ids)}`` for ``"split"``.
-        noise: standard deviation of the noise added to the incoming weights of copies.
-        seed: seed of every random draw (``None``: torch's global generator).
-    """
-
-    policy: str = "random"
-    copies: dict = field(default_factory=dict)
-    noise: float = 0.0
-    seed: int | None = None
+#: The name this module used for :class:`supernet.init.InitPolicy`.
+Creation = InitPolicy
 
 
 def fan_in(graph, node: str) -> int:
@@ -67,10 +54,6 @@ def fan_in(graph, node: str) -> int:
         if e["kind"] != "identity":
             total += len(graph.nx.nodes[u]["units"]) // e.get("groups", 1) * taps(e)
     return total
-
-
-def _uniform(n: int, bound: float, gen) -> torch.Tensor:
-    return torch.empty(n).uniform_(-bound, bound, generator=gen)
 
 
 def _gather(t: torch.Tensor, idx: np.ndarray, shape) -> torch.Tensor:
@@ -97,13 +80,13 @@ def _unit_map(old_units, new_units, copies):
 
 
 class _Sync:
-    def __init__(self, module, creation: Creation):
-        self.m, self.c, self.g = module, creation, module.graph
+    def __init__(self, module, policy: InitPolicy):
+        self.m, self.c, self.g = module, policy, module.graph
+        self.rule = policy.rule
+        self.copies = policy.source or {}
         tensors = itertools.chain(module.parameters(), module.buffers())
         self.device = next((t.device for t in tensors), torch.device("cpu"))
-        self.gen = None
-        if creation.seed is not None:
-            self.gen = torch.Generator().manual_seed(int(creation.seed) % (2**63))
+        self.gen = policy.generator()
         self.swaps, self.fresh, self.removed, self.maps = [], [], [], {}
         self.report = {"built": [], "resized": [], "removed": []}
 
@@ -120,7 +103,7 @@ class _Sync:
     def node(self, n, d, old):
         units = d["units"]
         rmap, rnew, changed = _unit_map(None if old is None else old.units, units,
-                                        self.c.copies.get(n))
+                                        self.copies.get(n))
         self.maps[n] = (rmap, rnew, changed)
         if d["kind"] == "input":
             if old is not None and not changed and getattr(old, "width", None) == d["width"]:
@@ -137,10 +120,7 @@ class _Sync:
         bias = None
         if want_bias:
             fi = fan_in(self.g, n)
-            if self.c.policy == "random" and fi:
-                fill = _uniform(size, 1.0 / math.sqrt(fi), self.gen)
-            else:
-                fill = torch.zeros(size)
+            fill = self.rule.unit_bias(size, 1.0 / math.sqrt(fi) if fi else None, self.gen)
             bias = self.unit_vector(getattr(old, "bias", None), rmap, rnew, fill)
         norm = None
         if want_norm:
@@ -234,13 +214,8 @@ class _Sync:
             out *= torch.from_numpy(rm.factor).to(out.device, out.dtype)
         k = len(rm.fresh)
         if k:
-            vals = torch.zeros(k)
-            if self.c.policy == "random":
-                vals = _uniform(k, bound, self.gen)
-            elif self.c.policy == "zero":
-                rows = torch.from_numpy(rm.fresh_new_dst & ~rm.fresh_new_src)
-                if rows.any():
-                    vals[rows] = _uniform(int(rows.sum()), bound, self.gen)
+            incoming = torch.from_numpy(rm.fresh_new_dst & ~rm.fresh_new_src)
+            vals = self.rule.connections(k, bound, incoming, self.gen)
             if k == size:
                 out = vals.to(out.device, out.dtype)
             else:
@@ -297,9 +272,9 @@ def _fresh_remap(layout: Layout, rnew, cnew) -> Remap:
     return Remap(src, src, fresh, cnew[j[fresh]], rnew[i[fresh]])
 
 
-def sync_module(module, creation: Creation | None = None, optimizers=()) -> dict:
+def sync_module(module, policy: InitPolicy | None = None, optimizers=()) -> dict:
     """Rebuild what changed in ``module.graph``; see the module docstring."""
-    s = _Sync(module, creation or Creation())
+    s = _Sync(module, policy or InitPolicy())
     g = s.g
     old_arch = dict(module.arch.items())
     nodes, edges, arch = nn.ModuleDict(), nn.ModuleDict(), nn.ParameterDict()

@@ -34,9 +34,10 @@ from supernet.compiler.blocks import GridBlock
 from supernet.compiler.kernels import pool as pool_fn
 from supernet.compiler.module import GraphModule, module_key
 from supernet.compiler.plan import FrozenMap, NodeStep, PoolStep, UnitEdge, UnitPlan
-from supernet.compiler.unit_sync import Creation, sync_module
+from supernet.compiler.unit_sync import sync_module
 from supernet.errors import ShapeError, SupernetError
 from supernet.gates import Decision, Relaxation, Softmax
+from supernet.init import InitPolicy
 from supernet.units.build import UNIT_LEVELS, check_unit_graph, edge_key
 
 __all__ = ["UnitModule", "compile_units", "SPARSE_BELOW"]
@@ -78,16 +79,16 @@ class UnitModule(GraphModule):
         self.edges = nn.ModuleDict()
         self.arch = nn.ParameterDict()
         self.relaxation: Relaxation | None = None
-        self.sync(Creation("random", seed=seed))
+        self.sync(InitPolicy("random", seed=seed))
 
     # ------------------------------------------------------------------ structure
-    def sync(self, creation: Creation | None = None, optimizers=()) -> dict:
+    def sync(self, init: InitPolicy | None = None, optimizers=()) -> dict:
         """Rebuild what changed in the graph (see :mod:`supernet.compiler.unit_sync`)."""
-        return sync_module(self, creation, optimizers)
+        return sync_module(self, init, optimizers)
 
     def recompile(self, optimizers=()) -> None:
         """Rebuild from the graph, keeping every surviving weight (and optimizer state)."""
-        self.sync(Creation("random"), optimizers)
+        self.sync(InitPolicy("random"), optimizers)
 
     def _after_sync(self) -> None:
         self.train(self.training)  # new blocks follow the module's mode (eval BN stats)

@@ -3,10 +3,12 @@
 Every structural change in supernet is one of :data:`OPERATORS` -- neuron creation, neuron
 removal, synaptogenesis, synaptic pruning -- recorded as an :class:`Edit` and applied by an
 :class:`Editor`, which updates the graph, the compiled module (carrying surviving weights
-over, initializing what is created by a policy) and the optimizers, and logs the edit.
+over, initializing what is created by a policy of :mod:`supernet.init`) and the optimizers,
+and logs the edit. An edit that fails leaves all of them as they were.
 """
 
 from supernet.edits.base import (
+    EDITS,
     OPERATORS,
     Edit,
     EditResult,
@@ -15,7 +17,6 @@ from supernet.edits.base import (
     register_edit,
 )
 from supernet.edits.editor import Editor
-from supernet.edits.init import POLICIES, morph_into, zero_output
 from supernet.edits.layer import (
     AddEdge,
     AddNode,
@@ -26,11 +27,24 @@ from supernet.edits.layer import (
     sync_module,
 )
 from supernet.edits.log import EditLog
+from supernet.edits.undo import Undo
+from supernet.edits.units import (
+    AddConnections,
+    AddUnits,
+    RemoveConnections,
+    RemoveUnits,
+    UngateConnections,
+    UngateUnits,
+)
+from supernet.init import POLICIES, InitPolicy, morph_into, zero_output
 from supernet.optim import add_params, remove_params, replace_param
 
 __all__ = [
     "OPERATORS",
+    "EDITS",
     "POLICIES",
+    "InitPolicy",
+    "Undo",
     "Edit",
     "EditResult",
     "EditLog",
@@ -44,6 +58,12 @@ __all__ = [
     "RemoveEdge",
     "AddOp",
     "RemoveOp",
+    "AddUnits",
+    "RemoveUnits",
+    "AddConnections",
+    "RemoveConnections",
+    "UngateUnits",
+    "UngateConnections",
     "sync_module",
     "morph_into",
     "zero_output",

@@ -2,8 +2,9 @@
 
 An edit changes a graph (``apply_graph``) and, when given, the module compiled from it
 (``apply_module``), carrying surviving weights over and initializing what it creates by a
-named policy. Each edit records everything needed to replay it exactly, including the seed
-of any random initialization.
+named policy (:mod:`supernet.init`). Each edit records everything needed to replay it
+exactly, including the seed of any random initialization. Records are data: applying one
+leaves it as it was (what the graph step found is returned to the module step).
 """
 
 from __future__ import annotations
@@ -13,21 +14,34 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from supernet.errors import EditError, SerializationError, SupernetError
+import numpy as np
 
-__all__ = ["Edit", "EditResult", "OPERATORS", "register_edit", "edit_from_dict", "target_graph",
-           "apply_edit"]
+from supernet.edits.undo import Undo
+from supernet.errors import EditError, SerializationError
+from supernet.registry import Registry
+
+__all__ = ["Edit", "EditResult", "OPERATORS", "EDITS", "register_edit", "edit_from_dict",
+           "target_graph", "apply_edit"]
 
 OPERATORS = ("neuron_creation", "neuron_removal", "synaptogenesis", "synaptic_pruning")
 
-_KINDS: dict[str, type["Edit"]] = {}
+#: Edit kinds loadable from logs, by :attr:`Edit.kind`.
+EDITS: Registry[type["Edit"]] = Registry(
+    "edit kind", hint="register one with @supernet.edits.register_edit")
 
 
-def register_edit(cls: type["Edit"]) -> type["Edit"]:
-    """Class decorator: make an edit kind loadable by :func:`edit_from_dict`."""
+def register_edit(cls: type["Edit"] | None = None, *, override: bool = False):
+    """Class decorator: make an edit kind loadable by :func:`edit_from_dict`.
+
+    A kind registered already is refused unless ``override=True``
+    (``@register_edit(override=True)``).
+    """
+    if cls is None:
+        return lambda c: register_edit(c, override=override)
     if cls.operator not in OPERATORS:
-        raise EditError(f"{cls.__name__}.operator must be one of {OPERATORS}")
-    _KINDS[cls.kind] = cls
+        raise EditError(f"{cls.__name__}.operator must be one of {OPERATORS}, got "
+                        f"{cls.operator!r}")
+    EDITS.register(cls.kind, cls, override=override)
     return cls
 
 
@@ -43,18 +57,14 @@ class Edit:
     kind: ClassVar[str] = "edit"
     operator: ClassVar[str] = ""
 
-    def apply_graph(self, graph) -> None:
+    def apply_graph(self, graph) -> Any:
+        """Change ``graph``; returns what :meth:`apply_module` needs to know of it."""
         raise NotImplementedError
 
-    def apply_module(self, module, optimizers=()) -> dict:
+    def apply_module(self, module, optimizers=(), applied: Any = None) -> dict:
+        """Bring ``module`` (and ``optimizers``) in line with the edited graph;
+        ``applied`` is what :meth:`apply_graph` returned. Returns a report."""
         raise NotImplementedError
-
-    def snapshot(self, graph):
-        """State needed to undo :meth:`apply_graph` if the module side fails (or None)."""
-        return None
-
-    def restore(self, graph, snapshot) -> None:
-        """Undo :meth:`apply_graph` from :meth:`snapshot`'s value."""
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"kind": self.kind}
@@ -64,8 +74,6 @@ class Edit:
 
 
 def _plain(value):
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (list, tuple)):
@@ -78,10 +86,8 @@ def _plain(value):
 def edit_from_dict(data: dict) -> Edit:
     """Rebuild an edit record from :meth:`Edit.to_dict` output."""
     data = dict(data)
-    kind = data.pop("kind", None)
-    if kind not in _KINDS:
-        raise SerializationError(f"unknown edit kind {kind!r}; known kinds: {sorted(_KINDS)}")
-    cls = _KINDS[kind]
+    cls = EDITS.resolve(data.pop("kind", None), "edit record")
+    kind = cls.kind
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -97,14 +103,12 @@ class EditResult:
         edit: the record applied (with its seed filled in).
         graph: the edited graph.
         module: the updated module, if one was given.
-        modified: whether anything changed.
         report: module-side details: ops or tensors built, removed, resized.
     """
 
     edit: Edit
     graph: Any
     module: Any = None
-    modified: bool = True
     report: dict = dataclasses.field(default_factory=dict)
 
 
@@ -124,25 +128,29 @@ def apply_edit(graph, edit: Edit, module=None, optimizers=(), log=None,
                rng: random.Random | None = None) -> EditResult:
     """Apply ``edit`` to ``graph`` in place, and to ``module`` and ``optimizers`` if given.
 
-    A missing seed is drawn (from ``rng``) and stored in the record before it is logged, so
-    that the log replays bitwise. If the edit fails (on the graph, or on the module because
-    the new structure does not fit), the graph is left as it was and nothing is logged.
+    A missing seed is drawn (from ``rng``) into a copy of the record before it is logged, so
+    that the log replays bitwise. If the edit fails, on the graph or on the module (e.g. the
+    new structure does not fit downstream shapes), everything is put back as it was (see
+    :class:`supernet.edits.undo.Undo`): the graph and its version, every tensor and
+    attribute of the module (its architecture parameters and relaxation too), and the
+    optimizers' param groups and state; nothing is logged.
     """
     if any(f.name == "seed" for f in dataclasses.fields(edit)) and edit.seed is None:
         edit = dataclasses.replace(edit, seed=(rng or random).getrandbits(62))
     if module is not None and module.is_stale():
         module.check_fresh()  # raises or recompiles, by the module's choice
-    saved = edit.snapshot(graph) if module is not None else None
-    edit.apply_graph(graph)
-    report = {}
-    if module is not None:
+    undo = Undo(graph, module, optimizers)
+    try:
+        applied = edit.apply_graph(graph)
+        report = {}
+        if module is not None:
+            report = edit.apply_module(module, optimizers, applied) or {}
+    except BaseException as exc:
         try:
-            report = edit.apply_module(module, optimizers) or {}
-        except SupernetError:
-            # e.g. the new structure does not fit downstream shapes: leave graph as it was
-            if saved is not None:
-                edit.restore(graph, saved)
-            raise
+            undo.restore()
+        except EditError as broken:
+            raise broken from exc
+        raise
     if log is not None:
         log.append(edit)
-    return EditResult(edit, graph, module, True, report)
+    return EditResult(edit, graph, module, report)

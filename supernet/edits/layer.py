@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import torch
 
 from supernet.edits.base import Edit, register_edit, target_graph
-from supernet.edits.init import check_policy, morph_into, zero_output
 from supernet.errors import EditError, GraphError
 from supernet.gates import Softmax
+from supernet.init import InitPolicy, resolve_policy
 from supernet.ops.registry import resolve_op
 from supernet.optim import add_params, remove_params, replace_param
 
@@ -72,21 +72,9 @@ def _check_op(op, where):
     resolve_op(op, where)
 
 
-class _LayerEdit(Edit):
-    """Layer-level edits undo themselves from a copy of the (small) target graph."""
-
-    def snapshot(self, graph):
-        target = target_graph(graph, getattr(self, "cell", None))
-        return target, target.snapshot()
-
-    def restore(self, graph, snapshot):
-        target, state = snapshot
-        target.restore(state)
-
-
 @register_edit
 @dataclass
-class AddNode(_LayerEdit):
+class AddNode(Edit):
     """Neuron creation: a new tensor node (connect it with :class:`AddEdge`)."""
 
     kind = "add_node"
@@ -100,13 +88,13 @@ class AddNode(_LayerEdit):
     def apply_graph(self, graph):
         target_graph(graph, self.cell).add_node(self.name, self.merge, self.channels, **self.attrs)
 
-    def apply_module(self, module, optimizers=()):
+    def apply_module(self, module, optimizers=(), applied=None):
         return sync_module(module, optimizers)
 
 
 @register_edit
 @dataclass
-class RemoveNode(_LayerEdit):
+class RemoveNode(Edit):
     """Neuron removal: a node and all its connections."""
 
     kind = "remove_node"
@@ -117,13 +105,13 @@ class RemoveNode(_LayerEdit):
     def apply_graph(self, graph):
         target_graph(graph, self.cell).remove_node(self.name)
 
-    def apply_module(self, module, optimizers=()):
+    def apply_module(self, module, optimizers=(), applied=None):
         return sync_module(module, optimizers)
 
 
 @register_edit
 @dataclass
-class AddEdge(_LayerEdit):
+class AddEdge(Edit):
     """Synaptogenesis: a new edge with candidate ops.
 
     ``init="zero"`` starts every candidate at zero output, so the destination's value is
@@ -145,30 +133,30 @@ class AddEdge(_LayerEdit):
     cell: str | None = None
 
     def apply_graph(self, graph):
-        check_policy(self.init)
-        if self.init == "split":
-            raise EditError("add_edge: init must be 'random' or 'zero' (there is nothing to split)")
         g = target_graph(graph, self.cell)
+        if resolve_policy(self.init, f"{g.name}: add_edge {self.u}->{self.v}").copies:
+            raise EditError(f"{g.name}: add_edge {self.u}->{self.v}: init={self.init!r} copies "
+                            "an op, but a new edge has nothing to copy; use 'random' or 'zero'")
         for op in self.ops:
             _check_op(op, f"{g.name}: edge {self.u}->{self.v}")
         g.add_edge(self.u, self.v, self.ops, port=self.port, channels=self.channels, **self.args)
 
-    def apply_module(self, module, optimizers=()):
+    def apply_module(self, module, optimizers=(), applied=None):
         g = target_graph(module.graph, self.cell)
+        policy = InitPolicy(self.init, seed=self.seed)
+        rule, where = policy.rule, f"{g.name}: edge {self.u}->{self.v}"
         init = {}
-        if self.init == "zero":
-            where = f"{g.name}: edge {self.u}->{self.v}"
-            for op in self.ops:
-                spec = resolve_op(op)
-                init[(g.uid, self.u, self.v, op)] = (
-                    lambda m, _e, spec=spec: zero_output(spec, m, where)
-                )
+        for op in self.ops:
+            spec = resolve_op(op)
+            init[(g.uid, self.u, self.v, op)] = (
+                lambda m, _e, spec=spec: rule.init_op(spec, m, None, where, policy)
+            )
         return sync_module(module, optimizers, init, seed=self.seed)
 
 
 @register_edit
 @dataclass
-class RemoveEdge(_LayerEdit):
+class RemoveEdge(Edit):
     """Synaptic pruning: remove an edge and its ops."""
 
     kind = "remove_edge"
@@ -180,16 +168,16 @@ class RemoveEdge(_LayerEdit):
     def apply_graph(self, graph):
         target_graph(graph, self.cell).remove_edge(self.u, self.v)
 
-    def apply_module(self, module, optimizers=()):
+    def apply_module(self, module, optimizers=(), applied=None):
         return sync_module(module, optimizers)
 
 
 @register_edit
 @dataclass
-class AddOp(_LayerEdit):
+class AddOp(Edit):
     """Grow a candidate op on an edge (synaptogenesis between two tensors).
 
-    Policies (see :mod:`supernet.edits.init`): ``"random"``; ``"zero"``: the op starts at
+    Policies (see :mod:`supernet.init`): ``"random"``; ``"zero"``: the op starts at
     zero output and takes the fraction ``share`` of the probability of the edge's zero
     (``none``) candidate, so the mixture is unchanged; ``"split"``: the op copies candidate
     ``source`` (kernels zero-padded when larger) and the two share its probability.
@@ -208,70 +196,70 @@ class AddOp(_LayerEdit):
     cell: str | None = None
 
     def apply_graph(self, graph):
-        check_policy(self.init)
         g = target_graph(graph, self.cell)
         where = f"{g.name}: edge {self.u}->{self.v}"
+        rule = resolve_policy(self.init, where)
+        InitPolicy(self.init, self.noise)  # refuses a bad noise before the graph changes
         ops = list(g.edge(self.u, self.v)["ops"])
         if not ops:
             raise EditError(f"{where}: the edge is a cell argument and carries no ops")
         _check_op(self.op, where)
         if self.op in ops:
             raise EditError(f"{where} has op {self.op!r} already (candidates: {ops})")
-        if self.init == "zero" and not (isinstance(self.share, (int, float))
+        if rule.arch == "zero" and not (isinstance(self.share, (int, float))
                                         and 0.0 < self.share < 1.0):
             raise EditError(
                 f"{where}: share must be in (0, 1), got {self.share!r}: the fraction of the "
                 "zero candidate's weight the new op takes"
             )
-        if self.init == "split" and self.source not in ops:
+        if rule.copies and self.source not in ops:
             raise EditError(
-                f"{where}: init='split' needs source= one of the edge's candidates {ops}, "
+                f"{where}: init={self.init!r} needs source= one of the edge's candidates {ops}, "
                 f"got {self.source!r}"
             )
-        if self.init == "zero" and len(ops) == 1 and not resolve_op(ops[0]).zero:
+        if rule.arch == "zero" and len(ops) == 1 and not resolve_op(ops[0]).zero:
             raise EditError(
                 f"{where} has a single op, whose whole output a new candidate would dilute; "
                 "grow it with init='split' (copying that op) instead"
             )
         g.set_ops(self.u, self.v, ops + [self.op])
 
-    def _source_index(self, names):
-        if self.init == "split":
+    def _source_index(self, names, rule):
+        if rule.arch == "split":
             return names.index(self.source)
-        if self.init == "zero":
+        if rule.arch == "zero":
             zeros = [i for i, n in enumerate(names) if resolve_op(n).zero]
             return zeros[0] if zeros else None
         return None
 
-    def apply_module(self, module, optimizers=()):
+    def apply_module(self, module, optimizers=(), applied=None):
         g = target_graph(module.graph, self.cell)
         where = f"{g.name}: edge {self.u}->{self.v}"
         spec = resolve_op(self.op)
-        gen = torch.Generator().manual_seed(self.seed or 0)
+        policy = InitPolicy(self.init, self.noise, self.seed or 0, self.source)
+        rule, gen = policy.rule, policy.generator()
 
         def init(m, edge):
-            if self.init == "zero":
-                zero_output(spec, m, where)
-            elif self.init == "split":
-                morph_into(edge[self.source], m, where, self.noise, gen)
+            source = edge[self.source] if rule.copies else None
+            rule.init_op(spec, m, source, where, policy, gen)
 
         keys = module.gate_keys(self.u, self.v, self.cell)
         names = g.edge(self.u, self.v)["ops"][:-1]
         new_alpha = {}
         relax = module.relaxation
-        src = self._source_index(names)
-        if self.init == "zero" and src is None and len(names) > 1:
+        src = self._source_index(names, rule)
+        if rule.arch == "zero" and src is None and len(names) > 1:
             raise EditError(
                 f"{where}: the edge has no zero ('none') candidate to take probability from, so "
                 "a new op would change the mixture; use init='split' or add 'none' first"
             )
         if len(names) == 1:  # no gate yet: its op has weight one under any relaxation
-            pending = (relax or _softmax()).grow(None, self.init, src, self.share)
+            pending = (relax or _softmax()).grow(None, rule.arch, src, self.share)
         else:
             pending = None
             for k in keys:
                 new_alpha[k] = torch.nn.Parameter(
-                    (relax or _softmax()).grow(module.arch[k], self.init, src, self.share)
+                    (relax or _softmax()).grow(module.arch[k], rule.arch, src, self.share)
                     .to(module.arch[k].device)
                 )
         report = sync_module(module, optimizers, {(g.uid, self.u, self.v, self.op): init},
@@ -289,7 +277,7 @@ def _softmax():
 
 @register_edit
 @dataclass
-class RemoveOp(_LayerEdit):
+class RemoveOp(Edit):
     """Prune a candidate op from an edge; its architecture logit goes with it."""
 
     kind = "remove_op"
@@ -312,5 +300,5 @@ class RemoveOp(_LayerEdit):
         ops.remove(self.op)
         g.set_ops(self.u, self.v, ops)
 
-    def apply_module(self, module, optimizers=()):
+    def apply_module(self, module, optimizers=(), applied=None):
         return sync_module(module, optimizers)

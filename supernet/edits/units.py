@@ -31,20 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from supernet.compiler.unit_sync import POLICIES, Creation
 from supernet.edits.base import Edit, register_edit
 from supernet.errors import EditError
+from supernet.init import InitPolicy, resolve_policy
 from supernet.units.build import check_unit_graph, connect, taps
 from supernet.units.masks import empty_mask
 from supernet.units.surgery import add_connections, add_units, remove_connections, remove_units
 
 __all__ = ["AddUnits", "RemoveUnits", "AddConnections", "RemoveConnections", "UngateUnits",
            "UngateConnections"]
-
-
-def _policy(init: str, allowed=POLICIES) -> None:
-    if init not in allowed:
-        raise EditError(f"unknown init policy {init!r}; expected one of {list(allowed)}")
 
 
 def _ids(values) -> np.ndarray:
@@ -82,22 +77,23 @@ class AddUnits(Edit):
 
     def apply_graph(self, graph):
         check_unit_graph(graph, "AddUnits")
-        _policy(self.init)
-        if self.init == "split" and self.source is None:
-            raise EditError(f"{graph.name}: AddUnits(init='split') needs source= (the unit ids "
-                            f"of {self.node!r} to copy)")
-        if self.init != "split" and self.source is not None:
-            raise EditError(f"{graph.name}: source= is used by init='split' only")
+        copies = resolve_policy(self.init, f"{graph.name}: AddUnits").copies
+        InitPolicy(self.init, self.noise)  # refuses a bad noise before the graph changes
+        if copies and self.source is None:
+            raise EditError(f"{graph.name}: AddUnits(init={self.init!r}) needs source= (the "
+                            f"unit ids of {self.node!r} to copy)")
+        if not copies and self.source is not None:
+            raise EditError(f"{graph.name}: AddUnits: source= is used by policies that copy "
+                            f"(init='split'), not by init={self.init!r}")
         src = None if self.source is None else _ids(self.source)
-        self._done = add_units(graph, self.node, self.count, src, self.connect)
+        return add_units(graph, self.node, self.count, src, self.connect)
 
-    def apply_module(self, module, optimizers=()):
-        done = self._done
-        copies = {}
-        if self.init == "split":
-            copies = {n: (ids, done["templates"][n]) for n, ids in done["created"].items()}
-        report = module.sync(Creation(self.init, copies, self.noise, self.seed), optimizers)
-        report["created"] = done["created"]
+    def apply_module(self, module, optimizers=(), applied=None):
+        copies = None
+        if resolve_policy(self.init).copies:
+            copies = {n: (ids, applied["templates"][n]) for n, ids in applied["created"].items()}
+        report = module.sync(InitPolicy(self.init, self.noise, self.seed, copies), optimizers)
+        report["created"] = applied["created"]
         return report
 
 
@@ -119,12 +115,11 @@ class RemoveUnits(Edit):
         check_unit_graph(graph, "RemoveUnits")
         if not isinstance(self.units, dict):
             raise EditError("RemoveUnits: give units={node: [unit ids]}")
-        self._removed = remove_units(graph, {n: _ids(v) for n, v in self.units.items()},
-                                     self.tied)
+        return remove_units(graph, {n: _ids(v) for n, v in self.units.items()}, self.tied)
 
-    def apply_module(self, module, optimizers=()):
-        report = module.sync(Creation("zero"), optimizers)
-        report["removed_units"] = self._removed
+    def apply_module(self, module, optimizers=(), applied=None):
+        report = module.sync(InitPolicy("zero"), optimizers)
+        report["removed_units"] = applied
         return report
 
 
@@ -152,27 +147,24 @@ class AddConnections(Edit):
 
     def apply_graph(self, graph):
         check_unit_graph(graph, "AddConnections")
-        _policy(self.init, ("zero", "random"))
+        where = f"{graph.name}: AddConnections {self.u}->{self.v}"
+        if resolve_policy(self.init, where).copies:
+            raise EditError(f"{where}: init={self.init!r} copies units; new connections start "
+                            "from 'zero' or 'random'")
         graph.node(self.u), graph.node(self.v)
-        created = False
         if not graph.nx.has_edge(self.u, self.v):
             if self.edge is None:
                 raise EditError(f"{graph.name}: there is no edge {self.u}->{self.v}; pass "
                                 "edge={'kind': 'dense'} (or conv attributes) to create it")
             attrs = {k: v for k, v in self.edge.items() if k not in ("mask", "density")}
             connect(graph, self.u, self.v, mask=_empty_for(graph, self.u, self.v, attrs), **attrs)
-            created = True
-        try:
-            self._count = add_connections(graph, self.u, self.v, _ids(self.dst), _ids(self.src),
-                                          None if self.taps is None else _ids(self.taps))
-        except EditError:
-            if created:
-                graph.remove_edge(self.u, self.v)
-            raise
+        # on failure apply_edit restores the graph, the edge just created included
+        return add_connections(graph, self.u, self.v, _ids(self.dst), _ids(self.src),
+                               None if self.taps is None else _ids(self.taps))
 
-    def apply_module(self, module, optimizers=()):
-        report = module.sync(Creation(self.init, seed=self.seed), optimizers)
-        report["added_connections"] = self._count
+    def apply_module(self, module, optimizers=(), applied=None):
+        report = module.sync(InitPolicy(self.init, seed=self.seed), optimizers)
+        report["added_connections"] = applied
         return report
 
 
@@ -204,12 +196,12 @@ class RemoveConnections(Edit):
 
     def apply_graph(self, graph):
         check_unit_graph(graph, "RemoveConnections")
-        self._count = remove_connections(graph, self.u, self.v, _ids(self.dst), _ids(self.src),
-                                         None if self.taps is None else _ids(self.taps))
+        return remove_connections(graph, self.u, self.v, _ids(self.dst), _ids(self.src),
+                                  None if self.taps is None else _ids(self.taps))
 
-    def apply_module(self, module, optimizers=()):
-        report = module.sync(Creation("zero"), optimizers)
-        report["removed_connections"] = self._count
+    def apply_module(self, module, optimizers=(), applied=None):
+        report = module.sync(InitPolicy("zero"), optimizers)
+        report["removed_connections"] = applied
         return report
 
 
@@ -245,12 +237,13 @@ class UngateUnits(Edit):
 
     def apply_graph(self, graph):
         check_unit_graph(graph, "UngateUnits")
-        self._nodes = [str(n) for n in (self.nodes or [])]
-        _fix_gates(graph, "units", self._nodes, "nodes=")
+        nodes = [str(n) for n in (self.nodes or [])]
+        _fix_gates(graph, "units", nodes, "nodes=")
+        return nodes
 
-    def apply_module(self, module, optimizers=()):
-        report = module.sync(Creation("zero"), optimizers)
-        report["ungated"] = self._nodes
+    def apply_module(self, module, optimizers=(), applied=None):
+        report = module.sync(InitPolicy("zero"), optimizers)
+        report["ungated"] = applied
         return report
 
 
@@ -271,10 +264,10 @@ class UngateConnections(Edit):
             if not isinstance(e, (list, tuple)) or len(e) != 2:
                 raise EditError(f"UngateConnections: edges are [u, v] pairs, got {e!r}")
             pairs.append((str(e[0]), str(e[1])))
-        self._edges = pairs
         _fix_gates(graph, "connections", pairs, "edges=")
+        return pairs
 
-    def apply_module(self, module, optimizers=()):
-        report = module.sync(Creation("zero"), optimizers)
-        report["ungated"] = [f"{u}->{v}" for u, v in self._edges]
+    def apply_module(self, module, optimizers=(), applied=None):
+        report = module.sync(InitPolicy("zero"), optimizers)
+        report["ungated"] = [f"{u}->{v}" for u, v in applied]
         return report

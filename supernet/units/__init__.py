@@ -53,7 +53,7 @@ MOVED = {
     "UnitModule": "supernet.compiler.units",
     "compile_units": "supernet.compiler.units",
     "SPARSE_BELOW": "supernet.compiler.units",
-    "Creation": "supernet.compiler.unit_sync",
+    "Creation": ("supernet.init", "InitPolicy"),
     "AddUnits": "supernet.edits.units",
     "RemoveUnits": "supernet.edits.units",
     "AddConnections": "supernet.edits.units",

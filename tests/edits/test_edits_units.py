@@ -10,7 +10,7 @@ from units_helpers import doc, randomize_bn, residual_cnn
 from supernet import compile, lint
 from supernet.edits import EditLog, Editor, edit_from_dict
 from supernet.edits.units import AddConnections, AddUnits, RemoveConnections, RemoveUnits
-from supernet.errors import EditError
+from supernet.errors import EditError, UnknownNameError
 from supernet.io import to_node_link
 from supernet.units import connection_ids, mlp
 
@@ -198,7 +198,8 @@ def test_bad_edits_raise_edit_errors_and_leave_the_graph_alone():
         Editor(g).apply(AddUnits("h1", init="split"))
     with pytest.raises(EditError, match="is an input"):
         Editor(g).apply(AddUnits("x", count=1))
-    with pytest.raises(EditError, match="unknown init policy"):
+    with pytest.raises(UnknownNameError, match="AddUnits: could not resolve init policy 'ones' "
+                       r"among \['random', 'split', 'zero'\]"):
         Editor(g).apply(AddUnits("h1", init="ones"))
     with pytest.raises(EditError, match="there is no edge x->y; pass edge="):
         Editor(g).apply(AddConnections("x", "y", dst=[0], src=[0]))
