@@ -90,7 +90,7 @@ def test_bad_configs_fail_before_training_naming_the_key(tmp_path, capsys):
     assert main(["search", "--out", out, "--set", "space.num_classes=5", *TINY]) == 2
     assert "'space.num_classes' is 5, but data set 'mnist1d' has 10" in capsys.readouterr().err
     assert main(["search", "--out", out, "--set", "strategy.name=dartz"]) == 2
-    assert "could not resolve 'dartz'" in capsys.readouterr().err
+    assert "strategy: could not resolve strategy 'dartz'" in capsys.readouterr().err
     cfg = tmp_path / "c.yaml"
     cfg.write_text("space: {name: darts1d}\ntrain: {mode: retrain, spilt: train}\n")
     assert main(["search", "--config", str(cfg), "--out", out]) == 2
