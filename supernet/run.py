@@ -33,8 +33,8 @@ from supernet.config import RunConfig
 from supernet.errors import ConfigError, GraphError
 from supernet.io import atomic_write, save_graph, save_weights, write_graphml
 
-__all__ = ["load_data", "prepare", "search_settings", "effective_config", "run_search",
-           "run_splits", "train_found", "write_report"]
+__all__ = ["load_data", "prepare", "make_strategy", "search_settings", "effective_config",
+           "run_search", "run_splits", "train_found", "write_report"]
 
 #: Loop settings that come from the run's own keys (not from the strategy).
 RUN_SETTINGS = ("epochs", "batch_size", "steps_per_epoch", "seed", "progress",
@@ -66,7 +66,6 @@ def prepare(cfg: RunConfig):
 
     A strategy that builds its own networks (``strategy.build_space``, P-DARTS) is given
     the space name and these options and returns the graph to search."""
-    from supernet.search import SearchConfig, create_strategy
     from supernet.spaces import create_space, space_entry
 
     data = load_data(cfg)
@@ -91,17 +90,24 @@ def prepare(cfg: RunConfig):
             )
         if key in params:
             options[key] = value
-    # loop settings among the strategy options that the user did not set are the
-    # library's defaults: they go under the strategy's own (search_settings)
-    keys = SearchConfig.keys()
-    strategy_options = {k: v for k, v in cfg.strategy.options.items()
-                        if k not in keys or f"strategy.{k}" in cfg.given}
-    strategy = create_strategy(cfg.strategy.name or None, **strategy_options)
+    strategy = make_strategy(cfg)
     if strategy.build_space is not None:  # e.g. a deeper network at each stage
         graph = strategy.build_space(cfg.space.name, options)
     else:
         graph = create_space(cfg.space.name, **options)
     return data, graph, strategy
+
+
+def make_strategy(cfg: RunConfig):
+    """The strategy of ``cfg`` (named, or composed from its parts). Loop settings among
+    its options that the user did not set (the packaged ``arch_lr``) are the library's
+    defaults: they go under the strategy's own (:func:`search_settings`), not to it."""
+    from supernet.search import SearchConfig, create_strategy
+
+    keys = SearchConfig.keys()
+    options = {k: v for k, v in cfg.strategy.options.items()
+               if k not in keys or f"strategy.{k}" in cfg.given}
+    return create_strategy(cfg.strategy.name or None, **options)
 
 
 def search_settings(cfg: RunConfig, strategy) -> dict:

@@ -49,7 +49,7 @@ Examples:
     >>> create_strategy(relaxation="gumbel_maks")
     Traceback (most recent call last):
     ...
-    supernet.errors.UnknownNameError: strategy.relaxation: could not resolve relaxation 'gumbel_maks' among [...
+    supernet.errors.UnknownNameError: strategy.relaxation: could not resolve relaxation ...
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ class Strategy:
         owns: loop settings the strategy derives from its own options, each with the key
             that changes it (P-DARTS: ``{"epochs": "strategy.stages"}``); a user value that
             differs fails rather than breaking the schedule.
+        levels: the levels of graphs it searches (``"layer"``, ``"channel"``,
+            ``"neuron"``).
     """
 
     name: str
@@ -115,6 +117,7 @@ class Strategy:
     spec: tuple | None = None
     build_space: Callable | None = None
     owns: dict = field(default_factory=dict)
+    levels: tuple = ("layer", "channel", "neuron")
 
     def check_config(self, values: dict, prefix: str = "search config: ") -> None:
         """Fail when ``values`` (loop settings a user set; ``prefix`` says where they are
@@ -295,7 +298,7 @@ def _pcdarts(k: int = 4, edge_norm: bool = True):
     return Strategy("pcdarts", PartialChannels(k, edge_norm), ArgmaxDiscretization(),
                     config={"batch_size": 256, "w_lr": 0.1, "w_lr_min": 0.0, "arch_lr": 6e-4,
                             "warmup_epochs": 15},
-                    prepare=lambda g: mark_partial(g, k))
+                    prepare=lambda g: mark_partial(g, k), levels=("layer",))
 
 
 @register_strategy("fairdarts")
@@ -318,7 +321,8 @@ def _gdas(tau_max: float = 10.0, tau_min: float = 0.1):
 def _proxyless(cost=None, cost_weight: float = 0.0, metric: str = "flops"):
     # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999), no decay
     return Strategy("proxyless", BinaryGates(cost, cost_weight, metric), ArgmaxDiscretization(),
-                    config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0})
+                    config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0},
+                    levels=("layer",))
 
 
 @register_strategy("spos")

@@ -90,7 +90,8 @@ def register_strategies(register_strategy, Strategy) -> None:
                         config={"epochs": policy.epochs, "batch_size": 96, "w_lr": 0.025,
                                 "w_lr_min": 0.0, "arch_lr": 6e-4, "arch_betas": (0.5, 0.999),
                                 "arch_weight_decay": 1e-3},
-                        build_space=policy.build_space, owns={"epochs": "strategy.stages"})
+                        build_space=policy.build_space, owns={"epochs": "strategy.stages"},
+                        levels=("layer",))
 
     def _sgas(criterion):
         def build(warmup: int = 9, interval: int = 5, history: int = 4):
@@ -100,7 +101,7 @@ def register_strategies(register_strategy, Strategy) -> None:
             return Strategy("sgas" if criterion == 1 else "sgas2", Softmax(), policy, [],
                             config={"epochs": epochs, "batch_size": 64, "w_lr": 0.025,
                                     "w_lr_min": 0.001, "arch_lr": 3e-4,
-                                    "arch_weight_decay": 1e-3})
+                                    "arch_weight_decay": 1e-3}, levels=("layer",))
 
         return build
 
@@ -116,7 +117,7 @@ def register_strategies(register_strategy, Strategy) -> None:
         return Strategy("darts_pt", Softmax(), policy, [],
                         config={"epochs": start + interval * 16 + 1, "batch_size": 64,
                                 "w_lr": 0.025, "w_lr_min": 0.001, "arch_lr": 3e-4,
-                                "arch_weight_decay": 1e-3})
+                                "arch_weight_decay": 1e-3}, levels=("layer",))
 
 
 def _register_unit_strategies(register_strategy, Strategy) -> None:
@@ -125,7 +126,8 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
                            decisions: int | None = None):
 
         return Strategy("progressive_gates", Softmax(),
-                        ProgressiveGates(warmup, interval, decisions))
+                        ProgressiveGates(warmup, interval, decisions),
+                        levels=("channel", "neuron"))
 
     @register_strategy("gradual_magnitude")
     def _gradual_magnitude(sparsity: float = 0.9, initial: float = 0.0, start: int = 0,
@@ -133,7 +135,7 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
                            edges=None):
         policy = GradualMagnitude(sparsity, initial, start, interval, steps, scope, edges)
         return Strategy("gradual_magnitude", None, policy, config={"arch_update": False},
-                        prepare=ungate_all)
+                        prepare=ungate_all, levels=("channel", "neuron"))
 
 
 def ungate_all(graph) -> None:
