@@ -200,20 +200,26 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
     if strategy is None:
         strategy = Strategy("composed", None, None)
         parts.setdefault("discretization", "argmax")
+    built = []  # the parts made here: what they need from the strategy is added
     if "discretization" in parts:
         value = parts["discretization"]
         disc = (None if value is None else
                 build_part(DISCRETIZATIONS, value, "strategy.discretization"))
+        if "epochs" in strategy.owns:  # the schedule of the policy replaced
+            strategy.owns = {k: v for k, v in strategy.owns.items() if k != "epochs"}
+            strategy.config = {k: v for k, v in strategy.config.items() if k != "epochs"}
         strategy.discretization = disc
         strategy.build_space = getattr(disc, "build_space", None)
         epochs = getattr(disc, "epochs", None)
         if isinstance(epochs, int) and not isinstance(epochs, bool):  # a fixed schedule
             strategy.config = {**strategy.config, "epochs": epochs}
             strategy.owns = {**strategy.owns, "epochs": "strategy.discretization"}
+        built.append(disc)
     if "relaxation" in parts:
         value = parts["relaxation"]
         strategy.relaxation = (None if value is None else
                                build_part(RELAXATIONS, value, "strategy.relaxation"))
+        built.append(strategy.relaxation)
     elif strategy.relaxation is None and strategy.name == "composed":
         strategy.relaxation = getattr(strategy.discretization, "relaxation", None) or Softmax()
     if "creation" in parts:
@@ -221,17 +227,27 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
         items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
         strategy.creation = [build_part(CREATIONS, v, f"strategy.creation[{i}]")
                              for i, v in enumerate(items)]
+        built.extend(strategy.creation)
     prepares = [strategy.prepare] if strategy.prepare is not None else []
-    for part in (strategy.relaxation, strategy.discretization, *strategy.creation):
+    for part in built:
         prepare, config = _part_needs(part)
         if prepare is not None and prepare not in prepares:
             prepares.append(prepare)
         strategy.config = {**config, **strategy.config}
-    if len(prepares) > 1:
-        strategy.prepare = lambda g: [p(g) for p in prepares] and None
-    elif prepares:
-        strategy.prepare = prepares[0]
+    strategy.prepare = _chain(prepares)
     return strategy
+
+
+def _chain(prepares: list) -> Callable | None:
+    """One ``prepare(graph)`` running each of ``prepares`` in turn (``None`` for none)."""
+    if len(prepares) < 2:
+        return prepares[0] if prepares else None
+
+    def prepare(graph) -> None:
+        for fn in prepares:
+            fn(graph)
+
+    return prepare
 
 
 def create_strategy(name: str | None = None, **options) -> Strategy:

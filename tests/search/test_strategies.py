@@ -125,6 +125,8 @@ def test_a_strategy_composes_from_named_parts():
     # a progressive policy brings its relaxation and its schedule
     s = create_strategy(discretization={"name": "pdarts", "stages": TINY["pdarts"]["stages"]})
     assert s.relaxation is s.discretization.relaxation and s.config == {"epochs": 2}
+    s = create_strategy("pdarts", discretization="argmax")  # its schedule goes with it
+    assert "epochs" not in s.owns and "epochs" not in s.config and s.build_space is None
     with pytest.raises(ConfigError, match=r"strategy\.epochs=5, but strategy 'composed' sets "
                                           r"epochs=2 .*change strategy\.discretization"):
         create_strategy(discretization={"name": "pdarts", "stages": TINY["pdarts"]["stages"]},
