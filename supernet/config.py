@@ -4,10 +4,21 @@ A config is YAML or JSON with the sections of :class:`RunConfig`. Unknown keys a
 that name the key (and the closest known one), so a typo never silently falls back to a
 default.
 
+One rule merges every form a user writes (a mapping, a YAML or JSON file, ``--set
+key=value``): what the user gives is merged over the packaged defaults
+(``supernet/configs/default.yaml``, equal to ``RunConfig()``) key by key, so a file with
+``search: {epochs: 1}`` changes ``search.epochs`` and nothing else, and ``space: {C: 8}``
+keeps the space's name. The keys the user set are recorded (:attr:`RunConfig.given`): they
+win over the strategy's own loop settings (P-DARTS' batch of 96), which win over the
+library's defaults (``search.batch_size: 128`` here, a default ``strategy.arch_lr``, and
+:class:`~supernet.search.config.SearchConfig`'s).
+
 Examples:
     >>> cfg = RunConfig.from_dict({"space": {"name": "darts1d", "C": 8}, "search": {"epochs": 3}})
-    >>> cfg.space.name, cfg.space.options, cfg.search.epochs
-    ('darts1d', {'C': 8}, 3)
+    >>> cfg.space.name, cfg.space.options, cfg.search.epochs, cfg.search.batch_size
+    ('darts1d', {'C': 8}, 3, 128)
+    >>> sorted(cfg.given)
+    ['search.epochs', 'space.C', 'space.name']
     >>> RunConfig.from_dict({"serach": {}})
     Traceback (most recent call last):
     ...
@@ -16,13 +27,19 @@ Examples:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from supernet.errors import ConfigError, did_you_mean
+from supernet.search.config import given_fields, set_given, track_given
+from supernet.search.strategies import PARTS
 from supernet.train.data import resolve_device
 from supernet.train.retrain import train_module
 
@@ -39,35 +56,50 @@ __all__ = [
 
 @dataclass
 class Named:
-    """A registry entry and its options: ``{name: darts1d, C: 8}``."""
+    """A registry entry and its options: ``{name: darts1d, C: 8}``. A strategy composed
+    from parts has no name (``""``): ``{relaxation: gumbel_max, discretization: argmax}``."""
 
     name: str = ""
     options: dict = field(default_factory=dict)
 
     @classmethod
     def from_value(cls, value, where: str) -> "Named":
-        if isinstance(value, str):
-            return cls(value, {})
-        if not isinstance(value, dict) or "name" not in value:
+        value = _named_value(value, where)
+        if "name" not in value:
             raise ConfigError(f"config key {where!r} needs a 'name' (e.g. {where}: {{name: ...}})")
         opts = dict(value)
         return cls(str(opts.pop("name")), opts)
 
     def to_value(self) -> dict:
-        return {"name": self.name, **self.options}
+        return {"name": self.name, **self.options} if self.name else dict(self.options)
 
 
+def _named_value(value, where: str) -> dict:
+    """A section of a registry entry as a mapping; a bare string is its name, and a
+    strategy given by its parts without a name is composed (name ``""``)."""
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key {where!r} is a name or a mapping with a 'name' (e.g. "
+                          f"{where}: {{name: ...}}), got {value!r}")
+    if where == "strategy" and "name" not in value and any(p in value for p in PARTS[:3]):
+        return {"name": "", **value}
+    return dict(value)
+
+
+@track_given
 @dataclass
 class SearchBudget:
-    """Search budget: epochs over the training split (``None``: the strategy's own, e.g. the
-    sum of P-DARTS stages), batch size, and how often to save."""
+    """Search budget: epochs over the training split and batch size (``None`` epochs, or
+    a key left unset: the strategy's own, e.g. the sum of P-DARTS stages, else these
+    defaults), and a cap on the steps of an epoch."""
 
-    epochs: int | None = 10
-    batch_size: int = 64
-    checkpoint_every: int = 1
+    epochs: int | None = 8
+    batch_size: int = 128
     max_steps_per_epoch: int | None = None
 
 
+@track_given
 @dataclass
 class TrainBudget:
     """Final training of the discretized architecture.
@@ -78,7 +110,7 @@ class TrainBudget:
     """
 
     mode: str = "retrain"
-    epochs: int = 20
+    epochs: int = 25
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
@@ -88,9 +120,12 @@ class TrainBudget:
     options: dict = field(default_factory=dict)
 
 
+@track_given
 @dataclass
 class RunConfig:
     """A whole run: search a space with a strategy on a data set, then train the result.
+
+    Its defaults are the packaged configuration (``supernet/configs/default.yaml``).
 
     ``device``: ``"auto"`` (a GPU when there is one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     ``pictures``: draw the found cells and the architecture weights over the epochs.
@@ -99,8 +134,8 @@ class RunConfig:
     """
 
     space: Named = field(default_factory=lambda: Named("darts1d"))
-    strategy: Named = field(default_factory=lambda: Named("darts"))
-    data: Named = field(default_factory=lambda: Named("mnist1d"))
+    strategy: Named = field(default_factory=lambda: Named("darts", {"arch_lr": 0.003}))
+    data: Named = field(default_factory=lambda: Named("mnist1d", {"val_fraction": 0.5}))
     search: SearchBudget = field(default_factory=SearchBudget)
     train: TrainBudget = field(default_factory=TrainBudget)
     seed: int = 0
@@ -111,19 +146,35 @@ class RunConfig:
     tensorboard: bool = False
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        if not isinstance(data, dict):
-            raise ConfigError(f"a config is a mapping of sections, got {type(data).__name__}")
+    def from_dict(cls, data: dict, base: "RunConfig | None" = None,
+                  user: bool = True) -> "RunConfig":
+        """``data`` merged over ``base`` (``RunConfig()``: the packaged defaults) key by key.
+
+        A section of a registry entry (``space``, ``strategy``, ``data``) is merged option by
+        option too; ``search`` and ``train`` key by key. The keys of ``data`` count as set by
+        the user (:attr:`given`), with those ``base`` had, unless ``user`` is false (a file
+        of defaults)."""
+        base = cls() if base is None else base
+        merged, keys = _merge(base.to_dict(), data)
+        cfg = cls._build(merged)
+        given = set(base.given) | (keys if user else set())
+        for obj in (cfg, cfg.search, cfg.train):  # the constructors saw every key
+            set_given(obj, ())
+        object.__setattr__(cfg, "_keys", frozenset(given))
+        return cfg
+
+    @classmethod
+    def _build(cls, data: dict) -> "RunConfig":
         _check_keys(data, cls, "")
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in data:
                 continue
             value = data[f.name]
-            if f.name in ("space", "strategy", "data"):
+            if f.name in _NAMED:
                 kw[f.name] = Named.from_value(value, f.name)
-            elif f.name in ("search", "train"):
-                sub = SearchBudget if f.name == "search" else TrainBudget
+            elif f.name in _SECTIONS:
+                sub = _SECTIONS[f.name]
                 if not isinstance(value, dict):
                     raise ConfigError(f"config key {f.name!r} is a section (a mapping)")
                 _check_keys(value, sub, f.name + ".")
@@ -136,11 +187,58 @@ class RunConfig:
         _check_values(cfg)
         return cfg
 
+    @property
+    def given(self) -> frozenset:
+        """The keys the user set, dotted (``"search.epochs"``, ``"strategy.arch_lr"``,
+        ``"seed"``): by :meth:`from_dict`, :func:`load_config`, :func:`apply_overrides`,
+        or by constructing or assigning fields (a :class:`Named` given so counts with all
+        its options)."""
+        keys = set(self.__dict__.get("_keys", ()))
+        own = given_fields(self)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECTIONS:
+                keys |= {f"{f.name}.{k}" for k in given_fields(value)}
+            elif f.name in own and isinstance(value, Named):
+                keys |= {f"{f.name}.name", *(f"{f.name}.{k}" for k in value.options)}
+            elif f.name in own:
+                keys.add(f.name)
+        return frozenset(keys)
+
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        for k in ("space", "strategy", "data"):
+        for k in _NAMED:
             out[k] = getattr(self, k).to_value()
         return out
+
+
+_NAMED = ("space", "strategy", "data")
+_SECTIONS = {"search": SearchBudget, "train": TrainBudget}
+
+
+def _merge(base: dict, data) -> tuple[dict, set]:
+    """``(data merged over base key by key, the dotted keys data set)``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config is a mapping of sections, got {type(data).__name__}")
+    _check_keys(data, RunConfig, "")
+    out, keys = copy.deepcopy(base), set()
+    for key, value in data.items():
+        if key in _NAMED:
+            value = _named_value(value, key)
+            section = _named_value(out[key], key)
+            section.update(copy.deepcopy(value))
+            out[key] = section
+            keys |= {f"{key}.{k}" for k in value}
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {key!r} is a section (a mapping)")
+            _check_keys(value, _SECTIONS[key], key + ".")
+            out[key].update(copy.deepcopy(value))
+            keys |= {f"{key}.{k}" for k in value}
+        else:
+            out[key] = value
+            keys.add(key)
+    return out, keys
 
 
 def _check_keys(data: dict, cls, prefix: str) -> None:
@@ -159,7 +257,7 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 # values of the ``| None`` keys are accepted as they are
 _RANGES = {
     "search.epochs": (1, False, None), "search.batch_size": (1, False, None),
-    "search.checkpoint_every": (1, False, None), "search.max_steps_per_epoch": (1, False, None),
+    "search.max_steps_per_epoch": (1, False, None),
     "train.epochs": (1, False, None), "train.batch_size": (1, False, None),
     "train.lr": (0, True, None), "train.momentum": (0, False, 1),
     "train.weight_decay": (0, False, None), "train.grad_clip": (0, True, None),
@@ -191,9 +289,6 @@ def _check_values(cfg: "RunConfig") -> None:
 
 
 def _check_train_options(options: dict) -> None:
-    import inspect
-
-
     own = {f.name for f in dataclasses.fields(TrainBudget)} | {"seed"}
     accepted = [k for k, p in inspect.signature(train_module).parameters.items()
                 if p.kind is p.KEYWORD_ONLY and k not in own and not k.endswith("_fn")
@@ -227,7 +322,9 @@ def default_config_path() -> str:
 
 
 def load_config(path: str | None = None) -> RunConfig:
-    """Read a YAML or JSON config (the packaged default when ``path`` is None)."""
+    """Read a YAML or JSON config merged over the packaged defaults key by key (the
+    packaged default itself when ``path`` is None); the keys of the file are the user's."""
+    default = path is None
     path = path or default_config_path()
     try:
         with open(path) as f:
@@ -235,31 +332,26 @@ def load_config(path: str | None = None) -> RunConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path!r}: {exc}") from exc
     try:
-        if path.endswith(".json"):
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text) or {}
+        data = json.loads(text) if path.endswith(".json") else (yaml.safe_load(text) or {})
     except Exception as exc:  # the YAML and JSON parsers raise their own types
         raise ConfigError(f"{path}: cannot parse the config: {exc}") from exc
     try:
-        return RunConfig.from_dict(data)
+        return RunConfig.from_dict(data, user=not default)
     except ConfigError as exc:  # say which file holds the bad key
         raise ConfigError(f"{path}: {exc}") from exc
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
-    """Apply ``section.key=value`` strings (values parsed as YAML scalars)."""
-    import yaml
-
+    """Apply ``section.key=value`` strings (values parsed as YAML scalars) over ``cfg``;
+    the keys they name count as set by the user."""
     data = cfg.to_dict()
+    user: dict = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. search.epochs=3)")
         key, raw = item.split("=", 1)
         value = yaml.safe_load(raw)
-        node = data
+        node, mine = data, user
         parts = key.split(".")
         for depth, p in enumerate(parts[:-1]):
             if p not in node or not isinstance(node[p], dict):
@@ -275,5 +367,9 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
                     f" Sections: {sections}"
                 )
             node = node[p]
+            if depth == 0 and p in _NAMED and isinstance(mine.get(p), str):
+                mine[p] = {"name": mine[p]}
+            mine = mine.setdefault(p, {})
         node[parts[-1]] = value
-    return RunConfig.from_dict(data)
+        mine[parts[-1]] = value
+    return RunConfig.from_dict(user, base=cfg)

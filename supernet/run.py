@@ -4,7 +4,9 @@ with a strategy, keep the discretized architecture, train it, report.
 Files written to the run directory:
 
 ==================== ==============================================================
-``config.yaml``      the configuration of the run (after overrides)
+``config.yaml``      every value the run used: the config after overrides, with the
+                     search epochs and batch size in force and the strategy's loop
+                     settings (``strategy.config``) as merged with the strategy's own
 ``architecture.json`` the discretized graph (node-link JSON); ``.graphml`` beside it
 ``genotype.txt``     the space's text form (DARTS genotype, NAS-Bench-201 string), if any
 ``search_weights.pt`` state_dict of the discretized network, as the search left it
@@ -31,7 +33,12 @@ from supernet.config import RunConfig
 from supernet.errors import ConfigError, GraphError
 from supernet.io import atomic_write, save_graph, save_weights, write_graphml
 
-__all__ = ["load_data", "prepare", "run_search", "run_splits", "train_found", "write_report"]
+__all__ = ["load_data", "prepare", "make_strategy", "search_settings", "effective_config",
+           "run_search", "run_splits", "train_found", "write_report"]
+
+#: Loop settings that come from the run's own keys (not from the strategy).
+RUN_SETTINGS = ("epochs", "batch_size", "steps_per_epoch", "seed", "progress",
+                "checkpoint_dir", "device")
 
 
 def load_data(cfg: RunConfig):
@@ -55,8 +62,10 @@ def prepare(cfg: RunConfig):
     images), ``dim`` (1 for sequences, 2 for images, for spaces of either, as ``darts``) and
     ``in_features``. A space with ``in_features`` (``neuron_mlp``) reads flat
     feature vectors, so the samples are flattened (MNIST-1D's ``(1, 40)`` signals become 40
-    features, an 8x8 digit 64)."""
-    from supernet.search import create_strategy
+    features, an 8x8 digit 64).
+
+    A strategy that builds its own networks (``strategy.build_space``, P-DARTS) is given
+    the space name and these options and returns the graph to search."""
     from supernet.spaces import create_space, space_entry
 
     data = load_data(cfg)
@@ -81,30 +90,62 @@ def prepare(cfg: RunConfig):
             )
         if key in params:
             options[key] = value
-    graph = create_space(cfg.space.name, **options)
-    strategy_options = dict(cfg.strategy.options)
-    if cfg.strategy.name == "pdarts":  # P-DARTS rebuilds the space at each stage
-        strategy_options.setdefault("space", cfg.space.name)
-        strategy_options.setdefault("space_kwargs", {k: v for k, v in options.items()
-                                                     if k != "layers"})
-    strategy = create_strategy(cfg.strategy.name, **strategy_options)
-    if cfg.strategy.name == "pdarts":
-        graph = strategy.discretization.builder(strategy.discretization.stages[0].cells)
+    strategy = make_strategy(cfg)
+    if strategy.build_space is not None:  # e.g. a deeper network at each stage
+        graph = strategy.build_space(cfg.space.name, options)
+    else:
+        graph = create_space(cfg.space.name, **options)
     return data, graph, strategy
 
 
-def _search_config(cfg: RunConfig, strategy) -> dict:
-    out = {"batch_size": cfg.search.batch_size, "seed": cfg.seed, "progress": cfg.progress,
+def make_strategy(cfg: RunConfig):
+    """The strategy of ``cfg`` (named, or composed from its parts). Loop settings among
+    its options that the user did not set (the packaged ``arch_lr``) are the library's
+    defaults: they go under the strategy's own (:func:`search_settings`), not to it."""
+    from supernet.search import SearchConfig, create_strategy
+
+    keys = SearchConfig.keys()
+    options = {k: v for k, v in cfg.strategy.options.items()
+               if k not in keys or f"strategy.{k}" in cfg.given}
+    return create_strategy(cfg.strategy.name or None, **options)
+
+
+def search_settings(cfg: RunConfig, strategy) -> dict:
+    """The loop settings of the run, by the one rule: the keys the user set (``search.*``,
+    loop keys among the strategy options) over the strategy's own over the library's
+    defaults (``search.*`` left unset, the default strategy options)."""
+    from supernet.config import SearchBudget
+    from supernet.search import SearchConfig
+
+    library, user = {}, {}
+    for key in ("epochs", "batch_size"):
+        value = getattr(cfg.search, key)
+        if f"search.{key}" in cfg.given and value is not None:
+            user[key] = value
+        else:  # unset, or null: the strategy's own, else the default
+            library[key] = value if value is not None else getattr(SearchBudget(), key)
+    keys = SearchConfig.keys()
+    library.update({k: v for k, v in cfg.strategy.options.items()
+                    if k in keys and f"strategy.{k}" not in cfg.given})
+    strategy.check_config(user, "search.")
+    run = {"seed": cfg.seed, "progress": cfg.progress,
            "steps_per_epoch": cfg.search.max_steps_per_epoch,
            "checkpoint_dir": os.path.join(cfg.out, "checkpoints"), "device": cfg.device}
-    own = getattr(strategy.discretization, "epochs", None)
-    if cfg.search.epochs is not None:
-        if isinstance(own, int) and own != cfg.search.epochs and strategy.name == "pdarts":
-            raise ConfigError(
-                f"config key 'search.epochs' is {cfg.search.epochs}, but the P-DARTS stages "
-                f"last {own} epochs; set search.epochs: null, or change strategy.stages"
-            )
-        out["epochs"] = cfg.search.epochs
+    return {**library, **strategy.config, **user, **run}
+
+
+def effective_config(cfg: RunConfig, settings) -> dict:
+    """``cfg`` as a mapping with every value in force: ``search.epochs`` and
+    ``search.batch_size`` as the search runs them, and in ``strategy.config`` the loop
+    settings (``settings``, a :class:`~supernet.search.SearchConfig`) other than the run's
+    own. Read back as a config, it runs the same search."""
+    out = cfg.to_dict()
+    out["search"]["epochs"] = settings.epochs
+    out["search"]["batch_size"] = settings.batch_size
+    loop = settings.to_dict()
+    strategy = {k: v for k, v in out["strategy"].items() if k not in loop}
+    strategy["config"] = {k: v for k, v in loop.items() if k not in RUN_SETTINGS}
+    out["strategy"] = strategy
     return out
 
 
@@ -127,14 +168,18 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         if main:
             fn(*args)
 
+    from supernet.search.loop import merge_config
+
     ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
     report_path = os.path.join(cfg.out, "report.json")
-    if not resume and os.path.exists(ckpt) and not os.path.exists(report_path):
-        resume = _continue_unfinished(cfg, log)
     # everything is checked (data, space, strategy, search settings) before the run
     # directory changes, so a bad config leaves an earlier run in it as it was
     board = _tensorboard(cfg) if main else None
     data, graph, strategy = prepare(cfg)
+    settings = search_settings(cfg, strategy)
+    effective = effective_config(cfg, merge_config(strategy, settings))
+    if not resume and os.path.exists(ckpt) and not os.path.exists(report_path):
+        resume = _continue_unfinished(cfg, effective, log)
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
     t0 = time.perf_counter()
@@ -143,11 +188,11 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     if resuming:
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, splits["train"], splits["val"], strategy=strategy,
-                                      config=_search_config(cfg, strategy), batch_fn=batch_fn,
+                                      config=settings, batch_fn=batch_fn,
                                       callbacks=board.search_callbacks() if board else None)
     else:
         search = BilevelSearch(graph, splits["train"], splits["val"], strategy=strategy,
-                               config=_search_config(cfg, strategy), batch_fn=batch_fn,
+                               config=settings, batch_fn=batch_fn,
                                callbacks=board.search_callbacks() if board else None)
     os.makedirs(cfg.out, exist_ok=True)
     if not resuming:  # an earlier run's results must not pass for this run's, nor resume
@@ -156,7 +201,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
             if os.path.exists(stale):
                 write(os.remove, stale)
     write(atomic_write, os.path.join(cfg.out, "config.yaml"),
-          yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+          yaml.safe_dump(effective, sort_keys=False).encode())
     result = search.run()
     search_seconds = time.perf_counter() - t0
     found = result.graph
@@ -277,18 +322,21 @@ def _silent(*args, **kwargs) -> None:
     """The log of the processes other than the main one of a data-parallel run."""
 
 
-def _continue_unfinished(cfg: RunConfig, log) -> bool:
+def _continue_unfinished(cfg: RunConfig, now: dict, log) -> bool:
     """``cfg.out`` holds a search that stopped before its report (killed, interrupted):
-    running the same configuration again continues it rather than starting over and
-    overwriting its checkpoint; another configuration fails, naming what differs."""
-    from supernet.config import load_config
+    running the same configuration (``now``: every value in force, as ``config.yaml``
+    holds it) again continues it rather than starting over and overwriting its
+    checkpoint; another configuration fails, naming what differs."""
+    import yaml
 
     path = os.path.join(cfg.out, "config.yaml")
     try:
-        before = load_config(path).to_dict()
-    except ConfigError:
+        with open(path) as f:
+            before = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
         before = None
-    now = cfg.to_dict()
+    if not isinstance(before, dict):
+        before = None
     # what only shapes the output (where, how it is shown) does not change the search
     same_search = ("progress", "out", "device", "pictures", "tensorboard")
     differ = (["config.yaml unreadable"] if before is None else

@@ -106,7 +106,7 @@ def test_bad_configs_fail_before_training_naming_the_key(tmp_path, capsys):
     assert main(["search", "--out", out, "--set", "space.num_classes=5", *TINY]) == 2
     assert "'space.num_classes' is 5, but data set 'mnist1d' has 10" in capsys.readouterr().err
     assert main(["search", "--out", out, "--set", "strategy.name=dartz"]) == 2
-    assert "could not resolve 'dartz'" in capsys.readouterr().err
+    assert "strategy: could not resolve strategy 'dartz'" in capsys.readouterr().err
     cfg = tmp_path / "c.yaml"
     cfg.write_text("space: {name: darts1d}\ntrain: {mode: retrain, spilt: train}\n")
     assert main(["search", "--config", str(cfg), "--out", out]) == 2
@@ -311,3 +311,55 @@ def test_a_rerun_that_only_shows_results_otherwise_still_resumes(tmp_path, capsy
     capsys.readouterr()
     assert main(["search", "--out", out, *args, "--set", "pictures=false"]) == 0
     assert "continuing the unfinished search" in capsys.readouterr().out
+
+
+def _read(run, name):
+    import yaml
+
+    with open(os.path.join(run, name)) as f:
+        return yaml.safe_load(f) if name.endswith(".yaml") else json.load(f)
+
+
+def test_a_strategy_composed_in_yaml_runs_and_is_the_named_one_it_spells_out(tmp_path, capsys):
+    composed = tmp_path / "gdas_by_hand.yaml"
+    composed.write_text("strategy:\n"
+                        "  relaxation: {name: gumbel_max, tau_max: 10.0, tau_min: 0.1}\n"
+                        "  discretization: argmax\n"
+                        "  config: {w_lr: 0.05}\n")
+    named = tmp_path / "gdas.yaml"
+    named.write_text("strategy: {name: gdas, config: {w_lr: 0.05}}\n")
+    runs = []
+    for path in (composed, named):
+        out = str(tmp_path / path.stem)
+        assert main(["search", "--config", str(path), "--out", out, *TINY,
+                     "--set", "pictures=false"]) == 0
+        runs.append(out)
+    (a, b) = [_read(r, "history.json")["search"] for r in runs]
+    assert a == b and a[0]["lr"] == pytest.approx(0.05) and a[0]["tau"] == pytest.approx(10.0)
+    assert open(os.path.join(runs[0], "genotype.txt")).read() == \
+        open(os.path.join(runs[1], "genotype.txt")).read()
+    assert _read(runs[0], "report.json")["strategy"] == "composed"
+    saved = _read(runs[0], "config.yaml")["strategy"]
+    assert "name" not in saved and saved["relaxation"]["name"] == "gumbel_max"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategy: {relaxation: gumbel_maks}\n")
+    assert main(["search", "--config", str(bad), "--out", str(tmp_path / "bad")]) == 2
+    assert ("strategy.relaxation: could not resolve relaxation 'gumbel_maks' among ["
+            in capsys.readouterr().err)
+
+
+def test_the_runs_config_holds_every_value_in_force(tmp_path):
+    out = str(tmp_path / "pdarts")
+    tiny = [a for i, a in enumerate(TINY)
+            if not any(x.startswith(("search.epochs", "search.batch_size"))
+                       for x in TINY[i:i + 2])]
+    assert main(["search", "--out", out, *tiny, "--set", "strategy.name=pdarts",
+                 "--set", "strategy.stages=[{cells: 3, keep: 1, dropout: 0.0, epochs: 1, "
+                 "warmup: 0}]", "--set", "pictures=false"]) == 0
+    saved = _read(out, "config.yaml")
+    # P-DARTS' own batch size and epochs, not the packaged 128 and 8
+    assert saved["search"]["batch_size"] == 96 and saved["search"]["epochs"] == 1
+    loop = saved["strategy"]["config"]
+    assert loop["arch_lr"] == 6e-4 and loop["w_lr_min"] == 0.0 and loop["second_order"] is False
+    assert saved["train"]["epochs"] == 1 and saved["space"]["C"] == 4
+    assert _read(out, "report.json")["search_epochs"] == 1

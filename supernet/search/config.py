@@ -5,6 +5,8 @@ Examples:
     >>> c = SearchConfig(epochs=2, batch_size=8)
     >>> c.w_lr, c.arch_lr
     (0.025, 0.0003)
+    >>> sorted(c.given)  # what the caller set: it wins over a strategy's defaults
+    ['batch_size', 'epochs']
     >>> SearchConfig.from_dict({"epochs": 2, "lr": 0.1})
     Traceback (most recent call last):
     ...
@@ -14,14 +16,51 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from supernet.errors import ConfigError, did_you_mean
 from supernet.train.data import resolve_device
 
-__all__ = ["SearchConfig"]
+__all__ = ["SearchConfig", "track_given", "given_fields", "set_given"]
 
 
+def track_given(cls):
+    """Class decorator of a dataclass: record which fields the caller set, by the
+    constructor (positionally or by name) or by assignment afterwards; read them with
+    :func:`given_fields`. A field left at its default is not set, even when a caller passes
+    the default's value elsewhere: what was set is known, not guessed from the values."""
+    fields = frozenset(f.name for f in dataclasses.fields(cls))
+    order = [f.name for f in dataclasses.fields(cls)]
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        object.__setattr__(self, "_given", frozenset(order[: len(args)]) | frozenset(kwargs))
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        given = self.__dict__.get("_given")
+        if given is not None and name in fields:  # after construction: the caller's
+            object.__setattr__(self, "_given", given | {name})
+
+    cls.__init__ = __init__
+    cls.__setattr__ = __setattr__
+    return cls
+
+
+def given_fields(obj) -> frozenset:
+    """The fields set on ``obj``, an instance of a :func:`track_given` class."""
+    return obj.__dict__.get("_given", frozenset())
+
+
+def set_given(obj, names) -> None:
+    """Declare which fields of ``obj`` (a :func:`track_given` instance) count as set."""
+    object.__setattr__(obj, "_given", frozenset(names))
+
+
+@track_given
 @dataclass
 class SearchConfig:
     """Settings of :class:`~supernet.search.loop.BilevelSearch`.
@@ -53,6 +92,12 @@ class SearchConfig:
         device: where the search runs: ``"auto"`` (a GPU when there is one), ``"cpu"``,
             ``"cuda"``, ``"cuda:N"``. Under ``torchrun`` with GPUs, each process takes the
             GPU of its local rank.
+
+    Which fields the caller set is recorded in :attr:`given` (by the constructor,
+    :meth:`from_dict`, :meth:`replace` and assignment): a search merges only those over its
+    strategy's loop settings, so ``SearchConfig(batch_size=64)`` and ``{"batch_size": 64}``
+    both win over a strategy's 256, and a field left at its default never does, even when
+    it equals the default.
     """
 
     epochs: int = 50
@@ -83,6 +128,15 @@ class SearchConfig:
         self.arch_betas = tuple(self.arch_betas)
         self.validate()
 
+    @property
+    def given(self) -> frozenset:
+        """The fields the caller set (the others hold the library's defaults)."""
+        return given_fields(self)
+
+    def given_dict(self) -> dict:
+        """The fields the caller set and their values (what wins over a strategy's)."""
+        return {k: v for k, v in self.to_dict().items() if k in self.given}
+
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
@@ -100,8 +154,9 @@ class SearchConfig:
         return cls(**data)
 
     def replace(self, **changes) -> "SearchConfig":
-        """A copy with ``changes`` (validated, unknown keys named)."""
-        return type(self).from_dict({**self.to_dict(), **changes})
+        """A copy with ``changes`` (validated, unknown keys named); the fields set are those
+        set here and those ``changes`` names."""
+        return type(self).from_dict({**self.given_dict(), **changes})
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

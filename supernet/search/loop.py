@@ -66,7 +66,7 @@ from supernet.train.training import (
     top1_correct,
 )
 
-__all__ = ["BilevelSearch", "SearchResult", "search"]
+__all__ = ["BilevelSearch", "SearchResult", "search", "merge_config"]
 
 
 @dataclass
@@ -100,9 +100,13 @@ class BilevelSearch:
         train_data: a Dataset of ``(x, y)`` or a tuple of tensors ``(X, Y)``.
         val_data: the same for the architecture; ``None`` splits ``train_data`` at
             ``config.train_portion``.
-        strategy: a registered strategy name or a
+        strategy: a registered strategy name, a mapping of
+            :func:`~supernet.search.strategies.create_strategy` options (``name`` or the
+            parts of a composed one: ``{"relaxation": "gumbel_max"}``), or a
             :class:`~supernet.search.strategies.Strategy` (relaxation + policies + settings).
-        config: a :class:`SearchConfig` or a dict of its keys; they override the strategy's.
+        config: a :class:`SearchConfig` or a dict of its keys. The keys set in it (a dict's
+            keys, a :class:`SearchConfig`'s :attr:`~SearchConfig.given` fields) win over the
+            strategy's loop settings, which win over the defaults of :class:`SearchConfig`.
         module: the module compiled from ``graph`` (compiled here if ``None``).
         relaxation, discretization, creation: override the strategy's parts
             (``discretization=None``: keep the super-network at the end).
@@ -122,10 +126,13 @@ class BilevelSearch:
                  _checkpoint: dict | None = None):
         if isinstance(strategy, str):
             strategy = create_strategy(strategy)
+        elif isinstance(strategy, dict):
+            strategy = create_strategy(**strategy)
         elif strategy is not None and not isinstance(strategy, Strategy):
-            raise ConfigError(f"strategy: expected a name or a Strategy, got {type(strategy).__name__}")
+            raise ConfigError(f"strategy: expected a name, a mapping or a Strategy, got "
+                              f"{type(strategy).__name__}")
         self.strategy = strategy
-        self.config = _merge_config(strategy, config)
+        self.config = merge_config(strategy, config)
         cfg = self.config
         self.loss_fn = loss_fn or default_loss
         self.callbacks = list(callbacks or [])
@@ -459,17 +466,21 @@ def _cycle(loader):
             yield batch
 
 
-def _merge_config(strategy, config) -> SearchConfig:
+def merge_config(strategy, config) -> SearchConfig:
+    """The loop settings in force: those the caller set in ``config`` (a dict's keys, a
+    :class:`SearchConfig`'s given fields) over ``strategy.config`` over the defaults of
+    :class:`SearchConfig`. A set value that contradicts one the strategy owns fails."""
     base = dict(strategy.config) if strategy is not None else {}
     if isinstance(config, SearchConfig):
-        defaults = SearchConfig().to_dict()
-        given = {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+        given = config.given_dict()
     elif config is None:
         given = {}
     elif isinstance(config, dict):
         given = dict(config)
     else:
         raise ConfigError(f"config: expected a SearchConfig or a dict, got {type(config).__name__}")
+    if strategy is not None:
+        strategy.check_config(given)
     return SearchConfig.from_dict({**base, **given})
 
 

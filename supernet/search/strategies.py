@@ -13,32 +13,63 @@ creation policies and loop settings (as timm's model registry).
 ============ ==================================================================
 
 Other strategies (P-DARTS, SGAS, DARTS-PT, and at the channel and neuron levels
-``progressive_gates`` and ``gradual_magnitude``) register themselves with
+``progressive_gates`` and ``gradual_magnitude``) come from
+:mod:`supernet.search.progressive.registry`. Every strategy is an entry of
+:data:`STRATEGIES` (a :class:`~supernet.registry.Registry`); add one with
 :func:`register_strategy`.
+
+A strategy is also composed from registered parts, without a name, as a config writes it::
+
+    create_strategy(relaxation={"name": "gumbel_max", "tau_max": 10.0},
+                    discretization="argmax",
+                    creation=[{"name": "grow_ops", "ops": ["conv_5x5"], "at": 2}],
+                    config={"arch_lr": 3e-4})
+
+Each part is a name of its registry (:data:`~supernet.search.relaxations.RELAXATIONS`,
+:data:`~supernet.search.discretize.DISCRETIZATIONS`,
+:data:`~supernet.search.creation.CREATIONS`), a mapping ``{name: ..., **options}`` or, in
+Python, the object itself. Without a ``discretization`` the composed strategy discretizes
+by ``argmax``; without a ``relaxation`` it takes the discretization's own (P-DARTS' skip
+dropout) or ``softmax``. The same keys given with a ``name`` replace the named strategy's
+parts.
+
+Loop settings (keys of :class:`SearchConfig`, given as options or in ``config``) are the
+user's: they win over the strategy's own, which win over the library's defaults.
 
 Examples:
     >>> s = create_strategy("gdas", tau_max=5.0, epochs=3)
     >>> s.relaxation, s.config["epochs"]
     (GumbelMax(tau=5), 3)
+    >>> create_strategy(relaxation={"name": "gumbel_max", "tau_max": 5.0}).relaxation
+    GumbelMax(tau=5)
     >>> create_strategy("dartz")
     Traceback (most recent call last):
     ...
-    supernet.errors.UnknownNameError: strategy: could not resolve 'dartz' among choices [...
+    supernet.errors.UnknownNameError: strategy: could not resolve strategy 'dartz' among [...
+    >>> create_strategy(relaxation="gumbel_maks")
+    Traceback (most recent call last):
+    ...
+    supernet.errors.UnknownNameError: strategy.relaxation: could not resolve relaxation ...
 """
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
+from supernet.errors import ConfigError, did_you_mean
 from supernet.gates import Softmax
+from supernet.registry import Registry
 from supernet.search.config import SearchConfig
+from supernet.search.creation import CREATIONS
+from supernet.search.discretize import DISCRETIZATIONS
 from supernet.search.discretize.layer import ArgmaxDiscretization
 from supernet.search.evolution import EvolutionDiscretization
+from supernet.search.progressive.gradual import GradualMagnitude
+from supernet.search.progressive.registry import register_strategies, ungate_all
 from supernet.search.relaxations import (
+    RELAXATIONS,
     BinaryGates,
     GumbelMax,
     GumbelSoftmax,
@@ -48,7 +79,8 @@ from supernet.search.relaxations import (
     mark_partial,
 )
 
-__all__ = ["Strategy", "register_strategy", "create_strategy", "list_strategies"]
+__all__ = ["Strategy", "STRATEGIES", "PARTS", "register_strategy", "create_strategy",
+           "list_strategies", "build_part"]
 
 
 @dataclass
@@ -56,13 +88,24 @@ class Strategy:
     """A search strategy: what :class:`~supernet.search.loop.BilevelSearch` composes.
 
     Attributes:
-        name: the registry name.
+        name: the registry name (``"composed"`` for one composed from parts).
         relaxation: how gates act during training.
         discretization: when and how gates become edits.
         creation: policies that grow the space.
-        config: :class:`SearchConfig` keys this strategy sets (users override them).
+        config: :class:`SearchConfig` keys this strategy sets; the keys a user sets win
+            over them, and they win over the library's defaults.
         prepare: ``prepare(graph)`` run once before compiling (e.g. mark partial edges).
-        spec: ``(name, overrides)`` that rebuild it (stored in checkpoints).
+        spec: ``(name, options)`` that rebuild it (stored in checkpoints).
+        build_space: ``build_space(space, options) -> Graph``, for a strategy that builds
+            its own networks from the space (P-DARTS: a deeper one at each stage): the run
+            driver calls it with the config's space name and options (those taken from the
+            data included), and searches the graph it returns (``None``: the run builds
+            the space itself).
+        owns: loop settings the strategy derives from its own options, each with the key
+            that changes it (P-DARTS: ``{"epochs": "strategy.stages"}``); a user value that
+            differs fails rather than breaking the schedule.
+        levels: the levels of graphs it searches (``"layer"``, ``"channel"``,
+            ``"neuron"``).
     """
 
     name: str
@@ -72,53 +115,185 @@ class Strategy:
     config: dict = field(default_factory=dict)
     prepare: Callable | None = None
     spec: tuple | None = None
+    build_space: Callable | None = None
+    owns: dict = field(default_factory=dict)
+    levels: tuple = ("layer", "channel", "neuron")
+
+    def check_config(self, values: dict, prefix: str = "search config: ") -> None:
+        """Fail when ``values`` (loop settings a user set; ``prefix`` says where they are
+        set) contradict a setting the strategy owns."""
+        for key, option in self.owns.items():
+            value = values.get(key)
+            if value is not None and key in self.config and value != self.config[key]:
+                raise ConfigError(
+                    f"{prefix}{key}={value!r}, but strategy {self.name!r} sets {key}="
+                    f"{self.config[key]!r} from its own options; leave {key} unset (null), "
+                    f"or change {option}"
+                )
 
 
-_STRATEGIES: dict[str, Callable[..., Strategy]] = {}
+#: The strategies: ``STRATEGIES.resolve(name)(**options) -> Strategy``.
+STRATEGIES: Registry = Registry(
+    "strategy", hint="register one with @supernet.search.register_strategy")
+
+#: The keys of a strategy composed from parts (besides the loop settings).
+PARTS = ("relaxation", "discretization", "creation", "config")
 
 
 def register_strategy(name: str, override: bool = False):
-    """Decorator registering ``builder(**kwargs) -> Strategy`` under ``name``."""
-
-    def wrap(fn):
-        if name in _STRATEGIES and not override:
-            raise DuplicateNameError(f"strategy {name!r} is registered already; pass override=True")
-        _STRATEGIES[name] = fn
-        return fn
-
-    return wrap
+    """Decorator registering ``builder(**options) -> Strategy`` under ``name``."""
+    return STRATEGIES.register(name, override=override)
 
 
 def list_strategies(filter: str | None = None) -> list[str]:
     """Registered names, sorted; ``filter`` is a glob such as ``"*darts*"``."""
-    return sorted(n for n in _STRATEGIES if filter is None or fnmatch.fnmatch(n, filter))
+    return STRATEGIES.list(filter)
 
 
-def create_strategy(name: str, **overrides) -> Strategy:
-    """Build strategy ``name``. Keys of :class:`SearchConfig` in ``overrides`` set loop
-    settings; the others go to the strategy's builder (relaxation and policy arguments)."""
-    try:
-        builder = _STRATEGIES[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(
-            f"strategy: could not resolve {name!r} among choices {list_strategies()}."
-            f"{did_you_mean(name, _STRATEGIES)}"
-        ) from None
-    keys = set(SearchConfig.keys())
-    loop = {k: v for k, v in overrides.items() if k in keys}
-    rest = {k: v for k, v in overrides.items() if k not in keys}
-    params = inspect.signature(builder).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+def build_part(registry: Registry, value, where: str):
+    """The part ``value`` names: a registered name, ``{name: ..., **options}``, or an
+    object (returned as it is). Unknown names and options fail naming ``where``."""
+    if isinstance(value, str):
+        name, options = value, {}
+    elif isinstance(value, dict):
+        if "name" not in value:
+            raise ConfigError(f"{where} needs a 'name' (one of {registry.list()}), "
+                              f"e.g. {where}: {{name: {registry.list()[0]}}}")
+        options = dict(value)
+        name = options.pop("name")
+    else:
+        return value
+    factory = registry.resolve(name, where)
+    _check_options(factory, options, f"{where} {name!r}")
+    return factory(**options)
+
+
+def _check_options(factory, options: dict, what: str, extra=()) -> None:
+    """Fail on a key ``factory`` does not take (``extra``: the other keys accepted)."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [k for k in params if k != "self"]
+    for key in options:
+        if key not in params:
+            also = " and the parts and search config keys" if extra else ""
+            raise ConfigError(
+                f"{what}: unknown key {key!r}.{did_you_mean(key, [*takes, *extra])} "
+                f"It takes {takes}{also}"
+            )
+
+
+def _part_needs(part) -> tuple[Callable | None, dict]:
+    """``(prepare, loop settings)`` a built-in part needs from the strategy around it."""
+    if isinstance(part, PartialChannels):
+        k = part.k
+        return (lambda g: mark_partial(g, k)), {}
+    if isinstance(part, GradualMagnitude):
+        return ungate_all, {"arch_update": False}
+    if isinstance(part, (UniformPath, EvolutionDiscretization)):
+        return None, {"arch_update": False}
+    return None, {}
+
+
+def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
+    """``strategy`` with the ``parts`` given replaced (a new one when it is ``None``)."""
+    if strategy is None:
+        strategy = Strategy("composed", None, None)
+        parts.setdefault("discretization", "argmax")
+    built = []  # the parts made here: what they need from the strategy is added
+    if "discretization" in parts:
+        value = parts["discretization"]
+        disc = (None if value is None else
+                build_part(DISCRETIZATIONS, value, "strategy.discretization"))
+        if "epochs" in strategy.owns:  # the schedule of the policy replaced
+            strategy.owns = {k: v for k, v in strategy.owns.items() if k != "epochs"}
+            strategy.config = {k: v for k, v in strategy.config.items() if k != "epochs"}
+        strategy.discretization = disc
+        strategy.build_space = getattr(disc, "build_space", None)
+        epochs = getattr(disc, "epochs", None)
+        if isinstance(epochs, int) and not isinstance(epochs, bool):  # a fixed schedule
+            strategy.config = {**strategy.config, "epochs": epochs}
+            strategy.owns = {**strategy.owns, "epochs": "strategy.discretization"}
+        built.append(disc)
+    if "relaxation" in parts:
+        value = parts["relaxation"]
+        strategy.relaxation = (None if value is None else
+                               build_part(RELAXATIONS, value, "strategy.relaxation"))
+        built.append(strategy.relaxation)
+    elif strategy.relaxation is None and strategy.name == "composed":
+        strategy.relaxation = getattr(strategy.discretization, "relaxation", None) or Softmax()
+    if "creation" in parts:
+        value = parts["creation"]
+        items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
+        strategy.creation = [build_part(CREATIONS, v, f"strategy.creation[{i}]")
+                             for i, v in enumerate(items)]
+        built.extend(strategy.creation)
+    prepares = [strategy.prepare] if strategy.prepare is not None else []
+    for part in built:
+        prepare, config = _part_needs(part)
+        if prepare is not None and prepare not in prepares:
+            prepares.append(prepare)
+        strategy.config = {**config, **strategy.config}
+    strategy.prepare = _chain(prepares)
+    return strategy
+
+
+def _chain(prepares: list) -> Callable | None:
+    """One ``prepare(graph)`` running each of ``prepares`` in turn (``None`` for none)."""
+    if len(prepares) < 2:
+        return prepares[0] if prepares else None
+
+    def prepare(graph) -> None:
+        for fn in prepares:
+            fn(graph)
+
+    return prepare
+
+
+def create_strategy(name: str | None = None, **options) -> Strategy:
+    """Build strategy ``name``, or compose one from parts (see the module docstring).
+
+    Keys of :class:`SearchConfig` in ``options`` (or in its ``config`` mapping) set loop
+    settings, which win over the strategy's; ``relaxation``, ``discretization`` and
+    ``creation`` give parts; the other keys go to the strategy's builder."""
+    spec = (name, dict(options))
+    parts = {k: options.pop(k) for k in PARTS[:3] if k in options}
+    config = options.pop("config", None)
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"strategy.config must be a mapping of search config keys, got "
+                          f"{config!r}")
+    keys = SearchConfig.keys()
+    loop = {k: v for k, v in options.items() if k in keys}
+    rest = {k: v for k, v in options.items() if k not in keys}
+    if name is None:
+        if not parts:
+            raise ConfigError(
+                f"strategy: give the name of one of {list_strategies()}, or compose one from "
+                f"its parts: {list(PARTS)} (e.g. {{relaxation: gumbel_max, discretization: "
+                "argmax}})")
         for k in rest:
-            if k not in params:
-                raise ConfigError(
-                    f"strategy {name!r}: unknown key {k!r}.{did_you_mean(k, [*params, *keys])} "
-                    f"It takes {list(params)} and the search config keys"
-                )
-    strategy = builder(**rest)
-    strategy.config = {**strategy.config, **loop}
+            raise ConfigError(
+                f"strategy: unknown key strategy.{k} of a composed strategy."
+                f"{did_you_mean(k, [*PARTS, *keys])} It takes {list(PARTS)} and the search "
+                "config keys")
+        strategy = _compose(None, parts)
+    else:
+        builder = STRATEGIES.resolve(name, "strategy")
+        _check_options(builder, rest, f"strategy {name!r}", [*PARTS, *keys])
+        strategy = builder(**rest)
+        if parts:
+            strategy = _compose(strategy, parts)
+    for k in config:
+        if k not in keys:
+            raise ConfigError(f"strategy.config: unknown key {k!r}.{did_you_mean(k, keys)} "
+                              f"Known keys: {keys}")
+    user = {**loop, **config}
+    strategy.check_config(user, "strategy.")
+    strategy.config = {**strategy.config, **user}
     SearchConfig.from_dict(strategy.config)  # fail now, naming the key
-    strategy.spec = (name, dict(overrides))
+    strategy.spec = spec
     return strategy
 
 
@@ -139,7 +314,7 @@ def _pcdarts(k: int = 4, edge_norm: bool = True):
     return Strategy("pcdarts", PartialChannels(k, edge_norm), ArgmaxDiscretization(),
                     config={"batch_size": 256, "w_lr": 0.1, "w_lr_min": 0.0, "arch_lr": 6e-4,
                             "warmup_epochs": 15},
-                    prepare=lambda g: mark_partial(g, k))
+                    prepare=lambda g: mark_partial(g, k), levels=("layer",))
 
 
 @register_strategy("fairdarts")
@@ -162,7 +337,8 @@ def _gdas(tau_max: float = 10.0, tau_min: float = 0.1):
 def _proxyless(cost=None, cost_weight: float = 0.0, metric: str = "flops"):
     # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999), no decay
     return Strategy("proxyless", BinaryGates(cost, cost_weight, metric), ArgmaxDiscretization(),
-                    config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0})
+                    config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0},
+                    levels=("layer",))
 
 
 @register_strategy("spos")
@@ -173,4 +349,8 @@ def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
                     EvolutionDiscretization(population, iterations, topk, mutation_prob,
                                             bn_batches, val_batches, constraint, seed),
                     config={"arch_update": False})
+
+
+DISCRETIZATIONS.register("evolution", EvolutionDiscretization)
+register_strategies(register_strategy, Strategy)
 

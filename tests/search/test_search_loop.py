@@ -40,7 +40,7 @@ def test_every_strategy_searches_and_discretizes(name):
 
 def test_registry_lists_and_fails_with_choices():
     assert set(STRATEGIES) <= set(list_strategies())
-    with pytest.raises(UnknownNameError, match=r"could not resolve 'dartz' among choices .*Did you mean 'darts'"):
+    with pytest.raises(UnknownNameError, match=r"could not resolve strategy 'dartz' among .*did you mean 'darts'"):
         create_strategy("dartz")
     with pytest.raises(ConfigError, match=r"strategy 'gdas': unknown key 'tau'"):
         create_strategy("gdas", tau=3)
@@ -151,7 +151,7 @@ def test_errors_before_training_name_the_key():
         BilevelSearch(g, data(), config={"batch_size": 0})
     with pytest.raises(ConfigError, match=r"train_portion=1.5: must be in \(0, 1\)"):
         SearchConfig(train_portion=1.5)
-    with pytest.raises(UnknownNameError, match=r"strategy: could not resolve 'nope'"):
+    with pytest.raises(UnknownNameError, match=r"strategy: could not resolve strategy 'nope'"):
         BilevelSearch(g, data(), strategy="nope")
     x, y = data()
     with pytest.raises(SearchError, match=r"input 'x' of graph 'tiny_darts' expects 3 channels"):

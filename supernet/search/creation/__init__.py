@@ -4,10 +4,31 @@
   (function-preserving growth of candidates and nodes)
 * :mod:`~supernet.search.creation.rigl` -- :class:`RigL` (drop and regrow connections)
 * :mod:`~supernet.search.creation.units` -- :class:`GrowUnits` (Net2WiderNet splits)
+
+Each is registered in :data:`CREATIONS` (``grow_ops``, ``grow_node``, ``rigl``,
+``grow_units``), so that a strategy composed in a config names them:
+``creation: [{name: grow_ops, ops: [conv_5x5], at: 2}]``.
 """
 
+from supernet.registry import Registry
 from supernet.search.creation.layer import GrowNode, GrowOps, is_parametric
 from supernet.search.creation.rigl import RigL
 from supernet.search.creation.units import GrowUnits, unit_scores
 
-__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "GrowUnits", "unit_scores"]
+__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "GrowUnits", "unit_scores",
+           "CREATIONS", "register_creation"]
+
+#: Creation policies by name: ``CREATIONS.resolve(name)(**options)`` builds one.
+CREATIONS: Registry = Registry(
+    "creation policy", hint="register one with supernet.search.creation.register_creation")
+
+
+def register_creation(name: str, override: bool = False):
+    """Decorator registering ``factory(**options) -> CreationPolicy`` as ``name``."""
+    return CREATIONS.register(name, override=override)
+
+
+for _name, _cls in (("grow_ops", GrowOps), ("grow_node", GrowNode), ("rigl", RigL),
+                    ("grow_units", GrowUnits)):
+    CREATIONS.register(_name, _cls)
+del _name, _cls

@@ -1,6 +1,15 @@
 """Named strategies ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"`` and, at the channel
-and neuron levels, ``"progressive_gates"`` and ``"gradual_magnitude"``, registered in the
-strategy registry (:mod:`supernet.search.strategies`) when it is present.
+and neuron levels, ``"progressive_gates"`` and ``"gradual_magnitude"``, which the strategy
+registry (:mod:`supernet.search.strategies`) registers with :func:`register_strategies`.
+
+Importing this module registers the progressive policies in
+:data:`~supernet.search.discretize.DISCRETIZATIONS` (``pdarts``, ``sgas``, ``darts_pt``,
+``progressive_gates``, ``gradual_magnitude``) and P-DARTS' relaxation in
+:data:`~supernet.search.relaxations.RELAXATIONS` (``skip_dropout``).
+
+A P-DARTS policy builds a deeper network at each stage, so it needs the space: the run
+driver gives it through the strategy's ``build_space(space, options)`` hook, which also
+builds the network of the first stage (a ``space`` option given by the user is kept).
 
 Loop settings are those of the reference implementations (CIFAR-10 searches):
 
@@ -26,16 +35,18 @@ from __future__ import annotations
 
 from supernet.gates import Softmax
 from supernet.search.choices.units import is_unit_level
+from supernet.search.discretize import DISCRETIZATIONS
 from supernet.search.discretize.units import set_gated
 from supernet.search.progressive.darts_pt import DartsPT
 from supernet.search.progressive.gradual import GradualMagnitude
 from supernet.search.progressive.pdarts import CIFAR10_STAGES, PDARTS, Stage
 from supernet.search.progressive.sgas import SGAS
+from supernet.search.progressive.skip_dropout import SkipDropout
 from supernet.search.progressive.unit_gates import ProgressiveGates
-from supernet.search.strategies import Strategy, list_strategies, register_strategy
+from supernet.search.relaxations import RELAXATIONS
 from supernet.spaces import create_space
 
-__all__ = ["register_strategies", "ungate_all"]
+__all__ = ["register_strategies", "ungate_all", "pdarts_from_options"]
 
 
 def _space_builder(space: str, space_kwargs: dict | None):
@@ -45,20 +56,42 @@ def _space_builder(space: str, space_kwargs: dict | None):
     return build
 
 
+def pdarts_from_options(space: str | None = None, space_kwargs: dict | None = None,
+                        stages=None, max_skip: int | None = 2, seed: int = 0,
+                        **options) -> PDARTS:
+    """A :class:`PDARTS` policy from plain options: the networks of its stages are
+    ``create_space(space, layers=cells, **space_kwargs)``. ``space=None`` takes the run's
+    space through ``policy.build_space(space, options)`` (``"darts"`` outside a run);
+    ``stages`` are :class:`Stage` objects or mappings of their fields."""
+    stages = [Stage(**s) if isinstance(s, dict) else s for s in (stages or CIFAR10_STAGES)]
+    policy = PDARTS(_space_builder(space or "darts", space_kwargs), stages,
+                    max_skip=max_skip, seed=seed, **options)
+
+    def build_space(run_space: str, run_options: dict):
+        if space is None:  # the run's space, at the depth of each stage
+            policy.builder = _space_builder(
+                run_space, {k: v for k, v in run_options.items() if k != "layers"})
+        return policy.builder(policy.stages[0].cells)
+
+    policy.build_space = build_space
+    return policy
+
+
 def register_strategies(register_strategy, Strategy) -> None:
     """Register the progressive strategies with ``register_strategy`` (builders return
-    ``Strategy(name, relaxation, discretization, creation, config)``)."""
+    ``Strategy(name, relaxation, discretization, creation, config, ...)``)."""
 
     @register_strategy("pdarts")
-    def _pdarts(space: str = "darts", space_kwargs: dict | None = None, stages=None,
+    def _pdarts(space: str | None = None, space_kwargs: dict | None = None, stages=None,
                 max_skip: int | None = 2, seed: int = 0):
-        stages = [Stage(**s) if isinstance(s, dict) else s for s in (stages or CIFAR10_STAGES)]
-        policy = PDARTS(_space_builder(space, space_kwargs), stages, max_skip=max_skip,
-                        seed=seed)
+        policy = pdarts_from_options(space, space_kwargs, stages, max_skip, seed)
+        # the stages fix the epochs; the space is rebuilt deeper at each stage
         return Strategy("pdarts", policy.relaxation, policy, [],
                         config={"epochs": policy.epochs, "batch_size": 96, "w_lr": 0.025,
                                 "w_lr_min": 0.0, "arch_lr": 6e-4, "arch_betas": (0.5, 0.999),
-                                "arch_weight_decay": 1e-3})
+                                "arch_weight_decay": 1e-3},
+                        build_space=policy.build_space, owns={"epochs": "strategy.stages"},
+                        levels=("layer",))
 
     def _sgas(criterion):
         def build(warmup: int = 9, interval: int = 5, history: int = 4):
@@ -68,7 +101,7 @@ def register_strategies(register_strategy, Strategy) -> None:
             return Strategy("sgas" if criterion == 1 else "sgas2", Softmax(), policy, [],
                             config={"epochs": epochs, "batch_size": 64, "w_lr": 0.025,
                                     "w_lr_min": 0.001, "arch_lr": 3e-4,
-                                    "arch_weight_decay": 1e-3})
+                                    "arch_weight_decay": 1e-3}, levels=("layer",))
 
         return build
 
@@ -84,7 +117,7 @@ def register_strategies(register_strategy, Strategy) -> None:
         return Strategy("darts_pt", Softmax(), policy, [],
                         config={"epochs": start + interval * 16 + 1, "batch_size": 64,
                                 "w_lr": 0.025, "w_lr_min": 0.001, "arch_lr": 3e-4,
-                                "arch_weight_decay": 1e-3})
+                                "arch_weight_decay": 1e-3}, levels=("layer",))
 
 
 def _register_unit_strategies(register_strategy, Strategy) -> None:
@@ -93,7 +126,8 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
                            decisions: int | None = None):
 
         return Strategy("progressive_gates", Softmax(),
-                        ProgressiveGates(warmup, interval, decisions))
+                        ProgressiveGates(warmup, interval, decisions),
+                        levels=("channel", "neuron"))
 
     @register_strategy("gradual_magnitude")
     def _gradual_magnitude(sparsity: float = 0.9, initial: float = 0.0, start: int = 0,
@@ -101,7 +135,7 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
                            edges=None):
         policy = GradualMagnitude(sparsity, initial, start, interval, steps, scope, edges)
         return Strategy("gradual_magnitude", None, policy, config={"arch_update": False},
-                        prepare=ungate_all)
+                        prepare=ungate_all, levels=("channel", "neuron"))
 
 
 def ungate_all(graph) -> None:
@@ -115,5 +149,9 @@ def ungate_all(graph) -> None:
         set_gated(graph, units=nodes, connections=edges, gated=False)
 
 
-if "pdarts" not in list_strategies():
-    register_strategies(register_strategy, Strategy)
+for _name, _factory in (("pdarts", pdarts_from_options), ("sgas", SGAS),
+                        ("darts_pt", DartsPT), ("progressive_gates", ProgressiveGates),
+                        ("gradual_magnitude", GradualMagnitude)):
+    DISCRETIZATIONS.register(_name, _factory)
+RELAXATIONS.register("skip_dropout", SkipDropout)
+del _name, _factory

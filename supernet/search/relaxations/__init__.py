@@ -10,9 +10,15 @@
 :class:`UniformPath`      SPOS: one uniform path per step
 :class:`TiedGates`        one decision per group of tied units (unit levels)
 ========================= ====================================================
+
+Each is registered in :data:`RELAXATIONS` under a short name (``softmax``, ``sigmoid``,
+``partial_channels``, ``gumbel_softmax``, ``gumbel_max``, ``binary_gates``,
+``uniform_path``, ``tied_gates``; P-DARTS adds ``skip_dropout``), so that a strategy
+composed in a config names it: ``relaxation: {name: gumbel_max, tau_max: 10.0}``.
 """
 
 from supernet.gates import Softmax
+from supernet.registry import Registry
 from supernet.search.relaxations.base import (
                    PHASES,
                    SearchRelaxation,
@@ -38,5 +44,22 @@ __all__ = [
     "GumbelMax", "BinaryGates", "UniformPath", "PartialDecision", "TwoPathDecision",
     "argmax_decision", "binary_gate_grad", "channel_shuffle", "gate_probabilities",
     "gumbel_noise", "mark_partial", "set_phase", "use_relaxation", "zero_one_loss",
-    "TiedGates", "tie_relaxation", "tied_unit_gates",
+    "TiedGates", "tie_relaxation", "tied_unit_gates", "RELAXATIONS", "register_relaxation",
 ]
+
+#: Relaxations by name: ``RELAXATIONS.resolve(name)(**options)`` builds one.
+RELAXATIONS: Registry = Registry(
+    "relaxation", hint="register one with supernet.search.relaxations.register_relaxation")
+
+
+def register_relaxation(name: str, override: bool = False):
+    """Decorator registering ``factory(**options) -> Relaxation`` (a class) as ``name``."""
+    return RELAXATIONS.register(name, override=override)
+
+
+for _name, _cls in (("softmax", Softmax), ("sigmoid", Sigmoid),
+                    ("partial_channels", PartialChannels), ("gumbel_softmax", GumbelSoftmax),
+                    ("gumbel_max", GumbelMax), ("binary_gates", BinaryGates),
+                    ("uniform_path", UniformPath), ("tied_gates", TiedGates)):
+    RELAXATIONS.register(_name, _cls)
+del _name, _cls

@@ -159,17 +159,8 @@ def test_bad_constraints_say_what_to_fix():
 
 
 def test_strategies_register_in_a_registry():
-    from dataclasses import dataclass, field
-
     from supernet.search.progressive import PDARTS, SGAS, DartsPT, register_strategies
-
-    @dataclass
-    class Strategy:
-        name: str
-        relaxation: object
-        discretization: object = None
-        creation: list = field(default_factory=list)
-        config: dict = field(default_factory=dict)
+    from supernet.search.strategies import Strategy
 
     table = {}
 
