@@ -18,14 +18,24 @@ import json
 import os
 import sys
 
+from supernet import __version__
+from supernet import compile as compile_graph
+from supernet.config import apply_overrides, load_config
+from supernet.data import list_datasets
+from supernet.distributed import Replicas
 from supernet.errors import SupernetError
+from supernet.export import export
+from supernet.io import load_graph, load_weights, read_graphml, save_weights
+from supernet.lint import lint
+from supernet.ops import list_ops
+from supernet.run import load_data, run_search, train_found, write_report
+from supernet.search import list_strategies
+from supernet.spaces import list_spaces
 
 __all__ = ["main"]
 
 
 def _config(args):
-    from supernet.config import apply_overrides, load_config
-
     cfg = load_config(args.config)
     overrides = list(args.set or [])
     if getattr(args, "out", None):
@@ -36,9 +46,6 @@ def _config(args):
 
 
 def _search(args) -> int:
-    from supernet.distributed import Replicas
-    from supernet.run import run_search
-
     cfg = _config(args)
     report = run_search(cfg, resume=args.resume)
     if Replicas().main:
@@ -48,8 +55,6 @@ def _search(args) -> int:
 
 
 def _run_config(run_dir: str, overrides: list[str]):
-    from supernet.config import apply_overrides, load_config
-
     if not os.path.isdir(run_dir):
         raise SupernetError(f"{run_dir}: no such run directory; pass --run DIR, a directory "
                             "written by 'supernet search --out DIR'")
@@ -70,10 +75,6 @@ def _run_config(run_dir: str, overrides: list[str]):
 
 
 def _train(args) -> int:
-    from supernet.distributed import Replicas
-    from supernet.io import load_graph, load_weights, save_weights
-    from supernet.run import load_data, train_found, write_report
-
     overrides = list(args.set or [])
     if args.mode:
         overrides.append(f"train.mode={args.mode}")
@@ -85,7 +86,6 @@ def _train(args) -> int:
         raise SupernetError(f"{args.run}: cannot read report.json ({exc}); the search did "
                             "not finish: run its 'supernet search' to the end first") from None
     graph = load_graph(os.path.join(args.run, "architecture.json"))
-    from supernet import compile as compile_graph
 
     module = compile_graph(graph)
     if cfg.train.mode == "finetune":
@@ -105,11 +105,6 @@ def _train(args) -> int:
 
 
 def _export(args) -> int:
-    from supernet import compile as compile_graph
-    from supernet.export import export
-    from supernet.io import load_graph, load_weights
-    from supernet.run import load_data
-
     cfg = _run_config(args.run, [])
     graph = load_graph(os.path.join(args.run, "architecture.json"))
     module = compile_graph(graph)
@@ -132,9 +127,6 @@ def _export(args) -> int:
 
 
 def _show(args) -> int:
-    from supernet.io import load_graph, read_graphml
-    from supernet.lint import lint
-
     path = args.file
     if os.path.isdir(path):  # a run directory: show the architecture it found
         path = os.path.join(path, "architecture.json")
@@ -152,23 +144,19 @@ def _show(args) -> int:
     gates = graph.gate_edges() + [(c, e) for c, t in graph.cells.items() for e in t.gate_edges()]
     print(f"gates: {len(gates)}")
     if args.draw:
-        from supernet.viz import draw_cells
+        from supernet.viz import draw_cells  # lazy: matplotlib, only when drawing
 
         for p in draw_cells(graph, args.draw):
             print(f"drawn: {p}")
     return 0
 
 
+_LISTS = {"spaces": list_spaces, "strategies": list_strategies, "datasets": list_datasets,
+          "ops": list_ops}
+
+
 def _list(args) -> int:
-    if args.what == "spaces":
-        from supernet.spaces import list_spaces as names
-    elif args.what == "strategies":
-        from supernet.search import list_strategies as names
-    elif args.what == "datasets":
-        from supernet.data import list_datasets as names
-    else:
-        from supernet.ops import list_ops as names
-    print("\n".join(names(args.filter)))
+    print("\n".join(_LISTS[args.what](args.filter)))
     return 0
 
 
@@ -206,8 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["search", *(argv or [])])
     try:
         if command == "version":
-            from supernet import __version__
-
             print(__version__)
             return 0
         return {"search": _search, "train": _train, "export": _export, "show": _show,

@@ -44,6 +44,7 @@ import torch
 from supernet.compiler import compile as compile_graph
 from supernet.errors import GraphError
 from supernet.graph import Graph
+from supernet.registry import Registry
 from supernet.ops.forms import ConvBlock, DenseBlock, EmptyBlock, IdentityBlock, PerUnit, Pool
 from supernet.ops.registry import OPS, bound_args, resolve_op
 from supernet.shapes import infer_channels
@@ -57,7 +58,7 @@ from supernet.units.masks import (
     from_keys,
 )
 
-__all__ = ["Lowered", "lower", "lift"]
+__all__ = ["Lowered", "lower", "lift", "LOWERINGS", "LIFTS"]
 
 _WEIGHTED = (ConvBlock, DenseBlock)
 
@@ -72,19 +73,7 @@ class Lowered:
 
 def lower(graph, to: str = "channel", module=None) -> Lowered:
     """Lower ``graph`` (layer or channel level) to level ``to``, weights included."""
-    order = ("layer", "channel", "neuron")
-    if to not in order or order.index(to) <= order.index(graph.level):
-        raise GraphError(f"{graph.name}: cannot lower a {graph.level!r}-level graph to {to!r}")
-    if graph.level == "layer":
-        out = _layer_to_channel(graph, module)
-        return lower(out.graph, to, out.module) if to == "neuron" else out
-    new = graph.copy()
-    new.set_level("neuron")
-    for u, v, e in new.nx.edges(data=True):
-        if e["kind"] == "conv":
-            new.set_edge_attrs(u, v, mask=expand_taps(e["mask"], taps(e)))
-    new.touch()
-    return Lowered(new, _same_weights(new, module))
+    return _walk(LOWERINGS, "lower", graph, to, module)
 
 
 def lift(graph, to: str = "layer", module=None, partial: str = "raise") -> Lowered:
@@ -94,29 +83,51 @@ def lift(graph, to: str = "layer", module=None, partial: str = "raise") -> Lower
         partial: neuron -> channel when a kernel lost some taps: ``"raise"``, or ``"fill"``
             (the kernel comes back whole, its missing taps at weight zero).
     """
-    order = ("layer", "channel", "neuron")
-    if to not in order or order.index(to) >= order.index(graph.level):
-        raise GraphError(f"{graph.name}: cannot lift a {graph.level!r}-level graph to {to!r}")
-    if graph.level == "neuron":
-        new = graph.copy()
-        new.set_level("channel")
-        for u, v, e in new.nx.edges(data=True):
-            if e["kind"] == "conv" and taps(e) > 1:
-                per, m = taps(e), e["mask"]
-                keys = entry_keys(m)
-                pairs = (keys // m.shape[1]) * (m.shape[1] // per) + (keys % m.shape[1]) // per
-                kernels, counts = np.unique(pairs, return_counts=True)
-                if (counts < per).any() and partial != "fill":
-                    raise GraphError(
-                        f"{graph.name}: edge {u}->{v}: {int((counts < per).sum())} kernel(s) "
-                        "lost some taps, and a channel-level connection is a whole kernel; "
-                        "pass partial='fill' to bring them back at weight zero"
-                    )
-                new.set_edge_attrs(u, v, mask=from_keys(kernels, (m.shape[0], m.shape[1] // per)))
-        new.touch()
-        out = Lowered(new, _same_weights(new, module))
-        return lift(out.graph, to, out.module) if to == "layer" else out
-    return _channel_to_layer(graph, module)
+    return _walk(LIFTS, "lift", graph, to, module, partial=partial)
+
+
+def _walk(steps: Registry, verb: str, graph, to: str, module, **options) -> Lowered:
+    """Apply the steps from ``graph``'s level to ``to``, one level at a time."""
+    path, level = [], graph.level
+    while level != to and level in steps:
+        level, step = steps.resolve(level)
+        path.append(step)
+    if level != to or not path:
+        raise GraphError(f"{graph.name}: cannot {verb} a {graph.level!r}-level graph to {to!r}")
+    out = Lowered(graph, module)
+    for step in path:
+        out = step(out.graph, out.module, **options)
+    return out
+
+
+def _channel_to_neuron(graph, module, **_) -> Lowered:
+    new = graph.copy()
+    new.set_level("neuron")
+    for u, v, e in new.nx.edges(data=True):
+        if e["kind"] == "conv":
+            new.set_edge_attrs(u, v, mask=expand_taps(e["mask"], taps(e)))
+    new.touch()
+    return Lowered(new, _same_weights(new, module))
+
+
+def _neuron_to_channel(graph, module, partial: str = "raise") -> Lowered:
+    new = graph.copy()
+    new.set_level("channel")
+    for u, v, e in new.nx.edges(data=True):
+        if e["kind"] == "conv" and taps(e) > 1:
+            per, m = taps(e), e["mask"]
+            keys = entry_keys(m)
+            pairs = (keys // m.shape[1]) * (m.shape[1] // per) + (keys % m.shape[1]) // per
+            kernels, counts = np.unique(pairs, return_counts=True)
+            if (counts < per).any() and partial != "fill":
+                raise GraphError(
+                    f"{graph.name}: edge {u}->{v}: {int((counts < per).sum())} kernel(s) "
+                    "lost some taps, and a channel-level connection is a whole kernel; "
+                    "pass partial='fill' to bring them back at weight zero"
+                )
+            new.set_edge_attrs(u, v, mask=from_keys(kernels, (m.shape[0], m.shape[1] // per)))
+    new.touch()
+    return Lowered(new, _same_weights(new, module))
 
 
 def _same_weights(graph, module):
@@ -438,3 +449,13 @@ def _copy_channel_to_layer(ch, net, lm, ops, forms, node_forms):
                 u = next(u for u, _ in ch.in_edges(v) if isinstance(forms[(u, v)], PerUnit))
                 bn = _norm(forms[(u, v)], lm.edge_module(u, v)[ops[(u, v)]])
             _copy_bn(bn, net.unit_params(v), to_unit=False)
+
+
+#: One step down from a level: ``level -> (next level, step(graph, module) -> Lowered)``.
+LOWERINGS: Registry = Registry("lowering from level")
+LOWERINGS.register("layer", ("channel", lambda graph, module, **_: _layer_to_channel(graph, module)))
+LOWERINGS.register("channel", ("neuron", _channel_to_neuron))
+#: One step up from a level, as :data:`LOWERINGS`.
+LIFTS: Registry = Registry("lifting from level")
+LIFTS.register("neuron", ("channel", _neuron_to_channel))
+LIFTS.register("channel", ("layer", lambda graph, module, **_: _channel_to_layer(graph, module)))

@@ -28,10 +28,18 @@ import os
 import time
 
 import torch
+import yaml
 
-from supernet.config import RunConfig
+from supernet.config import RunConfig, SearchBudget
+from supernet.data import flatten_features, load_dataset
+from supernet.data.graphs import whole_graph_batch, whole_graph_splits
+from supernet.distributed import Replicas
 from supernet.errors import ConfigError, GraphError
 from supernet.io import atomic_write, save_graph, save_weights, write_graphml
+from supernet.search import BilevelSearch, SearchConfig, create_strategy
+from supernet.search.loop import merge_config
+from supernet.spaces import create_space, encode, space_entry
+from supernet.train.retrain import accuracy, fine_tune, retrain
 
 __all__ = ["load_data", "prepare", "make_strategy", "search_settings", "effective_config",
            "run_search", "run_splits", "train_found", "write_report"]
@@ -44,8 +52,6 @@ RUN_SETTINGS = ("epochs", "batch_size", "steps_per_epoch", "seed", "progress",
 def load_data(cfg: RunConfig):
     """The data set of ``cfg`` in the form its space reads: flattened samples for a space
     of flat features (one with ``in_features``, e.g. ``neuron_mlp``)."""
-    from supernet.data import flatten_features, load_dataset
-    from supernet.spaces import space_entry
 
     data = load_dataset(cfg.data.name, **cfg.data.options)
     if "in_features" in inspect.signature(space_entry(cfg.space.name)).parameters:
@@ -66,7 +72,6 @@ def prepare(cfg: RunConfig):
 
     A strategy that builds its own networks (``strategy.build_space``, P-DARTS) is given
     the space name and these options and returns the graph to search."""
-    from supernet.spaces import create_space, space_entry
 
     data = load_data(cfg)
     options = dict(cfg.space.options)
@@ -102,7 +107,6 @@ def make_strategy(cfg: RunConfig):
     """The strategy of ``cfg`` (named, or composed from its parts). Loop settings among
     its options that the user did not set (the packaged ``arch_lr``) are the library's
     defaults: they go under the strategy's own (:func:`search_settings`), not to it."""
-    from supernet.search import SearchConfig, create_strategy
 
     keys = SearchConfig.keys()
     options = {k: v for k, v in cfg.strategy.options.items()
@@ -114,8 +118,6 @@ def search_settings(cfg: RunConfig, strategy) -> dict:
     """The loop settings of the run, by the one rule: the keys the user set (``search.*``,
     loop keys among the strategy options) over the strategy's own over the library's
     defaults (``search.*`` left unset, the default strategy options)."""
-    from supernet.config import SearchBudget
-    from supernet.search import SearchConfig
 
     library, user = {}, {}
     for key in ("epochs", "batch_size"):
@@ -155,10 +157,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     Under ``torchrun`` every process searches and trains its part of each batch
     (:mod:`supernet.distributed`); the main process alone logs and writes.
     """
-    import yaml
 
-    from supernet.distributed import Replicas
-    from supernet.search import BilevelSearch
 
     main = Replicas.from_env().main
     if not main:
@@ -168,7 +167,6 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         if main:
             fn(*args)
 
-    from supernet.search.loop import merge_config
 
     ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
     report_path = os.path.join(cfg.out, "report.json")
@@ -213,7 +211,6 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         log(f"found: {text}")
     write(save_weights, result.module, os.path.join(cfg.out, "search_weights.pt"))
     write(result.log.save, os.path.join(cfg.out, "edits.json"))
-    from supernet.train.retrain import accuracy
 
     report = {
         "space": cfg.space.name, "strategy": strategy.name, "data": data.name,
@@ -242,7 +239,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
 
 def _pictures(out: str, graph, history: list, log=print) -> None:
     """``pictures/``: the found graph and its cells, the architecture weights over time."""
-    from supernet.viz import draw_cells, plot_gates
+    from supernet.viz import draw_cells, plot_gates  # lazy: matplotlib, only with pictures on
 
     directory = os.path.join(out, "pictures")
     try:
@@ -267,7 +264,7 @@ class _TensorBoard:
     def writer(self):
         # made at the first scalar: a run whose checks fail leaves no folder behind
         if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # lazy: an optional extra
 
             self._writer = SummaryWriter(self.directory)
         return self._writer
@@ -327,7 +324,6 @@ def _continue_unfinished(cfg: RunConfig, now: dict, log) -> bool:
     running the same configuration (``now``: every value in force, as ``config.yaml``
     holds it) again continues it rather than starting over and overwriting its
     checkpoint; another configuration fails, naming what differs."""
-    import yaml
 
     path = os.path.join(cfg.out, "config.yaml")
     try:
@@ -355,7 +351,6 @@ def train_found(cfg: RunConfig, graph, searched_module, data, log=print, on_epoc
     """Final training of the found architecture (``cfg.train``); returns
     ``(report entries, history, trained module or None)``. ``on_epoch_end(record)`` sees
     each epoch of the training."""
-    from supernet.train.retrain import accuracy, fine_tune, retrain
 
     t = cfg.train
     splits, batch_fn = run_splits(data)
@@ -392,16 +387,12 @@ def run_splits(data):
     node-classification graph trains and measures on the whole graph at every step
     (:mod:`supernet.data.graphs`)."""
     if "edge_index" in data.info:
-        from supernet.data.graphs import whole_graph_batch, whole_graph_splits
-
         return whole_graph_splits(data), whole_graph_batch
     both = (torch.cat([data.train[0], data.val[0]]), torch.cat([data.train[1], data.val[1]]))
     return {"train": data.train, "val": data.val, "test": data.test, "train+val": both}, None
 
 
 def _text_form(graph):
-    from supernet.spaces import encode
-
     if not graph.meta.get("space"):
         return None
     try:

@@ -35,7 +35,7 @@ import torch.nn as nn
 from supernet.compiler.base import compile as compile_graph
 from supernet.compiler.kernels import pool
 from supernet.compiler.module import module_key
-from supernet.compiler.plan import CallStep, PoolStep
+from supernet.compiler.plan import CallStep, LayerPlan, PoolStep, UnitPlan
 from supernet.errors import SearchError
 from supernet.units.build import edge_key
 
@@ -46,9 +46,9 @@ def gates_left(graph) -> list[str]:
     """Gated edges of ``graph`` and its cell templates, as ``"cell:u->v"``; at the channel
     and neuron levels, the gated nodes and edges (keep/drop gates)."""
     out = [f"{u}->{v}" for u, v in graph.gate_edges()]
-    if graph.level != "layer":
-        out += [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
-        out += [f"{u}->{v}" for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
+    # keep/drop gates are flags of unit-level nodes and edges (layer graphs have none)
+    out += [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
+    out += [f"{u}->{v}" for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
     for name, t in graph.cells.items():
         out += [f"{name}:{u}->{v}" for u, v in t.gate_edges()]
     return out
@@ -76,8 +76,11 @@ def standalone(graph, module=None) -> fx.GraphModule:
     if module is None:
         module = compile_graph(graph)
     module.check_fresh()
-    if graph.level != "layer":
-        return _standalone_units(graph, module)
+    return _TRACERS[type(module.plan)](graph, module)
+
+
+def _standalone_layer(graph, module) -> fx.GraphModule:
+    """The plan of a discretized layer-level module, cells inlined."""
     g = fx.Graph()
     values = {}
     used = set()
@@ -164,3 +167,7 @@ def _emit(g, m, path, values, ctx_nodes):
         if step.post is not None and not isinstance(step.post, nn.Identity):
             v = g.call_module(f"{path}steps.{module_key(n)}.op", (v,))
         values[n] = v
+
+
+#: How each compiler's plan is traced into a plain module.
+_TRACERS = {LayerPlan: _standalone_layer, UnitPlan: _standalone_units}

@@ -36,7 +36,7 @@ from supernet.compiler.blocks import GridBlock, IdentityBlock, InputSelect, Spar
 from supernet.compiler.module import module_key
 from supernet.init import InitPolicy
 from supernet.optim import add_params, remove_params, replace_param
-from supernet.units.build import edge_key, taps
+from supernet.units.build import columns_per_unit, edge_key, taps
 from supernet.units.layout import Layout, Remap, entry_remap, remap
 from supernet.units.masks import lookup
 
@@ -244,7 +244,7 @@ class _Sync:
             return nn.Parameter(fill), None
         rmap, rnew, _ = self.maps[v]
         cmap, cnew, _ = self.maps[u]
-        per = taps(e) if self.g.level == "neuron" else 1
+        per = columns_per_unit(self.g, e)
         src, state = entry_remap(old_block.mask, e["mask"], rmap, cmap, per, rnew, cnew)
         new = fill.to(old_alpha.device, old_alpha.dtype)
         ok = torch.from_numpy(src >= 0)

@@ -42,7 +42,7 @@ import torch
 
 from supernet.cost.rules import Cost, conv_out
 from supernet.errors import ShapeError, SupernetError
-from supernet.units.build import check_unit_graph, edge_key
+from supernet.units.build import check_unit_graph, columns_per_unit, edge_key, taps
 from supernet.units.deps import Ties
 
 __all__ = ["UnitCostReport", "unit_cost", "keep_probabilities"]
@@ -235,7 +235,7 @@ def unit_cost(graph, input_shape=None) -> UnitCostReport:
             raise ShapeError(f"{graph.name}: input {n!r} reads a tensor of width {width}, got "
                              f"the shape {s}; give (width, *spatial)")
         r.shapes[n] = (len(graph.node(n)["units"]), *s[1:])
-    level = graph.level
+
     for v in graph.topological_order():
         d = graph.nx.nodes[v]
         if d["kind"] == "input":
@@ -257,7 +257,7 @@ def unit_cost(graph, input_shape=None) -> UnitCostReport:
                                      f"shape {src}; pool it or use a dense edge")
                 out = tuple(conv_out(s, k, st, p, dl) for s, k, st, p, dl in zip(
                     src[1:], e["kernel"], e["stride"], e["padding"], e["dilation"]))
-                weights = nnz if level == "neuron" else nnz * math.prod(e["kernel"])
+                weights = nnz * taps(e) // columns_per_unit(graph, e)
                 r.edges[(u, v)] = Cost(params=weights, macs=weights * math.prod(out))
             elif e["kind"] == "dense":
                 if len(src) != 1:

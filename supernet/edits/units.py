@@ -34,7 +34,7 @@ import numpy as np
 from supernet.edits.base import Edit, register_edit
 from supernet.errors import EditError
 from supernet.init import InitPolicy, resolve_policy
-from supernet.units.build import check_unit_graph, connect, taps
+from supernet.units.build import check_unit_graph, columns_per_unit, connect
 from supernet.units.masks import empty_mask
 from supernet.units.surgery import add_connections, add_units, remove_connections, remove_units
 
@@ -170,11 +170,9 @@ class AddConnections(Edit):
 
 def _empty_for(graph, u, v, attrs):
     n_dst, n_src = len(graph.nx.nodes[v]["units"]), len(graph.nx.nodes[u]["units"])
-    per = 1
-    if attrs.get("kind") == "conv" and graph.level == "neuron":
-        k = attrs.get("kernel", 1)
-        per = taps({"kind": "conv", "kernel": [k, k] if isinstance(k, int) else list(k)})
-    return empty_mask(n_dst, n_src * per)
+    k = attrs.get("kernel", 1)
+    kernel = {"kind": attrs.get("kind"), "kernel": [k, k] if isinstance(k, int) else list(k)}
+    return empty_mask(n_dst, n_src * columns_per_unit(graph, kernel))
 
 
 @register_edit

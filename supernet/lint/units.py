@@ -18,7 +18,6 @@ Examples:
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +25,7 @@ import scipy.sparse as sp
 from supernet.errors import UnknownNameError
 from supernet.lint.base import _reachability, register_lint
 from supernet.ops.activations import resolve_activation
-from supernet.units.build import EDGE_KINDS, NORMS, UNIT_LEVELS, normalize_pool
+from supernet.units.build import EDGE_KINDS, NORMS, UNIT_LEVELS, columns_per_unit, normalize_pool
 from supernet.units.masks import block_mask
 
 __all__ = ["lint_units"]
@@ -108,7 +107,7 @@ def _edge(graph, u, v, e, sizes, where) -> list[str]:
         out += _conv(e, sizes[u], sizes[v], where)
         if out:
             return out
-        per = math.prod(e["kernel"]) if graph.level == "neuron" else 1
+        per = columns_per_unit(graph, e)
     try:
         normalize_pool(e.get("pool"), where)
     except Exception as exc:  # noqa: BLE001 (normalize_pool raises GraphError with the fix)

@@ -27,7 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy"]
+from supernet.errors import SearchError
+
+__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy", "require_layer"]
 
 
 @dataclass
@@ -114,3 +116,21 @@ class DiscretizationPolicy(Policy):
 
 class CreationPolicy(Policy):
     """Grows the space (candidate ops, nodes, units, connections) during the search."""
+
+
+def require_layer(graph, what: str, instead: str) -> None:
+    """Refuse a channel- or neuron-level graph for a part of a search that decides, mixes or
+    samples the candidate ops of layer-level edges (unit-level gates keep or drop units and
+    connections instead).
+
+    Args:
+        what: what the part does, as a clause (``"SGAS works on the candidate ops of
+            layer-level edges"``).
+        instead: what to use at the unit levels.
+    """
+    level = getattr(graph, "level", "layer")
+    if level != "layer":
+        raise SearchError(
+            f"{graph.name}: {what}, but this graph is {level}-level (keep/drop gates of units "
+            f"and connections); {instead}"
+        )

@@ -49,6 +49,7 @@ __all__ = [
     "edge_key",
     "check_unit_graph",
     "connection_ids",
+    "columns_per_unit",
 ]
 
 UNIT_LEVELS = ("channel", "neuron")
@@ -79,12 +80,21 @@ def taps(edge: dict) -> int:
     return math.prod(edge["kernel"]) if edge.get("kind") == "conv" else 1
 
 
+#: Mask columns per source unit, by level: a channel-level connection is a whole kernel
+#: (one column), a neuron-level one is one tap of it (a column per tap).
+_COLUMNS = {"channel": lambda e: 1, "neuron": taps}
+
+
+def columns_per_unit(graph, edge: dict) -> int:
+    """Mask columns of one source unit in edge attributes ``edge`` at ``graph``'s level."""
+    return _COLUMNS[graph.level](edge)
+
+
 def mask_shape(graph, u: str, v: str) -> tuple[int, int]:
     """The shape the mask of edge ``u -> v`` must have."""
     e = graph.nx.edges[u, v]
     n_dst, n_src = len(units_of(graph, v)), len(units_of(graph, u))
-    per = taps(e) if graph.level == "neuron" else 1
-    return (n_dst, n_src * per)
+    return (n_dst, n_src * columns_per_unit(graph, e))
 
 
 def _ids(size, units, where) -> np.ndarray:
@@ -205,7 +215,7 @@ def connect(graph, u: str, v: str, kind: str = "dense", mask="full", density: fl
         if kernel is None:
             raise GraphError(f"{where}: a conv edge needs kernel= (e.g. 3 or [3, 3])")
         attrs.update(conv_attrs(kernel, stride, padding, dilation, groups, where=where))
-        per = math.prod(attrs["kernel"]) if graph.level == "neuron" else 1
+        per = columns_per_unit(graph, attrs)
         g = attrs["groups"]
         if g < 1 or n_src % g or n_dst % g:
             raise GraphError(
@@ -272,7 +282,7 @@ def connection_ids(graph, u: str, v: str, entries=None):
         keys = keys[np.asarray(entries, dtype=np.int64)]
     c = max(m.shape[1], 1)
     rows, cols = keys // c, keys % c
-    per = taps(e) if graph.level == "neuron" else 1
+    per = columns_per_unit(graph, e)
     dst = graph.nx.nodes[v]["units"][rows]
     src = graph.nx.nodes[u]["units"][cols // per]
     return dst, src, (cols % per if per > 1 else None)

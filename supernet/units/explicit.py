@@ -19,7 +19,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from supernet.units.build import check_unit_graph, edge_key, taps
+from supernet.units.build import check_unit_graph, columns_per_unit, edge_key
 from supernet.units.masks import entry_keys
 
 __all__ = ["explicit"]
@@ -47,7 +47,7 @@ def explicit(graph) -> nx.DiGraph:
         keys = entry_keys(e["mask"])
         cols = max(e["mask"].shape[1], 1)
         rows, cols = keys // cols, keys % cols
-        per = taps(e) if graph.level == "neuron" else 1
+        per = columns_per_unit(graph, e)
         src, tap = cols // per, cols % per
         block, kind = edge_key(u, v), e.get("kind")
         if per == 1:

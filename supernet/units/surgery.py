@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from supernet.errors import EditError
-from supernet.units.build import taps as edge_taps
-from supernet.units.build import units_of
+from supernet.units.build import columns_per_unit, units_of
 from supernet.units.deps import Ties, close_units
 from supernet.units.masks import entry_keys, find, from_keys, positions, sorted_unique
 
@@ -29,7 +28,7 @@ __all__ = ["remove_units", "add_units", "remove_connections", "add_connections",
 
 
 def _per(graph, e) -> int:
-    return edge_taps(e) if graph.level == "neuron" else 1
+    return columns_per_unit(graph, e)
 
 
 def _reindex(mask, rowmap, colmap, shape):

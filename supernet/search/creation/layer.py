@@ -153,7 +153,8 @@ class GrowOps(_Scheduled):
         return out
 
     def on_epoch_end(self, state: SearchState) -> None:
-        require_layer(state.graph, "GrowOps", _UNIT_LEVEL_ADVICE)
+        require_layer(state.graph, "GrowOps works on the candidate ops of layer-level edges",
+                      _UNIT_LEVEL_ADVICE)
         if not self.due(state):
             return
         for e in self.selected(state):

@@ -27,7 +27,7 @@ import torch
 
 from supernet.edits.units import AddConnections, RemoveConnections, RemoveUnits
 from supernet.errors import EditError
-from supernet.units.build import check_unit_graph, connection_ids, edge_key, taps
+from supernet.units.build import check_unit_graph, columns_per_unit, connection_ids, edge_key
 from supernet.units.deps import Ties
 from supernet.units.masks import block_mask, entry_keys
 
@@ -210,7 +210,7 @@ def grow(graph, scores: dict, count, init: str = "zero") -> list:
                             f"mask {m.shape}")
         k = count.get(key, 0) if isinstance(count, dict) else int(count)
         e = graph.edge(*uv)
-        per = taps(e) if graph.level == "neuron" else 1
+        per = columns_per_unit(graph, e)
         flat = s.reshape(-1).copy()
         if e["kind"] == "conv" and e.get("groups", 1) > 1:  # only within groups
             allowed = np.zeros(flat.size, bool)

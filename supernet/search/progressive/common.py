@@ -30,6 +30,7 @@ import torch
 from supernet.edits import RemoveEdge, RemoveNode, RemoveOp
 from supernet.errors import SearchError
 from supernet.ops.registry import resolve_op
+from supernet.search.base import require_layer
 from supernet.search.choices.layer import constraints_of, dangling_nodes
 from supernet.search.relaxations.base import gate_probabilities
 
@@ -51,18 +52,6 @@ __all__ = [
 #: What to use instead of the layer-level progressive policies at the unit levels.
 UNIT_LEVEL_ADVICE = ("use the strategy 'progressive_gates' (ProgressiveGates) at the channel and "
                "neuron levels")
-
-
-def require_layer(graph, policy: str, instead: str) -> None:
-    """Raise :class:`SearchError` unless ``graph`` is a layer-level graph: ``policy``
-    decides the candidate ops of edges, which channel- and neuron-level graphs do not have
-    (their gates keep or drop units and connections); ``instead`` says what to use."""
-    level = getattr(graph, "level", "layer")
-    if level != "layer":
-        raise SearchError(
-            f"{graph.name}: {policy} works on the candidate ops of layer-level edges, but this "
-            f"graph is {level}-level (keep/drop gates of units and connections); {instead}"
-        )
 
 
 def template(graph, cell: str):

@@ -217,7 +217,8 @@ class DartsPT(DiscretizationPolicy):
         return [n for n in self.inputs if len(self._present(state, n)) > self.budget[n]]
 
     def _setup(self, state) -> None:
-        require_layer(state.graph, "DARTS-PT", UNIT_LEVEL_ADVICE)
+        require_layer(state.graph, "DARTS-PT works on the candidate ops of layer-level edges",
+                      UNIT_LEVEL_ADVICE)
         if self.inputs is not None:
             return
         edges = gated_edges(state.graph, state.module)

@@ -197,7 +197,8 @@ class PDARTS(DiscretizationPolicy):
     def finalize(self, state: SearchState) -> None:
         """The final choice: one candidate per edge, ``max_inputs`` edges per node, at most
         ``max_skip`` skip-connects in the ``skip_cells``."""
-        require_layer(state.graph, "P-DARTS", UNIT_LEVEL_ADVICE)
+        require_layer(state.graph, "P-DARTS works on the candidate ops of layer-level edges",
+                      UNIT_LEVEL_ADVICE)
         graph, module = state.graph, state.module
         edges = gated_edges(graph, module)
         table = gate_probabilities(module)
@@ -296,7 +297,8 @@ class PDARTS(DiscretizationPolicy):
         self.relaxation.attach(m)
 
     def _check(self, state: SearchState) -> None:
-        require_layer(state.graph, "P-DARTS", UNIT_LEVEL_ADVICE)
+        require_layer(state.graph, "P-DARTS works on the candidate ops of layer-level edges",
+                      UNIT_LEVEL_ADVICE)
         if state.epochs and state.epochs != self.epochs:
             raise SearchError(
                 f"P-DARTS: the stages take {self.epochs} epochs in all "

@@ -34,7 +34,6 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
 from __future__ import annotations
 
 from supernet.gates import Softmax
-from supernet.search.choices.units import is_unit_level
 from supernet.search.discretize import DISCRETIZATIONS
 from supernet.search.discretize.units import set_gated
 from supernet.search.progressive.darts_pt import DartsPT
@@ -140,9 +139,8 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
 
 def ungate_all(graph) -> None:
     """Take every keep/drop gate off a channel- or neuron-level graph (before compiling):
-    a magnitude pruning trains no architecture parameter."""
-    if not is_unit_level(graph):
-        return
+    a magnitude pruning trains no architecture parameter. Layer-level graphs have no such
+    gate: it leaves them as they are."""
     nodes = [n for n, d in graph.nx.nodes(data=True) if d.get("gated")]
     edges = [(u, v) for u, v, e in graph.nx.edges(data=True) if e.get("gated")]
     if nodes or edges:

@@ -209,7 +209,8 @@ class SGAS(DiscretizationPolicy):
                 self.decided[e.name] = None
 
     def _setup(self, state) -> None:
-        require_layer(state.graph, "SGAS", UNIT_LEVEL_ADVICE)
+        require_layer(state.graph, "SGAS works on the candidate ops of layer-level edges",
+                      UNIT_LEVEL_ADVICE)
         if self.budget is None:
             self.budget = budgets(state.graph, gated_edges(state.graph, state.module))
 

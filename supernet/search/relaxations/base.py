@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import torch
 
-from supernet.errors import SearchError
 from supernet.gates import Decision, Relaxation, _gate_items, gate_probabilities
 
 __all__ = ["SearchRelaxation", "PHASES", "gate_probabilities", "set_phase", "argmax_decision",
@@ -76,18 +75,6 @@ def use_relaxation(module, relaxation) -> None:
     module.relaxation = relaxation
     if relaxation is not None:
         relaxation.attach(module)
-
-
-def require_layer_level(module, method: str, instead: str) -> None:
-    """Refuse a module of the channel or neuron level, for a relaxation that mixes or
-    samples candidate ops of layer-level edges; ``method`` says what it does, ``instead``
-    which strategies to use there."""
-    level = getattr(getattr(module, "graph", None), "level", "layer")
-    if level != "layer":
-        raise SearchError(
-            f"{module.graph.name}: {method}; this graph is {level}-level (one keep/drop gate "
-            f"per unit or connection): use {instead} there"
-        )
 
 
 def argmax_decision(alpha: torch.Tensor) -> Decision:

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from supernet.errors import SearchError
 from supernet.gates import Decision, mix_candidates
-from supernet.search.relaxations.base import SearchRelaxation, _gate_items, require_layer_level
+from supernet.search.base import require_layer
+from supernet.search.relaxations.base import SearchRelaxation, _gate_items
 
 __all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
            "BETA_PREFIX", "beta_name", "walk_edges"]
@@ -145,8 +146,8 @@ class PartialChannels(SearchRelaxation):
 
     # ---------------------------------------------------------------- parameters
     def attach(self, module):
-        require_layer_level(module, "PC-DARTS mixes candidate ops on part of the channels "
-                            "of layer-level edges", "darts, fairdarts, gdas or snas")
+        require_layer(module.graph, "PC-DARTS mixes candidate ops on part of the channels of "
+                      "layer-level edges", "use darts, fairdarts, gdas or snas there")
         self.resync(module)
 
     def resync(self, module):

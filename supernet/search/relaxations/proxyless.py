@@ -37,11 +37,11 @@ from supernet.compiler.module import module_key
 from supernet.cost.layer import METRICS, gate_costs
 from supernet.errors import ConfigError
 from supernet.gates import Decision
+from supernet.search.base import require_layer
 from supernet.search.relaxations.base import (
     SearchRelaxation,
     _gate_items,
     argmax_decision,
-    require_layer_level,
 )
 
 __all__ = ["BinaryGates", "TwoPathDecision", "binary_gate_grad"]
@@ -220,8 +220,8 @@ class BinaryGates(SearchRelaxation):
         return self.cost_weight * self.expected_cost(module)
 
     def attach(self, module):
-        require_layer_level(module, "ProxylessNAS binary gates sample two candidate ops of "
-                            "a layer-level edge", "gdas (one hard sample per gate) or darts")
+        require_layer(module.graph, "ProxylessNAS binary gates sample two candidate ops of a "
+                      "layer-level edge", "use gdas (one hard sample per gate) or darts there")
 
     def resync(self, module):
         self._costs = None
