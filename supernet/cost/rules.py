@@ -18,20 +18,12 @@ Conventions (per sample):
   cuts it; adaptive average pooling reads each input element of each window once.
 
 Examples:
-    >>> import math
     >>> import torch.nn as nn
-    >>> from supernet.cost import Cost, module_cost, register_module_cost, unregister_module_cost
-    >>> class Scale(nn.Module):
-    ...     def forward(self, x):
-    ...         return 2 * x
-    >>> @register_module_cost(Scale)
-    ... def _scale(m, shape):
-    ...     return shape, Cost(other=math.prod(shape))
-    >>> module_cost(Scale(), (4, 8))[1].other
-    32
+    >>> from supernet.cost import module_cost
     >>> module_cost(nn.Conv2d(3, 8, 3, padding=1), (3, 32, 32))
     ((8, 32, 32), Cost(params=224, macs=221184, bn=0, pool=0, other=0))
-    >>> _ = unregister_module_cost(Scale)
+
+(:mod:`supernet.counting` shows a rule for a module of one's own.)
 """
 
 from __future__ import annotations

@@ -1,19 +1,7 @@
-"""Validation of graphs (as ``torch.fx.Graph.lint``): every problem names the node or edge at
-fault and says how to fix it.
-
-Examples:
-    >>> from supernet import Graph, lint
-    >>> g = Graph("layer", name="g")
-    >>> g.add_input("x", channels=3)
-    >>> g.add_node("h", channels=8)
-    >>> g.add_edge("x", "h", "conv_9x9")
-    >>> g.set_outputs(["h"])
-    >>> lint(g)
-    Traceback (most recent call last):
-    ...
-    supernet.errors.LintError: g: 1 problem(s) found
-      - g: edge x->h: could not resolve op 'conv_9x9' among [...]; did you mean 'conv_3x3'? ...
-"""
+"""Validation of graphs at every level, as ``torch.fx.Graph.lint``: one :func:`lint`, one
+rule per level in :data:`LINT_RULES` (:mod:`.base` holds the layer rule and the registry,
+:mod:`.units` the channel and neuron rules). Every problem names the node or edge at fault
+and says how to fix it."""
 
 from supernet.lint import units as _units  # noqa: F401  (registers the unit-level rules)
 from supernet.lint.base import LINT_RULES, lint, register_lint
