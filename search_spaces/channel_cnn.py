@@ -33,7 +33,7 @@ dependency group): wrap the relaxation in
 :class:`~supernet.search.relaxations.TiedGates` (a search does it itself) so that they take
 one decision (a dropped stream channel is then zero in every add, as if removed);
 :meth:`~supernet.search.relaxations.TiedGates.choice` is the matching discrete decision for
-:func:`supernet.units.discretize`.
+:func:`supernet.search.discretize.decision_edits`.
 
 Text form: widths per group, ``"stem s1 s2 ..."`` where a stage token is
 ``width[p]:inner,inner,...`` (``p``: the stage starts with a projection shortcut; one inner
@@ -143,13 +143,13 @@ def _build(stem, stages, in_channels, num_classes, input_size, gated, projection
     add_group(g, "head", _positive("num_classes", num_classes))
     connect(g, prev, "head", "dense", pool="global_avg")
     g.set_outputs(["head"])
-    g.meta["space"] = "channel_cnn"
-    g.meta["projections"] = rows
-    g.meta["stages"] = [[f"s{s}b{b}" for b in range(1, len(inner) + 1)]
-                        for s, (_, _, inner) in enumerate(stages, start=1)]
-    g.meta["strides"] = [st for _, st, _ in stages]
+    g.set_meta(space="channel_cnn")
+    g.set_meta(projections=rows)
+    g.set_meta(stages=[[f"s{s}b{b}" for b in range(1, len(inner) + 1)]
+                        for s, (_, _, inner) in enumerate(stages, start=1)])
+    g.set_meta(strides=[st for _, st, _ in stages])
     streams, gates = _streams(g)
-    g.meta["streams"], g.meta["stream_gates"] = streams, gates
+    g.set_meta(streams=streams, stream_gates=gates)
     if "stream" in gated:
         set_gated(g, units=[n for nodes in gates.values() for n in nodes])
     return g

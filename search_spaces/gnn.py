@@ -128,8 +128,8 @@ def _head(g, sources, hidden, num_classes, post, act, dropout, readout, dag):
     g.add_node("logits", channels=num_classes)
     g.add_edge(prev, "logits", "linear")
     g.set_outputs(["logits"])
-    g.meta["space"] = "gnn"
-    g.meta["dag"] = dag
+    g.set_meta(space="gnn")
+    g.set_meta(dag=dag)
 
 
 def gnn(in_channels: int = 16, hidden: int = 64, num_classes: int = 7, nodes: int = 4,
@@ -160,7 +160,7 @@ def gnn(in_channels: int = 16, hidden: int = 64, num_classes: int = 7, nodes: in
             g.add_edge(src, f"n{i}", [OP_TO_REGISTRY[op] for op in cands])
         dag.append(f"n{i}")
     _head(g, dag[1:], hidden, num_classes, post, act, dropout, readout, dag)
-    g.meta["constraints"] = {"": {"max_inputs": max_inputs, "exclude": ["none"]}}
+    g.set_meta(constraints={"": {"max_inputs": max_inputs, "exclude": ["none"]}})
     return g
 
 
@@ -216,7 +216,7 @@ def decode(text: str, in_channels: int = 16, hidden: int = 64, num_classes: int 
         dag.append(f"n{i}")
     leaves = [dag[i] for i in range(1, len(dag)) if i not in used]
     _head(g, leaves, hidden, num_classes, post, act, dropout, readout, dag)
-    g.meta["constraints"] = {"": {"max_inputs": None, "exclude": ["none"]}}
+    g.set_meta(constraints={"": {"max_inputs": None, "exclude": ["none"]}})
     return g
 
 

@@ -174,10 +174,10 @@ def _build(picks: list[list[str]] | None, num_classes=1000, width_mult=1.0, inpu
     g.add_node("logits", channels=num_classes)
     g.add_edge(prev, "logits", "linear")
     g.set_outputs(["logits"])
-    g.meta["space"] = "proxyless"
+    g.set_meta(space="proxyless")
     # ProxylessNAS keeps every block and takes the most likely op, 'none' (Zero) included.
-    g.meta["constraints"] = {"": {"max_inputs": None, "exclude": []}}
-    g.meta["blocks"] = op_edges
+    g.set_meta(constraints={"": {"max_inputs": None, "exclude": []}})
+    g.set_meta(blocks=op_edges)
     return g
 
 

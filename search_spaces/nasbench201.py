@@ -197,9 +197,9 @@ def _network(cell: Graph, C: int, N: int, num_classes: int, name: str) -> Graph:
     g.add_edge("pool", "logits", "classifier")
     g.set_outputs(["logits"])
     keep_all = {"max_inputs": None, "exclude": []}
-    g.meta["space"] = "nasbench201"
+    g.set_meta(space="nasbench201")
     # NAS-Bench-201 keeps every edge and takes the argmax over all ops, 'none' included.
-    g.meta["constraints"] = {"": dict(keep_all), CELL: dict(keep_all), BLOCK: dict(keep_all)}
+    g.set_meta(constraints={"": dict(keep_all), CELL: dict(keep_all), BLOCK: dict(keep_all)})
     return g
 
 

@@ -11,14 +11,14 @@ and synapses. Layout (node names):
 Every group connects to the next one with a random mask of ``density``; with ``skip`` every
 group also connects to every later group (the input to ``h2 ... y``, ``h1`` to ``h3 ... y``,
 ...) with ``skip_density``. A skip block of density 0 exists with no synapses: regrowth
-(:func:`supernet.units.grow`) may add some later. A neuron sums its in-edges:
+(:func:`supernet.search.discretize.grow`) may add some later. A neuron sums its in-edges:
 ``hk = act(sum over earlier groups g of W_{g,k} g + b_k)``.
 
 Gates (``gated``): ``"units"`` gives every hidden neuron a keep/drop gate, ``"connections"``
 every synapse of every block (input and output neurons are not gated). Any
-:class:`supernet.gates.Relaxation` drives them; :func:`supernet.units.discretize` turns the
-decision into neuron and synapse removals, :func:`supernet.search.discretize.units` prunes to an exact
-sparsity and :func:`supernet.units.grow` regrows (RigL).
+:class:`supernet.gates.Relaxation` drives them; :func:`supernet.search.discretize.decision_edits`
+turns the decision into neuron and synapse removals, :func:`supernet.search.discretize.prune`
+prunes to an exact sparsity and :func:`supernet.search.discretize.grow` regrows (RigL).
 
 There is no text form: a discretized network is its masks, which the graph files
 (:mod:`supernet.io`) hold exactly.
@@ -76,7 +76,7 @@ def neuron_mlp(in_features: int = 40, hidden=(64, 64), num_classes: int = 10,
         skip: add a block from every group to every later one (beyond the next).
         skip_density: fraction of the synapses present in those skip blocks (0: empty
             blocks, for regrowth).
-        act: activation of the hidden neurons (:data:`supernet.units.ACTIVATIONS`).
+        act: activation of the hidden neurons (:data:`supernet.ops.activations.ACTIVATIONS`).
         gated: ``"units"`` and/or ``"connections"``: what gets keep/drop gates.
         seed: seed of the random masks.
     """
@@ -107,8 +107,8 @@ def neuron_mlp(in_features: int = 40, hidden=(64, 64), num_classes: int = 10,
                     density=None if d >= 1.0 else d, seed=int(rng.integers(2**31)),
                     gated="connections" in gated)
     g.set_outputs(["y"])
-    g.meta["space"] = "neuron_mlp"
-    g.meta["groups"] = names
+    g.set_meta(space="neuron_mlp")
+    g.set_meta(groups=names)
     return g
 
 

@@ -5,6 +5,7 @@ PyTorch modules and change only through the four neural operators: unit creation
 removal, connection creation (synaptogenesis) and connection removal (synaptic pruning).
 """
 
+from supernet import moved as _moved
 from supernet import ops, units
 from supernet.compiler import GraphModule, compile
 from supernet.errors import *  # noqa: F401,F403
@@ -20,6 +21,8 @@ from supernet.io import (
 )
 from supernet.lint import lint
 from supernet.ops import build_op, list_ops, register_op, resolve_op
+
+_moved.install()  # old module paths import, with a warning naming the new one
 
 __version__ = "0.1.0"
 

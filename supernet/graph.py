@@ -440,19 +440,13 @@ class Graph:
         """The structure, attributes, cell table and :attr:`version`, for :meth:`restore`
         (a failed edit is undone with it). Arrays and sparse masks are shared, not copied:
         edits replace them and never change them in place."""
-        memo = {}
-        datas = itertools.chain((d for _, d in self.nx.nodes(data=True)),
-                                (d for _, _, d in self.nx.edges(data=True)))
-        for d in datas:
-            for v in d.values():
-                if isinstance(v, np.ndarray) or scipy.sparse.issparse(v):
-                    memo[id(v)] = v
-        return copy.deepcopy(self.nx, memo), self.version, dict(self.cells)
+        return _share_arrays_copy(self.nx), self.version, dict(self.cells)
 
     def restore(self, snapshot: tuple) -> None:
         """Put back what :meth:`snapshot` saved (the cell templates themselves are restored
-        from their own snapshots)."""
-        self.nx, self.version, cells = snapshot
+        from their own snapshots); the snapshot stays valid for another restore."""
+        saved, self.version, cells = snapshot
+        self.nx = _share_arrays_copy(saved)
         self.cells.clear()
         self.cells.update(cells)
 
@@ -531,3 +525,15 @@ def _edge_ops(e: dict) -> list[str]:
 def _short(items: list, n: int = 8) -> str:
     items = [str(i) for i in items]
     return ", ".join(items[:n]) + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def _share_arrays_copy(g: nx.DiGraph) -> nx.DiGraph:
+    """A deep copy of ``g`` that shares its numpy arrays and sparse masks."""
+    memo = {}
+    datas = itertools.chain((d for _, d in g.nodes(data=True)),
+                            (d for _, _, d in g.edges(data=True)))
+    for d in datas:
+        for v in d.values():
+            if isinstance(v, np.ndarray) or scipy.sparse.issparse(v):
+                memo[id(v)] = v
+    return copy.deepcopy(g, memo)

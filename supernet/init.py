@@ -28,6 +28,7 @@ Examples:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,6 +94,15 @@ class InitPolicy:
         if self.seed is None:
             return None
         return torch.Generator().manual_seed(int(self.seed) % (2**63))
+
+
+def Creation(policy: str = "random", copies=None, noise: float = 0.0,  # noqa: N802
+             seed: int | None = None) -> InitPolicy:
+    """The unit levels' former init-policy record, ``Creation(policy, copies, noise, seed)``,
+    as an :class:`InitPolicy` (``copies`` becomes its ``source``)."""
+    warnings.warn("Creation(policy, copies, noise, seed) is InitPolicy(name, noise, seed, "
+                  "source=copies) now", DeprecationWarning, stacklevel=2)
+    return InitPolicy(policy, noise, seed, copies)
 
 
 def uniform(n: int, bound: float, generator: torch.Generator | None = None) -> torch.Tensor:

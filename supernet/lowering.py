@@ -17,7 +17,7 @@ is chosen.
 Examples:
     >>> import torch
     >>> from supernet import Graph, compile
-    >>> from supernet.units import lower, lift
+    >>> from supernet.lowering import lower, lift
     >>> g = Graph("layer", name="net"); g.add_input("x", channels=3)
     >>> g.add_node("h", channels=8, op="relu"); g.add_edge("x", "h", "conv_3x3")
     >>> g.add_node("p", channels=8); g.add_edge("h", "p", "global_avg_pool")
@@ -44,9 +44,9 @@ import torch
 from supernet.compiler import compile as compile_graph
 from supernet.errors import GraphError
 from supernet.graph import Graph
-from supernet.registry import Registry
 from supernet.ops.forms import ConvBlock, DenseBlock, EmptyBlock, IdentityBlock, PerUnit, Pool
 from supernet.ops.registry import OPS, bound_args, resolve_op
+from supernet.registry import Registry
 from supernet.shapes import infer_channels
 from supernet.units.build import add_group, add_input, connect, conv_attrs, taps
 from supernet.units.masks import (
@@ -212,7 +212,7 @@ def _layer_to_channel(layer, module) -> Lowered:
                               f"{layer.name}: edge {u}->{v}")
              for u, v, e in layer.nx.edges(data=True)}
     ch = Graph("channel", name=layer.name)
-    ch.meta.update(copy.deepcopy(layer.meta))
+    ch.set_meta(**copy.deepcopy(layer.meta))
     per_unit_edge, node_forms = set(), {}
     for n, d in layer.nx.nodes(data=True):
         if d.get("kind") == "input":
@@ -328,7 +328,7 @@ def _copy_bn(bn, params, to_unit: bool):
 # ---------------------------------------------------------------------- channel -> layer
 def _channel_to_layer(ch, module) -> Lowered:
     layer = Graph("layer", name=ch.name)
-    layer.meta.update(copy.deepcopy(ch.meta))
+    layer.set_meta(**copy.deepcopy(ch.meta))
     node_forms = {}
     for n, d in ch.nx.nodes(data=True):
         if d["kind"] == "input":
@@ -453,7 +453,8 @@ def _copy_channel_to_layer(ch, net, lm, ops, forms, node_forms):
 
 #: One step down from a level: ``level -> (next level, step(graph, module) -> Lowered)``.
 LOWERINGS: Registry = Registry("lowering from level")
-LOWERINGS.register("layer", ("channel", lambda graph, module, **_: _layer_to_channel(graph, module)))
+LOWERINGS.register("layer", ("channel", lambda graph, module, **_: _layer_to_channel(graph,
+                                                                                     module)))
 LOWERINGS.register("channel", ("neuron", _channel_to_neuron))
 #: One step up from a level, as :data:`LOWERINGS`.
 LIFTS: Registry = Registry("lifting from level")

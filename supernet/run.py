@@ -157,8 +157,6 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     Under ``torchrun`` every process searches and trains its part of each batch
     (:mod:`supernet.distributed`); the main process alone logs and writes.
     """
-
-
     main = Replicas.from_env().main
     if not main:
         log = _silent

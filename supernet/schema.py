@@ -74,7 +74,7 @@ Node attributes:
 ``width``    inputs only: width (dim 1) of the tensor the caller passes; the unit ids of
              an input are indices into it, so removing input units selects features
 ``bias``     units only: whether the units have a bias (default ``True``)
-``act``      units only: activation name, see :data:`supernet.units.ACTIVATIONS`
+``act``      units only: activation name, see :data:`supernet.ops.activations.ACTIVATIONS`
 ``norm``     units only: ``None`` or ``"batchnorm"`` (one affine entry and running
              statistics per unit, so it is always edited with its unit)
 ``gated``    units only: if true, a ``(n, 2)`` keep/drop gate group scales each unit

@@ -90,7 +90,7 @@ def register_space(
             instance and inputs for it. The registry-wide tests build, compile, run and
             export every space with it, and fail for a space that has none.
 
-    The builder should set ``graph.meta["space"] = name`` so that :func:`encode` finds it.
+    The builder should set ``graph.set_meta(space=name)`` so that :func:`encode` finds it.
     """
 
     def wrap(fn):

@@ -188,3 +188,16 @@ def test_snapshot_and_restore_undo_every_change():
     g.restore(state)
     assert g.same_as(before) and g.version == v
 
+
+
+def test_a_snapshot_restores_more_than_once():
+    g = Graph("layer")
+    g.add_input("x", channels=3)
+    g.add_node("a", channels=3)
+    g.add_edge("x", "a", "identity")
+    saved, version = g.snapshot(), g.version
+    g.add_node("b", channels=3)
+    g.restore(saved)
+    g.add_node("c", channels=3)
+    g.restore(saved)
+    assert list(g.nx.nodes) == ["x", "a"] and g.version == version

@@ -38,10 +38,12 @@ def constant():
 def test_old_names_are_the_one_policy_type_and_registry():
     assert supernet.edits.POLICIES is POLICIES
     assert {"random", "zero", "split"} <= set(POLICIES)
-    assert supernet.compiler.unit_sync.Creation is InitPolicy
     with pytest.warns(DeprecationWarning, match="supernet.units.Creation moved to "
-                                                "supernet.init.InitPolicy"):
-        assert supernet.units.Creation is InitPolicy
+                                                "supernet.init.Creation"):
+        Creation = supernet.units.Creation
+    with pytest.warns(DeprecationWarning, match=r"is InitPolicy\(name, noise, seed"):
+        old = Creation("split", {"h1": ([4], [0])}, 0.1, 0)  # the old positional order
+    assert old == InitPolicy("split", 0.1, 0, {"h1": ([4], [0])})
 
 
 def test_a_registered_policy_initializes_what_unit_edits_create(constant):

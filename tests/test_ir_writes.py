@@ -24,9 +24,9 @@ _VIEWS = {"graph", "nodes", "edges", "adj", "succ", "pred", "_node", "_adj", "_s
 
 def _is_ir(e) -> bool:
     """``X.nx``, ``X.nx.graph``, ``X.nx.nodes[..]``, ``X.nx.edges[..]`` (and what they hold),
-    ``X.node(n)``, ``X.edge(u, v)``."""
+    ``X.meta``, ``X.node(n)``, ``X.edge(u, v)``."""
     if isinstance(e, ast.Attribute):
-        return e.attr == "nx" or (e.attr in _VIEWS and _is_ir(e.value))
+        return e.attr in ("nx", "meta") or (e.attr in _VIEWS and _is_ir(e.value))
     if isinstance(e, ast.Subscript):
         return _is_ir(e.value)
     if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and not e.keywords:
@@ -118,9 +118,11 @@ def f(graph, g, u, v, n):
     for a, b, e in graph.nx.edges(data=True):
         e["mask"] = None
     graph.nx = None
+    g.meta["space"] = "darts"
+    g.meta.update({})
 '''
     lines = [line for line, _ in writes(code)]
-    assert lines == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 16]
+    assert lines == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 16, 17, 18]
 
 
 def test_the_check_lets_reads_and_graph_methods_be():

@@ -22,7 +22,7 @@ GUARDS = {
     ("graph.py", "add_cell"): "cell templates are layer-level",
     ("units/build.py", "check_unit_graph"): "the unit storage refuses a layer-level graph",
     ("search/base.py", "require_layer"): "refuses unit graphs for parts that decide ops",
-    ("search/progressive/gradual.py", "require_unit"): "refuses layer graphs for pruning",
+    ("search/base.py", "require_unit"): "refuses layer graphs for parts that prune or grow units",
     ("lowering.py", "_walk"): "walks the registered steps from one level to another",
 }
 

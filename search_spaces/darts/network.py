@@ -69,7 +69,7 @@ def network_graph(genotype: "str | Genotype", C: int = 36, layers: int = 20,
     graph = cell_network(f"{space}_{'imagenet_' if imagenet else ''}network", cells, C, layers,
                          stem_multiplier, num_classes, in_channels, dim, auxiliary=auxiliary,
                          imagenet=imagenet)
-    graph.meta["space"] = space
+    graph.set_meta(space=space)
     return graph
 
 

@@ -73,8 +73,8 @@ def _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channe
 
 
 def _meta(g: Graph, space: str) -> Graph:
-    g.meta["space"] = space
-    g.meta["constraints"] = {k: dict(v, exclude=list(v["exclude"])) for k, v in CONSTRAINTS.items()}
+    g.set_meta(space=space)
+    g.set_meta(constraints={k: dict(v, exclude=list(v["exclude"])) for k, v in CONSTRAINTS.items()})
     return g
 
 
@@ -185,7 +185,7 @@ def darts1d(C: int = 8, layers: int = 4, steps: int = 4, multiplier: int = 4,
     cells (reductions at cells 1 and 2: lengths 40, 20, 10), the full DARTS cell (4 steps,
     14 gates), so that a search runs in a minute or two on two CPU cores: one first-order
     epoch on MNIST-1D's 4000 training signals (half of them for the architecture, batch 64)
-    is 64 steps of a few tenths of a second (``benchmarks/darts_search_step.py``).
+    is 64 steps of a few tenths of a second.
     Arguments as :func:`darts`.
     """
     return build_search("darts1d", C, layers, steps, multiplier, stem_multiplier, num_classes,

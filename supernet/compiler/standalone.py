@@ -37,6 +37,7 @@ from supernet.compiler.kernels import pool
 from supernet.compiler.module import module_key
 from supernet.compiler.plan import CallStep, LayerPlan, PoolStep, UnitPlan
 from supernet.errors import SearchError
+from supernet.registry import Registry
 from supernet.units.build import edge_key
 
 __all__ = ["standalone", "gates_left"]
@@ -76,7 +77,7 @@ def standalone(graph, module=None) -> fx.GraphModule:
     if module is None:
         module = compile_graph(graph)
     module.check_fresh()
-    return _TRACERS[type(module.plan)](graph, module)
+    return TRACERS.resolve(type(module.plan).__name__, graph.name)(graph, module)
 
 
 def _standalone_layer(graph, module) -> fx.GraphModule:
@@ -169,5 +170,7 @@ def _emit(g, m, path, values, ctx_nodes):
         values[n] = v
 
 
-#: How each compiler's plan is traced into a plain module.
-_TRACERS = {LayerPlan: _standalone_layer, UnitPlan: _standalone_units}
+#: How each compiler's plan type is traced into a plain module (by the plan's class name).
+TRACERS: Registry = Registry("plan type", hint="register a tracer with TRACERS.register(name, fn)")
+TRACERS.register(LayerPlan.__name__, _standalone_layer)
+TRACERS.register(UnitPlan.__name__, _standalone_units)

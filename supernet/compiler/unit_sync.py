@@ -43,7 +43,6 @@ from supernet.units.masks import lookup
 __all__ = ["sync_module", "fan_in"]
 
 #: The name this module used for :class:`supernet.init.InitPolicy`.
-Creation = InitPolicy
 
 
 def fan_in(graph, node: str) -> int:

@@ -10,7 +10,15 @@
 
 from supernet.cost.dispatch import COST_LEVELS, cost
 from supernet.cost.latency import gate_latency
-from supernet.cost.layer import CostReport, expected_cost, gate_costs, graph_cost, op_cost
+from supernet.cost.layer import (
+    METRICS,
+    CostReport,
+    expected_cost,
+    gate_costs,
+    graph_cost,
+    op_cost,
+    register_op_cost,
+)
 from supernet.cost.rules import (
     Cost,
     conv_out,
@@ -23,5 +31,6 @@ from supernet.cost.units import UnitCostReport, keep_probabilities, unit_cost
 __all__ = [
     "cost", "COST_LEVELS", "Cost", "CostReport", "UnitCostReport", "graph_cost", "unit_cost",
     "op_cost", "register_module_cost", "unregister_module_cost", "module_cost", "conv_out",
-    "expected_cost", "gate_costs", "keep_probabilities", "gate_latency",
+    "expected_cost", "gate_costs", "keep_probabilities", "gate_latency", "METRICS",
+    "register_op_cost",
 ]

@@ -37,6 +37,8 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -45,7 +47,7 @@ from supernet.compiler.module import module_key
 from supernet.cost.latency import gate_latency
 from supernet.cost.rules import Cost, conv_out, module_cost, register_module_cost
 from supernet.errors import ConfigError, GraphError, ShapeError, SupernetError
-from supernet.ops.registry import bound_args, build_op, resolve_op
+from supernet.ops.registry import OPS, bound_args, build_op, resolve_op
 from supernet.schema import bind_value
 from supernet.shapes import edge_args, infer_channels
 from supernet.train.data import module_device
@@ -61,6 +63,7 @@ __all__ = [
     "expected_cost",
     "gate_costs",
     "METRICS",
+    "register_op_cost",
 ]
 
 def _build(name, C_in, C_out, args, where):
@@ -195,7 +198,7 @@ def graph_cost(graph, input_shape=None, bind: dict | None = None,
     """
     if graph.level != "layer":
         raise GraphError(f"graph_cost counts layer-level graphs, got {graph.level!r}; count "
-                         "channel- and neuron-level graphs with supernet.units.unit_cost, "
+                         "channel- and neuron-level graphs with supernet.cost.unit_cost, "
                          "or any graph with supernet.cost.cost")
     if input_shape is None:
         input_shape = _declared_shapes(graph, "the cost", "give input_shape")
@@ -326,3 +329,18 @@ def gate_costs(module, metric: str = "flops", inputs: tuple | None = None
     report = graph_cost(graph, [tuple(s) for s in shapes])
     field = "params" if metric == "params" else "macs"
     return {k: [float(getattr(c, field)) for c in ops.values()] for k, ops in report.gates.items()}
+
+
+def register_op_cost(name: str):
+    """Former decorator of an op's own cost rule ``rule(C_in, C_out, args, shape)``; the rule
+    now lives with the op: ``register_op(name, ..., cost=rule)``. This sets it on the
+    registered op ``name``."""
+    warnings.warn("register_op_cost(name) is register_op(name, ..., cost=rule) now",
+                  DeprecationWarning, stacklevel=2)
+
+    def wrap(rule):
+        spec = resolve_op(name)
+        OPS.register(name, dataclasses.replace(spec, cost=rule), override=True)
+        return rule
+
+    return wrap

@@ -17,7 +17,8 @@ counts each connection times the keep probabilities of its two units and its own
 Examples:
     >>> import torch
     >>> from supernet import Graph
-    >>> from supernet.units import add_group, add_input, connect, unit_cost
+    >>> from supernet.units import add_group, add_input, connect
+    >>> from supernet.cost.units import unit_cost
     >>> g = Graph("channel", name="g")
     >>> add_input(g, "x", 3)
     >>> add_group(g, "c", 8, norm="batchnorm", bias=False)
@@ -162,8 +163,9 @@ def keep_probabilities(module, gates: dict | None = None, ties: bool = True
 
     With ``ties`` a dependency group of units counts as one: every unit of a group with a
     gated member gets the smallest keep probability in the group, as removing one unit
-    removes the group (:class:`supernet.units.RemoveUnits`). So for a hard decision the
-    expected cost is the cost of the network :func:`supernet.units.discretize` leaves.
+    removes the group (:class:`supernet.edits.RemoveUnits`). So for a hard decision the
+    expected cost is the cost of the network that
+    :func:`supernet.search.discretize.decision_edits` leaves.
     """
     gates = module.decisions() if gates is None else gates
     units, conns = {}, {}

@@ -68,10 +68,6 @@ def sync_module(module, optimizers=(), init=None, new_alpha=None, seed=None) -> 
     return report
 
 
-def _check_op(op, where):
-    resolve_op(op, where)
-
-
 @register_edit
 @dataclass
 class AddNode(Edit):
@@ -138,7 +134,7 @@ class AddEdge(Edit):
             raise EditError(f"{g.name}: add_edge {self.u}->{self.v}: init={self.init!r} copies "
                             "an op, but a new edge has nothing to copy; use 'random' or 'zero'")
         for op in self.ops:
-            _check_op(op, f"{g.name}: edge {self.u}->{self.v}")
+            resolve_op(op, f"{g.name}: edge {self.u}->{self.v}")
         g.add_edge(self.u, self.v, self.ops, port=self.port, channels=self.channels, **self.args)
 
     def apply_module(self, module, optimizers=(), applied=None):
@@ -203,7 +199,7 @@ class AddOp(Edit):
         ops = list(g.edge(self.u, self.v)["ops"])
         if not ops:
             raise EditError(f"{where}: the edge is a cell argument and carries no ops")
-        _check_op(self.op, where)
+        resolve_op(self.op, where)
         if self.op in ops:
             raise EditError(f"{where} has op {self.op!r} already (candidates: {ops})")
         if rule.arch == "zero" and not (isinstance(self.share, (int, float))
@@ -254,12 +250,12 @@ class AddOp(Edit):
                 "a new op would change the mixture; use init='split' or add 'none' first"
             )
         if len(names) == 1:  # no gate yet: its op has weight one under any relaxation
-            pending = (relax or _softmax()).grow(None, rule.arch, src, self.share)
+            pending = (relax or Softmax()).grow(None, rule.arch, src, self.share)
         else:
             pending = None
             for k in keys:
                 new_alpha[k] = torch.nn.Parameter(
-                    (relax or _softmax()).grow(module.arch[k], rule.arch, src, self.share)
+                    (relax or Softmax()).grow(module.arch[k], rule.arch, src, self.share)
                     .to(module.arch[k].device)
                 )
         report = sync_module(module, optimizers, {(g.uid, self.u, self.v, self.op): init},
@@ -269,10 +265,6 @@ class AddOp(Edit):
                 for k in module.gate_keys(self.u, self.v, self.cell):
                     module.arch[k].copy_(pending)
         return report
-
-
-def _softmax():
-    return Softmax()
 
 
 @register_edit

@@ -18,7 +18,6 @@ from __future__ import annotations
 import gc
 import itertools
 
-
 from supernet.errors import EditError
 from supernet.optim import save_state
 

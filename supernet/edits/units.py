@@ -91,6 +91,12 @@ class AddUnits(Edit):
     def apply_module(self, module, optimizers=(), applied=None):
         copies = None
         if resolve_policy(self.init).copies:
+            if applied is None:
+                raise EditError(
+                    f"AddUnits({self.node!r}, init={self.init!r}): the module step needs what "
+                    "apply_graph returned (the units created and their templates); apply the "
+                    "edit with supernet.edits.Editor or apply_edit"
+                )
             copies = {n: (ids, applied["templates"][n]) for n, ids in applied["created"].items()}
         report = module.sync(InitPolicy(self.init, self.noise, self.seed, copies), optimizers)
         report["created"] = applied["created"]

@@ -18,7 +18,6 @@ Examples:
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.sparse as sp
 

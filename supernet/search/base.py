@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from supernet.errors import SearchError
+from supernet.units.build import UNIT_LEVELS
 
-__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy", "require_layer"]
+__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy", "require_layer",
+           "require_unit"]
 
 
 @dataclass
@@ -133,4 +135,13 @@ def require_layer(graph, what: str, instead: str) -> None:
         raise SearchError(
             f"{graph.name}: {what}, but this graph is {level}-level (keep/drop gates of units "
             f"and connections); {instead}"
+        )
+
+
+def require_unit(graph, policy: str, instead: str) -> None:
+    """Raise :class:`SearchError` unless ``graph`` is channel- or neuron-level."""
+    if getattr(graph, "level", None) not in UNIT_LEVELS:
+        raise SearchError(
+            f"{graph.name}: {policy} removes units and connections of channel- or neuron-level "
+            f"graphs, but this graph is {graph.level}-level; {instead}"
         )

@@ -3,7 +3,7 @@
 Connection scores are arrays with one value per mask entry (a scalar weight at neuron
 level, a whole kernel at channel level), keyed ``"u->v"``; unit scores have one value per
 unit, keyed by node. Turn them into edits with :func:`supernet.search.discretize.units` or
-:func:`supernet.units.grow`.
+:func:`supernet.search.discretize.grow`.
 
 * :func:`magnitude`: ``|w|`` per connection (the L1 norm of a kernel); per unit, the L1
   norm of its incoming weights (Li et al., 2017).
@@ -22,7 +22,8 @@ unit, keyed by node. Turn them into edits with :func:`supernet.search.discretize
 Examples:
     >>> import torch
     >>> from supernet import compile
-    >>> from supernet.units import mlp, scores
+    >>> from supernet.units import mlp
+    >>> from supernet.search import scores
     >>> g = mlp([4, 6, 3], density=0.5, seed=0); net = compile(g, seed=0)
     >>> batch = (torch.randn(8, 4), torch.randint(0, 3, (8,)))
     >>> s = scores.snip(net, batch)

@@ -53,7 +53,7 @@ MOVED = {
     "UnitModule": "supernet.compiler.units",
     "compile_units": "supernet.compiler.units",
     "SPARSE_BELOW": "supernet.compiler.units",
-    "Creation": ("supernet.init", "InitPolicy"),
+    "Creation": "supernet.init",
     "AddUnits": "supernet.edits.units",
     "RemoveUnits": "supernet.edits.units",
     "AddConnections": "supernet.edits.units",

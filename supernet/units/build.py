@@ -27,6 +27,7 @@ import numpy as np
 from supernet.errors import DuplicateNameError, GraphError
 from supernet.graph import Graph
 from supernet.ops.activations import resolve_activation
+from supernet.registry import Registry
 from supernet.units.masks import (
     as_mask,
     block_mask,
@@ -82,12 +83,14 @@ def taps(edge: dict) -> int:
 
 #: Mask columns per source unit, by level: a channel-level connection is a whole kernel
 #: (one column), a neuron-level one is one tap of it (a column per tap).
-_COLUMNS = {"channel": lambda e: 1, "neuron": taps}
+COLUMNS: Registry = Registry("unit level", hint="the unit storage holds channel and neuron graphs")
+COLUMNS.register("channel", lambda e: 1)
+COLUMNS.register("neuron", taps)
 
 
 def columns_per_unit(graph, edge: dict) -> int:
     """Mask columns of one source unit in edge attributes ``edge`` at ``graph``'s level."""
-    return _COLUMNS[graph.level](edge)
+    return COLUMNS.resolve(graph.level, graph.name)(edge)
 
 
 def mask_shape(graph, u: str, v: str) -> tuple[int, int]:

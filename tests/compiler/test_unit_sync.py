@@ -3,7 +3,7 @@
 import torch
 
 from supernet import compile
-from supernet.compiler.unit_sync import Creation
+from supernet.init import InitPolicy
 from supernet.units import mlp
 from supernet.units.surgery import add_units, remove_connections
 
@@ -13,7 +13,7 @@ def test_unchanged_blocks_keep_their_parameters():
     net = compile(g, seed=0)
     keep = net.block("h1", "y").weight
     remove_connections(g, "x", "h1", [0], [0])
-    report = net.sync(Creation("zero"))
+    report = net.sync(InitPolicy("zero"))
     assert report["resized"] == ["x->h1"]
     assert net.block("h1", "y").weight is keep
 

@@ -312,3 +312,20 @@ def test_proxyless_network_counts_equal_hook_counts():
     r = graph_cost(g, (3, 32, 32))
     assert fields(r.total) == HookCounter(net)(net, torch.randn(1, 3, 32, 32))
     assert r.total.params == sum(p.numel() for p in net.parameters())
+
+
+def test_the_former_op_cost_decorator_sets_the_rule_on_the_op():
+    import supernet.cost as sc
+    from supernet.ops import register_op, resolve_op
+    from supernet.ops.registry import OPS
+
+    register_op("test_cost_shim", same_channels=True)(lambda C_in, C_out: torch.nn.Identity())
+    try:
+        with pytest.warns(DeprecationWarning, match=r"register_op\(name, \.\.\., cost=rule\)"):
+            @sc.register_op_cost("test_cost_shim")
+            def rule(C_in, C_out, args, shape):
+                return shape, sc.Cost(other=7)
+        assert resolve_op("test_cost_shim").cost is rule
+        assert "flops" in sc.METRICS
+    finally:
+        OPS.unregister("test_cost_shim")

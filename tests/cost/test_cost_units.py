@@ -175,7 +175,8 @@ def test_errors_say_what_and_how():
     with pytest.raises(SupernetError, match=r"no edge\(s\) \['h1->x'\]"):
         r.expected(keep_connections={"h1->x": torch.ones(1)})
     with pytest.raises(GraphError, match="count channel- and neuron-level graphs with "
-                                         "supernet.units.unit_cost"):
+                                         "supernet.cost.unit_cost, or any graph with "
+                                         "supernet.cost.cost"):
         from supernet.cost.layer import graph_cost
 
         graph_cost(g, (8,))

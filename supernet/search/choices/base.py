@@ -21,7 +21,8 @@ through :class:`ChoiceSpace`:
 
 Examples:
     >>> from supernet import Graph, compile
-    >>> from supernet.units import mlp, set_gated
+    >>> from supernet.units import mlp
+    >>> from supernet.search.discretize.units import set_gated
     >>> g = Graph("layer"); g.add_input("x", channels=4); g.add_node("h", channels=4)
     >>> g.add_edge("x", "h", ["conv_3x3", "skip_connect"]); g.set_outputs(["h"])
     >>> type(choice_space(g, compile(g))).__name__

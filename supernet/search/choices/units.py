@@ -1,9 +1,9 @@
 """The discrete architectures of a channel- or neuron-level super-network.
 
 At the unit levels a gate group is a ``(n, 2)`` table of keep/drop logits, one row per unit
-of a gated node or per connection of a gated edge (:func:`supernet.units.set_gated`). A
+of a gated node or per connection of a gated edge (:func:`supernet.search.discretize.set_gated`). A
 *choice* maps every gate key to ``n`` integers, ``0`` (keep) or ``1`` (drop), the format of
-:func:`supernet.units.discretize`. :class:`UnitChoiceSpace`, the
+:func:`supernet.search.discretize.decision_edits`. :class:`UnitChoiceSpace`, the
 :class:`~supernet.search.choices.base.ChoiceSpace` of both levels, gives what the searches
 need, as :class:`~supernet.search.choices.layer.LayerChoiceSpace` does at the layer level:
 
@@ -14,17 +14,18 @@ need, as :class:`~supernet.search.choices.layer.LayerChoiceSpace` does at the la
   decides for the whole module (tied relaxations), else its ``discrete(alpha)`` per group;
 * uniform samples, mutations and crossovers (SPOS and its evolutionary search);
 * decisions running a choice (``module(x, gates=...)``) and the edits making it permanent:
-  :class:`~supernet.units.RemoveConnections`, :class:`~supernet.units.RemoveUnits`, then
-  :class:`~supernet.units.UngateConnections` / :class:`~supernet.units.UngateUnits`.
+  :class:`~supernet.edits.RemoveConnections`, :class:`~supernet.edits.RemoveUnits`, then
+  :class:`~supernet.edits.UngateConnections` / :class:`~supernet.edits.UngateUnits`.
 
 Every choice keeps at least one unit of every node: when all would go, the one with the
 highest keep probability (or a random one, for samples) stays, as
-:func:`supernet.units.discretize` does.
+:func:`supernet.search.discretize.decision_edits` does.
 
 Examples:
     >>> import torch
     >>> from supernet import compile
-    >>> from supernet.units import mlp, set_gated
+    >>> from supernet.units import mlp
+    >>> from supernet.search.discretize.units import set_gated
     >>> g = mlp([4, 3, 2], seed=0); set_gated(g, units=["h1"]); net = compile(g)
     >>> with torch.no_grad(): _ = net.arch["h1"].copy_(torch.tensor([[0., 1.], [0., 2.], [.5, 1.]]))
     >>> space = UnitChoiceSpace(g, net)

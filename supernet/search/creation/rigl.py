@@ -13,8 +13,8 @@ Evci, Gale, Menick, Castro and Elsen, "Rigging the Lottery: Making All Tickets W
 The count of every block stays exactly ``N``; a grown connection does not change the
 outputs until training moves it (zero weight). At the channel level a connection is a whole
 kernel (magnitude: its L1 norm; gradient: summed over its taps). Both halves are edits
-through ``state.editor`` (:class:`~supernet.units.RemoveConnections`, then
-:class:`~supernet.units.AddConnections` with ``init="zero"``), so the edit log replays the
+through ``state.editor`` (:class:`~supernet.edits.RemoveConnections`, then
+:class:`~supernet.edits.AddConnections` with ``init="zero"``), so the edit log replays the
 updates and the weight optimizer follows (dropped weights leave with their momentum, grown
 ones join at zero state).
 
@@ -35,10 +35,9 @@ import numpy as np
 
 from supernet.edits.units import RemoveConnections
 from supernet.errors import ConfigError
-from supernet.search.base import CreationPolicy, SearchState
+from supernet.search.base import CreationPolicy, SearchState, require_unit
 from supernet.search.discretize.units import connection_ids, grow
 from supernet.search.probe import probing, score_batch
-from supernet.search.progressive.gradual import require_unit
 from supernet.search.scores import gradient, magnitude
 from supernet.units.build import edge_key
 

@@ -11,7 +11,7 @@ relies most, as growth methods that split by a saliency do (e.g. Liu et al., "Sp
 Steepest Descent for Growing Neural Architectures", NeurIPS 2019, split the neurons whose
 splitting most decreases the loss).
 
-Every growth is an :class:`~supernet.units.AddUnits` edit with ``init="split"`` through
+Every growth is an :class:`~supernet.edits.AddUnits` edit with ``init="split"`` through
 ``state.editor``: the weight optimizer gets the new weights (the copies' momentum starts at
 zero), a gated node's gate logits grow with the copies (a copy starts with its source's
 logits, so the gated outputs are preserved too) and the architecture optimizer keeps the
@@ -36,10 +36,9 @@ import numpy as np
 
 from supernet.edits.units import AddUnits
 from supernet.errors import ConfigError, SearchError
-from supernet.search.base import SearchState
+from supernet.search.base import SearchState, require_unit
 from supernet.search.creation.layer import _epochs, _Scheduled
 from supernet.search.probe import probing, score_batch
-from supernet.search.progressive.gradual import require_unit
 from supernet.search.scores import gradient, magnitude, taylor
 from supernet.units.deps import Ties
 

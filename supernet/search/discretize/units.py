@@ -10,7 +10,8 @@ connections (RigL). Scores come from :mod:`supernet.search.scores`.
 Examples:
     >>> import numpy as np
     >>> from supernet.edits import Editor
-    >>> from supernet.units import mlp, prune
+    >>> from supernet.units import mlp
+    >>> from supernet.search.discretize.units import prune
     >>> g = mlp([10, 20, 5], seed=0)
     >>> scores = {"x->h1": np.arange(200.0), "h1->y": np.arange(100.0)}
     >>> ed = Editor(g)

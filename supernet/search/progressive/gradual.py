@@ -11,7 +11,7 @@ the network trains on with its final mask. As in the paper each block (layer) is
 ``s_t`` of its own starting count (``scope="layer"``); ``scope="global"`` ranks all blocks
 together. A connection is a scalar weight at the neuron level and a whole kernel at the
 channel level (its magnitude the kernel's L1 norm, :func:`supernet.search.scores.magnitude`).
-Pruned connections leave through :class:`~supernet.units.RemoveConnections` edits, so at the
+Pruned connections leave through :class:`~supernet.edits.RemoveConnections` edits, so at the
 end each block holds exactly ``N - round(s_f N)`` connections and the edit log replays the
 schedule.
 
@@ -29,13 +29,12 @@ import numpy as np
 
 from supernet.edits.units import RemoveConnections
 from supernet.errors import ConfigError, SearchError
-from supernet.search.base import DiscretizationPolicy, SearchState
-from supernet.search.choices.units import is_unit_level
+from supernet.search.base import DiscretizationPolicy, SearchState, require_unit
 from supernet.search.discretize.layer import discretize
 from supernet.search.scores import magnitude
 from supernet.units.build import connection_ids, edge_key
 
-__all__ = ["cubic_sparsity", "GradualMagnitude", "plan_epochs", "require_unit"]
+__all__ = ["cubic_sparsity", "GradualMagnitude", "plan_epochs"]
 
 
 def cubic_sparsity(k: int, n: int, initial: float = 0.0, final: float = 1.0) -> float:
@@ -52,15 +51,6 @@ def plan_epochs(epochs: int, start: int, interval: int, steps: int | None) -> in
     if steps is not None:
         return steps
     return max(1, (max(epochs - start, 1) * 3 // 4) // interval)
-
-
-def require_unit(graph, policy: str, instead: str) -> None:
-    """Raise :class:`SearchError` unless ``graph`` is channel- or neuron-level."""
-    if not is_unit_level(graph):
-        raise SearchError(
-            f"{graph.name}: {policy} removes units and connections of channel- or neuron-level "
-            f"graphs, but this graph is {graph.level}-level; {instead}"
-        )
 
 
 def _positive(name, value, low=1, optional=False):

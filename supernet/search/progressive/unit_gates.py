@@ -14,8 +14,8 @@ decision, estimated as what it removed so far plus what the relaxation drops now
 decides them by the relaxation (argmax) and fixes every gate.
 
 Units and connections follow the schedule separately. Every removal is an edit through
-``state.editor`` (:class:`~supernet.units.RemoveUnits`,
-:class:`~supernet.units.RemoveConnections`), so the edit log replays the search, and the
+``state.editor`` (:class:`~supernet.edits.RemoveUnits`,
+:class:`~supernet.edits.RemoveConnections`), so the edit log replays the search, and the
 optimizers follow (weights, momentum and Adam moments of the gates are sliced). A node always
 keeps at least one unit.
 
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from supernet.search.base import DiscretizationPolicy, SearchState
+from supernet.search.base import DiscretizationPolicy, SearchState, require_unit
 from supernet.search.choices.units import UnitChoiceSpace
 from supernet.search.discretize.layer import discretize
-from supernet.search.progressive.gradual import _positive, cubic_sparsity, plan_epochs, require_unit
+from supernet.search.progressive.gradual import _positive, cubic_sparsity, plan_epochs
 from supernet.search.relaxations.base import gate_probabilities
 
 __all__ = ["ProgressiveGates"]

@@ -2,7 +2,7 @@
 
 At the channel and neuron levels some units are tied (:func:`supernet.units.dependency_groups`):
 the channels of a residual stream, the inputs and outputs of a concat or a grouped conv.
-Removing one removes its whole group (:class:`supernet.units.RemoveUnits`), so a search must
+Removing one removes its whole group (:class:`supernet.edits.RemoveUnits`), so a search must
 decide each group once. :class:`TiedGates` wraps any relaxation: the keep/drop logits of the
 gated units of one group are averaged (each member gets the same gradient), ``base`` decides
 once per group (one Gumbel sample per group, not one per member), and the decision is
@@ -16,7 +16,8 @@ whole module themselves (``ties_units = True``: :class:`TiedGates`, SPOS's
 Examples:
     >>> import torch
     >>> from supernet import Graph, compile
-    >>> from supernet.units import add_group, add_input, connect, set_gated
+    >>> from supernet.units import add_group, add_input, connect
+    >>> from supernet.search.discretize.units import set_gated
     >>> g = Graph("channel"); add_input(g, "x", 2)
     >>> add_group(g, "a", 3); connect(g, "x", "a", "conv", kernel=1)
     >>> add_group(g, "b", 3); connect(g, "x", "b", "conv", kernel=1)
