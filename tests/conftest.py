@@ -21,3 +21,17 @@ def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def searched():
+    """A small DARTS-like graph after a short search, and its discretized module (one per
+    test module: tests may train it further)."""
+    from search_graphs import darts_like, data, small_config
+
+    from supernet.search import search
+
+    torch.manual_seed(0)
+    g = darts_like()
+    r = search(g, data(), config=small_config())
+    return g, r.module.eval()

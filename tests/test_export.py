@@ -3,20 +3,10 @@
 
 import pytest
 import torch
-from search_graphs import darts_like, data, small_config
 
 from supernet import Graph, compile, read_graphml
 from supernet.export import export, load_export, text_form
-from supernet.search import search
 from supernet.spaces import SPACES
-
-
-@pytest.fixture(scope="module")
-def searched():
-    torch.manual_seed(0)
-    g = darts_like()
-    r = search(g, data(), config=small_config())
-    return g, r.module.eval()
 
 
 def test_export_reloads_exactly(searched, tmp_path):

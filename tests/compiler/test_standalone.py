@@ -2,20 +2,11 @@
 
 import pytest
 import torch
-from search_graphs import darts_like, data, small_config
+from search_graphs import darts_like
 
 from supernet import Graph, compile
 from supernet.compiler.standalone import standalone
 from supernet.errors import SearchError
-from supernet.search import search
-
-
-@pytest.fixture(scope="module")
-def searched():
-    torch.manual_seed(0)
-    g = darts_like()
-    r = search(g, data(), config=small_config())
-    return g, r.module.eval()
 
 
 def test_standalone_state_dict_loads_into_a_fresh_build(searched):

@@ -2,20 +2,12 @@
 
 import pytest
 import torch
-from search_graphs import darts_like, data, small_config
+from search_graphs import darts_like, data
 
 from supernet.errors import SearchError
-from supernet.search import evaluation_graph, search
+from supernet.search import evaluation_graph
 from supernet.spaces import SPACES
 from supernet.train.retrain import fine_tune, retrain
-
-
-@pytest.fixture(scope="module")
-def searched():
-    torch.manual_seed(0)
-    g = darts_like()
-    r = search(g, data(), config=small_config())
-    return g, r.module.eval()
 
 
 def test_retrain_from_scratch_and_fine_tune(searched):
