@@ -94,7 +94,7 @@ class SearchBudget:
     a key left unset: the strategy's own, e.g. the sum of P-DARTS stages, else these
     defaults), and a cap on the steps of an epoch."""
 
-    epochs: int | None = 8
+    epochs: int | None = 5
     batch_size: int = 128
     max_steps_per_epoch: int | None = None
 
@@ -110,7 +110,7 @@ class TrainBudget:
     """
 
     mode: str = "retrain"
-    epochs: int = 25
+    epochs: int = 15
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9

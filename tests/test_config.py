@@ -40,7 +40,7 @@ def test_a_file_changes_only_the_keys_it_names(tmp_path):
     settings = _settings(cfg)
     # before, such a file fell back to other defaults: arch_lr 3e-4, batch 64, val 0.2
     assert (settings.epochs, settings.batch_size, settings.arch_lr) == (1, 128, 0.003)
-    assert cfg.data.options == {"val_fraction": 0.5} and cfg.train.epochs == 25
+    assert cfg.data.options == {"val_fraction": 0.5} and cfg.train.epochs == 15
     cfg = load_config(_file(tmp_path, '{"space": {"C": 8}}', "run.json"))
     assert (cfg.space.name, cfg.space.options) == ("darts1d", {"C": 8})
 
@@ -49,7 +49,7 @@ def test_user_values_win_over_the_strategy_and_the_strategy_over_the_defaults(tm
     cfg = load_config(_file(tmp_path, "strategy: {name: pcdarts}\n"))
     settings = _settings(cfg)
     # the packaged batch size and arch_lr are the library's: PC-DARTS' own win
-    assert (settings.batch_size, settings.arch_lr, settings.epochs) == (256, 6e-4, 8)
+    assert (settings.batch_size, settings.arch_lr, settings.epochs) == (256, 6e-4, 5)
     for form in (load_config(_file(tmp_path, "strategy: {name: pcdarts, arch_lr: 0.01}\n"
                                              "search: {batch_size: 64}\n")),
                  apply_overrides(cfg, ["search.batch_size=64", "strategy.arch_lr=0.01"]),
