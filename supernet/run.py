@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from supernet.config import RunConfig, SearchBudget
+from supernet.cost import weight_count
 from supernet.data import flatten_features, load_dataset
 from supernet.data.graphs import whole_graph_batch, whole_graph_splits
 from supernet.distributed import Replicas
@@ -228,7 +229,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     history["train"] = train_history
     if module is not None:
         write(save_weights, module, os.path.join(cfg.out, "weights.pt"))
-    report["parameters"] = sum(p.numel() for p in (module or result.module).parameters())
+    report["parameters"] = weight_count(module or result.module)
     write(atomic_write, os.path.join(cfg.out, "history.json"),
           json.dumps(history, indent=1, default=float).encode())
     write(write_report, cfg.out, report)
