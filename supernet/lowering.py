@@ -68,7 +68,7 @@ from supernet.units.masks import (
     from_keys,
 )
 
-__all__ = ["Lowered", "lower", "lift", "inline", "LOWERINGS", "LIFTS"]
+__all__ = ["Lowered", "lower", "lift", "inline", "lowering_error", "LOWERINGS", "LIFTS"]
 
 _WEIGHTED = (ConvBlock, DenseBlock)
 
@@ -198,6 +198,40 @@ def _inline_once(graph, module) -> Lowered:
                 new.steps[module_key(key)].op.load_state_dict(
                     owner.steps[module_key(old[0])].op.state_dict())
     return Lowered(flat, new.train(module.training))
+
+
+def lowering_error(op: str, C_in: int, C_out: int, args: dict | None = None,
+                   shape: tuple = (7, 7), to: str = "channel", train: bool = False,
+                   seed: int = 0) -> float:
+    """The largest ``|difference|`` between op ``op`` and its lowering to level ``to``.
+
+    The op (``C_in -> C_out`` channels, ``args``) is compiled on one edge, its weights, batch
+    norm affine entries and running statistics drawn at random (``seed``), lowered with its
+    weights, and both run on the same random input of spatial ``shape`` (``()``: a
+    ``(N, C_in)`` input), in eval mode or, with ``train``, in training mode (batch norms on
+    the batch statistics). A ``lower=`` rule is right when this is at rounding level.
+
+    Examples:
+        >>> lowering_error("sep_conv_3x3", 4, 6, {"stride": 2}) < 1e-5
+        True
+    """
+    gen = torch.Generator().manual_seed(seed)
+    g = Graph("layer", name=op)
+    g.add_input("x", channels=C_in)
+    g.add_node("y", channels=C_out)
+    g.add_edge("x", "y", op, **dict(args or {}))
+    g.set_outputs(["y"])
+    net = compile_graph(g)
+    with torch.no_grad():
+        for t in list(net.parameters()) + [b for b in net.buffers() if b.is_floating_point()]:
+            t.copy_(torch.rand(t.shape, generator=gen) + 0.5 if t.dim() == 1 else
+                    torch.randn(t.shape, generator=gen) * 0.5)
+    low = lower(g, to, net)
+    net.train(train)
+    low.module.train(train)
+    x = torch.randn((4, C_in, *shape), generator=gen)
+    with torch.no_grad():
+        return float((low.module(x) - net(x)).abs().max())
 
 
 def _walk(steps: Registry, verb: str, graph, to: str, module, **options) -> Lowered:
