@@ -107,14 +107,14 @@ def test_ties_hold_residuals_and_depthwise_channels_together():
     assert sum(1 for grp in groups if dw in grp) == len(ch.node(dw)["units"])
 
 
-def _digits(n=128):
+def _digits(n=96):
     d = load_dataset("digits")
     x, y = d.train
     return x[:n].expand(-1, 3, -1, -1).contiguous(), y[:n]
 
 
 def _prune_and_fine_tune(graph, score):
-    """Lower, prune half of the channels of every computed node but the output, fine-tune."""
+    """Lower, prune half of the channel groups, compile, fine-tune."""
     x, y = _digits()
     net = supernet.compile(graph).eval()
     low = lower(graph, "channel", net)
@@ -126,15 +126,21 @@ def _prune_and_fine_tune(graph, score):
              if e["kind"] == "conv"}
     before = sum(len(g.node(n)["units"]) for n in nodes)
     ed = Editor(g, m)
-    for edit in prune(g, {n: s[n] for n in nodes if n in s}, 0.5, what="units", scope="layer"):
+    # half of the dependency groups, globally (inputs and logits kept, no node emptied)
+    for edit in prune(g, s, 0.5, what="units"):
         ed.apply(edit)
     after = sum(len(g.node(n)["units"]) for n in nodes)
-    assert abs(after - before / 2) <= 0.05 * before
+    assert 0.35 * before <= after <= 0.75 * before
     assert all(len(g.node(n)["units"]) > 0 for n in nodes)
     small = supernet.compile(g)
-    for k, shape in convs.items():  # the compiled convolutions really shrink
-        w = small.block(*k).weight.shape
-        assert w[0] * w[1] < shape[0] * shape[1], (k, shape, w)
+    # the compiled convolutions really shrink: none grows, most lose channels, and their
+    # weights fall to well under half
+    shapes = {k: small.block(*k).weight.shape for k in convs}
+    assert all(shapes[k][0] <= w[0] and shapes[k][1] <= w[1] for k, w in convs.items())
+    assert sum(shapes[k] != w for k, w in convs.items()) >= 0.75 * len(convs)
+    old_size = sum(w.numel() for w in convs.values())
+    new_size = sum(w.numel() for w in shapes.values())
+    assert new_size < 0.6 * old_size
     small.load_state_dict(m.state_dict())
     history = fine_tune(small, (x, y), epochs=3, batch_size=32, lr=0.05, device="cpu").history
     assert history[-1]["loss"] < history[0]["loss"]
