@@ -7,7 +7,12 @@ is the op's own fact: its ``lower=`` rule (``register_op(name, lower=rule)``) gi
 of :mod:`supernet.ops.forms` -- a conv or dense block, the identity (diagonal), the zero
 (empty) block, a pooling, or a per-unit activation and norm (on a node, or as the single
 in-edge of a node without an op); the built-in linear, conv, identity, pooling, ``relu``,
-``batchnorm`` and ``bn_relu`` ops have one, with ``sum`` and ``concat`` merges. :func:`lift`
+``batchnorm`` and ``bn_relu`` ops have one, with ``sum`` and ``concat`` merges. An op that is
+a small network (a separable conv, an MBConv, a factorized reduce) gives a ``Composite``: a
+node per stage, named ``"<dst>/<src>~<stage>"``, its last stage the edge's destination when
+the op is its only input. Cells are inlined first (:func:`inline`), so the evaluation
+networks of the DARTS, NAS-Bench-201 and MobileNetV2 spaces lower whole
+(``docs/lowering.md``). :func:`lift`
 goes back: neuron -> channel when every kernel is whole, channel -> layer when every block is
 full (after unit removal the layer graph has the shrunk widths). Each lowered node and edge
 records its ``origin`` (the layer op and arguments), so lifting restores the same op names
@@ -382,7 +387,7 @@ def _layer_to_channel(layer, module) -> Lowered:
             post = forms[ins[0]]
             per_unit_edge.add(ins[0])
         elif (len(ins) == 1 and isinstance(forms[ins[0]], Composite)
-              and ins[0] not in layer_channels_differ(layer, info, ins[0])):
+              and info.edges[ins[0]][1] == info.nodes[n]):  # the op writes all of n
             st = forms[ins[0]].output  # the op's last stage is the node itself
             post = PerUnit(st.act, st.norm)
             fused[ins[0]] = n
@@ -454,13 +459,6 @@ def _layer_to_channel(layer, module) -> Lowered:
     _copy_layer_to_channel(layer, module, net, offsets, info, forms, node_forms)
     _copy_composites(layer, module, net, forms, fused)
     return Lowered(ch, net.train(module.training))
-
-
-def layer_channels_differ(layer, info, e):
-    """``{e}`` when edge ``e`` writes part of its destination (a concat of several), else
-    an empty set."""
-    u, v = e
-    return {e} if info.edges[e][1] != info.nodes[v] else set()
 
 
 def _stage_name(e, stage, fused_into):
@@ -594,6 +592,12 @@ def _copy_bn(bn, params, to_unit: bool):
 
 # ---------------------------------------------------------------------- channel -> layer
 def _channel_to_layer(ch, module) -> Lowered:
+    parts = [n for n, d in ch.nx.nodes(data=True) if "stage" in (d.get("origin") or {})]
+    if parts:
+        op = ch.nx.nodes[parts[0]]["origin"]["op"]
+        raise GraphError(f"{ch.name}: node {parts[0]!r} is a stage of op {op!r} lowered "
+                         "to several nodes; lifting a composite op back to its layer op is "
+                         "not supported (keep the graph at unit level)")
     layer = Graph("layer", name=ch.name)
     layer.set_meta(**copy.deepcopy(ch.meta))
     node_forms = {}
