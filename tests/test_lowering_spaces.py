@@ -172,3 +172,15 @@ def test_factorized_reduce_lowers_for_odd_and_even_sizes():
         args = {"dim": len(shape)} if len(shape) == 1 else {}
         assert lowering_error("factorized_reduce", 3, 4, args, shape) < 1e-5
     assert lowering_error("nb201_skip_connect", 3, 5, {"stride": 2}, (5, 5)) < 1e-5
+
+
+def test_lifting_a_composite_op_is_refused_naming_it():
+    from supernet.lowering import lift
+
+    g = Graph("layer", name="g")
+    g.add_input("x", channels=3)
+    g.add_node("h", channels=4)
+    g.add_edge("x", "h", "sep_conv_3x3")
+    g.set_outputs(["h"])
+    with pytest.raises(GraphError, match="node 'h/x~relu' is a stage of op 'sep_conv_3x3'"):
+        lift(lower(g).graph, "layer")
