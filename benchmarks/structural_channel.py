@@ -377,10 +377,21 @@ def tables(cfg, acc, nets, x_test, reps, have_tp):
     return "\n".join(out)
 
 
+def _worker(cfg, seed, queue):
+    torch.set_num_threads(1)
+    acc, _, _ = run(cfg, [seed], log=lambda *a: None)
+    queue.put((seed, acc))
+
+
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     p.add_argument("--seeds", type=int, default=None, help="seeds (default 3; quick: 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train the seeds after the first in this many other processes (the "
+                        "latency is measured once they are done, in this one)")
+    p.add_argument("--cpu", type=int, default=1,
+                   help="the core the latency is measured on (as taskset -c; -1: any)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = dict(QUICK if args.quick else FULL)
@@ -393,7 +404,27 @@ def main(argv=None) -> str:
         print("torch-pruning is not installed: its rows are skipped "
               "(pip install torch-pruning, or the 'bench' extra)")
     t0 = time.time()
+    import multiprocessing as mp
+
+    queue, workers, rest = mp.get_context("fork").Queue(), [], []
+    if args.jobs > 1:
+        rest, seeds = seeds[1:], seeds[:1]
+    for k in range(min(args.jobs - 1, len(rest)) if rest else 0):
+        chunk = rest[k::args.jobs - 1]
+        w = mp.get_context("fork").Process(target=lambda c=chunk: [
+            _worker(cfg, s, queue) for s in c])
+        w.start()
+        workers.append(w)
     acc, nets, x_test = run(cfg, seeds)
+    got = dict(queue.get() for _ in rest)
+    for w in workers:
+        w.join()
+    for seed in rest:
+        for k, v in got[seed].items():
+            acc[k] += v
+    seeds = seeds + rest
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity") and args.cpu in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {args.cpu})
     text = tables(cfg, acc, nets, x_test, cfg["reps"], have_tp)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\nchannel_cnn widths {list(cfg['widths'])} depths {list(cfg['depths'])} on digits; "
