@@ -1,15 +1,15 @@
 """Channel pruning and channel growth on a channel-level ResNet of 8x8 digits, side by side
 with Torch-Pruning, at an equal training budget.
 
-Run from the repository root (one thread, one core):
+Run from the repository root (one thread per process; latency pinned to one core):
 
-    PYTHONPATH=. taskset -c 1 python benchmarks/structural_channel.py             # ~15 min
-    PYTHONPATH=. taskset -c 1 python benchmarks/structural_channel.py --quick     # seconds
-    PYTHONPATH=. taskset -c 1 python benchmarks/structural_channel.py --seeds 5
+    PYTHONPATH=. python benchmarks/structural_channel.py --jobs 3    # ~10 min on 2 idle cores
+    PYTHONPATH=. python benchmarks/structural_channel.py --quick                  # seconds
+    PYTHONPATH=. python benchmarks/structural_channel.py --seeds 5 --high --jobs 5
 
 The network is ``channel_cnn`` (search_spaces/channel_cnn.py) on scikit-learn's digits
 (``load_dataset("digits")``: 1150 training, 287 validation, 360 test images). Every network
-gets the same number of training epochs over the training split, ``pre + ft``:
+gets the same number of training epochs over the training split, ``pre + ft`` (10 + 5):
 
 * **unpruned**: the full network, ``pre + ft`` epochs.
 * **pruned** (criterion x sparsity): ``pre`` epochs of the full network, the channels of
@@ -71,15 +71,16 @@ from supernet.train import slimming_loss, train_module
 from supernet.train.retrain import accuracy
 from supernet.units.deps import Ties
 
-FULL = {"widths": (16, 32, 64), "depths": (2, 2, 2), "pre": 20, "ft": 10, "seeds": 3,
-        "reps": 25, "lam": 1e-3, "noise": 0.01}
+FULL = {"widths": (16, 32, 64), "depths": (2, 2, 2), "pre": 10, "ft": 5, "seeds": 3,
+        "reps": 15, "lam": 1e-3, "noise": 0.01}
 QUICK = {"widths": (8, 16), "depths": (1, 1), "pre": 2, "ft": 1, "seeds": 1, "reps": 3,
          "lam": 1e-3, "noise": 0.01}
-#: Sparsity -> the methods run at it: 50% of the channels (a quarter of the MACs), 5/16 of
-#: them (about half the MACs, for latency at half the FLOPs) and 7/8 of them.
+#: Sparsity -> the methods run at it: 50% of the channels (a quarter of the MACs) and 5/16
+#: of them (about half the MACs, for latency at half the FLOPs); ``--high`` adds 7/8.
 ALL = ("random", "L1 magnitude", "Taylor", "slimming", "small dense", "Torch-Pruning")
 SPARSITIES = {0.5: ALL + ("gated search",), 0.3125: ("L1 magnitude", "small dense",
-                                                     "Torch-Pruning"), 0.875: ALL}
+                                                     "Torch-Pruning")}
+HIGH = {0.875: ALL}
 LR, BATCH = 0.05, 64
 
 
@@ -263,7 +264,7 @@ def mean_std(values) -> str:
     return f"{statistics.mean(v):.2f} ± {sd:.2f}"
 
 
-def run(cfg, seeds, log=print):
+def run(cfg, seeds, log=print, sparsities=SPARSITIES):
     data = load_dataset("digits")
     x_test = data.test[0]
     W, D, pre, ft = cfg["widths"], cfg["depths"], cfg["pre"], cfg["ft"]
@@ -281,7 +282,7 @@ def run(cfg, seeds, log=print):
         base = train(fresh(W, D, seed), data, pre, seed)
         slim = fresh(W, D, seed)
         train(slim, data, pre, seed, loss_fn=slimming_loss(slim, cfg["lam"]))
-        for sp, methods in SPARSITIES.items():
+        for sp, methods in sparsities.items():
             tag = f"{round(100 * sp)}%"
             crits = {"random": lambda n, s=seed: random_scores(n, s),
                      "L1 magnitude": lambda n: scores.magnitude(n, what="units"),
@@ -377,9 +378,9 @@ def tables(cfg, acc, nets, x_test, reps, have_tp):
     return "\n".join(out)
 
 
-def _worker(cfg, seed, queue):
+def _worker(cfg, seed, queue, sparsities):
     torch.set_num_threads(1)
-    acc, _, _ = run(cfg, [seed], log=lambda *a: None)
+    acc, _, _ = run(cfg, [seed], log=lambda *a: None, sparsities=sparsities)
     queue.put((seed, acc))
 
 
@@ -392,8 +393,10 @@ def main(argv=None) -> str:
                         "latency is measured once they are done, in this one)")
     p.add_argument("--cpu", type=int, default=1,
                    help="the core the latency is measured on (as taskset -c; -1: any)")
+    p.add_argument("--high", action="store_true", help="also prune 7/8 of the channels")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    sparsities = {**SPARSITIES, **(HIGH if args.high else {})}
     cfg = dict(QUICK if args.quick else FULL)
     seeds = list(range(args.seeds or cfg["seeds"]))
     try:
@@ -412,10 +415,10 @@ def main(argv=None) -> str:
     for k in range(min(args.jobs - 1, len(rest)) if rest else 0):
         chunk = rest[k::args.jobs - 1]
         w = mp.get_context("fork").Process(target=lambda c=chunk: [
-            _worker(cfg, s, queue) for s in c])
+            _worker(cfg, s, queue, sparsities) for s in c])
         w.start()
         workers.append(w)
-    acc, nets, x_test = run(cfg, seeds)
+    acc, nets, x_test = run(cfg, seeds, sparsities=sparsities)
     got = dict(queue.get() for _ in rest)
     for w in workers:
         w.join()
