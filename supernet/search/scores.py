@@ -18,6 +18,9 @@ unit, keyed by node. Turn them into edits with :func:`supernet.search.discretize
 * :func:`obd`: Optimal Brain Damage (LeCun et al., 1990), the second-order saliency
   ``h_kk w_k² / 2`` of each connection, ``h_kk`` the diagonal of the loss Hessian (estimated
   by Hutchinson's method from Hessian-vector products, or exact for small networks).
+* :func:`bn_scale`: ``|γ|`` per unit of every batch-normalized node, the channel score of
+  network slimming (Liu et al., 2017), after training with the L1 penalty of
+  :func:`supernet.train.slimming_loss`.
 
 Examples:
     >>> import torch
@@ -43,10 +46,11 @@ import torch
 import torch.nn.functional as F
 
 from supernet.errors import SupernetError
+from supernet.train.slimming import bn_scales
 from supernet.units.build import edge_key, taps
 from supernet.units.layout import Layout
 
-__all__ = ["magnitude", "snip", "taylor", "gradient", "obd", "entry_weights"]
+__all__ = ["magnitude", "snip", "taylor", "gradient", "obd", "bn_scale", "entry_weights"]
 
 
 def _weighted(module):
@@ -216,3 +220,36 @@ def obd(module, batch, loss_fn: Callable | None = None, samples: int = 64, seed:
         mask = e["mask"]
         out[key] = saliency[_rows(mask), mask.indices]
     return out
+
+
+def bn_scale(module, nodes=None) -> dict[str, np.ndarray]:
+    """Network slimming's channel score: ``|γ|``, the batch-norm scale factor of each unit.
+
+    Liu et al., "Learning Efficient Convolutional Networks through Network Slimming" (ICCV
+    2017), Section 3: after training with ``λ Σ |γ|`` added to the loss
+    (:func:`supernet.train.slimming_loss`), the channels of smallest ``|γ|`` are pruned.
+    Keys are the batch-normalized nodes of the module's graph (``nodes``: only these; a node
+    without batch norm, or not in the graph, is refused by name). Pruned by
+    :func:`supernet.search.discretize.units.prune`, tied units (a residual stream) go
+    together, scored by the sum of their ``|γ|``.
+
+    Examples:
+        >>> from supernet import Graph, compile
+        >>> from supernet.units import add_group, add_input, connect
+        >>> g = Graph("channel"); add_input(g, "x", 2)
+        >>> add_group(g, "c", 3, norm="batchnorm", bias=False); connect(g, "x", "c", "conv", kernel=1)
+        >>> g.set_outputs(["c"]); net = compile(g)
+        >>> bn_scale(net)["c"]
+        array([1., 1., 1.])
+    """
+    graph = getattr(module, "graph", None)
+    if graph is None or getattr(graph, "level", None) not in ("channel", "neuron"):
+        raise SupernetError("bn_scale: scores units of a compiled channel- or neuron-level "
+                            f"module, got {type(module).__name__}")
+    if nodes is not None:
+        for n in nodes:
+            if n not in graph.nx:
+                raise SupernetError(f"{graph.name}: bn_scale: no node {n!r} in the graph")
+    with torch.no_grad():
+        return {n: g.detach().abs().cpu().numpy().astype(np.float64)
+                for n, g in bn_scales(module, nodes).items()}

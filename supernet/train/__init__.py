@@ -12,6 +12,7 @@ from supernet.train.data import (
     to_device,
 )
 from supernet.train.retrain import TrainResult, evaluation_graph, fine_tune, retrain, train_module
+from supernet.train.slimming import bn_scales, l1_scales, slimming_loss
 from supernet.train.training import (
     IGNORE_INDEX,
     Meter,
@@ -45,4 +46,7 @@ __all__ = [
     "train_module",
     "evaluation_graph",
     "TrainResult",
+    "bn_scales",
+    "l1_scales",
+    "slimming_loss",
 ]
