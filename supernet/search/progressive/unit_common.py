@@ -1,0 +1,450 @@
+"""What the progressive policies of the channel and neuron levels share: a size target, the
+cost of a keep/drop decision before it is applied, decisions frozen while the search goes
+on, and the edits that make them permanent.
+
+The decision variables are those of :class:`~supernet.search.choices.units.UnitChoiceSpace`:
+one per dependency group of gated units and one per gated connection. A policy decides a
+variable in one of two ways:
+
+* *drop*: its units or connection leave the graph at once (:class:`~supernet.edits.RemoveUnits`,
+  :class:`~supernet.edits.RemoveConnections` through ``state.editor``);
+* *keep*: its rows stay with keep weight one and no gradient (:class:`FrozenRows`, the
+  counterpart of a layer-level edge reduced to its chosen op); when every row of a node or
+  edge is decided, its gate goes (:class:`~supernet.edits.UngateUnits`,
+  :class:`~supernet.edits.UngateConnections`).
+
+:class:`SizeTarget` is the size a search ends at: a fraction (or an absolute number) of the
+parameters or multiply-accumulates of the network the search starts from, counted by
+:func:`supernet.cost.units.unit_cost`. :class:`Sizer` gives the cost a drop vector would
+leave, by :meth:`~supernet.cost.units.UnitCostReport.expected` with 0/1 keep probabilities
+(tied units count as their group), so that policies choose how many variables to drop by
+bisection, before editing anything.
+
+Examples:
+    >>> from supernet import compile
+    >>> from supernet.units import mlp
+    >>> from supernet.search.discretize.units import set_gated
+    >>> g = mlp([4, 6, 2], seed=0); set_gated(g, units=["h1"]); net = compile(g)
+    >>> space = UnitChoiceSpace(g, net); sizer = Sizer(g, net, space, "params")
+    >>> sizer.full, sizer.cost(np.array([True, True, True, False, False, False]))
+    (44.0, 23.0)
+    >>> SizeTarget(0.5).bind(g)
+    22.0
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import torch
+
+from supernet.cost.units import keep_probabilities, unit_cost
+from supernet.edits.units import UngateConnections, UngateUnits
+from supernet.errors import ConfigError, SearchError
+from supernet.gates import Decision
+from supernet.search.base import DiscretizationPolicy, SearchState, require_unit
+from supernet.search.choices.units import UnitChoiceSpace
+from supernet.search.progressive.masking import RelaxationWrapper
+from supernet.search.relaxations.base import gate_probabilities
+from supernet.units.build import connection_ids
+
+__all__ = ["SizeTarget", "Sizer", "FrozenRows", "UnitDecisions", "KeepToTarget", "row_ids",
+           "variable_ids", "smallest_prefix", "METRIC_FIELDS"]
+
+#: Metrics of a size target and the :class:`~supernet.counting.Cost` field each counts.
+METRIC_FIELDS = {"params": "params", "macs": "macs"}
+
+_INSTEAD = "at the layer level use pdarts, sgas, darts_pt, pcdarts or proxyless"
+
+
+class SizeTarget:
+    """The size a unit-level search ends at.
+
+    Args:
+        fraction: the target as a fraction of the starting network's ``metric`` (``0.5``:
+            half the parameters); give this or ``value``.
+        value: the target as an absolute count.
+        metric: ``"params"`` or ``"macs"`` (multiply-accumulates per sample).
+        input_shape: per-sample input shape for ``"macs"`` (default: the graph's input
+            ``shape`` attributes, see :func:`~supernet.cost.units.unit_cost`).
+        tolerance: how far above the target (relative) a result may end; decisions stop at
+            the first size at or below the target, so they end within one unit's or
+            connection's cost of it.
+    """
+
+    def __init__(self, fraction: float | None = 0.5, value: float | None = None,
+                 metric: str = "params", input_shape=None, tolerance: float = 0.02):
+        if metric not in METRIC_FIELDS:
+            raise ConfigError(f"size target: metric {metric!r} is unknown; use one of "
+                              f"{list(METRIC_FIELDS)}")
+        if value is not None:
+            fraction = None
+        if fraction is None and value is None:
+            raise ConfigError("size target: give fraction (of the starting size) or value")
+        if fraction is not None and not 0.0 < float(fraction) <= 1.0:
+            raise ConfigError(f"size target: fraction must be in (0, 1], got {fraction!r}")
+        if value is not None and float(value) <= 0:
+            raise ConfigError(f"size target: value must be positive, got {value!r}")
+        self.fraction = None if fraction is None else float(fraction)
+        self.value = None if value is None else float(value)
+        self.metric, self.input_shape, self.tolerance = metric, input_shape, float(tolerance)
+        self.start: float | None = None
+
+    @property
+    def field(self) -> str:
+        return METRIC_FIELDS[self.metric]
+
+    def size(self, graph) -> float:
+        """``metric`` of ``graph`` as it is."""
+        return float(getattr(unit_cost(graph, self.input_shape).total, self.field))
+
+    def bind(self, graph) -> float:
+        """The absolute target on ``graph`` (the starting size is taken once)."""
+        if self.start is None:
+            self.start = self.size(graph)
+        return self.value if self.value is not None else self.fraction * self.start
+
+    def __repr__(self) -> str:
+        what = f"value={self.value:g}" if self.value is not None else f"fraction={self.fraction}"
+        return f"SizeTarget({what}, metric={self.metric!r})"
+
+
+def as_target(target) -> SizeTarget:
+    """A :class:`SizeTarget` from one, a fraction, or a mapping of its arguments."""
+    if isinstance(target, SizeTarget):
+        return target
+    if isinstance(target, dict):
+        return SizeTarget(**target)
+    if isinstance(target, (int, float)) and not isinstance(target, bool):
+        return SizeTarget(float(target))
+    raise ConfigError(f"target: expected a fraction, a mapping of SizeTarget arguments "
+                      f"(fraction, value, metric, input_shape) or a SizeTarget, got {target!r}")
+
+
+class Sizer:
+    """The ``field`` cost of the graph once the variables flagged in a drop vector go."""
+
+    def __init__(self, graph, module, space: UnitChoiceSpace, field: str, input_shape=None):
+        self.module, self.space, self.field = module, space, field
+        self.report = unit_cost(graph, input_shape)
+        self.full = float(getattr(self.report.total, field))
+
+    def cost(self, drop: np.ndarray) -> float:
+        gates = self.space.decisions(self.space.choice(drop))
+        units, conns = keep_probabilities(self.module, gates)
+        with torch.no_grad():
+            return float(self.report.expected(units, conns, field=self.field))
+
+
+def smallest_prefix(n: int, done) -> int:
+    """The smallest ``k`` in ``[0, n]`` with ``done(k)`` true (``done`` monotone; ``n``
+    when none is)."""
+    lo, hi = 0, n
+    if done(0):
+        return 0
+    if not done(n):
+        return n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if done(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def row_ids(graph, what: str, where) -> list:
+    """Stable identities of the rows of a gate group: unit ids of a node, or
+    ``(dst, src, tap)`` of the connections of an edge (mask order)."""
+    if what == "units":
+        return [int(u) for u in graph.nx.nodes[where]["units"]]
+    dst, src, tp = connection_ids(graph, *where)
+    taps = tp.tolist() if tp is not None else [-1] * len(dst)
+    return list(zip(dst.tolist(), src.tolist(), taps))
+
+
+def variable_ids(space: UnitChoiceSpace) -> list:
+    """A stable identity per decision variable: ``(gate key, row id)`` of its first row."""
+    out = [None] * space.size
+    groups = space.module.gate_groups()
+    for k in space.keys:
+        what, where = groups[k]
+        ids = row_ids(space.graph, what, where)
+        for row, var in enumerate(space.index[k]):
+            if out[var] is None:
+                out[var] = (k, ids[row])
+    return out
+
+
+class FrozenRows(RelaxationWrapper):
+    """``base``'s decisions, with the rows decided "keep" at keep weight one (no gradient).
+
+    Attributes:
+        frozen: gate key -> identities of its frozen rows (:func:`row_ids`).
+    """
+
+    def __init__(self, base=None):
+        super().__init__(base)
+        self.frozen: dict[str, set] = {}
+        self._module = None
+        self._masks: tuple[int, dict] | None = None
+
+    def attach(self, module) -> None:
+        self._module = weakref.ref(module)
+        self._masks = None
+        self.base.attach(module)
+
+    def masks(self) -> dict[str, np.ndarray]:
+        """Gate key -> boolean mask of its frozen rows (cached per graph version)."""
+        module = self._module() if self._module is not None else None
+        if module is None or not self.frozen:
+            return {}
+        version = module.graph.version
+        if self._masks is None or self._masks[0] != version:
+            groups = module.gate_groups()
+            out = {}
+            for k, ids in self.frozen.items():
+                if k in groups and ids:
+                    what, where = groups[k]
+                    out[k] = np.array([r in ids for r in row_ids(module.graph, what, where)])
+            self._masks = (version, out)
+        return self._masks[1]
+
+    def adjust(self, key, decision):
+        mask = self.masks().get(key)
+        if mask is None or not mask.any() or decision.weights is None:
+            return decision
+        w = decision.weights.clone()
+        fixed = torch.as_tensor(mask, device=w.device)
+        w[fixed] = torch.tensor([1.0, 0.0], dtype=w.dtype, device=w.device)
+        return Decision(w, decision.active)
+
+    def probabilities(self, module):
+        fn = getattr(self.base, "probabilities", None)
+        probs = (fn(module) if fn is not None else
+                 {k: torch.softmax(a.detach(), -1) for k, a in module.arch.items()})
+        for k, mask in self.masks().items():
+            if k in probs and mask.any():
+                p = probs[k].clone()
+                p[torch.as_tensor(mask)] = torch.tensor([1.0, 0.0], dtype=p.dtype)
+                probs[k] = p
+        return probs
+
+    def resync(self, module):
+        self._masks = None
+        fn = getattr(self.base, "resync", None)
+        if fn is not None:
+            fn(module)
+
+    @property
+    def tau(self):
+        """The base relaxation's temperature (Gumbel relaxations), for the history."""
+        return getattr(self.base, "tau", None)
+
+
+class UnitDecisions(DiscretizationPolicy):
+    """Base of the unit-level progressive policies: a size target, drops and frozen keeps.
+
+    Args:
+        target: a :class:`SizeTarget`, a fraction of the starting parameters, or a mapping
+            of :class:`SizeTarget` arguments.
+
+    Attributes:
+        sizes: the ``metric`` of the graph after each decision round (``(epoch, size)``).
+    """
+
+    name = "unit policy"
+    #: variables tried one by one past the first overshoot, to land within the tolerance
+    search_limit = 256
+
+    def __init__(self, target=0.5):
+        self.target = as_target(target)
+        self.goal: float | None = None
+        self.sizes: list[tuple[int, float]] = []
+        self._relax: FrozenRows | None = None
+        self._restore: dict | None = None
+
+    # ---------------------------------------------------------------- set-up
+    def _setup(self, state: SearchState) -> None:
+        require_unit(state.graph, self.name, _INSTEAD)
+        relax = state.module.relaxation
+        if not isinstance(relax, FrozenRows):
+            if relax is None:
+                raise SearchError(f"{state.graph.name}: {self.name} needs the module's "
+                                  "relaxation (the search sets it)")
+            relax = FrozenRows(relax)
+            state.module.relaxation = relax
+            relax.attach(state.module)
+        self._relax = relax
+        if self._restore is not None:  # a resumed search: the keeps decided before
+            relax.frozen = {k: {tuple(i) if isinstance(i, list) else i for i in ids}
+                            for k, ids in self._restore.items()}
+            relax._masks = None
+            self._restore = None
+        if self.goal is None:
+            self.goal = self.target.bind(state.graph)
+            space = self.space(state)
+            if not space.size:
+                raise SearchError(f"{state.graph.name}: {self.name} found no gated unit or "
+                                  "connection to decide; gate some (set_gated)")
+            sizer = self.sizer(state, space)
+            low = sizer.cost(space.repair(np.ones(space.size, bool), np.zeros(space.size)))
+            if low > self.goal * (1 + self.target.tolerance):
+                raise SearchError(
+                    f"{state.graph.name}: {self.name}: the target {self.target} is "
+                    f"{self.goal:.0f} {self.target.metric}, but dropping every gated unit and "
+                    f"connection leaves {low:.0f} (of {sizer.full:.0f}); gate more of the "
+                    "network or raise the target")
+
+    def space(self, state) -> UnitChoiceSpace:
+        return UnitChoiceSpace(state.graph, state.module)
+
+    def sizer(self, state, space) -> Sizer:
+        return Sizer(state.graph, state.module, space, self.target.field,
+                     self.target.input_shape)
+
+    def frozen(self, state, space) -> np.ndarray:
+        """The variables already decided "keep"."""
+        vec = np.zeros(space.size, bool)
+        for k, mask in state.module.relaxation.masks().items():
+            if k in space.index:
+                vec[space.index[k][mask]] = True
+        return vec
+
+    def keep_scores(self, state, space) -> np.ndarray:
+        return space.keep_scores(gate_probabilities(state.module))
+
+    # ---------------------------------------------------------------- decisions
+    def drop(self, state, space, vec: np.ndarray) -> None:
+        """Remove the variables flagged in ``vec`` (through ``state.editor``)."""
+        if vec.any():
+            for edit in space.edits(space.choice(vec), final=False):
+                state.editor.apply(edit)
+
+    def keep_ids(self, state, space, vec: np.ndarray) -> dict:
+        """Gate key -> row identities of the variables flagged in ``vec`` (for
+        :meth:`freeze`; identities survive the edits applied in between)."""
+        groups = state.module.gate_groups()
+        out = {}
+        for k in space.keys:
+            rows = np.nonzero(vec[space.index[k]])[0]
+            if len(rows):
+                ids = row_ids(state.graph, *groups[k])
+                out[k] = {ids[r] for r in rows}
+        return out
+
+    def freeze(self, state, ids: dict) -> None:
+        """Freeze rows ``ids`` (:meth:`keep_ids`) at "keep"; ungate the nodes and edges
+        whose every row is decided."""
+        relax = state.module.relaxation
+        for k, rows in ids.items():
+            relax.frozen.setdefault(k, set()).update(rows)
+        relax._masks = None
+        groups = state.module.gate_groups()
+        nodes, edges = [], []
+        for k, mask in relax.masks().items():
+            if mask.all():
+                what, where = groups[k]
+                (nodes if what == "units" else edges).append(where)
+                del relax.frozen[k]
+        relax._masks = None
+        if edges:
+            state.editor.apply(UngateConnections([list(e) for e in edges]))
+        if nodes:
+            state.editor.apply(UngateUnits(nodes))
+
+    def keep(self, state, space, vec: np.ndarray) -> None:
+        """Freeze the variables flagged in ``vec`` at "keep" (see :meth:`freeze`)."""
+        if vec.any():
+            self.freeze(state, self.keep_ids(state, space, vec))
+
+    def drop_to(self, state, space, goal: float, order: np.ndarray,
+                scores: np.ndarray | None = None) -> np.ndarray:
+        """The drop vector of the shortest prefix of ``order`` (variables) that brings the
+        size to ``goal`` or below (all of ``order`` when none does); a node keeps a unit."""
+        sizer = self.sizer(state, space)
+        scores = np.zeros(space.size) if scores is None else scores
+
+        def vec(k):
+            v = np.zeros(space.size, bool)
+            v[order[:k]] = True
+            return space.repair(v, scores)
+
+        k = smallest_prefix(len(order), lambda k: sizer.cost(vec(k)) <= goal)
+        low = goal * (1 - self.target.tolerance / 2)
+        if k == 0 or sizer.cost(vec(k)) >= low:
+            return vec(k)
+        # the k-th variable overshoots: from the prefix before it, take the next variables
+        # in order that do not (finer ones: connections, small units) until within reach
+        best, size = vec(k - 1), sizer.cost(vec(k - 1))
+        for var in order[k - 1:k - 1 + self.search_limit]:
+            if size <= goal:
+                break
+            trial = best.copy()
+            trial[var] = True
+            trial = space.repair(trial, scores)
+            c = sizer.cost(trial)
+            if c >= low:
+                best, size = trial, c
+        return best if size <= goal * (1 + self.target.tolerance / 2) else vec(k)
+
+    def to_target(self, state, scores: np.ndarray | None = None) -> None:
+        """Drop the undecided variables of lowest ``scores`` (default: keep probability)
+        until the target is met, then keep the rest and fix every gate."""
+        space = self.space(state)
+        if space.size:
+            scores = self.keep_scores(state, space) if scores is None else scores
+            free = np.nonzero(~self.frozen(state, space))[0]
+            order = free[np.argsort(scores[free], kind="stable")]
+            drop = self.drop_to(state, space, self.goal, order, scores)
+            for edit in space.edits(space.choice(drop), final=True):
+                state.editor.apply(edit)
+        self.finish(state)
+
+    def finish(self, state) -> None:
+        """Fix the gates left and take the relaxation off a module without gates."""
+        space = self.space(state)
+        if space.size:  # every variable decided: fix the gates
+            for edit in space.edits(space.choice(np.zeros(space.size, bool)), final=True):
+                state.editor.apply(edit)
+        if not len(state.module.arch):
+            state.module.relaxation = None
+        self.sizes.append((state.epoch, self.target.size(state.graph)))
+
+    def record(self, state) -> None:
+        self.sizes.append((state.epoch, self.target.size(state.graph)))
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        frozen = {} if self._relax is None else {
+            k: sorted(list(i) if isinstance(i, tuple) else i for i in ids)
+            for k, ids in self._relax.frozen.items()}
+        return {"goal": self.goal, "start": self.target.start, "sizes": list(self.sizes),
+                "frozen": frozen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.goal = state.get("goal")
+        self.target.start = state.get("start")
+        self.sizes = [tuple(s) for s in state.get("sizes", [])]
+        self._restore = state.get("frozen") or None
+
+
+class KeepToTarget(UnitDecisions):
+    """At the end of the search, drop the variables of lowest keep probability until the
+    size target is met (the discretization of ``unit_pcdarts`` and ``unit_proxyless``:
+    their papers keep the strongest candidates; here the number kept is set by the target).
+
+    Examples:
+        >>> KeepToTarget(0.5).target
+        SizeTarget(fraction=0.5, metric='params')
+    """
+
+    name = "KeepToTarget"
+
+    def on_search_start(self, state):
+        self._setup(state)
+
+    def finalize(self, state):
+        self._setup(state)
+        self.to_target(state)
