@@ -167,10 +167,9 @@ def row_ids(graph, what: str, where) -> list:
 def variable_ids(space: UnitChoiceSpace) -> list:
     """A stable identity per decision variable: ``(gate key, row id)`` of its first row."""
     out = [None] * space.size
-    groups = space.module.gate_groups()
     for k in space.keys:
-        what, where = groups[k]
-        ids = row_ids(space.graph, what, where)
+        what = "units" if k in space.unit_keys else "connections"
+        ids = row_ids(space.graph, what, space.where[k])
         for row, var in enumerate(space.index[k]):
             if out[var] is None:
                 out[var] = (k, ids[row])
@@ -436,8 +435,8 @@ class KeepToTarget(UnitDecisions):
     their papers keep the strongest candidates; here the number kept is set by the target).
 
     Examples:
-        >>> KeepToTarget(0.5).target
-        SizeTarget(fraction=0.5, metric='params')
+        >>> KeepToTarget(0.5)
+        KeepToTarget(target=SizeTarget(fraction=0.5, metric='params'))
     """
 
     name = "KeepToTarget"
@@ -448,3 +447,6 @@ class KeepToTarget(UnitDecisions):
     def finalize(self, state):
         self._setup(state)
         self.to_target(state)
+
+    def __repr__(self) -> str:
+        return f"KeepToTarget(target={self.target})"
