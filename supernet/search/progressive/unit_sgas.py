@@ -28,8 +28,9 @@ probability:
   removed (:class:`~supernet.edits.RemoveUnits`, :class:`~supernet.edits.RemoveConnections`);
 * the size target bounds the decisions, as SGAS's ``max_inputs`` bounds the edges a node
   keeps: the decisions of a round are taken in score order while the target stays
-  reachable (the keeps leave it reachable by dropping undecided variables, the drops leave
-  at least the target); :meth:`UnitSGAS.finalize` drops the undecided variables of lowest
+  reachable (the keeps leave it reachable by dropping the undecided connections, or units
+  where no connection is gated, so that fine variables are left to land close to it; the
+  drops leave at least the target); :meth:`UnitSGAS.finalize` drops the undecided variables of lowest
   keep probability down to the target, as SGAS's final genotype fills each node's budget
   with its most important edges.
 
@@ -164,13 +165,21 @@ class UnitSGAS(UnitDecisions):
         sizer = self.sizer(state, space)
         frozen = self.frozen(state, space)
 
+        # the finest variables left undecided must be able to close the gap to the target:
+        # connections when there are gated connections, else units
+        fine = np.zeros(space.size, bool)
+        fine[space.unit_vars:] = True
+        if not fine.any():
+            fine[:] = True
+
         def infeasible(k):
             kept = frozen.copy()
             kept[ranked[:k][~drop_it[:k]]] = True
             dropped = np.zeros(space.size, bool)
             dropped[ranked[:k][drop_it[:k]]] = True
-            low = sizer.cost(space.repair(~kept, keep))  # every undecided variable dropped
-            high = sizer.cost(space.repair(dropped, keep))  # every undecided one kept
+            # every undecided fine variable dropped, or every undecided one kept
+            low = sizer.cost(space.repair(dropped | (fine & ~kept), keep))
+            high = sizer.cost(space.repair(dropped, keep))
             return low > self.goal or high < self.goal
 
         n = max(0, longest_feasible(len(ranked), infeasible))
