@@ -30,9 +30,9 @@ probability:
   keeps: the decisions of a round are taken in score order while the target stays
   reachable (the keeps leave it reachable by dropping the undecided connections, or units
   where no connection is gated, so that fine variables are left to land close to it; the
-  drops leave at least the target); :meth:`UnitSGAS.finalize` drops the undecided variables of lowest
-  keep probability down to the target, as SGAS's final genotype fills each node's budget
-  with its most important edges.
+  drops leave at least the target); :meth:`UnitSGAS.finalize` drops the undecided
+  variables of lowest keep probability down to the target, as SGAS's final genotype fills
+  each node's budget with its most important edges.
 
 Examples:
     >>> import torch

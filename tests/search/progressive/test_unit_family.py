@@ -22,7 +22,6 @@ from supernet.edits import Editor, RemoveUnits
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision
 from supernet.search import BilevelSearch, create_strategy
-from supernet.search.choices.units import UnitChoiceSpace
 from supernet.search.discretize.units import set_gated
 from supernet.search.progressive import (
     SizeTarget,
