@@ -24,7 +24,7 @@ At the channel and neuron levels (keep/drop gates of units and connections):
 :class:`KeepToTarget`      the lowest keep probabilities removed down to a size target
 ========================= ==========================================================
 
-Those four end at a :class:`SizeTarget` (parameters or MACs); PC-DARTS and ProxylessNAS at
+Those four end at a :class:`~supernet.search.budget.Budget` (parameters, MACs or latency); PC-DARTS and ProxylessNAS at
 these levels are relaxations (:class:`~supernet.search.relaxations.PartialUnits`,
 :class:`~supernet.search.relaxations.BinaryUnitGates`) discretized by :class:`KeepToTarget`.
 
@@ -77,7 +77,7 @@ from supernet.search.progressive.sgas import (
     sgas_policy,
 )
 from supernet.search.progressive.skip_dropout import DropoutDecision, SkipDropout
-from supernet.search.progressive.unit_common import FrozenRows, KeepToTarget, SizeTarget
+from supernet.search.progressive.unit_common import FrozenRows, KeepToTarget
 from supernet.search.progressive.unit_darts_pt import UnitDartsPT
 from supernet.search.progressive.unit_gates import ProgressiveGates
 from supernet.search.progressive.unit_pdarts import UnitPDARTS
@@ -91,6 +91,6 @@ __all__ = [
     "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
     "constraints_of", "register_strategies",
     "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
-    "UnitPDARTS", "UnitSGAS", "unit_criteria", "UnitDartsPT", "KeepToTarget", "SizeTarget",
+    "UnitPDARTS", "UnitSGAS", "unit_criteria", "UnitDartsPT", "KeepToTarget",
     "FrozenRows",
 ]

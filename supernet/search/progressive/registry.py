@@ -32,7 +32,7 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
 
 The P-DARTS, SGAS, DARTS-PT, PC-DARTS and ProxylessNAS families at the channel and neuron
 levels, each ending at a size ``target`` (fraction of the starting ``metric``, parameters by
-default; :class:`~supernet.search.progressive.unit_common.SizeTarget`):
+default; or a mapping of :class:`~supernet.search.budget.Budget` keys):
 
 ================== ===================================================================
 ``unit_pdarts``     softmax gates; stages that each end by removing the lowest keep
@@ -173,7 +173,9 @@ def _register_unit_family(register_strategy, Strategy) -> None:
     levels = ("channel", "neuron")
 
     def target_of(target, metric):
-        return target if isinstance(target, dict) else {"fraction": target, "metric": metric}
+        if isinstance(target, dict):
+            return {"metric": metric, **target}
+        return {"fraction": target, "metric": metric}
 
     @register_strategy("unit_pdarts")
     def _unit_pdarts(target=0.5, metric: str = "params", stages=3, warmup: float = 0.4):
@@ -206,6 +208,7 @@ def _register_unit_family(register_strategy, Strategy) -> None:
 
     @register_strategy("unit_proxyless")
     def _unit_proxyless(target=0.5, metric: str = "params", cost_weight: float = 0.0):
+        # the cost loss counts the target's metric
         # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999)
         return Strategy("unit_proxyless", BinaryUnitGates(cost_weight, metric),
                         KeepToTarget(target_of(target, metric)),

@@ -13,22 +13,24 @@ variable in one of two ways:
   edge is decided, its gate goes (:class:`~supernet.edits.UngateUnits`,
   :class:`~supernet.edits.UngateConnections`).
 
-:class:`SizeTarget` is the size a search ends at: a fraction (or an absolute number) of the
-parameters or multiply-accumulates of the network the search starts from, counted by
-:func:`supernet.cost.units.unit_cost`. :class:`Sizer` gives the cost a drop vector would
-leave, by :meth:`~supernet.cost.units.UnitCostReport.expected` with 0/1 keep probabilities
-(tied units count as their group), so that policies choose how many variables to drop by
-bisection, before editing anything.
+The size a search ends at is a :class:`~supernet.search.budget.Budget` (parameters,
+multiply-accumulates or measured latency; a fraction of the network the search starts from
+or an absolute value), resolved into its :class:`~supernet.search.budget.CostModel` when the
+search starts (a target out of reach fails then, before training). :class:`Sizer` gives the
+cost a drop vector would leave (:meth:`~supernet.search.budget.CostModel.choice_cost`: 0/1
+keep probabilities, tied units counted as their group), so that policies choose how many
+variables to drop by bisection, before editing anything.
 
 Examples:
     >>> from supernet import compile
     >>> from supernet.units import mlp
     >>> from supernet.search.discretize.units import set_gated
     >>> g = mlp([4, 6, 2], seed=0); set_gated(g, units=["h1"]); net = compile(g)
-    >>> space = UnitChoiceSpace(g, net); sizer = Sizer(g, net, space, "params")
+    >>> space = UnitChoiceSpace(g, net); model = as_budget(0.5).resolve(g, net)
+    >>> sizer = Sizer(model, space)
     >>> sizer.full, sizer.cost(np.array([True, True, True, False, False, False]))
     (44.0, 23.0)
-    >>> SizeTarget(0.5).bind(g)
+    >>> model.target
     22.0
 """
 
@@ -39,102 +41,45 @@ import weakref
 import numpy as np
 import torch
 
-from supernet.cost.units import keep_probabilities, unit_cost
 from supernet.edits.units import UngateConnections, UngateUnits
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision
 from supernet.search.base import DiscretizationPolicy, SearchState, require_unit
+from supernet.search.budget import Budget, CostModel
 from supernet.search.choices.units import UnitChoiceSpace
 from supernet.search.progressive.masking import RelaxationWrapper
 from supernet.search.relaxations.base import gate_probabilities
 from supernet.units.build import connection_ids
 
-__all__ = ["SizeTarget", "Sizer", "FrozenRows", "UnitDecisions", "KeepToTarget", "row_ids",
-           "variable_ids", "smallest_prefix", "METRIC_FIELDS"]
-
-#: Metrics of a size target and the :class:`~supernet.counting.Cost` field each counts.
-METRIC_FIELDS = {"params": "params", "macs": "macs"}
+__all__ = ["as_budget", "Sizer", "FrozenRows", "UnitDecisions", "KeepToTarget", "row_ids",
+           "variable_ids", "smallest_prefix", "budget_repr"]
 
 _INSTEAD = "at the layer level use pdarts, sgas, darts_pt, pcdarts or proxyless"
 
 
-class SizeTarget:
-    """The size a unit-level search ends at.
-
-    Args:
-        fraction: the target as a fraction of the starting network's ``metric`` (``0.5``:
-            half the parameters); give this or ``value``.
-        value: the target as an absolute count.
-        metric: ``"params"`` or ``"macs"`` (multiply-accumulates per sample).
-        input_shape: per-sample input shape for ``"macs"`` (default: the graph's input
-            ``shape`` attributes, see :func:`~supernet.cost.units.unit_cost`).
-        tolerance: how far above the target (relative) a result may end; decisions stop at
-            the first size at or below the target, so they end within one unit's or
-            connection's cost of it.
-    """
-
-    def __init__(self, fraction: float | None = 0.5, value: float | None = None,
-                 metric: str = "params", input_shape=None, tolerance: float = 0.02):
-        if metric not in METRIC_FIELDS:
-            raise ConfigError(f"size target: metric {metric!r} is unknown; use one of "
-                              f"{list(METRIC_FIELDS)}")
-        if value is not None:
-            fraction = None
-        if fraction is None and value is None:
-            raise ConfigError("size target: give fraction (of the starting size) or value")
-        if fraction is not None and not 0.0 < float(fraction) <= 1.0:
-            raise ConfigError(f"size target: fraction must be in (0, 1], got {fraction!r}")
-        if value is not None and float(value) <= 0:
-            raise ConfigError(f"size target: value must be positive, got {value!r}")
-        self.fraction = None if fraction is None else float(fraction)
-        self.value = None if value is None else float(value)
-        self.metric, self.input_shape, self.tolerance = metric, input_shape, float(tolerance)
-        self.start: float | None = None
-
-    @property
-    def field(self) -> str:
-        return METRIC_FIELDS[self.metric]
-
-    def size(self, graph) -> float:
-        """``metric`` of ``graph`` as it is."""
-        return float(getattr(unit_cost(graph, self.input_shape).total, self.field))
-
-    def bind(self, graph) -> float:
-        """The absolute target on ``graph`` (the starting size is taken once)."""
-        if self.start is None:
-            self.start = self.size(graph)
-        return self.value if self.value is not None else self.fraction * self.start
-
-    def __repr__(self) -> str:
-        what = f"value={self.value:g}" if self.value is not None else f"fraction={self.fraction}"
-        return f"SizeTarget({what}, metric={self.metric!r})"
-
-
-def as_target(target) -> SizeTarget:
-    """A :class:`SizeTarget` from one, a fraction, or a mapping of its arguments."""
-    if isinstance(target, SizeTarget):
+def as_budget(target) -> Budget:
+    """A :class:`~supernet.search.budget.Budget` from one, a fraction of the parameters, or
+    a mapping of its keys (``{metric: macs, fraction: 0.25}``)."""
+    if isinstance(target, Budget):
         return target
     if isinstance(target, dict):
-        return SizeTarget(**target)
+        return Budget.from_config({"metric": "params", **target}, "strategy.target")
     if isinstance(target, (int, float)) and not isinstance(target, bool):
-        return SizeTarget(float(target))
-    raise ConfigError(f"target: expected a fraction, a mapping of SizeTarget arguments "
-                      f"(fraction, value, metric, input_shape) or a SizeTarget, got {target!r}")
+        return Budget("params", fraction=float(target))
+    raise ConfigError(f"strategy.target: expected a fraction of the parameters, a mapping "
+                      f"such as {{metric: params, fraction: 0.5}} or a Budget, got {target!r}")
 
 
 class Sizer:
-    """The ``field`` cost of the graph once the variables flagged in a drop vector go."""
+    """The cost a drop vector of ``space`` would leave, under a budget's cost model."""
 
-    def __init__(self, graph, module, space: UnitChoiceSpace, field: str, input_shape=None):
-        self.module, self.space, self.field = module, space, field
-        self.report = unit_cost(graph, input_shape)
-        self.full = float(getattr(self.report.total, field))
+    def __init__(self, model: CostModel, space: UnitChoiceSpace):
+        self.model, self.space = model, space
+        self.full = model.cost()
 
     def cost(self, drop: np.ndarray) -> float:
-        gates = self.space.decisions(self.space.choice(drop))
-        units, conns = keep_probabilities(self.module, gates)
         with torch.no_grad():
-            return float(self.report.expected(units, conns, field=self.field))
+            return self.model.choice_cost(self.space, self.space.choice(drop))
 
 
 def smallest_prefix(n: int, done) -> int:
@@ -246,8 +191,8 @@ class UnitDecisions(DiscretizationPolicy):
     """Base of the unit-level progressive policies: a size target, drops and frozen keeps.
 
     Args:
-        target: a :class:`SizeTarget`, a fraction of the starting parameters, or a mapping
-            of :class:`SizeTarget` arguments.
+        target: a :class:`~supernet.search.budget.Budget`, a fraction of the starting
+            parameters, or a mapping of its keys (``{metric: macs, fraction: 0.25}``).
 
     Attributes:
         sizes: the ``metric`` of the graph after each decision round (``(epoch, size)``).
@@ -258,8 +203,10 @@ class UnitDecisions(DiscretizationPolicy):
     search_limit = 256
 
     def __init__(self, target=0.5):
-        self.target = as_target(target)
+        self.target = as_budget(target)
+        self.model: CostModel | None = None
         self.goal: float | None = None
+        self.start: float | None = None
         self.sizes: list[tuple[int, float]] = []
         self._relax: FrozenRows | None = None
         self._restore: dict | None = None
@@ -281,27 +228,24 @@ class UnitDecisions(DiscretizationPolicy):
                             for k, ids in self._restore.items()}
             relax._masks = None
             self._restore = None
-        if self.goal is None:
-            self.goal = self.target.bind(state.graph)
-            space = self.space(state)
-            if not space.size:
+        if self.model is None:
+            model = self.target.resolve(state.graph, state.module)  # out of reach: fails now
+            if self.goal is not None:  # a resumed search: the sizes of its start
+                model.full, model.target = self.start, self.goal
+            self.model, self.goal, self.start = model, model.target, model.full
+            if not self.space(state).size:
                 raise SearchError(f"{state.graph.name}: {self.name} found no gated unit or "
                                   "connection to decide; gate some (set_gated)")
-            sizer = self.sizer(state, space)
-            low = sizer.cost(space.repair(np.ones(space.size, bool), np.zeros(space.size)))
-            if low > self.goal * (1 + self.target.tolerance):
-                raise SearchError(
-                    f"{state.graph.name}: {self.name}: the target {self.target} is "
-                    f"{self.goal:.0f} {self.target.metric}, but dropping every gated unit and "
-                    f"connection leaves {low:.0f} (of {sizer.full:.0f}); gate more of the "
-                    "network or raise the target")
 
     def space(self, state) -> UnitChoiceSpace:
         return UnitChoiceSpace(state.graph, state.module)
 
     def sizer(self, state, space) -> Sizer:
-        return Sizer(state.graph, state.module, space, self.target.field,
-                     self.target.input_shape)
+        return Sizer(self.model, space)
+
+    def size(self) -> float:
+        """The budget's metric of the graph as it is now."""
+        return self.model.cost()
 
     def frozen(self, state, space) -> np.ndarray:
         """The variables already decided "keep"."""
@@ -409,22 +353,22 @@ class UnitDecisions(DiscretizationPolicy):
                 state.editor.apply(edit)
         if not len(state.module.arch):
             state.module.relaxation = None
-        self.sizes.append((state.epoch, self.target.size(state.graph)))
+        self.sizes.append((state.epoch, self.size()))
 
     def record(self, state) -> None:
-        self.sizes.append((state.epoch, self.target.size(state.graph)))
+        self.sizes.append((state.epoch, self.size()))
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         frozen = {} if self._relax is None else {
             k: sorted(list(i) if isinstance(i, tuple) else i for i in ids)
             for k, ids in self._relax.frozen.items()}
-        return {"goal": self.goal, "start": self.target.start, "sizes": list(self.sizes),
+        return {"goal": self.goal, "start": self.start, "sizes": list(self.sizes),
                 "frozen": frozen}
 
     def load_state_dict(self, state: dict) -> None:
         self.goal = state.get("goal")
-        self.target.start = state.get("start")
+        self.start = state.get("start")
         self.sizes = [tuple(s) for s in state.get("sizes", [])]
         self._restore = state.get("frozen") or None
 
@@ -436,7 +380,7 @@ class KeepToTarget(UnitDecisions):
 
     Examples:
         >>> KeepToTarget(0.5)
-        KeepToTarget(target=SizeTarget(fraction=0.5, metric='params'))
+        KeepToTarget(target=Budget(metric='params', fraction=0.5))
     """
 
     name = "KeepToTarget"
@@ -449,4 +393,11 @@ class KeepToTarget(UnitDecisions):
         self.to_target(state)
 
     def __repr__(self) -> str:
-        return f"KeepToTarget(target={self.target})"
+        return f"KeepToTarget(target={budget_repr(self.target)})"
+
+
+def budget_repr(budget: Budget) -> str:
+    """``Budget(metric=..., fraction=...)``: the keys that set the target."""
+    what = (f"fraction={budget.fraction}" if budget.fraction is not None
+            else f"value={budget.value}")
+    return f"Budget(metric={budget.metric!r}, {what})"

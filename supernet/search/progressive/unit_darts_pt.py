@@ -31,7 +31,7 @@ made in :meth:`UnitDartsPT.finalize`, after the super-network is trained, as ``D
 
 Examples:
     >>> UnitDartsPT(0.5, order="sequential")
-    UnitDartsPT(target=SizeTarget(fraction=0.5, metric='params'), tune=1, order='sequential')
+    UnitDartsPT(target=Budget(metric='params', fraction=0.5), tune=1, order='sequential')
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision
 from supernet.search.base import SearchState
 from supernet.search.progressive.masking import batch_statistics
-from supernet.search.progressive.unit_common import UnitDecisions, variable_ids
+from supernet.search.progressive.unit_common import UnitDecisions, budget_repr, variable_ids
 from supernet.search.relaxations.base import set_phase
 
 __all__ = ["UnitDartsPT"]
@@ -58,7 +58,7 @@ class UnitDartsPT(UnitDecisions):
 
     Args:
         target: the final size (a fraction of the starting parameters, or a
-            :class:`~.unit_common.SizeTarget`).
+            :class:`~supernet.search.budget.Budget`).
         tune: epochs of ``state.train`` between two groups (0: none).
         order: ``"random"`` (the paper's) or ``"sequential"`` (gate order: unit groups,
             then connection groups).
@@ -211,4 +211,5 @@ class UnitDartsPT(UnitDecisions):
             self.rng.setstate((v, tuple(s), g))
 
     def __repr__(self) -> str:
-        return f"UnitDartsPT(target={self.target}, tune={self.tune}, order={self.order!r})"
+        return (f"UnitDartsPT(target={budget_repr(self.target)}, tune={self.tune}, "
+                f"order={self.order!r})")

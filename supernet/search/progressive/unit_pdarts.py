@@ -34,7 +34,7 @@ import numpy as np
 
 from supernet.errors import ConfigError, SearchError
 from supernet.search.base import SearchState
-from supernet.search.progressive.unit_common import UnitDecisions
+from supernet.search.progressive.unit_common import UnitDecisions, budget_repr
 
 __all__ = ["UnitPDARTS"]
 
@@ -43,7 +43,7 @@ class UnitPDARTS(UnitDecisions):
     """Stage-by-stage shrinking of keep/drop gates (see the module docstring).
 
     Args:
-        target: the final size (:class:`~supernet.search.progressive.unit_common.SizeTarget`,
+        target: the final size (:class:`~supernet.search.budget.Budget`,
             or a fraction of the starting parameters).
         stages: the number of stages ``S`` (the search's epochs split evenly), or a list of
             ``{"epochs": ..., "warmup": ...}``.
@@ -129,8 +129,8 @@ class UnitPDARTS(UnitDecisions):
 
     def shrink(self, state: SearchState) -> None:
         """The end of a stage: the lowest keep probabilities leave until the stage's size."""
-        frac = self.fractions(self.target.start, self.goal)[self.stage]
-        goal = frac * self.target.start
+        frac = self.fractions(self.start, self.goal)[self.stage]
+        goal = frac * self.start
         space = self.space(state)
         keep = self.keep_scores(state, space)
         order = np.argsort(keep, kind="stable")
@@ -156,4 +156,5 @@ class UnitPDARTS(UnitDecisions):
         self.records = list(state.get("records", []))
 
     def __repr__(self) -> str:
-        return f"UnitPDARTS(target={self.target}, stages={self.stages}, warmup={self.warmup})"
+        return (f"UnitPDARTS(target={budget_repr(self.target)}, stages={self.stages}, "
+                f"warmup={self.warmup})")

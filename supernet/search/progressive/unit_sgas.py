@@ -51,7 +51,7 @@ import torch
 from supernet.errors import ConfigError
 from supernet.search.base import SearchState
 from supernet.search.progressive.sgas import normalize
-from supernet.search.progressive.unit_common import UnitDecisions, variable_ids
+from supernet.search.progressive.unit_common import UnitDecisions, budget_repr, variable_ids
 
 __all__ = ["UnitSGAS", "unit_criteria"]
 
@@ -68,7 +68,7 @@ class UnitSGAS(UnitDecisions):
 
     Args:
         target: the final size (a fraction of the starting parameters, or a
-            :class:`~.unit_common.SizeTarget`).
+            :class:`~supernet.search.budget.Budget`).
         criterion: 1 (importance x certainty) or 2 (x stability).
         warmup: the first decision comes at the end of 0-based epoch ``warmup`` (default: a
             quarter of the search's epochs; SGAS: 9 of 50).
@@ -229,7 +229,7 @@ class UnitSGAS(UnitDecisions):
         self.rounds = state.get("rounds", self.rounds)
 
     def __repr__(self) -> str:
-        return (f"UnitSGAS(target={self.target}, criterion={self.criterion}, "
+        return (f"UnitSGAS(target={budget_repr(self.target)}, criterion={self.criterion}, "
                 f"warmup={self.warmup}, interval={self.interval}, rounds={self.rounds})")
 
 

@@ -38,10 +38,11 @@ import torch
 
 from supernet.compiler.module import module_key
 from supernet.cost.layer import METRICS, gate_costs
-from supernet.cost.units import keep_probabilities, unit_cost
 from supernet.errors import ConfigError
 from supernet.gates import Decision
 from supernet.search.base import require_layer, require_unit
+from supernet.search.budget import METRICS as BUDGET_METRICS
+from supernet.search.budget import Budget
 from supernet.search.relaxations.base import (
     SearchRelaxation,
     _gate_items,
@@ -276,16 +277,17 @@ class BinaryUnitGates(SearchRelaxation):
       common shift that changes no probability, and is not done;
     * memory of one path per gate: the drop path is the zero output, so nothing of it is
       kept for the backward pass;
-    * cost loss: ``cost_weight · E[cost] / cost₀``, the expected parameters or MACs under
-      the keep probabilities (:meth:`~supernet.cost.units.UnitCostReport.expected`,
-      differentiable in ``α``; tied units count as their group), relative to the size of
-      the network without gates ``cost₀``, as ProxylessNAS adds ``λ · E[latency]``;
+    * cost loss: ``cost_weight · E[cost] / cost₀``, the expected parameters, MACs or
+      latency under the keep probabilities (:meth:`supernet.search.budget.CostModel.expected`,
+      differentiable in ``α``; tied units count as their group), relative to the cost
+      ``cost₀`` of the network the search starts from, as ProxylessNAS adds
+      ``λ · E[latency]``;
     * measuring (phase ``"eval"``): the most likely path of every row.
 
     Args:
         cost_weight: ``λ`` (0: no cost loss).
-        metric: ``"params"`` or ``"macs"``.
-        input_shape: per-sample input shape for ``"macs"`` (default: the graph's).
+        metric: ``"params"``, ``"macs"`` or ``"latency"``
+            (:data:`supernet.search.budget.METRICS`).
 
     Examples:
         >>> import torch
@@ -296,21 +298,18 @@ class BinaryUnitGates(SearchRelaxation):
         ([1.0, 1.0, 1.0], True)
     """
 
-    def __init__(self, cost_weight: float = 0.0, metric: str = "params", input_shape=None):
+    def __init__(self, cost_weight: float = 0.0, metric: str = "params"):
         super().__init__()
-        if metric not in ("params", "macs"):
-            raise ConfigError(f"BinaryUnitGates: metric {metric!r} is unknown; use 'params' "
-                              "or 'macs'")
-        self.cost_weight, self.metric, self.input_shape = float(cost_weight), metric, input_shape
-        self._report = None
+        if metric not in BUDGET_METRICS:
+            raise ConfigError(f"BinaryUnitGates: metric {metric!r} is unknown; use one of "
+                              f"{list(BUDGET_METRICS)}")
+        self.cost_weight, self.metric = float(cost_weight), metric
+        self._model = None
 
     def attach(self, module):
         require_unit(module.graph, "BinaryUnitGates",
                      "use BinaryGates (the proxyless strategy) at the layer level")
-        self._report = None
-
-    def resync(self, module):
-        self._report = None
+        self._model = None
 
     def decide(self, key, alpha):
         if self.phase == "eval":
@@ -323,14 +322,9 @@ class BinaryUnitGates(SearchRelaxation):
 
     def expected_cost(self, module) -> torch.Tensor:
         """``E[cost] / cost₀`` under the keep probabilities (differentiable in ``α``)."""
-        version = module.graph.version
-        if self._report is None or self._report[0] != version:
-            report = unit_cost(module.graph, self.input_shape)
-            self._report = (version, report, float(getattr(report.total, self.metric)))
-        _, report, full = self._report
-        gates = {k: Decision(torch.softmax(module.arch[k], -1)) for k in module.gate_groups()}
-        units, conns = keep_probabilities(module, gates)
-        return report.expected(units, conns, field=self.metric) / max(full, 1.0)
+        if self._model is None or self._model.graph is not module.graph:
+            self._model = Budget(self.metric, fraction=1.0).resolve(module.graph, module)
+        return self._model.expected(module) / max(self._model.full, 1e-12)
 
     def loss(self, module):
         if not self.cost_weight:
