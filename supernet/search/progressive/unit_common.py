@@ -347,10 +347,9 @@ class UnitDecisions(DiscretizationPolicy):
 
     def finish(self, state) -> None:
         """Fix the gates left and take the relaxation off a module without gates."""
-        space = self.space(state)
-        if space.size:  # every variable decided: fix the gates
-            for edit in space.edits(space.choice(np.zeros(space.size, bool)), final=True):
-                state.editor.apply(edit)
+        space = self.space(state)  # every variable decided (an emptied group has none)
+        for edit in space.edits(space.choice(np.zeros(space.size, bool)), final=True):
+            state.editor.apply(edit)
         if not len(state.module.arch):
             state.module.relaxation = None
         self.sizes.append((state.epoch, self.size()))
