@@ -17,7 +17,8 @@ same optimizer settings. The table gives, mean ± std over the seeds: the search
 accuracy in its last epoch (the dense training accuracy for ``magnitude``), the final size
 as a fraction of the starting parameters, and the test accuracy.
 
-    PYTHONPATH=. python benchmarks/structural_progressive.py --seeds 3
+    PYTHONPATH=. python benchmarks/structural_progressive.py --seeds 3 --epochs 5 --finetune 3 \
+        --train-size 1024
     PYTHONPATH=. python benchmarks/structural_progressive.py --quick
 """
 
@@ -164,18 +165,21 @@ def main(argv=None) -> dict:
     p.add_argument("--arch-lr", type=float, default=0.01)
     p.add_argument("--levels", nargs="+", default=["channel", "neuron"])
     p.add_argument("--methods", nargs="+", default=[*METHODS, *BASELINES])
+    p.add_argument("--train-size", type=int, default=None,
+                   help="training samples used (default: all)")
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     args = p.parse_args(argv)
     if args.quick:
-        args.seeds, args.epochs, args.finetune = 1, 3, 1
+        args.seeds, args.epochs, args.finetune, args.train_size = 1, 3, 1, 256
     torch.set_num_threads(1)
     t0 = time.time()
     results = {}
     for level in args.levels:
         build, data = level_setup(level)
-        if args.quick:
-            data.train = (data.train[0][:256], data.train[1][:256])
-            data.val = (data.val[0][:128], data.val[1][:128])
+        if args.train_size is not None:
+            n = args.train_size
+            data.train = (data.train[0][:n], data.train[1][:n])
+            data.val = (data.val[0][:n // 2], data.val[1][:n // 2])
         for name in args.methods:
             rows = []
             for seed in range(args.seeds):
@@ -183,7 +187,8 @@ def main(argv=None) -> dict:
                 rows.append(run(name, build, data, args, seed))
             results[(level, name)] = rows
     print(f"\n{args.seeds} seed(s); E={args.epochs} search/dense epochs + F={args.finetune} "
-          f"fine-tuning epochs; target 50% of the parameters; "
+          f"fine-tuning epochs; {args.train_size or 'all'} training samples; target 50% of "
+          f"the parameters; "
           f"{time.time() - t0:.0f} s; load average {os.getloadavg()}\n")
     print("| level | method | search train acc (%) | final size (of start) | test acc (%) |")
     print("|---|---|---|---|---|")

@@ -152,7 +152,7 @@ class PartialChannels(SearchRelaxation):
     # ---------------------------------------------------------------- parameters
     def attach(self, module):
         require_layer(module.graph, "PC-DARTS mixes candidate ops on part of the channels of "
-                      "layer-level edges", "use darts, fairdarts, gdas or snas there")
+                      "layer-level edges", "use PartialUnits (strategy 'unit_pcdarts') there")
         self.resync(module)
 
     def resync(self, module):

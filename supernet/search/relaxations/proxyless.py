@@ -227,7 +227,7 @@ class BinaryGates(SearchRelaxation):
 
     def attach(self, module):
         require_layer(module.graph, "ProxylessNAS binary gates sample two candidate ops of a "
-                      "layer-level edge", "use gdas (one hard sample per gate) or darts there")
+                      "layer-level edge", "use BinaryUnitGates (strategy 'unit_proxyless') there")
 
     def resync(self, module):
         self._costs = None
