@@ -214,16 +214,11 @@ class UnitDecisions(DiscretizationPolicy):
     # ---------------------------------------------------------------- set-up
     def _setup(self, state: SearchState) -> None:
         require_unit(state.graph, self.name, _INSTEAD)
-        relax = state.module.relaxation
-        if not isinstance(relax, FrozenRows):
-            if relax is None:
-                raise SearchError(f"{state.graph.name}: {self.name} needs the module's "
-                                  "relaxation (the search sets it)")
-            relax = FrozenRows(relax)
-            state.module.relaxation = relax
-            relax.attach(state.module)
-        self._relax = relax
+        if state.module.relaxation is None:
+            raise SearchError(f"{state.graph.name}: {self.name} needs the module's "
+                              "relaxation (the search sets it)")
         if self._restore is not None:  # a resumed search: the keeps decided before
+            relax = self.frozen_rows(state)
             relax.frozen = {k: {tuple(i) if isinstance(i, list) else i for i in ids}
                             for k, ids in self._restore.items()}
             relax._masks = None
@@ -247,10 +242,24 @@ class UnitDecisions(DiscretizationPolicy):
         """The budget's metric of the graph as it is now."""
         return self.model.cost()
 
+    def frozen_rows(self, state) -> FrozenRows:
+        """The module's relaxation wrapped in :class:`FrozenRows` (done at the first keep, so
+        that a policy that only drops leaves the relaxation as the search set it)."""
+        relax = state.module.relaxation
+        if not isinstance(relax, FrozenRows):
+            relax = FrozenRows(relax)
+            state.module.relaxation = relax
+            relax.attach(state.module)
+        self._relax = relax
+        return relax
+
     def frozen(self, state, space) -> np.ndarray:
         """The variables already decided "keep"."""
         vec = np.zeros(space.size, bool)
-        for k, mask in state.module.relaxation.masks().items():
+        relax = state.module.relaxation
+        if not isinstance(relax, FrozenRows):
+            return vec
+        for k, mask in relax.masks().items():
             if k in space.index:
                 vec[space.index[k][mask]] = True
         return vec
@@ -280,7 +289,9 @@ class UnitDecisions(DiscretizationPolicy):
     def freeze(self, state, ids: dict) -> None:
         """Freeze rows ``ids`` (:meth:`keep_ids`) at "keep"; ungate the nodes and edges
         whose every row is decided."""
-        relax = state.module.relaxation
+        if not ids:
+            return
+        relax = self.frozen_rows(state)
         for k, rows in ids.items():
             relax.frozen.setdefault(k, set()).update(rows)
         relax._masks = None
