@@ -45,7 +45,7 @@ from supernet.edits.units import UngateConnections, UngateUnits
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision
 from supernet.search.base import DiscretizationPolicy, SearchState, require_unit
-from supernet.search.budget import Budget, CostModel
+from supernet.search.budget import Budget, CostModel, budget_of
 from supernet.search.choices.units import UnitChoiceSpace
 from supernet.search.progressive.masking import RelaxationWrapper
 from supernet.search.relaxations.base import gate_probabilities
@@ -192,7 +192,9 @@ class UnitDecisions(DiscretizationPolicy):
 
     Args:
         target: a :class:`~supernet.search.budget.Budget`, a fraction of the starting
-            parameters, or a mapping of its keys (``{metric: macs, fraction: 0.25}``).
+            parameters, or a mapping of its keys (``{metric: macs, fraction: 0.25}``). A
+            search that sets its own budget on the module (``module.budget``,
+            :func:`~supernet.search.budget.budget_of`) is followed instead.
 
     Attributes:
         sizes: the ``metric`` of the graph after each decision round (``(epoch, size)``).
@@ -224,7 +226,8 @@ class UnitDecisions(DiscretizationPolicy):
             relax._masks = None
             self._restore = None
         if self.model is None:
-            model = self.target.resolve(state.graph, state.module)  # out of reach: fails now
+            # the search's own budget when it set one, else this policy's; out of reach: fails
+            model = budget_of(state.module) or self.target.resolve(state.graph, state.module)
             if self.goal is not None:  # a resumed search: the sizes of its start
                 model.full, model.target = self.start, self.goal
             self.model, self.goal, self.start = model, model.target, model.full
