@@ -14,6 +14,17 @@ source and pooling, as the compiled module pools once. Conventions are those of
 connections, differentiable in them, for a FLOPs- or size-aware width search: an edge
 counts each connection times the keep probabilities of its two units and its own.
 
+:func:`unit_latency` measures, on the device of a compiled module, the latency of every
+block, node step and pooling of the network (median of repeated runs of each part alone on
+the input it receives in a forward pass); :meth:`UnitCostReport.with_latency` puts that
+table in a report, and ``field="latency"`` of :meth:`UnitCostReport.expected` counts each
+part's measured milliseconds times the fraction of its work that is kept. That is a
+*linear, additive latency model*, as the lookup tables of latency-aware searches
+(ProxylessNAS, Cai et al., ICLR 2019, Section 3.3; FBNet, Wu et al., CVPR 2019, Eq. 7) sum
+per-op latencies: it assumes a part's latency scales with the connections (or units) it
+keeps, which holds for removed units (smaller tensors) more than for connections removed
+inside a dense-masked block.
+
 Examples:
     >>> import torch
     >>> from supernet import Graph
@@ -41,12 +52,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from supernet.compiler.kernels import pool as pool_fn
+from supernet.compiler.plan import PoolStep
+from supernet.cost.latency import _median_ms
 from supernet.cost.rules import Cost, conv_out
 from supernet.errors import ShapeError, SupernetError
+from supernet.gates import Decision
 from supernet.units.build import check_unit_graph, columns_per_unit, edge_key, taps
 from supernet.units.deps import Ties
 
-__all__ = ["UnitCostReport", "unit_cost", "keep_probabilities"]
+__all__ = ["UnitCostReport", "unit_cost", "unit_latency", "keep_probabilities", "FIELDS"]
+
+#: The fields :meth:`UnitCostReport.expected` counts.
+FIELDS = ("macs", "params", "bn", "pool", "latency")
 
 
 @dataclass
@@ -58,6 +76,8 @@ class UnitCostReport:
         nodes: per node, its bias and batch norm.
         edges: ``(u, v) -> Cost`` of each block of connections.
         pools: ``(u, pooling) -> Cost`` of each pooling of a source (counted once).
+        latency: measured milliseconds of each part, keyed as ``nodes``, ``edges`` and
+            ``pools`` (empty until :meth:`with_latency`).
     """
 
     graph: object = None
@@ -65,6 +85,22 @@ class UnitCostReport:
     nodes: dict = field(default_factory=dict)
     edges: dict = field(default_factory=dict)
     pools: dict = field(default_factory=dict)
+    latency: dict = field(default_factory=dict)
+
+    def with_latency(self, table: dict) -> "UnitCostReport":
+        """This report with the latency table of :func:`unit_latency` (returns ``self``)."""
+        parts = {*self.nodes, *self.edges, *self.pools}
+        unknown = [k for k in table if k not in parts]
+        if unknown:
+            raise SupernetError(f"{self.graph.name}: the latency table names parts "
+                                f"{unknown[:4]} that this report does not have")
+        self.latency = dict(table)
+        return self
+
+    def _value(self, key, c, field):
+        if field == "latency":
+            return self.latency.get(key, 0.0)
+        return getattr(c, field)
 
     @property
     def total(self) -> Cost:
@@ -85,16 +121,20 @@ class UnitCostReport:
                 dict of probabilities serves, as in :meth:`CostReport.expected`.
             keep_connections: edge key ``"u->v"`` -> ``(nnz,)`` keep probabilities of its
                 connections, in mask order (others: 1).
-            field: ``"macs"``, ``"params"``, ``"bn"`` or ``"pool"``.
+            field: ``"macs"``, ``"params"``, ``"bn"``, ``"pool"`` or ``"latency"``
+                (milliseconds, after :meth:`with_latency`).
 
         A connection counts with the keep probabilities of its two units and its own, a
         unit's bias, norm and pooled reads with its own. The result is a tensor,
         differentiable in the probabilities; with all probabilities 1 it equals
         ``getattr(total, field)``, with 0/1 ones the cost of what the decision keeps.
         """
-        if field not in ("macs", "params", "bn", "pool"):
-            raise SupernetError(f"expected: field is 'macs', 'params', 'bn' or 'pool', got "
-                                f"{field!r}")
+        if field not in FIELDS:
+            raise SupernetError(f"expected: field is one of {list(FIELDS)}, got {field!r}")
+        if field == "latency" and not self.latency:
+            raise SupernetError(f"{self.graph.name}: this report has no latency table; "
+                                "measure one with unit_latency(module, inputs) and add it "
+                                "with report.with_latency(table)")
         g = self.graph
         keep_units, keep_connections = dict(keep_units or {}), dict(keep_connections or {})
         edges = {edge_key(u, v): (u, v) for u, v in self.edges}
@@ -118,16 +158,16 @@ class UnitCostReport:
                                  "probabilities")
             return p
 
-        for (u, _), c in self.pools.items():
-            p = units(u)
-            value = getattr(c, field)
+        for key, c in self.pools.items():
+            p = units(key[0])
+            value = self._value(key, c, field)
             total = total + (value if p is None or not value else value * p.mean())
         for n, c in self.nodes.items():
             p = units(n)
-            value = getattr(c, field)
+            value = self._value(n, c, field)
             total = total + (value if p is None or not value else value * p.mean())
         for (u, v), c in self.edges.items():
-            value = getattr(c, field)
+            value = self._value((u, v), c, field)
             e = g.edge(u, v)
             if not value:
                 continue
@@ -198,6 +238,68 @@ def _tie(graph, units: dict) -> dict:
         if graph.nx.nodes[n]["kind"] == "units" and (n in units or touched[lab].any()):
             out[n] = low[lab]
     return out
+
+
+def unit_latency(module, inputs: tuple, repeats: int = 20, warmup: int = 3) -> dict:
+    """The measured latency (milliseconds) of every part of a compiled unit module: each
+    block ``(u, v)``, each node step (bias, norm, activation: key ``node``) and each pooling
+    ``(u, pooling)``, keyed as :class:`UnitCostReport` keys them.
+
+    One forward pass of the full network (every gate kept) records the input each part
+    receives; each part is then timed alone on it (median of ``repeats`` runs after
+    ``warmup``), on the device the module is on. ``inputs``' batch size is the one timed.
+
+    Examples:
+        >>> import torch
+        >>> from supernet import compile
+        >>> from supernet.units import mlp
+        >>> net = compile(mlp([8, 16, 4], seed=0))
+        >>> table = unit_latency(net, (torch.randn(1, 8),), repeats=3)
+        >>> sorted(map(str, table)), all(v > 0 for v in table.values())
+        (["('h1', 'y')", "('x', 'h1')", 'h1', 'y'], True)
+    """
+    calls: dict = {}
+    handles = []
+    plan = module.plan
+    for step in plan.steps:
+        if type(step) is PoolStep:
+            continue
+        parts = [((e.src, step.node), e.block) for e in step.edges] + [(step.node, step.params)]
+        for key, part in parts:
+            def keep(m, args, kwargs, key=key):
+                calls.setdefault(key, (args, kwargs))
+
+            handles.append(part.register_forward_pre_hook(keep, with_kwargs=True))
+    every = {}
+    for k, a in module.arch.items():
+        if k in module.gate_groups():
+            w = torch.zeros_like(a.detach())
+            w[:, 0] = 1.0
+            every[k] = Decision(w)
+    was = module.training
+    module.eval()
+    table: dict = {}
+    try:
+        with torch.no_grad():
+            try:
+                values = module.run(inputs, gates=every)
+            finally:
+                for h in handles:
+                    h.remove()
+            for step in plan.steps:
+                if type(step) is PoolStep:
+                    x = values[step.src]
+                    table[step.key] = _median_ms(lambda t: pool_fn(t, step.spec), (x,), {},
+                                                 repeats, warmup)
+                    continue
+                parts = [((e.src, step.node), e.block) for e in step.edges]
+                for key, part in parts + [(step.node, step.params)]:
+                    if key in calls:
+                        args, kwargs = calls[key]
+                        table[key] = _median_ms(part, args, kwargs, repeats, warmup)
+    finally:
+        module.train(was)
+    return table
 
 
 def _spatial_pool(spec, shape, where):

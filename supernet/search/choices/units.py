@@ -21,6 +21,12 @@ Every choice keeps at least one unit of every node: when all would go, the one w
 highest keep probability (or a random one, for samples) stays, as
 :func:`supernet.search.discretize.decision_edits` does.
 
+Under a budget (a search sets its :class:`~supernet.search.budget.CostModel` as
+``module.budget``; :attr:`UnitChoiceSpace.budget`) the decision ranks the variables by their
+keep probabilities and keeps what fits the target (:meth:`CostModel.decide
+<supernet.search.budget.CostModel.decide>`), and samples, mutations and crossovers are
+moved onto the target (:meth:`CostModel.project <supernet.search.budget.CostModel.project>`).
+
 Examples:
     >>> import torch
     >>> from supernet import compile
@@ -72,10 +78,15 @@ class UnitChoiceSpace(ChoiceSpace):
         keys: gate keys, unit groups first, in ``module.arch`` order.
         size: number of decision variables.
         index: per gate key, the variable of each of its rows.
+        module: the module the space was taken from.
+        budget: the module's :class:`~supernet.search.budget.CostModel` (``module.budget``),
+            or ``None``: decisions and samples then meet its target.
     """
 
     def __init__(self, graph, module):
         super().__init__(graph, module)
+        self.module = module
+        self.budget = getattr(module, "budget", None)
         groups = module.gate_groups()
         ties = Ties(graph)
         self.where = {k: w for k, (_, w) in groups.items()}
@@ -157,9 +168,13 @@ class UnitChoiceSpace(ChoiceSpace):
     def decide(self, module, choice: dict | None = None) -> dict:
         """The relaxation's decision (or ``choice``, to repair): ``choice(module)`` of a
         relaxation that decides for the whole module, else ``discrete(alpha)`` of every gate
-        group (argmax without a relaxation); at least one unit per node stays."""
+        group (argmax without a relaxation); at least one unit per node stays. Under a
+        budget (:attr:`budget`) and without ``choice``: the variables of highest keep
+        probability that fit the target."""
         relax = getattr(module, "relaxation", None)
         rows = choice
+        if rows is None and self.budget is not None:
+            return self.budget.decide(self, self.keep_scores(gate_probabilities(module)))
         if rows is None:
             whole = getattr(relax, "choice", None)
             if whole is not None:
@@ -181,7 +196,11 @@ class UnitChoiceSpace(ChoiceSpace):
     def sample(self, rng: random.Random | None = None) -> dict:
         """A uniform choice: every variable kept or dropped with probability one half."""
         gen = _generator(rng)
-        return self.choice(self.repair(gen.random(self.size) < 0.5, gen=gen))
+        return self.choice(self._fit(self.repair(gen.random(self.size) < 0.5, gen=gen), gen))
+
+    def _fit(self, vec: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+        """``vec`` moved onto the budget's target (as it is without a budget)."""
+        return vec if self.budget is None else self.budget.project(self, vec, gen)
 
     def mutate(self, choice: dict, prob: float, rng: random.Random) -> dict:
         """Resample each variable with probability ``prob`` (SPOS mutation)."""
@@ -189,14 +208,14 @@ class UnitChoiceSpace(ChoiceSpace):
         vec = self.vector(choice)
         hit = gen.random(self.size) < prob
         vec[hit] = gen.random(int(hit.sum())) < 0.5
-        return self.choice(self.repair(vec, gen=gen))
+        return self.choice(self._fit(self.repair(vec, gen=gen), gen))
 
     def crossover(self, a: dict, b: dict, rng: random.Random) -> dict:
         """Each variable from one parent or the other, uniformly."""
         gen = _generator(rng)
         take = gen.random(self.size) < 0.5
         vec = np.where(take, self.vector(a), self.vector(b))
-        return self.choice(self.repair(vec, gen=gen))
+        return self.choice(self._fit(self.repair(vec, gen=gen), gen))
 
     def encode(self, choice: dict) -> bytes:
         """A hashable form of ``choice`` (to skip duplicates)."""
