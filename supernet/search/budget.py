@@ -162,7 +162,7 @@ class Budget:
         return {k: v for k, v in out.items() if v is not None}
 
     def resolve(self, graph, module=None, inputs: tuple | None = None,
-                gates: bool | None = None) -> "CostModel":
+                gates: bool | None = None, full: float | None = None) -> "CostModel":
         """The :class:`CostModel` of this budget on ``graph`` (the full super-network),
         failing with a :class:`~supernet.errors.ConfigError` when the target lies outside
         what the search can reach: above the full network, or below the smallest network it
@@ -175,13 +175,15 @@ class Budget:
                 each input's ``shape``).
             gates: whether the search removes gated units and connections (default: the
                 module has gates); without, it prunes ungated blocks.
+            full: the full network's cost, when ``graph`` is no longer the full network
+                (a resumed search); default: ``graph``'s cost now.
         """
         if getattr(graph, "level", None) not in ("channel", "neuron"):
             raise ConfigError(f"{self.where}: budgets apply to channel- and neuron-level "
                               f"graphs; {getattr(graph, 'name', 'the graph')!r} is "
                               f"{getattr(graph, 'level', None)!r}-level (at the layer level, "
                               "constrain the candidate ops, e.g. ProxylessNAS' cost loss)")
-        return CostModel(self, graph, module, inputs, gates)
+        return CostModel(self, graph, module, inputs, gates, full)
 
 
 def _example_inputs(graph, module) -> tuple:
@@ -233,7 +235,8 @@ class CostModel:
         target: the absolute target.
     """
 
-    def __init__(self, budget: Budget, graph, module=None, inputs=None, gates=None):
+    def __init__(self, budget: Budget, graph, module=None, inputs=None, gates=None,
+                 full: float | None = None):
         self.budget, self.graph, self.field = budget, graph, METRICS[budget.metric]
         self._report, self._version = None, None
         self._ms, self._work = None, None
@@ -244,7 +247,7 @@ class CostModel:
             base = unit_cost(graph)
             self._ms = unit_latency(module, inputs or _example_inputs(graph, module))
             self._work = _work(base, graph)
-        self.full = float(self.cost())
+        self.full = float(self.cost() if full is None else full)
         self.gated = bool(module is not None and module.gate_groups()) if gates is None else gates
         self.minimum = float(self._minimum(module))
         w = budget.where
