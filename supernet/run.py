@@ -218,6 +218,11 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         "edits": result.log.counts(), "text": text,
         "search_val_acc": accuracy(result.module, splits["val"], batch_fn=batch_fn),
     }
+    if result.budget is not None:
+        report["budget"] = result.budget
+    report["warnings"] = list(result.warnings)
+    for w in result.warnings:
+        log(f"warning: {w}")
     history = {"search": result.history}
     if cfg.pictures:
         write(_pictures, cfg.out, found, result.history, log)
@@ -419,6 +424,12 @@ def write_report(directory: str, report: dict) -> None:
     lines += [f"- validation accuracy: {pct(val) if val is not None else 'not held out'}",
               f"- test accuracy: {pct(report.get('test_acc'))}",
               f"- parameters: {report.get('parameters')}"]
+    b = report.get("budget")
+    if b:
+        lines.append(f"- budget: {b['metric']} {b['cost']:.6g} for the target {b['target']:.6g} "
+                     f"({100 * b['relative_error']:+.2f}%; {100 * b['fraction']:.1f}% of the full "
+                     f"{b['full']:.6g})")
+    lines += [f"- **warning**: {w}" for w in report.get("warnings") or []]
     if report.get("text"):
         lines += ["", "```", report["text"], "```"]
     atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())

@@ -32,8 +32,8 @@ returns a :class:`CostModel`, which the search keeps as ``module.budget``. It gi
   (:class:`~supernet.search.choices.units.UnitChoiceSpace`: one per dependency group of
   gated units, one per gated connection) are ranked by their keep scores; every node keeps
   its best-scored variable; the longest prefix of the ranking whose network costs at most
-  the target is kept, then later variables that still fit are added. So the result never
-  exceeds the target and falls short of it by less than the cost of one variable;
+  the target is kept, then later variables are added, in rank order, while each brings the
+  cost closer to the target (never above it by more than half the tolerance);
 * :meth:`CostModel.uniform_sparsity`: the sparsity at which pruning every given block by
   the same fraction (gradual magnitude pruning, ``scope="layer"``) meets the target.
 
@@ -375,15 +375,15 @@ class CostModel:
                 hi = mid
         vec = drop_after(lo)
         cost = self._vector_cost(space, vec)
-        # later variables that still fit (a cheap one past an expensive one), a bounded pass
-        tried = 0
-        for var in order[lo + 1:]:
-            if self.target - cost <= 0.25 * self.budget.tolerance * self.target or tried >= 256:
+        # later variables that bring the cost closer (a cheap one past an expensive one),
+        # within the tolerance above the target at most; a bounded pass in rank order
+        tol = self.budget.tolerance * self.target
+        for tried, var in enumerate(order[lo + 1:]):
+            if abs(self.target - cost) <= 0.25 * tol or tried >= 512:
                 break
-            tried += 1
             vec[var] = False
             c = self._vector_cost(space, vec)
-            if c <= self.target:
+            if c <= self.target + 0.5 * tol and abs(c - self.target) < abs(cost - self.target):
                 cost = c
             else:
                 vec[var] = True
