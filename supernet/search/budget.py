@@ -69,6 +69,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -79,7 +80,7 @@ from supernet.errors import ConfigError, SearchError, did_you_mean
 from supernet.gates import Decision, gate_probabilities
 from supernet.search.choices.units import UnitChoiceSpace
 
-__all__ = ["METRICS", "PENALTIES", "Budget", "CostModel", "keep_probs", "budget_of"]
+__all__ = ["METRICS", "PENALTIES", "Budget", "CostModel", "budget_of", "keep_probs"]
 
 #: Cost metrics a budget may name, and the field of the unit cost model each counts.
 METRICS = {"params": "params", "macs": "macs", "latency": "latency"}
@@ -91,7 +92,7 @@ _KEYS = ("metric", "fraction", "value", "tolerance", "weight", "penalty")
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Budget:
             raise ConfigError(f"{w}.penalty={self.penalty!r}: one of {list(PENALTIES)}")
 
     @classmethod
-    def from_config(cls, spec, where: str = "strategy.target") -> "Budget | None":
+    def from_config(cls, spec, where: str = "strategy.target") -> Budget | None:
         """A budget from a mapping of its keys (YAML, ``--set``), a :class:`Budget` (returned
         as it is) or ``None`` (no budget). Unknown keys fail naming ``where``."""
         if spec is None or isinstance(spec, Budget):
@@ -162,7 +163,7 @@ class Budget:
         return {k: v for k, v in out.items() if v is not None}
 
     def resolve(self, graph, module=None, inputs: tuple | None = None,
-                gates: bool | None = None, full: float | None = None) -> "CostModel":
+                gates: bool | None = None, full: float | None = None) -> CostModel:
         """The :class:`CostModel` of this budget on ``graph`` (the full super-network),
         failing with a :class:`~supernet.errors.ConfigError` when the target lies outside
         what the search can reach: above the full network, or below the smallest network it
@@ -218,7 +219,7 @@ def keep_probs(module) -> tuple[dict, dict]:
     return keep_probabilities(module, gates)
 
 
-def budget_of(module) -> "CostModel | None":
+def budget_of(module) -> CostModel | None:
     """The :class:`CostModel` a search set on ``module`` (``None``: no budget)."""
     return getattr(module, "budget", None)
 

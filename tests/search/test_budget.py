@@ -120,11 +120,11 @@ def test_expected_cost_is_differentiable_and_exact_on_hard_decisions():
 
 
 @pytest.mark.parametrize("target,match", [
-    ({"metric": "params", "fraction": 0.0}, r"strategy.target.fraction=0.0: must be a number "
-                                            r"in \(0, 1\]"),
+    ({"metric": "params", "fraction": 0.0},
+     r"strategy.target.fraction=0.0: must be a number in \(0, 1\]"),
     ({"metric": "params", "fraction": 1.5}, r"fraction=1.5"),
-    ({"metric": "flops", "fraction": 0.5}, r"metric='flops': the metric is one of "
-                                           r"\['params', 'macs', 'latency'\]"),
+    ({"metric": "flops", "fraction": 0.5},
+     r"metric='flops': the metric is one of \['params', 'macs', 'latency'\]"),
     ({"metric": "params"}, r"give one of strategy.target.fraction"),
     ({"metric": "params", "fraction": 0.5, "size": 3}, r"unknown key 'size'"),
 ])
