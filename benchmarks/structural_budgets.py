@@ -20,6 +20,10 @@ error, and the test accuracy after retraining; mean ± std over the seeds.
 
     PYTHONPATH=. python benchmarks/structural_budgets.py            # the full run
     PYTHONPATH=. python benchmarks/structural_budgets.py --quick    # a smoke run
+
+``--learning`` measures instead, without a target, the train accuracy per search epoch of
+each strategy with the keep/drop gates started at keep = drop (``keep_init: null``, the
+compiled start) and at the default keep probability 0.9.
 """
 
 from __future__ import annotations
@@ -107,6 +111,44 @@ def run_one(level: str, strategy: str, fraction: float, seed: int, args) -> dict
             "test_acc": accuracy(trained.module, data.test)}
 
 
+def learning_row(level: str, strategy: str, keep_init, seed: int, args) -> list:
+    from search_spaces import create_space
+    from supernet.data import flatten_features, load_dataset
+    from supernet.search import BilevelSearch, create_strategy
+
+    data_name, options = LEVELS[level]
+    data = load_dataset(data_name, val_fraction=0.5, seed=0)
+    if level == "neuron_mlp":
+        data = flatten_features(data)
+        options = {**options, "in_features": data.shape[0]}
+    else:
+        options = {**options, "in_channels": data.in_channels, "input_size": list(data.shape[1:])}
+    graph = create_space(level, num_classes=data.num_classes, **options)
+    name = "gradual_magnitude" if strategy == "magnitude" else strategy
+    opts = {} if strategy == "magnitude" else dict(STRATEGIES[strategy])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = BilevelSearch(graph, data.train, data.val,
+                               strategy=create_strategy(name, **opts),
+                               config={**_search_config(args, seed), "keep_init": keep_init}
+                               ).run()
+    return [h["train_acc"] for h in result.history], result.history[-1]["chance_acc"]
+
+
+def learning(args) -> None:
+    print("| level | strategy | keep_init | train acc per search epoch (%) | chance (%) |")
+    print("|---|---|---|---|---|")
+    for level in args.levels:
+        for strategy in [s for s in args.strategies if s != "random"]:
+            for keep_init in (None, 0.9):
+                runs = [learning_row(level, strategy, keep_init, seed, args)
+                        for seed in range(args.seeds)]
+                curves = list(zip(*[r[0] for r in runs]))
+                cells = " ".join(_ms(list(c), True).split(" ±")[0] for c in curves)
+                print(f"| {level} | {strategy} | {keep_init} | {cells} | "
+                      f"{100 * statistics.mean(r[1] for r in runs):.1f} |", flush=True)
+
+
 def _ms(values, pct=False):
     values = [v for v in values if v is not None]
     if not values:
@@ -128,6 +170,8 @@ def main(argv=None) -> None:
     p.add_argument("--levels", nargs="*", default=list(LEVELS))
     p.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
     p.add_argument("--fractions", nargs="*", type=float, default=[0.5, 0.25])
+    p.add_argument("--learning", action="store_true",
+                   help="train accuracy per epoch at keep_init null and 0.9, no target")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -140,6 +184,10 @@ def main(argv=None) -> None:
     print(f"search {args.search_epochs} epochs (batch 64, arch lr 3e-3), retrain "
           f"{args.train_epochs} epochs (batch 64, lr 0.05), {args.seeds} seed(s); target: "
           "parameters\n")
+    if args.learning:
+        learning(args)
+        print(f"load average at end: {os.getloadavg()}; {time.perf_counter() - t0:.0f} s")
+        return
     for level in args.levels:
         print(f"### {level} / {LEVELS[level][0]}\n")
         print("| strategy | target | search train acc (%) | target params | final params | "
