@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from supernet.config import RunConfig, SearchBudget
+from supernet.cost import weight_count
 from supernet.data import flatten_features, load_dataset
 from supernet.data.graphs import whole_graph_batch, whole_graph_splits
 from supernet.distributed import Replicas
@@ -217,6 +218,11 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         "edits": result.log.counts(), "text": text,
         "search_val_acc": accuracy(result.module, splits["val"], batch_fn=batch_fn),
     }
+    if result.budget is not None:
+        report["budget"] = result.budget
+    report["warnings"] = list(result.warnings)
+    for w in result.warnings:
+        log(f"warning: {w}")
     history = {"search": result.history}
     if cfg.pictures:
         write(_pictures, cfg.out, found, result.history, log)
@@ -228,7 +234,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     history["train"] = train_history
     if module is not None:
         write(save_weights, module, os.path.join(cfg.out, "weights.pt"))
-    report["parameters"] = sum(p.numel() for p in (module or result.module).parameters())
+    report["parameters"] = weight_count(module or result.module)
     write(atomic_write, os.path.join(cfg.out, "history.json"),
           json.dumps(history, indent=1, default=float).encode())
     write(write_report, cfg.out, report)
@@ -418,6 +424,12 @@ def write_report(directory: str, report: dict) -> None:
     lines += [f"- validation accuracy: {pct(val) if val is not None else 'not held out'}",
               f"- test accuracy: {pct(report.get('test_acc'))}",
               f"- parameters: {report.get('parameters')}"]
+    b = report.get("budget")
+    if b:
+        lines.append(f"- budget: {b['metric']} {b['cost']:.6g} for the target {b['target']:.6g} "
+                     f"({100 * b['relative_error']:+.2f}%; {100 * b['fraction']:.1f}% of the full "
+                     f"{b['full']:.6g})")
+    lines += [f"- **warning**: {w}" for w in report.get("warnings") or []]
     if report.get("text"):
         lines += ["", "```", report["text"], "```"]
     atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())

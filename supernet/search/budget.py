@@ -32,8 +32,8 @@ returns a :class:`CostModel`, which the search keeps as ``module.budget``. It gi
   (:class:`~supernet.search.choices.units.UnitChoiceSpace`: one per dependency group of
   gated units, one per gated connection) are ranked by their keep scores; every node keeps
   its best-scored variable; the longest prefix of the ranking whose network costs at most
-  the target is kept, then later variables that still fit are added. So the result never
-  exceeds the target and falls short of it by less than the cost of one variable;
+  the target is kept, then later variables are added, in rank order, while each brings the
+  cost closer to the target (never above it by more than half the tolerance);
 * :meth:`CostModel.uniform_sparsity`: the sparsity at which pruning every given block by
   the same fraction (gradual magnitude pruning, ``scope="layer"``) meets the target.
 
@@ -69,6 +69,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -79,7 +80,7 @@ from supernet.errors import ConfigError, SearchError, did_you_mean
 from supernet.gates import Decision, gate_probabilities
 from supernet.search.choices.units import UnitChoiceSpace
 
-__all__ = ["METRICS", "PENALTIES", "Budget", "CostModel", "keep_probs", "budget_of"]
+__all__ = ["METRICS", "PENALTIES", "Budget", "CostModel", "budget_of", "keep_probs"]
 
 #: Cost metrics a budget may name, and the field of the unit cost model each counts.
 METRICS = {"params": "params", "macs": "macs", "latency": "latency"}
@@ -91,7 +92,7 @@ _KEYS = ("metric", "fraction", "value", "tolerance", "weight", "penalty")
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Budget:
             raise ConfigError(f"{w}.penalty={self.penalty!r}: one of {list(PENALTIES)}")
 
     @classmethod
-    def from_config(cls, spec, where: str = "strategy.target") -> "Budget | None":
+    def from_config(cls, spec, where: str = "strategy.target") -> Budget | None:
         """A budget from a mapping of its keys (YAML, ``--set``), a :class:`Budget` (returned
         as it is) or ``None`` (no budget). Unknown keys fail naming ``where``."""
         if spec is None or isinstance(spec, Budget):
@@ -162,7 +163,7 @@ class Budget:
         return {k: v for k, v in out.items() if v is not None}
 
     def resolve(self, graph, module=None, inputs: tuple | None = None,
-                gates: bool | None = None) -> "CostModel":
+                gates: bool | None = None, full: float | None = None) -> CostModel:
         """The :class:`CostModel` of this budget on ``graph`` (the full super-network),
         failing with a :class:`~supernet.errors.ConfigError` when the target lies outside
         what the search can reach: above the full network, or below the smallest network it
@@ -175,13 +176,15 @@ class Budget:
                 each input's ``shape``).
             gates: whether the search removes gated units and connections (default: the
                 module has gates); without, it prunes ungated blocks.
+            full: the full network's cost, when ``graph`` is no longer the full network
+                (a resumed search); default: ``graph``'s cost now.
         """
         if getattr(graph, "level", None) not in ("channel", "neuron"):
             raise ConfigError(f"{self.where}: budgets apply to channel- and neuron-level "
                               f"graphs; {getattr(graph, 'name', 'the graph')!r} is "
                               f"{getattr(graph, 'level', None)!r}-level (at the layer level, "
                               "constrain the candidate ops, e.g. ProxylessNAS' cost loss)")
-        return CostModel(self, graph, module, inputs, gates)
+        return CostModel(self, graph, module, inputs, gates, full)
 
 
 def _example_inputs(graph, module) -> tuple:
@@ -216,7 +219,7 @@ def keep_probs(module) -> tuple[dict, dict]:
     return keep_probabilities(module, gates)
 
 
-def budget_of(module) -> "CostModel | None":
+def budget_of(module) -> CostModel | None:
     """The :class:`CostModel` a search set on ``module`` (``None``: no budget)."""
     return getattr(module, "budget", None)
 
@@ -233,7 +236,8 @@ class CostModel:
         target: the absolute target.
     """
 
-    def __init__(self, budget: Budget, graph, module=None, inputs=None, gates=None):
+    def __init__(self, budget: Budget, graph, module=None, inputs=None, gates=None,
+                 full: float | None = None):
         self.budget, self.graph, self.field = budget, graph, METRICS[budget.metric]
         self._report, self._version = None, None
         self._ms, self._work = None, None
@@ -244,7 +248,7 @@ class CostModel:
             base = unit_cost(graph)
             self._ms = unit_latency(module, inputs or _example_inputs(graph, module))
             self._work = _work(base, graph)
-        self.full = float(self.cost())
+        self.full = float(self.cost() if full is None else full)
         self.gated = bool(module is not None and module.gate_groups()) if gates is None else gates
         self.minimum = float(self._minimum(module))
         w = budget.where
@@ -372,15 +376,15 @@ class CostModel:
                 hi = mid
         vec = drop_after(lo)
         cost = self._vector_cost(space, vec)
-        # later variables that still fit (a cheap one past an expensive one), a bounded pass
-        tried = 0
-        for var in order[lo + 1:]:
-            if self.target - cost <= 0.25 * self.budget.tolerance * self.target or tried >= 256:
+        # later variables that bring the cost closer (a cheap one past an expensive one),
+        # within the tolerance above the target at most; a bounded pass in rank order
+        tol = self.budget.tolerance * self.target
+        for tried, var in enumerate(order[lo + 1:]):
+            if abs(self.target - cost) <= 0.25 * tol or tried >= 512:
                 break
-            tried += 1
             vec[var] = False
             c = self._vector_cost(space, vec)
-            if c <= self.target:
+            if c <= self.target + 0.5 * tol and abs(c - self.target) < abs(cost - self.target):
                 cost = c
             else:
                 vec[var] = True

@@ -89,6 +89,14 @@ class SearchConfig:
         num_workers: data loader workers.
         progress: show a tqdm progress bar.
         checkpoint_dir: where ``last.pt`` is written after every epoch (``None``: nowhere).
+        keep_init: initial keep probability of the keep/drop gates of the channel and neuron
+            levels, set when a search starts (``None``: the compiled logits, keep = drop).
+            The default 0.9 is not the layer level's uniform start: a uniform keep/drop gate
+            makes the sampling relaxations (GDAS, SNAS) drop half of every layer's units at
+            every step and the mixing ones (DARTS, FairDARTS) scale every synapse by
+            ``1/2 * 1/2 * 1/2`` (its two units and itself); measured, both leave the
+            weights at chance on ``channel_cnn``/digits and ``neuron_mlp``/MNIST-1D
+            (``docs/results_budgets.md``).
         device: where the search runs: ``"auto"`` (a GPU when there is one), ``"cpu"``,
             ``"cuda"``, ``"cuda:N"``. Under ``torchrun`` with GPUs, each process takes the
             GPU of its local rank.
@@ -122,6 +130,7 @@ class SearchConfig:
     num_workers: int = 0
     progress: bool = False
     checkpoint_dir: str | None = None
+    keep_init: float | None = 0.9
     device: str = "auto"
 
     def __post_init__(self):
@@ -213,6 +222,9 @@ class SearchConfig:
         for key in ("second_order", "arch_update", "progress"):
             if not isinstance(getattr(self, key), bool):
                 bad(key, "must be True or False")
+        number("keep_init", optional=True)
+        if self.keep_init is not None and not 0.0 < self.keep_init < 1.0:
+            bad("keep_init", "must be in (0, 1) or None")
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
             bad("checkpoint_dir", "must be a path string or None")
         if not isinstance(self.device, str):

@@ -8,6 +8,17 @@ gradient of ``L_val + relaxation.loss``; second order: the unrolled gradient of
 rate, gradient clipping). Non-finite losses, gradients or architecture parameters stop the
 search with a :class:`~supernet.errors.SearchError` and a checkpoint of the last finite state.
 
+A strategy's budget (``strategy.target``, :mod:`supernet.search.budget`) is resolved
+against the super-network before training (a target out of range fails here), kept as
+``module.budget``, adds its resource term to the architecture loss, and is met by the
+final decision; each epoch's record holds the expected cost (``"cost"``) and
+:attr:`SearchResult.budget` the final one.
+
+A search whose weights did not learn says so: when the train accuracy of the last epoch
+stays below :func:`chance_margin` over chance (the accuracy of always answering the most
+frequent class of the epoch's labels), :attr:`SearchResult.warnings` holds a message, also
+issued as a :class:`SearchWarning`.
+
 Examples:
     >>> import torch
     >>> from supernet import Graph
@@ -24,8 +35,10 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -37,6 +50,7 @@ from supernet.edits import EditLog, Editor
 from supernet.errors import ConfigError, SearchError
 from supernet.io import from_node_link
 from supernet.search.base import SearchState
+from supernet.search.budget import Budget, budget_of
 from supernet.search.checkpoint import (
     capture_search,
     load_checkpoint,
@@ -66,7 +80,12 @@ from supernet.train.training import (
     top1_correct,
 )
 
-__all__ = ["BilevelSearch", "SearchResult", "search", "merge_config"]
+__all__ = ["BilevelSearch", "SearchResult", "SearchWarning", "search", "merge_config",
+           "chance_margin", "learning_warning", "init_keep"]
+
+
+class SearchWarning(UserWarning):
+    """A search finished, but its result should not be trusted as it is (weights at chance)."""
 
 
 @dataclass
@@ -79,6 +98,10 @@ class SearchResult:
         history: per-epoch records.
         log: the edit log of every structural change made by the search.
         state: the final :class:`SearchState`.
+        budget: with a budget, :meth:`CostModel.summary
+            <supernet.search.budget.CostModel.summary>` of the final network (metric,
+            target, full, cost, relative error, within tolerance), else ``None``.
+        warnings: what the search found wrong with itself (weights left at chance).
     """
 
     graph: Any
@@ -87,6 +110,8 @@ class SearchResult:
     log: EditLog
     state: SearchState
     extra: dict = field(default_factory=dict)
+    budget: dict | None = None
+    warnings: list = field(default_factory=list)
 
 
 _STRATEGY = object()  # "take it from the strategy" (None means: none)
@@ -112,6 +137,8 @@ class BilevelSearch:
             (``discretization=None``: keep the super-network at the end).
         loss_fn: ``loss_fn(output, target)`` (cross-entropy by default).
         batch_fn: ``batch_fn(batch) -> (inputs tuple, context dict, target)``.
+        target: a :class:`~supernet.search.budget.Budget` or a mapping of its keys; overrides
+            the strategy's (``strategy.target``).
         callbacks: ``f(state, record)`` called after every epoch with its history record
             (e.g. to log scalars to TensorBoard).
 
@@ -123,7 +150,7 @@ class BilevelSearch:
                  config: SearchConfig | dict | None = None, module=None, relaxation=None,
                  discretization=_STRATEGY, creation=_STRATEGY, loss_fn: Callable | None = None,
                  batch_fn: Callable | None = None, callbacks: list[Callable] | None = None,
-                 _checkpoint: dict | None = None):
+                 target=None, _checkpoint: dict | None = None):
         if isinstance(strategy, str):
             strategy = create_strategy(strategy)
         elif isinstance(strategy, dict):
@@ -172,6 +199,9 @@ class BilevelSearch:
         self.discretization = discretization
         self.creation = list(creation or [])
         done = _checkpoint is not None and _checkpoint.get("finalized")
+        if _checkpoint is None and cfg.keep_init is not None:
+            init_keep(module, cfg.keep_init)
+        self._resolve_budget(graph, module, strategy, target, _checkpoint)
         if done:
             module.relaxation = None
         if not module.arch_parameters() and cfg.arch_update and not done:
@@ -212,6 +242,43 @@ class BilevelSearch:
         self.started = False
         if _checkpoint is not None:
             self._restore(_checkpoint)
+
+    def _resolve_budget(self, graph, module, strategy, target, ckpt) -> None:
+        """Resolve the budget against the super-network (its full cost: from the first
+        epoch's record when resuming) and set it on the module; fails before training."""
+        budget = Budget.from_config(target, "target") if target is not None else (
+            strategy.budget if strategy is not None else None)
+        self.budget = budget
+        if budget is None:
+            module.budget = None
+            return
+        full = None
+        for record in (ckpt or {}).get("history", [])[:1]:
+            full = (record.get("cost") or {}).get("full")
+        model = budget.resolve(graph, module, full=full)
+        module.budget = model
+        if not module.gate_groups() and not (ckpt or {}).get("finalized"):
+            fit = getattr(strategy, "fit_budget", None)
+            if fit is None:
+                raise ConfigError(
+                    f"{budget.where}: {graph.name} has no gate and strategy "
+                    f"{getattr(strategy, 'name', None)!r} has no way to meet a size target; "
+                    "gate the units or connections of the space, or use gradual_magnitude")
+            fit(graph, model)
+
+    def arch_regularizer(self):
+        """``reg(module)`` added to the architecture loss: the relaxation's ``loss`` plus the
+        budget's resource term (``None``: neither)."""
+        relax_loss = getattr(self.module.relaxation, "loss", None)
+        model = budget_of(self.module)
+        if model is None or not model.budget.weight:
+            return relax_loss
+
+        def reg(m):
+            out = model.penalty(m)
+            return out + relax_loss(m) if relax_loss is not None else out
+
+        return reg
 
     # ------------------------------------------------------------------ public
     @classmethod
@@ -258,7 +325,22 @@ class BilevelSearch:
                     self.module.relaxation = None
             self.finalized = True
             self._checkpoint("last.pt")
-        return SearchResult(self.graph, self.module, st.history, self.editor.log, st)
+        result = SearchResult(self.graph, self.module, st.history, self.editor.log, st)
+        model = budget_of(self.module)
+        if model is not None and self.finalized:
+            result.budget = model.summary()
+            if not result.budget["within"]:
+                result.warnings.append(
+                    f"{self.graph.name}: the final {model.budget.metric} "
+                    f"{result.budget['cost']:.6g} is {100 * result.budget['relative_error']:+.2f}% "
+                    f"off the target {model.target:.6g} (tolerance "
+                    f"{100 * model.budget.tolerance:g}%)")
+        message = learning_warning(st.history)
+        if message is not None:
+            result.warnings.append(f"{self.graph.name}: {message}")
+        for w in result.warnings:
+            warnings.warn(w, SearchWarning, stacklevel=2)
+        return result
 
     def rebuild(self, graph) -> None:
         """Continue on ``graph`` (e.g. a deeper network, as P-DARTS stages): compile it with
@@ -347,6 +429,7 @@ class BilevelSearch:
         arch_on = (self.a_opt is not None and e >= cfg.warmup_epochs and st.arch_update
                    and bool(m.arch_parameters()))
         train_m, val_m = Meter(), Meter()
+        labels = None  # class counts of the epoch's train labels: chance accuracy
         m.train()
         val_iter = _cycle(self.val_loader)
         steps = len(self.train_loader)
@@ -361,6 +444,7 @@ class BilevelSearch:
             if arch_on:
                 val_m.add(*self._arch_step(next(val_iter), (inputs, ctx, y), lr, step))
             train_m.add(*self._weight_step(inputs, ctx, y, step=step))
+            labels = _count_labels(labels, y)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{train_m.loss / max(train_m.n, 1):.3f}")
@@ -374,9 +458,18 @@ class BilevelSearch:
         record = {"epoch": e + 1, "lr": lr, "train_loss": tl, "train_acc": ta,
                   "val_loss": vl, "val_acc": va, "gates": _gate_record(m),
                   "candidates": _candidates(m)}
+        if labels is not None and labels.sum() > 0:
+            record["chance_acc"] = float(labels.max() / labels.sum())
+            record["train_samples"] = int(labels.sum())
         tau = getattr(relax, "tau", None)
         if torch.is_tensor(tau):
             record["tau"] = float(tau)
+        model = budget_of(m)
+        if model is not None:
+            with torch.no_grad():
+                cost = float(model.expected(m)) if m.gate_groups() else model.cost()
+            record["cost"] = {"metric": model.budget.metric, "expected": cost,
+                              "target": model.target, "full": model.full}
         if cfg.eval_batches != 0:
             record["eval_acc"] = self.evaluate(max_batches=cfg.eval_batches)
         st.history.append(record)
@@ -458,6 +551,61 @@ def _candidates(module) -> dict:
     """Gate key -> candidate names, for modules that name them (``gates()``)."""
     fn = getattr(module, "gates", None)
     return {k: list(v) for k, v in fn().items()} if fn is not None else {}
+
+
+def init_keep(module, p: float) -> None:
+    """Start every keep/drop gate of a channel- or neuron-level ``module`` at keep
+    probability ``p`` (``α_keep - α_drop = logit(p)``: ``softmax`` and FairDARTS'
+    ``σ(α_keep)`` both give ``p``; the compiled noise of the logits is kept). Layer-level
+    modules are left as they are."""
+    groups = getattr(module, "gate_groups", None)
+    if groups is None or getattr(module.graph, "level", None) not in ("channel", "neuron"):
+        return
+    shift = math.log(p / (1.0 - p))
+    with torch.no_grad():
+        for key in groups():
+            a = module.arch[key]
+            a[:, 0] = a[:, 1] + shift + (a[:, 0] - a[:, 1]).clamp(-1e-2, 1e-2)
+
+
+def _count_labels(counts, y):
+    """``counts`` with the class labels of ``y`` added (``None`` for outputs that are not
+    class labels)."""
+    if not torch.is_tensor(y) or y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
+        return counts
+    c = torch.bincount(y.detach().cpu().long().clamp_min(0))
+    if counts is None:
+        return c
+    if len(c) > len(counts):
+        counts, c = c, counts
+    counts = counts.clone()
+    counts[:len(c)] += c
+    return counts
+
+
+def chance_margin(chance: float, samples: int) -> float:
+    """How far above ``chance`` a train accuracy must be to count as learned: a tenth of
+    the way from chance to perfect (a network that removes less than 10% of the errors of
+    always answering the most frequent class has not learned the task), and at least three
+    standard deviations of a chance-level predictor's accuracy over ``samples``
+    (``3 sqrt(p (1 - p) / n)``), so that noise alone does not pass."""
+    return max(0.1 * (1.0 - chance), 3.0 * math.sqrt(chance * (1.0 - chance) / max(samples, 1)))
+
+
+def learning_warning(history: list) -> str | None:
+    """A message when the train accuracy of the last search epoch in ``history`` stays
+    within :func:`chance_margin` of chance, else ``None``."""
+    last = history[-1] if history else {}
+    acc, chance = last.get("train_acc"), last.get("chance_acc")
+    if acc is None or chance is None:
+        return None
+    margin = chance_margin(chance, last.get("train_samples", 0))
+    if acc >= chance + margin:
+        return None
+    return (f"the search's train accuracy at its last epoch ({100 * acc:.1f}%) is below "
+            f"chance + {100 * margin:.1f} points (chance {100 * chance:.1f}%): its weights "
+            "did not learn the task, so its keep/drop decisions are noise; lower the "
+            "temperature or the learning rates, train longer, or use another strategy")
 
 
 def _cycle(loader):

@@ -1,7 +1,7 @@
 """The two steps of the bilevel loop.
 
 * :func:`arch_step`: the architecture parameters on a validation batch, first order (the
-  gradient of ``L_val + relaxation.loss``, back-propagated to the architecture parameters
+  gradient of ``L_val + relaxation.loss`` (+ a budget's resource term), back-propagated to the architecture parameters
   only) or second order (:mod:`supernet.search.unrolled`); then the relaxation's
   ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
   parameters are put back first).
@@ -34,7 +34,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
     arch = m.arch_parameters()
     set_phase(m, "arch")
     relax = m.relaxation
-    reg = getattr(relax, "loss", None)
+    reg = self.arch_regularizer()  # the relaxation's loss and the budget's resource term
     self.a_opt.zero_grad(set_to_none=True)
     replicas = self.replicas
     replicas.sync_rng()

@@ -36,12 +36,28 @@ parts.
 Loop settings (keys of :class:`SearchConfig`, given as options or in ``config``) are the
 user's: they win over the strategy's own, which win over the library's defaults.
 
+Every strategy that searches the channel or neuron level takes a ``target``, the size the
+search ends at (:class:`~supernet.search.budget.Budget`: ``metric`` params, macs or
+latency, and a ``fraction`` of the full network or an absolute ``value``)::
+
+    create_strategy("gdas", target={"metric": "params", "fraction": 0.5})
+
+The continuous relaxations then add the budget's resource term to the architecture loss
+and the final decision keeps what fits the target; SPOS samples candidates at the target;
+``gradual_magnitude`` prunes to the sparsity that meets it.
+
 Examples:
     >>> s = create_strategy("gdas", tau_max=5.0, epochs=3)
     >>> s.relaxation, s.config["epochs"]
     (GumbelMax(tau=5), 3)
     >>> create_strategy(relaxation={"name": "gumbel_max", "tau_max": 5.0}).relaxation
     GumbelMax(tau=5)
+    >>> create_strategy("darts", target={"metric": "macs", "fraction": 0.25}).budget.metric
+    'macs'
+    >>> create_strategy("darts", target={"metric": "params", "fraction": 1.5})
+    Traceback (most recent call last):
+    ...
+    supernet.errors.ConfigError: strategy.target.fraction=1.5: must be a number in (0, 1] ...
     >>> create_strategy("dartz")
     Traceback (most recent call last):
     ...
@@ -61,6 +77,7 @@ from typing import Any, Callable
 from supernet.errors import ConfigError, did_you_mean
 from supernet.gates import Softmax
 from supernet.registry import Registry
+from supernet.search.budget import Budget
 from supernet.search.config import SearchConfig
 from supernet.search.creation import CREATIONS
 from supernet.search.discretize import DISCRETIZATIONS
@@ -106,6 +123,11 @@ class Strategy:
             differs fails rather than breaking the schedule.
         levels: the levels of graphs it searches (``"layer"``, ``"channel"``,
             ``"neuron"``).
+        budget: the :class:`~supernet.search.budget.Budget` the search ends at (``target``
+            option; ``None``: none).
+        fit_budget: ``fit_budget(graph, cost_model)``, for a strategy without gates that
+            meets a budget by its own options (``gradual_magnitude``: the sparsity), called
+            once before the search starts.
     """
 
     name: str
@@ -118,6 +140,8 @@ class Strategy:
     build_space: Callable | None = None
     owns: dict = field(default_factory=dict)
     levels: tuple = ("layer", "channel", "neuron")
+    budget: Budget | None = None
+    fit_budget: Callable | None = None
 
     def check_config(self, values: dict, prefix: str = "search config: ") -> None:
         """Fail when ``values`` (loop settings a user set; ``prefix`` says where they are
@@ -138,6 +162,9 @@ STRATEGIES: Registry = Registry(
 
 #: The keys of a strategy composed from parts (besides the loop settings).
 PARTS = ("relaxation", "discretization", "creation", "config")
+
+#: The key of a strategy's budget (every strategy, named or composed, takes it).
+TARGET = "target"
 
 
 def register_strategy(name: str, override: bool = False):
@@ -193,6 +220,29 @@ def _part_needs(part) -> tuple[Callable | None, dict]:
     if isinstance(part, (UniformPath, EvolutionDiscretization)):
         return None, {"arch_update": False}
     return None, {}
+
+
+def _fit_sparsity(policy: GradualMagnitude) -> Callable:
+    """``fit_budget`` of a magnitude pruning: the final sparsity of its blocks (each pruned
+    by the same fraction, ``scope="layer"``) at which the network costs the target."""
+
+    def fit(graph, model) -> None:
+        if policy.scope != "layer":
+            raise ConfigError(
+                f"strategy.{TARGET}: gradual_magnitude meets a target with scope='layer' "
+                f"(every block pruned by one fraction, so the cost is known before "
+                f"training); it has scope={policy.scope!r}")
+        edges = policy.edges
+        if edges is None:
+            edges = [(u, v) for u, v, e in graph.nx.edges(data=True)
+                     if e["kind"] != "identity" and not e.get("gated")]
+        policy.sparsity = model.uniform_sparsity(edges)
+        if policy.initial > policy.sparsity:
+            raise ConfigError(
+                f"strategy.initial={policy.initial} exceeds the sparsity "
+                f"{policy.sparsity:.4f} that meets strategy.{TARGET}; lower it")
+
+    return fit
 
 
 def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
@@ -257,6 +307,7 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
     settings, which win over the strategy's; ``relaxation``, ``discretization`` and
     ``creation`` give parts; the other keys go to the strategy's builder."""
     spec = (name, dict(options))
+    budget = Budget.from_config(options.pop(TARGET, None), f"strategy.{TARGET}")
     parts = {k: options.pop(k) for k in PARTS[:3] if k in options}
     config = options.pop("config", None)
     if config is None:
@@ -276,12 +327,12 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
         for k in rest:
             raise ConfigError(
                 f"strategy: unknown key strategy.{k} of a composed strategy."
-                f"{did_you_mean(k, [*PARTS, *keys])} It takes {list(PARTS)} and the search "
-                "config keys")
+                f"{did_you_mean(k, [*PARTS, TARGET, *keys])} It takes {[*PARTS, TARGET]} and "
+                "the search config keys")
         strategy = _compose(None, parts)
     else:
         builder = STRATEGIES.resolve(name, "strategy")
-        _check_options(builder, rest, f"strategy {name!r}", [*PARTS, *keys])
+        _check_options(builder, rest, f"strategy {name!r}", [*PARTS, TARGET, *keys])
         strategy = builder(**rest)
         if parts:
             strategy = _compose(strategy, parts)
@@ -293,6 +344,17 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
     strategy.check_config(user, "strategy.")
     strategy.config = {**strategy.config, **user}
     SearchConfig.from_dict(strategy.config)  # fail now, naming the key
+    if budget is not None and not {"channel", "neuron"} & set(strategy.levels):
+        raise ConfigError(
+            f"strategy.{TARGET}: strategy {strategy.name!r} searches {list(strategy.levels)}-"
+            "level graphs; a size target applies to channel- and neuron-level searches")
+    strategy.budget = budget
+    if budget is not None and isinstance(strategy.discretization, GradualMagnitude):
+        if "sparsity" in rest:
+            raise ConfigError(
+                f"strategy: give strategy.sparsity or strategy.{TARGET}, not both: the "
+                f"target sets the sparsity of {strategy.name!r}")
+        strategy.fit_budget = _fit_sparsity(strategy.discretization)
     strategy.spec = spec
     return strategy
 
