@@ -90,7 +90,9 @@ def run_method(name, build, data, args, seed) -> dict:
 
     graph = build()
     start = params(graph)
-    strategy = create_strategy(name, target=0.5, **METHODS[name])
+    # weight 0: the papers' searches, without the budget's resource term in the loss
+    strategy = create_strategy(name, target={"metric": "params", "fraction": 0.5,
+                                             "weight": 0.0}, **METHODS[name])
     result = BilevelSearch(graph, data.train, data.val, strategy=strategy, config={
         "epochs": args.epochs, "batch_size": args.batch_size, "w_lr": args.lr,
         "arch_lr": args.arch_lr, "seed": seed, "device": "cpu"}).run()

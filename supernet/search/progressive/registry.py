@@ -31,8 +31,12 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
 ====================== ================================================================
 
 The P-DARTS, SGAS, DARTS-PT, PC-DARTS and ProxylessNAS families at the channel and neuron
-levels, each ending at a size ``target`` (fraction of the starting ``metric``, parameters by
-default; or a mapping of :class:`~supernet.search.budget.Budget` keys):
+levels, each ending at the strategy's ``target``
+(``create_strategy("unit_sgas", target={"metric": "params", "fraction": 0.5})``, a
+:class:`~supernet.search.budget.Budget`; half the parameters without one). The search adds
+the budget's resource term to the architecture loss unless ``target.weight`` is 0 (the
+papers have no such term; ProxylessNAS' own cost loss is ``unit_proxyless``'s
+``cost_weight``):
 
 ================== ===================================================================
 ``unit_pdarts``     softmax gates; stages that each end by removing the lowest keep
@@ -169,24 +173,19 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
 
 def _register_unit_family(register_strategy, Strategy) -> None:
     """The P-DARTS, SGAS, DARTS-PT, PC-DARTS and ProxylessNAS strategies of the unit
-    levels; each ends at a size ``target`` (a fraction of the starting ``metric``)."""
+    levels. Each ends at the strategy's ``target`` (a
+    :class:`~supernet.search.budget.Budget`, which the search resolves into
+    ``module.budget``), or at half the parameters without one."""
     levels = ("channel", "neuron")
 
-    def target_of(target, metric):
-        if isinstance(target, dict):
-            return {"metric": metric, **target}
-        return {"fraction": target, "metric": metric}
-
     @register_strategy("unit_pdarts")
-    def _unit_pdarts(target=0.5, metric: str = "params", stages=3, warmup: float = 0.4):
-        return Strategy("unit_pdarts", Softmax(),
-                        UnitPDARTS(target_of(target, metric), stages, warmup), levels=levels)
+    def _unit_pdarts(stages=3, warmup: float = 0.4):
+        return Strategy("unit_pdarts", Softmax(), UnitPDARTS(0.5, stages, warmup), levels=levels)
 
     def _unit_sgas(criterion):
-        def build(target=0.5, metric: str = "params", warmup: int | None = None,
-                  interval: int = 1, rounds: int | None = None, history: int = 4):
-            policy = UnitSGAS(target_of(target, metric), criterion, warmup, interval, rounds,
-                              history)
+        def build(warmup: int | None = None, interval: int = 1, rounds: int | None = None,
+                  history: int = 4):
+            policy = UnitSGAS(0.5, criterion, warmup, interval, rounds, history)
             return Strategy("unit_sgas" if criterion == 1 else "unit_sgas2", Softmax(), policy,
                             levels=levels)
 
@@ -196,22 +195,22 @@ def _register_unit_family(register_strategy, Strategy) -> None:
     register_strategy("unit_sgas2")(_unit_sgas(2))
 
     @register_strategy("unit_darts_pt")
-    def _unit_darts_pt(target=0.5, metric: str = "params", tune: int = 1,
-                       order: str = "random", seed: int = 0, max_batches: int | None = None):
-        policy = UnitDartsPT(target_of(target, metric), tune, order, seed, max_batches)
+    def _unit_darts_pt(tune: int = 1, order: str = "random", seed: int = 0,
+                       max_batches: int | None = None):
+        policy = UnitDartsPT(0.5, tune, order, seed, max_batches)
         return Strategy("unit_darts_pt", Softmax(), policy, levels=levels)
 
     @register_strategy("unit_pcdarts")
-    def _unit_pcdarts(target=0.5, metric: str = "params", k: int = 4, edge_norm: bool = True):
-        return Strategy("unit_pcdarts", PartialUnits(k, edge_norm),
-                        KeepToTarget(target_of(target, metric)), levels=levels)
+    def _unit_pcdarts(k: int = 4, edge_norm: bool = True):
+        return Strategy("unit_pcdarts", PartialUnits(k, edge_norm), KeepToTarget(0.5),
+                        levels=levels)
 
     @register_strategy("unit_proxyless")
-    def _unit_proxyless(target=0.5, metric: str = "params", cost_weight: float = 0.0):
-        # the cost loss counts the target's metric
-        # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999)
+    def _unit_proxyless(cost_weight: float = 0.0, metric: str = "params"):
+        # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999); the
+        # cost loss counts the target's metric when the search has a target
         return Strategy("unit_proxyless", BinaryUnitGates(cost_weight, metric),
-                        KeepToTarget(target_of(target, metric)),
+                        KeepToTarget(0.5),
                         config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
                                 "arch_weight_decay": 0.0}, levels=levels)
 

@@ -42,7 +42,7 @@ from supernet.errors import ConfigError
 from supernet.gates import Decision
 from supernet.search.base import require_layer, require_unit
 from supernet.search.budget import METRICS as BUDGET_METRICS
-from supernet.search.budget import Budget
+from supernet.search.budget import Budget, budget_of
 from supernet.search.relaxations.base import (
     SearchRelaxation,
     _gate_items,
@@ -287,7 +287,8 @@ class BinaryUnitGates(SearchRelaxation):
     Args:
         cost_weight: ``λ`` (0: no cost loss).
         metric: ``"params"``, ``"macs"`` or ``"latency"``
-            (:data:`supernet.search.budget.METRICS`).
+            (:data:`supernet.search.budget.METRICS`); a search with a budget
+            (``module.budget``) counts the budget's metric instead.
 
     Examples:
         >>> import torch
@@ -322,9 +323,12 @@ class BinaryUnitGates(SearchRelaxation):
 
     def expected_cost(self, module) -> torch.Tensor:
         """``E[cost] / cost₀`` under the keep probabilities (differentiable in ``α``)."""
-        if self._model is None or self._model.graph is not module.graph:
-            self._model = Budget(self.metric, fraction=1.0).resolve(module.graph, module)
-        return self._model.expected(module) / max(self._model.full, 1e-12)
+        model = budget_of(module)  # the search's budget, or one of this metric
+        if model is None:
+            if self._model is None or self._model.graph is not module.graph:
+                self._model = Budget(self.metric, fraction=1.0).resolve(module.graph, module)
+            model = self._model
+        return model.expected(module) / max(model.full, 1e-12)
 
     def loss(self, module):
         if not self.cost_weight:

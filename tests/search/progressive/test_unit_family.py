@@ -76,7 +76,9 @@ def test_search_learns_and_ends_at_the_target(method, level):
     before = sizes(graph)
     start = _param_size(graph)
     options, loop = METHODS[method]
-    strategy = create_strategy(method, target=0.5, **options)
+    # weight 0: the papers' searches, without the budget's resource term
+    strategy = create_strategy(method, target={"metric": "params", "fraction": 0.5,
+                                               "weight": 0.0}, **options)
     x, y = _shifted(shape)
     result = BilevelSearch(graph, (x, y), strategy=strategy,
                            config={"epochs": 4, "batch_size": 8, "w_lr": 0.2,
@@ -259,9 +261,9 @@ def test_binary_unit_gates_give_proxylessnas_gradient():
 
 def test_unit_family_refuses_bad_input_before_training():
     with pytest.raises(ConfigError, match="fraction"):
-        create_strategy("unit_sgas", target=1.5)
+        create_strategy("unit_sgas", target={"metric": "params", "fraction": 1.5})
     with pytest.raises(ConfigError, match="metric"):
-        create_strategy("unit_pdarts", metric="flops")
+        create_strategy("unit_proxyless", metric="flops")
     with pytest.raises(ConfigError, match="order must be"):
         create_strategy("unit_darts_pt", order="shuffled")
     state = mini_state(tiny_mlp(gated="units"), mlp_data())
