@@ -7,7 +7,12 @@ is the op's own fact: its ``lower=`` rule (``register_op(name, lower=rule)``) gi
 of :mod:`supernet.ops.forms` -- a conv or dense block, the identity (diagonal), the zero
 (empty) block, a pooling, or a per-unit activation and norm (on a node, or as the single
 in-edge of a node without an op); the built-in linear, conv, identity, pooling, ``relu``,
-``batchnorm`` and ``bn_relu`` ops have one, with ``sum`` and ``concat`` merges. :func:`lift`
+``batchnorm`` and ``bn_relu`` ops have one, with ``sum`` and ``concat`` merges. An op that is
+a small network (a separable conv, an MBConv, a factorized reduce) gives a ``Composite``: a
+node per stage, named ``"<dst>/<src>~<stage>"``, its last stage the edge's destination when
+the op is its only input. Cells are inlined first (:func:`inline`), so the evaluation
+networks of the DARTS, NAS-Bench-201 and MobileNetV2 spaces lower whole
+(``docs/lowering.md``). :func:`lift`
 goes back: neuron -> channel when every kernel is whole, channel -> layer when every block is
 full (after unit removal the layer graph has the shrunk widths). Each lowered node and edge
 records its ``origin`` (the layer op and arguments), so lifting restores the same op names
@@ -44,9 +49,19 @@ import torch
 from supernet.compiler import compile as compile_graph
 from supernet.errors import GraphError
 from supernet.graph import Graph
-from supernet.ops.forms import ConvBlock, DenseBlock, EmptyBlock, IdentityBlock, PerUnit, Pool
+from supernet.compiler.module import module_key
+from supernet.ops.forms import (
+    Composite,
+    ConvBlock,
+    DenseBlock,
+    EmptyBlock,
+    IdentityBlock,
+    PerUnit,
+    Pool,
+)
 from supernet.ops.registry import OPS, bound_args, resolve_op
 from supernet.registry import Registry
+from supernet.schema import bind_value
 from supernet.shapes import infer_channels
 from supernet.units.build import add_group, add_input, connect, conv_attrs, taps
 from supernet.units.masks import (
@@ -58,7 +73,7 @@ from supernet.units.masks import (
     from_keys,
 )
 
-__all__ = ["Lowered", "lower", "lift", "LOWERINGS", "LIFTS"]
+__all__ = ["Lowered", "lower", "lift", "inline", "lowering_error", "LOWERINGS", "LIFTS"]
 
 _WEIGHTED = (ConvBlock, DenseBlock)
 
@@ -84,6 +99,148 @@ def lift(graph, to: str = "layer", module=None, partial: str = "raise") -> Lower
             (the kernel comes back whole, its missing taps at weight zero).
     """
     return _walk(LIFTS, "lift", graph, to, module, partial=partial)
+
+
+def inline(graph, module=None) -> Lowered:
+    """``graph`` with every ``call`` node replaced by the nodes of its cell template, weights
+    included: one flat layer-level graph computing the same outputs.
+
+    The template's nodes of call ``c`` are named ``"c/<node>"``, its output takes the name
+    ``c`` (what read the call reads it), its inputs are the call's arguments, and its
+    ``"$symbols"`` are bound (the call's ``bind=`` over the caller's). Calls that share
+    weights (``weights=``) get copies of the shared weights, which then train apart, and a
+    template may not hold gates (all its calls share them; discretize the graph first).
+    Nested calls are inlined too.
+    """
+    out = Lowered(graph, module)
+    while any(d.get("kind") == "call" for _, d in out.graph.nx.nodes(data=True)):
+        out = _inline_once(out.graph, out.module)
+    if out.graph is graph:
+        out = Lowered(graph.copy(), None if module is None else module)
+        out.graph.cells.clear()
+        if module is not None:
+            out.module = compile_graph(out.graph)
+            out.module.load_state_dict(module.state_dict())
+            out.module.train(module.training)
+    return out
+
+
+_CALL_KEYS = ("kind", "cell", "args", "bind", "weights")
+
+
+def _inline_once(graph, module) -> Lowered:
+    """One level of :func:`inline`; ``source`` maps each new edge and node to where its
+    modules come from: ``(layer module path, old u, old v)`` / ``(path, old node)``."""
+    nodes, edges, source = [], [], {}
+    calls = {n: d for n, d in graph.nx.nodes(data=True) if d.get("kind") == "call"}
+    cells = {}
+    for n, d in graph.nx.nodes(data=True):
+        if n not in calls:
+            nodes.append((n, copy.deepcopy(dict(d))))
+            source[n] = ((), n)
+            continue
+        t = graph.cells[d["cell"]]
+        cells.update(t.cells)
+        gates = t.gate_edges()
+        if gates:
+            raise GraphError(f"{graph.name}: call {n!r}: edge {gates[0][0]}->{gates[0][1]} of "
+                             f"cell {d['cell']!r} is a gate, shared by every call of the cell; "
+                             "discretize the graph before inlining it")
+        where = f"{graph.name}: call {n!r}"
+        bind = bind_value(dict(d.get("bind", {})), {}, where)
+        (out,) = t.outputs
+        if out in t.inputs:
+            raise GraphError(f"{where}: cell {d['cell']!r} returns its input {out!r}; "
+                             "nothing to inline")
+        names = {m: a for m, a in zip(t.inputs, d["args"])}
+        names.update({m: (n if m == out else f"{n}/{m}") for m in t.nx.nodes
+                      if m not in t.inputs})
+        for m, md in t.nx.nodes(data=True):
+            if m in t.inputs:
+                continue
+            attrs = bind_value(copy.deepcopy(dict(md)), bind, f"{where}: node {m!r}")
+            if attrs.get("kind") == "call":
+                attrs["args"] = [names[a] for a in attrs["args"]]
+            if m == out:
+                attrs.update({k: v for k, v in d.items() if k not in _CALL_KEYS})
+            nodes.append((names[m], attrs))
+            source[names[m]] = ((n,), m)
+        for a, b, e in t.nx.edges(data=True):
+            attrs = bind_value(copy.deepcopy(dict(e)), bind, f"{where}: edge {a}->{b}")
+            edges.append((names[a], names[b], attrs))
+            source[(names[a], names[b])] = ((n,), a, b)
+    for u, v, e in graph.nx.edges(data=True):
+        if v in calls:
+            continue  # the arguments of a call: the template's edges replace them
+        edges.append((u, v, copy.deepcopy(dict(e))))
+        source[(u, v)] = ((), u, v)
+    seen = set()
+    for u, v, _ in edges:
+        if (u, v) in seen:
+            raise GraphError(f"{graph.name}: inlining gives two edges {u}->{v} (a cell reads "
+                             "one argument through two of its inputs into the same node); "
+                             "give the call distinct arguments")
+        seen.add((u, v))
+    attrs = {k: copy.deepcopy(v) for k, v in graph.nx.graph.items()}
+    flat = Graph.from_parts(attrs, nodes, edges, cells=cells)
+    flat.touch()
+    if module is None:
+        return Lowered(flat, None)
+    new = compile_graph(flat)
+    new.drop_path_prob = getattr(module, "drop_path_prob", 0.0)
+    with torch.no_grad():
+        for key, (path, *old) in source.items():
+            owner = module
+            for call in path:
+                owner = owner.steps[module_key(call)].cell
+            if isinstance(key, tuple):
+                if not flat.nx.edges[key].get("ops"):
+                    continue
+                src, dst = new.edge_module(*key), owner.edge_module(*old)
+                for op in flat.nx.edges[key]["ops"]:
+                    src[op].load_state_dict(dst[op].state_dict())
+            elif flat.nx.nodes[key].get("op") is not None:
+                new.steps[module_key(key)].op.load_state_dict(
+                    owner.steps[module_key(old[0])].op.state_dict())
+    return Lowered(flat, new.train(module.training))
+
+
+def lowering_error(op: str, C_in: int, C_out: int, args: dict | None = None,
+                   shape: tuple = (7, 7), to: str = "channel", train: bool = False,
+                   seed: int = 0) -> float:
+    """The largest ``|difference|`` between op ``op`` and its lowering to level ``to``.
+
+    The op (``C_in -> C_out`` channels, ``args``) is compiled on one edge, its weights, batch
+    norm affine entries and running statistics drawn at random (``seed``), lowered with its
+    weights, and both run on the same random input of spatial ``shape`` (``()``: a
+    ``(N, C_in)`` input), in eval mode or, with ``train``, in training mode (batch norms on
+    the batch statistics). A ``lower=`` rule is right when this is at rounding level. An
+    output of the same values in another shape (a global pooling's ``(N, C)`` for the op's
+    ``(N, C, 1, 1)``) is compared as the op's shape.
+
+    Examples:
+        >>> lowering_error("sep_conv_3x3", 4, 6, {"stride": 2}) < 1e-5
+        True
+    """
+    gen = torch.Generator().manual_seed(seed)
+    g = Graph("layer", name=op)
+    g.add_input("x", channels=C_in)
+    g.add_node("y", channels=C_out)
+    g.add_edge("x", "y", op, **dict(args or {}))
+    g.set_outputs(["y"])
+    net = compile_graph(g)
+    with torch.no_grad():
+        for t in list(net.parameters()) + [b for b in net.buffers() if b.is_floating_point()]:
+            t.copy_(torch.rand(t.shape, generator=gen) + 0.5 if t.dim() == 1 else
+                    torch.randn(t.shape, generator=gen) * 0.5)
+    low = lower(g, to, net)
+    net.train(train)
+    low.module.train(train)
+    x = torch.randn((4, C_in, *shape), generator=gen)
+    with torch.no_grad():
+        ref, out = net(x), low.module(x)
+        # a pooled (N, C) value stands for the op's (N, C, 1, 1) (adaptive_avg_pool)
+        return float((out.reshape(ref.shape) - ref).abs().max())
 
 
 def _walk(steps: Registry, verb: str, graph, to: str, module, **options) -> Lowered:
@@ -201,8 +358,9 @@ def _norm(form, module):
 
 # ---------------------------------------------------------------------- layer -> channel
 def _layer_to_channel(layer, module) -> Lowered:
-    if layer.cells:
-        raise GraphError(f"{layer.name}: lowering needs a flat graph; inline the cells first")
+    if layer.cells or any(d.get("kind") == "call" for _, d in layer.nx.nodes(data=True)):
+        flat = inline(layer, module)
+        layer, module = flat.graph, flat.module
     gates = layer.gate_edges()
     if gates:
         raise GraphError(f"{layer.name}: edge {gates[0][0]}->{gates[0][1]} is a gate; "
@@ -213,7 +371,7 @@ def _layer_to_channel(layer, module) -> Lowered:
              for u, v, e in layer.nx.edges(data=True)}
     ch = Graph("channel", name=layer.name)
     ch.set_meta(**copy.deepcopy(layer.meta))
-    per_unit_edge, node_forms = set(), {}
+    per_unit_edge, node_forms, fused = set(), {}, {}
     for n, d in layer.nx.nodes(data=True):
         if d.get("kind") == "input":
             add_input(ch, n, info.nodes[n])
@@ -228,6 +386,11 @@ def _layer_to_channel(layer, module) -> Lowered:
         elif len(ins) == 1 and isinstance(forms[ins[0]], PerUnit):
             post = forms[ins[0]]
             per_unit_edge.add(ins[0])
+        elif (len(ins) == 1 and isinstance(forms[ins[0]], Composite)
+              and info.edges[ins[0]][1] == info.nodes[n]):  # the op writes all of n
+            st = forms[ins[0]].output  # the op's last stage is the node itself
+            post = PerUnit(st.act, st.norm)
+            fused[ins[0]] = n
         else:
             post = PerUnit()
         if not isinstance(post, PerUnit):
@@ -237,11 +400,16 @@ def _layer_to_channel(layer, module) -> Lowered:
         node_forms[n] = post
         weighted = [forms[e] for e in ins if isinstance(forms[e], _WEIGHTED)]
         bias = any(f.bias for f in weighted)
+        norm_attrs = {}
+        if ins and ins[0] in fused:
+            bias = _stage_bias(forms[ins[0]], forms[ins[0]].output.name)
+            norm_attrs = _norm_attrs(forms[ins[0]].output)
         origin = {"merge": d.get("merge", "sum"), "op": d.get("op"),
                   "channels": d.get("channels")}
         if "op_args" in d:
             origin["op_args"] = dict(d["op_args"])
-        add_group(ch, n, info.nodes[n], act=post.act, bias=bias, norm=post.norm, origin=origin)
+        add_group(ch, n, info.nodes[n], act=post.act, bias=bias, norm=post.norm, origin=origin,
+                  **norm_attrs)
     offsets = {}
     for n in layer.nx.nodes:
         off = 0
@@ -254,6 +422,9 @@ def _layer_to_channel(layer, module) -> Lowered:
         off, n_dst = offsets[(u, v)], info.nodes[v]
         where = f"{layer.name}: edge {u}->{v}"
         pool, kernel, attrs = None, None, {}
+        if isinstance(form, Composite):
+            _expand(ch, layer, (u, v), form, info, off, fused.get((u, v)), origin=(op, a))
+            continue
         if isinstance(form, PerUnit) and (u, v) not in per_unit_edge:
             raise GraphError(f"{where}: per-unit op {op!r} on an edge lowers only as the single "
                              "in-edge of a node without its own op; give it its own node")
@@ -286,7 +457,101 @@ def _layer_to_channel(layer, module) -> Lowered:
 
     net = compile_graph(ch, kernel="dense")
     _copy_layer_to_channel(layer, module, net, offsets, info, forms, node_forms)
+    _copy_composites(layer, module, net, forms, fused)
     return Lowered(ch, net.train(module.training))
+
+
+def _stage_name(e, stage, fused_into):
+    u, v = e
+    return fused_into if fused_into is not None else f"{v}/{u}~{stage}"
+
+
+def _stage_bias(form, stage) -> bool:
+    return any(isinstance(l.block, _WEIGHTED) and l.block.bias
+               for l in form.links if l.dst == stage)
+
+
+def _norm_attrs(stage) -> dict:
+    if stage.norm is None or (stage.eps, stage.momentum) == (1e-5, 0.1):
+        return {}
+    return {"norm_eps": float(stage.eps), "norm_momentum": float(stage.momentum)}
+
+
+def _expand(ch, layer, e, form, info, off, fused_into, origin):
+    """The nodes and blocks of composite op ``form`` on layer edge ``e = (u, v)``: a node per
+    stage (the last one is ``v`` itself when the op is ``v``'s only input, else it is added
+    into ``v`` by an identity block at offset ``off``)."""
+    u, v = e
+    op, args = origin
+    where = f"{layer.name}: edge {u}->{v} ({op})"
+    last = form.output.name
+    names = {"in": u}
+    for st in form.stages:
+        if st.name == last and fused_into is not None:
+            names[st.name] = fused_into
+            continue
+        names[st.name] = _stage_name(e, st.name, None)
+        add_group(ch, names[st.name], st.width, act=st.act, bias=_stage_bias(form, st.name),
+                  norm=st.norm, origin={"op": op, "args": args, "edge": [u, v],
+                                        "stage": st.name}, **_norm_attrs(st))
+    for i, link in enumerate(form.links):
+        s, d = names[link.src], names[link.dst]
+        n_src, n_dst = len(ch.node(s)["units"]), len(ch.node(d)["units"])
+        kernel, pool, attrs = None, None, {}
+        block = link.block
+        if isinstance(block, _WEIGHTED):
+            kind = "conv" if isinstance(block, ConvBlock) else "dense"
+            if kind == "conv":
+                attrs = conv_attrs(list(block.kernel), list(block.stride), list(block.padding),
+                                   list(block.dilation), block.groups, where=where)
+                kernel = attrs.pop("kernel")
+            g = attrs.get("groups", 1)
+            mask = block_mask(n_dst, n_src, g) if g > 1 else np.ones((n_dst, n_src), bool)
+            if link.pool is not None:
+                pool = link.pool.unit_spec()
+        else:
+            kind = "identity"
+            mask = diagonal_mask(n_src, 0, n_dst)
+            if isinstance(block, Pool):
+                pool = block.unit_spec()
+        connect(ch, s, d, kind, mask=mask, kernel=kernel, pool=pool,
+                origin={"op": op, "args": args, "edge": [u, v], "link": i}, **attrs)
+    if fused_into is None:
+        C_e = form.output.width
+        connect(ch, names[last], v, "identity",
+                mask=diagonal_mask(C_e, off, info.nodes[v]), port=layer.nx.edges[e].get("port"),
+                origin={"op": op, "args": args, "edge": [u, v], "link": "out",
+                        "channels": layer.nx.edges[e].get("channels")})
+
+
+def _copy_composites(layer, lm, net, forms, fused):
+    """Weights, biases and norms of every composite op's stages and blocks."""
+    with torch.no_grad():
+        for (u, v), form in forms.items():
+            if not isinstance(form, Composite):
+                continue
+            e = (u, v)
+            op = layer.nx.edges[e]["ops"][0]
+            mod = lm.edge_module(u, v)[op]
+            names = {"in": u}
+            for st in form.stages:
+                names[st.name] = fused[e] if (st is form.output and e in fused) else \
+                    _stage_name(e, st.name, None)
+                params = net.unit_params(names[st.name])
+                if params.bias is not None and not (st is form.output and e in fused):
+                    params.bias.zero_()
+            for link in form.links:
+                if not isinstance(link.block, _WEIGHTED):
+                    continue
+                sub = _weights(link.block, mod)
+                w = link.weight(mod) if link.weight is not None else sub.weight
+                net.block(names[link.src], names[link.dst]).weight.copy_(w)
+                b = link.bias(mod) if link.bias is not None else getattr(sub, "bias", None)
+                if b is not None:
+                    net.unit_params(names[link.dst]).bias += b
+            for st in form.stages:
+                if st.norm is not None:
+                    _copy_bn(_norm(st, mod), net.unit_params(names[st.name]), to_unit=True)
 
 
 def _copy_layer_to_channel(layer, lm, net, offsets, info, forms, node_forms):
@@ -327,6 +592,12 @@ def _copy_bn(bn, params, to_unit: bool):
 
 # ---------------------------------------------------------------------- channel -> layer
 def _channel_to_layer(ch, module) -> Lowered:
+    parts = [n for n, d in ch.nx.nodes(data=True) if "stage" in (d.get("origin") or {})]
+    if parts:
+        op = ch.nx.nodes[parts[0]]["origin"]["op"]
+        raise GraphError(f"{ch.name}: node {parts[0]!r} is a stage of op {op!r} lowered "
+                         "to several nodes; lifting a composite op back to its layer op is "
+                         "not supported (keep the graph at unit level)")
     layer = Graph("layer", name=ch.name)
     layer.set_meta(**copy.deepcopy(ch.meta))
     node_forms = {}

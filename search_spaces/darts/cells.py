@@ -33,12 +33,14 @@ Examples:
 
 from __future__ import annotations
 
+import networkx as nx
+
 from search_spaces.darts.genotype import Genotype
 from supernet import Graph
 from supernet.errors import GenotypeError
 
-__all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell_network",
-           "state_name"]
+__all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell_states",
+           "cell_network", "state_name"]
 
 
 def state_name(k: int) -> str:
@@ -142,7 +144,7 @@ def cell_pairs(t: Graph) -> tuple[list, list | range]:
         GenotypeError: the cell is not discretized (an edge keeps several ops, a node keeps
             more or fewer than two inputs) or is not a DARTS cell.
     """
-    states = {n: d["state"] for n, d in t.nx.nodes(data=True) if "state" in d}
+    states = cell_states(t)
     index = sorted(k for k in states.values() if k >= 2)
     if index != list(range(2, len(index) + 2)) or not index:
         raise GenotypeError(
@@ -188,6 +190,44 @@ def cell_pairs(t: Graph) -> tuple[list, list | range]:
     if r is not None and list(range(*r)) == concat:
         concat = range(*r)
     return pairs, concat
+
+
+def cell_states(t: Graph) -> dict[str, int]:
+    """The genotype index of every state node of cell template ``t``.
+
+    ``p0``, ``p1`` and the nodes a genotype built keep their ``state`` attribute. A node
+    added later (a node grown during the search, see
+    :class:`supernet.search.creation.layer.GrowNode`) has none: it is a state too when it
+    sums its inputs, is not the output and is not the branch of one (``branch``), and the
+    intermediate states are numbered again in a topological order that keeps the order of
+    the numbered ones (a grown node comes as late as its inputs and readers allow), so
+    every node takes inputs from earlier states only, as a genotype requires.
+
+    Examples:
+        >>> t = genotype_cell("normal", [("sep_conv_3x3", 1), ("skip_connect", 0)], [2], False)
+        >>> t.add_node("n9", channels="$C"); t.add_edge("p0", "n9", "sep_conv_3x3")
+        >>> t.add_edge("p1", "n9", "skip_connect"); t.add_edge("n9", "n2", "sep_conv_3x3")
+        >>> cell_states(t)
+        {'p0': 0, 'p1': 1, 'n9': 2, 'n2': 3}
+    """
+    given = {n: d["state"] for n, d in t.nx.nodes(data=True) if "state" in d}
+    grown = [n for n, d in t.nx.nodes(data=True)
+             if "state" not in d and d.get("kind", "merge") == "merge" and not d.get("branch")
+             and d.get("merge", "sum") == "sum" and n not in t.outputs and n not in t.inputs]
+    if not grown:
+        return given
+    inner = [n for n, k in given.items() if k >= 2] + grown
+    later = len(given) + len(grown)
+    sub = nx.DiGraph()
+    sub.add_nodes_from(inner)
+    for n in inner:  # dependencies through branch nodes count too
+        for a in nx.ancestors(t.nx, n):
+            if a in sub:
+                sub.add_edge(a, n)
+    order = nx.lexicographical_topological_sort(sub, key=lambda n: (given.get(n, later), n))
+    out = {n: k for n, k in given.items() if k < 2}
+    out.update({n: 2 + i for i, n in enumerate(order)})
+    return out
 
 
 def cell_network(name: str, cells: dict[str, Graph], C: int, layers: int, stem_multiplier: int,

@@ -113,6 +113,7 @@ class _Sync:
         if (old is not None and not changed and (old.bias is not None) == want_bias
                 and old.has_norm == want_norm):
             old.set_act(d.get("act", "identity"), where)
+            _norm_constants(old, d)
             return old
         size = len(units)
         state = np.where(rnew, -1, rmap)
@@ -134,6 +135,7 @@ class _Sync:
                     "num_batches_tracked": get("num_batches_tracked").clone() if has
                     else torch.tensor(0, dtype=torch.long)}
         new = UnitParams(units, d.get("act", "identity"), bias, norm, where)
+        _norm_constants(new, d)
         for name in ("bias", "norm_weight", "norm_bias"):
             self.carry(getattr(old, name, None) if old is not None else None,
                        getattr(new, name, None), state)
@@ -348,3 +350,10 @@ def _arch_carry(arch, key, alpha, state, old_arch, swaps, fresh, s):
     if old is not None:
         s.removed.append(old)
     fresh.append(alpha)
+
+
+def _norm_constants(params, d) -> None:
+    """A node's batch-norm ``eps`` and ``momentum`` (``norm_eps``, ``norm_momentum``; torch's
+    defaults when absent), so that a lowered op keeps its own."""
+    params.eps = float(d.get("norm_eps", 1e-5))
+    params.momentum = float(d.get("norm_momentum", 0.1))

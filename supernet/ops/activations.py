@@ -36,6 +36,7 @@ ACTIVATIONS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry(
 for _name, _fn in {
     "identity": lambda x: x,
     "relu": F.relu,
+    "relu6": F.relu6,
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
     "gelu": F.gelu,

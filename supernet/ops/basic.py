@@ -196,13 +196,21 @@ def global_avg_pool(C_in, C_out):
     return GlobalAvgPool()
 
 
-@register_op("adaptive_avg_pool", same_channels=True)
+@register_op("adaptive_avg_pool", same_channels=True,
+             lower=lambda C_in, C_out, a: Pool("global_avg"))
 def adaptive_avg_pool(C_in, C_out, dim=2):
     """``nn.AdaptiveAvgPool{dim}d(1)``: keeps singleton spatial dims, as most references do."""
     return {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}[dim](1)
 
 
-@register_op("avg_pool", same_channels=True)
+def _lower_avg_pool(C_in, C_out, a):
+    if a["padding"]:
+        return None  # torch counts the padding in the average, unit-level pooling does not
+    k = a["kernel_size"]
+    return Pool.window("avg", k, k if a["stride"] is None else a["stride"], 0, a["dim"])
+
+
+@register_op("avg_pool", same_channels=True, lower=_lower_avg_pool)
 def avg_pool(C_in, C_out, kernel_size=2, stride=None, padding=0, dim=2):
     """``nn.AvgPool{dim}d(kernel_size, stride, padding)`` (e.g. the 7x7 global pooling of
     ImageNet networks)."""

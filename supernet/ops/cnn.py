@@ -28,6 +28,7 @@ Shapes:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn as nn
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 
 from supernet.counting import module_cost, register_module_cost
 from supernet.ops.basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
-from supernet.ops.forms import IdentityBlock, Pool
+from supernet.ops.forms import ConvBlock, IdentityBlock, Pool, Stage, chain
 from supernet.ops.registry import register_op
 
 __all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7", "AuxiliaryHead"]
@@ -180,6 +181,114 @@ def _zero_factorized(m):
         raise ValueError("the identity has no parameters to start from zero")
 
 
+# ---------------------------------------------------------------------- channel-level forms
+def _at(i):
+    return lambda m: m.op[i]
+
+
+def _relu():
+    return IdentityBlock(), Stage("relu", 0, "relu")
+
+
+def _stages(C_in, *steps):
+    """``chain`` with the ReLU stage's width filled in (``C_in``)."""
+    return chain(*[(b, replace(st, width=C_in) if st.width == 0 else st, *o)
+                   for b, st, *o in steps])
+
+
+def relu_conv_bn_form(C_in, C_out, conv: ConvBlock, norm_of, relu: bool = True):
+    """ReLU (a stage reading the input through the identity), the conv ``conv``, a BN stage."""
+    bn = Stage("bn", C_out, norm="batchnorm", norm_of=norm_of)
+    return _stages(C_in, *([_relu()] if relu else []), (conv, bn))
+
+
+def factorized_reduce_form(C_in, C_out, halves, convs, norm_of, dim, relu=True, bias=False):
+    """Factorized reduce: two 1x1 convs at stride 2, the second reading the input shifted by
+    one position, concatenated, then BN. At unit level it is one 3x3 conv at stride 2 with
+    padding 1 (the output size of a 1x1 conv at stride 2 for every input size) whose first
+    ``halves[0]`` output channels hold their 1x1 weight at the centre tap (input ``2i``) and
+    the others at the last tap (input ``2i + 1``, zero past the end as the op pads); the
+    other taps start at zero.
+    """
+
+    def weight(m):
+        c1, c2 = convs(m)
+        w = c1.weight.new_zeros((C_out, C_in) + (3,) * dim)
+        w[(slice(0, halves[0]), slice(None)) + (1,) * dim] = c1.weight.flatten(1)
+        w[(slice(halves[0], None), slice(None)) + (2,) * dim] = c2.weight.flatten(1)
+        return w
+
+    def bias_of(m):
+        c1, c2 = convs(m)
+        return None if c1.bias is None else torch.cat([c1.bias, c2.bias])
+
+    conv = ConvBlock.square(3, 2, 1, dim=dim, bias=bias)
+    bn = Stage("bn", C_out, norm="batchnorm", norm_of=norm_of)
+    return _stages(C_in, *([_relu()] if relu else []),
+                   (conv, bn, {"weight": weight, "bias": bias_of}))
+
+
+def _separable(C_in, C_out, k, stride, padding, dilation, dim, twice):
+    dw = ConvBlock.square(k, stride, padding, dilation, C_in, dim, bias=False, weights=_at(1))
+    if not twice:
+        pw = ConvBlock.square(1, dim=dim, bias=False, weights=_at(2))
+        return _stages(C_in, _relu(), (dw, Stage("dw", C_in)),
+                       (pw, Stage("bn", C_out, norm="batchnorm", norm_of=_at(3))))
+    dw2 = ConvBlock.square(k, 1, padding, 1, C_in, dim, bias=False, weights=_at(5))
+    return _stages(
+        C_in, _relu(), (dw, Stage("dw1", C_in)),
+        (ConvBlock.square(1, dim=dim, bias=False, weights=_at(2)),
+         Stage("bn1", C_in, "relu", "batchnorm", norm_of=_at(3))),  # BN, then the next ReLU
+        (dw2, Stage("dw2", C_in)),
+        (ConvBlock.square(1, dim=dim, bias=False, weights=_at(6)),
+         Stage("bn2", C_out, norm="batchnorm", norm_of=_at(7))))
+
+
+def _lower_relu_conv_bn(C_in, C_out, a):
+    if not a["track_running_stats"]:
+        return None  # unit-level batch norm keeps running statistics
+    p = a["padding"]
+    conv = ConvBlock.square(a["kernel_size"], a["stride"], p, a["dilation"], dim=a["dim"],
+                            bias=False, weights=_at(1))
+    return relu_conv_bn_form(C_in, C_out, conv, _at(2))
+
+
+def _fr_form(C_in, C_out, dim):
+    return factorized_reduce_form(C_in, C_out, (C_out // 2, C_out // 2),
+                                  lambda m: (m.conv_1, m.conv_2), lambda m: m.bn, dim)
+
+
+def _lower_skip(C_in, C_out, a):
+    if a["stride"] == 1 and C_in == C_out:
+        return IdentityBlock()
+    if a["stride"] == 1:
+        conv = ConvBlock.square(1, dim=a["dim"], bias=False, weights=_at(1))
+        return relu_conv_bn_form(C_in, C_out, conv, _at(2))
+    return _fr_form(C_in, C_out, a["dim"]) if a["stride"] == 2 else None
+
+
+def _lower_preprocess(C_in, C_out, a):
+    if a["stride"] == 2:
+        return _fr_form(C_in, C_out, a["dim"])
+    conv = ConvBlock.square(1, dim=a["dim"], bias=False, weights=_at(1))
+    return relu_conv_bn_form(C_in, C_out, conv, _at(2)) if a["stride"] == 1 else None
+
+
+def _lower_conv7(C_in, C_out, a):
+    s = a["stride"]
+    c1 = ConvBlock((1, 7), (1, s), (0, 3), (1, 1), bias=False, weights=_at(1))
+    c2 = ConvBlock((7, 1), (s, 1), (3, 0), (1, 1), bias=False, weights=_at(2))
+    return _stages(C_in, _relu(), (c1, Stage("conv", C_in)),
+                   (c2, Stage("bn", C_out, norm="batchnorm", norm_of=_at(3))))
+
+
+def _lower_stem(C_in, C_out, a):
+    k = a["kernel_size"]
+    conv = ConvBlock.square(k, a["stride"], k // 2, dim=a["dim"], bias=False,
+                            weights=lambda m: m[0])
+    return relu_conv_bn_form(C_in, C_out, conv, lambda m: m[1], relu=False)
+
+
 # ---------------------------------------------------------------------- cost and lowering rules
 @register_module_cost(ReLUConvBN, SepConv, DilConv, Conv7x1x1x7)
 def _wrapped_cost(m, shape):
@@ -206,9 +315,10 @@ def _aux_cost(m, shape):
 
 def _lower_pool(kind):
     def lower(C_in, C_out, a):
-        if a["pool_bn"]:
-            return None  # the BN after the pooling has no unit-level form
-        return Pool.window(kind, 3, a["stride"], 1, a["dim"])
+        pool = Pool.window(kind, 3, a["stride"], 1, a["dim"])
+        if a["pool_bn"]:  # the pooling, then a (non-affine) BN stage
+            return chain((pool, Stage("bn", C_in, norm="batchnorm", norm_of=lambda m: m[1])))
+        return pool
 
     return lower
 
@@ -246,9 +356,7 @@ def avg_pool_3x3(C_in, C_out, stride=1, pool_bn=False, affine=True, dim=2):
     return _pool(pool, pool_bn, C_in, dim)
 
 
-@register_op("skip_connect", identity=True, zero_output=_zero_factorized,
-             lower=lambda C_in, C_out, a: IdentityBlock() if a["stride"] == 1 and C_in == C_out
-             else None)
+@register_op("skip_connect", identity=True, zero_output=_zero_factorized, lower=_lower_skip)
 def skip_connect(C_in, C_out, stride=1, affine=True, dim=2):
     """Identity; factorized reduce when the stride is 2 or the width changes."""
     if stride == 1 and C_in == C_out:
@@ -260,13 +368,14 @@ def skip_connect(C_in, C_out, stride=1, affine=True, dim=2):
     return FactorizedReduce(C_in, C_out, affine=affine, dim=dim)
 
 
-@register_op("factorized_reduce", zero_output=_zero_factorized)
+@register_op("factorized_reduce", zero_output=_zero_factorized,
+             lower=lambda C_in, C_out, a: _fr_form(C_in, C_out, a["dim"]))
 def factorized_reduce(C_in, C_out, affine=True, dim=2):
     """Halve the resolution with two offset 1x1 convs (DARTS ``FactorizedReduce``)."""
     return FactorizedReduce(C_in, C_out, affine=affine, dim=dim)
 
 
-@register_op("relu_conv_bn", zero_output=_zero_relu_conv_bn)
+@register_op("relu_conv_bn", zero_output=_zero_relu_conv_bn, lower=_lower_relu_conv_bn)
 def relu_conv_bn(C_in, C_out, kernel_size=1, stride=1, padding=None, dilation=1, affine=True,
                  track_running_stats=True, dim=2):
     """ReLU - conv - BN (DARTS cell preprocessing; 1x1 by default)."""
@@ -277,7 +386,9 @@ def relu_conv_bn(C_in, C_out, kernel_size=1, stride=1, padding=None, dilation=1,
 
 
 def _sep(k):
-    @register_op(f"sep_conv_{k}x{k}", zero_output=_zero_op_index(6))
+    @register_op(f"sep_conv_{k}x{k}", zero_output=_zero_op_index(6),
+                 lower=lambda C_in, C_out, a: _separable(C_in, C_out, k, a["stride"], k // 2, 1,
+                                                         a["dim"], True))
     def build(C_in, C_out, stride=1, affine=True, dim=2):
         return SepConv(C_in, C_out, k, stride, k // 2, affine=affine, dim=dim)
 
@@ -286,7 +397,9 @@ def _sep(k):
 
 
 def _dil(k):
-    @register_op(f"dil_conv_{k}x{k}", zero_output=_zero_op_index(2))
+    @register_op(f"dil_conv_{k}x{k}", zero_output=_zero_op_index(2),
+                 lower=lambda C_in, C_out, a: _separable(C_in, C_out, k, a["stride"], k - 1, 2,
+                                                         a["dim"], False))
     def build(C_in, C_out, stride=1, affine=True, dim=2):
         return DilConv(C_in, C_out, k, stride, k - 1, 2, affine=affine, dim=dim)
 
@@ -298,7 +411,7 @@ sep_conv_3x3, sep_conv_5x5, sep_conv_7x7 = _sep(3), _sep(5), _sep(7)
 dil_conv_3x3, dil_conv_5x5 = _dil(3), _dil(5)
 
 
-@register_op("conv_7x1_1x7", zero_output=_zero_op_index(2))
+@register_op("conv_7x1_1x7", zero_output=_zero_op_index(2), lower=_lower_conv7)
 def conv_7x1_1x7(C_in, C_out, stride=1, affine=True, dim=2):
     """ReLU - 1x7 conv - 7x1 conv - BN (2-D only)."""
     if dim != 2:
@@ -306,7 +419,7 @@ def conv_7x1_1x7(C_in, C_out, stride=1, affine=True, dim=2):
     return Conv7x1x1x7(C_in, C_out, stride, affine=affine)
 
 
-@register_op("preprocess", zero_output=_zero_factorized)
+@register_op("preprocess", zero_output=_zero_factorized, lower=_lower_preprocess)
 def preprocess(C_in, C_out, stride=1, affine=True, dim=2):
     """Cell input preprocessing: ReLU - conv 1x1 - BN, or factorized reduce at stride 2."""
     if stride == 1:
@@ -328,7 +441,7 @@ def aux_head_imagenet(C_in, C_out):
     return AuxiliaryHead(C_in, C_out, dim=2, pool_stride=2, last_bn=False)
 
 
-@register_op("stem_conv_bn", zero_output=lambda m: zero_last(m[1]))
+@register_op("stem_conv_bn", zero_output=lambda m: zero_last(m[1]), lower=_lower_stem)
 def stem_conv_bn(C_in, C_out, kernel_size=3, stride=1, affine=True, dim=2):
     """Conv (no bias) then BN: the DARTS and NAS-Bench-201 stem."""
     return nn.Sequential(

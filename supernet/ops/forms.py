@@ -11,7 +11,11 @@ unit-level form (a ``skip_connect`` at stride 2). The forms:
 * :class:`EmptyBlock` -- no connections (the zero op);
 * :class:`Pool` -- the diagonal, the source pooled first;
 * :class:`PerUnit` -- an activation and/or normalization of each unit of a node (on an edge,
-  only as the single in-edge of a node without an op of its own).
+  only as the single in-edge of a node without an op of its own);
+* :class:`Composite` -- a small unit graph of its own: :class:`Stage` nodes joined by
+  :class:`Link` blocks (a separable conv is ReLU, depthwise conv, pointwise conv and BN,
+  twice). The op's input feeds the links whose source is ``"in"``; the last stage is the
+  op's output, added into the edge's destination by an identity block.
 
 ``lift=rule`` is the inverse, used by :func:`supernet.lowering.lift` for channel-level edges
 and nodes that do not come from the op they record: ``rule(form) -> args`` when the op can
@@ -38,6 +42,10 @@ __all__ = [
     "EmptyBlock",
     "Pool",
     "PerUnit",
+    "Stage",
+    "Link",
+    "Composite",
+    "chain",
     "Form",
 ]
 
@@ -149,4 +157,76 @@ class PerUnit:
     norm_of: Callable | None = field(default=None, compare=False, repr=False)
 
 
-Form = Union[ConvBlock, DenseBlock, IdentityBlock, EmptyBlock, Pool, PerUnit]
+@dataclass(frozen=True)
+class Stage:
+    """A node inside a :class:`Composite`: ``width`` units, their activation and norm.
+
+    Attributes:
+        name: its name inside the op (the lowered node is named after the edge and it).
+        norm_of: ``f(module) -> the normalization module`` (its weights, statistics,
+            ``eps`` and ``momentum`` go to the node).
+    """
+
+    name: str
+    width: int
+    act: str = "identity"
+    norm: str | None = None
+    norm_of: Callable | None = field(default=None, compare=False, repr=False)
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+
+@dataclass(frozen=True)
+class Link:
+    """A block inside a :class:`Composite`, from ``src`` (``"in"`` or a stage) to ``dst``.
+
+    Attributes:
+        block: a :class:`ConvBlock`, :class:`DenseBlock`, :class:`IdentityBlock` or
+            :class:`Pool` (of ``src``, before an identity block).
+        pool: for a weighted block, a :class:`Pool` of the source applied first.
+        weight: ``f(module) -> tensor`` of the block's whole weight (``(width of dst,
+            width of src / groups, *kernel)``); default: ``block.weights(module).weight``.
+        bias: ``f(module) -> tensor or None``, added to ``dst``'s bias; default: the bias
+            of ``block.weights(module)``.
+    """
+
+    src: str
+    dst: str
+    block: "ConvBlock | DenseBlock | IdentityBlock | Pool"
+    pool: "Pool | None" = None
+    weight: Callable | None = field(default=None, compare=False, repr=False)
+    bias: Callable | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Composite:
+    """An op that is a small unit graph: ``stages`` in order, the last one its output."""
+
+    stages: tuple[Stage, ...]
+    links: tuple[Link, ...]
+
+    @property
+    def output(self) -> Stage:
+        return self.stages[-1]
+
+
+def chain(*steps) -> Composite:
+    """A :class:`Composite` that is a chain: ``steps`` are ``(block, stage)`` or
+    ``(block, stage, link options)`` pairs, each block reading the previous stage (the op's
+    input first).
+
+    Examples:
+        >>> c = chain((IdentityBlock(), Stage("relu", 4, "relu")),
+        ...           (ConvBlock.square(3, bias=False), Stage("bn", 8, norm="batchnorm")))
+        >>> [(l.src, l.dst) for l in c.links], c.output.name
+        ([('in', 'relu'), ('relu', 'bn')], 'bn')
+    """
+    stages, links, prev = [], [], "in"
+    for block, stage, *options in steps:
+        links.append(Link(prev, stage.name, block, **(options[0] if options else {})))
+        stages.append(stage)
+        prev = stage.name
+    return Composite(tuple(stages), tuple(links))
+
+
+Form = Union[ConvBlock, DenseBlock, IdentityBlock, EmptyBlock, Pool, PerUnit, Composite]

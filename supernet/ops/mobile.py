@@ -36,6 +36,7 @@ import torch.nn as nn
 
 from supernet.counting import Cost, module_cost, register_module_cost
 from supernet.ops.basic import zero_last
+from supernet.ops.forms import ConvBlock, Stage, chain
 from supernet.ops.registry import register_op
 
 __all__ = ["MBConv", "ConvBNReLU6", "MBCONV_KERNELS", "MBCONV_EXPANSIONS", "mbconv_name"]
@@ -127,8 +128,35 @@ def _zero_mbconv(m: MBConv) -> None:
     zero_last(m.point_linear.bn)
 
 
+# ---------------------------------------------------------------------- channel-level forms
+def _conv_bn_step(part, k, stride, groups, width, act, a, name):
+    """``(conv block, BN stage)`` of a conv - BN [- ReLU6] part ``part(module)``."""
+    conv = ConvBlock.square(k, stride, k // 2, groups=groups, bias=False,
+                            weights=lambda m: part(m).conv)
+    return conv, Stage(name, width, act, "batchnorm", norm_of=lambda m: part(m).bn,
+                       eps=a["bn_eps"], momentum=a["bn_momentum"])
+
+
+def _lower_mbconv(kernel, expansion):
+    """Expand 1x1 - BN - ReLU6 (absent at expansion 1), depthwise - BN - ReLU6, project 1x1 -
+    BN: three stages (the shortcut is an identity edge of the space, not the op's)."""
+
+    def lower(C_in, C_out, a):
+        mid = round(C_in * expansion)
+        steps = [] if expansion == 1 else [
+            _conv_bn_step(lambda m: m.inverted_bottleneck, 1, 1, 1, mid, "relu6", a, "expand")]
+        steps.append(_conv_bn_step(lambda m: m.depth_conv, kernel, a["stride"], mid, mid,
+                                   "relu6", a, "dw"))
+        steps.append(_conv_bn_step(lambda m: m.point_linear, 1, 1, 1, C_out, "identity", a,
+                                   "project"))
+        return chain(*steps)
+
+    return lower
+
+
 def _mbconv(kernel: int, expansion: int):
-    @register_op(mbconv_name(kernel, expansion), zero_output=_zero_mbconv)
+    @register_op(mbconv_name(kernel, expansion), zero_output=_zero_mbconv,
+                 lower=_lower_mbconv(kernel, expansion))
     def build(C_in, C_out, stride=1, bn_momentum=0.1, bn_eps=1e-3):
         return MBConv(C_in, C_out, kernel, stride, expansion, bn_momentum, bn_eps)
 
@@ -145,7 +173,8 @@ for _k in MBCONV_KERNELS:
 
 
 # No zero_output hook: ReLU6 has no gradient at 0, so a zeroed layer could not train.
-@register_op("conv_bn_relu6")
+@register_op("conv_bn_relu6", lower=lambda C_in, C_out, a: chain(_conv_bn_step(
+    lambda m: m, a["kernel_size"], a["stride"], 1, C_out, "relu6", a, "bn")))
 def conv_bn_relu6(C_in, C_out, kernel_size=3, stride=1, bn_momentum=0.1, bn_eps=1e-3):
     """Conv (no bias, same padding) - BN - ReLU6 (first conv and feature-mix layer)."""
     return ConvBNReLU6(C_in, C_out, kernel_size, stride, bn_momentum, bn_eps)

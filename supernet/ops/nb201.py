@@ -51,6 +51,8 @@ import torch.nn as nn
 
 from supernet.counting import Cost, module_cost, register_module_cost
 from supernet.ops.basic import zero_last
+from supernet.ops.cnn import factorized_reduce_form, relu_conv_bn_form
+from supernet.ops.forms import ConvBlock, IdentityBlock, Pool, Stage, chain
 from supernet.ops.registry import register_op
 
 __all__ = ["NB201ReLUConvBN", "NB201FactorizedReduce", "NB201Pooling"]
@@ -179,8 +181,59 @@ def _zero_downsample(m) -> None:
         raise ValueError("the identity has no parameters to start from zero")
 
 
+# ---------------------------------------------------------------------- channel-level forms
+def _op(i):
+    return lambda m: m.op[i]
+
+
+def _nor_conv_form(C_in, C_out, k, stride, affine, track, weights=_op(1), norm_of=_op(2)):
+    if not track:
+        return None  # unit-level batch norm keeps running statistics
+    conv = ConvBlock.square(k, stride, k // 2, bias=not affine, weights=weights)
+    return relu_conv_bn_form(C_in, C_out, conv, norm_of)
+
+
+def _lower_skip(C_in, C_out, a):
+    if a["stride"] == 1 and C_in == C_out:
+        return IdentityBlock()
+    if not a["track_running_stats"] or a["stride"] not in (1, 2):
+        return None
+    if a["stride"] == 1:  # a 1x1 conv and BN, no ReLU
+        conv = ConvBlock.square(1, bias=not a["affine"], weights=lambda m: m.conv)
+        return relu_conv_bn_form(C_in, C_out, conv, lambda m: m.bn, relu=False)
+    return factorized_reduce_form(C_in, C_out, (C_out // 2, C_out - C_out // 2),
+                                  lambda m: tuple(m.convs), lambda m: m.bn, 2,
+                                  bias=not a["affine"])
+
+
+def _lower_pool(C_in, C_out, a):
+    pool = Pool.window("avg", 3, a["stride"], 1)
+    if C_in == C_out:
+        return pool
+    proj = _nor_conv_form(C_in, C_out, 1, 1, a["affine"], a["track_running_stats"],
+                          lambda m: m.preprocess.op[1], lambda m: m.preprocess.op[2])
+    if proj is None:
+        return None
+    return chain(*[(l.block, st, {"weight": l.weight, "bias": l.bias})
+                   for l, st in zip(proj.links, proj.stages)], (pool, Stage("pool", C_out)))
+
+
+def _lower_downsample(C_in, C_out, a):
+    if a["stride"] == 2:
+        conv = ConvBlock.square(1, bias=False, weights=lambda m: m[1])
+        return chain((conv, Stage("conv", C_out), {"pool": Pool.window("avg", 2, 2, 0)}))
+    if a["stride"] != 1:
+        return None
+    if C_in != C_out:
+        return _nor_conv_form(C_in, C_out, 1, 1, a["affine"], a["track_running_stats"])
+    return IdentityBlock()
+
+
 def _conv(k):
-    @register_op(f"nor_conv_{k}x{k}", zero_output=_zero_relu_conv_bn)
+    @register_op(f"nor_conv_{k}x{k}", zero_output=_zero_relu_conv_bn,
+                 lower=lambda C_in, C_out, a: _nor_conv_form(C_in, C_out, k, a["stride"],
+                                                             a["affine"],
+                                                             a["track_running_stats"]))
     def build(C_in, C_out, stride=1, affine=True, track_running_stats=True):
         return NB201ReLUConvBN(C_in, C_out, k, stride, k // 2, affine, track_running_stats)
 
@@ -191,7 +244,7 @@ def _conv(k):
 nor_conv_1x1, nor_conv_3x3 = _conv(1), _conv(3)
 
 
-@register_op("nb201_skip_connect", identity=True, zero_output=_zero_skip)
+@register_op("nb201_skip_connect", identity=True, zero_output=_zero_skip, lower=_lower_skip)
 def nb201_skip_connect(C_in, C_out, stride=1, affine=True, track_running_stats=True):
     """NAS-Bench-201 skip: identity, or its factorized reduce when stride or width change."""
     if stride == 1 and C_in == C_out:
@@ -199,13 +252,13 @@ def nb201_skip_connect(C_in, C_out, stride=1, affine=True, track_running_stats=T
     return NB201FactorizedReduce(C_in, C_out, stride, affine, track_running_stats)
 
 
-@register_op("nb201_avg_pool_3x3")
+@register_op("nb201_avg_pool_3x3", lower=_lower_pool)
 def nb201_avg_pool_3x3(C_in, C_out, stride=1, affine=True, track_running_stats=True):
     """NAS-Bench-201 3x3 average pooling (projected first when the width changes)."""
     return NB201Pooling(C_in, C_out, stride, "avg", affine, track_running_stats)
 
 
-@register_op("nb201_downsample", zero_output=_zero_downsample)
+@register_op("nb201_downsample", zero_output=_zero_downsample, lower=_lower_downsample)
 def nb201_downsample(C_in, C_out, stride=1, affine=True, track_running_stats=True):
     """Residual branch of NAS-Bench-201's ResNet basic block (pool + 1x1 conv at stride 2)."""
     if stride == 2:

@@ -88,7 +88,7 @@ class SearchConfig:
         seed: seeds the split, the shuffling and the torch/python/numpy generators.
         num_workers: data loader workers.
         progress: show a tqdm progress bar.
-        checkpoint_dir: where ``last.pt`` is written after every epoch (``None``: nowhere).
+        checkpoint_dir: where ``last.safetensors`` is written after every epoch (``None``: nowhere).
         keep_init: initial keep probability of the keep/drop gates of the channel and neuron
             levels, set when a search starts (``None``: the compiled logits, keep = drop).
             The default 0.9 is not the layer level's uniform start: a uniform keep/drop gate

@@ -42,6 +42,7 @@ from supernet.errors import EditError, SearchError
 from supernet.ops.registry import build_op, resolve_op
 from supernet.schema import is_symbol
 from supernet.search.base import CreationPolicy, SearchState
+from supernet.search.choices.layer import constraints_of
 from supernet.search.progressive.common import (
     GatedEdge,
     gate_probabilities,
@@ -187,6 +188,12 @@ class GrowNode(_Scheduled):
     it exists (else from any in-edge of ``target``, else ``args``); the out-edge takes them
     with stride 1.
 
+    When the graph's constraints keep ``max_inputs`` inputs per node (a DARTS cell keeps
+    two), at least that many sources are required, so that the discretized node is one the
+    space's text form can hold: a DARTS cell grown this way encodes as a genotype with one
+    more node (``search_spaces.darts.cells.cell_states`` numbers it) and builds as the
+    evaluation network with that node.
+
     Args:
         cell: the cell template to grow (``None``: the top graph).
         name: the new node's name (with several epochs in ``at``, ``name_1``, ... follow).
@@ -267,6 +274,16 @@ class GrowNode(_Scheduled):
             raise SearchError(
                 f"{where}: sources {bad} come after target {self.target!r}; the new node "
                 "would close a cycle: read from earlier nodes"
+            )
+        keep = constraints_of(state.graph, self.cell or "")["max_inputs"]
+        if keep is not None and len(self.sources) < keep:
+            raise SearchError(
+                f"{where}: the nodes of {'cell ' + repr(self.cell) if self.cell else 'the graph'} "
+                f"keep max_inputs={keep} inputs each when discretized (graph.meta"
+                f"['constraints']), as the space's text form needs (a DARTS genotype lists two "
+                f"(op, input) pairs per node); a node grown from {len(self.sources)} source(s) "
+                f"would keep fewer, and the found architecture could not be encoded nor built: "
+                f"give at least {keep} sources"
             )
         normalized = [beta_name(k) for u, _ in g.in_edges(self.target)
                       for k in state.module.gate_keys(u, self.target, self.cell)]

@@ -150,9 +150,14 @@ def prune(graph, scores: dict, sparsity: float, what: str = "connections",
             ``|w|`` scores become the L1 norm of a unit's incoming weights). Only what is
             scored is pruned; a key that names nothing of ``graph`` fails, naming it.
         sparsity: fraction removed, in ``[0, 1)``: exactly ``round(sparsity * total)``
-            entries, with ``total`` over everything scored (``scope="global"``) or per edge
-            or node (``scope="layer"``). Units tied together are scored and removed as one
-            dependency group (the sum of their scores).
+            connections, with ``total`` over everything scored (``scope="global"``) or per
+            edge (``scope="layer"``). For units the count is of scored units, over all of
+            them or per node; units tied together (:mod:`supernet.units.deps`) go as one
+            dependency group, ranked by the mean score of its units, and a group that would
+            overshoot the count is passed over for smaller ones, so the count is met
+            exactly where the groups allow and never exceeded. A group also removes the
+            tied units of other nodes, which count towards those nodes under
+            ``scope="layer"``.
         protect: nodes never pruned when ``what="units"`` (a dependency group touching one
             stays whole); default the graph's inputs and outputs, so that a classifier
             keeps its logits. Pass ``()`` to prune every scored node.
@@ -265,7 +270,7 @@ def _prune_units(graph, arrays, sparsity, scope, protect, floor):
     for n in protect:
         frozen.update(ties.labels[ties.offsets[n] + np.arange(len(graph.nx.nodes[n]["units"]))]
                       .tolist())
-    labels, score = [], []
+    labels, score, named = [], [], []
     for n, s in arrays.items():
         if n in protect:
             continue
@@ -275,55 +280,70 @@ def _prune_units(graph, arrays, sparsity, scope, protect, floor):
                             f"node ({len(d['units'])}), got {len(s)}")
         labels.append(ties.labels[ties.offsets[n] + np.arange(len(s))])
         score.append(s)
+        named.append(n)
     lab = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     sc = np.concatenate(score) if score else np.zeros(0)
     keep = ~np.isin(lab, np.fromiter(frozen, np.int64, len(frozen)))
     lab, sc = lab[keep], sc[keep]
     uniq, inv = np.unique(lab, return_inverse=True)
-    total = np.zeros(len(uniq))
-    np.add.at(total, inv, sc)
-    # how many units of each node a group holds, for the floors
+    scored = np.bincount(inv, minlength=len(uniq))  # scored units of every group
+    mean = np.zeros(len(uniq))
+    np.add.at(mean, inv, sc)
+    mean = mean / np.maximum(scored, 1)  # a group ranks by its units' mean score
+    # units of every node each group holds, for the floors and the per-node counts
     members, group = ties.members(uniq)
     node_idx = ties.node_of[members]
-    sizes = {i: len(graph.nx.nodes[ties.nodes[i]]["units"]) for i in np.unique(node_idx)}
-    room = {i: n - _floor(floor, n, ties.nodes[i]) for i, n in sizes.items()}
-    span = [[] for _ in uniq]
+    span = [{} for _ in uniq]
     for gidx, i in zip(group.tolist(), node_idx.tolist()):
-        span[gidx].append(i)
+        span[gidx][i] = span[gidx].get(i, 0) + 1
+    left = {}
+    for i in np.unique(node_idx).tolist():
+        n = len(graph.nx.nodes[ties.nodes[i]]["units"])
+        left[i] = n - _floor(floor, n, ties.nodes[i])
+    chosen, blocked = [], False
 
-    left = dict(room)
+    def fits(gidx) -> bool:
+        nonlocal blocked
+        ok = all(left[i] >= c for i, c in span[gidx].items())
+        blocked |= not ok
+        return ok
 
-    def take(candidates, want):
-        """The first ``want`` groups of ``candidates`` that keep every floor."""
-        picked = []
-        for gidx in candidates:
-            if len(picked) == want:
-                break
-            need = {}
-            for i in span[gidx]:
-                need[i] = need.get(i, 0) + 1
-            if all(left[i] >= c for i, c in need.items()):
-                picked.append(gidx)
-                for i, c in need.items():
-                    left[i] -= c
-        return picked
+    def take(gidx) -> None:
+        chosen.append(gidx)
+        for i, c in span[gidx].items():
+            left[i] -= c
 
     if scope == "global":
-        want = round(sparsity * len(uniq))
-        chosen = take(_order(total), want)
-        if len(chosen) < want:
-            raise EditError(f"{graph.name}: cannot remove {want} of {len(uniq)} unit groups at "
+        want, done = round(sparsity * len(lab)), 0
+        for gidx in _order(mean).tolist():
+            if done == want:
+                break
+            if done + scored[gidx] <= want and fits(gidx):
+                take(gidx)
+                done += int(scored[gidx])
+        if done < want and blocked:
+            raise EditError(f"{graph.name}: cannot remove {want} of {len(lab)} units at "
                             f"sparsity {sparsity}: the floor of {floor!r} per node leaves "
-                            f"{len(chosen)} removable")
+                            f"{done} removable")
     else:
-        chosen, start = [], 0
-        for s in score:
-            local = np.unique(lab[start:start + len(s)]) if len(lab) else lab
-            start += len(s)
-            idx = np.searchsorted(uniq, local)
-            order = idx[_order(total[idx])]
-            chosen += take([g for g in order if g not in chosen],
-                           round(sparsity * len(local)))
+        removed = {}  # units of each node gone with the groups chosen so far
+        index = {n: k for k, n in enumerate(ties.nodes)}
+        mine = {index[n]: lab_n[np.isin(lab_n, uniq)] for n, lab_n in zip(named, labels)}
+        wants = {i: round(sparsity * len(m)) for i, m in mine.items()}
+
+        def within(gidx) -> bool:  # no scored node past its own count
+            return all(removed.get(j, 0) + c <= wants[j] for j, c in span[gidx].items()
+                       if j in wants)
+
+        for i, m in mine.items():
+            local = np.unique(np.searchsorted(uniq, m))
+            for gidx in local[_order(mean[local])].tolist():
+                if removed.get(i, 0) >= wants[i]:
+                    break
+                if gidx not in chosen and within(gidx) and fits(gidx):
+                    take(gidx)
+                    for j, c in span[gidx].items():
+                        removed[j] = removed.get(j, 0) + c
     if not chosen:
         return []
     members, _ = ties.members(uniq[np.asarray(sorted(set(chosen)), np.int64)])

@@ -276,3 +276,24 @@ def test_bad_pruning_arguments_fail_before_anything_changes(kw, match):
     with pytest.raises(EditError, match=match):
         prune(g, {"x->h1": np.zeros(240)}, args.pop("sparsity"), **args)
     assert g.edge("x", "h1")["mask"].nnz == 240
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_tied_channels_are_pruned_to_the_count_asked_never_more(scope):
+    from search_spaces import create_space
+
+    from supernet.search import scores
+
+    g = create_space("channel_cnn")
+    net = compile(g, seed=0)
+    s = scores.magnitude(net, what="units")
+    hidden = [n for n in s if n not in g.outputs]
+    before = {n: len(g.node(n)["units"]) for n in hidden}
+    (edit,) = prune(g, s, 0.5, what="units", scope=scope)
+    gone = {n: len(edit.units.get(n, [])) for n in hidden}
+    total = sum(before.values())
+    assert sum(gone.values()) <= round(0.5 * total)
+    assert sum(gone.values()) >= 0.4 * total  # close to the count, not far below it
+    if scope == "layer":  # no node past its own half, tied groups included
+        assert all(gone[n] <= round(0.5 * before[n]) for n in hidden)
+    assert all(before[n] - gone[n] >= 1 for n in hidden)
