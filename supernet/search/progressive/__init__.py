@@ -24,8 +24,8 @@ At the channel and neuron levels (keep/drop gates of units and connections):
 :class:`KeepToTarget`      the lowest keep probabilities removed down to a size target
 ========================= ==========================================================
 
-Those four end at a :class:`~supernet.search.budget.Budget` (parameters, MACs or latency); PC-DARTS and ProxylessNAS at
-these levels are relaxations (:class:`~supernet.search.relaxations.PartialUnits`,
+Those four end at a :class:`~supernet.search.budget.Budget` (parameters, MACs or latency);
+PC-DARTS and ProxylessNAS at these levels are relaxations (:class:`~supernet.search.relaxations.PartialUnits`,
 :class:`~supernet.search.relaxations.BinaryUnitGates`) discretized by :class:`KeepToTarget`.
 
 Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
