@@ -17,8 +17,7 @@ same optimizer settings. The table gives, mean ± std over the seeds: the search
 accuracy in its last epoch (the dense training accuracy for ``magnitude``), the final size
 as a fraction of the starting parameters, and the test accuracy.
 
-    PYTHONPATH=. python benchmarks/structural_progressive.py --seeds 3 --epochs 5 --finetune 3 \
-        --train-size 1024
+    PYTHONPATH=. python benchmarks/structural_progressive.py --seeds 3
     PYTHONPATH=. python benchmarks/structural_progressive.py --quick
 """
 
@@ -160,15 +159,15 @@ def _fmt(values, pct=True):
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=12, help="search (or dense) epochs E")
-    p.add_argument("--finetune", type=int, default=8, help="fine-tuning epochs F")
+    p.add_argument("--epochs", type=int, default=8, help="search (or dense) epochs E")
+    p.add_argument("--finetune", type=int, default=4, help="fine-tuning epochs F")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--arch-lr", type=float, default=0.01)
     p.add_argument("--levels", nargs="+", default=["channel", "neuron"])
     p.add_argument("--methods", nargs="+", default=[*METHODS, *BASELINES])
-    p.add_argument("--train-size", type=int, default=None,
-                   help="training samples used (default: all)")
+    p.add_argument("--train-size", type=int, default=512,
+                   help="training samples used (0: all)")
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     args = p.parse_args(argv)
     if args.quick:
@@ -178,7 +177,7 @@ def main(argv=None) -> dict:
     results = {}
     for level in args.levels:
         build, data = level_setup(level)
-        if args.train_size is not None:
+        if args.train_size:
             n = args.train_size
             data.train = (data.train[0][:n], data.train[1][:n])
             data.val = (data.val[0][:n // 2], data.val[1][:n // 2])
