@@ -168,7 +168,7 @@ def main(argv=None) -> dict:
     p.add_argument("--methods", nargs="+", default=[*METHODS, *BASELINES])
     p.add_argument("--train-size", type=int, default=512,
                    help="training samples used (0: all)")
-    p.add_argument("--quick", action="store_true", help="a smoke run of seconds")
+    p.add_argument("--quick", action="store_true", help="a smoke run (about half a minute of one core)")
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs, args.finetune, args.train_size = 1, 3, 1, 256
