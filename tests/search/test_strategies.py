@@ -26,9 +26,11 @@ from supernet.search.progressive import (
 from supernet.search.relaxations import (
     RELAXATIONS,
     BinaryGates,
+    BinaryUnitGates,
     GumbelMax,
     GumbelSoftmax,
     PartialChannels,
+    PartialUnits,
     Sigmoid,
     TiedGates,
     UniformPath,
@@ -47,6 +49,8 @@ TINY = {
     "darts_pt": {"start": 1, "interval": 1},
     "progressive_gates": {"warmup": 0, "decisions": 2},
     "gradual_magnitude": {"sparsity": 0.5, "steps": 2},
+    "unit_pdarts": {"stages": 2},
+    "unit_darts_pt": {"max_batches": 1},
 }
 #: The epochs of a schedule the strategy sets from its options (the others: 2).
 EPOCHS = {"sgas": 8, "sgas2": 8, "darts_pt": 8}
@@ -84,7 +88,8 @@ def test_the_registries_hold_every_built_in_part():
         "softmax": Softmax, "sigmoid": Sigmoid, "partial_channels": PartialChannels,
         "gumbel_softmax": GumbelSoftmax, "gumbel_max": GumbelMax, "binary_gates": BinaryGates,
         "uniform_path": UniformPath, "tied_gates": TiedGates,
-        "skip_dropout": SkipDropout}
+        "skip_dropout": SkipDropout, "partial_units": PartialUnits,
+        "binary_unit_gates": BinaryUnitGates}
     assert DISCRETIZATIONS.resolve("argmax") is ArgmaxDiscretization
     assert DISCRETIZATIONS.resolve("evolution") is EvolutionDiscretization
     assert isinstance(DISCRETIZATIONS.resolve("pdarts")(), PDARTS)

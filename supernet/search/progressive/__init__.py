@@ -15,7 +15,18 @@ At the channel and neuron levels (keep/drop gates of units and connections):
 :class:`ProgressiveGates`  the most certainly dropped gates removed during the search,
                            on Zhu & Gupta's cubic schedule, the rest by argmax
 :class:`GradualMagnitude`  Zhu & Gupta's gradual magnitude pruning of ungated blocks
+:class:`UnitPDARTS`        P-DARTS stages: the lowest keep probabilities leave at each
+                           stage end, the network shrinking to a size target
+:class:`UnitSGAS`          SGAS Criterion 1 or 2 on keep/drop variables: the most
+                           important and certain decided at each decision epoch
+:class:`UnitDartsPT`       DARTS-PT: what hurts validation accuracy least when removed
+                           is dropped, one gate group at a time, tuning in between
+:class:`KeepToTarget`      the lowest keep probabilities removed down to a size target
 ========================= ==========================================================
+
+Those four end at a :class:`~supernet.search.budget.Budget` (parameters, MACs or latency);
+PC-DARTS and ProxylessNAS at these levels are relaxations (:class:`~supernet.search.relaxations.PartialUnits`,
+:class:`~supernet.search.relaxations.BinaryUnitGates`) discretized by :class:`KeepToTarget`.
 
 Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
 ``state.editor``, so every decision is a recorded, replayable edit. Importing this package
@@ -66,7 +77,11 @@ from supernet.search.progressive.sgas import (
     sgas_policy,
 )
 from supernet.search.progressive.skip_dropout import DropoutDecision, SkipDropout
+from supernet.search.progressive.unit_common import FrozenRows, KeepToTarget
+from supernet.search.progressive.unit_darts_pt import UnitDartsPT
 from supernet.search.progressive.unit_gates import ProgressiveGates
+from supernet.search.progressive.unit_pdarts import UnitPDARTS
+from supernet.search.progressive.unit_sgas import UnitSGAS, unit_criteria
 
 __all__ = [
     "PDARTS", "Stage", "CIFAR10_STAGES", "CIFAR100_STAGES", "dropout_rate", "pdarts_policy",
@@ -76,4 +91,6 @@ __all__ = [
     "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
     "constraints_of", "register_strategies",
     "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
+    "UnitPDARTS", "UnitSGAS", "unit_criteria", "UnitDartsPT", "KeepToTarget",
+    "FrozenRows",
 ]

@@ -50,8 +50,8 @@ __all__ = [
 
 
 #: What to use instead of the layer-level progressive policies at the unit levels.
-UNIT_LEVEL_ADVICE = ("use the strategy 'progressive_gates' (ProgressiveGates) at the channel and "
-               "neuron levels")
+UNIT_LEVEL_ADVICE = ("at the channel and neuron levels use the strategies 'unit_pdarts', "
+                     "'unit_sgas', 'unit_sgas2' or 'unit_darts_pt' (or 'progressive_gates')")
 
 
 def template(graph, cell: str):

@@ -29,6 +29,32 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
                         architecture step: magnitude pruning of every block to
                         ``sparsity`` on the cubic schedule (:class:`GradualMagnitude`)
 ====================== ================================================================
+
+The P-DARTS, SGAS, DARTS-PT, PC-DARTS and ProxylessNAS families at the channel and neuron
+levels, each ending at the strategy's ``target``
+(``create_strategy("unit_sgas", target={"metric": "params", "fraction": 0.5})``, a
+:class:`~supernet.search.budget.Budget`; half the parameters without one). The search adds
+the budget's resource term to the architecture loss unless ``target.weight`` is 0 (the
+papers have no such term; ProxylessNAS' own cost loss is ``unit_proxyless``'s
+``cost_weight``):
+
+================== ===================================================================
+``unit_pdarts``     softmax gates; stages that each end by removing the lowest keep
+                    probabilities (:class:`UnitPDARTS`)
+``unit_sgas``       softmax gates; the most important and certain variables decided at
+                    each decision epoch (:class:`UnitSGAS`, Criterion 1)
+``unit_sgas2``      the same with Criterion 2 (stability)
+``unit_darts_pt``   softmax gates; perturbation-based decisions group by group with
+                    tuning in between (:class:`UnitDartsPT`)
+``unit_pcdarts``    partial rows and edge normalization (:class:`PartialUnits`), then the
+                    lowest keep probabilities removed to the target (:class:`KeepToTarget`)
+``unit_proxyless``  binary keep/drop gates with the expected-cost loss
+                    (:class:`BinaryUnitGates`), then :class:`KeepToTarget`
+================== ===================================================================
+
+They register ``unit_pdarts``, ``unit_sgas``, ``unit_darts_pt`` and ``keep_to_target`` in
+:data:`~supernet.search.discretize.DISCRETIZATIONS` and ``partial_units`` and
+``binary_unit_gates`` in :data:`~supernet.search.relaxations.RELAXATIONS`.
 """
 
 from __future__ import annotations
@@ -41,8 +67,14 @@ from supernet.search.progressive.gradual import GradualMagnitude
 from supernet.search.progressive.pdarts import CIFAR10_STAGES, PDARTS, Stage
 from supernet.search.progressive.sgas import SGAS
 from supernet.search.progressive.skip_dropout import SkipDropout
+from supernet.search.progressive.unit_common import KeepToTarget
+from supernet.search.progressive.unit_darts_pt import UnitDartsPT
 from supernet.search.progressive.unit_gates import ProgressiveGates
+from supernet.search.progressive.unit_pdarts import UnitPDARTS
+from supernet.search.progressive.unit_sgas import UnitSGAS
 from supernet.search.relaxations import RELAXATIONS
+from supernet.search.relaxations.partial import PartialUnits
+from supernet.search.relaxations.proxyless import BinaryUnitGates
 from supernet.spaces import create_space
 
 __all__ = ["register_strategies", "ungate_all", "pdarts_from_options"]
@@ -136,6 +168,52 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
         return Strategy("gradual_magnitude", None, policy, config={"arch_update": False},
                         prepare=ungate_all, levels=("channel", "neuron"))
 
+    _register_unit_family(register_strategy, Strategy)
+
+
+def _register_unit_family(register_strategy, Strategy) -> None:
+    """The P-DARTS, SGAS, DARTS-PT, PC-DARTS and ProxylessNAS strategies of the unit
+    levels. Each ends at the strategy's ``target`` (a
+    :class:`~supernet.search.budget.Budget`, which the search resolves into
+    ``module.budget``), or at half the parameters without one."""
+    levels = ("channel", "neuron")
+
+    @register_strategy("unit_pdarts")
+    def _unit_pdarts(stages=3, warmup: float = 0.4):
+        return Strategy("unit_pdarts", Softmax(), UnitPDARTS(0.5, stages, warmup), levels=levels)
+
+    def _unit_sgas(criterion):
+        def build(warmup: int | None = None, interval: int = 1, rounds: int | None = None,
+                  history: int = 4):
+            policy = UnitSGAS(0.5, criterion, warmup, interval, rounds, history)
+            return Strategy("unit_sgas" if criterion == 1 else "unit_sgas2", Softmax(), policy,
+                            levels=levels)
+
+        return build
+
+    register_strategy("unit_sgas")(_unit_sgas(1))
+    register_strategy("unit_sgas2")(_unit_sgas(2))
+
+    @register_strategy("unit_darts_pt")
+    def _unit_darts_pt(tune: int = 1, order: str = "random", seed: int = 0,
+                       max_batches: int | None = None):
+        policy = UnitDartsPT(0.5, tune, order, seed, max_batches)
+        return Strategy("unit_darts_pt", Softmax(), policy, levels=levels)
+
+    @register_strategy("unit_pcdarts")
+    def _unit_pcdarts(k: int = 4, edge_norm: bool = True):
+        return Strategy("unit_pcdarts", PartialUnits(k, edge_norm), KeepToTarget(0.5),
+                        levels=levels)
+
+    @register_strategy("unit_proxyless")
+    def _unit_proxyless(cost_weight: float = 0.0, metric: str = "params"):
+        # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999); the
+        # cost loss counts the target's metric when the search has a target
+        return Strategy("unit_proxyless", BinaryUnitGates(cost_weight, metric),
+                        KeepToTarget(0.5),
+                        config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
+                                "arch_weight_decay": 0.0}, levels=levels)
+
 
 def ungate_all(graph) -> None:
     """Take every keep/drop gate off a channel- or neuron-level graph (before compiling):
@@ -149,7 +227,11 @@ def ungate_all(graph) -> None:
 
 for _name, _factory in (("pdarts", pdarts_from_options), ("sgas", SGAS),
                         ("darts_pt", DartsPT), ("progressive_gates", ProgressiveGates),
-                        ("gradual_magnitude", GradualMagnitude)):
+                        ("gradual_magnitude", GradualMagnitude), ("unit_pdarts", UnitPDARTS),
+                        ("unit_sgas", UnitSGAS), ("unit_darts_pt", UnitDartsPT),
+                        ("keep_to_target", KeepToTarget)):
     DISCRETIZATIONS.register(_name, _factory)
-RELAXATIONS.register("skip_dropout", SkipDropout)
+for _name, _factory in (("skip_dropout", SkipDropout), ("partial_units", PartialUnits),
+                        ("binary_unit_gates", BinaryUnitGates)):
+    RELAXATIONS.register(_name, _factory)
 del _name, _factory

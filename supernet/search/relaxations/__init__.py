@@ -9,6 +9,8 @@
 :class:`BinaryGates`      ProxylessNAS: two-path binary gates, cost loss
 :class:`UniformPath`      SPOS: one uniform path per step
 :class:`TiedGates`        one decision per group of tied units (unit levels)
+:class:`PartialUnits`     PC-DARTS at the unit levels: 1/K of the rows relaxed
+:class:`BinaryUnitGates`  ProxylessNAS at the unit levels: keep/drop binary gates
 ========================= ====================================================
 
 Each is registered in :data:`RELAXATIONS` under a short name (``softmax``, ``sigmoid``,
@@ -31,10 +33,16 @@ from supernet.search.relaxations.gumbel import GumbelMax, GumbelSoftmax, gumbel_
 from supernet.search.relaxations.partial import (
                    PartialChannels,
                    PartialDecision,
+                   PartialUnits,
                    channel_shuffle,
                    mark_partial,
 )
-from supernet.search.relaxations.proxyless import BinaryGates, TwoPathDecision, binary_gate_grad
+from supernet.search.relaxations.proxyless import (
+                   BinaryGates,
+                   BinaryUnitGates,
+                   TwoPathDecision,
+                   binary_gate_grad,
+)
 from supernet.search.relaxations.sigmoid import Sigmoid, zero_one_loss
 from supernet.search.relaxations.tied import TiedGates, tie_relaxation, tied_unit_gates
 from supernet.search.relaxations.uniform import UniformPath
@@ -45,6 +53,7 @@ __all__ = [
     "argmax_decision", "binary_gate_grad", "channel_shuffle", "gate_probabilities",
     "gumbel_noise", "mark_partial", "set_phase", "use_relaxation", "zero_one_loss",
     "TiedGates", "tie_relaxation", "tied_unit_gates", "RELAXATIONS", "register_relaxation",
+    "PartialUnits", "BinaryUnitGates",
 ]
 
 #: Relaxations by name: ``RELAXATIONS.resolve(name)(**options)`` builds one.

@@ -11,6 +11,11 @@ by :meth:`PartialChannels.attach`), and discretization ranks edges by
 ``softmax(α) · softmax(β)``. A discretized edge runs its op on all channels, so the kept op
 is rebuilt at full width with fresh weights: as in the paper, the architecture is retrained
 from scratch.
+
+At the channel and neuron levels, :class:`PartialUnits` transposes both ideas to keep/drop
+gates: a random ``1/K`` of the rows of each gate group goes through the relaxation each step
+(the others pass as kept), and edge normalization weighs the gated edges of connections
+feeding one node (a variant: see its docstring).
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ import torch.nn.functional as F
 
 from supernet.errors import SearchError
 from supernet.gates import Decision, mix_candidates
-from supernet.search.base import require_layer
+from supernet.search.base import require_layer, require_unit
 from supernet.search.relaxations.base import SearchRelaxation, _gate_items
 
-__all__ = ["PartialChannels", "PartialDecision", "channel_shuffle", "mark_partial",
+__all__ = ["PartialChannels", "PartialUnits", "PartialDecision", "channel_shuffle", "mark_partial",
            "BETA_PREFIX", "beta_name", "walk_edges"]
 
 BETA_PREFIX = "edge_norm:"
@@ -147,7 +152,7 @@ class PartialChannels(SearchRelaxation):
     # ---------------------------------------------------------------- parameters
     def attach(self, module):
         require_layer(module.graph, "PC-DARTS mixes candidate ops on part of the channels of "
-                      "layer-level edges", "use darts, fairdarts, gdas or snas there")
+                      "layer-level edges", "use PartialUnits (strategy 'unit_pcdarts') there")
         self.resync(module)
 
     def resync(self, module):
@@ -227,6 +232,141 @@ class PartialChannels(SearchRelaxation):
         scales = {k: s.detach() for k, s in self._edge_scales(arch).items()}
         return {k: torch.softmax(a.detach(), -1) * scales.get(k, 1.0)
                 for k, a in _gate_items(module)}
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, edge_norm={self.edge_norm}"
+
+
+class PartialUnits(SearchRelaxation):
+    """PC-DARTS' partial connections and edge normalization for keep/drop gates (a variant).
+
+    Transposed from candidate ops on channels to keep/drop gates of units and connections:
+
+    * *partial connection*: in every training step (phases ``"weights"`` and ``"arch"``)
+      each gate group draws ``ceil(n / K)`` of its ``n`` rows at random; only they go
+      through the softmax relaxation, the others pass as kept (keep weight one, no
+      gradient), as PC-DARTS sends ``1/K`` of the channels through the mixture and lets the
+      rest bypass it. The draw is fresh each step, where PC-DARTS fixes the first ``C/K``
+      channels and shuffles them; measuring (``"eval"``) sends every row through.
+    * *edge normalization*: a node fed by several gated edges of connections gets weights
+      ``β`` over them (in ``module.arch``, as :class:`PartialChannels` adds them); the keep
+      weights of edge ``e`` are multiplied by ``m * softmax(β)_e``, ``m`` the number of
+      those edges (PC-DARTS multiplies by ``softmax(β)_e``; the factor ``m`` keeps the
+      compiled network's function at equal ``β``, since unit-level edges are not averaged),
+      and discretization ranks connections by ``p_keep * m * softmax(β)_e``.
+
+    What does not carry over: PC-DARTS saves memory because the bypassed channels skip the
+    candidate ops; a unit-level block computes every unit in one tensor op whether it is
+    gated or not, so here the sampling regularizes the search (and steadies it, as edge
+    normalization) without saving memory.
+
+    Args:
+        k: ``1/K`` of the rows of each group is relaxed per step (4 in the paper).
+        edge_norm: add the edge-normalization weights ``β``.
+
+    Examples:
+        >>> import torch
+        >>> relax = PartialUnits(k=4, edge_norm=False)
+        >>> d = relax.decide("h", torch.zeros(8, 2))
+        >>> int((d.weights[:, 0] == 0.5).sum()), int((d.weights[:, 0] == 1.0).sum())
+        (2, 6)
+    """
+
+    def __init__(self, k: int = 4, edge_norm: bool = True):
+        super().__init__()
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise SearchError(f"partial units: k must be a positive int, got {k!r}")
+        self.k = k
+        self.edge_norm = bool(edge_norm)
+        self._nodes: dict[str, list[str]] = {}
+
+    def attach(self, module):
+        require_unit(module.graph, "PartialUnits",
+                     "use PartialChannels (the pcdarts strategy) at the layer level")
+        self.resync(module)
+
+    def resync(self, module):
+        nodes: dict[str, list[str]] = OrderedDict()
+        for key, (what, where) in module.gate_groups().items():
+            if what == "connections":
+                nodes.setdefault(where[1], []).append(key)
+        nodes = OrderedDict((n, ks) for n, ks in nodes.items()
+                            if len(ks) > 1 and self.edge_norm)
+        old = self._nodes
+        for name in [k for k in module.arch.keys() if k.startswith(BETA_PREFIX)]:
+            if name[len(BETA_PREFIX):] not in nodes:
+                del module.arch[name]
+        for node, keys in nodes.items():
+            name = BETA_PREFIX + node
+            if name in module.arch and old.get(node) == keys:
+                continue
+            value = 1e-3 * torch.randn(1, len(keys))
+            if name in module.arch:  # the surviving edges keep their weights
+                prev, was = module.arch[name].detach(), old.get(node, [])
+                for j, key in enumerate(keys):
+                    if key in was:
+                        value[0, j] = prev[0, was.index(key)]
+            like = next(iter(module.arch.values()), None)
+            place = {} if like is None else {"device": like.device, "dtype": like.dtype}
+            module.arch[name] = nn.Parameter(value.to(**place))
+        self._nodes = dict(nodes)
+
+    def get_extra_state(self):
+        return {"nodes": {k: list(v) for k, v in self._nodes.items()}}
+
+    def set_extra_state(self, state):
+        self._nodes = {k: list(v) for k, v in state.get("nodes", {}).items()}
+
+    def scales(self, arch) -> dict[str, torch.Tensor]:
+        """Per gated edge of connections with edge normalization, ``m * softmax(β)_e``."""
+        out = {}
+        for node, keys in self._nodes.items():
+            beta = arch.get(BETA_PREFIX + node)
+            if beta is None:
+                raise SearchError(
+                    f"PartialUnits: edge-normalization weights of node {node!r} are missing "
+                    "from module.arch; set the relaxation with use_relaxation(module, "
+                    "relaxation)")
+            w = len(keys) * torch.softmax(beta, dim=-1)[0]
+            for j, key in enumerate(keys):
+                out[key] = w[j]
+        return out
+
+    def decide(self, key, alpha):
+        p = torch.softmax(alpha, -1)
+        if self.phase == "eval" or self.k == 1:
+            return Decision(p)
+        n = alpha.shape[0]
+        pick = torch.randperm(n, device=alpha.device)[:-(-n // self.k)]
+        w = torch.zeros_like(p)
+        w[:, 0] = 1.0
+        w = w.index_put((pick,), p[pick])
+        return Decision(w)
+
+    def forward(self, arch):
+        scales = self.scales(arch)
+        out = {}
+        for key, alpha in arch.items():
+            if key.startswith(BETA_PREFIX):
+                continue
+            d = self.decide(key, alpha)
+            s = scales.get(key)
+            if s is not None:
+                keep = d.weights[:, 0] * s
+                d = Decision(torch.stack([keep, 1.0 - keep], -1))
+            out[key] = d
+        return out
+
+    def probabilities(self, module):
+        arch = dict(module.arch.items())
+        scales = {k: s.detach() for k, s in self.scales(arch).items()}
+        out = {}
+        for k, a in arch.items():
+            if k.startswith(BETA_PREFIX):
+                continue
+            keep = torch.softmax(a.detach(), -1)[:, 0] * scales.get(k, 1.0)
+            out[k] = torch.stack([keep, 1.0 - keep], -1)
+        return out
 
     def extra_repr(self) -> str:
         return f"k={self.k}, edge_norm={self.edge_norm}"

@@ -25,6 +25,9 @@ Cai et al., "ProxylessNAS: Direct Neural Architecture Search on Target Task and 
 The reference skips the update of a gate whose active candidate is the zero op; here that
 gate is updated like any other (the zero op's gate gradient is zero, the other sampled
 candidate's is not).
+
+At the channel and neuron levels, :class:`BinaryUnitGates` gives every unit and connection
+of a gate group the two paths keep and drop (see its docstring).
 """
 
 from __future__ import annotations
@@ -37,27 +40,30 @@ from supernet.compiler.module import module_key
 from supernet.cost.layer import METRICS, gate_costs
 from supernet.errors import ConfigError
 from supernet.gates import Decision
-from supernet.search.base import require_layer
+from supernet.search.base import require_layer, require_unit
+from supernet.search.budget import METRICS as BUDGET_METRICS
+from supernet.search.budget import Budget, budget_of
 from supernet.search.relaxations.base import (
     SearchRelaxation,
     _gate_items,
     argmax_decision,
 )
 
-__all__ = ["BinaryGates", "TwoPathDecision", "binary_gate_grad"]
+__all__ = ["BinaryGates", "BinaryUnitGates", "TwoPathDecision", "binary_gate_grad"]
 
 
 def binary_gate_grad(probs: torch.Tensor, gate_grads: torch.Tensor) -> torch.Tensor:
     """``∂L/∂α`` of the two involved logits from ``∂L/∂g`` (ProxylessNAS, Eq. 4).
 
     Args:
-        probs: softmax of the two involved logits, shape ``(2,)``.
-        gate_grads: ``∂L/∂g`` of the two binary gates, shape ``(2,)``.
+        probs: softmax of the two involved logits, shape ``(2,)`` or ``(n, 2)`` (one row
+            per gate).
+        gate_grads: ``∂L/∂g`` of the two binary gates, of the same shape.
     """
     eye = torch.eye(2, dtype=probs.dtype, device=probs.device)
-    # entry [a, m] = p_m (δ_am - p_a)
-    jac = probs.unsqueeze(0) * (eye - probs.unsqueeze(1))
-    return (jac * gate_grads.unsqueeze(0)).sum(1)
+    # entry [..., a, m] = p_m (δ_am - p_a)
+    jac = probs.unsqueeze(-2) * (eye - probs.unsqueeze(-1))
+    return (jac * gate_grads.unsqueeze(-2)).sum(-1)
 
 
 class _TwoPath(torch.autograd.Function):
@@ -221,7 +227,7 @@ class BinaryGates(SearchRelaxation):
 
     def attach(self, module):
         require_layer(module.graph, "ProxylessNAS binary gates sample two candidate ops of a "
-                      "layer-level edge", "use gdas (one hard sample per gate) or darts there")
+                      "layer-level edge", "use BinaryUnitGates (strategy 'unit_proxyless') there")
 
     def resync(self, module):
         self._costs = None
@@ -235,3 +241,99 @@ def _cost_model(metric):
         return gate_costs(module, metric)
 
     return fn
+
+
+class _BinaryKeep(torch.autograd.Function):
+    """Binary keep/drop gates of sampled rows; the backward pass gives ``∂L/∂α`` of
+    ProxylessNAS (Eq. 4) from ``∂L/∂g``."""
+
+    @staticmethod
+    def forward(ctx, alpha, pick):
+        probs = torch.softmax(alpha.detach(), -1)
+        ctx.save_for_backward(probs)
+        return torch.nn.functional.one_hot(pick, 2).to(alpha.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_g):
+        (probs,) = ctx.saved_tensors
+        return binary_gate_grad(probs, grad_g.to(probs.dtype)).to(grad_g.dtype), None
+
+
+class BinaryUnitGates(SearchRelaxation):
+    """ProxylessNAS binary gates for the keep/drop gates of units and connections.
+
+    Every row of a gate group (a unit, a tied group of units, or a connection) has two
+    paths, keep (the unit's output or the connection's weight) and drop (zero), with
+    ``p = softmax(α)`` over them. Transposed from ProxylessNAS (Cai et al., ICLR 2019):
+
+    * weight steps: one path per row is sampled from ``p``; the binary gate ``g`` (one-hot)
+      scales the unit or connection, so a dropped row is off for that step;
+    * architecture steps: ProxylessNAS samples two of the ``N`` paths and activates one of
+      them with the softmax of their two logits; with ``N = 2`` the two are always keep and
+      drop, so one path per row is drawn from ``p`` itself, and ``∂L/∂α`` is Eq. 4 on
+      ``∂L/∂g`` (:func:`binary_gate_grad`), ``∂L/∂g_keep`` the gradient of the keep weight
+      and ``∂L/∂g_drop = 0`` (the drop path outputs zero). The reference's rescaling of the
+      two updated logits keeps the mass of the paths not sampled; with both sampled it is a
+      common shift that changes no probability, and is not done;
+    * memory of one path per gate: the drop path is the zero output, so nothing of it is
+      kept for the backward pass;
+    * cost loss: ``cost_weight · E[cost] / cost₀``, the expected parameters, MACs or
+      latency under the keep probabilities (:meth:`supernet.search.budget.CostModel.expected`,
+      differentiable in ``α``; tied units count as their group), relative to the cost
+      ``cost₀`` of the network the search starts from, as ProxylessNAS adds
+      ``λ · E[latency]``;
+    * measuring (phase ``"eval"``): the most likely path of every row.
+
+    Args:
+        cost_weight: ``λ`` (0: no cost loss).
+        metric: ``"params"``, ``"macs"`` or ``"latency"``
+            (:data:`supernet.search.budget.METRICS`); a search with a budget
+            (``module.budget``) counts the budget's metric instead.
+
+    Examples:
+        >>> import torch
+        >>> relax = BinaryUnitGates(); relax.set_phase("arch")
+        >>> alpha = torch.zeros(3, 2, requires_grad=True)
+        >>> d = relax.decide("h", alpha)
+        >>> sorted(d.weights.sum(-1).tolist()), d.weights.requires_grad
+        ([1.0, 1.0, 1.0], True)
+    """
+
+    def __init__(self, cost_weight: float = 0.0, metric: str = "params"):
+        super().__init__()
+        if metric not in BUDGET_METRICS:
+            raise ConfigError(f"BinaryUnitGates: metric {metric!r} is unknown; use one of "
+                              f"{list(BUDGET_METRICS)}")
+        self.cost_weight, self.metric = float(cost_weight), metric
+        self._model = None
+
+    def attach(self, module):
+        require_unit(module.graph, "BinaryUnitGates",
+                     "use BinaryGates (the proxyless strategy) at the layer level")
+        self._model = None
+
+    def decide(self, key, alpha):
+        if self.phase == "eval":
+            return argmax_decision(alpha)
+        probs = torch.softmax(alpha.detach(), -1)
+        pick = torch.multinomial(probs, 1)[:, 0]
+        if self.phase == "weights":
+            return Decision(torch.nn.functional.one_hot(pick, 2).to(alpha.dtype))
+        return Decision(_BinaryKeep.apply(alpha, pick))
+
+    def expected_cost(self, module) -> torch.Tensor:
+        """``E[cost] / cost₀`` under the keep probabilities (differentiable in ``α``)."""
+        model = budget_of(module)  # the search's budget, or one of this metric
+        if model is None:
+            if self._model is None or self._model.graph is not module.graph:
+                self._model = Budget(self.metric, fraction=1.0).resolve(module.graph, module)
+            model = self._model
+        return model.expected(module) / max(model.full, 1e-12)
+
+    def loss(self, module):
+        if not self.cost_weight:
+            return 0.0
+        return self.cost_weight * self.expected_cost(module)
+
+    def extra_repr(self) -> str:
+        return f"cost_weight={self.cost_weight}, metric={self.metric!r}"

@@ -172,7 +172,9 @@ def test_strategies_register_in_a_registry():
 
     register_strategies(register, Strategy)
     assert sorted(table) == ["darts_pt", "gradual_magnitude", "pdarts", "progressive_gates", "sgas",
-                             "sgas2"]
+                             "sgas2", "unit_darts_pt", "unit_pcdarts", "unit_pdarts",
+                             "unit_proxyless", "unit_sgas", "unit_sgas2"]
+    assert all(table[n]().levels == ("channel", "neuron") for n in table if n.startswith("unit_"))
     p = table["pdarts"]()
     assert isinstance(p.discretization, PDARTS) and p.config["epochs"] == 75
     assert p.relaxation is p.discretization.relaxation

@@ -171,12 +171,13 @@ def test_layer_progressive_policies_refuse_unit_graphs(name, label):
                            config={"epochs": 75 if name == "pdarts" else 2, "batch_size": 8})
     with pytest.raises(SearchError, match=rf"{label} works on the candidate ops of layer-level "
                                           r"edges, but this graph is neuron-level.*"
-                                          r"'progressive_gates'"):
+                                          r"'unit_pdarts', 'unit_sgas'"):
         search.run()
 
 
-@pytest.mark.parametrize("name,match", [("pcdarts", "PC-DARTS mixes candidate ops"),
-                                        ("proxyless", "ProxylessNAS binary gates")])
-def test_layer_relaxations_refuse_unit_graphs(name, match):
-    with pytest.raises(SearchError, match=match + r".*neuron-level"):
+@pytest.mark.parametrize("name,match,instead", [
+    ("pcdarts", "PC-DARTS mixes candidate ops", "unit_pcdarts"),
+    ("proxyless", "ProxylessNAS binary gates", "unit_proxyless")])
+def test_layer_relaxations_refuse_unit_graphs(name, match, instead):
+    with pytest.raises(SearchError, match=match + r".*neuron-level.*" + instead):
         BilevelSearch(tiny_mlp(), mlp_data(), strategy=name, config={"batch_size": 8})
