@@ -354,8 +354,8 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         node, mine = data, user
         parts = key.split(".")
         for depth, p in enumerate(parts[:-1]):
-            if depth and p not in node:  # a mapping inside a section: strategy.target.metric
-                node[p] = {}
+            if depth == 1 and parts[0] == "strategy" and p not in node:
+                node[p] = {}  # a strategy option that is a mapping: strategy.target.metric
             if p not in node or not isinstance(node[p], dict):
                 where = ".".join(parts[:depth + 1])
                 if depth:  # inside a section: its keys take values, not sub-keys

@@ -604,7 +604,7 @@ def learning_warning(history: list) -> str | None:
         return None
     return (f"the search's train accuracy at its last epoch ({100 * acc:.1f}%) is below "
             f"chance + {100 * margin:.1f} points (chance {100 * chance:.1f}%): its weights "
-            "did not learn the task, so its keep/drop decisions are noise; lower the "
+            "did not learn the task, so its architecture decisions are noise; lower the "
             "temperature or the learning rates, train longer, or use another strategy")
 
 
