@@ -194,7 +194,7 @@ class CrossLevelCost:
                                       f"{self.widths[k]}, got {widths.get(k)!r}")
                 idx.append(self.widths[k].index(widths[k]))
             out += float(table[(j, *idx, f)])
-        return int(round(out))
+        return round(out)
 
 
 def _field(field: str) -> int:

@@ -59,7 +59,7 @@ import torch.nn as nn
 from supernet.compiler.module import module_key
 from supernet.compiler.plan import MergeStep
 from supernet.cost.crosslevel import CrossLevelCost
-from supernet.edits import NarrowCall
+from supernet.edits import NarrowCall, apply_edit
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Softmax
 from supernet.lint import lint
@@ -71,7 +71,7 @@ from supernet.search.relaxations.base import SearchRelaxation
 from supernet.search.strategies import Strategy, build_part, register_strategy
 
 __all__ = ["WidthGates", "JointDiscretization", "mark_widths", "width_spec", "width_key",
-           "width_options", "check_fractions", "DEFAULT_FRACTIONS"]
+           "width_options", "check_fractions", "narrow", "DEFAULT_FRACTIONS"]
 
 #: The width fractions of a call's ``C`` searched by default (FBNetV2-like).
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -166,6 +166,26 @@ def mark_widths(graph, fractions=DEFAULT_FRACTIONS, calls=None, symbol: str = "C
 def width_spec(graph) -> dict | None:
     """``graph.meta["widths"]`` (set by :func:`mark_widths`), or ``None``."""
     return graph.meta.get("widths") or None
+
+
+def narrow(graph, widths: dict, symbol: str = "C", editor=None) -> list:
+    """Bind the widths ``{call: width}`` (e.g. ``graph.meta["width_choice"]`` of a search) on
+    ``graph`` -- an evaluation network of the same calls, say -- by
+    :class:`~supernet.edits.NarrowCall` edits (through ``editor`` when given, so a module
+    follows); returns the edits applied.
+
+    Examples:
+        >>> from search_spaces.darts import network_graph
+        >>> g = network_graph("DARTS_V2", C=8, layers=4, dim=1, in_channels=1)
+        >>> [e.width for e in narrow(g, {"cell0": 4, "cell3": 16})], g.node("cell3")["bind"]
+        ([4, 16], {'C': 16, 'stride0': 2})
+    """
+    done = []
+    for call, w in widths.items():
+        edit = NarrowCall(call, int(w), symbol)
+        done.append(editor.apply(edit).edit if editor is not None
+                    else apply_edit(graph, edit).edit)
+    return done
 
 
 class WidthGates(SearchRelaxation):
@@ -286,7 +306,7 @@ class WidthGates(SearchRelaxation):
         of a call they leave out)."""
         gates = kwargs.get("gates")
         if gates is None:
-            return None
+            return
         for call in self.spec["calls"]:
             key = width_key(call)
             if key in gates:
@@ -295,7 +315,6 @@ class WidthGates(SearchRelaxation):
                 beta = module.arch[key].detach()
                 self._set_mask(call, nn.functional.one_hot(beta.argmax(-1), beta.shape[-1])
                                .to(beta.dtype))
-        return None
 
     def _set_mask(self, call, weights) -> None:
         stairs = self._stairs[call].to(weights.device, weights.dtype)
