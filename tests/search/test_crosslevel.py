@@ -176,3 +176,43 @@ def test_bad_parts_fail_before_training():
     g = tiny()
     with pytest.raises(EditError, match=r"width 16 must be a positive int no larger"):
         NarrowCall("cell0", 16).apply_graph(g)
+
+
+def test_the_masked_super_network_computes_the_narrow_network():
+    """At a one-hot width the masked cell equals the real narrow cell whose weights are the
+    full ones' leading channels (separable convs' hidden widths included)."""
+    from search_spaces.darts.cells import search_cell
+    from supernet import Graph
+    from supernet.search.crosslevel import narrow
+
+    ops = ["sep_conv_3x3", "dil_conv_3x3", "max_pool_3x3", "skip_connect"]
+    g = Graph("layer", name="one_cell")
+    g.add_cell("normal", search_cell("normal", 2, 2, False, ops, dim=1))
+    g.add_input("x", channels=3)
+    g.add_call("cell0", "normal", ["x", "x"], bind={"C": 4, "stride0": 1})
+    g.set_outputs(["cell0"])
+    mark_widths(g, [0.5, 1.0])
+    torch.manual_seed(0)
+    full = compile(g).eval()
+    with torch.no_grad():  # non-trivial statistics and mixing weights
+        for m in full.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+        for p in full.arch.values():
+            p.normal_()
+    relax = WidthGates()
+    full.relaxation = relax
+    relax.attach(full)
+    gates = relax(dict(full.arch.items()))
+    gates[width_key("cell0")] = type(gates[width_key("cell0")])(torch.tensor([[1.0, 0.0]]))
+    x = torch.randn(5, 3, 9)
+    y = full(x, gates=gates)
+    small_graph = g.copy()
+    narrow(small_graph, {"cell0": 2})
+    small = compile(small_graph).eval()
+    big = full.state_dict()
+    small.load_state_dict({k: big[k][tuple(slice(0, n) for n in v.shape)]
+                           for k, v in small.state_dict().items()})
+    z = small(x, gates={k: d for k, d in gates.items() if not k.startswith("width:")})
+    torch.testing.assert_close(z, torch.cat([y[:, 0:2], y[:, 4:6]], 1))
+    assert y[:, 2:4].abs().max() == 0 and y[:, 6:8].abs().max() == 0
