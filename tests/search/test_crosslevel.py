@@ -216,3 +216,22 @@ def test_the_masked_super_network_computes_the_narrow_network():
     z = small(x, gates={k: d for k, d in gates.items() if not k.startswith("width:")})
     torch.testing.assert_close(z, torch.cat([y[:, 0:2], y[:, 4:6]], 1))
     assert y[:, 2:4].abs().max() == 0 and y[:, 6:8].abs().max() == 0
+
+
+def test_a_configuration_file_names_the_strategy_and_its_width_options(tmp_path):
+    from supernet.config import load_config
+    from supernet.run import make_strategy
+
+    path = tmp_path / "run.yaml"
+    path.write_text("strategy: {name: crosslevel, base: gumbel_max, fractions: [0.5, 1.0],\n"
+                    "           cost_weight: 1.0, target: 200000, input_shape: [1, 40]}\n")
+    strategy = make_strategy(load_config(str(path)))
+    relax = strategy.relaxation
+    assert strategy.name == "crosslevel" and type(relax.base).__name__ == "GumbelMax"
+    assert (relax.cost_weight, relax.target) == (1.0, 200000)
+    g = tiny()
+    strategy.prepare(g)
+    assert g.meta["widths"]["calls"] == {"cell0": [2, 4], "cell1": [4, 8], "cell2": [8, 16]}
+    path.write_text("strategy: {name: crosslevel, fractions: [0.5, 2]}\n")
+    with pytest.raises(ConfigError, match=r"strategy\.fractions\[1\]=2"):
+        make_strategy(load_config(str(path)))
