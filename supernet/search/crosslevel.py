@@ -140,17 +140,28 @@ def mark_widths(graph, fractions=DEFAULT_FRACTIONS, calls=None, symbol: str = "C
         raise ConfigError(f"widths.divisor must be a positive int, got {divisor!r}")
     found = [n for n, d in graph.nx.nodes(data=True)
              if d.get("kind") == "call" and symbol in (d.get("bind") or {})]
+    # a template input declared with the symbol ties the call's width to its producers
+    tied = {n for n in found if any(
+        graph.cells[graph.nx.nodes[n]["cell"]].nx.nodes[i].get("channels") == "$" + symbol
+        for i in graph.cells[graph.nx.nodes[n]["cell"]].inputs)}
     if calls is None:
-        calls = found
+        calls = [n for n in found if n not in tied]
     else:
         calls = list(calls)
         for k in calls:
             if k not in found:
                 raise ConfigError(f"widths.calls: {k!r} is not a call node of {graph.name!r} "
                                   f"binding {symbol!r}; calls that do: {found}")
+            if k in tied:
+                raise ConfigError(f"widths.calls: {k!r}: its template's inputs declare "
+                                  f"channels='${symbol}', so its width is its producers'; "
+                                  "preprocess the inputs inside the cell (as DARTS' cells do)")
     if not calls:
-        raise ConfigError(f"{graph.name}: no call node binds {symbol!r}; width choices need "
-                          "cell calls whose templates declare channels='$" + symbol + "'")
+        why = (f"the calls {sorted(tied)} take their inputs at channels='${symbol}' from "
+               "outside the cell" if tied else f"no call node binds {symbol!r}")
+        raise ConfigError(f"{graph.name}: no cell call can change its width alone: {why}; "
+                          "width choices need cells that preprocess their own inputs (as "
+                          "the darts and darts1d spaces' cells do)")
     table = {}
     for k in calls:
         C = graph.nx.nodes[k]["bind"][symbol]

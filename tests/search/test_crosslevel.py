@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from search_graphs import darts_like
 
 from search_spaces import create_space
 from supernet import compile
@@ -173,6 +174,9 @@ def test_bad_parts_fail_before_training():
         create_strategy("crosslevel", base="sigmoid")
     with pytest.raises(ConfigError, match=r"widths\.calls: 'cell9'"):
         mark_widths(tiny(), calls=["cell9"])
+    with pytest.raises(ConfigError, match=r"no cell call can change its width alone: the "
+                                          r"calls \['cell0', 'cell1'\] take their inputs"):
+        mark_widths(darts_like())
     g = tiny()
     with pytest.raises(EditError, match=r"width 16 must be a positive int no larger"):
         NarrowCall("cell0", 16).apply_graph(g)
