@@ -239,3 +239,28 @@ def test_a_configuration_file_names_the_strategy_and_its_width_options(tmp_path)
     path.write_text("strategy: {name: crosslevel, fractions: [0.5, 2]}\n")
     with pytest.raises(ConfigError, match=r"strategy\.fractions\[1\]=2"):
         make_strategy(load_config(str(path)))
+
+
+def test_a_gdas_base_samples_one_width_per_cell_and_its_gradient_reaches_the_logits():
+    from supernet.search.relaxations import GumbelMax
+
+    g = tiny()
+    mark_widths(g, [0.5, 1.0])
+    net = compile(g)
+    relax = WidthGates(GumbelMax())
+    net.relaxation = relax
+    relax.attach(net)
+    net.train()
+    relax.set_phase("arch")
+    x, y = data(8)
+    net(x)
+    for call in ("cell0", "cell1", "cell2"):
+        mask = relax._masks[call].detach()
+        assert set(mask.tolist()) <= {0.0, 1.0} and mask[0] == 1.0, call  # a hard sample
+    with torch.no_grad():  # the full width is sampled (at GDAS' first temperature, 10)
+        for call in ("cell0", "cell1", "cell2"):
+            net.arch[width_key(call)].copy_(torch.tensor([[-20.0, 20.0]]))
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    for call in ("cell0", "cell1", "cell2"):
+        assert bool((relax._masks[call] == 1).all()), call
+        assert net.arch[width_key(call)].grad.abs().sum() > 0, call  # straight through
