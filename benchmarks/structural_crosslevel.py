@@ -12,7 +12,8 @@ The 1-D DARTS cell space ``darts1d`` (search network C=8, 4 cells, as
 * ``sequential``: DARTS on the ops for half the epochs, then the widths of the genotype
   found for the other half (the same width gates on the discretized network, weights
   inherited), with the target ``--ratio`` times that genotype's full-width MACs: the same
-  fraction asked of both;
+  fraction asked of both (``--sequential-target joint``: the MACs of the joint network of
+  the same seed);
 * ``full width``: the genotype of DARTS run for all the epochs, every cell at full width;
 * ``uniform width``: that genotype with every cell narrowed by the one fraction whose
   network's MACs come closest to the joint network's (a dense baseline of the same size);
@@ -119,12 +120,15 @@ def searches(seed: int, a) -> dict:
                             target=target, input_shape=[1, 40])
     r, secs = _search(g, data, joint, a.epochs, a, seed)
     out["joint"] = (encode(r.graph), dict(g.meta["width_choice"]), secs)
+    joint_macs = _cost(r.graph).macs
     # sequential: ops for half the budget, then widths of the found network
     g = create_space("darts1d", **space)
     half = max(1, a.epochs // 2)
     r, s1 = _search(g, data, create_strategy("darts"), half, a, seed)
+    target = (a.ratio * _cost(r.graph).macs if a.sequential_target == "ratio"
+              else float(joint_macs))
     widths = create_strategy("crosslevel", fractions=FRACTIONS, cost_weight=a.cost_weight,
-                             target=a.ratio * _cost(r.graph).macs, input_shape=[1, 40])
+                             target=target, input_shape=[1, 40])
     r, s2 = _search(r.graph, data, widths, max(1, a.epochs - half), a, seed, module=r.module)
     out["sequential"] = (encode(r.graph), dict(r.graph.meta["width_choice"]), s1 + s2)
     # DARTS for the whole budget: the full-width genotype
@@ -214,12 +218,15 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=8, help="search epochs of every method")
+    p.add_argument("--epochs", type=int, default=4, help="search epochs of every method")
     p.add_argument("--steps", type=int, default=8, help="steps per search epoch")
-    p.add_argument("--train-epochs", type=int, default=10)
+    p.add_argument("--train-epochs", type=int, default=5)
     p.add_argument("--ratio", type=float, default=0.5,
                    help="MACs target, as a fraction of the full-width network's")
     p.add_argument("--cost-weight", type=float, default=5.0)
+    p.add_argument("--sequential-target", choices=["ratio", "joint"], default="ratio",
+                   help="the width stage's MACs target: --ratio times its genotype's full "
+                        "width, or the MACs of the joint network of the same seed")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     a = p.parse_args(argv)
@@ -237,7 +244,8 @@ def main(argv=None) -> None:
         rows = [r for s in seeds for r in run_seed(s, a)]
     print(f"MNIST-1D, darts1d C={a.C}, {a.layers} cells: {a.epochs} search epochs x "
           f"{a.steps} steps (batch 128) for every method, {a.train_epochs} training epochs "
-          f"from scratch; MACs target {a.ratio} x full width, "
+          f"from scratch; MACs target {a.ratio} x full width (sequential: "
+          f"{a.sequential_target}), "
           f"cost weight {a.cost_weight}; seeds {seeds}; load average {os.getloadavg()}; "
           f"{time.time() - t0:.0f} s in all\n")
     print("| method | seed | cell widths | test acc | MACs | parameters | search CPU s |")
