@@ -36,16 +36,19 @@ strategies of whole paths (SPOS' uniform paths and evolution) and the relaxation
 attach parameters of their own (PC-DARTS, ProxylessNAS) do not take width choices.
 
 Examples:
-    >>> import torch
     >>> from search_spaces import create_space
-    >>> from supernet.search import search
+    >>> from supernet import compile
+    >>> from supernet.search import create_strategy
     >>> g = create_space("darts1d", C=4, layers=3, steps=2, multiplier=2)
-    >>> data = (torch.randn(16, 1, 12), torch.randint(0, 10, (16,)))
-    >>> r = search(g, data, strategy="crosslevel", config={"epochs": 1, "batch_size": 8})
-    >>> sorted(g.meta["width_choice"]) == ["cell0", "cell1", "cell2"], r.module.relaxation
-    (True, None)
-    >>> all(g.node(k)["bind"]["C"] == w for k, w in g.meta["width_choice"].items())
-    True
+    >>> strategy = create_strategy("crosslevel", fractions=[0.5, 1.0])
+    >>> strategy.prepare(g); g.meta["widths"]["calls"]
+    {'cell0': [2, 4], 'cell1': [4, 8], 'cell2': [8, 16]}
+    >>> net = compile(g); net.relaxation = strategy.relaxation; strategy.relaxation.attach(net)
+    >>> [k for k in net.arch if k.startswith("width:")]
+    ['width:cell0', 'width:cell1', 'width:cell2']
+
+    A whole search: ``supernet.search.search(graph, data, strategy="crosslevel")`` (see
+    ``docs/crosslevel.md``).
 """
 
 from __future__ import annotations
