@@ -117,7 +117,7 @@ def searches(seed: int, a) -> dict:
     g = create_space("darts1d", **space)
     target = a.ratio * _full_expected(g)
     joint = create_strategy("crosslevel", fractions=FRACTIONS, cost_weight=a.cost_weight,
-                            target=target, input_shape=[1, 40])
+                            cost_target=target, input_shape=[1, 40])
     r, secs = _search(g, data, joint, a.epochs, a, seed)
     out["joint"] = (encode(r.graph), dict(g.meta["width_choice"]), secs)
     joint_macs = _cost(r.graph).macs
@@ -128,7 +128,7 @@ def searches(seed: int, a) -> dict:
     target = (a.ratio * _cost(r.graph).macs if a.sequential_target == "ratio"
               else float(joint_macs))
     widths = create_strategy("crosslevel", fractions=FRACTIONS, cost_weight=a.cost_weight,
-                             target=target, input_shape=[1, 40])
+                             cost_target=target, input_shape=[1, 40])
     r, s2 = _search(r.graph, data, widths, max(1, a.epochs - half), a, seed, module=r.module)
     out["sequential"] = (encode(r.graph), dict(r.graph.meta["width_choice"]), s1 + s2)
     # DARTS for the whole budget: the full-width genotype

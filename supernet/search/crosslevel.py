@@ -227,7 +227,7 @@ class WidthGates(SearchRelaxation):
         if not isinstance(cost_weight, (int, float)) or cost_weight < 0:
             raise ConfigError(f"strategy.cost_weight={cost_weight!r}: a number >= 0")
         if target is not None and not (isinstance(target, (int, float)) and target > 0):
-            raise ConfigError(f"strategy.target={target!r}: a positive cost, or null")
+            raise ConfigError(f"strategy.cost_target={target!r}: a positive cost, or null")
         self.base = base
         self.cost_weight, self.target, self.metric = float(cost_weight), target, metric
         self.input_shape = input_shape
@@ -463,11 +463,11 @@ def _relaxation(module) -> WidthGates:
 
 @register_strategy("crosslevel")
 def _crosslevel(base="softmax", fractions=DEFAULT_FRACTIONS, calls=None, symbol: str = "C",
-                divisor: int = 2, cost_weight: float = 0.0, target: float | None = None,
+                divisor: int = 2, cost_weight: float = 0.0, cost_target: float | None = None,
                 metric: str = "macs", input_shape=None):
     fractions = check_fractions(fractions, "strategy.fractions")
-    relax = WidthGates(build_part(RELAXATIONS, base, "strategy.base"), cost_weight, target,
-                       metric, input_shape)
+    relax = WidthGates(build_part(RELAXATIONS, base, "strategy.base"), cost_weight,
+                       cost_target, metric, input_shape)
 
     def prepare(graph) -> None:
         mark_widths(graph, fractions, calls, symbol, divisor)

@@ -228,7 +228,7 @@ def test_a_configuration_file_names_the_strategy_and_its_width_options(tmp_path)
 
     path = tmp_path / "run.yaml"
     path.write_text("strategy: {name: crosslevel, base: gumbel_max, fractions: [0.5, 1.0],\n"
-                    "           cost_weight: 1.0, target: 200000, input_shape: [1, 40]}\n")
+                    "           cost_weight: 1.0, cost_target: 200000, input_shape: [1, 40]}\n")
     strategy = make_strategy(load_config(str(path)))
     relax = strategy.relaxation
     assert strategy.name == "crosslevel" and type(relax.base).__name__ == "GumbelMax"
