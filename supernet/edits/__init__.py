@@ -36,6 +36,7 @@ from supernet.edits.units import (
     UngateConnections,
     UngateUnits,
 )
+from supernet.edits.widths import NarrowCall
 from supernet.init import POLICIES, InitPolicy, morph_into, zero_output
 from supernet.optim import add_params, remove_params, replace_param
 
@@ -58,6 +59,7 @@ __all__ = [
     "RemoveEdge",
     "AddOp",
     "RemoveOp",
+    "NarrowCall",
     "AddUnits",
     "RemoveUnits",
     "AddConnections",

@@ -12,6 +12,8 @@ creation policies.
   GradualMagnitude at the unit levels
 * :mod:`~supernet.search.creation.layer` -- GrowOps, GrowNode; :mod:`~supernet.search.creation.rigl` (RigL)
   and :mod:`~supernet.search.creation.units` (GrowUnits) at the unit levels
+* :mod:`~supernet.search.crosslevel` -- ops and cell widths in one search (strategy
+  ``crosslevel``)
 * :mod:`~supernet.search.strategies` -- :func:`create_strategy`, :func:`register_strategy`
 * :mod:`~supernet.export` -- files users keep, standalone module
 * :mod:`~supernet.train.retrain` -- retraining from scratch, fine-tuning
@@ -25,6 +27,7 @@ from supernet.search.choices.units import UnitChoiceSpace, choice_space
 from supernet.search.config import SearchConfig
 from supernet.search.creation.rigl import RigL
 from supernet.search.creation.units import GrowUnits
+from supernet.search.crosslevel import JointDiscretization, WidthGates, mark_widths
 from supernet.search.discretize.layer import (
     ArgmaxDiscretization,
     check_constraints,
@@ -45,5 +48,5 @@ __all__ = [
     "Strategy", "create_strategy", "list_strategies", "register_strategy",
     "export", "load_export", "Exported", "standalone", "retrain", "fine_tune", "evaluation_graph",
     "UnitChoiceSpace", "choice_space", "ProgressiveGates", "GradualMagnitude", "RigL",
-    "GrowUnits",
+    "GrowUnits", "WidthGates", "JointDiscretization", "mark_widths",
 ]
