@@ -31,6 +31,7 @@ from supernet.edits.undo import Undo
 from supernet.edits.units import (
     AddConnections,
     AddUnits,
+    InsertGroup,
     RemoveConnections,
     RemoveUnits,
     UngateConnections,
@@ -64,6 +65,7 @@ __all__ = [
     "RemoveConnections",
     "UngateUnits",
     "UngateConnections",
+    "InsertGroup",
     "sync_module",
     "morph_into",
     "zero_output",

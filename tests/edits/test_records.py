@@ -19,6 +19,7 @@ from supernet.edits import (
     Edit,
     EditLog,
     Editor,
+    InsertGroup,
     RemoveConnections,
     RemoveEdge,
     RemoveNode,
@@ -70,6 +71,7 @@ UNITS = [
     RemoveUnits({"h1": [0]}, tied=True),
     UngateConnections([["x", "h1"]]),
     UngateUnits(["h1"]),
+    InsertGroup("h1", "y", node="h2", noise=0.01),
 ]
 
 
