@@ -31,6 +31,7 @@ from supernet.edits.undo import Undo
 from supernet.edits.units import (
     AddConnections,
     AddUnits,
+    AddWiredUnits,
     InsertGroup,
     RemoveConnections,
     RemoveUnits,
@@ -66,6 +67,7 @@ __all__ = [
     "UngateUnits",
     "UngateConnections",
     "InsertGroup",
+    "AddWiredUnits",
     "sync_module",
     "morph_into",
     "zero_output",

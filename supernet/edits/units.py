@@ -37,7 +37,7 @@ from supernet.errors import EditError
 from supernet.init import InitPolicy, resolve_policy
 from supernet.optim import replace_param
 from supernet.units.build import check_unit_graph, columns_per_unit, connect
-from supernet.units.masks import empty_mask
+from supernet.units.masks import empty_mask, positions
 from supernet.units.surgery import (
     add_connections,
     add_units,
@@ -47,7 +47,7 @@ from supernet.units.surgery import (
 )
 
 __all__ = ["AddUnits", "RemoveUnits", "AddConnections", "RemoveConnections", "UngateUnits",
-           "UngateConnections", "InsertGroup"]
+           "UngateConnections", "InsertGroup", "AddWiredUnits"]
 
 
 def _ids(values) -> np.ndarray:
@@ -423,3 +423,94 @@ def _identity_entries(graph, u, node, noise, seed) -> torch.Tensor:
         gen = InitPolicy("random", seed=seed).generator()
         vals = vals + noise * torch.randn(len(vals), generator=gen)
     return vals
+
+
+@register_edit
+@dataclass
+class AddWiredUnits(Edit):
+    """Neuron creation with given wiring: ``count`` new units of ``node`` with exactly the
+    connections and weights listed (NeST's neuron growth, which wires each new neuron to one
+    source and one destination with weights from a gradient).
+
+    Args:
+        incoming: ``[[u, k, src_id, weight], ...]``: new unit ``k`` (``0 .. count-1``) reads
+            unit ``src_id`` of ``u`` (an existing in-edge ``u -> node``) with ``weight``.
+        outgoing: ``[[v, k, dst_id, weight], ...]``: unit ``dst_id`` of ``v`` (an existing
+            out-edge ``node -> v``) reads new unit ``k`` with ``weight``.
+
+    New units start with zero biases; a unit with no outgoing weight does not change the
+    outputs. The weights are part of the record, so the log replays them exactly.
+
+    Examples:
+        >>> import torch
+        >>> from supernet import compile
+        >>> from supernet.edits import Editor
+        >>> from supernet.units import mlp
+        >>> g = mlp([3, 4, 2], seed=0); net = compile(g, seed=0)
+        >>> _ = Editor(g, net).apply(AddWiredUnits("h1", 1, incoming=[["x", 0, 2, 0.5]],
+        ...                                        outgoing=[["y", 0, 1, -0.25]]))
+        >>> net.block("x", "h1").effective()[4].tolist(), net.block("h1", "y").effective()[:, 4].tolist()
+        ([0.0, 0.0, 0.5], [0.0, -0.25])
+    """
+
+    kind = "add_wired_units"
+    operator = "neuron_creation"
+    node: str = ""
+    count: int = 1
+    incoming: list | None = None
+    outgoing: list | None = None
+
+    def _wires(self, graph, which: str) -> dict:
+        """``{(u, v): (dst positions-to-be, src, weights)}`` grouped by edge, checked."""
+        out: dict = {}
+        for item in getattr(self, which) or []:
+            if not isinstance(item, (list, tuple)) or len(item) != 4:
+                raise EditError(f"AddWiredUnits({self.node!r}): {which} entries are "
+                                f"[node, k, unit id, weight], got {item!r:.60}")
+            other, k, unit, w = item
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) \
+                    or not 0 <= k < self.count:
+                raise EditError(f"AddWiredUnits({self.node!r}): {which} names new unit {k!r}; "
+                                f"new units are 0..{self.count - 1}")
+            edge = (str(other), self.node) if which == "incoming" else (self.node, str(other))
+            if not graph.nx.has_edge(*edge) or graph.nx.edges[edge]["kind"] != "dense":
+                raise EditError(f"{graph.name}: AddWiredUnits: {which} needs a dense edge "
+                                f"{edge[0]}->{edge[1]}; there is none")
+            out.setdefault(edge, []).append((int(k), int(unit), float(w)))
+        return out
+
+    def apply_graph(self, graph):
+        check_unit_graph(graph, "AddWiredUnits")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise EditError(f"AddWiredUnits({self.node!r}): count must be a positive int, got "
+                            f"{self.count!r}")
+        wires = {**self._wires(graph, "incoming"), **self._wires(graph, "outgoing")}
+        created = add_units(graph, self.node, self.count, None, "none")["created"]
+        if set(created) != {self.node}:
+            raise EditError(f"{graph.name}: AddWiredUnits: the units of {self.node!r} are tied "
+                            f"to {sorted(set(created) - {self.node})}; wire untied groups only")
+        new = created[self.node]
+        placed = {}
+        for (u, v), items in wires.items():
+            k, unit, w = (np.array(c) for c in zip(*items))
+            dst, src = (new[k], unit) if v == self.node else (unit, new[k])
+            add_connections(graph, u, v, dst, src)
+            placed[(u, v)] = (dst, src, w)
+        return {"created": created, "placed": placed}
+
+    def apply_module(self, module, optimizers=(), applied=None):
+        if applied is None:
+            raise EditError(f"AddWiredUnits({self.node!r}): the module step needs what "
+                            "apply_graph returned; apply the edit with supernet.edits.Editor")
+        report = module.sync(InitPolicy("zero"), optimizers)
+        g = module.graph
+        with torch.no_grad():  # the blocks were resized: their storage is new
+            for (u, v), (dst, src, w) in applied["placed"].items():
+                block = module.block(u, v)
+                i = positions(g.node(v)["units"], dst, v)
+                j = positions(g.node(u)["units"], src, u)
+                pos = block.layout.pos(i, j, np.zeros(len(i), np.int64))
+                block.storage().view(-1)[torch.from_numpy(pos)] = torch.as_tensor(
+                    w, dtype=block.storage().dtype)
+        report["created"] = applied["created"]
+        return report

@@ -69,7 +69,7 @@ def test_what_holds_for_other_activations_and_signed_inputs():
     with torch.no_grad():
         assert (net(x) - before).abs().max() > 1e-3
     g2 = mlp([4, 6, 3], seed=0)
-    net2, _, x2 = _trained(g2)
+    net2, _, _ = _trained(g2)
     res = Editor(g2, net2).apply(InsertGroup("x", "h1", node="h0"))  # ReLU of signed inputs
     assert not res.report["exact"]
 

@@ -18,6 +18,7 @@ from supernet.edits import (
     AddUnits,
     Edit,
     EditLog,
+    AddWiredUnits,
     Editor,
     InsertGroup,
     RemoveConnections,
@@ -72,6 +73,8 @@ UNITS = [
     UngateConnections([["x", "h1"]]),
     UngateUnits(["h1"]),
     InsertGroup("h1", "y", node="h2", noise=0.01),
+    AddWiredUnits("h2", 2, incoming=[["h1", 0, 1, 0.5], ["h1", 1, 3, -0.1]],
+                  outgoing=[["y", 1, 0, 0.2]]),
 ]
 
 
