@@ -238,44 +238,64 @@ class NeST(CreationPolicy):
 
     # ---------------------------------------------------------------- pruning
     def prune(self, state: SearchState, step: int) -> dict:
-        """Pruning step ``step``: magnitude pruning of connections (per block) to this step's
-        target, then removal of hidden neurons left without inputs or outputs."""
+        """Pruning step ``step``: magnitude pruning of connections (per block, the same
+        fraction of each), then removal of the hidden neurons left without inputs or outputs,
+        which takes their remaining connections too; the fraction is the one whose result lands
+        nearest this step's target (found by bisection on copies of the graph)."""
         g = state.graph
         before = connection_count(g)
         target = self.prune_target(before, step)
-        if target < 1 or self.prune_to >= before and step == 0:
+        if step == 0 and self.prune_to >= before:
             raise SearchError(f"{g.name}: NeST: prune_to={self.prune_to} is not below the "
                               f"{before} connections the growth reached; give prune_to < "
                               f"{before}")
-        if target < before:
-            for edit in prune(g, magnitude(state.module), 1 - target / before, "connections",
-                              scope="layer"):
-                state.editor.apply(edit)
-        removed = self.remove_dead(state)
+        mags = magnitude(state.module)
+
+        def left(k: int) -> int:  # connections left when magnitude pruning removes k
+            trial = g.copy()
+            self._prune_graph(trial, mags, k / before, lambda e: e.apply_graph(trial))
+            return connection_count(trial)
+
+        lo, hi = 0, max(before - target, 0)
+        while lo < hi:  # the most removed by magnitude that keeps the target
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if left(mid) >= target else (lo, mid - 1)
+        if lo < before and abs(left(lo + 1) - target) < abs(left(lo) - target):
+            lo += 1  # one more lands nearer (dead neurons take their weights at once)
+        removed = self._prune_graph(g, mags, lo / before, state.editor.apply)
         record = {"epoch": state.epoch, "phase": "prune", "connections_before": before,
                   "target": target, "connections": connection_count(g),
                   "neurons_removed": removed}
         self.history.append(record)
         return record
 
-    def remove_dead(self, state: SearchState) -> dict[str, int]:
-        """Remove the hidden units with no incoming or no outgoing connection left (at least
-        one unit of a group stays)."""
-        g = state.graph
+    def _prune_graph(self, graph, mags, sparsity: float, apply) -> dict[str, int]:
+        """Magnitude pruning at ``sparsity``, then the dead neurons, each edit through
+        ``apply``; returns the neurons removed per group."""
+        if sparsity:
+            for edit in prune(graph, mags, sparsity, "connections", scope="layer"):
+                apply(edit)
+        dead = self.dead(graph)
+        if dead:
+            apply(RemoveUnits(dead, tied=False))
+        return {n: len(v) for n, v in dead.items()}
+
+    @staticmethod
+    def dead(graph) -> dict[str, list[int]]:
+        """Hidden units with no incoming or no outgoing connection (at least one unit of a
+        group stays)."""
         dead = {}
-        for n in hidden_groups(g):
-            units = g.node(n)["units"]
-            fan_in = sum(np.diff(e["mask"].indptr) for _, _, e in g.nx.in_edges(n, data=True))
+        for n in hidden_groups(graph):
+            units = graph.node(n)["units"]
+            fan_in = sum(np.diff(e["mask"].indptr) for _, _, e in graph.nx.in_edges(n, data=True))
             fan_out = sum(np.bincount(e["mask"].indices, minlength=len(units))
-                          for _, _, e in g.nx.out_edges(n, data=True))
+                          for _, _, e in graph.nx.out_edges(n, data=True))
             gone = np.nonzero((fan_in == 0) | (fan_out == 0))[0]
             if len(gone) == len(units):
                 gone = gone[1:]
             if len(gone):
                 dead[n] = units[gone].tolist()
-        if dead:
-            state.editor.apply(RemoveUnits(dead, tied=False))
-        return {n: len(v) for n, v in dead.items()}
+        return dead
 
     def state_dict(self) -> dict:
         return {"history": self.history}
