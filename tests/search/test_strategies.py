@@ -15,6 +15,7 @@ from supernet.search import BilevelSearch, create_strategy, list_strategies, reg
 from supernet.search.creation import (
     CREATIONS,
     NORTH,
+    SET,
     GrowDeeper,
     GrowNode,
     GrowOps,
@@ -102,8 +103,8 @@ def test_the_registries_hold_every_built_in_part():
                                                  "gradual_magnitude")] == [
         DartsPT, ProgressiveGates, GradualMagnitude]
     assert {n: CREATIONS.resolve(n) for n in CREATIONS.list()} == {
-        "grow_ops": GrowOps, "grow_node": GrowNode, "rigl": RigL, "grow_units": GrowUnits,
-        "grow_deeper": GrowDeeper, "north": NORTH, "nest": NeST}
+        "grow_ops": GrowOps, "grow_node": GrowNode, "rigl": RigL, "set": SET,
+        "grow_units": GrowUnits, "grow_deeper": GrowDeeper, "north": NORTH, "nest": NeST}
     for registry in (RELAXATIONS, DISCRETIZATIONS, CREATIONS, STRATEGIES):
         assert isinstance(registry, Registry)
     assert list_strategies("sgas*") == ["sgas", "sgas2"] == STRATEGIES.list("sgas*")

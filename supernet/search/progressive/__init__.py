@@ -11,17 +11,19 @@
 
 At the channel and neuron levels (keep/drop gates of units and connections):
 
-========================= ==========================================================
-:class:`ProgressiveGates`  the most certainly dropped gates removed during the search,
-                           on Zhu & Gupta's cubic schedule, the rest by argmax
-:class:`GradualMagnitude`  Zhu & Gupta's gradual magnitude pruning of ungated blocks
-========================= ==========================================================
+============================ ==========================================================
+:class:`ProgressiveGates`     the most certainly dropped gates removed during the search,
+                              on Zhu & Gupta's cubic schedule, the rest by argmax
+:class:`GradualMagnitude`     Zhu & Gupta's gradual magnitude pruning of ungated blocks
+:class:`IterativeMagnitude`   Han et al.'s rounds of magnitude pruning and retraining
+============================ ==========================================================
 
 Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
-``state.editor``, so every decision is a recorded, replayable edit. Importing this package
-registers them as the strategies ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"``,
-``"progressive_gates"`` and ``"gradual_magnitude"`` (:mod:`supernet.search.strategies`),
-which compose each policy with its relaxation and the epochs its paper runs, e.g.
+``state.editor``, so every decision is a recorded, replayable edit, and is registered in
+:data:`~supernet.search.discretize.DISCRETIZATIONS` by its snake-case name. Importing this
+package registers all but :class:`IterativeMagnitude` as the strategies ``"pdarts"``,
+``"sgas"``, ``"sgas2"``, ``"darts_pt"``, ``"progressive_gates"`` and ``"gradual_magnitude"``
+(:mod:`supernet.search.strategies`), which compose each policy with its relaxation and the epochs its paper runs, e.g.
 ``supernet.search.search(graph, train, val, strategy="sgas")``.
 
 Examples:
@@ -41,6 +43,7 @@ from supernet.search.progressive.common import (
 )
 from supernet.search.progressive.darts_pt import DartsPT, darts_pt_epochs, darts_pt_policy
 from supernet.search.progressive.gradual import GradualMagnitude, cubic_sparsity
+from supernet.search.progressive.iterative import IterativeMagnitude
 from supernet.search.progressive.masking import (
     MaskOps,
     RelaxationWrapper,
@@ -76,4 +79,5 @@ __all__ = [
     "zeroed_edges", "batch_statistics", "GatedEdge", "gated_edges", "gate_probabilities",
     "constraints_of", "register_strategies",
     "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
+    "IterativeMagnitude",
 ]
