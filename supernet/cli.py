@@ -63,10 +63,10 @@ def _run_config(run_dir: str, overrides: list[str]):
         raise SupernetError(f"{run_dir}: no config.yaml; is it a directory written by "
                             "'supernet search'?")
     if not os.path.exists(os.path.join(run_dir, "architecture.json")):
-        if os.path.exists(os.path.join(run_dir, "checkpoints", "last.pt")):
+        if os.path.exists(os.path.join(run_dir, "checkpoints", "last.safetensors")):
             raise SupernetError(
                 f"{run_dir}: the search did not finish (no architecture.json, but "
-                f"checkpoints/last.pt); continue it with 'supernet search --config "
+                f"checkpoints/last.safetensors); continue it with 'supernet search --config "
                 f"{path} --resume', then run this command again"
             )
         raise SupernetError(f"{run_dir}: no architecture.json; the search wrote none (was it "
@@ -89,7 +89,7 @@ def _train(args) -> int:
 
     module = compile_graph(graph)
     if cfg.train.mode == "finetune":
-        load_weights(module, os.path.join(args.run, "search_weights.pt"))
+        load_weights(module, os.path.join(args.run, "search_weights.safetensors"))
     data = load_data(cfg)
     main = Replicas.from_env().main  # the main process of a data-parallel run reports
     entries, history, trained = train_found(cfg, graph, module, data,
@@ -97,7 +97,7 @@ def _train(args) -> int:
     if not main:
         return 0
     if trained is not None:
-        save_weights(trained, os.path.join(args.run, "weights.pt"))
+        save_weights(trained, os.path.join(args.run, "weights.safetensors"))
     report.update(entries)
     write_report(args.run, report)
     print(open(os.path.join(args.run, "report.md")).read(), end="")
@@ -108,9 +108,9 @@ def _export(args) -> int:
     cfg = _run_config(args.run, [])
     graph = load_graph(os.path.join(args.run, "architecture.json"))
     module = compile_graph(graph)
-    weights = os.path.join(args.run, "weights.pt")
+    weights = os.path.join(args.run, "weights.safetensors")
     if not os.path.exists(weights):
-        weights = os.path.join(args.run, "search_weights.pt")
+        weights = os.path.join(args.run, "search_weights.safetensors")
     load_weights(module, weights)
     data = load_data(cfg)
     to = args.to or os.path.join(args.run, "export")
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set search.epochs=3")
     s.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoints/last.pt if it exists")
+                   help="continue from OUT/checkpoints/last.safetensors if it exists")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     t = sub.add_parser("train", help="train the architecture of a run again")
     t.add_argument("--run", required=True, help="a directory written by 'supernet search'")

@@ -7,7 +7,7 @@
 ``graph.graphml`` the same as GraphML
 ``arch.txt``      the space's text form (DARTS genotype, NAS-Bench-201 string), when
                   the graph's space has one (:func:`supernet.spaces.encode`)
-``weights.pt``    ``state_dict`` of the standalone network
+``weights.safetensors``    ``state_dict`` of the standalone network
 ``model.ts``      TorchScript of the standalone network (scripted, or traced on the
                   example inputs when an op cannot be scripted): loads with
                   ``torch.jit.load`` alone, no supernet needed
@@ -32,10 +32,17 @@ import torch
 
 from supernet.compiler.standalone import standalone
 from supernet.errors import ConfigError, SerializationError
-from supernet.io import atomic_save, atomic_write, load_graph, save_graph, write_graphml
+from supernet.io import (
+    atomic_write,
+    load_graph,
+    load_weights,
+    save_graph,
+    save_weights,
+    write_graphml,
+)
 from supernet.spaces import encode
 
-__all__ = ["export", "load_export", "Exported", "text_form"]
+__all__ = ["Exported", "export", "load_export", "text_form"]
 
 
 def text_form(graph) -> str | None:
@@ -90,8 +97,8 @@ def export(graph, module, directory: str, example_inputs=None, *, torchscript: b
     if text is not None:
         paths["text"] = os.path.join(directory, "arch.txt")
         atomic_write(paths["text"], (text + "\n").encode())
-    paths["weights"] = os.path.join(directory, "weights.pt")
-    atomic_save(net.state_dict(), paths["weights"])
+    paths["weights"] = os.path.join(directory, "weights.safetensors")
+    save_weights(net, paths["weights"])
     how = None
     if torchscript:
         scripted, how = _script(net, example_inputs)
@@ -193,29 +200,37 @@ class Exported:
     manifest: dict = field(default_factory=dict)
 
 
-def load_export(directory: str) -> Exported:
-    """Load what :func:`export` wrote to ``directory``."""
+def load_export(directory: str, trusted: bool = False) -> Exported:
+    """Load what :func:`export` wrote to ``directory``.
+
+    The graph and the weights are read without running anything from the files (JSON and a
+    checked tensor file). The TorchScript and ``torch.export`` archives can run code when
+    loaded (``torch.export.load`` unpickles), so they are loaded only with ``trusted=True``
+    (an export you made yourself); otherwise ``torchscript`` and ``program`` stay ``None``
+    and the manifest still names the files.
+    """
     try:
         with open(os.path.join(directory, "export.json")) as f:
             manifest = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SerializationError(f"{directory}: not a supernet export ({exc})") from exc
-    files = manifest["files"]
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not {"graph", "weights"} <= set(files):
+        raise SerializationError(f"{directory}/export.json: no 'files' naming the graph and the "
+                                 "weights; not a supernet export")
+    for kind, name in files.items():
+        if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+            raise SerializationError(f"{directory}/export.json: files.{kind} is {name!r}; an "
+                                     "export names files inside its own directory only")
     graph = load_graph(os.path.join(directory, files["graph"]))
     net = standalone(graph).eval()
-    try:
-        state = torch.load(os.path.join(directory, files["weights"]), map_location="cpu",
-                           weights_only=True)
-        net.load_state_dict(state)
-    except (OSError, RuntimeError) as exc:
-        raise SerializationError(f"{directory}: the weights do not fit the graph: {exc}") from exc
-    ts = None
-    if "torchscript" in files:
+    load_weights(net, os.path.join(directory, files["weights"]))
+    ts = prog = None
+    if trusted and "torchscript" in files:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             ts = torch.jit.load(os.path.join(directory, files["torchscript"]), map_location="cpu")
-    prog = None
-    if "program" in files:
+    if trusted and "program" in files:
         prog = torch.export.load(os.path.join(directory, files["program"])).module()
     onnx_path = os.path.join(directory, files["onnx"]) if "onnx" in files else None
     return Exported(graph, net, ts, prog, onnx_path, manifest.get("text"), manifest)

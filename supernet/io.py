@@ -2,8 +2,10 @@
 
 Graphs round-trip exactly through node-link JSON and GraphML (structure, attributes, node
 order, cell templates and unit-level sparse connectivity). Weights are saved beside them as
-a ``state_dict`` and loaded with ``torch.load(weights_only=True)``. Every file is written
-atomically: a crash mid-write leaves the previous file intact.
+a ``state_dict`` in a safetensors file (:func:`save_tensors`): the tensors, with the rest of
+a checkpoint as JSON in the header and SHA-256 checksums of both, so loading runs no code and
+a damaged file fails naming it. Every file is written atomically: a crash mid-write leaves
+the previous file intact.
 
 Examples:
     >>> import tempfile, os
@@ -32,16 +34,20 @@ from supernet.errors import GraphError, SerializationError
 from supernet.graph import Graph
 
 __all__ = [
-    "to_node_link",
-    "from_node_link",
-    "save_graph",
-    "load_graph",
-    "write_graphml",
-    "read_graphml",
-    "save_weights",
-    "load_weights",
-    "atomic_write",
     "atomic_save",
+    "atomic_write",
+    "convert_pickle",
+    "from_node_link",
+    "is_pickle_file",
+    "load_graph",
+    "load_tensors",
+    "load_weights",
+    "read_graphml",
+    "save_graph",
+    "save_tensors",
+    "save_weights",
+    "to_node_link",
+    "write_graphml",
 ]
 
 def from_node_link(data: dict):
@@ -192,7 +198,7 @@ def atomic_write(path: str, data: bytes) -> None:
 
 
 def atomic_save(obj, path: str) -> None:
-    """``torch.save(obj, path)``, atomically."""
+    """``torch.save(obj, path)``, atomically (a pickle: for files nobody else loads)."""
     import torch
 
     buf = _io.BytesIO()
@@ -200,20 +206,200 @@ def atomic_save(obj, path: str) -> None:
     atomic_write(path, buf.getvalue())
 
 
+# ---------------------------------------------------------------- tensor files, no pickle
+_TAG = "__sn__"  # key of a tagged JSON value: {"__sn__": kind, "v": ...}
+_ZIP, _PICKLE = b"PK\x03\x04", (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def _tensor_digest(tensors: dict) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _encode_tree(obj, tensors: dict, where: str):
+    import torch
+
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.bool_, np.integer, np.floating)):
+        return obj.item()
+    if torch.is_tensor(obj):
+        name = f"t{len(tensors)}"
+        tensors[name] = obj.detach().cpu().contiguous().clone()
+        return {_TAG: "tensor", "v": name}
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise SerializationError(f"cannot save {where}: an array of python objects")
+        name = f"t{len(tensors)}"
+        tensors[name] = torch.from_numpy(np.ascontiguousarray(obj).copy())
+        return {_TAG: "ndarray", "v": name}
+    if isinstance(obj, (list, tuple)):
+        items = [_encode_tree(x, tensors, f"{where}[{i}]") for i, x in enumerate(obj)]
+        return items if isinstance(obj, list) else {_TAG: "tuple", "v": items}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and k != _TAG for k in obj):
+            return {k: _encode_tree(v, tensors, f"{where}.{k}") for k, v in obj.items()}
+        return {_TAG: "dict", "v": [[_encode_tree(k, tensors, f"{where} key"),
+                                     _encode_tree(v, tensors, f"{where}[{k!r}]")]
+                                    for k, v in obj.items()]}
+    raise SerializationError(f"cannot save {where}: a {type(obj).__name__} is no tensor, "
+                             "array, number, string, list, tuple or dict")
+
+
+def _decode_tree(obj, tensors: dict, path: str):
+    if isinstance(obj, list):
+        return [_decode_tree(x, tensors, path) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if _TAG not in obj:
+        return {k: _decode_tree(v, tensors, path) for k, v in obj.items()}
+    kind, value = obj.get(_TAG), obj.get("v")
+    if kind in ("tensor", "ndarray"):
+        if not isinstance(value, str) or value not in tensors:
+            raise SerializationError(f"{path}: refers to a tensor {value!r} the file lacks")
+        t = tensors[value]
+        return t if kind == "tensor" else t.numpy()
+    if kind == "tuple" and isinstance(value, list):
+        return tuple(_decode_tree(x, tensors, path) for x in value)
+    if kind == "dict" and isinstance(value, list) and all(
+            isinstance(kv, list) and len(kv) == 2 for kv in value):
+        out = {}
+        for k, v in value:
+            k = _decode_tree(k, tensors, path)
+            try:
+                out[k] = _decode_tree(v, tensors, path)
+            except TypeError as exc:  # an unhashable key
+                raise SerializationError(f"{path}: a dict key of type "
+                                         f"{type(k).__name__}") from exc
+        return out
+    raise SerializationError(f"{path}: unknown tagged value {kind!r}")
+
+
+def save_tensors(tree, path: str, kind: str) -> None:
+    """Write ``tree`` (dicts, lists, tuples, numbers, strings, tensors, numpy arrays) to
+    ``path`` atomically, as one safetensors file: the tensors in its data, the rest as JSON in
+    its header, with ``kind`` and a SHA-256 of both. Loading it runs no code
+    (:func:`load_tensors`)."""
+    import hashlib
+
+    from safetensors.torch import save as st_save
+
+    tensors: dict = {}
+    body = json.dumps(_encode_tree(tree, tensors, kind), allow_nan=True, separators=(",", ":"))
+    meta = {"format": "supernet-tensors", "kind": kind, "tree": body,
+            "tree_sha256": hashlib.sha256(body.encode()).hexdigest(),
+            "tensors_sha256": _tensor_digest(tensors)}
+    atomic_write(path, st_save(tensors, metadata=meta))
+
+
+def is_pickle_file(path: str) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` zip or a raw pickle (a file that runs code
+    from itself when loaded by ``torch.load(weights_only=False)``)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head.startswith(_ZIP) or head[:2] in _PICKLE
+
+
+def load_tensors(path: str, kind: str):
+    """Read a file of :func:`save_tensors` of this ``kind``, checking its checksums.
+
+    Fails with a :class:`~supernet.errors.SerializationError` naming the file when it is
+    missing, damaged (any flipped bit of the tensors or the header), of another kind, or a
+    pickle (which is never unpickled here).
+    """
+    import hashlib
+    import struct
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise SerializationError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+    if raw.startswith(_ZIP) or raw[:2] in _PICKLE:
+        raise SerializationError(
+            f"{path}: a pickle file (torch.save), not a supernet tensor file; loading a pickle "
+            "runs code from the file, so it is not loaded. If you wrote it yourself with an "
+            "older version, convert it with supernet.io.convert_pickle(path, kind, "
+            "trust=True)")
+    try:
+        tensors = st_load(raw)
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+        meta = header.get("__metadata__") or {}
+    except (SafetensorError, ValueError, struct.error, UnicodeDecodeError, MemoryError,
+            OverflowError, TypeError, AttributeError) as exc:
+        raise SerializationError(f"{path}: damaged or not a supernet tensor file "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    if meta.get("format") != "supernet-tensors":
+        raise SerializationError(f"{path}: a safetensors file, but not one supernet wrote "
+                                 "(no format 'supernet-tensors' in its header)")
+    if meta.get("kind") != kind:
+        raise SerializationError(f"{path}: holds {meta.get('kind')!r}, not {kind!r}")
+    body = meta.get("tree", "")
+    if hashlib.sha256(body.encode()).hexdigest() != meta.get("tree_sha256") or \
+            _tensor_digest(tensors) != meta.get("tensors_sha256"):
+        raise SerializationError(f"{path}: damaged: its contents do not match their SHA-256 "
+                                 "checksums")
+    try:
+        tree = json.loads(body)
+    except ValueError as exc:
+        raise SerializationError(f"{path}: damaged header ({exc})") from exc
+    return _decode_tree(tree, tensors, path)
+
+
+def convert_pickle(path: str, kind: str, trust: bool = False, out: str | None = None) -> str:
+    """Rewrite a pickle file of an older version (``torch.save``) as a tensor file.
+
+    Unpickling runs code from the file: pass ``trust=True`` only for a file you wrote.
+    Writes ``out`` (default: ``path`` with the suffix ``.safetensors``) and returns it; never
+    overwrites ``path``.
+    """
+    import torch
+
+    if not trust:
+        raise SerializationError(
+            f"{path}: converting a pickle runs code from the file; pass trust=True only for a "
+            "file you wrote yourself")
+    out = out or os.path.splitext(path)[0] + ".safetensors"
+    if os.path.abspath(out) == os.path.abspath(path):
+        raise SerializationError(f"{path}: the converted file needs another name than the "
+                                 "pickle it comes from")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # unpickling raises anything
+        raise SerializationError(f"cannot read {path!r} ({type(exc).__name__}: {exc})") from exc
+    save_tensors(obj, out, kind)
+    return out
+
+
 def save_weights(module, path: str) -> None:
-    """Save ``module.state_dict()`` atomically."""
-    atomic_save(module.state_dict(), path)
+    """Save ``module.state_dict()`` atomically as a tensor file (:func:`save_tensors`)."""
+    save_tensors(dict(module.state_dict()), path, "weights")
 
 
 def load_weights(module, path: str, strict: bool = True):
-    """Load a state dict saved by :func:`save_weights` (``weights_only=True``)."""
+    """Load a state dict saved by :func:`save_weights` into ``module``; its checksums are
+    checked and nothing in it runs (:func:`load_tensors`)."""
     import torch
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load and pickle raise a variety of types on bad bytes
-        raise SerializationError(f"cannot load weights from {path!r}: {exc}") from exc
-    if not isinstance(state, dict):
+    state = load_tensors(path, "weights")
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise SerializationError(
             f"{path}: holds a {type(state).__name__}, not a state dict of weights "
             "(save_weights writes one)"

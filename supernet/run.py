@@ -9,12 +9,12 @@ Files written to the run directory:
                      settings (``strategy.config``) as merged with the strategy's own
 ``architecture.json`` the discretized graph (node-link JSON); ``.graphml`` beside it
 ``genotype.txt``     the space's text form (DARTS genotype, NAS-Bench-201 string), if any
-``search_weights.pt`` state_dict of the discretized network, as the search left it
-``weights.pt``       state_dict after final training
+``search_weights.safetensors`` state_dict of the discretized network, as the search left it
+``weights.safetensors``       state_dict after final training
 ``edits.json``       every structural edit of the search (replayable)
 ``history.json``     per-epoch records of the search and of the final training
 ``report.json``      accuracies and sizes; ``report.md`` the same for people
-``checkpoints/``     ``last.pt`` after every search epoch (resume with ``--resume``)
+``checkpoints/``     ``last.safetensors`` after every search epoch (resume with ``--resume``)
 ``pictures/``        the found graph and cells, the architecture weights over the epochs
 ``tensorboard/``     TensorBoard scalars (with ``tensorboard: true``)
 ==================== ==============================================================
@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from supernet.config import RunConfig, SearchBudget
+from supernet.cost import weight_count
 from supernet.data import flatten_features, load_dataset
 from supernet.data.graphs import whole_graph_batch, whole_graph_splits
 from supernet.distributed import Replicas
@@ -166,7 +167,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
             fn(*args)
 
 
-    ckpt = os.path.join(cfg.out, "checkpoints", "last.pt")
+    ckpt = os.path.join(cfg.out, "checkpoints", "last.safetensors")
     report_path = os.path.join(cfg.out, "report.json")
     # everything is checked (data, space, strategy, search settings) before the run
     # directory changes, so a bad config leaves an earlier run in it as it was
@@ -207,7 +208,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     if text is not None:
         write(atomic_write, os.path.join(cfg.out, "genotype.txt"), (text + "\n").encode())
         log(f"found: {text}")
-    write(save_weights, result.module, os.path.join(cfg.out, "search_weights.pt"))
+    write(save_weights, result.module, os.path.join(cfg.out, "search_weights.safetensors"))
     write(result.log.save, os.path.join(cfg.out, "edits.json"))
 
     report = {
@@ -227,8 +228,8 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     report.update(train_report)
     history["train"] = train_history
     if module is not None:
-        write(save_weights, module, os.path.join(cfg.out, "weights.pt"))
-    report["parameters"] = sum(p.numel() for p in (module or result.module).parameters())
+        write(save_weights, module, os.path.join(cfg.out, "weights.safetensors"))
+    report["parameters"] = weight_count(module or result.module)
     write(atomic_write, os.path.join(cfg.out, "history.json"),
           json.dumps(history, indent=1, default=float).encode())
     write(write_report, cfg.out, report)
@@ -309,8 +310,8 @@ def _tensorboard(cfg: RunConfig):
 #: What a run writes about its result (with its checkpoint), removed when a new run starts
 #: in the same directory.
 RESULTS = ("report.json", "report.md", "architecture.json", "architecture.graphml",
-           "genotype.txt", "search_weights.pt", "weights.pt", "edits.json", "history.json",
-           os.path.join("checkpoints", "last.pt"))
+           "genotype.txt", "search_weights.safetensors", "weights.safetensors", "edits.json", "history.json",
+           os.path.join("checkpoints", "last.safetensors"))
 
 
 def _silent(*args, **kwargs) -> None:
@@ -337,7 +338,7 @@ def _continue_unfinished(cfg: RunConfig, now: dict, log) -> bool:
               [k for k in now if k not in same_search and before.get(k) != now[k]])
     if differ:
         raise ConfigError(
-            f"{cfg.out} holds a search that did not finish (checkpoints/last.pt, no report), "
+            f"{cfg.out} holds a search that did not finish (checkpoints/last.safetensors, no report), "
             f"run with another configuration (differs in {differ}); pass --resume to continue "
             f"it with this one, or choose another --out (or delete {cfg.out}) to start over"
         )

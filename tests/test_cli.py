@@ -24,8 +24,8 @@ def run_dir(tmp_path_factory):
 
 def test_search_writes_what_users_keep(run_dir, capsys):
     for name in ("config.yaml", "architecture.json", "architecture.graphml", "genotype.txt",
-                 "search_weights.pt", "weights.pt", "edits.json", "history.json",
-                 "report.json", "report.md", os.path.join("checkpoints", "last.pt")):
+                 "search_weights.safetensors", "weights.safetensors", "edits.json", "history.json",
+                 "report.json", "report.md", os.path.join("checkpoints", "last.safetensors")):
         assert os.path.exists(os.path.join(run_dir, name)), name
     report = json.load(open(os.path.join(run_dir, "report.json")))
     assert 0.0 <= report["test_acc"] <= 1.0 and 0.0 <= report["val_acc"] <= 1.0
@@ -151,15 +151,15 @@ def test_run_commands_on_missing_killed_and_corrupted_runs(run_dir, tmp_path, ca
     killed = tmp_path / "killed"  # a search stopped mid-way: config and checkpoint only
     (killed / "checkpoints").mkdir(parents=True)
     shutil.copy(os.path.join(run_dir, "config.yaml"), killed)
-    shutil.copy(os.path.join(run_dir, "checkpoints", "last.pt"), killed / "checkpoints")
+    shutil.copy(os.path.join(run_dir, "checkpoints", "last.safetensors"), killed / "checkpoints")
     for cmd in ("train", "export"):
         assert main([cmd, "--run", str(killed)]) == 2
         assert re.search(r"the search did not finish .*--resume", capsys.readouterr().err)
     broken = tmp_path / "broken"
     shutil.copytree(run_dir, broken)
-    (broken / "weights.pt").write_bytes(b"PK\x03\x04 truncated")
+    (broken / "weights.safetensors").write_bytes(b"PK\x03\x04 truncated")
     assert main(["export", "--run", str(broken)]) == 2
-    assert f"cannot load weights from '{broken / 'weights.pt'}'" in capsys.readouterr().err
+    assert f"{broken / 'weights.safetensors'}: a pickle file" in capsys.readouterr().err
     (broken / "config.yaml").write_text("- a list\n")
     assert main(["export", "--run", str(broken)]) == 2
     assert re.search(r"config.yaml: a config is a mapping of sections, got list",
@@ -240,13 +240,13 @@ def test_a_damaged_checkpoint_fails_with_how_to_start_over(run_dir, tmp_path, ca
     out = tmp_path / "damaged"
     shutil.copytree(run_dir, out)
     for junk in (b"garbage\n", b"PK\x03\x04"):
-        (out / "checkpoints" / "last.pt").write_bytes(junk)
+        (out / "checkpoints" / "last.safetensors").write_bytes(junk)
         assert main(["search", "--out", str(out), *TINY, "--resume"]) == 2
-        assert re.search(r"cannot read search checkpoint .*last.pt.*delete it to start the "
-                         r"search over", capsys.readouterr().err)
-    (out / "weights.pt").write_bytes(b"garbage\n")
+        assert re.search(r"last.safetensors: (damaged|a pickle).*delete it to start the search "
+                         r"over", capsys.readouterr().err)
+    (out / "weights.safetensors").write_bytes(b"garbage\n")
     assert main(["export", "--run", str(out)]) == 2
-    assert "cannot load weights from" in capsys.readouterr().err
+    assert "weights.safetensors: damaged or not a supernet tensor file" in capsys.readouterr().err
 
 
 def test_an_override_into_a_key_says_it_is_a_key(capsys):
@@ -280,7 +280,7 @@ def test_a_gnn_search_on_a_node_classification_graph(tmp_path, capsys):
     assert main(["export", "--run", out]) == 0
     printed = capsys.readouterr().out
     assert "TorchScript, torch.export and ONNX are not written" in printed
-    assert os.path.exists(os.path.join(out, "export", "weights.pt"))
+    assert os.path.exists(os.path.join(out, "export", "weights.safetensors"))
 
 
 def test_a_new_run_in_a_finished_runs_directory_leaves_no_result_of_the_old(
@@ -297,8 +297,8 @@ def test_a_new_run_in_a_finished_runs_directory_leaves_no_result_of_the_old(
 
     monkeypatch.setattr(BilevelSearch, "_epoch", killed)
     assert main(["search", "--out", str(out), *TINY, "--set", "seed=1"]) == 130
-    for name in ("report.json", "architecture.json", "genotype.txt", "weights.pt",
-                 "search_weights.pt", "history.json"):
+    for name in ("report.json", "architecture.json", "genotype.txt", "weights.safetensors",
+                 "search_weights.safetensors", "history.json"):
         assert not (out / name).exists(), name  # the old results are not this run's
     assert main(["train", "--run", str(out)]) == 2
     assert "no architecture.json" in capsys.readouterr().err

@@ -105,8 +105,8 @@ def test_the_command_runs_data_parallel_and_the_main_process_writes(tmp_path):
     done = torchrun("-m", "supernet", "search", "--config", str(path), "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("results in") == 1  # one report, from the main process
-    for name in ("architecture.json", "genotype.txt", "weights.pt", "report.json",
-                 "checkpoints/last.pt"):
+    for name in ("architecture.json", "genotype.txt", "weights.safetensors", "report.json",
+                 "checkpoints/last.safetensors"):
         assert (out / name).exists(), name
     found = supernet.load_graph(str(out / "architecture.json"))
     supernet.lint(found)

@@ -15,7 +15,7 @@ def test_export_reloads_exactly(searched, tmp_path):
     paths = export(g, net, str(tmp_path), example_inputs=(x[:2],))
     assert {"graph", "graphml", "weights", "torchscript", "program"} <= set(paths)
     assert "text" not in paths  # the test space has no text form
-    back = load_export(str(tmp_path))
+    back = load_export(str(tmp_path), trusted=True)
     assert back.graph.same_as(g) and read_graphml(paths["graphml"]).same_as(g)
     want = net(x)
     assert torch.equal(back.module(x), want)
@@ -57,3 +57,20 @@ def test_text_form_through_the_space_registry(tmp_path):
     SPACES.unregister("test_search_toy")
 
 
+
+
+def test_an_untrusted_export_loads_no_archive_and_refuses_foreign_paths(searched, tmp_path):
+    import json
+
+    from supernet.errors import SerializationError
+
+    g, net = searched
+    export(g, net, str(tmp_path), example_inputs=(torch.randn(2, 3, 8, 8),), onnx=False)
+    back = load_export(str(tmp_path))
+    assert back.torchscript is None and back.program is None  # archives can run code
+    assert back.graph.same_as(g)
+    manifest = json.loads((tmp_path / "export.json").read_text())
+    manifest["files"]["graph"] = "../../etc/passwd"
+    (tmp_path / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(SerializationError, match=r"files.graph is '../../etc/passwd'"):
+        load_export(str(tmp_path))

@@ -8,7 +8,7 @@
 * :mod:`~supernet.cost.latency` -- measured latency tables of candidate ops
 """
 
-from supernet.cost.dispatch import COST_LEVELS, cost
+from supernet.cost.dispatch import COST_LEVELS, cost, weight_count
 from supernet.cost.latency import gate_latency
 from supernet.cost.layer import (
     METRICS,
@@ -32,5 +32,5 @@ __all__ = [
     "cost", "COST_LEVELS", "Cost", "CostReport", "UnitCostReport", "graph_cost", "unit_cost",
     "op_cost", "register_module_cost", "unregister_module_cost", "module_cost", "conv_out",
     "expected_cost", "gate_costs", "keep_probabilities", "gate_latency", "METRICS",
-    "register_op_cost",
+    "register_op_cost", "weight_count",
 ]

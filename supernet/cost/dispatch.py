@@ -28,7 +28,7 @@ from supernet.cost.layer import graph_cost
 from supernet.cost.units import unit_cost
 from supernet.registry import Registry
 
-__all__ = ["COST_LEVELS", "cost"]
+__all__ = ["COST_LEVELS", "cost", "weight_count"]
 
 #: Graph level -> ``count(graph, input_shape=None, **kw) -> report``.
 COST_LEVELS: Registry[Callable] = Registry(
@@ -51,3 +51,19 @@ def cost(graph, input_shape=None, **kw):
     """
     count = COST_LEVELS.resolve(graph.level, f"{graph.name}: cost")
     return count(graph, input_shape, **kw)
+
+
+def weight_count(module) -> int:
+    """The weights a compiled network really has.
+
+    At the channel and neuron levels a module's storage may hold more than its graph (a
+    dense block behind a sparse mask, the rows of removed units), so the count is the cost
+    model's: the connections the masks hold, and the units' biases and norms. Elsewhere it
+    is every parameter but the architecture's (``module.arch_parameters()``, when there).
+    """
+    graph = getattr(module, "graph", None)
+    if graph is not None and getattr(graph, "level", None) in ("channel", "neuron"):
+        return int(unit_cost(graph).total.params)
+    arch = getattr(module, "arch_parameters", None)
+    skip = {id(p) for p in arch()} if callable(arch) else set()
+    return sum(p.numel() for p in module.parameters() if id(p) not in skip)

@@ -4,8 +4,11 @@ A checkpoint holds the graph (node-link, as edited so far), the module's state (
 architecture parameters, relaxation buffers and state), both optimizers keyed by parameter
 name (so that they survive recompilation), policy states, the random generators (torch,
 python, numpy, the loaders' shuffling), the edit log, the history and the configuration.
-It is written atomically (:func:`supernet.io.atomic_save`): a crash mid-write keeps the
-previous one.
+It is one safetensors file (:func:`supernet.io.save_tensors`): the tensors in its data, the
+rest as JSON in its header, with SHA-256 checksums of both; loading it runs no code, and a
+damaged file fails naming it. It is written atomically: a crash mid-write keeps the previous
+one. Checkpoints of older versions were pickles; they load only with ``trust_pickle=True``,
+which runs code from the file.
 """
 
 from __future__ import annotations
@@ -17,10 +20,19 @@ import torch
 
 from supernet.edits import EditLog, edit_from_dict
 from supernet.errors import SearchError, SerializationError
-from supernet.io import atomic_save, to_node_link
+from supernet.io import is_pickle_file, load_tensors, save_tensors, to_node_link
 
-__all__ = ["optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
-           "save_checkpoint", "load_checkpoint", "capture_search", "restore_search", "FORMAT"]
+__all__ = [
+    "FORMAT",
+    "capture_search",
+    "load_checkpoint",
+    "load_optimizer_state",
+    "optimizer_state",
+    "restore_search",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+]
 
 FORMAT = "supernet-search-checkpoint"
 
@@ -87,23 +99,34 @@ def set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
 
 
 def save_checkpoint(data: dict, path: str) -> None:
-    """Write a checkpoint dict atomically."""
-    atomic_save({"format": FORMAT, **data}, path)
+    """Write a checkpoint dict atomically, as a tensor file (no pickle)."""
+    save_tensors({"format": FORMAT, **data}, path, FORMAT)
 
 
-def load_checkpoint(path: str) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+def load_checkpoint(path: str, trust_pickle: bool = False) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`; nothing in it runs.
 
-    Checkpoints hold python objects (RNG states, configuration), so they are loaded with
-    ``weights_only=False``: load only checkpoints you wrote.
+    Args:
+        trust_pickle: also read a pickle checkpoint of an older version. Unpickling runs
+            code from the file: only for a checkpoint you wrote yourself.
     """
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch.load and pickle raise a variety of types on bad bytes
-        raise SerializationError(
-            f"cannot read search checkpoint {path!r} ({type(exc).__name__}: {exc}); the file "
-            "is damaged or not a checkpoint: delete it to start the search over"
-        ) from exc
+    if is_pickle_file(path):
+        if not trust_pickle:
+            raise SerializationError(
+                f"{path}: a pickle checkpoint (an older version's format); loading it runs code "
+                "from the file, so it is not loaded. If you wrote it yourself, pass "
+                "trust_pickle=True, or convert it once with supernet.io.convert_pickle(path, "
+                f"{FORMAT!r}, trust=True); otherwise delete it to start the search over")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # unpickling raises anything on bad bytes
+            raise SerializationError(f"cannot read search checkpoint {path!r} "
+                                     f"({type(exc).__name__}: {exc})") from exc
+    else:
+        try:
+            data = load_tensors(path, FORMAT)
+        except SerializationError as exc:
+            raise SerializationError(f"{exc}; delete it to start the search over") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SerializationError(
             f"{path}: not a supernet search checkpoint (no format {FORMAT!r}); delete it to "

@@ -88,7 +88,7 @@ class SearchConfig:
         seed: seeds the split, the shuffling and the torch/python/numpy generators.
         num_workers: data loader workers.
         progress: show a tqdm progress bar.
-        checkpoint_dir: where ``last.pt`` is written after every epoch (``None``: nowhere).
+        checkpoint_dir: where ``last.safetensors`` is written after every epoch (``None``: nowhere).
         device: where the search runs: ``"auto"`` (a GPU when there is one), ``"cpu"``,
             ``"cuda"``, ``"cuda:N"``. Under ``torchrun`` with GPUs, each process takes the
             GPU of its local rank.

@@ -250,14 +250,14 @@ class BilevelSearch:
                 p.on_epoch_end(st)
             if self.discretization is not None:
                 self.discretization.on_epoch_end(st)
-            self._checkpoint("last.pt")
+            self._checkpoint("last.safetensors")
         if (st.epoch >= cfg.epochs or st.stop) and not self.finalized:
             if self.discretization is not None:
                 self.discretization.finalize(st)
                 if not self.module.arch_parameters():
                     self.module.relaxation = None
             self.finalized = True
-            self._checkpoint("last.pt")
+            self._checkpoint("last.safetensors")
         return SearchResult(self.graph, self.module, st.history, self.editor.log, st)
 
     def rebuild(self, graph) -> None:
@@ -410,7 +410,7 @@ class BilevelSearch:
         if not self.replicas.main:
             raise SearchError(f"search stopped: {message}; the main process saves the state")
         directory = self.config.checkpoint_dir or tempfile.mkdtemp(prefix="supernet-search-")
-        path = os.path.join(directory, "failed.pt")
+        path = os.path.join(directory, "failed.safetensors")
         try:
             self._save(path, failed=message)
             where = f"the state before the failure is saved to {path}"

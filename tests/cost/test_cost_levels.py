@@ -96,3 +96,22 @@ def test_both_reports_take_one_dict_of_probabilities():
     assert macs == [4 * 64 * 27, 4 * 64 * 3]
     assert float(layer.expected({"x->h": torch.tensor([0.25, 0.75])})) == \
         0.25 * macs[0] + 0.75 * macs[1]
+
+
+def test_weight_count_counts_only_the_weights_that_exist():
+    import numpy as np
+
+    from supernet import compile
+    from supernet.cost import weight_count
+    from supernet.edits import Editor
+    from supernet.search.discretize.units import prune
+    from supernet.units import mlp
+
+    g = mlp([10, 20, 5], seed=0)
+    net = compile(g, seed=0)
+    dense = sum(p.numel() for p in net.parameters())
+    assert weight_count(net) == dense == 10 * 20 + 20 + 20 * 5 + 5
+    ed = Editor(g, net)
+    for edit in prune(g, {"x->h1": np.arange(200.0), "h1->y": np.arange(100.0)}, 0.9):
+        ed.apply(edit)
+    assert weight_count(net) == 30 + 20 + 5  # 10% of the 300 weights, and the biases

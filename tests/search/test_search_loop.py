@@ -75,8 +75,8 @@ def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path, strateg
     first = BilevelSearch(darts_like(), data(), strategy=strategy, config=cfg_b,
                           discretization=None)
     first.run(until=2)  # killed after epoch 2
-    assert os.path.exists(tmp_path / "b" / "last.pt")
-    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.pt"), data(), discretization=None)
+    assert os.path.exists(tmp_path / "b" / "last.safetensors")
+    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.safetensors"), data(), discretization=None)
     assert resumed.state.epoch == 2
     resumed.run()
     assert _states_equal(straight.module, resumed.module)
@@ -88,7 +88,7 @@ def test_resume_after_discretization_keeps_graph_and_log(tmp_path):
     cfg = small_config(epochs=2, checkpoint_dir=str(tmp_path))
     s = BilevelSearch(darts_like(), data(), config=cfg)
     r = s.run()
-    back = BilevelSearch.resume(str(tmp_path / "last.pt"), data())
+    back = BilevelSearch.resume(str(tmp_path / "last.safetensors"), data())
     assert back.finalized and back.graph.same_as(r.graph)
     assert len(back.editor.log) == len(r.log)
     assert _states_equal(back.module, r.module)
@@ -108,9 +108,9 @@ def test_nan_loss_stops_with_a_clear_error_and_a_checkpoint(tmp_path):
     s = BilevelSearch(darts_like(), data(), config=small_config(checkpoint_dir=str(tmp_path)),
                       loss_fn=NaNAfter(2))
     before = [p.detach().clone() for p in s.module.parameters()]
-    with pytest.raises(SearchError, match=r"loss is nan at epoch 1, step \d.*saved to .*failed.pt"):
+    with pytest.raises(SearchError, match=r"loss is nan at epoch 1, step \d.*saved to .*failed.safetensors"):
         s.run()
-    assert os.path.exists(tmp_path / "failed.pt")
+    assert os.path.exists(tmp_path / "failed.safetensors")
     assert all(torch.isfinite(p).all() for p in s.module.parameters())
     del before
 
@@ -242,7 +242,7 @@ def test_resume_with_edits_after_the_checkpoint(tmp_path):
 
     straight = run(str(tmp_path / "a"))
     run(str(tmp_path / "b"), until=2)
-    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.pt"), data(),
+    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.safetensors"), data(),
                                    creation=[GrowAt()], discretization=None)
     resumed.run()
     assert len(resumed.editor.log) == 2

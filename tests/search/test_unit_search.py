@@ -89,7 +89,7 @@ def test_unit_search_resumes_bitwise(tmp_path, space, strategy, creation):
                           creation=creation())
     first.run(until=2)  # killed after epoch 2, after edits of the search
     assert len(first.editor.log) > 0
-    path = str(tmp_path / "b" / "last.pt")
+    path = str(tmp_path / "b" / "last.safetensors")
     assert os.path.exists(path)
     resumed = BilevelSearch.resume(path, data(), strategy=strategy(), creation=creation())
     assert resumed.state.epoch == 2

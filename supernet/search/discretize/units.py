@@ -23,6 +23,8 @@ Examples:
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 import torch
 
@@ -32,7 +34,7 @@ from supernet.units.build import check_unit_graph, columns_per_unit, connection_
 from supernet.units.deps import Ties
 from supernet.units.masks import block_mask, entry_keys
 
-__all__ = ["set_gated", "decision_edits", "prune", "grow", "connection_ids"]
+__all__ = ["connection_ids", "decision_edits", "grow", "prune", "set_gated"]
 
 
 def set_gated(graph, units=(), connections=(), gated: bool = True) -> None:
@@ -116,53 +118,157 @@ def _order(values: np.ndarray) -> np.ndarray:
     return np.argsort(values, kind="stable")
 
 
+def _unknown_key(graph, key, known, what: str) -> EditError:
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=3, cutoff=0.5)
+    maybe = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    return EditError(f"{graph.name}: scores name {key!r}, which is no {what} of this graph"
+                     f"{maybe} ({what}s: {', '.join(map(str, known))})")
+
+
+def _floor(floor, n: int, where: str) -> int:
+    """Entries that must stay of ``n``: ``floor`` itself (an int) or ``ceil(floor * n)``."""
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.integer, np.floating)):
+        raise EditError(f"prune: floor is an int count or a fraction in [0, 1), got {floor!r}")
+    if isinstance(floor, (float, np.floating)):
+        if not 0.0 <= floor < 1.0:
+            raise EditError(f"prune: a fractional floor must be in [0, 1), got {floor}")
+        return min(n, int(np.ceil(floor * n)))
+    if floor < 0:
+        raise EditError(f"prune: floor must be >= 0, got {floor}")
+    return min(n, int(floor))
+
+
 def prune(graph, scores: dict, sparsity: float, what: str = "connections",
-          scope: str = "global") -> list:
+          scope: str = "global", *, protect=None, floor=1) -> list:
     """Edits removing the lowest-scored connections (or units) at ``sparsity``.
 
     Args:
-        scores: edge key -> one score per mask entry (``what="connections"``), or node ->
-            one score per unit (``what="units"``). Only the keys given are pruned.
-        sparsity: fraction removed: exactly ``round(sparsity * total)`` entries, with
-            ``total`` over all scored edges (``scope="global"``) or per edge/node
-            (``scope="layer"``). Units tied together are scored and removed as one
+        scores: ``what="connections"``: edge key ``"u->v"`` -> one score per mask entry
+            (e.g. :func:`supernet.search.scores.magnitude`). ``what="units"``: node -> one
+            score per unit (``magnitude(net, what="units")``, ``taylor``), or edge keys with
+            one score per connection, summed into the unit each connection enters (so
+            ``|w|`` scores become the L1 norm of a unit's incoming weights). Only what is
+            scored is pruned; a key that names nothing of ``graph`` fails, naming it.
+        sparsity: fraction removed, in ``[0, 1)``: exactly ``round(sparsity * total)``
+            entries, with ``total`` over everything scored (``scope="global"``) or per edge
+            or node (``scope="layer"``). Units tied together are scored and removed as one
             dependency group (the sum of their scores).
+        protect: nodes never pruned when ``what="units"`` (a dependency group touching one
+            stays whole); default the graph's inputs and outputs, so that a classifier
+            keeps its logits. Pass ``()`` to prune every scored node.
+        floor: what every edge (connections) or node (units) keeps at least: a count, or a
+            fraction in ``[0, 1)`` of its current size; the default 1 never empties a
+            layer. Under the global scope the lowest scores go except where a layer is at
+            its floor; if the floors leave too little to remove, the call fails.
     """
     check_unit_graph(graph, "prune")
-    if not 0.0 <= sparsity <= 1.0:
-        raise EditError(f"sparsity must be in [0, 1], got {sparsity}")
-    if what not in ("connections", "units") or scope not in ("global", "layer"):
-        raise EditError("prune: what is 'connections' or 'units', scope 'global' or 'layer'")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.integer,
+                                                               np.floating)) \
+            or not 0.0 <= float(sparsity) < 1.0:
+        raise EditError(f"prune: sparsity must be in [0, 1), got {sparsity!r}")
+    if what not in ("connections", "units"):
+        raise EditError(f"prune: what is 'connections' or 'units', got {what!r}")
+    if scope not in ("global", "layer"):
+        raise EditError(f"prune: scope is 'global' or 'layer', got {scope!r}")
+    if not isinstance(scores, dict) or not scores:
+        raise EditError("prune: scores is a non-empty dict of edge keys or node names")
     arrays = {k: _array(s).reshape(-1) for k, s in scores.items()}
     if what == "units":
-        return _prune_units(graph, arrays, sparsity, scope)
+        return _prune_units(graph, arrays, float(sparsity), scope, protect, floor)
+    return _removals(graph, _pick(graph, _edge_scores(graph, arrays), float(sparsity), scope,
+                                  floor))
+
+
+def _edge_scores(graph, arrays: dict) -> dict:
+    """``arrays`` checked against the graph's edges: one score per mask entry."""
+    edges = {edge_key(u, v): (u, v) for u, v in graph.nx.edges}
     for key, s in arrays.items():
-        uv = _split_key(graph, key)
-        if uv is None:
-            raise EditError(f"{graph.name}: scores name unknown edge {key!r}")
-        if len(s) != graph.edge(*uv)["mask"].nnz:
-            raise EditError(f"{graph.name}: edge {key}: {len(s)} scores for "
-                            f"{graph.edge(*uv)['mask'].nnz} connections (one per mask entry)")
+        if key not in edges:
+            raise _unknown_key(graph, key, list(edges), "edge")
+        nnz = graph.edge(*edges[key])["mask"].nnz
+        if len(s) != nnz:
+            raise EditError(f"{graph.name}: edge {key}: {len(s)} scores for {nnz} connections "
+                            f"(one per mask entry)")
+    return arrays
+
+
+def _pick(graph, arrays: dict, sparsity: float, scope: str, floor) -> dict:
+    """``{key: sorted entry indices}`` to remove: the lowest scores, floors respected."""
+    keys = list(arrays)
+    lows = {k: _floor(floor, len(arrays[k]), k) for k in keys}
     drop = {}
     if scope == "layer":
-        for key, s in arrays.items():
-            drop[key] = np.sort(_order(s)[:int(round(sparsity * len(s)))])
-    else:
-        keys = list(arrays)
-        flat = np.concatenate([arrays[k] for k in keys]) if keys else np.zeros(0)
-        owner = np.repeat(np.arange(len(keys)), [len(arrays[k]) for k in keys])
-        starts = np.concatenate([[0], np.cumsum([len(arrays[k]) for k in keys])])
-        chosen = _order(flat)[:int(round(sparsity * len(flat)))]
-        for i, key in enumerate(keys):
-            sel = chosen[owner[chosen] == i]
-            drop[key] = np.sort(sel - starts[i])
-    return _removals(graph, drop)
+        for k in keys:
+            n = len(arrays[k])
+            take = min(round(sparsity * n), n - lows[k])
+            drop[k] = np.sort(_order(arrays[k])[:take])
+        return drop
+    sizes = [len(arrays[k]) for k in keys]
+    flat = np.concatenate([arrays[k] for k in keys]) if keys else np.zeros(0)
+    owner = np.repeat(np.arange(len(keys)), sizes)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    want = round(sparsity * len(flat))
+    room = np.array([n - lows[k] for k, n in zip(keys, sizes)], np.int64)
+    chosen = _order(flat)[:want]
+    taken = np.bincount(owner[chosen], minlength=len(keys))
+    if (taken > room).any():  # some layers hit their floor: walk the ranking, skip them
+        picked, left = [], room.copy()
+        for i in _order(flat):
+            if len(picked) == want:
+                break
+            if left[owner[i]] > 0:
+                picked.append(i)
+                left[owner[i]] -= 1
+        if len(picked) < want:
+            raise EditError(f"{graph.name}: cannot remove {want} of {len(flat)} entries at "
+                            f"sparsity {sparsity}: the floor of {floor!r} per layer leaves "
+                            f"{int(room.sum())} removable")
+        chosen = np.asarray(picked, np.int64)
+    for i, k in enumerate(keys):
+        sel = chosen[owner[chosen] == i]
+        drop[k] = np.sort(sel - starts[i])
+    return drop
 
 
-def _prune_units(graph, arrays, sparsity, scope):
+def _unit_arrays(graph, arrays: dict) -> dict:
+    """Unit scores by node; edge-keyed connection scores summed into destination units."""
+    edges = {edge_key(u, v): (u, v) for u, v in graph.nx.edges}
+    by_edge = [k for k in arrays if not graph.nx.has_node(k) and (k in edges or "->" in str(k))]
+    if by_edge and len(by_edge) < len(arrays):
+        raise EditError(f"{graph.name}: unit scores are keyed by node or all by edge, got both "
+                        f"(edges {by_edge[:3]}, nodes "
+                        f"{[k for k in arrays if k not in by_edge][:3]})")
+    if not by_edge:
+        return arrays
+    out = {}
+    for key, s in _edge_scores(graph, arrays).items():
+        u, v = edges[key]
+        mask = graph.edge(u, v)["mask"]
+        rows = np.repeat(np.arange(mask.shape[0]), np.diff(mask.indptr))
+        acc = out.setdefault(v, np.zeros(mask.shape[0]))
+        np.add.at(acc, rows, s)
+    return out
+
+
+def _prune_units(graph, arrays, sparsity, scope, protect, floor):
+    arrays = _unit_arrays(graph, arrays)
+    nodes = list(graph.nx.nodes)
+    for n in arrays:
+        if not graph.nx.has_node(n):
+            raise _unknown_key(graph, n, nodes, "node")
+    protect = set(graph.inputs) | set(graph.outputs) if protect is None else set(protect)
+    for n in protect:
+        if not graph.nx.has_node(n):
+            raise _unknown_key(graph, n, nodes, "node")
     ties = Ties(graph)
+    frozen = set()  # dependency groups with a protected unit
+    for n in protect:
+        frozen.update(ties.labels[ties.offsets[n] + np.arange(len(graph.nx.nodes[n]["units"]))]
+                      .tolist())
     labels, score = [], []
     for n, s in arrays.items():
+        if n in protect:
+            continue
         d = graph.node(n)
         if d["kind"] != "units" or len(s) != len(d["units"]):
             raise EditError(f"{graph.name}: node {n!r}: give one score per unit of a computed "
@@ -171,20 +277,56 @@ def _prune_units(graph, arrays, sparsity, scope):
         score.append(s)
     lab = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     sc = np.concatenate(score) if score else np.zeros(0)
+    keep = ~np.isin(lab, np.fromiter(frozen, np.int64, len(frozen)))
+    lab, sc = lab[keep], sc[keep]
     uniq, inv = np.unique(lab, return_inverse=True)
     total = np.zeros(len(uniq))
     np.add.at(total, inv, sc)
+    # how many units of each node a group holds, for the floors
+    members, group = ties.members(uniq)
+    node_idx = ties.node_of[members]
+    sizes = {i: len(graph.nx.nodes[ties.nodes[i]]["units"]) for i in np.unique(node_idx)}
+    room = {i: n - _floor(floor, n, ties.nodes[i]) for i, n in sizes.items()}
+    span = [[] for _ in uniq]
+    for gidx, i in zip(group.tolist(), node_idx.tolist()):
+        span[gidx].append(i)
+
+    left = dict(room)
+
+    def take(candidates, want):
+        """The first ``want`` groups of ``candidates`` that keep every floor."""
+        picked = []
+        for gidx in candidates:
+            if len(picked) == want:
+                break
+            need = {}
+            for i in span[gidx]:
+                need[i] = need.get(i, 0) + 1
+            if all(left[i] >= c for i, c in need.items()):
+                picked.append(gidx)
+                for i, c in need.items():
+                    left[i] -= c
+        return picked
+
     if scope == "global":
-        chosen = uniq[_order(total)[:int(round(sparsity * len(uniq)))]]
+        want = round(sparsity * len(uniq))
+        chosen = take(_order(total), want)
+        if len(chosen) < want:
+            raise EditError(f"{graph.name}: cannot remove {want} of {len(uniq)} unit groups at "
+                            f"sparsity {sparsity}: the floor of {floor!r} per node leaves "
+                            f"{len(chosen)} removable")
     else:
         chosen, start = [], 0
         for s in score:
-            local = np.unique(lab[start:start + len(s)])
-            loc_total = total[np.searchsorted(uniq, local)]
-            chosen.append(local[_order(loc_total)[:int(round(sparsity * len(local)))]])
+            local = np.unique(lab[start:start + len(s)]) if len(lab) else lab
             start += len(s)
-        chosen = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
-    members, _ = ties.members(np.unique(chosen))
+            idx = np.searchsorted(uniq, local)
+            order = idx[_order(total[idx])]
+            chosen += take([g for g in order if g not in chosen],
+                           round(sparsity * len(local)))
+    if not chosen:
+        return []
+    members, _ = ties.members(uniq[np.asarray(sorted(set(chosen)), np.int64)])
     units = {n: graph.nx.nodes[n]["units"][p].tolist() for n, p in ties.split(members).items()}
     return [RemoveUnits(units)] if units else []
 

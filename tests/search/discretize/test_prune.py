@@ -178,3 +178,101 @@ def test_parameters_attached_by_a_relaxation_survive_edits():
     Editor(g, net).apply(RemoveUnits({"h1": [0]}))
     assert net.arch["temperature"] is t and net.arch["h1"].shape == (5, 2)
     assert {type(e).__name__ for e in discretize(net)} <= {"RemoveUnits", "RemoveConnections"}
+
+
+# ------------------------------------------------------------ the obvious unit-pruning call
+def _mlp_and_net():
+    g = mlp([12, 20, 16, 10], seed=0)
+    return g, compile(g, seed=0)
+
+
+def test_unit_pruning_with_connection_scores_sums_them_into_units():
+    from supernet.search import scores
+    g, net = _mlp_and_net()
+    by_edge, by_unit = scores.magnitude(net), scores.magnitude(net, what="units")
+    (a,) = prune(g, by_edge, 0.5, what="units")
+    (b,) = prune(g, by_unit, 0.5, what="units")
+    assert a.units == b.units  # |w| per connection summed per unit is the units' L1 norm
+
+
+def test_unit_pruning_keeps_inputs_and_outputs_unless_asked():
+    from supernet.search import scores
+    g, net = _mlp_and_net()
+    s = scores.magnitude(net, what="units")
+    assert "y" in s
+    (edit,) = prune(g, s, 0.5, what="units")
+    assert set(edit.units) == {"h1", "h2"}
+    assert sum(map(len, edit.units.values())) == 18  # half of the 36 hidden units
+    (edit,) = prune(g, s, 0.5, what="units", protect=())
+    assert "y" in edit.units  # asked for: the outputs are scored like the rest
+    (edit,) = prune(g, s, 0.5, what="units", protect=["h1", "y"])
+    assert set(edit.units) == {"h2"}
+
+
+@pytest.mark.parametrize("what", ["units", "connections"])
+def test_global_scope_never_empties_a_layer(what):
+    g, net = _mlp_and_net()
+    edges = [("x", "h1"), ("h1", "h2"), ("h2", "y")]
+    if what == "units":  # h1's units score far below h2's: a plain global cut empties h1
+        scores = {"h1": np.zeros(20), "h2": np.full(16, 5.0) + np.arange(16)}
+    else:
+        scores = {"x->h1": np.zeros(240), "h1->h2": np.ones(320), "h2->y": np.ones(160)}
+    sizes = ({n: len(g.node(n)["units"]) for n in scores} if what == "units" else
+             {k: g.edge(*k.split("->"))["mask"].nnz for k in scores})
+    total = sum(sizes.values())
+    s = 0.6
+    ed = Editor(g, net)
+    for edit in prune(g, scores, s, what=what):
+        ed.apply(edit)
+    left = ({n: len(g.node(n)["units"]) for n in scores} if what == "units" else
+            {f"{u}->{v}": g.edge(u, v)["mask"].nnz for u, v in edges})
+    assert sum(left.values()) == total - round(s * total)  # still exact
+    first = "h1" if what == "units" else "x->h1"
+    assert left[first] == 1  # the lowest layer went down to its floor, not to zero
+    assert net(torch.randn(2, 12)).shape == (2, 10)
+
+
+def test_a_fractional_floor_keeps_that_share_of_every_layer():
+    g, _ = _mlp_and_net()
+    scores = {"h1": np.zeros(20), "h2": np.ones(16)}
+    (edit,) = prune(g, scores, 0.5, what="units", floor=0.25)
+    assert len(edit.units["h1"]) == 15  # 20 - ceil(0.25 * 20)
+    assert len(edit.units["h2"]) == 3  # the rest of the 18 from the next lowest
+    with pytest.raises(EditError, match="floor"):
+        prune(g, scores, 0.9, what="units", floor=0.5)
+
+
+def test_layer_scope_prunes_every_node_by_its_own_ranking():
+    g, _ = _mlp_and_net()
+    scores = {"h1": np.arange(20.0), "h2": np.arange(16.0) + 100}
+    (edit,) = prune(g, scores, 0.25, what="units", scope="layer")
+    assert edit.units == {"h1": [0, 1, 2, 3, 4], "h2": [0, 1, 2, 3]}
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"x->h3": np.zeros(3)}, r"'x->h3', which is no edge.*did you mean.*'x->h1'"),
+    ({"h3": np.zeros(3)}, r"'h3', which is no node.*did you mean.*'h1'"),
+    ({"h1": np.zeros(20), "x->h1": np.zeros(240)}, "keyed by node or all by edge"),
+    ({"h1": np.zeros(7)}, r"node 'h1'.*\(20\), got 7"),
+])
+def test_unit_scores_for_another_graph_fail_naming_the_key(bad, match):
+    g, _ = _mlp_and_net()
+    with pytest.raises(EditError, match=match):
+        prune(g, bad, 0.5, what="units")
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"sparsity": 1.0}, r"sparsity must be in \[0, 1\), got 1.0"),
+    ({"sparsity": -0.1}, r"sparsity must be in \[0, 1\)"),
+    ({"sparsity": "half"}, r"sparsity must be in \[0, 1\), got 'half'"),
+    ({"scope": "net"}, "scope is 'global' or 'layer', got 'net'"),
+    ({"what": "neurons"}, "what is 'connections' or 'units', got 'neurons'"),
+    ({"floor": -1}, "floor must be >= 0"),
+    ({"floor": 1.5}, r"fractional floor must be in \[0, 1\)"),
+])
+def test_bad_pruning_arguments_fail_before_anything_changes(kw, match):
+    g, _ = _mlp_and_net()
+    args = {"sparsity": 0.5, **kw}
+    with pytest.raises(EditError, match=match):
+        prune(g, {"x->h1": np.zeros(240)}, args.pop("sparsity"), **args)
+    assert g.edge("x", "h1")["mask"].nnz == 240

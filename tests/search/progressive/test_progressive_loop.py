@@ -53,7 +53,7 @@ def test_pdarts_resumes_across_a_stage_boundary(tmp_path):
     s = BilevelSearch(pdarts().discretization.builder(3), data(), strategy=pdarts(),
                       config={**cfg, "checkpoint_dir": str(tmp_path / "b")})
     s.run(until=3)  # killed in the second stage
-    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.pt"), data()).run()
+    resumed = BilevelSearch.resume(str(tmp_path / "b" / "last.safetensors"), data()).run()
     assert encode(resumed.graph) == encode(straight.graph)
     a, b = straight.module.state_dict(), resumed.module.state_dict()
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
