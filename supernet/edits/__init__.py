@@ -31,6 +31,8 @@ from supernet.edits.undo import Undo
 from supernet.edits.units import (
     AddConnections,
     AddUnits,
+    AddWiredUnits,
+    InsertGroup,
     RemoveConnections,
     RemoveUnits,
     UngateConnections,
@@ -66,6 +68,8 @@ __all__ = [
     "RemoveConnections",
     "UngateUnits",
     "UngateConnections",
+    "InsertGroup",
+    "AddWiredUnits",
     "sync_module",
     "morph_into",
     "zero_output",

@@ -30,16 +30,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from supernet.edits.base import Edit, register_edit
 from supernet.errors import EditError
 from supernet.init import InitPolicy, resolve_policy
+from supernet.optim import replace_param
 from supernet.units.build import check_unit_graph, columns_per_unit, connect
-from supernet.units.masks import empty_mask
-from supernet.units.surgery import add_connections, add_units, remove_connections, remove_units
+from supernet.units.masks import empty_mask, positions
+from supernet.units.surgery import (
+    add_connections,
+    add_units,
+    insert_group,
+    remove_connections,
+    remove_units,
+)
 
 __all__ = ["AddUnits", "RemoveUnits", "AddConnections", "RemoveConnections", "UngateUnits",
-           "UngateConnections"]
+           "UngateConnections", "InsertGroup", "AddWiredUnits"]
 
 
 def _ids(values) -> np.ndarray:
@@ -274,4 +282,235 @@ class UngateConnections(Edit):
     def apply_module(self, module, optimizers=(), applied=None):
         report = module.sync(InitPolicy("zero"), optimizers)
         report["ungated"] = [f"{u}->{v}" for u, v in applied]
+        return report
+
+
+#: Activations whose output is never negative: a ReLU group after one of them passes its
+#: values through unchanged, so an identity-initialized :class:`InsertGroup` is exact.
+NON_NEGATIVE = frozenset({"relu", "sigmoid", "softplus"})
+
+
+@register_edit
+@dataclass
+class InsertGroup(Edit):
+    """Neuron creation of a whole group: a new hidden layer ``node`` on edge ``u -> v``
+    (Net2DeeperNet; Chen, Goodfellow and Shlens, "Net2Net", ICLR 2016, Section 3.2).
+
+    ``u -> node -> v`` replaces ``u -> v``: ``node`` has one unit per unit of ``u``, the
+    weights of ``u -> v`` move to ``node -> v`` (with their optimizer state), and
+    ``u -> node`` is initialized by ``init``:
+
+    * ``"identity"``: the identity matrix and zero biases, so ``node`` computes
+      ``act(h_u)``. The network's function is unchanged exactly when ``act(a) = a`` on the
+      values ``a`` of ``u``: ``act="identity"`` always; ``act="relu"`` when ``u``'s
+      activation is non-negative (ReLU, sigmoid, softplus: :data:`NON_NEGATIVE`), the case
+      of Net2DeeperNet (the paper requires ``φ(Iφ(v)) = φ(v)`` for all ``v``). Other
+      pairs (tanh after anything, ReLU after a signed input) change the function; the
+      report's ``"exact"`` says which case holds. ``noise`` (standard deviation) perturbs
+      the identity, as the paper suggests for a student that is not to stay a copy.
+    * ``"random"``: the layer's default initialization (the function changes).
+
+    Args:
+        u, v: the ends of an ungated, unpooled dense edge.
+        node: name of the new group.
+        act: its activation.
+        connect: ``"full"`` (a dense layer, as Net2DeeperNet) or ``"diagonal"`` (only unit
+            ``i`` to unit ``i``: ``n`` weights instead of ``n²``).
+        bias: whether the new units have biases (zero-initialized under ``"identity"``).
+
+    Examples:
+        >>> import torch
+        >>> from supernet import compile
+        >>> from supernet.edits import Editor
+        >>> from supernet.units import mlp
+        >>> g = mlp([4, 6, 2], seed=0); net = compile(g, seed=0); x = torch.randn(5, 4)
+        >>> before = net(x)
+        >>> r = Editor(g, net).apply(InsertGroup("h1", "y", node="h2"))
+        >>> sorted(g.nx.edges), r.report["exact"]
+        ([('h1', 'h2'), ('h2', 'y'), ('x', 'h1')], True)
+        >>> bool(torch.equal(net(x), before))
+        True
+    """
+
+    kind = "insert_group"
+    operator = "neuron_creation"
+    u: str = ""
+    v: str = ""
+    node: str = ""
+    act: str = "relu"
+    connect: str = "full"
+    init: str = "identity"
+    bias: bool = True
+    noise: float = 0.0
+    seed: int | None = None
+
+    def apply_graph(self, graph):
+        check_unit_graph(graph, "InsertGroup")
+        where = f"{graph.name}: InsertGroup {self.u}->{self.v}"
+        if self.init not in ("identity", "random"):
+            raise EditError(f"{where}: init must be 'identity' or 'random', got {self.init!r}")
+        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) \
+                or self.noise < 0:
+            raise EditError(f"{where}: noise must be a number >= 0, got {self.noise!r:.60}")
+        src = graph.node(self.u) if self.u in graph.nx else None
+        applied = insert_group(graph, self.u, self.v, self.node, self.act, self.connect,
+                               self.bias)
+        source_act = "input" if src["kind"] == "input" else src.get("act", "identity")
+        applied["exact"] = self.init == "identity" and self.noise == 0 and (
+            self.act == "identity" or (self.act == "relu" and source_act in NON_NEGATIVE))
+        return applied
+
+    def apply_module(self, module, optimizers=(), applied=None):
+        if applied is None:
+            raise EditError(f"InsertGroup({self.u!r}, {self.v!r}): the module step needs what "
+                            "apply_graph returned; apply the edit with supernet.edits.Editor "
+                            "or apply_edit")
+        old = module.block(self.u, self.v)  # still the compiled u -> v: not synced yet
+        old_p = old.storage()
+        held = [(opt, opt.state[old_p]) for opt in _optimizer_list(optimizers)
+                if old_p in opt.state]
+        init = "zero" if self.init == "identity" else "random"
+        report = module.sync(InitPolicy(init, seed=self.seed), optimizers)
+        inner, outer = module.block(self.u, self.node), module.block(self.node, self.v)
+        with torch.no_grad():  # fresh tensors only: nothing that existed is written
+            _set_entries(outer, _entries(old, old_p))
+            if self.init == "identity":
+                _set_entries(inner, _identity_entries(module.graph, self.u, self.node,
+                                                      self.noise, self.seed))
+        new_p = outer.storage()
+        for opt, state in held:  # the moved weights keep their momentum / Adam moments
+            opt.state[old_p] = state
+            replace_param(opt, old_p, new_p, fn=lambda t: _moved(old, outer, t))
+        report["created"] = {self.node: module.graph.node(self.node)["units"]}
+        report["exact"] = applied["exact"]
+        return report
+
+
+def _optimizer_list(optimizers) -> list:
+    if optimizers is None:
+        return []
+    return [optimizers] if isinstance(optimizers, torch.optim.Optimizer) else list(optimizers)
+
+
+def _index(block) -> torch.Tensor:
+    """Storage positions of ``block``'s mask entries, in entry order (a sparse block stores
+    its entries in that order)."""
+    idx = getattr(block, "entry_index", None)
+    return torch.arange(block.storage().numel()) if idx is None else idx.reshape(-1)
+
+
+def _entries(block, t) -> torch.Tensor:
+    """``t`` (shaped like ``block``'s storage) at ``block``'s mask entries, in entry order."""
+    return t.detach().reshape(-1)[_index(block)]
+
+
+def _set_entries(block, values: torch.Tensor) -> None:
+    block.storage().view(-1)[_index(block)] = values.to(block.storage())
+
+
+def _moved(old, new, t: torch.Tensor) -> torch.Tensor:
+    out = t.new_zeros(new.storage().shape)
+    out.view(-1)[_index(new)] = _entries(old, t)
+    return out
+
+
+def _identity_entries(graph, u, node, noise, seed) -> torch.Tensor:
+    """The identity matrix at the entries of ``u -> node`` (plus noise), in entry order."""
+    m = graph.edge(u, node)["mask"]
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    vals = torch.from_numpy((rows == m.indices).astype(np.float32))
+    if noise:
+        gen = InitPolicy("random", seed=seed).generator()
+        vals = vals + noise * torch.randn(len(vals), generator=gen)
+    return vals
+
+
+@register_edit
+@dataclass
+class AddWiredUnits(Edit):
+    """Neuron creation with given wiring: ``count`` new units of ``node`` with exactly the
+    connections and weights listed (NeST's neuron growth, which wires each new neuron to one
+    source and one destination with weights from a gradient).
+
+    Args:
+        incoming: ``[[u, k, src_id, weight], ...]``: new unit ``k`` (``0 .. count-1``) reads
+            unit ``src_id`` of ``u`` (an existing in-edge ``u -> node``) with ``weight``.
+        outgoing: ``[[v, k, dst_id, weight], ...]``: unit ``dst_id`` of ``v`` (an existing
+            out-edge ``node -> v``) reads new unit ``k`` with ``weight``.
+
+    New units start with zero biases; a unit with no outgoing weight does not change the
+    outputs. The weights are part of the record, so the log replays them exactly.
+
+    Examples:
+        >>> import torch
+        >>> from supernet import compile
+        >>> from supernet.edits import Editor
+        >>> from supernet.units import mlp
+        >>> g = mlp([3, 4, 2], seed=0); net = compile(g, seed=0)
+        >>> _ = Editor(g, net).apply(AddWiredUnits("h1", 1, incoming=[["x", 0, 2, 0.5]],
+        ...                                        outgoing=[["y", 0, 1, -0.25]]))
+        >>> net.block("x", "h1").effective()[4].tolist(), net.block("h1", "y").effective()[:, 4].tolist()
+        ([0.0, 0.0, 0.5], [0.0, -0.25])
+    """
+
+    kind = "add_wired_units"
+    operator = "neuron_creation"
+    node: str = ""
+    count: int = 1
+    incoming: list | None = None
+    outgoing: list | None = None
+
+    def _wires(self, graph, which: str) -> dict:
+        """``{(u, v): (dst positions-to-be, src, weights)}`` grouped by edge, checked."""
+        out: dict = {}
+        for item in getattr(self, which) or []:
+            if not isinstance(item, (list, tuple)) or len(item) != 4:
+                raise EditError(f"AddWiredUnits({self.node!r}): {which} entries are "
+                                f"[node, k, unit id, weight], got {item!r:.60}")
+            other, k, unit, w = item
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) \
+                    or not 0 <= k < self.count:
+                raise EditError(f"AddWiredUnits({self.node!r}): {which} names new unit {k!r}; "
+                                f"new units are 0..{self.count - 1}")
+            edge = (str(other), self.node) if which == "incoming" else (self.node, str(other))
+            if not graph.nx.has_edge(*edge) or graph.nx.edges[edge]["kind"] != "dense":
+                raise EditError(f"{graph.name}: AddWiredUnits: {which} needs a dense edge "
+                                f"{edge[0]}->{edge[1]}; there is none")
+            out.setdefault(edge, []).append((int(k), int(unit), float(w)))
+        return out
+
+    def apply_graph(self, graph):
+        check_unit_graph(graph, "AddWiredUnits")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise EditError(f"AddWiredUnits({self.node!r}): count must be a positive int, got "
+                            f"{self.count!r}")
+        wires = {**self._wires(graph, "incoming"), **self._wires(graph, "outgoing")}
+        created = add_units(graph, self.node, self.count, None, "none")["created"]
+        if set(created) != {self.node}:
+            raise EditError(f"{graph.name}: AddWiredUnits: the units of {self.node!r} are tied "
+                            f"to {sorted(set(created) - {self.node})}; wire untied groups only")
+        new = created[self.node]
+        placed = {}
+        for (u, v), items in wires.items():
+            k, unit, w = (np.array(c) for c in zip(*items))
+            dst, src = (new[k], unit) if v == self.node else (unit, new[k])
+            add_connections(graph, u, v, dst, src)
+            placed[(u, v)] = (dst, src, w)
+        return {"created": created, "placed": placed}
+
+    def apply_module(self, module, optimizers=(), applied=None):
+        if applied is None:
+            raise EditError(f"AddWiredUnits({self.node!r}): the module step needs what "
+                            "apply_graph returned; apply the edit with supernet.edits.Editor")
+        report = module.sync(InitPolicy("zero"), optimizers)
+        g = module.graph
+        with torch.no_grad():  # the blocks were resized: their storage is new
+            for (u, v), (dst, src, w) in applied["placed"].items():
+                block = module.block(u, v)
+                i = positions(g.node(v)["units"], dst, v)
+                j = positions(g.node(u)["units"], src, u)
+                pos = block.layout.pos(i, j, np.zeros(len(i), np.int64))
+                block.storage().view(-1)[torch.from_numpy(pos)] = torch.as_tensor(
+                    w, dtype=block.storage().dtype)
+        report["created"] = applied["created"]
         return report

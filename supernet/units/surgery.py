@@ -20,11 +20,25 @@ from __future__ import annotations
 import numpy as np
 
 from supernet.errors import EditError
-from supernet.units.build import columns_per_unit, units_of
+from supernet.ops.activations import ACTIVATIONS
+from supernet.units.build import add_group, columns_per_unit, connect, units_of
 from supernet.units.deps import Ties, close_units
-from supernet.units.masks import entry_keys, find, from_keys, positions, sorted_unique
+from supernet.units.masks import (
+    diagonal_mask,
+    entry_keys,
+    find,
+    from_keys,
+    full_mask,
+    positions,
+    sorted_unique,
+)
 
-__all__ = ["remove_units", "add_units", "remove_connections", "add_connections", "conn_keys"]
+__all__ = ["remove_units", "add_units", "remove_connections", "add_connections", "conn_keys",
+           "insert_group", "INSERT_CONNECT"]
+
+#: How :func:`insert_group` joins the new group to its source: every pair, or unit ``i`` to
+#: unit ``i`` only.
+INSERT_CONNECT = ("full", "diagonal")
 
 
 def _per(graph, e) -> int:
@@ -331,3 +345,56 @@ def add_connections(graph, u, v, dst, src, taps=None) -> int:
     graph.set_edge_attrs(u, v, mask=from_keys(np.concatenate([have, keys]), m.shape))
     graph.touch()
     return len(keys)
+
+
+# ---------------------------------------------------------------------- a whole group
+def insert_group(graph, u: str, v: str, name: str, act: str = "relu", connect_as: str = "full",
+                 bias: bool = True) -> dict:
+    """Put a new group ``name`` on edge ``u -> v``: ``u -> name -> v`` replaces it.
+
+    ``name`` gets one unit per unit of ``u`` (ids ``0 .. n-1``, unit ``i`` standing for the
+    ``i``-th unit of ``u``), the edge ``u -> name`` is dense (``connect_as="full"``: every
+    pair; ``"diagonal"``: unit ``i`` to unit ``i`` only), and ``name -> v`` takes the mask,
+    port and attributes of ``u -> v``, which goes. Only an ungated, unpooled dense edge
+    between two groups can take a group in between.
+
+    Returns ``{"node": name, "u": u, "v": v, "width": n}``.
+    """
+    where = f"{graph.name}: insert a group on edge {u}->{v}"
+    for end in (u, v):
+        graph.node(end)
+    if not graph.nx.has_edge(u, v):
+        edges = [f"{a}->{b}" for a, b, e in graph.nx.edges(data=True) if e["kind"] == "dense"]
+        raise EditError(f"{where}: there is no such edge; the insertion point is a dense edge "
+                        f"between two groups, one of {edges[:12]}")
+    e = graph.nx.edges[u, v]
+    if e["kind"] != "dense":
+        raise EditError(f"{where}: the edge is of kind {e['kind']!r}; a group goes on a "
+                        "'dense' edge only (identity and conv edges keep their pattern)")
+    if e.get("pool") is not None:
+        raise EditError(f"{where}: the edge pools its source ({e['pool']!r}); insert on an "
+                        "unpooled edge")
+    if e.get("gated"):
+        raise EditError(f"{where}: the edge's connections are gated; decide them first "
+                        "(discretize, or UngateConnections) and then insert")
+    if not isinstance(name, str) or not name or name in graph.nx:
+        raise EditError(f"{where}: the new group needs a new node name, got {name!r}"
+                        + (" (it exists already)" if name in graph.nx else ""))
+    if connect_as not in INSERT_CONNECT:
+        raise EditError(f"{where}: connect must be one of {list(INSERT_CONNECT)}, got "
+                        f"{connect_as!r}")
+    if act not in ACTIVATIONS:
+        raise EditError(f"{where}: act {act!r} is not one of {sorted(ACTIVATIONS)}")
+    n = len(units_of(graph, u))
+    if n == 0:
+        raise EditError(f"{where}: {u!r} has no units; the new group would be empty")
+    attrs = {k: val for k, val in e.items() if k not in ("mask", "kind", "gated", "port",
+                                                         "pool")}
+    mask, port = e["mask"], e.get("port")
+    add_group(graph, name, n, act=act, bias=bias)
+    inner = full_mask(n, n) if connect_as == "full" else diagonal_mask(n)
+    connect(graph, u, name, "dense", mask=inner)
+    graph.remove_edge(u, v)
+    connect(graph, name, v, "dense", mask=mask, port=port, **attrs)
+    graph.touch()
+    return {"node": name, "u": u, "v": v, "width": n}

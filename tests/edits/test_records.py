@@ -18,7 +18,10 @@ from supernet.edits import (
     AddUnits,
     Edit,
     EditLog,
+    AddWiredUnits,
     Editor,
+    InsertGroup,
+    NarrowCall,
     RemoveConnections,
     RemoveEdge,
     RemoveNode,
@@ -70,11 +73,18 @@ UNITS = [
     RemoveUnits({"h1": [0]}, tied=True),
     UngateConnections([["x", "h1"]]),
     UngateUnits(["h1"]),
+    InsertGroup("h1", "y", node="h2", noise=0.01),
+    AddWiredUnits("h2", 2, incoming=[["h1", 0, 1, 0.5], ["h1", 1, 3, -0.1]],
+                  outgoing=[["y", 1, 0, 0.2]]),
 ]
 
 
+#: records of graphs with cell calls (applied in tests/search/test_crosslevel.py)
+CALLS = [NarrowCall("cell0", 4, symbol="C", cell=None)]
+
+
 def test_every_registered_edit_kind_round_trips_through_its_dict():
-    samples = {e.kind: e for e in LAYER + UNITS}
+    samples = {e.kind: e for e in LAYER + UNITS + CALLS}
     ours = [k for k in EDITS.list() if EDITS.resolve(k).__module__.startswith("supernet.")]
     assert sorted(samples) == ours, "give every edit kind of supernet a sample here"
     for kind in EDITS.list():
