@@ -3,19 +3,21 @@
 * :mod:`~supernet.search.creation.layer` -- :class:`GrowOps`, :class:`GrowNode`
   (function-preserving growth of candidates and nodes)
 * :mod:`~supernet.search.creation.rigl` -- :class:`RigL` (drop and regrow connections)
+* :mod:`~supernet.search.creation.set` -- :class:`SET` (drop by sign, regrow at random)
 * :mod:`~supernet.search.creation.units` -- :class:`GrowUnits` (Net2WiderNet splits)
 
 Each is registered in :data:`CREATIONS` (``grow_ops``, ``grow_node``, ``rigl``,
-``grow_units``), so that a strategy composed in a config names them:
+``set``, ``grow_units``), so that a strategy composed in a config names them:
 ``creation: [{name: grow_ops, ops: [conv_5x5], at: 2}]``.
 """
 
 from supernet.registry import Registry
 from supernet.search.creation.layer import GrowNode, GrowOps, is_parametric
 from supernet.search.creation.rigl import RigL
+from supernet.search.creation.set import SET
 from supernet.search.creation.units import GrowUnits, unit_scores
 
-__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "GrowUnits", "unit_scores",
+__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "SET", "GrowUnits", "unit_scores",
            "CREATIONS", "register_creation"]
 
 #: Creation policies by name: ``CREATIONS.resolve(name)(**options)`` builds one.
@@ -28,7 +30,7 @@ def register_creation(name: str, override: bool = False):
     return CREATIONS.register(name, override=override)
 
 
-for _name, _cls in (("grow_ops", GrowOps), ("grow_node", GrowNode), ("rigl", RigL),
+for _name, _cls in (("grow_ops", GrowOps), ("grow_node", GrowNode), ("rigl", RigL), ("set", SET),
                     ("grow_units", GrowUnits)):
     CREATIONS.register(_name, _cls)
 del _name, _cls
