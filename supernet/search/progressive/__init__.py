@@ -11,28 +11,31 @@
 
 At the channel and neuron levels (keep/drop gates of units and connections):
 
-========================= ==========================================================
-:class:`ProgressiveGates`  the most certainly dropped gates removed during the search,
-                           on Zhu & Gupta's cubic schedule, the rest by argmax
-:class:`GradualMagnitude`  Zhu & Gupta's gradual magnitude pruning of ungated blocks
-:class:`UnitPDARTS`        P-DARTS stages: the lowest keep probabilities leave at each
-                           stage end, the network shrinking to a size target
-:class:`UnitSGAS`          SGAS Criterion 1 or 2 on keep/drop variables: the most
-                           important and certain decided at each decision epoch
-:class:`UnitDartsPT`       DARTS-PT: what hurts validation accuracy least when removed
-                           is dropped, one gate group at a time, tuning in between
-:class:`KeepToTarget`      the lowest keep probabilities removed down to a size target
-========================= ==========================================================
+=========================== ==========================================================
+:class:`ProgressiveGates`   the most certainly dropped gates removed during the search,
+                            on Zhu & Gupta's cubic schedule, the rest by argmax
+:class:`GradualMagnitude`   Zhu & Gupta's gradual magnitude pruning of ungated blocks
+:class:`IterativeMagnitude` Han et al.'s rounds of magnitude pruning and retraining
+:class:`UnitPDARTS`         P-DARTS stages: the lowest keep probabilities leave at each
+                            stage end, the network shrinking to a size target
+:class:`UnitSGAS`           SGAS Criterion 1 or 2 on keep/drop variables: the most
+                            important and certain decided at each decision epoch
+:class:`UnitDartsPT`        DARTS-PT: what hurts validation accuracy least when removed
+                            is dropped, one gate group at a time, tuning in between
+:class:`KeepToTarget`       the lowest keep probabilities removed down to a size target
+=========================== ==========================================================
 
 Those four end at a :class:`~supernet.search.budget.Budget` (parameters, MACs or latency);
 PC-DARTS and ProxylessNAS at these levels are relaxations (:class:`~supernet.search.relaxations.PartialUnits`,
 :class:`~supernet.search.relaxations.BinaryUnitGates`) discretized by :class:`KeepToTarget`.
 
 Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only through
-``state.editor``, so every decision is a recorded, replayable edit. Importing this package
-registers them as the strategies ``"pdarts"``, ``"sgas"``, ``"sgas2"``, ``"darts_pt"``,
-``"progressive_gates"`` and ``"gradual_magnitude"`` (:mod:`supernet.search.strategies`),
-which compose each policy with its relaxation and the epochs its paper runs, e.g.
+``state.editor``, so every decision is a recorded, replayable edit, and is registered in
+:data:`~supernet.search.discretize.DISCRETIZATIONS` by its snake-case name. Importing this
+package registers all but :class:`IterativeMagnitude` as the strategies ``"pdarts"``,
+``"sgas"``, ``"sgas2"``, ``"darts_pt"``, ``"progressive_gates"`` and ``"gradual_magnitude"``
+(:mod:`supernet.search.strategies`), which compose each policy with its relaxation and the
+epochs its paper runs, e.g.
 ``supernet.search.search(graph, train, val, strategy="sgas")``.
 
 Examples:
@@ -52,6 +55,7 @@ from supernet.search.progressive.common import (
 )
 from supernet.search.progressive.darts_pt import DartsPT, darts_pt_epochs, darts_pt_policy
 from supernet.search.progressive.gradual import GradualMagnitude, cubic_sparsity
+from supernet.search.progressive.iterative import IterativeMagnitude
 from supernet.search.progressive.masking import (
     MaskOps,
     RelaxationWrapper,
@@ -93,4 +97,5 @@ __all__ = [
     "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
     "UnitPDARTS", "UnitSGAS", "unit_criteria", "UnitDartsPT", "KeepToTarget",
     "FrozenRows",
+    "IterativeMagnitude",
 ]

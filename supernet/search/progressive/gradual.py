@@ -84,14 +84,16 @@ class GradualMagnitude(DiscretizationPolicy):
                  edges=None):
         for name, v in (("sparsity", sparsity), ("initial", initial)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-                raise ConfigError(f"GradualMagnitude: {name} must be in [0, 1), got {v!r}")
+                raise ConfigError(f"{type(self).__name__}: {name} must be in [0, 1), got {v!r}")
         if initial > sparsity:
-            raise ConfigError(f"GradualMagnitude: initial={initial} exceeds sparsity={sparsity}")
-        _positive("GradualMagnitude: start", start, 0)
-        _positive("GradualMagnitude: interval", interval)
-        _positive("GradualMagnitude: steps", steps, optional=True)
+            raise ConfigError(f"{type(self).__name__}: initial={initial} exceeds "
+                              f"sparsity={sparsity}")
+        _positive(f"{type(self).__name__}: start", start, 0)
+        _positive(f"{type(self).__name__}: interval", interval)
+        _positive(f"{type(self).__name__}: steps", steps, optional=True)
         if scope not in ("layer", "global"):
-            raise ConfigError(f"GradualMagnitude: scope is 'layer' or 'global', got {scope!r}")
+            raise ConfigError(f"{type(self).__name__}: scope is 'layer' or 'global', got "
+                              f"{scope!r}")
         self.sparsity, self.initial = float(sparsity), float(initial)
         self.start, self.interval, self.steps, self.scope = start, interval, steps, scope
         self.edges = None if edges is None else [tuple(e) for e in edges]
@@ -101,7 +103,7 @@ class GradualMagnitude(DiscretizationPolicy):
 
     # ---------------------------------------------------------------- schedule
     def _setup(self, state: SearchState) -> None:
-        require_unit(state.graph, "GradualMagnitude",
+        require_unit(state.graph, type(self).__name__,
                      "prune layer-level candidate ops with SGAS, P-DARTS or DARTS-PT")
         if self.counts is None:
             g = state.graph
@@ -112,8 +114,8 @@ class GradualMagnitude(DiscretizationPolicy):
             for u, v in chosen:
                 e = g.edge(u, v)
                 if e["kind"] == "identity" or e.get("gated"):
-                    raise SearchError(f"{g.name}: GradualMagnitude prunes dense and conv blocks "
-                                      f"without gates; edge {u}->{v} is {e['kind']}"
+                    raise SearchError(f"{g.name}: {type(self).__name__} prunes dense and conv "
+                                      f"blocks without gates; edge {u}->{v} is {e['kind']}"
                                       f"{' and gated' if e.get('gated') else ''}")
             self.counts = {edge_key(u, v): int(g.edge(u, v)["mask"].nnz) for u, v in chosen}
         if self.n is None:
@@ -158,7 +160,7 @@ class GradualMagnitude(DiscretizationPolicy):
         keys = {edge_key(u, v): (u, v) for u, v in g.nx.edges}
         missing = [k for k in self.counts if k not in keys]
         if missing:
-            raise SearchError(f"{g.name}: GradualMagnitude: blocks {missing} are gone")
+            raise SearchError(f"{g.name}: {type(self).__name__}: blocks {missing} are gone")
         mags = magnitude(module)
         drop: dict[str, np.ndarray] = {}
         want = self.target(sparsity)

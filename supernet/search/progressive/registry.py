@@ -4,7 +4,8 @@ registry (:mod:`supernet.search.strategies`) registers with :func:`register_stra
 
 Importing this module registers the progressive policies in
 :data:`~supernet.search.discretize.DISCRETIZATIONS` (``pdarts``, ``sgas``, ``darts_pt``,
-``progressive_gates``, ``gradual_magnitude``) and P-DARTS' relaxation in
+``progressive_gates``, ``gradual_magnitude``, ``iterative_magnitude``: Han et al.'s rounds
+of pruning and retraining, a policy without a strategy of its own) and P-DARTS' relaxation in
 :data:`~supernet.search.relaxations.RELAXATIONS` (``skip_dropout``).
 
 A P-DARTS policy builds a deeper network at each stage, so it needs the space: the run
@@ -64,6 +65,7 @@ from supernet.search.discretize import DISCRETIZATIONS
 from supernet.search.discretize.units import set_gated
 from supernet.search.progressive.darts_pt import DartsPT
 from supernet.search.progressive.gradual import GradualMagnitude
+from supernet.search.progressive.iterative import IterativeMagnitude
 from supernet.search.progressive.pdarts import CIFAR10_STAGES, PDARTS, Stage
 from supernet.search.progressive.sgas import SGAS
 from supernet.search.progressive.skip_dropout import SkipDropout
@@ -229,7 +231,8 @@ for _name, _factory in (("pdarts", pdarts_from_options), ("sgas", SGAS),
                         ("darts_pt", DartsPT), ("progressive_gates", ProgressiveGates),
                         ("gradual_magnitude", GradualMagnitude), ("unit_pdarts", UnitPDARTS),
                         ("unit_sgas", UnitSGAS), ("unit_darts_pt", UnitDartsPT),
-                        ("keep_to_target", KeepToTarget)):
+                        ("keep_to_target", KeepToTarget),
+                        ("iterative_magnitude", IterativeMagnitude)):
     DISCRETIZATIONS.register(_name, _factory)
 for _name, _factory in (("skip_dropout", SkipDropout), ("partial_units", PartialUnits),
                         ("binary_unit_gates", BinaryUnitGates)):
