@@ -304,6 +304,8 @@ def main(argv=None):
     parser.add_argument("--methods", default=None,
                         help=f"comma-separated subset of {list(METHODS)}")
     parser.add_argument("--steps", type=int, default=None, help="override the budget")
+    parser.add_argument("--sparsities", default=None,
+                        help="comma-separated subset of 0.8,0.9,0.95")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes, one thread each (accuracies do not depend on it)")
     parser.add_argument("--out", default=None, help="append every result to this JSONL file")
@@ -323,6 +325,8 @@ def main(argv=None):
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
             parser.error(f"unknown methods {unknown}; choose among {list(METHODS)}")
+    if args.sparsities:
+        sparsities = tuple(float(x) for x in args.sparsities.split(","))
     names = ["mnist1d", "digits"] if args.data == "both" else [args.data]
     print(machine_line())
     t0 = time.perf_counter()
@@ -334,6 +338,13 @@ def main(argv=None):
                  range(args.seeds) for s, ms in [(0.0, ["dense"])] +
                  [(s, methods) for s in sparsities] for m in ms]
         results = []
+        if args.out and Path(args.out).exists():  # resume: what the file holds is done
+            with open(args.out) as f:
+                results = [json.loads(line) for line in f if line.strip()]
+            done_keys = {(r["data"], r["method"], r["sparsity"], r["seed"], r["steps"])
+                         for r in results}
+            tasks = [t for t in tasks if (t[0], t[1], t[2], t[3], (t[4] or recipe_for(
+                t[0])).steps) not in done_keys]
         out = open(args.out, "a") if args.out else None  # noqa: SIM115 (closed below)
         pool = multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else None
         done = pool.imap_unordered(run_task, tasks) if pool else map(run_task, tasks)
