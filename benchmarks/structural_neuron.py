@@ -360,8 +360,9 @@ def main(argv=None):
             pool.close()
         if out:
             out.close()
+    shown = [r for r in results if r["sparsity"] == 0.0 or r["sparsity"] in sparsities]
     for name in names:
-        rows = collect(results, name)
+        rows = collect(shown, name)
         if not rows:
             continue
         steps = sorted({r["steps"] for r in results if r["data"] == name})
