@@ -9,8 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import structural_common as common  # noqa: E402
-import structural_neuron as neuron  # noqa: E402
+import structural_common as common
+import structural_neuron as neuron
 
 
 def test_the_examples_of_the_protocol_run():
@@ -22,7 +22,9 @@ def test_the_examples_of_the_protocol_run():
 def test_dense_same_size_is_the_nearest_width(weights):
     sizes = common.dense_same_size([40, 100, 100, 10], weights)
     h = sizes[1]
-    count = lambda w: 50 * w + w * w  # noqa: E731
+    def count(w):
+        return 50 * w + w * w
+
     assert sizes == [40, h, h, 10]
     assert abs(count(h) - weights) <= min(abs(count(h - 1) - weights),
                                           abs(count(h + 1) - weights))
@@ -34,7 +36,7 @@ def test_methods_end_at_their_exact_weight_count():
     assert r["weights"] == 17400 - round(0.9 * 17400)
     assert r["params"] == r["weights"] + 210 and 0.0 <= r["acc"] <= 1.0
     data = common.load_data("digits")
-    g, net = neuron.m_one_shot(neuron.Run(data, 0.8, 0, recipe, 5))
+    g, _ = neuron.m_one_shot(neuron.Run(data, 0.8, 0, recipe, 5))
     assert common.weight_count(g) == sum(n - round(0.8 * n) for n in (6400, 10000, 1000))
 
 
