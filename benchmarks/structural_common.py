@@ -9,7 +9,8 @@ methods differ only in how they change the structure:
   (train + val) trains the reported networks; ``data.train`` / ``data.val`` are for choosing
   settings; ``data.test`` is only reported, never used to choose anything.
 * **Recipe** -- :data:`RECIPE`: optimizer, learning rate, schedule, batch size and the
-  number of optimizer steps, one constant for every method (the *budget*). A method that
+  number of optimizer steps, one constant for every method (the *budget*; per data set in
+  :data:`STEPS`, :func:`recipe_for`). A method that
   trains a dense network before pruning spends part of the same steps on it.
 * **Training** -- :func:`train`: a compiled ``supernet`` module trained for a fixed number
   of steps, with library policies (:class:`supernet.search.creation.RigL`,
@@ -27,7 +28,7 @@ methods differ only in how they change the structure:
 Stable API (other benchmarks import it): ``RECIPE``, ``Recipe``, ``SIZES``, ``load_data``,
 ``NeuronData``, ``build``, ``train``, ``TrainRun``, ``accuracy``, ``weight_count``,
 ``dense_same_size``, ``mean_std``, ``markdown_table``, ``machine_line``, ``set_threads``,
-``quick``.
+``quick``, ``STEPS``, ``recipe_for``.
 
 Examples:
     >>> set_threads()
@@ -66,7 +67,7 @@ from supernet.units.sparsity import erk_densities
 
 __all__ = ["Recipe", "RECIPE", "SIZES", "NeuronData", "load_data", "build", "train",
            "TrainRun", "accuracy", "weight_count", "dense_same_size", "mean_std",
-           "markdown_table", "machine_line", "set_threads", "quick"]
+           "markdown_table", "machine_line", "set_threads", "quick", "STEPS", "recipe_for"]
 
 #: The MLP of the MNIST-1D paper (Greydanus 2020): 40-100-100-10, ReLU.
 SIZES = (40, 100, 100, 10)
@@ -94,10 +95,22 @@ class Recipe:
                 f"{', standardized inputs' if self.standardize else ''}")
 
 
-#: The recipe of every method (chosen on the validation split of MNIST-1D, see
-#: ``docs/results_neuron.md``). ``steps`` is the budget: every method makes this many
-#: optimizer steps in all.
-RECIPE = Recipe()
+#: The recipe of every method: AdamW, lr 1e-2, weight decay 0.1, cosine to zero, batch 100,
+#: 6000 steps, raw inputs (chosen among 6000-step recipes on the validation split of MNIST-1D;
+#: ``docs/results_neuron.md``). ``steps`` is the budget on MNIST-1D: every method makes this
+#: many optimizer steps in all.
+RECIPE = Recipe(optimizer="adamw", lr=1e-2, weight_decay=0.1)
+
+#: The budget per data set: 6000 steps on MNIST-1D (as the paper), 2000 on the 1438
+#: training images of digits (139 passes).
+STEPS = {"mnist1d": 6000, "digits": 2000}
+
+
+def recipe_for(name: str, recipe: Recipe | None = None) -> Recipe:
+    """``recipe`` (default :data:`RECIPE`) with the budget of data set ``name``."""
+    if name not in STEPS:
+        raise ConfigError(f"structural benchmarks: data {name!r} is not one of {list(STEPS)}")
+    return replace(recipe or RECIPE, steps=STEPS[name])
 
 
 def set_threads(n: int = 1) -> None:

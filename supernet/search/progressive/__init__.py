@@ -11,19 +11,19 @@
 
 At the channel and neuron levels (keep/drop gates of units and connections):
 
-============================ ==========================================================
-:class:`ProgressiveGates`     the most certainly dropped gates removed during the search,
-                              on Zhu & Gupta's cubic schedule, the rest by argmax
-:class:`GradualMagnitude`     Zhu & Gupta's gradual magnitude pruning of ungated blocks
-:class:`IterativeMagnitude`   Han et al.'s rounds of magnitude pruning and retraining
-:class:`UnitPDARTS`           P-DARTS stages: the lowest keep probabilities leave at each
-                              stage end, the network shrinking to a size target
-:class:`UnitSGAS`             SGAS Criterion 1 or 2 on keep/drop variables: the most
-                              important and certain decided at each decision epoch
-:class:`UnitDartsPT`          DARTS-PT: what hurts validation accuracy least when removed
-                              is dropped, one gate group at a time, tuning in between
-:class:`KeepToTarget`         the lowest keep probabilities removed down to a size target
-============================ ==========================================================
+=========================== ==========================================================
+:class:`ProgressiveGates`   the most certainly dropped gates removed during the search,
+                            on Zhu & Gupta's cubic schedule, the rest by argmax
+:class:`GradualMagnitude`   Zhu & Gupta's gradual magnitude pruning of ungated blocks
+:class:`IterativeMagnitude` Han et al.'s rounds of magnitude pruning and retraining
+:class:`UnitPDARTS`         P-DARTS stages: the lowest keep probabilities leave at each
+                            stage end, the network shrinking to a size target
+:class:`UnitSGAS`           SGAS Criterion 1 or 2 on keep/drop variables: the most
+                            important and certain decided at each decision epoch
+:class:`UnitDartsPT`        DARTS-PT: what hurts validation accuracy least when removed
+                            is dropped, one gate group at a time, tuning in between
+:class:`KeepToTarget`       the lowest keep probabilities removed down to a size target
+=========================== ==========================================================
 
 The gated ones end at a :class:`~supernet.search.budget.Budget` (parameters, MACs or latency);
 PC-DARTS and ProxylessNAS at these levels are relaxations (:class:`~supernet.search.relaxations.PartialUnits`,
@@ -34,7 +34,8 @@ Each is a :class:`~supernet.search.base.DiscretizationPolicy` that acts only thr
 :data:`~supernet.search.discretize.DISCRETIZATIONS` by its snake-case name. Importing this
 package registers all but :class:`IterativeMagnitude` as the strategies ``"pdarts"``,
 ``"sgas"``, ``"sgas2"``, ``"darts_pt"``, ``"progressive_gates"`` and ``"gradual_magnitude"``
-(:mod:`supernet.search.strategies`), which compose each policy with its relaxation and the epochs its paper runs, e.g.
+(:mod:`supernet.search.strategies`), which compose each policy with its relaxation and the
+epochs its paper runs, e.g.
 ``supernet.search.search(graph, train, val, strategy="sgas")``.
 
 Examples:
@@ -95,5 +96,6 @@ __all__ = [
     "constraints_of", "register_strategies",
     "ProgressiveGates", "GradualMagnitude", "cubic_sparsity",
     "UnitPDARTS", "UnitSGAS", "unit_criteria", "UnitDartsPT", "KeepToTarget",
-    "FrozenRows", "IterativeMagnitude",
+    "FrozenRows",
+    "IterativeMagnitude",
 ]

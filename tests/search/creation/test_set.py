@@ -64,10 +64,9 @@ def test_removes_the_weights_nearest_zero_on_each_side_and_regrows_as_many():
         # the smallest positive and the largest (nearest zero) negative weights went
         assert w[k][gone & pos].max() <= w[k][kept & pos].min()
         assert w[k][gone & neg].min() >= w[k][kept & neg].max()
-        # not the smallest magnitudes overall: each side loses its own fraction
         assert grown[k] == sum(removed[k])
         assert after[k].sum() == before[k].sum()
-        assert not (after[k] & ~mid[k] & mid[k]).any()
+        assert (after[k] & mid[k]).sum() == mid[k].sum()  # growth removes nothing
 
 
 def test_regrowth_is_uniform_over_the_absent_positions():
@@ -116,6 +115,7 @@ def test_regrowth_positions_depend_on_the_seed_and_random_init_moves_the_outputs
         assert torch.equal(state.module(x), mid)
 
 
+@pytest.mark.filterwarnings("ignore::supernet.search.loop.SearchWarning")  # 8 steps: no learning
 def test_in_a_search_every_epoch_but_the_last_evolves_at_constant_counts():
     g = tiny_mlp(gated="units")
     start = {k: int(m.sum()) for k, m in _masks(g).items()}
