@@ -6,15 +6,20 @@
 * :mod:`~supernet.search.creation.units` -- :class:`GrowUnits` (Net2WiderNet splits)
 * :mod:`~supernet.search.creation.splitting` -- :class:`SplittingSteepestDescent` (splits
   along the minimum eigenvector of the splitting matrix, Liu et al., 2019)
+* :mod:`~supernet.search.creation.firefly` -- :class:`Firefly` (optimized candidate splits
+  and new units, the largest first-order loss decrease kept, Wu et al., 2020)
 * :mod:`~supernet.search.creation.gradmax` -- :class:`GradMax` (zero fan-in, fan-out from the
   top singular vectors of the gradient, Evci et al., 2022)
+* :mod:`~supernet.search.creation.widening` -- what these three share (schedule, target
+  width, checks)
 
 Each is registered in :data:`CREATIONS` (``grow_ops``, ``grow_node``, ``rigl``,
-``grow_units``, ``splitting``, ``gradmax``), so that a strategy composed in a config names them:
+``grow_units``, ``splitting``, ``firefly``, ``gradmax``), so that a strategy composed in a config names them:
 ``creation: [{name: grow_ops, ops: [conv_5x5], at: 2}]``.
 """
 
 from supernet.registry import Registry
+from supernet.search.creation.firefly import Firefly
 from supernet.search.creation.gradmax import GradMax
 from supernet.search.creation.layer import GrowNode, GrowOps, is_parametric
 from supernet.search.creation.rigl import RigL
@@ -22,7 +27,7 @@ from supernet.search.creation.splitting import SplittingSteepestDescent
 from supernet.search.creation.units import GrowUnits, unit_scores
 
 __all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "GrowUnits", "unit_scores",
-           "SplittingSteepestDescent", "GradMax",
+           "SplittingSteepestDescent", "Firefly", "GradMax",
            "CREATIONS", "register_creation"]
 
 #: Creation policies by name: ``CREATIONS.resolve(name)(**options)`` builds one.
@@ -37,6 +42,6 @@ def register_creation(name: str, override: bool = False):
 
 for _name, _cls in (("grow_ops", GrowOps), ("grow_node", GrowNode), ("rigl", RigL),
                     ("grow_units", GrowUnits), ("splitting", SplittingSteepestDescent),
-                    ("gradmax", GradMax)):
+                    ("firefly", Firefly), ("gradmax", GradMax)):
     CREATIONS.register(_name, _cls)
 del _name, _cls

@@ -49,7 +49,7 @@ from supernet.train.training import default_loss
 from supernet.units.masks import lookup
 
 __all__ = ["Widening", "DenseLayer", "dense_layer", "hidden_nodes", "layer_values",
-           "activation_derivatives", "write_units"]
+           "pre_activation", "augment", "activation_derivatives", "write_units", "fan_out"]
 
 
 @dataclass(frozen=True)
