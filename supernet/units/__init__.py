@@ -6,7 +6,8 @@ an input) with stable integer ids; an edge is a block of connections stored as o
 ``scipy.sparse`` boolean mask. This package owns those attributes: building graphs
 (:mod:`.build`), the masks (:mod:`.masks`), where a connection's weights live in a compiled
 block (:mod:`.layout`), units that must change together (:mod:`.deps`), the graph-side
-changes of the edits (:mod:`.surgery`) and the explicit view (:mod:`.explicit`). Compiling,
+changes of the edits (:mod:`.surgery`), the explicit view (:mod:`.explicit`) and how a
+global sparsity is shared among blocks (:mod:`.sparsity`, Erdős–Rényi). Compiling,
 editing, costing and discretizing unit graphs live with those concepts, for every level:
 :mod:`supernet.compiler`, :mod:`supernet.edits`, :mod:`supernet.cost`,
 :mod:`supernet.search.discretize`. See :mod:`supernet.schema` for the attributes and
@@ -29,6 +30,7 @@ from supernet.units.build import (
 )
 from supernet.units.deps import close_units, dependency_groups
 from supernet.units.explicit import explicit
+from supernet.units.sparsity import erk_counts, erk_densities
 
 __all__ = [
     "UNIT_LEVELS",
@@ -43,6 +45,8 @@ __all__ = [
     "dependency_groups",
     "close_units",
     "explicit",
+    "erk_counts",
+    "erk_densities",
 ]
 
 #: Names this package used to export, and where each lives now.

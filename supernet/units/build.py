@@ -251,11 +251,14 @@ def connect(graph, u: str, v: str, kind: str = "dense", mask="full", density: fl
     graph.touch()
 
 
-def mlp(sizes: list[int], level: str = "neuron", density: float = 1.0, act: str = "relu",
+def mlp(sizes: list[int], level: str = "neuron", density=1.0, act: str = "relu",
         bias: bool = True, seed=None, name: str = "mlp"):
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` (last layer without act).
 
-    Nodes are ``"x"``, ``"h1"``, ..., ``"y"``; every block has the given density.
+    Nodes are ``"x"``, ``"h1"``, ..., ``"y"``; every block has the given density, or
+    ``density[i]`` for block ``i`` when it is a sequence (e.g. the Erdős–Rényi densities of
+    :func:`supernet.units.sparsity.erk_densities`); each block holds exactly
+    ``round(density * size)`` connections.
 
     Examples:
         >>> from supernet.units import mlp
@@ -267,10 +270,15 @@ def mlp(sizes: list[int], level: str = "neuron", density: float = 1.0, act: str 
     g = Graph(level, name=name)
     add_input(g, "x", sizes[0])
     names = ["x"] + [f"h{i}" for i in range(1, len(sizes) - 1)] + ["y"]
+    per = list(density) if isinstance(density, (list, tuple, np.ndarray)) else \
+        [density] * (len(sizes) - 1)
+    if len(per) != len(sizes) - 1:
+        raise GraphError(f"mlp: {len(per)} densities for {len(sizes) - 1} blocks; give one "
+                         "density, or one per block")
     rng = np.random.default_rng(seed)
     for i, (n, size) in enumerate(zip(names[1:], sizes[1:])):
         add_group(g, n, size, act=act if n != "y" else "identity", bias=bias)
-        d = None if density >= 1.0 else density
+        d = None if per[i] >= 1.0 else float(per[i])
         connect(g, names[i], n, density=d, seed=int(rng.integers(2**31)))
     g.set_outputs(["y"])
     return g
