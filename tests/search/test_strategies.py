@@ -12,7 +12,7 @@ from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError
 from supernet.gates import Softmax
 from supernet.registry import Registry
 from supernet.search import BilevelSearch, create_strategy, list_strategies, register_strategy
-from supernet.search.creation import CREATIONS, GrowNode, GrowOps, GrowUnits, RigL
+from supernet.search.creation import CREATIONS, SET, GrowNode, GrowOps, GrowUnits, RigL
 from supernet.search.discretize import DISCRETIZATIONS, ArgmaxDiscretization
 from supernet.search.evolution import EvolutionDiscretization
 from supernet.search.progressive import (
@@ -93,7 +93,8 @@ def test_the_registries_hold_every_built_in_part():
                                                  "gradual_magnitude")] == [
         DartsPT, ProgressiveGates, GradualMagnitude]
     assert {n: CREATIONS.resolve(n) for n in CREATIONS.list()} == {
-        "grow_ops": GrowOps, "grow_node": GrowNode, "rigl": RigL, "grow_units": GrowUnits}
+        "grow_ops": GrowOps, "grow_node": GrowNode, "rigl": RigL, "set": SET,
+        "grow_units": GrowUnits}
     for registry in (RELAXATIONS, DISCRETIZATIONS, CREATIONS, STRATEGIES):
         assert isinstance(registry, Registry)
     assert list_strategies("sgas*") == ["sgas", "sgas2"] == STRATEGIES.list("sgas*")

@@ -3,6 +3,7 @@
 * :mod:`~supernet.search.creation.layer` -- :class:`GrowOps`, :class:`GrowNode`
   (function-preserving growth of candidates and nodes)
 * :mod:`~supernet.search.creation.rigl` -- :class:`RigL` (drop and regrow connections)
+* :mod:`~supernet.search.creation.set` -- :class:`SET` (drop by sign, regrow at random)
 * :mod:`~supernet.search.creation.units` -- :class:`GrowUnits` (Net2WiderNet splits)
 * :mod:`~supernet.search.creation.splitting` -- :class:`SplittingSteepestDescent` (splits
   along the minimum eigenvector of the splitting matrix, Liu et al., 2019)
@@ -14,7 +15,8 @@
   width, checks)
 
 Each is registered in :data:`CREATIONS` (``grow_ops``, ``grow_node``, ``rigl``,
-``grow_units``, ``splitting``, ``firefly``, ``gradmax``), so that a strategy composed in a config names them:
+``set``, ``grow_units``, ``splitting``, ``firefly``, ``gradmax``), so that a strategy composed
+in a config names them:
 ``creation: [{name: grow_ops, ops: [conv_5x5], at: 2}]``.
 """
 
@@ -23,10 +25,11 @@ from supernet.search.creation.firefly import Firefly
 from supernet.search.creation.gradmax import GradMax
 from supernet.search.creation.layer import GrowNode, GrowOps, is_parametric
 from supernet.search.creation.rigl import RigL
+from supernet.search.creation.set import SET
 from supernet.search.creation.splitting import SplittingSteepestDescent
 from supernet.search.creation.units import GrowUnits, unit_scores
 
-__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "GrowUnits", "unit_scores",
+__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "SET", "GrowUnits", "unit_scores",
            "SplittingSteepestDescent", "Firefly", "GradMax",
            "CREATIONS", "register_creation"]
 
@@ -40,7 +43,7 @@ def register_creation(name: str, override: bool = False):
     return CREATIONS.register(name, override=override)
 
 
-for _name, _cls in (("grow_ops", GrowOps), ("grow_node", GrowNode), ("rigl", RigL),
+for _name, _cls in (("grow_ops", GrowOps), ("grow_node", GrowNode), ("rigl", RigL), ("set", SET),
                     ("grow_units", GrowUnits), ("splitting", SplittingSteepestDescent),
                     ("firefly", Firefly), ("gradmax", GradMax)):
     CREATIONS.register(_name, _cls)
