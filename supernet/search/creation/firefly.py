@@ -180,7 +180,8 @@ class Firefly(Widening):
     # ------------------------------------------------------------------ growth
     def grow(self, state: SearchState, layer: DenseLayer, count: int) -> dict:
         module, g = state.module, state.graph
-        s, (d_split, d_in, d_out) = self.scores(state, layer)
+        with self.measuring(state):
+            s, (d_split, d_in, d_out) = self.scores(state, layer)
         m = d_split.shape[0]
         best = torch.argsort(-s.abs(), stable=True)[:count]
         eps = -self.epsilon * torch.sign(s)

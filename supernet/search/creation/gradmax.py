@@ -145,7 +145,8 @@ class GradMax(Widening):
     def grow(self, state: SearchState, layer: DenseLayer, count: int) -> dict:
         module = state.module
         slope = self.check_activation(state.graph, layer)
-        grad = gradient_matrix(module, layer, self.score_batches(state), self.loss_fn)
+        with self.measuring(state):
+            grad = gradient_matrix(module, layer, self.score_batches(state), self.loss_fn)
         c = self.scale
         if c is None:
             c = float(fan_out(module, layer).norm(dim=0).mean())

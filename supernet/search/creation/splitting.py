@@ -103,7 +103,8 @@ class SplittingSteepestDescent(Widening):
 
     def grow(self, state: SearchState, layer: DenseLayer, count: int) -> dict:
         module = state.module
-        s = splitting_matrices(module, layer, self.score_batches(state), self.loss_fn)
+        with self.measuring(state):
+            s = splitting_matrices(module, layer, self.score_batches(state), self.loss_fn)
         if not torch.any(s != 0):
             raise SearchError(
                 f"{state.graph.name}: {self.policy}: node {layer.node!r} has act="

@@ -308,14 +308,18 @@ class Widening(_Scheduled):
                 continue
             layer = dense_layer(state.graph, n, self.policy)
             record = {"epoch": state.epoch, "node": n}
-            with probing(state.module):
-                record.update(self.grow(state, layer, k))
+            record.update(self.grow(state, layer, k))
             self.grown.append(record)
 
     def grow(self, state: SearchState, layer: DenseLayer, count: int) -> dict:
         """Add up to ``count`` units to ``layer.node``; returns what to record (at least
-        ``"created"``, the new ids)."""
+        ``"created"``, the new ids). Measure inside :func:`measuring`, edit outside it."""
         raise NotImplementedError
+
+    def measuring(self, state: SearchState):
+        """The context of a growth's measurements: training mode, buffers put back after
+        (:func:`~supernet.search.probe.probing`)."""
+        return probing(state.module)
 
     def score_batches(self, state: SearchState) -> list:
         """The ``batches`` training batches of this growth (a different set each time)."""
