@@ -20,7 +20,8 @@ growth by new units of random initialization (a random structure of the same sch
 Growth methods (``supernet.search.creation``):
 
 * ``net2net``: Net2WiderNet (Chen et al., 2016): units to split drawn at random (the
-  paper's random mapping), copies with noise (``GrowUnits(score=random, noise=...)``);
+  paper's random mapping), copies with noise (``GrowUnits(score=random, noise=...)``); a
+  growth copies each unit at most once, so keep ``--count`` at most ``--start``;
 * ``splitting``: splitting steepest descent (Liu et al., 2019);
 * ``firefly``: Firefly (Wu et al., 2020);
 * ``gradmax``: GradMax (Evci et al., 2022).
@@ -151,6 +152,9 @@ def main(argv=None):
                         help="activation of the grown networks and of dense-final")
     parser.add_argument("--methods", nargs="+", default=BASELINES + GROWN)
     args = parser.parse_args(argv)
+    if "net2net" in args.methods and args.count > args.start:
+        parser.error(f"--count {args.count} > --start {args.start}: a Net2Net growth copies "
+                     "each unit at most once, so the first growth would add fewer units")
     skipped = {m: why for m, (act, why) in NEEDS.items() if args.act == act}
     args.methods = [m for m in args.methods if m not in skipped]
     sc.set_threads()
