@@ -45,18 +45,18 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import structural_common as sc  # noqa: E402
+import structural_common as sc
 
-from supernet import compile as compile_graph  # noqa: E402
-from supernet.edits.units import AddUnits  # noqa: E402
-from supernet.search.creation import (  # noqa: E402
+from supernet import compile as compile_graph
+from supernet.edits.units import AddUnits
+from supernet.search.creation import (
     Firefly,
     GradMax,
     GrowUnits,
     SplittingSteepestDescent,
 )
-from supernet.search.creation.widening import Widening  # noqa: E402
-from supernet.units import mlp  # noqa: E402
+from supernet.search.creation.widening import Widening
+from supernet.units import mlp
 
 INTERVAL = 100  # steps per "epoch" of the policies
 
@@ -90,7 +90,7 @@ def network(sizes, act, seed):
 
 def growth_policy(name, args, seed):
     at = list(args.at)
-    common = dict(count=args.count, at=at)
+    common = {"count": args.count, "at": at}
     target = {"h1": args.target, "h2": args.target}
     if name == "net2net":
         return GrowUnits(score=random_scores(seed), noise=args.noise, **common)
