@@ -138,9 +138,19 @@ class GradMax(Widening):
         return float(d1)
 
     def check(self, graph, epochs=None) -> None:
+        """Also refuse an activation without ``σ(0) = 0, σ'(0) ≠ 0`` and a ``count`` above
+        the pre-activations a node feeds (only that many fan-outs are orthogonal)."""
         super().check(graph, epochs)
         for n in self.targets(graph):
-            self.check_activation(graph, dense_layer(graph, n, self.policy))
+            layer = dense_layer(graph, n, self.policy)
+            self.check_activation(graph, layer)
+            k = sum(len(graph.node(w)["units"]) for w in layer.consumers)
+            if self.count > k:
+                raise ConfigError(
+                    f"{self.policy}: count={self.count} exceeds the {k} pre-activations node "
+                    f"{n!r} feeds (consumers {layer.consumers}): at most {k} new units have "
+                    f"orthogonal fan-outs (the top singular vectors of G); give count <= {k} "
+                    "and grow more often")
 
     def grow(self, state: SearchState, layer: DenseLayer, count: int) -> dict:
         module = state.module

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from growth_helpers import grow_state
 
 from supernet.edits.units import AddUnits
-from supernet.errors import SearchError
+from supernet.errors import ConfigError, SearchError
 from supernet.search.creation.gradmax import GradMax, gradient_matrix, gradmax_fan_out
 from supernet.search.creation.widening import dense_layer, write_units
 
@@ -65,3 +65,10 @@ def test_activations_without_the_premises_are_refused_before_training(act, why):
     state, _, _ = grow_state(act=act)
     with pytest.raises(SearchError, match=f"node 'h1' has act='{act}' with {why}"):
         GradMax(count=1, at=1).on_search_start(state)
+
+
+def test_more_units_than_orthogonal_fan_outs_is_refused_before_training():
+    state, _, _ = grow_state()  # h2 feeds the 3 logits
+    with pytest.raises(ConfigError, match=r"count=4 exceeds the 3 pre-activations node 'h2' "
+                                          r"feeds \(consumers \['y'\]\).*count <= 3"):
+        GradMax(count=4, at=1).on_search_start(state)
