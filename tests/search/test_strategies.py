@@ -16,12 +16,15 @@ from supernet.search.creation import (
     CREATIONS,
     NORTH,
     SET,
+    Firefly,
+    GradMax,
     GrowDeeper,
     GrowNode,
     GrowOps,
     GrowUnits,
     NeST,
     RigL,
+    SplittingSteepestDescent,
 )
 from supernet.search.discretize import DISCRETIZATIONS, ArgmaxDiscretization
 from supernet.search.evolution import EvolutionDiscretization
@@ -114,7 +117,8 @@ def test_the_registries_hold_every_built_in_part():
         DartsPT, ProgressiveGates, GradualMagnitude]
     assert {n: CREATIONS.resolve(n) for n in CREATIONS.list()} == {
         "grow_ops": GrowOps, "grow_node": GrowNode, "rigl": RigL, "set": SET,
-        "grow_units": GrowUnits, "grow_deeper": GrowDeeper, "north": NORTH, "nest": NeST}
+        "grow_units": GrowUnits, "grow_deeper": GrowDeeper, "north": NORTH, "nest": NeST,
+        "splitting": SplittingSteepestDescent, "firefly": Firefly, "gradmax": GradMax}
     for registry in (RELAXATIONS, DISCRETIZATIONS, CREATIONS, STRATEGIES):
         assert isinstance(registry, Registry)
     assert list_strategies("sgas*") == ["sgas", "sgas2"] == STRATEGIES.list("sgas*")
