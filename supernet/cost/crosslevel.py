@@ -141,7 +141,7 @@ class CrossLevelCost:
             for k, w in assign.items():
                 bind = dict(g.nx.nodes[k].get("bind") or {})
                 bind[self.symbol] = w
-                g.nx.nodes[k]["bind"] = bind
+                g.set_node_attrs(k, bind=bind)
         report = graph_cost(g, self.input_shape)
         _name_cells(report, g)
         return _components(report)

@@ -138,10 +138,12 @@ def require_layer(graph, what: str, instead: str) -> None:
         )
 
 
-def require_unit(graph, policy: str, instead: str) -> None:
-    """Raise :class:`SearchError` unless ``graph`` is channel- or neuron-level."""
-    if getattr(graph, "level", None) not in UNIT_LEVELS:
-        raise SearchError(
-            f"{graph.name}: {policy} removes units and connections of channel- or neuron-level "
-            f"graphs, but this graph is {graph.level}-level; {instead}"
-        )
+def require_unit(graph, policy: str, instead: str, levels=UNIT_LEVELS) -> None:
+    """Raise :class:`SearchError` unless ``graph`` is of one of the unit ``levels`` (default
+    channel or neuron; a part that needs scalar weights passes ``("neuron",)``)."""
+    if getattr(graph, "level", None) not in levels:
+        works = ("removes units and connections of channel- or neuron-level graphs"
+                 if tuple(levels) == tuple(UNIT_LEVELS) else
+                 f"works on {' and '.join(levels)}-level graphs")
+        raise SearchError(f"{graph.name}: {policy} {works}, but this graph is "
+                          f"{graph.level}-level; {instead}")

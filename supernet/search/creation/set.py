@@ -86,11 +86,9 @@ class SET(RigL):
         return self.alpha if self.decay == "constant" else super().fraction(t)
 
     def on_search_start(self, state: SearchState) -> None:
-        require_unit(state.graph, "SET", "evolve layer-level candidate ops with GrowOps")
-        if state.graph.level != "neuron":
-            raise SearchError(f"{state.graph.name}: SET removes scalar weights by sign, but this "
-                              f"graph is {state.graph.level}-level (a connection is a kernel); "
-                              "use RigL there")
+        require_unit(state.graph, "SET (which removes scalar weights by sign)",
+                     "at the channel level a connection is a kernel: use RigL there; at the "
+                     "layer level evolve candidate ops with GrowOps", levels=("neuron",))
         for u, v in self.blocks(state.graph):
             if state.graph.edge(u, v)["kind"] != "dense":
                 raise SearchError(f"{state.graph.name}: SET evolves dense blocks; edge {u}->{v} "

@@ -141,5 +141,5 @@ def test_cosine_decay_follows_rigl_and_bad_settings_are_refused():
             SET(**bad)
     cnn = tiny_cnn(gated=())
     state = mini_state(cnn, (torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)))
-    with pytest.raises(SearchError, match="channel-level .*use RigL"):
+    with pytest.raises(SearchError, match="this graph is channel-level.*use RigL"):
         SET().on_search_start(state)
