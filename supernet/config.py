@@ -94,7 +94,7 @@ class SearchBudget:
     a key left unset: the strategy's own, e.g. the sum of P-DARTS stages, else these
     defaults), and a cap on the steps of an epoch."""
 
-    epochs: int | None = 5
+    epochs: int | None = 3
     batch_size: int = 128
     max_steps_per_epoch: int | None = None
 
