@@ -51,7 +51,12 @@ import torch
 from supernet.errors import ConfigError
 from supernet.search.base import SearchState
 from supernet.search.progressive.sgas import normalize
-from supernet.search.progressive.unit_common import UnitDecisions, budget_repr, variable_ids
+from supernet.search.progressive.unit_common import (
+    UnitDecisions,
+    budget_repr,
+    smallest_prefix,
+    variable_ids,
+)
 
 __all__ = ["UnitSGAS", "unit_criteria"]
 
@@ -236,16 +241,9 @@ class UnitSGAS(UnitDecisions):
 def longest_feasible(n: int, infeasible) -> int:
     """The number of leading items that can be taken: the largest ``k <= n`` with
     ``infeasible(k)`` false (``infeasible`` monotone, false at 0)."""
-    lo, hi = 0, n
     if not infeasible(n):
         return n
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if infeasible(mid):
-            hi = mid
-        else:
-            lo = mid
-    return lo
+    return smallest_prefix(n, infeasible) - 1
 
 
 def _key(k):

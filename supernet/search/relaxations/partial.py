@@ -105,6 +105,22 @@ def beta_name(key: str) -> str:
     return BETA_PREFIX + _node_of(key)
 
 
+
+def edge_weights(arch, nodes: dict, who: str, scaled: bool = False) -> dict[str, torch.Tensor]:
+    """Edge normalization: ``softmax(β)_e`` of every in-edge ``e`` of each node (``nodes``:
+    node -> its edges' gate keys, in β's order), times the in-edge count when ``scaled``."""
+    out = {}
+    for node, keys in nodes.items():
+        beta = arch.get(BETA_PREFIX + node)
+        if beta is None:
+            raise SearchError(
+                f"{who}: edge-normalization weights of node {node!r} are missing from "
+                "module.arch; set the relaxation with use_relaxation(module, relaxation)")
+        w = torch.softmax(beta, dim=-1)[0] * (len(keys) if scaled else 1)
+        for j, key in enumerate(keys):
+            out[key] = w[j]
+    return out
+
 class PartialDecision(Decision):
     """A softmax mixture over ``1/K`` of the channels, times an edge-normalization weight."""
 
@@ -201,18 +217,7 @@ class PartialChannels(SearchRelaxation):
 
     # ---------------------------------------------------------------- decisions
     def _edge_scales(self, arch) -> dict[str, torch.Tensor]:
-        scales = {}
-        for node, keys in self._nodes.items():
-            beta = arch.get(BETA_PREFIX + node)
-            if beta is None:
-                raise SearchError(
-                    f"PC-DARTS: edge-normalization weights of node {node!r} are missing from "
-                    "module.arch; set the relaxation with use_relaxation(module, relaxation)"
-                )
-            w = torch.softmax(beta, dim=-1)[0]
-            for j, key in enumerate(keys):
-                scales[key] = w[j]
-        return scales
+        return edge_weights(arch, self._nodes, "PC-DARTS")
 
     def forward(self, arch):
         scales = self._edge_scales(arch)
@@ -319,18 +324,7 @@ class PartialUnits(SearchRelaxation):
 
     def scales(self, arch) -> dict[str, torch.Tensor]:
         """Per gated edge of connections with edge normalization, ``m * softmax(β)_e``."""
-        out = {}
-        for node, keys in self._nodes.items():
-            beta = arch.get(BETA_PREFIX + node)
-            if beta is None:
-                raise SearchError(
-                    f"PartialUnits: edge-normalization weights of node {node!r} are missing "
-                    "from module.arch; set the relaxation with use_relaxation(module, "
-                    "relaxation)")
-            w = len(keys) * torch.softmax(beta, dim=-1)[0]
-            for j, key in enumerate(keys):
-                out[key] = w[j]
-        return out
+        return edge_weights(arch, self._nodes, "PartialUnits", scaled=True)
 
     def decide(self, key, alpha):
         p = torch.softmax(alpha, -1)
