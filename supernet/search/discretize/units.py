@@ -300,7 +300,7 @@ def _prune_units(graph, arrays, sparsity, scope, protect, floor):
     for i in np.unique(node_idx).tolist():
         n = len(graph.nx.nodes[ties.nodes[i]]["units"])
         left[i] = n - _floor(floor, n, ties.nodes[i])
-    chosen, blocked = [], False
+    chosen, blocked = set(), False
 
     def fits(gidx) -> bool:
         nonlocal blocked
@@ -309,7 +309,7 @@ def _prune_units(graph, arrays, sparsity, scope, protect, floor):
         return ok
 
     def take(gidx) -> None:
-        chosen.append(gidx)
+        chosen.add(gidx)
         for i, c in span[gidx].items():
             left[i] -= c
 
@@ -346,7 +346,7 @@ def _prune_units(graph, arrays, sparsity, scope, protect, floor):
                         removed[j] = removed.get(j, 0) + c
     if not chosen:
         return []
-    members, _ = ties.members(uniq[np.asarray(sorted(set(chosen)), np.int64)])
+    members, _ = ties.members(uniq[np.asarray(sorted(chosen), np.int64)])
     units = {n: graph.nx.nodes[n]["units"][p].tolist() for n, p in ties.split(members).items()}
     return [RemoveUnits(units)] if units else []
 
