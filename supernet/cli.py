@@ -25,10 +25,11 @@ from supernet.data import list_datasets
 from supernet.distributed import Replicas
 from supernet.errors import SupernetError
 from supernet.export import export
-from supernet.io import load_graph, load_weights, read_graphml, save_weights
+from supernet.io import load_graph, load_weights, read_graphml, remove_partial_writes, save_weights
 from supernet.lint import lint
 from supernet.ops import list_ops
 from supernet.run import load_data, run_search, train_found, write_report
+from supernet.rundir import RunFiles
 from supernet.search import list_strategies
 from supernet.spaces import list_spaces
 
@@ -71,16 +72,21 @@ def _run_config(run_dir: str, overrides: list[str]):
             )
         raise SupernetError(f"{run_dir}: no architecture.json; the search wrote none (was it "
                             "stopped before its first epoch ended?); run 'supernet search' again")
-    return apply_overrides(load_config(path), overrides + [f"out={run_dir}"])
+    files = RunFiles.open(run_dir)
+    files.check("config.yaml"), files.check("architecture.json")
+    return apply_overrides(load_config(path), overrides + [f"out={run_dir}"]), files
 
 
 def _train(args) -> int:
     overrides = list(args.set or [])
     if args.mode:
         overrides.append(f"train.mode={args.mode}")
-    cfg = _run_config(args.run, overrides)
+    cfg, files = _run_config(args.run, overrides)
+    if not files.complete:
+        raise SupernetError(f"{args.run}: the search did not finish (its manifest.json is not "
+                            "complete); run its 'supernet search' to the end first")
     try:  # the search's report, which the new training updates
-        with open(os.path.join(args.run, "report.json")) as f:
+        with open(files.check("report.json")) as f:
             report = json.load(f)
     except (OSError, ValueError) as exc:
         raise SupernetError(f"{args.run}: cannot read report.json ({exc}); the search did "
@@ -89,31 +95,39 @@ def _train(args) -> int:
 
     module = compile_graph(graph)
     if cfg.train.mode == "finetune":
-        load_weights(module, os.path.join(args.run, "search_weights.safetensors"))
+        load_weights(module, files.check("search_weights.safetensors"))
     data = load_data(cfg)
     main = Replicas.from_env().main  # the main process of a data-parallel run reports
     entries, history, trained = train_found(cfg, graph, module, data,
                                             log=print if main else (lambda *a: None))
     if not main:
         return 0
+    files.drop("weights.safetensors", "report.json", "report.md")
     if trained is not None:
         save_weights(trained, os.path.join(args.run, "weights.safetensors"))
+        files.add("weights.safetensors")
     report.update(entries)
-    write_report(args.run, report)
+    write_report(args.run, report, files)
     print(open(os.path.join(args.run, "report.md")).read(), end="")
     return 0
 
 
 def _export(args) -> int:
-    cfg = _run_config(args.run, [])
+    cfg, files = _run_config(args.run, [])
     graph = load_graph(os.path.join(args.run, "architecture.json"))
     module = compile_graph(graph)
-    weights = os.path.join(args.run, "weights.safetensors")
-    if not os.path.exists(weights):
-        weights = os.path.join(args.run, "search_weights.safetensors")
-    load_weights(module, weights)
+    name = {"trained": "weights.safetensors", "search": "search_weights.safetensors"}[
+        args.weights]
+    if args.weights == "trained" and "weights.safetensors" not in files.files:
+        raise SupernetError(
+            f"{args.run}: no weights.safetensors (the final training did not run or did not "
+            f"finish); train it with 'supernet train --run {args.run}', or export the weights "
+            "the search left with --weights search")
+    load_weights(module, files.check(name))
+    print(f"weights: {name}")
     data = load_data(cfg)
     to = args.to or os.path.join(args.run, "export")
+    remove_partial_writes(to)  # what a killed export left behind
     if "edge_index" in data.info:
         # a GNN reads its graph as context (edge_index), which the traced and exported
         # forms do not take: the graph, its text form and the weights are written
@@ -179,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("export", help="standalone network, TorchScript, torch.export, ONNX")
     e.add_argument("--run", required=True)
     e.add_argument("--to", help="output directory (default: RUN/export)")
+    e.add_argument("--weights", choices=["trained", "search"], default="trained",
+                   help="the weights after final training (weights.safetensors, the default) "
+                        "or as the search left them (search_weights.safetensors)")
     sh = sub.add_parser("show", help="print a graph file, lint it")
     sh.add_argument("file", help="a graph file (.json / .graphml) or a run directory")
     sh.add_argument("--draw", metavar="DIR",

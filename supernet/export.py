@@ -34,6 +34,7 @@ from supernet.compiler.standalone import standalone
 from supernet.errors import ConfigError, SerializationError
 from supernet.io import (
     atomic_write,
+    file_sha256,
     load_graph,
     load_weights,
     save_graph,
@@ -131,6 +132,8 @@ def export(graph, module, directory: str, example_inputs=None, *, torchscript: b
         "outputs": len([o for o in graph.outputs
                         if not graph.nx.nodes[o].get("train_only")]),
         "files": {k: os.path.basename(v) for k, v in paths.items()},
+        # each file as written: loading checks it before reading it
+        "sha256": {k: file_sha256(v)[0] for k, v in paths.items()},
         "torchscript": how,
         "text": text,
     }
@@ -168,7 +171,8 @@ def _export_onnx(net, example_inputs, path, opset):
         except Exception:
             prog = torch.onnx.export(net, inputs, dynamo=True, input_names=names,
                                      opset_version=opset, verbose=False)
-    buf_path = path + ".tmp"
+    # a temporary name that the next run's clean-up recognizes if a kill leaves it behind
+    buf_path = os.path.join(os.path.dirname(path), ".tmp-onnx-" + os.path.basename(path))
     try:
         prog.save(buf_path)
         with open(buf_path, "rb") as f:
@@ -222,15 +226,38 @@ def load_export(directory: str, trusted: bool = False) -> Exported:
         if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
             raise SerializationError(f"{directory}/export.json: files.{kind} is {name!r}; an "
                                      "export names files inside its own directory only")
-    graph = load_graph(os.path.join(directory, files["graph"]))
+    sums = manifest.get("sha256")
+    if sums is not None and not (isinstance(sums, dict)
+                                 and all(isinstance(v, str) for v in sums.values())):
+        raise SerializationError(f"{directory}/export.json: 'sha256' is not a table of "
+                                 "file checksums")
+
+    def checked(kind):
+        path = os.path.join(directory, files[kind])
+        if sums is None or kind not in sums:
+            if kind in ("torchscript", "program"):  # no checksum: no code from it
+                raise SerializationError(
+                    f"{path}: export.json has no SHA-256 of it (an export of an older "
+                    "version); export again to load it")
+            return path
+        try:
+            sha = file_sha256(path)[0]
+        except OSError as exc:
+            raise SerializationError(f"{path}: unreadable ({exc.strerror or exc})") from exc
+        if sha != sums[kind]:
+            raise SerializationError(f"{path}: changed since it was exported (its SHA-256 is "
+                                     "not the one export.json lists); export again")
+        return path
+
+    graph = load_graph(checked("graph"))
     net = standalone(graph).eval()
-    load_weights(net, os.path.join(directory, files["weights"]))
+    load_weights(net, checked("weights"))
     ts = prog = None
     if trusted and "torchscript" in files:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            ts = torch.jit.load(os.path.join(directory, files["torchscript"]), map_location="cpu")
+            ts = torch.jit.load(checked("torchscript"), map_location="cpu")
     if trusted and "program" in files:
-        prog = torch.export.load(os.path.join(directory, files["program"])).module()
+        prog = torch.export.load(checked("program")).module()
     onnx_path = os.path.join(directory, files["onnx"]) if "onnx" in files else None
     return Exported(graph, net, ts, prog, onnx_path, manifest.get("text"), manifest)

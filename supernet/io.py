@@ -37,12 +37,16 @@ __all__ = [
     "atomic_save",
     "atomic_write",
     "convert_pickle",
+    "file_part",
+    "file_sha256",
     "from_node_link",
     "is_pickle_file",
     "load_graph",
     "load_tensors",
     "load_weights",
+    "path_inside",
     "read_graphml",
+    "remove_partial_writes",
     "save_graph",
     "save_tensors",
     "save_weights",
@@ -177,17 +181,28 @@ def _from_parts(attrs, nodes, edges, cells, version):
 
 
 # ---------------------------------------------------------------------- files
+_TMP_PREFIX = ".tmp-"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``; the file gets the
+    mode a plain ``open(path, "w")`` would give it (``0o666`` less the user's umask)."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -195,6 +210,78 @@ def atomic_write(path: str, data: bytes) -> None:
             raise
     except OSError as exc:
         raise SerializationError(f"cannot write {path!r}: {exc}") from exc
+
+
+def file_sha256(path: str) -> tuple[str, int]:
+    """``(hex SHA-256, size in bytes)`` of the file at ``path``."""
+    import hashlib
+
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def remove_partial_writes(directory: str) -> list[str]:
+    """Delete the temporary files (``.tmp-*``) that a process killed in the middle of an
+    :func:`atomic_write` left in ``directory`` and its subfolders; returns their paths.
+    Nothing else is touched: a finished file is never a temporary one."""
+    removed = []
+    if not os.path.isdir(directory):
+        return removed
+    for root, _, files in os.walk(directory):
+        for name in files:
+            if name.startswith(_TMP_PREFIX):
+                path = os.path.join(root, name)
+                try:
+                    os.unlink(path)
+                    removed.append(path)
+                except OSError:  # gone already, or not ours to delete
+                    pass
+    return removed
+
+
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+             *(f"lpt{i}" for i in range(10))}
+
+
+def file_part(name, what: str = "name") -> str:
+    """``name`` (a graph, cell or node name) as one safe part of a file name: letters,
+    digits, ``.``, ``_``, ``-`` kept, anything else (separators, ``..``, control characters)
+    replaced by ``_``; a name that had to change, or that is reserved on some system
+    (``CON``, ``NUL``, ``COM1``...), gets a short hash of the original so that two names never
+    map to one file.
+
+    Examples:
+        >>> file_part("normal")
+        'normal'
+        >>> file_part("a/../../escaped")[:16]
+        'a_.._.._escaped-'
+    """
+    import hashlib
+
+    text = str(name)
+    if not text:
+        raise SerializationError(f"an empty {what} cannot name a file")
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in text)
+    safe = safe.lstrip(".") or "_"
+    if len(safe) > 100:
+        safe = safe[:100]
+    if safe != text or safe.split(".")[0].lower() in _RESERVED:
+        safe += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return safe
+
+
+def path_inside(directory: str, name: str) -> str:
+    """``directory/name``, refused (a :class:`SerializationError`) when it would resolve
+    outside ``directory`` (an absolute ``name``, ``..``, or a link pointing elsewhere)."""
+    base = os.path.realpath(directory)
+    path = os.path.realpath(os.path.join(base, name))
+    if os.path.commonpath([base, path]) != base or path == base:
+        raise SerializationError(f"{name!r}: a file name that leaves the folder {directory!r}")
+    return path
 
 
 def atomic_save(obj, path: str) -> None:
@@ -208,6 +295,7 @@ def atomic_save(obj, path: str) -> None:
 
 # ---------------------------------------------------------------- tensor files, no pickle
 _TAG = "__sn__"  # key of a tagged JSON value: {"__sn__": kind, "v": ...}
+_META_KEY = "supernet"  # the one metadata entry of a tensor file
 _ZIP, _PICKLE = b"PK\x03\x04", (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
@@ -299,6 +387,9 @@ def save_tensors(tree, path: str, kind: str) -> None:
     meta = {"format": "supernet-tensors", "kind": kind, "tree": body,
             "tree_sha256": hashlib.sha256(body.encode()).hexdigest(),
             "tensors_sha256": _tensor_digest(tensors)}
+    # one metadata entry: safetensors keeps several in a hash map, whose order (and so the
+    # file's bytes) would change from one process to the next
+    meta = {_META_KEY: json.dumps(meta, separators=(",", ":"))}
     atomic_write(path, st_save(tensors, metadata=meta))
 
 
@@ -342,6 +433,10 @@ def load_tensors(path: str, kind: str):
         (n,) = struct.unpack("<Q", raw[:8])
         header = json.loads(raw[8:8 + n])
         meta = header.get("__metadata__") or {}
+        if _META_KEY in meta:  # else the layout of files written before it was one entry
+            meta = json.loads(meta[_META_KEY])
+        if not isinstance(meta, dict):
+            raise ValueError("the metadata is not a mapping")
     except (SafetensorError, ValueError, struct.error, UnicodeDecodeError, MemoryError,
             OverflowError, TypeError, AttributeError) as exc:
         raise SerializationError(f"{path}: damaged or not a supernet tensor file "

@@ -16,6 +16,8 @@ Files written to the run directory:
 ``report.json``      accuracies and sizes; ``report.md`` the same for people
 ``checkpoints/``     ``last.safetensors`` after every search epoch (resume with ``--resume``)
 ``pictures/``        the found graph and cells, the architecture weights over the epochs
+``manifest.json``    every file above (but ``tensorboard/``) with its SHA-256, the run's
+                     identity, and whether it finished (:mod:`supernet.rundir`)
 ``tensorboard/``     TensorBoard scalars (with ``tensorboard: true``)
 ==================== ==============================================================
 """
@@ -35,9 +37,11 @@ from supernet.cost import weight_count
 from supernet.data import flatten_features, load_dataset
 from supernet.data.graphs import whole_graph_batch, whole_graph_splits
 from supernet.distributed import Replicas
-from supernet.errors import ConfigError, GraphError
-from supernet.io import atomic_write, save_graph, save_weights, write_graphml
+from supernet.errors import ConfigError, GraphError, SerializationError
+from supernet.io import atomic_write, remove_partial_writes, save_graph, save_weights, write_graphml
+from supernet.rundir import MANIFEST, RunFiles, check_identity, run_identity
 from supernet.search import BilevelSearch, SearchConfig, create_strategy
+from supernet.search.checkpoint import load_checkpoint
 from supernet.search.loop import merge_config
 from supernet.spaces import create_space, encode, space_entry
 from supernet.train.retrain import accuracy, fine_tune, retrain
@@ -166,23 +170,25 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         if main:
             fn(*args)
 
-
     ckpt = os.path.join(cfg.out, "checkpoints", "last.safetensors")
-    report_path = os.path.join(cfg.out, "report.json")
     # everything is checked (data, space, strategy, search settings) before the run
     # directory changes, so a bad config leaves an earlier run in it as it was
     board = _tensorboard(cfg) if main else None
     data, graph, strategy = prepare(cfg)
     settings = search_settings(cfg, strategy)
     effective = effective_config(cfg, merge_config(strategy, settings))
-    if not resume and os.path.exists(ckpt) and not os.path.exists(report_path):
-        resume = _continue_unfinished(cfg, effective, log)
+    identity = run_identity(effective)
+    before = RunFiles.open(cfg.out, missing_ok=True) if os.path.isdir(cfg.out) else None
+    if not resume and os.path.exists(ckpt) and not (before is not None and before.complete):
+        resume = _continue_unfinished(cfg, effective, before, log)
     log(f"data: {data}")
     log(f"space: {cfg.space.name} ({len(graph.nx)} nodes, strategy {strategy.name})")
     t0 = time.perf_counter()
     splits, batch_fn = run_splits(data)
     resuming = resume and os.path.exists(ckpt)
     if resuming:
+        # a checkpoint copied in from another run would continue under this run's config
+        check_identity(load_checkpoint(ckpt).get("run"), identity, ckpt)
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, splits["train"], splits["val"], strategy=strategy,
                                       config=settings, batch_fn=batch_fn,
@@ -191,25 +197,38 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
         search = BilevelSearch(graph, splits["train"], splits["val"], strategy=strategy,
                                config=settings, batch_fn=batch_fn,
                                callbacks=board.search_callbacks() if board else None)
-    os.makedirs(cfg.out, exist_ok=True)
-    if not resuming:  # an earlier run's results must not pass for this run's, nor resume
-        for name in RESULTS:
-            stale = os.path.join(cfg.out, name)
-            if os.path.exists(stale):
-                write(os.remove, stale)
-    write(atomic_write, os.path.join(cfg.out, "config.yaml"),
-          yaml.safe_dump(effective, sort_keys=False).encode())
+    search.run_identity = identity  # the checkpoints say which run wrote them
+    files = RunFiles(cfg.out, identity)
+
+    def keep(name, fn):  # fn(path) writes the file; the manifest records it
+        if main:
+            fn(os.path.join(cfg.out, name))
+            files.add(name)
+
+    if main:
+        os.makedirs(cfg.out, exist_ok=True)
+        remove_partial_writes(cfg.out)  # what a killed write left behind
+        if resuming and before is not None:  # the files of the search so far stay listed
+            files.files = dict(before.files)
+        else:  # an earlier run's results must not pass for this run's, nor resume
+            for name in RESULTS + (MANIFEST,):
+                stale = os.path.join(cfg.out, name)
+                if os.path.exists(stale):
+                    os.remove(stale)
+        files.drop(*RESULTS)
+    keep("config.yaml", lambda p: atomic_write(
+        p, yaml.safe_dump(effective, sort_keys=False).encode()))
     result = search.run()
     search_seconds = time.perf_counter() - t0
     found = result.graph
-    write(save_graph, found, os.path.join(cfg.out, "architecture.json"))
-    write(write_graphml, found, os.path.join(cfg.out, "architecture.graphml"))
+    keep("architecture.json", lambda p: save_graph(found, p))
+    keep("architecture.graphml", lambda p: write_graphml(found, p))
     text = _text_form(found)
     if text is not None:
-        write(atomic_write, os.path.join(cfg.out, "genotype.txt"), (text + "\n").encode())
+        keep("genotype.txt", lambda p: atomic_write(p, (text + "\n").encode()))
         log(f"found: {text}")
-    write(save_weights, result.module, os.path.join(cfg.out, "search_weights.safetensors"))
-    write(result.log.save, os.path.join(cfg.out, "edits.json"))
+    keep("search_weights.safetensors", lambda p: save_weights(result.module, p))
+    keep("edits.json", result.log.save)
 
     report = {
         "space": cfg.space.name, "strategy": strategy.name, "data": data.name,
@@ -224,8 +243,9 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     for w in result.warnings:
         log(f"warning: {w}")
     history = {"search": result.history}
-    if cfg.pictures:
-        write(_pictures, cfg.out, found, result.history, log)
+    if cfg.pictures and main:
+        files.add(*(os.path.relpath(p, cfg.out)
+                    for p in _pictures(cfg.out, found, result.history, log)))
     train_report, train_history, module = train_found(
         cfg, found, result.module, data, log, on_epoch_end=board.train_epoch if board else None)
     if board is not None:
@@ -233,16 +253,19 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     report.update(train_report)
     history["train"] = train_history
     if module is not None:
-        write(save_weights, module, os.path.join(cfg.out, "weights.safetensors"))
+        keep("weights.safetensors", lambda p: save_weights(module, p))
     report["parameters"] = weight_count(module or result.module)
-    write(atomic_write, os.path.join(cfg.out, "history.json"),
-          json.dumps(history, indent=1, default=float).encode())
-    write(write_report, cfg.out, report)
+    keep("history.json", lambda p: atomic_write(
+        p, json.dumps(history, indent=1, default=float).encode()))
+    if main and os.path.exists(ckpt):
+        files.add(os.path.relpath(ckpt, cfg.out))
+    write(write_report, cfg.out, report, files)
     return report
 
 
-def _pictures(out: str, graph, history: list, log=print) -> None:
-    """``pictures/``: the found graph and its cells, the architecture weights over time."""
+def _pictures(out: str, graph, history: list, log=print) -> list[str]:
+    """``pictures/``: the found graph and its cells, the architecture weights over time;
+    returns the paths written."""
     from supernet.viz import draw_cells, plot_gates  # lazy: matplotlib, only with pictures on
 
     directory = os.path.join(out, "pictures")
@@ -252,7 +275,9 @@ def _pictures(out: str, graph, history: list, log=print) -> None:
         log(f"pictures: {exc}")
         paths = []
     gates = plot_gates(history, os.path.join(directory, "architecture_weights.png"))
-    log(f"pictures: {len(paths) + (gates is not None)} in {directory}")
+    paths += [gates] if gates is not None else []
+    log(f"pictures: {len(paths)} in {directory}")
+    return paths
 
 
 class _TensorBoard:
@@ -323,17 +348,20 @@ def _silent(*args, **kwargs) -> None:
     """The log of the processes other than the main one of a data-parallel run."""
 
 
-def _continue_unfinished(cfg: RunConfig, now: dict, log) -> bool:
+def _continue_unfinished(cfg: RunConfig, now: dict, files, log) -> bool:
     """``cfg.out`` holds a search that stopped before its report (killed, interrupted):
     running the same configuration (``now``: every value in force, as ``config.yaml``
     holds it) again continues it rather than starting over and overwriting its
-    checkpoint; another configuration fails, naming what differs."""
+    checkpoint; another configuration fails, naming what differs. ``files``: the
+    directory's manifest (``None``: it has none), which ``config.yaml`` must match."""
 
     path = os.path.join(cfg.out, "config.yaml")
     try:
+        if files is not None:
+            files.check("config.yaml")
         with open(path) as f:
             before = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, SerializationError):
         before = None
     if not isinstance(before, dict):
         before = None
@@ -405,8 +433,9 @@ def _text_form(graph):
         return None
 
 
-def write_report(directory: str, report: dict) -> None:
-    """``report.json`` and a short ``report.md``."""
+def write_report(directory: str, report: dict, files: RunFiles | None = None) -> None:
+    """``report.json`` and a short ``report.md``; with ``files`` (the directory's
+    manifest) both are recorded and the run marked finished."""
     atomic_write(os.path.join(directory, "report.json"), json.dumps(report, indent=1).encode())
     pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     lines = [
@@ -433,3 +462,6 @@ def write_report(directory: str, report: dict) -> None:
     if report.get("text"):
         lines += ["", "```", report["text"], "```"]
     atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())
+    if files is not None:
+        files.add("report.json", "report.md")
+        files.finish()

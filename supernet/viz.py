@@ -29,6 +29,8 @@ import networkx as nx
 
 from supernet.errors import GraphError
 
+_FORMATS = ("png", "svg", "pdf")
+
 __all__ = ["draw_graph", "draw_cells", "plot_gates"]
 
 #: Graphs with more nodes are not drawn (unit levels stay readable up to a few hundred).
@@ -100,14 +102,20 @@ def draw_cells(graph, directory: str, fmt: str = "png", weights: dict | None = N
     """Draw ``graph`` (``graph.<fmt>``) and each of its cell templates (``cell_<name>.<fmt>``)
     into ``directory``; returns the paths. ``weights``: as for :func:`draw_graph`, keyed by
     the module's gate keys (``"normal:c0->n0"`` for a cell's edges)."""
+    from supernet.io import file_part, path_inside
+
+    if fmt not in _FORMATS:
+        raise GraphError(f"cannot draw to format {fmt!r}; expected one of {list(_FORMATS)}")
     weights = weights or {}
     paths = []
     if graph.nx.number_of_nodes() <= MAX_NODES:
-        paths.append(draw_graph(graph, os.path.join(directory, f"graph.{fmt}"), weights=weights))
+        paths.append(draw_graph(graph, path_inside(directory, f"graph.{fmt}"), weights=weights))
     for name, cell in graph.cells.items():
         mine = {k[len(name) + 1:]: w for k, w in weights.items() if k.startswith(name + ":")}
-        paths.append(draw_graph(cell, os.path.join(directory, f"cell_{name}.{fmt}"),
-                                title=f"cell {name!r} of {graph.name}", weights=mine))
+        # a template's name is the file's: made safe, it never leaves the folder
+        path = path_inside(directory, f"cell_{file_part(name, 'cell name')}.{fmt}")
+        paths.append(draw_graph(cell, path, title=f"cell {name!r} of {graph.name}",
+                                weights=mine))
     return paths
 
 
@@ -145,9 +153,18 @@ def plot_gates(history: list[dict], path: str, max_gates: int = 48) -> str | Non
 
 
 def _save(fig, path: str, dpi: int) -> str:
+    import io
+
     import matplotlib
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    from supernet.io import atomic_write
+
+    fmt = os.path.splitext(path)[1][1:].lower()
+    if fmt not in _FORMATS:
+        raise GraphError(f"{path}: cannot draw to format {fmt!r}; the file name ends in one "
+                         f"of {['.' + f for f in _FORMATS]}")
+    buf = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG keeps its labels as text
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(buf, dpi=dpi, format=fmt)
+    atomic_write(path, buf.getvalue())  # a killed drawing leaves no half picture
     return path

@@ -158,12 +158,16 @@ def test_run_commands_on_missing_killed_and_corrupted_runs(run_dir, tmp_path, ca
     broken = tmp_path / "broken"
     shutil.copytree(run_dir, broken)
     (broken / "weights.safetensors").write_bytes(b"PK\x03\x04 truncated")
+    # every file a run wrote is checked against its manifest before it is read
     assert main(["export", "--run", str(broken)]) == 2
-    assert f"{broken / 'weights.safetensors'}: a pickle file" in capsys.readouterr().err
+    assert f"{broken / 'weights.safetensors'}: changed since the run wrote it" in \
+        capsys.readouterr().err
     (broken / "config.yaml").write_text("- a list\n")
     assert main(["export", "--run", str(broken)]) == 2
-    assert re.search(r"config.yaml: a config is a mapping of sections, got list",
-                     capsys.readouterr().err)
+    assert f"{broken / 'config.yaml'}: changed since the run wrote it" in capsys.readouterr().err
+    (broken / "manifest.json").unlink()
+    assert main(["export", "--run", str(broken)]) == 2
+    assert f"{broken}: no manifest.json" in capsys.readouterr().err
     assert main(["show", os.path.join(run_dir, "report.json")]) == 2
     assert re.search(r"report.json: not a supernet node-link document", capsys.readouterr().err)
     (broken / "architecture.json").write_text("[1, 2]")
@@ -246,7 +250,7 @@ def test_a_damaged_checkpoint_fails_with_how_to_start_over(run_dir, tmp_path, ca
                          r"over", capsys.readouterr().err)
     (out / "weights.safetensors").write_bytes(b"garbage\n")
     assert main(["export", "--run", str(out)]) == 2
-    assert "weights.safetensors: damaged or not a supernet tensor file" in capsys.readouterr().err
+    assert "weights.safetensors: changed since the run wrote it" in capsys.readouterr().err
 
 
 def test_an_override_into_a_key_says_it_is_a_key(capsys):

@@ -74,3 +74,29 @@ def test_an_untrusted_export_loads_no_archive_and_refuses_foreign_paths(searched
     (tmp_path / "export.json").write_text(json.dumps(manifest))
     with pytest.raises(SerializationError, match=r"files.graph is '../../etc/passwd'"):
         load_export(str(tmp_path))
+
+
+def test_an_export_file_changed_after_export_is_refused(searched, tmp_path):
+    import json
+
+    from supernet.errors import SerializationError
+
+    g, net = searched
+    export(g, net, str(tmp_path), example_inputs=(torch.randn(2, 3, 8, 8),), onnx=False)
+    program = tmp_path / "model.pt2"
+    data = bytearray(program.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    program.write_bytes(bytes(data))
+    load_export(str(tmp_path))  # untrusted: the archive is not read, so nothing is refused
+    with pytest.raises(SerializationError, match=r"model.pt2: changed since it was exported"):
+        load_export(str(tmp_path), trusted=True)
+    manifest = json.loads((tmp_path / "export.json").read_text())
+    del manifest["sha256"]  # an export without checksums: its archives are never loaded
+    (tmp_path / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(SerializationError, match=r"no SHA-256 of it"):
+        load_export(str(tmp_path), trusted=True)
+    (tmp_path / "graph.json").write_text((tmp_path / "graph.json").read_text() + " ")
+    manifest["sha256"] = {"graph": "0" * 64}
+    (tmp_path / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(SerializationError, match=r"graph.json: changed since it was exported"):
+        load_export(str(tmp_path))

@@ -160,6 +160,8 @@ def capture_search(search, failed: str | None = None) -> dict:
         "lr_cycle": search.state.lr_cycle,
         "relaxation": type(search.module.relaxation).__name__,
         "failed": failed,
+        # which run wrote it (a command-line run's identity, see supernet.rundir)
+        "run": getattr(search, "run_identity", None),
     }
 
 
@@ -189,6 +191,7 @@ def restore_search(search, ckpt: dict) -> None:
     search.state.arch_update = bool(ckpt.get("arch_update", True))
     search.state.lr_cycle = ckpt.get("lr_cycle")
     search.finalized = bool(ckpt.get("finalized", False))
+    search.run_identity = ckpt.get("run")
     search.started = search.state.epoch > 0
     set_rng_state(ckpt["rng"], {"loader": search.generator})
     if "editor_rng" in ckpt:  # seeds of the edits policies will make
