@@ -1,8 +1,8 @@
 """The ``supernet`` command.
 
-    supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume]
-    supernet train  --run DIR [--mode retrain|finetune] [--set train.epochs=50 ...]
-    supernet export --run DIR [--to DIR]
+    supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume] [--force]
+    supernet train  --run DIR [--mode retrain|finetune] [--to NAME] [--set train.epochs=50 ...]
+    supernet export --run DIR [--to DIR] [--weights trained|search|FOLDER]
     supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml) or a run directory
     supernet list   spaces|strategies|datasets|ops
 
@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+import yaml
+
 from supernet import __version__
 from supernet import compile as compile_graph
 from supernet.config import apply_overrides, load_config
@@ -25,7 +27,15 @@ from supernet.data import list_datasets
 from supernet.distributed import Replicas
 from supernet.errors import SupernetError
 from supernet.export import export
-from supernet.io import load_graph, load_weights, read_graphml, remove_partial_writes, save_weights
+from supernet.io import (
+    atomic_write,
+    file_part,
+    load_graph,
+    load_weights,
+    read_graphml,
+    remove_partial_writes,
+    save_weights,
+)
 from supernet.lint import lint
 from supernet.ops import list_ops
 from supernet.run import load_data, run_search, train_found, write_report
@@ -48,7 +58,7 @@ def _config(args):
 
 def _search(args) -> int:
     cfg = _config(args)
-    report = run_search(cfg, resume=args.resume)
+    report = run_search(cfg, resume=args.resume, force=args.force)
     if Replicas().main:
         print(open(os.path.join(cfg.out, "report.md")).read(), end="")
         print(f"results in {os.path.abspath(cfg.out)}")
@@ -102,22 +112,48 @@ def _train(args) -> int:
                                             log=print if main else (lambda *a: None))
     if not main:
         return 0
-    files.drop("weights.safetensors", "report.json", "report.md")
+    # beside the search's results, never over them: a new folder of the run directory
+    folder = _new_folder(args.run, args.to or f"trained-{cfg.train.mode}")
+    where = os.path.join(args.run, folder)
+    keep = []
+    atomic_write(os.path.join(where, "config.yaml"),
+                 yaml.safe_dump({"train": cfg.to_dict()["train"]}, sort_keys=False).encode())
+    keep.append("config.yaml")
     if trained is not None:
-        save_weights(trained, os.path.join(args.run, "weights.safetensors"))
-        files.add("weights.safetensors")
+        save_weights(trained, os.path.join(where, "weights.safetensors"))
+        keep.append("weights.safetensors")
+    atomic_write(os.path.join(where, "history.json"),
+                 json.dumps({"train": history}, indent=1, default=float).encode())
+    keep.append("history.json")
+    files.add(*(f"{folder}/{name}" for name in keep))
     report.update(entries)
-    write_report(args.run, report, files)
-    print(open(os.path.join(args.run, "report.md")).read(), end="")
+    write_report(where, report, files)
+    print(open(os.path.join(where, "report.md")).read(), end="")
+    print(f"results in {os.path.abspath(where)} (export them with 'supernet export --run "
+          f"{args.run} --weights {folder}')")
     return 0
+
+
+def _new_folder(run_dir: str, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``...: the first that is not in ``run_dir`` yet."""
+    name = file_part(name, "--to folder")
+    for i in range(1, 10_000):
+        candidate = name if i == 1 else f"{name}-{i}"
+        if not os.path.exists(os.path.join(run_dir, candidate)):
+            return candidate
+    raise SupernetError(f"{run_dir}: {name}-2 ... {name}-9999 all exist; pass another --to")
 
 
 def _export(args) -> int:
     cfg, files = _run_config(args.run, [])
     graph = load_graph(os.path.join(args.run, "architecture.json"))
     module = compile_graph(graph)
-    name = {"trained": "weights.safetensors", "search": "search_weights.safetensors"}[
-        args.weights]
+    name = {"trained": "weights.safetensors", "search": "search_weights.safetensors"}.get(
+        args.weights, f"{args.weights.rstrip('/')}/weights.safetensors")
+    if name not in files.files and args.weights not in ("trained", "search"):
+        raise SupernetError(
+            f"{args.run}: --weights {args.weights!r} is neither 'trained', 'search' nor a "
+            "folder of weights that 'supernet train' wrote in the run directory")
     if args.weights == "trained" and "weights.safetensors" not in files.files:
         raise SupernetError(
             f"{args.run}: no weights.safetensors (the final training did not run or did not "
@@ -185,17 +221,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="override a config key, e.g. --set search.epochs=3")
     s.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoints/last.safetensors if it exists")
+    s.add_argument("--force", action="store_true",
+                   help="start over in an OUT that holds a finished run (its results are "
+                        "replaced) or other files")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     t = sub.add_parser("train", help="train the architecture of a run again")
     t.add_argument("--run", required=True, help="a directory written by 'supernet search'")
     t.add_argument("--mode", choices=["retrain", "finetune"])
+    t.add_argument("--to", metavar="NAME",
+                   help="the folder of the run directory for the results (default: "
+                        "trained-MODE, then trained-MODE-2, ...; never the search's own)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE")
     e = sub.add_parser("export", help="standalone network, TorchScript, torch.export, ONNX")
     e.add_argument("--run", required=True)
     e.add_argument("--to", help="output directory (default: RUN/export)")
-    e.add_argument("--weights", choices=["trained", "search"], default="trained",
-                   help="the weights after final training (weights.safetensors, the default) "
-                        "or as the search left them (search_weights.safetensors)")
+    e.add_argument("--weights", default="trained", metavar="trained|search|FOLDER",
+                   help="the weights after the run's final training (weights.safetensors, "
+                        "the default), as the search left them (search_weights.safetensors), "
+                        "or of a folder that 'supernet train' wrote (e.g. trained-finetune)")
     sh = sub.add_parser("show", help="print a graph file, lint it")
     sh.add_argument("file", help="a graph file (.json / .graphml) or a run directory")
     sh.add_argument("--draw", metavar="DIR",

@@ -156,8 +156,12 @@ def effective_config(cfg: RunConfig, settings) -> dict:
     return out
 
 
-def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
+def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = False) -> dict:
     """Search, keep the result, train it as ``cfg.train`` says; returns the report.
+
+    ``cfg.out`` must be new, empty, or a run directory: an unfinished run there continues
+    (same config) and a finished one is kept unless ``force`` (start over, replacing its
+    results) or ``resume`` (continue its search, e.g. with more epochs).
 
     Under ``torchrun`` every process searches and trains its part of each batch
     (:mod:`supernet.distributed`); the main process alone logs and writes.
@@ -173,12 +177,12 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print) -> dict:
     ckpt = os.path.join(cfg.out, "checkpoints", "last.safetensors")
     # everything is checked (data, space, strategy, search settings) before the run
     # directory changes, so a bad config leaves an earlier run in it as it was
+    before = _check_out(cfg.out, resume, force)
     board = _tensorboard(cfg) if main else None
     data, graph, strategy = prepare(cfg)
     settings = search_settings(cfg, strategy)
     effective = effective_config(cfg, merge_config(strategy, settings))
     identity = run_identity(effective)
-    before = RunFiles.open(cfg.out, missing_ok=True) if os.path.isdir(cfg.out) else None
     if not resume and os.path.exists(ckpt) and not (before is not None and before.complete):
         resume = _continue_unfinished(cfg, effective, before, log)
     log(f"data: {data}")
@@ -344,6 +348,35 @@ RESULTS = ("report.json", "report.md", "architecture.json", "architecture.graphm
            os.path.join("checkpoints", "last.safetensors"))
 
 
+def _check_out(out: str, resume: bool, force: bool):
+    """The manifest of run directory ``out`` (``None``: new or empty), after refusing what
+    would lose a user's files: a file in place of the folder, a folder of other files, a
+    finished run (unless ``force`` or ``resume``)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out!r} is a file, not a folder; a run writes a folder of "
+                          "results: choose another --out")
+    if not os.path.isdir(out):
+        return None
+    files = RunFiles.open(out, missing_ok=True)
+    if files is None:
+        others = [os.path.relpath(os.path.join(r, f), out) for r, _, fs in os.walk(out)
+                  for f in fs if not f.startswith(".tmp-")]
+        if others and not force:
+            theirs = [f for f in others if not f.startswith("checkpoints")]
+            if theirs:
+                raise ConfigError(
+                    f"--out {out!r} holds files that no run wrote ({', '.join(theirs[:3])}"
+                    f"{'...' if len(theirs) > 3 else ''}; no manifest.json), which a run "
+                    "would overwrite: choose another --out, or pass --force")
+        return None
+    if files.complete and not (force or resume):
+        raise ConfigError(
+            f"{out} holds a finished run (report.md); it is kept. Rerun it from scratch with "
+            "--force (its results are replaced), continue its search with --resume (e.g. "
+            "--set search.epochs=N), or choose another --out")
+    return files
+
+
 def _silent(*args, **kwargs) -> None:
     """The log of the processes other than the main one of a data-parallel run."""
 
@@ -463,5 +496,6 @@ def write_report(directory: str, report: dict, files: RunFiles | None = None) ->
         lines += ["", "```", report["text"], "```"]
     atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())
     if files is not None:
-        files.add("report.json", "report.md")
+        rel = os.path.relpath(directory, files.directory).replace(os.sep, "/")
+        files.add(*(n if rel == "." else f"{rel}/{n}" for n in ("report.json", "report.md")))
         files.finish()

@@ -28,6 +28,7 @@ import os
 import networkx as nx
 
 from supernet.errors import GraphError
+from supernet.io import atomic_write, file_part, path_inside
 
 _FORMATS = ("png", "svg", "pdf")
 
@@ -102,8 +103,6 @@ def draw_cells(graph, directory: str, fmt: str = "png", weights: dict | None = N
     """Draw ``graph`` (``graph.<fmt>``) and each of its cell templates (``cell_<name>.<fmt>``)
     into ``directory``; returns the paths. ``weights``: as for :func:`draw_graph`, keyed by
     the module's gate keys (``"normal:c0->n0"`` for a cell's edges)."""
-    from supernet.io import file_part, path_inside
-
     if fmt not in _FORMATS:
         raise GraphError(f"cannot draw to format {fmt!r}; expected one of {list(_FORMATS)}")
     weights = weights or {}
@@ -156,8 +155,6 @@ def _save(fig, path: str, dpi: int) -> str:
     import io
 
     import matplotlib
-
-    from supernet.io import atomic_write
 
     fmt = os.path.splitext(path)[1][1:].lower()
     if fmt not in _FORMATS:

@@ -63,8 +63,22 @@ def test_tensorboard_without_its_package_is_a_config_error(tmp_path, monkeypatch
 def test_show_train_export_and_list(run_dir, capsys):
     assert main(["show", os.path.join(run_dir, "architecture.json")]) == 0
     assert "lint: ok" in capsys.readouterr().out
+    kept = {n: open(os.path.join(run_dir, n), "rb").read()
+            for n in ("weights.safetensors", "report.json", "report.md", "history.json")}
     assert main(["train", "--run", run_dir, "--mode", "finetune", "--set", "train.epochs=1"]) == 0
     assert "final training: finetune" in capsys.readouterr().out
+    # the new training is written beside the search's results, never over them
+    assert {n: open(os.path.join(run_dir, n), "rb").read() for n in kept} == kept
+    for name in ("weights.safetensors", "report.json", "report.md", "history.json",
+                 "config.yaml"):
+        assert os.path.exists(os.path.join(run_dir, "trained-finetune", name)), name
+    assert main(["train", "--run", run_dir, "--mode", "finetune", "--set", "train.epochs=1"]) == 0
+    assert "trained-finetune-2" in capsys.readouterr().out
+    assert main(["export", "--run", run_dir, "--weights", "trained-finetune",
+                 "--to", os.path.join(run_dir, "export-finetuned")]) == 0
+    assert "weights: trained-finetune/weights.safetensors" in capsys.readouterr().out
+    assert main(["export", "--run", run_dir, "--weights", "nowhere"]) == 2
+    assert "--weights 'nowhere' is neither" in capsys.readouterr().err
     assert main(["export", "--run", run_dir]) == 0
     out = capsys.readouterr().out
     assert "onnx" in out and "torchscript" in out
@@ -225,9 +239,23 @@ def test_a_bad_config_leaves_an_earlier_run_as_it_was(run_dir, tmp_path, capsys)
     out = tmp_path / "kept"
     shutil.copytree(run_dir, out)
     before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert main(["search", "--out", str(out), *TINY, "--set", "space.dim=2"]) == 2
+    assert main(["search", "--out", str(out), *TINY, "--set", "space.dim=2", "--force"]) == 2
     assert "config key 'space.dim' is 2, but data set 'mnist1d' has 1" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # without --force a finished run is never redone over its results
+    assert main(["search", "--out", str(out), *TINY]) == 2
+    assert "holds a finished run (report.md); it is kept" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_an_out_that_is_a_file_or_a_folder_of_other_files_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["search", "--out", str(tmp_path / "notes.txt"), *TINY]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["search", "--out", str(tmp_path), *TINY]) == 2
+    assert "holds files that no run wrote (notes.txt; no manifest.json)" in \
+        capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_the_darts_space_takes_its_dimension_from_the_data(tmp_path, capsys):
@@ -300,7 +328,7 @@ def test_a_new_run_in_a_finished_runs_directory_leaves_no_result_of_the_old(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(BilevelSearch, "_epoch", killed)
-    assert main(["search", "--out", str(out), *TINY, "--set", "seed=1"]) == 130
+    assert main(["search", "--out", str(out), *TINY, "--set", "seed=1", "--force"]) == 130
     for name in ("report.json", "architecture.json", "genotype.txt", "weights.safetensors",
                  "search_weights.safetensors", "history.json"):
         assert not (out / name).exists(), name  # the old results are not this run's

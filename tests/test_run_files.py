@@ -105,9 +105,9 @@ def test_leftover_temporary_files_are_removed_by_the_next_run(tmp_path):
     (out / "checkpoints").mkdir(parents=True)
     for p in (out / ".tmp-abc", out / "checkpoints" / ".tmp-def"):
         p.write_bytes(b"half a file")
-    (out / "notes.txt").write_text("mine")
+    (out / "notes.txt").write_text("mine")  # not the run's: --force lets the run in, and keeps it
     assert main(["search", "--out", str(out), *TINY, "--set", "train.mode=none",
-                 "--set", "pictures=false"]) == 0
+                 "--set", "pictures=false", "--force"]) == 0
     left = [f for _, _, fs in os.walk(out) for f in fs if f.startswith(".tmp-")]
     assert left == [] and (out / "notes.txt").read_text() == "mine"
     assert remove_partial_writes(str(tmp_path / "absent")) == []
