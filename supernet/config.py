@@ -390,9 +390,9 @@ def load_config(path: str | None = None) -> RunConfig:
                           "a mapping of sections (e.g. 'search: {epochs: 1}'); give no file "
                           "for the packaged defaults")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config is a mapping of sections (e.g. 'search: "
-                          f"{{epochs: 1}}'), got "
-                          + ("null" if data is None else f"{type(data).__name__} {data!r}"))
+        got = "null" if data is None else f"{type(data).__name__} {data!r}"
+        raise ConfigError(f"{path}: a config is a mapping of sections, got {got}; write "
+                          "one key per section (e.g. 'search: {epochs: 1}')")
     try:
         return RunConfig.from_dict(data, user=not default)
     except ConfigError as exc:  # say which file holds the bad key

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 __all__ = ["default_loss", "top1_correct", "cosine_lr", "Meter", "seed_everything",
            "progress_bar", "sample_count", "IGNORE_INDEX", "nonfinite_tensors",
-           "nonfinite_samples", "nonfinite_data"]
+           "nonfinite_samples", "nonfinite_data", "first_names"]
 
 #: A class target of this value is no sample: the loss, the accuracy and the sample counts
 #: pass it over (cross-entropy's ``ignore_index``). Node classification marks with it the
@@ -110,11 +110,11 @@ def _floating(tree, name: str):
             yield from _floating(v, f"{name}[{i}]")
 
 
-def nonfinite_tensors(tree, limit: int | None = None) -> list[str]:
+def nonfinite_tensors(tree) -> list[str]:
     """The floating-point tensors of ``tree`` (a tensor, or dicts, lists and tuples of them,
-    nested) that hold NaN or inf, each named with its count of such values (``limit``: at
-    most that many, the first ones); ``[]`` when every value is finite. An all-finite tree
-    costs one pass over its values and one host synchronization per device.
+    nested) that hold NaN or inf, each named with its count of such values; ``[]`` when
+    every value is finite. An all-finite tree costs one pass over its values and one host
+    synchronization per device.
 
     Examples:
         >>> import torch
@@ -135,9 +135,18 @@ def nonfinite_tensors(tree, limit: int | None = None) -> list[str]:
     for (name, t), ok in zip(named, flags):
         if not bool(ok):
             out.append(f"{name} ({int((~torch.isfinite(t)).sum())} of {t.numel()} values)")
-            if limit is not None and len(out) >= limit:
-                break
     return out
+
+
+def first_names(names: list[str], n: int = 3) -> str:
+    """The first ``n`` of ``names`` joined, and how many more there are.
+
+    Examples:
+        >>> first_names(["a", "b", "c", "d", "e"])
+        'a, b, c and 2 more'
+    """
+    more = len(names) - n
+    return ", ".join(names[:n]) + (f" and {more} more" if more > 0 else "")
 
 
 def nonfinite_samples(tensor) -> tuple[int, int, int | None]:
