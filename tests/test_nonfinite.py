@@ -248,3 +248,15 @@ def test_numbers_without_a_dot_are_numbers(tmp_path):
     cfg = apply_overrides(cfg, ["train.lr=1e10", "strategy.arch_lr=5e-4", "space.name=1e3x"])
     assert cfg.train.lr == 1e10 and cfg.strategy.options["arch_lr"] == 5e-4
     assert cfg.space.name == "1e3x"  # not a number: a string as before
+
+
+def test_the_state_check_finds_a_value_in_any_chunk_dtype_and_nesting(monkeypatch):
+    import supernet.train.training as training
+
+    monkeypatch.setattr(training, "_CHUNK", 5)  # several chunks per dtype
+    state = {"a": [torch.ones(3) for _ in range(4)], "h": torch.ones(2, dtype=torch.float16),
+             "step": torch.tensor(3), "mask": torch.ones(4, dtype=torch.bool)}
+    assert nonfinite_tensors(state) == []
+    state["a"][2][1] = NAN
+    state["h"][0] = float("inf")
+    assert nonfinite_tensors(state) == ["a[2] (1 of 3 values)", "h (1 of 2 values)"]

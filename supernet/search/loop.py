@@ -551,7 +551,8 @@ class BilevelSearch:
             path, epoch, finalized = self.kept
             at = "the finalized search" if finalized else f"the end of epoch {epoch}"
             return (f"The last finite state ({at}) is {path}; rerunning continues from it "
-                    "(BilevelSearch.resume; the supernet command resumes when rerun)")
+                    "(BilevelSearch.resume; supernet search resumes it when rerun, with "
+                    "--resume if its settings change)")
         if self.config.checkpoint_dir:
             return (f"No finite state is kept: the search wrote no checkpoint into "
                     f"{self.config.checkpoint_dir} before the fault, so a rerun starts over")

@@ -125,17 +125,30 @@ def nonfinite_tensors(tree) -> list[str]:
         []
     """
     named = list(_floating(tree, ""))
-    flags = [torch.isfinite(t).all() for _, t in named]
-    by_device: dict = {}
-    for f in flags:
-        by_device.setdefault(f.device, []).append(f)
-    if all(bool(torch.stack(fs).all()) for fs in by_device.values()):
+    # tensors of one device and dtype are checked together, in chunks of bounded size (a
+    # model has thousands of small tensors: one check each would cost a kernel per tensor)
+    groups: dict = {}  # (device, dtype) -> [[values, tensors], ...]
+    for _, t in named:
+        chunks = groups.setdefault((t.device, t.dtype), [[0, []]])
+        if chunks[-1][0] + t.numel() > _CHUNK and chunks[-1][1]:
+            chunks.append([0, []])
+        chunks[-1][0] += t.numel()
+        chunks[-1][1].append(t.reshape(-1))
+    flags: dict = {}
+    for (device, _), chunks in groups.items():
+        flags.setdefault(device, []).extend(torch.isfinite(torch.cat(c)).all()
+                                            for _, c in chunks)
+    if all(bool(torch.stack(fs).all()) for fs in flags.values()):
         return []
     out = []
-    for (name, t), ok in zip(named, flags):
-        if not bool(ok):
-            out.append(f"{name} ({int((~torch.isfinite(t)).sum())} of {t.numel()} values)")
+    for name, t in named:
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            out.append(f"{name} ({bad} of {t.numel()} values)")
     return out
+
+
+_CHUNK = 1 << 24  # values per combined check: 64 MB of float32 at most, copied once
 
 
 def first_names(names: list[str], n: int = 3) -> str:
