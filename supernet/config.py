@@ -13,6 +13,12 @@ win over the strategy's own loop settings (P-DARTS' batch of 96), which win over
 library's defaults (``search.batch_size: 128`` here, a default ``strategy.arch_lr``, and
 :class:`~supernet.search.config.SearchConfig`'s).
 
+Every number of a config, in every section and nested option (``strategy.target``,
+``train.options``), must be finite: ``train.lr: .nan`` fails when the config is read,
+naming the key, not after the search. Numbers in exponent form without a dot or an
+exponent sign (``1e10``, ``1.5e3``), which YAML 1.1 reads as strings, are read as numbers,
+in files and in ``--set`` values alike.
+
 Examples:
     >>> cfg = RunConfig.from_dict({"space": {"name": "darts1d", "C": 8}, "search": {"epochs": 3}})
     >>> cfg.space.name, cfg.space.options, cfg.search.epochs, cfg.search.batch_size
@@ -23,6 +29,12 @@ Examples:
     Traceback (most recent call last):
     ...
     supernet.errors.ConfigError: config key 'serach' is unknown. Did you mean 'search'? ...
+    >>> RunConfig.from_dict({"strategy": {"target": {"params": float("nan")}}})
+    Traceback (most recent call last):
+    ...
+    supernet.errors.ConfigError: config key 'strategy.target.params' is nan; a config's numbers must be finite (no NaN or inf)
+    >>> apply_overrides(RunConfig(), ["train.lr=1e-2"]).train.lr
+    0.01
 """
 
 from __future__ import annotations
@@ -31,7 +43,9 @@ import copy
 import dataclasses
 import inspect
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,6 +300,36 @@ def _check_values(cfg: "RunConfig") -> None:
                 f"config key {key!r} is {value!r}; expected one of {list(choices)}"
             )
     _check_train_options(cfg.train.options)
+    _check_finite(cfg.to_dict(), "")
+
+
+def _check_finite(value, where: str) -> None:
+    """Every number in ``value`` (mappings and lists nested) is finite, else a ConfigError
+    naming its dotted key."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {where!r} is {value!r}; a config's numbers must be "
+                          "finite (no NaN or inf)")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader that also reads ``1e10``, ``-2.5E3``, ``1.0e10`` as floats (YAML
+    1.2 and JSON do; PyYAML's 1.1 rules need a dot and a signed exponent)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no Python objects
 
 
 def _check_train_options(options: dict) -> None:
@@ -323,7 +367,13 @@ def default_config_path() -> str:
 
 def load_config(path: str | None = None) -> RunConfig:
     """Read a YAML or JSON config merged over the packaged defaults key by key (the
-    packaged default itself when ``path`` is None); the keys of the file are the user's."""
+    packaged default itself when ``path`` is None); the keys of the file are the user's.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, is empty, its top level is not a
+            mapping (``null``, ``false``, ``0``, ``[]``, a bare string), or a key or value
+            is wrong (the message names the file and the key).
+    """
     default = path is None
     path = path or default_config_path()
     try:
@@ -332,13 +382,27 @@ def load_config(path: str | None = None) -> RunConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path!r}: {exc}") from exc
     try:
-        data = json.loads(text) if path.endswith(".json") else (yaml.safe_load(text) or {})
+        data = json.loads(text) if path.endswith(".json") else _yaml(text)
     except Exception as exc:  # the YAML and JSON parsers raise their own types
         raise ConfigError(f"{path}: cannot parse the config: {exc}") from exc
+    if data is None and not _has_content(text):
+        raise ConfigError(f"{path}: the config file is empty (or only comments); a config is "
+                          "a mapping of sections (e.g. 'search: {epochs: 1}'); give no file "
+                          "for the packaged defaults")
+    if not isinstance(data, dict):
+        got = "null" if data is None else f"{type(data).__name__} {data!r}"
+        raise ConfigError(f"{path}: a config is a mapping of sections, got {got}; write "
+                          "one key per section (e.g. 'search: {epochs: 1}')")
     try:
         return RunConfig.from_dict(data, user=not default)
     except ConfigError as exc:  # say which file holds the bad key
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _has_content(text: str) -> bool:
+    """Whether YAML ``text`` holds more than comments, blank lines and document markers."""
+    return any(line.strip() and not line.lstrip().startswith("#")
+               and line.strip() not in ("---", "...") for line in text.splitlines())
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
@@ -350,7 +414,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. search.epochs=3)")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        value = _yaml(raw)
         node, mine = data, user
         parts = key.split(".")
         for depth, p in enumerate(parts[:-1]):

@@ -1,7 +1,8 @@
 """Data sets that need no download, split for a bilevel search.
 
 A search trains weights on one split and architecture parameters on another, and reports
-accuracy on a held-out test split that the search never sees.
+accuracy on a held-out test split that the search never sees. A split with NaN or inf in
+its inputs (or in float targets) is refused when the data set is built, naming the split.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from supernet.errors import ConfigError
 from supernet.registry import Registry
+from supernet.train.training import nonfinite_data
 
 __all__ = ["DataSplits", "DATASETS", "register_dataset", "load_dataset", "list_datasets",
            "split_train_val", "flatten_features", "check_fraction"]
@@ -32,6 +34,20 @@ class DataSplits:
         shape: per-sample input shape, e.g. ``(1, 40)`` or ``(1, 8, 8)``.
         name: data set name.
         info: source, sizes and preprocessing, for reports.
+
+    Raises:
+        ConfigError: a split has NaN or inf in its inputs or float targets (a search would
+            stop on it, and a test split would only give a NaN accuracy at the end).
+
+    Examples:
+        >>> import torch
+        >>> part = (torch.zeros(4, 1, 8), torch.zeros(4, dtype=torch.long))
+        >>> bad = (torch.zeros(20, 1, 8), torch.zeros(20, dtype=torch.long))
+        >>> bad[0][17, 0, :3] = float("nan")
+        >>> DataSplits(part, part, bad, 2, (1, 8), "toy")
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: data set 'toy': the test split has 3 non-finite input values (NaN or inf) in 1 sample (first: sample 17); drop or repair those samples (e.g. torch.nan_to_num) where the data set is built
     """
 
     train: tuple[torch.Tensor, torch.Tensor]
@@ -41,6 +57,16 @@ class DataSplits:
     shape: tuple[int, ...]
     name: str = ""
     info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for split in ("train", "val", "test"):
+            part = getattr(self, split)
+            # (x, y) or a node set's (x, y, mask): the mask is boolean, never NaN
+            found = nonfinite_data([("input", part[0]), ("target", part[1])])
+            if found is not None:
+                raise ConfigError(
+                    f"data set {self.name!r}: the {split} split has {found}; drop or repair "
+                    "those samples (e.g. torch.nan_to_num) where the data set is built")
 
     @property
     def in_channels(self) -> int:

@@ -9,6 +9,12 @@ rest as JSON in its header, with SHA-256 checksums of both; loading it runs no c
 damaged file fails naming it. It is written atomically: a crash mid-write keeps the previous
 one. Checkpoints of older versions were pickles; they load only with ``trust_pickle=True``,
 which runs code from the file.
+
+A checkpoint holds a finite state only: the search checks every tensor it would save
+(:func:`search_tensors`) before writing, and stops without overwriting the last good one
+when a value is NaN or inf; :meth:`BilevelSearch.resume
+<supernet.search.loop.BilevelSearch.resume>` refuses a file with such values (an older
+version could write one).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from supernet.io import is_pickle_file, load_tensors, save_tensors, to_node_link
 
 __all__ = [
     "FORMAT",
+    "STATE_KEYS",
     "capture_search",
     "load_checkpoint",
     "load_optimizer_state",
@@ -31,8 +38,13 @@ __all__ = [
     "restore_search",
     "rng_state",
     "save_checkpoint",
+    "search_tensors",
     "set_rng_state",
 ]
+
+#: The entries of a checkpoint that hold the search's tensors (the rest are the graph,
+#: random states, records).
+STATE_KEYS = ("module", "w_opt", "a_opt", "policies")
 
 FORMAT = "supernet-search-checkpoint"
 
@@ -135,18 +147,39 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> dict:
     return data
 
 
-def capture_search(search, failed: str | None = None) -> dict:
+def _policy_states(search) -> dict:
+    disc = search.discretization
+    return {"creation": [p.state_dict() for p in search.creation],
+            "discretization": disc.state_dict() if disc is not None else None}
+
+
+def search_tensors(search) -> dict:
+    """The state of ``search`` that a checkpoint saves, not copied: the module's state
+    (weights, buffers, architecture parameters, the relaxation's state), both optimizers'
+    states by parameter name, the policies' states. What
+    :func:`~supernet.train.training.nonfinite_tensors` checks before every write."""
+    names = {id(p): n for n, p in search.module.named_parameters()}
+
+    def opt(o):
+        if o is None:
+            return None
+        return {names.get(id(p), f"param {i}"): st
+                for i, (p, st) in enumerate(o.state.items())}
+
+    return {"module": search.module.state_dict(), "w_opt": opt(search.w_opt),
+            "a_opt": opt(search.a_opt), "policies": _policy_states(search)}
+
+
+def capture_search(search) -> dict:
     """Everything a :class:`~supernet.search.loop.BilevelSearch` needs to continue."""
 
     names = {id(p): n for n, p in search.module.named_parameters()}
-    disc = search.discretization
     return {
         "graph": to_node_link(search.graph),
         "module": search.module.state_dict(),
         "w_opt": optimizer_state(search.w_opt, names),
         "a_opt": optimizer_state(search.a_opt, names),
-        "policies": {"creation": [p.state_dict() for p in search.creation],
-                     "discretization": disc.state_dict() if disc is not None else None},
+        "policies": _policy_states(search),
         "rng": rng_state({"loader": search.generator}),
         "editor_rng": search.editor.rng.getstate(),
         "log": search.editor.log.to_list(),
@@ -159,7 +192,6 @@ def capture_search(search, failed: str | None = None) -> dict:
         "arch_update": search.state.arch_update,
         "lr_cycle": search.state.lr_cycle,
         "relaxation": type(search.module.relaxation).__name__,
-        "failed": failed,
         # which run wrote it (a command-line run's identity, see supernet.rundir)
         "run": getattr(search, "run_identity", None),
     }

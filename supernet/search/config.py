@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 
 from supernet.errors import ConfigError, did_you_mean
@@ -189,8 +190,8 @@ class SearchConfig:
             v = getattr(self, key)
             if optional and v is None:
                 return
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
-                bad(key, "must be a number")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                bad(key, "must be a finite number")
             if (strict and v <= low) or (not strict and v < low):
                 bad(key, f"must be {'>' if strict else '>='} {low}")
 

@@ -6,7 +6,12 @@ Each step, as in DARTS: an architecture step on a validation batch (first order:
 gradient of ``L_val + relaxation.loss``; second order: the unrolled gradient of
 :mod:`supernet.search.unrolled`), then a weight step on a train batch (SGD, cosine learning
 rate, gradient clipping). Non-finite losses, gradients or architecture parameters stop the
-search with a :class:`~supernet.errors.SearchError` and a checkpoint of the last finite state.
+search with a :class:`~supernet.errors.SearchError`, and so does any NaN or inf in the state
+at the end of an epoch (weights, buffers, architecture parameters, optimizer, relaxation
+and policy states, checked in one pass before every checkpoint) or in the final module: a
+non-finite state is never saved, the last finite checkpoint is kept as it was, and the
+message says which it is (``the last finite state (the end of epoch 3) is
+.../last.safetensors``), so that a rerun continues from it.
 
 A strategy's budget (``strategy.target``, :mod:`supernet.search.budget`) is resolved
 against the super-network before training (a target out of range fails here), kept as
@@ -37,7 +42,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,10 +56,12 @@ from supernet.io import from_node_link
 from supernet.search.base import SearchState
 from supernet.search.budget import Budget, budget_of
 from supernet.search.checkpoint import (
+    STATE_KEYS,
     capture_search,
     load_checkpoint,
     restore_search,
     save_checkpoint,
+    search_tensors,
 )
 from supernet.search.config import SearchConfig
 from supernet.search.relaxations.base import gate_probabilities, set_phase, use_relaxation
@@ -74,6 +80,8 @@ from supernet.train.training import (
     Meter,
     cosine_lr,
     default_loss,
+    first_names,
+    nonfinite_tensors,
     progress_bar,
     sample_count,
     seed_everything,
@@ -240,6 +248,8 @@ class BilevelSearch:
         )
         self.finalized = False
         self.started = False
+        # (path, epoch, finalized) of the last finite checkpoint, what a stop keeps
+        self.kept: tuple[str, int, bool] | None = None
         if _checkpoint is not None:
             self._restore(_checkpoint)
 
@@ -289,6 +299,12 @@ class BilevelSearch:
         (relaxation, policies, loss) if the search did not use a registered strategy.
         """
         ckpt = load_checkpoint(path)
+        bad = nonfinite_tensors({k: ckpt.get(k) for k in STATE_KEYS})
+        if bad:
+            raise SearchError(
+                f"{path}: the checkpoint holds NaN or inf ({first_names(bad)}), so no search can "
+                "continue from it; resume from a finite checkpoint, or delete it to start over "
+                "(earlier versions saved the state of a failed search)")
         graph = from_node_link(ckpt["graph"])
         spec = ckpt.get("strategy")
         if "strategy" not in kwargs:
@@ -297,12 +313,21 @@ class BilevelSearch:
             else:
                 kwargs["strategy"] = create_strategy(spec[0], **spec[1])
         kwargs.setdefault("config", ckpt["config"])
-        return cls(graph, train_data, val_data, _checkpoint=ckpt, **kwargs)
+        search = cls(graph, train_data, val_data, _checkpoint=ckpt, **kwargs)
+        search.kept = (path, search.state.epoch, search.finalized)
+        return search
 
     def run(self, until: int | None = None) -> SearchResult:
         """Search until epoch ``until`` (default: all epochs), then discretize.
 
         A checkpoint is written after every epoch when ``config.checkpoint_dir`` is set.
+        The state is checked for NaN and inf at the end of every epoch and after the final
+        discretization, checkpoint or not.
+
+        Raises:
+            SearchError: a loss, gradient or parameter became NaN or inf; the message names
+                it, the epoch, and the last finite checkpoint (never overwritten by a
+                non-finite state).
         """
         cfg, st = self.config, self.state
         stop_at = cfg.epochs if until is None else min(until, cfg.epochs)
@@ -313,18 +338,22 @@ class BilevelSearch:
         while st.epoch < stop_at and not st.stop:
             self._epoch()
             st.epoch += 1
+            if not self._policies():
+                self._checkpoint(f"at the end of epoch {st.epoch}")
+                continue
+            self._check_state(f"at the end of epoch {st.epoch}")  # before policies read it
             for p in self.creation:
                 p.on_epoch_end(st)
             if self.discretization is not None:
                 self.discretization.on_epoch_end(st)
-            self._checkpoint("last.safetensors")
+            self._checkpoint(f"after the policies at the end of epoch {st.epoch}")
         if (st.epoch >= cfg.epochs or st.stop) and not self.finalized:
             if self.discretization is not None:
                 self.discretization.finalize(st)
                 if not self.module.arch_parameters():
                     self.module.relaxation = None
             self.finalized = True
-            self._checkpoint("last.safetensors")
+            self._checkpoint("after the final discretization")
         result = SearchResult(self.graph, self.module, st.history, self.editor.log, st)
         model = budget_of(self.module)
         if model is not None and self.finalized:
@@ -499,31 +528,49 @@ class BilevelSearch:
                 self._fail(f"architecture parameter {k!r} is not finite {when} "
                            f"(epoch {epoch + 1})")
 
+    def _check_state(self, when: str) -> None:
+        """Stop the search if any tensor of its state (:func:`search_tensors`) is NaN or
+        inf, naming the first ones and ``when``."""
+        bad = nonfinite_tensors(search_tensors(self))
+        if bad:
+            self._fail(f"the search state holds NaN or inf {when}: {first_names(bad)}")
+
     def _fail(self, message: str):
+        """Stop the search on a numerical fault, saying what is kept: nothing is written
+        (the state at hand may be the fault's), the last finite checkpoint stays."""
         if not self.replicas.main:
-            raise SearchError(f"search stopped: {message}; the main process saves the state")
-        directory = self.config.checkpoint_dir or tempfile.mkdtemp(prefix="supernet-search-")
-        path = os.path.join(directory, "failed.safetensors")
-        try:
-            self._save(path, failed=message)
-            where = f"the state before the failure is saved to {path}"
-        except Exception as exc:  # the error to report is the original one
-            where = f"saving a checkpoint failed too ({exc})"
+            raise SearchError(f"search stopped: {message}; the main process reports what is "
+                              "kept")
         raise SearchError(
-            f"search stopped: {message}; {where}. Lower w_lr / arch_lr, enable grad_clip, or "
-            "check the data and loss for NaN or inf"
+            f"search stopped: {message}. {self._kept_message()}. Lower w_lr / arch_lr, enable "
+            "grad_clip, or check the data and loss for NaN or inf"
         )
+
+    def _kept_message(self) -> str:
+        if self.kept is not None:
+            path, epoch, finalized = self.kept
+            at = "the finalized search" if finalized else f"the end of epoch {epoch}"
+            return (f"The last finite state ({at}) is {path}; rerunning continues from it "
+                    "(BilevelSearch.resume; supernet search resumes it when rerun, with "
+                    "--resume if its settings change)")
+        if self.config.checkpoint_dir:
+            return (f"No finite state is kept: the search wrote no checkpoint into "
+                    f"{self.config.checkpoint_dir} before the fault, so a rerun starts over")
+        return ("No state is kept: checkpoints are off (set checkpoint_dir to keep the last "
+                "finite state of every epoch)")
 
     # ------------------------------------------------------------------ checkpoints
     def _policies(self):
         return [*self.creation, *([self.discretization] if self.discretization else [])]
 
-    def _checkpoint(self, name):
+    def _checkpoint(self, when: str, name: str = "last.safetensors"):
+        """Check the state (:meth:`_check_state`), then write it as checkpoint ``name`` when
+        ``config.checkpoint_dir`` is set; a non-finite state stops the search unsaved."""
+        self._check_state(when)
         if self.config.checkpoint_dir and self.replicas.main:
-            self._save(os.path.join(self.config.checkpoint_dir, name))
-
-    def _save(self, path, failed: str | None = None):
-        save_checkpoint(capture_search(self, failed), path)
+            path = os.path.join(self.config.checkpoint_dir, name)
+            save_checkpoint(capture_search(self), path)
+            self.kept = (path, self.state.epoch, self.finalized)
 
     def _restore(self, ckpt):
         restore_search(self, ckpt)

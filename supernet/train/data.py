@@ -4,7 +4,10 @@ any training starts.
 A data set is a ``torch.utils.data.Dataset`` whose items are ``(x, y)`` (or
 ``(x1, ..., xn, y)`` for a graph with several inputs), or a tuple of tensors ``(X, Y)``.
 Loaders are built here, shuffled by a seeded generator that checkpoints save and restore,
-so that a resumed search sees the same batches as an uninterrupted one.
+so that a resumed search sees the same batches as an uninterrupted one. Tensors given as
+data (a tuple of tensors, a ``TensorDataset``) with NaN or inf in them are refused here,
+before any training; other data sets are read only batch by batch, where a non-finite loss
+stops the run.
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from supernet.distributed import ShardedBatches
 from supernet.errors import ConfigError, SearchError
 from supernet.shapes import infer_channels
+from supernet.train.training import nonfinite_data
 
 __all__ = ["as_dataset", "split", "make_loader", "default_batch_fn", "check_batch",
            "resolve_device", "to_device", "module_device"]
 
 
 def as_dataset(data, what: str = "data") -> Dataset:
-    """``data`` as a map-style Dataset (tuples of tensors become a TensorDataset)."""
+    """``data`` as a map-style Dataset (tuples of tensors become a TensorDataset).
+
+    Raises:
+        SearchError: ``data`` is no data set, its tensors differ in length, or they hold
+            NaN or inf (inputs, or float targets), e.g. ``train data: 3 non-finite input
+            values (NaN or inf) in 2 samples (first: sample 17)``.
+    """
+    if isinstance(data, TensorDataset):
+        _check_finite(data.tensors, what)
+        return data
     if isinstance(data, Dataset):
         return data
     if isinstance(data, (tuple, list)) and data and all(torch.is_tensor(t) for t in data):
@@ -31,6 +44,7 @@ def as_dataset(data, what: str = "data") -> Dataset:
                 f"{what}: tensors of different lengths {[len(t) for t in data]}; give inputs "
                 "and targets one row per sample"
             )
+        _check_finite(data, what)
         return TensorDataset(*data)
     if isinstance(data, DataLoader):
         raise SearchError(
@@ -41,6 +55,17 @@ def as_dataset(data, what: str = "data") -> Dataset:
         f"{what}: expected a torch Dataset or a tuple of tensors (inputs, targets), got "
         f"{type(data).__name__}"
     )
+
+
+def _check_finite(tensors, what: str) -> None:
+    """Refuse data tensors (inputs..., target) with NaN or inf, naming ``what``."""
+    *inputs, target = tensors
+    roles = ["input"] if len(inputs) == 1 else [f"input {i + 1}" for i in range(len(inputs))]
+    found = nonfinite_data([*zip(roles, inputs), ("target", target)] if inputs
+                           else [("input", target)])
+    if found is not None:
+        raise SearchError(f"{what}: {found}; drop or repair those samples (e.g. "
+                          "torch.nan_to_num) first")
 
 
 def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset]:

@@ -6,11 +6,15 @@ weights.
 * :func:`fine_tune` keeps training the module the search left (inherited weights).
 
 Both use SGD with a cosine learning rate (DARTS evaluation settings by default: lr 0.025,
-momentum 0.9, weight decay 3e-4, grad clip 5) and return a :class:`TrainResult`.
+momentum 0.9, weight decay 3e-4, grad clip 5) and return a :class:`TrainResult`. A trained
+module is finite: a non-finite loss, or NaN or inf in the module's weights or buffers at the
+end of an epoch, stops the training with a :class:`~supernet.errors.SearchError` naming
+the epoch, and no module is returned.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -30,7 +34,15 @@ from supernet.train.data import (
     resolve_device,
     to_device,
 )
-from supernet.train.training import Meter, cosine_lr, default_loss, sample_count, top1_correct
+from supernet.train.training import (
+    Meter,
+    cosine_lr,
+    default_loss,
+    first_names,
+    nonfinite_tensors,
+    sample_count,
+    top1_correct,
+)
 
 __all__ = ["retrain", "fine_tune", "train_module", "evaluation_graph", "TrainResult"]
 
@@ -59,7 +71,13 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
                  on_epoch_end: Callable | None = None) -> TrainResult:
     """Train every weight of ``module`` (a module with no gate left) on ``device``
     (``"auto"``: a GPU when there is one; see :func:`~supernet.train.data.resolve_device`);
-    ``on_epoch_end(record)`` sees each epoch's history record."""
+    ``on_epoch_end(record)`` sees each epoch's history record.
+
+    Raises:
+        SearchError: a setting out of range, gates left, NaN or inf in ``module`` before
+            training, a non-finite loss, or NaN or inf in the module at the end of an epoch
+            (checked once per epoch, the message names it and the first tensors).
+    """
     if getattr(module, "arch", None) is not None and len(module.arch):
         raise SearchError(
             f"{module.graph.name}: the module still has {len(module.arch)} gate(s); discretize "
@@ -67,10 +85,11 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
         )
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
                        ("momentum", momentum), ("weight_decay", weight_decay)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-                key == "batch_size" and value < 1):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0 <= value < math.inf) or (key == "batch_size" and value < 1):
             low = 1 if key == "batch_size" else 0
             raise SearchError(f"training setting {key}={value!r}: must be a number >= {low}")
+    _check_module(module, "before training")
     loss_fn = loss_fn or default_loss
     replicas = Replicas.from_env()
     place = replicas.device(resolve_device(device))
@@ -113,6 +132,7 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
             opt.step()
             meter.add(loss.detach(), top1_correct(out, y), sample_count(y))
         replicas.average_buffers(module)
+        _check_module(module, f"at the end of epoch {e + 1}")
         replicas.meter(meter)
         mean_loss, acc = meter.result()
         rec = {"epoch": e + 1, "loss": mean_loss, "acc": acc}
@@ -122,6 +142,16 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
         if on_epoch_end is not None:
             on_epoch_end(rec)
     return TrainResult(module, history)
+
+
+def _check_module(module, when: str) -> None:
+    """A SearchError when a weight or buffer of ``module`` is NaN or inf ``when``."""
+    bad = nonfinite_tensors(module.state_dict())
+    if bad:
+        raise SearchError(
+            f"training stopped: the module holds NaN or inf {when}: {first_names(bad)}; "
+            "no trained module is returned. Lower lr, set grad_clip, or check the data and loss "
+            "for NaN or inf")
 
 
 def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
