@@ -14,6 +14,7 @@ reports validation and test accuracy.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ import yaml
 from supernet import __version__
 from supernet import compile as compile_graph
 from supernet.config import apply_overrides, load_config
-from supernet.data import list_datasets
+from supernet.data import DATASETS, list_datasets
 from supernet.distributed import Replicas
 from supernet.errors import SupernetError
 from supernet.export import export
@@ -37,11 +38,13 @@ from supernet.io import (
     save_weights,
 )
 from supernet.lint import lint
-from supernet.ops import list_ops
+from supernet.ops import OPS, list_ops
+from supernet.registry import import_modules
 from supernet.run import load_data, run_search, train_found, write_report
 from supernet.rundir import RunFiles
 from supernet.search import list_strategies
-from supernet.spaces import list_spaces
+from supernet.search.strategies import STRATEGIES
+from supernet.spaces import SPACES, list_spaces
 
 __all__ = ["main"]
 
@@ -84,7 +87,13 @@ def _run_config(run_dir: str, overrides: list[str]):
                             "stopped before its first epoch ended?); run 'supernet search' again")
     files = RunFiles.open(run_dir)
     files.check("config.yaml"), files.check("architecture.json")
-    return apply_overrides(load_config(path), overrides + [f"out={run_dir}"]), files
+    cfg = apply_overrides(load_config(path), overrides + [f"out={run_dir}"])
+    missing = [m for m in cfg.imports if m not in _IMPORTED]
+    if missing:  # a run directory names modules, but reading it imports none
+        print(f"note: the run imported {missing}; a run directory's config does not import "
+              f"them (importing runs their code): pass --import {' --import '.join(missing)} "
+              "if its data set, space or ops come from them", file=sys.stderr)
+    return cfg, files
 
 
 def _train(args) -> int:
@@ -201,20 +210,45 @@ def _show(args) -> int:
     return 0
 
 
-_LISTS = {"spaces": list_spaces, "strategies": list_strategies, "datasets": list_datasets,
-          "ops": list_ops}
+_LISTS = {"spaces": (list_spaces, SPACES), "strategies": (list_strategies, STRATEGIES),
+          "datasets": (list_datasets, DATASETS), "ops": (list_ops, OPS)}
+
+
+def _describe(entry) -> str:
+    """The first line of an entry's docstring (an op's ``doc``, a space's builder)."""
+    doc = getattr(entry, "doc", None) or inspect.getdoc(getattr(entry, "build", entry)) or ""
+    line = doc.strip().split("\n")[0].replace("``", "")
+    if line.endswith((",", ";", ":")):  # a sentence that goes on: up to its first clause
+        line = line[:-1] + " ..."
+    return line if len(line) <= 100 else line[:97] + "..."
 
 
 def _list(args) -> int:
-    print("\n".join(_LISTS[args.what](args.filter)))
+    lister, registry = _LISTS[args.what]
+    names = lister(args.filter)
+    if args.names:
+        print("\n".join(names))
+        return 0
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        print(f"{name:{width}}  {_describe(registry.resolve(name))}".rstrip())
     return 0
 
 
+_IMPORTED: set = set()  # the modules --import named in this process
+
+
 def main(argv: list[str] | None = None) -> int:
+    plugin = argparse.ArgumentParser(add_help=False)
+    plugin.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                        help="import a module (a dotted name, or a .py file) that registers "
+                             "data sets, spaces, ops, relaxations or strategies; repeatable. "
+                             "Installed packages register theirs through the entry-point "
+                             "group 'supernet.plugins'")
     parser = argparse.ArgumentParser(prog="supernet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
-    s = sub.add_parser("search", help="search, train what was found, report")
+    s = sub.add_parser("search", help="search, train what was found, report", parents=[plugin])
     s.add_argument("--config", help="YAML or JSON run config (default: the packaged one)")
     s.add_argument("--out", help="run directory (default: the config's 'out')")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -225,28 +259,31 @@ def main(argv: list[str] | None = None) -> int:
                    help="start over in an OUT that holds a finished run (its results are "
                         "replaced) or other files")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
-    t = sub.add_parser("train", help="train the architecture of a run again")
+    t = sub.add_parser("train", help="train the architecture of a run again", parents=[plugin])
     t.add_argument("--run", required=True, help="a directory written by 'supernet search'")
     t.add_argument("--mode", choices=["retrain", "finetune"])
     t.add_argument("--to", metavar="NAME",
                    help="the folder of the run directory for the results (default: "
                         "trained-MODE, then trained-MODE-2, ...; never the search's own)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE")
-    e = sub.add_parser("export", help="standalone network, TorchScript, torch.export, ONNX")
+    e = sub.add_parser("export", help="standalone network, TorchScript, torch.export, ONNX",
+                       parents=[plugin])
     e.add_argument("--run", required=True)
     e.add_argument("--to", help="output directory (default: RUN/export)")
     e.add_argument("--weights", default="trained", metavar="trained|search|FOLDER",
                    help="the weights after the run's final training (weights.safetensors, "
                         "the default), as the search left them (search_weights.safetensors), "
                         "or of a folder that 'supernet train' wrote (e.g. trained-finetune)")
-    sh = sub.add_parser("show", help="print a graph file, lint it")
+    sh = sub.add_parser("show", help="print a graph file, lint it", parents=[plugin])
     sh.add_argument("file", help="a graph file (.json / .graphml) or a run directory")
     sh.add_argument("--draw", metavar="DIR",
                     help="draw the graph and each of its cells as pictures into DIR")
-    ls = sub.add_parser("list", help="list registered names")
+    ls = sub.add_parser("list", help="list registered names", parents=[plugin])
     ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops"])
     ls.add_argument("--filter", metavar="GLOB",
                     help="only names matching this shell-style glob, e.g. 'darts*'")
+    ls.add_argument("--names", action="store_true",
+                    help="the names alone, one per line (without their descriptions)")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     command = args.command or "search"
@@ -256,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "version":
             print(__version__)
             return 0
+        names = getattr(args, "imports", None) or []
+        import_modules(names, "--import")
+        _IMPORTED.update(names)
         return {"search": _search, "train": _train, "export": _export, "show": _show,
                 "list": _list}[command](args)
     except SupernetError as exc:

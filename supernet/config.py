@@ -145,6 +145,9 @@ class RunConfig:
     ``pictures``: draw the found cells and the architecture weights over the epochs.
     ``tensorboard``: log losses, accuracies and architecture weights for TensorBoard (needs
     the ``tensorboard`` package: ``pip install supernet[tensorboard]``).
+    ``imports``: modules (dotted names, or ``.py`` files) imported before the run, which
+    register the data sets, spaces, ops, relaxations or strategies the config names
+    (:func:`supernet.registry.import_modules`; importing runs their code).
     """
 
     space: Named = field(default_factory=lambda: Named("darts1d"))
@@ -158,6 +161,7 @@ class RunConfig:
     device: str = "auto"
     pictures: bool = True
     tensorboard: bool = False
+    imports: list = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict, base: "RunConfig | None" = None,
@@ -282,6 +286,10 @@ _CHOICES = {"train.mode": ("retrain", "finetune", "none"), "train.split": ("trai
 def _check_values(cfg: "RunConfig") -> None:
     """Budgets and choices out of range fail here, before any data is loaded or any epoch
     runs (a negative ``train.lr`` would otherwise stop the run only after the search)."""
+    if not isinstance(cfg.imports, list) or not all(isinstance(m, str) and m
+                                                    for m in cfg.imports):
+        raise ConfigError(f"config key 'imports' is a list of module names or .py files "
+                          f"(e.g. imports: [my_pkg.my_ops]), got {cfg.imports!r}")
     for key, (low, open_low, high) in _RANGES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)

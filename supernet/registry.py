@@ -31,13 +31,19 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import importlib.metadata
+import importlib.util
+import os
+import sys
+import traceback
+import types
 import warnings
 from typing import Callable, Generic, Iterator, TypeVar
 
-from supernet.errors import DuplicateNameError, UnknownNameError
+from supernet.errors import ConfigError, DuplicateNameError, UnknownNameError
 
-__all__ = ["Registry", "decorator"]
+__all__ = ["PLUGINS", "Registry", "decorator", "import_modules", "load_plugins"]
 
 T = TypeVar("T")
 
@@ -60,7 +66,8 @@ class Registry(Generic[T]):
             imported the first time a name is missing or the names are listed, so an
             installed package extends the registry without being imported by hand. A
             module that fails to import is skipped with a warning, and the error of an
-            unknown name says which one failed.
+            unknown name says which one failed. Every registry also loads the group
+            ``supernet.plugins`` (:data:`PLUGINS`), whose modules may register anything.
     """
 
     def __init__(self, kind: str, hint: str = "", entry_points: str | None = None):
@@ -68,7 +75,7 @@ class Registry(Generic[T]):
         self.hint = hint
         self.entry_points = entry_points
         self._entries: dict[str, T] = {}
-        self._plugins_loaded = entry_points is None
+        self._plugins_loaded = False
         self._plugin_errors: list[str] = []
 
     # ------------------------------------------------------------------ writing
@@ -178,7 +185,9 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return False
         self._plugins_loaded = True
-        for ep in importlib.metadata.entry_points(group=self.entry_points):
+        self._plugin_errors += load_plugins()
+        for ep in (importlib.metadata.entry_points(group=self.entry_points)
+                   if self.entry_points else ()):
             try:
                 ep.load()
             except Exception as exc:  # a broken package must not hide the others
@@ -190,6 +199,34 @@ class Registry(Generic[T]):
                     stacklevel=3,
                 )
         return True
+
+
+#: The entry-point group of installed packages that extend supernet: each entry point names
+#: a module (imported) or a callable (called once), which registers data sets, spaces, ops,
+#: relaxations, strategies... Declared in a package's ``pyproject.toml`` as
+#: ``[project.entry-points."supernet.plugins"] my_pkg = "my_pkg.supernet_plugin"``.
+PLUGINS = "supernet.plugins"
+_PLUGINS_DONE: list[str] | None = None
+
+
+def load_plugins() -> list[str]:
+    """Load the installed plugins (:data:`PLUGINS`) once per process; returns the errors of
+    those that failed (each also warned about), so that a broken package hides no other."""
+    global _PLUGINS_DONE
+    if _PLUGINS_DONE is not None:
+        return list(_PLUGINS_DONE)
+    _PLUGINS_DONE = []
+    for ep in importlib.metadata.entry_points(group=PLUGINS):
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, types.ModuleType):
+                obj()
+        except Exception as exc:  # a broken package must not hide the others
+            error = f"{ep.name} = {ep.value}: {exc!r}"
+            _PLUGINS_DONE.append(error)
+            warnings.warn(f"plugin {error}; what it registers is missing until the package "
+                          "that declares it is fixed or uninstalled", stacklevel=3)
+    return list(_PLUGINS_DONE)
 
 
 def decorator(registry: Registry, transform: Callable | None = None):
@@ -205,3 +242,62 @@ def decorator(registry: Registry, transform: Callable | None = None):
         return wrap
 
     return register
+
+
+def import_modules(names, where: str) -> list:
+    """Import the user modules ``names`` (dotted module names, or paths of ``.py`` files)
+    that register data sets, spaces, ops, relaxations or strategies; ``where`` names what
+    gave them (``"--import"``, ``"config key 'imports'"``) for errors. A module name is
+    looked up on ``sys.path`` and then in the current directory. Importing runs the
+    module's code: name only modules you trust.
+
+    Raises:
+        ConfigError: a module that is not found (with where it was looked for), or whose
+            import failed (its exception, and the file and line it came from).
+    """
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n
+                                                       for n in names):
+        raise ConfigError(f"{where}: a list of module names or .py files, got {names!r}")
+    modules = []
+    for name in names:
+        try:
+            if name.endswith(".py") or os.sep in name or "/" in name:
+                path = os.path.abspath(name)
+                if not os.path.isfile(path):
+                    raise ConfigError(f"{where}: no file {name!r} (looked for {path})")
+                mod_name = os.path.splitext(os.path.basename(path))[0]
+                if mod_name in sys.modules and getattr(sys.modules[mod_name], "__file__",
+                                                       None) == path:
+                    modules.append(sys.modules[mod_name])
+                    continue
+                spec = importlib.util.spec_from_file_location(mod_name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[mod_name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(mod_name, None)
+                    raise
+            else:
+                if os.getcwd() not in sys.path and "" not in sys.path:
+                    sys.path.append(os.getcwd())  # as `python -m` finds the user's modules
+                module = importlib.import_module(name)
+            modules.append(module)
+        except ConfigError:
+            raise
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                raise ConfigError(
+                    f"{where}: no module {name!r} (looked on sys.path and in "
+                    f"{os.getcwd()}); install the package, or give the path of its .py file"
+                ) from None
+            raise ConfigError(f"{where}: importing {name!r} failed: it imports {exc.name!r}, "
+                              "which is not installed") from None
+        except Exception as exc:  # the user's module raised: say what and where
+            frames = traceback.extract_tb(exc.__traceback__)
+            at = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+            raise ConfigError(f"{where}: importing {name!r} failed: "
+                              f"{type(exc).__name__}: {exc}{at}") from None
+    return modules

@@ -39,6 +39,7 @@ from supernet.data.graphs import whole_graph_batch, whole_graph_splits
 from supernet.distributed import Replicas
 from supernet.errors import ConfigError, GraphError, SerializationError
 from supernet.io import atomic_write, remove_partial_writes, save_graph, save_weights, write_graphml
+from supernet.registry import import_modules
 from supernet.rundir import MANIFEST, RunFiles, check_identity, run_identity
 from supernet.search import BilevelSearch, SearchConfig, create_strategy
 from supernet.search.checkpoint import load_checkpoint
@@ -78,6 +79,7 @@ def prepare(cfg: RunConfig):
     A strategy that builds its own networks (``strategy.build_space``, P-DARTS) is given
     the space name and these options and returns the graph to search."""
 
+    import_modules(cfg.imports, "config key 'imports'")  # what registers the names below
     data = load_data(cfg)
     options = dict(cfg.space.options)
     params = inspect.signature(space_entry(cfg.space.name)).parameters

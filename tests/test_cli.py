@@ -88,17 +88,22 @@ def test_show_train_export_and_list(run_dir, capsys):
 
 def test_list_filters_names_with_a_glob(capsys):
     assert main(["list", "spaces", "--filter", "darts*"]) == 0
+    lines = capsys.readouterr().out.splitlines()  # each name with its one-line description
+    assert any(line.startswith("darts1d ") and "MNIST-1D" in line for line in lines)
+    assert main(["list", "strategies", "--filter", "gdas"]) == 0
+    assert "one Gumbel-max sampled path per step" in capsys.readouterr().out
+    assert main(["list", "spaces", "--filter", "darts*", "--names"]) == 0
     names = capsys.readouterr().out.split()
     assert {"darts", "darts1d"} <= set(names) and all(n.startswith("darts") for n in names)
     assert "nasbench201" not in names
-    assert main(["list", "datasets", "--filter", "*_*"]) == 0
+    assert main(["list", "datasets", "--filter", "*_*", "--names"]) == 0
     assert capsys.readouterr().out.split() == ["ba_shapes"]
-    assert main(["list", "strategies", "--filter", "*darts*"]) == 0
+    assert main(["list", "strategies", "--filter", "*darts*", "--names"]) == 0
     names = capsys.readouterr().out.split()
     assert names and all("darts" in n for n in names)
     assert main(["list", "ops", "--filter", "sep_conv_3x3"]) == 0
     assert "sep_conv_3x3" in capsys.readouterr().out.split()
-    assert main(["list", "datasets"]) == 0  # without a filter: every name
+    assert main(["list", "datasets", "--names"]) == 0  # without a filter: every name
     assert capsys.readouterr().out.split() == ["ba_shapes", "digits", "mnist1d"]
 
 

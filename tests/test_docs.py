@@ -27,3 +27,44 @@ def test_code_blocks_run(page, capsys):
             exec(compile(block, f"{page}[block {k}]", "exec"), namespace)
         except Exception as exc:  # name the block that failed
             raise AssertionError(f"{page}, python block {k} failed: {exc!r}\n{block}") from exc
+
+
+def test_the_command_line_tutorial_runs_as_written(tmp_path):
+    """docs/tutorial_cli.md: its files saved, its commands run in order in a fresh folder;
+    an output line under a command is looked for in what it prints (``...`` matches
+    anything), and a ``supernet: error:`` line means the command must fail with it."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    text = (DOCS / "tutorial_cli.md").read_text()
+    steps = re.findall(r"^```(\w+)(?: file=(\S+))?\n(.*?)^```", text, flags=re.S | re.M)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    files = commands = 0
+    for lang, name, body in steps:
+        if name:
+            (tmp_path / name).write_text(body)
+            files += 1
+        if lang != "console":
+            continue
+        runs, expected = [], {}
+        for line in body.splitlines():
+            if line.startswith("$ "):
+                runs.append(line[2:])
+            elif line.strip():
+                expected.setdefault(len(runs) - 1, []).append(line)
+        for i, command in enumerate(runs):
+            argv = shlex.split(command)
+            assert argv[0] == "supernet", command
+            proc = subprocess.run([sys.executable, "-m", "supernet", *argv[1:]], cwd=tmp_path,
+                                  env=env, capture_output=True, text=True, timeout=300)
+            commands += 1
+            want = expected.get(i, [])
+            fails = any(w.startswith("supernet: error:") for w in want)
+            assert (proc.returncode == 2) if fails else (proc.returncode == 0), \
+                f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            for w in want:
+                pattern = ".*".join(re.escape(part) for part in w.split("..."))
+                assert re.search(pattern, proc.stdout + proc.stderr), (command, w, proc.stderr)
+    assert files >= 2 and commands >= 6

@@ -21,8 +21,8 @@ from typing import Callable
 
 import networkx as nx
 
-from supernet.errors import GraphError, LintError, SupernetError, UnknownNameError
-from supernet.ops.registry import resolve_op
+from supernet.errors import GraphError, LintError, SupernetError, UnknownNameError, did_you_mean
+from supernet.ops.registry import OPS, resolve_op
 from supernet.registry import Registry
 from supernet.schema import MERGES, is_symbol
 from supernet.shapes import infer_channels, infer_strides
@@ -173,10 +173,12 @@ def _layer(graph, bind=None) -> list[str]:
         if len(specs) == len(ops):
             accepted = set().union(*(s.params for s in specs))
             for k in e.get("args", {}):
-                if k not in accepted:
+                # an argument of a candidate that a search removed stays on the edge (an op
+                # added back takes it again); one that no op takes at all is a mistake
+                if k not in accepted and k not in _op_params():
                     problems.append(
                         f"{name}: edge {u}->{v}: no candidate op takes argument {k!r} "
-                        f"(they take {sorted(accepted)})"
+                        f"(they take {sorted(accepted)}){did_you_mean(k, accepted)}"
                     )
     if problems:
         return problems
@@ -227,3 +229,8 @@ def _has_free_symbols(graph, bind) -> bool:
     return any(free(d) for _, d in g.nodes(data=True)) or any(
         free(d) for _, _, d in g.edges(data=True)
     )
+
+
+def _op_params() -> set:
+    """Every argument some registered op takes."""
+    return set().union(*(spec.params for _, spec in OPS.items()))

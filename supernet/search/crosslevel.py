@@ -465,6 +465,7 @@ def _relaxation(module) -> WidthGates:
 def _crosslevel(base="softmax", fractions=DEFAULT_FRACTIONS, calls=None, symbol: str = "C",
                 divisor: int = 2, cost_weight: float = 0.0, cost_target: float | None = None,
                 metric: str = "macs", input_shape=None):
+    """Ops and widths searched in one loop: candidates and width fractions per cell."""
     fractions = check_fractions(fractions, "strategy.fractions")
     relax = WidthGates(build_part(RELAXATIONS, base, "strategy.base"), cost_weight,
                        cost_target, metric, input_shape)

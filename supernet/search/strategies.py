@@ -361,16 +361,19 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
 
 @register_strategy("darts")
 def _darts():
+    """DARTS (Liu et al., ICLR 2019), first order: softmax over candidates, argmax."""
     return Strategy("darts", Softmax(), ArgmaxDiscretization())
 
 
 @register_strategy("darts2")
 def _darts2():
+    """DARTS, second order: the architecture gradient through an unrolled step."""
     return Strategy("darts2", Softmax(), ArgmaxDiscretization(), config={"second_order": True})
 
 
 @register_strategy("pcdarts")
 def _pcdarts(k: int = 4, edge_norm: bool = True):
+    """PC-DARTS (Xu et al., ICLR 2020): 1/k of the channels, edge normalization."""
     # PC-DARTS (CIFAR-10): batch 256, weight lr 0.1 cosine to 0, arch lr 6e-4, 15 warm-up
     # epochs (architecture frozen)
     return Strategy("pcdarts", PartialChannels(k, edge_norm), ArgmaxDiscretization(),
@@ -381,22 +384,26 @@ def _pcdarts(k: int = 4, edge_norm: bool = True):
 
 @register_strategy("fairdarts")
 def _fairdarts(w01: float = 10.0):
+    """FairDARTS (Chu et al., ECCV 2020): sigmoid gates and the zero-one loss."""
     # DARTS' loop settings and discretization (no 0.85 threshold): see relaxations/sigmoid.py
     return Strategy("fairdarts", Sigmoid(w01), ArgmaxDiscretization())
 
 
 @register_strategy("snas")
 def _snas(tau0: float = 1.0, tau_min: float = 0.33):
+    """SNAS (Xie et al., ICLR 2019): Gumbel-softmax samples, annealed."""
     return Strategy("snas", GumbelSoftmax(tau0, tau_min), ArgmaxDiscretization())
 
 
 @register_strategy("gdas")
 def _gdas(tau_max: float = 10.0, tau_min: float = 0.1):
+    """GDAS (Dong and Yang, CVPR 2019): one Gumbel-max sampled path per step."""
     return Strategy("gdas", GumbelMax(tau_max, tau_min), ArgmaxDiscretization())
 
 
 @register_strategy("proxyless")
 def _proxyless(cost=None, cost_weight: float = 0.0, metric: str = "flops"):
+    """ProxylessNAS (Cai et al., ICLR 2019): binary gates, two paths, a cost loss."""
     # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999), no decay
     return Strategy("proxyless", BinaryGates(cost, cost_weight, metric), ArgmaxDiscretization(),
                     config={"arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0},
@@ -407,6 +414,7 @@ def _proxyless(cost=None, cost_weight: float = 0.0, metric: str = "flops"):
 def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
           mutation_prob: float = 0.1, bn_batches: int = 20, val_batches: int | None = None,
           constraint=None, seed: int = 0):
+    """SPOS (Guo et al., ECCV 2020): uniform single paths, then an evolutionary search."""
     return Strategy("spos", UniformPath(seed),
                     EvolutionDiscretization(population, iterations, topk, mutation_prob,
                                             bn_batches, val_batches, constraint, seed),

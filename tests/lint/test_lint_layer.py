@@ -59,6 +59,15 @@ def test_argument_no_candidate_takes():
     assert "edge a->b: no candidate op takes argument 'dilaton'" in problems(g)
 
 
+def test_an_argument_of_a_removed_candidate_stays_allowed():
+    # a search that keeps only an op without `dim` leaves the argument on the edge, for a
+    # candidate that may be added back: not a mistake (a name no op takes still is one)
+    g = base()
+    g.edge("a", "b")["args"]["dim"] = 2
+    g.set_ops("a", "b", ["identity"])
+    sn.lint(g)
+
+
 def test_channel_mismatch_names_the_edges():
     g = base()
     g.add_node("c", channels=4)

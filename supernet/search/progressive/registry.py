@@ -117,6 +117,7 @@ def register_strategies(register_strategy, Strategy) -> None:
     @register_strategy("pdarts")
     def _pdarts(space: str | None = None, space_kwargs: dict | None = None, stages=None,
                 max_skip: int | None = 2, seed: int = 0):
+        """P-DARTS (Chen et al., ICCV 2019): deeper stages, candidates pruned, skips capped."""
         policy = pdarts_from_options(space, space_kwargs, stages, max_skip, seed)
         # the stages fix the epochs; the space is rebuilt deeper at each stage
         return Strategy("pdarts", policy.relaxation, policy, [],
@@ -136,6 +137,9 @@ def register_strategies(register_strategy, Strategy) -> None:
                                     "w_lr_min": 0.001, "arch_lr": 3e-4,
                                     "arch_weight_decay": 1e-3}, levels=("layer",))
 
+        build.__doc__ = (f"SGAS (Li et al., CVPR 2020), criterion {criterion}: greedy edge "
+                         "decisions by " + ("importance x certainty" if criterion == 1 else
+                                            "importance x certainty x stability") + ".")
         return build
 
     register_strategy("sgas")(_sgas(1))
@@ -145,7 +149,7 @@ def register_strategies(register_strategy, Strategy) -> None:
     @register_strategy("darts_pt")
     def _darts_pt(start: int = 50, interval: int = 5, order: str = "random", seed: int = 0,
                   batch_stats: bool = True):
-
+        """DARTS-PT (Wang et al., ICLR 2021): ops chosen by the accuracy their removal costs."""
         policy = DartsPT(start, interval, order=order, seed=seed, batch_stats=batch_stats)
         return Strategy("darts_pt", Softmax(), policy, [],
                         config={"epochs": start + interval * 16 + 1, "batch_size": 64,
@@ -157,7 +161,7 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
     @register_strategy("progressive_gates")
     def _progressive_gates(warmup: int | None = None, interval: int = 1,
                            decisions: int | None = None):
-
+        """Unit levels: the most certain keep/drop gates decided, a group at a time."""
         return Strategy("progressive_gates", Softmax(),
                         ProgressiveGates(warmup, interval, decisions),
                         levels=("channel", "neuron"))
@@ -166,6 +170,7 @@ def _register_unit_strategies(register_strategy, Strategy) -> None:
     def _gradual_magnitude(sparsity: float = 0.9, initial: float = 0.0, start: int = 0,
                            interval: int = 1, steps: int | None = None, scope: str = "layer",
                            edges=None):
+        """Gradual magnitude pruning (Zhu and Gupta, 2017) on a cubic schedule."""
         policy = GradualMagnitude(sparsity, initial, start, interval, steps, scope, edges)
         return Strategy("gradual_magnitude", None, policy, config={"arch_update": False},
                         prepare=ungate_all, levels=("channel", "neuron"))
@@ -182,6 +187,7 @@ def _register_unit_family(register_strategy, Strategy) -> None:
 
     @register_strategy("unit_pdarts")
     def _unit_pdarts(stages=3, warmup: float = 0.4):
+        """P-DARTS at the unit levels: units pruned in stages to the target size."""
         return Strategy("unit_pdarts", Softmax(), UnitPDARTS(0.5, stages, warmup), levels=levels)
 
     def _unit_sgas(criterion):
@@ -191,6 +197,8 @@ def _register_unit_family(register_strategy, Strategy) -> None:
             return Strategy("unit_sgas" if criterion == 1 else "unit_sgas2", Softmax(), policy,
                             levels=levels)
 
+        build.__doc__ = (f"SGAS at the unit levels, criterion {criterion}: greedy decisions "
+                         "of unit groups, to the target size.")
         return build
 
     register_strategy("unit_sgas")(_unit_sgas(1))
@@ -199,16 +207,19 @@ def _register_unit_family(register_strategy, Strategy) -> None:
     @register_strategy("unit_darts_pt")
     def _unit_darts_pt(tune: int = 1, order: str = "random", seed: int = 0,
                        max_batches: int | None = None):
+        """DARTS-PT at the unit levels: units removed by what their removal costs."""
         policy = UnitDartsPT(0.5, tune, order, seed, max_batches)
         return Strategy("unit_darts_pt", Softmax(), policy, levels=levels)
 
     @register_strategy("unit_pcdarts")
     def _unit_pcdarts(k: int = 4, edge_norm: bool = True):
+        """PC-DARTS at the unit levels: 1/k of the units through each gated group."""
         return Strategy("unit_pcdarts", PartialUnits(k, edge_norm), KeepToTarget(0.5),
                         levels=levels)
 
     @register_strategy("unit_proxyless")
     def _unit_proxyless(cost_weight: float = 0.0, metric: str = "params"):
+        """ProxylessNAS at the unit levels: binary keep/drop gates, a cost loss."""
         # ProxylessNAS: Adam on the binary-gate logits with lr 1e-3, betas (0, 0.999); the
         # cost loss counts the target's metric when the search has a target
         return Strategy("unit_proxyless", BinaryUnitGates(cost_weight, metric),
