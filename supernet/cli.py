@@ -2,7 +2,7 @@
 
     supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume] [--force]
     supernet train  --run DIR [--mode retrain|finetune] [--to NAME] [--set train.epochs=50 ...]
-    supernet export --run DIR [--to DIR] [--weights trained|search|FOLDER]
+    supernet export --run DIR [--to DIR] [--formats LIST] [--weights trained|search|FOLDER]
     supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml) or a run directory
     supernet list   spaces|strategies|datasets|ops
 
@@ -18,6 +18,7 @@ import inspect
 import json
 import os
 import sys
+import warnings
 
 import yaml
 
@@ -43,6 +44,7 @@ from supernet.registry import import_modules
 from supernet.run import load_data, run_search, train_found, write_report
 from supernet.rundir import RunFiles
 from supernet.search import list_strategies
+from supernet.search.loop import SearchWarning
 from supernet.search.strategies import STRATEGIES
 from supernet.spaces import SPACES, list_spaces
 
@@ -61,7 +63,10 @@ def _config(args):
 
 def _search(args) -> int:
     cfg = _config(args)
-    report = run_search(cfg, resume=args.resume, force=args.force)
+    epochs = "none" if args.quiet else ("verbose" if args.verbose else "lines")
+    with warnings.catch_warnings():  # the run logs each warning itself, and reports it
+        warnings.simplefilter("ignore", SearchWarning)
+        report = run_search(cfg, resume=args.resume, force=args.force, epochs=epochs)
     if Replicas().main:
         print(open(os.path.join(cfg.out, "report.md")).read(), end="")
         print(f"results in {os.path.abspath(cfg.out)}")
@@ -173,16 +178,44 @@ def _export(args) -> int:
     data = load_data(cfg)
     to = args.to or os.path.join(args.run, "export")
     remove_partial_writes(to)  # what a killed export left behind
+    asked = _formats(args.formats)
     if "edge_index" in data.info:
         # a GNN reads its graph as context (edge_index), which the traced and exported
         # forms do not take: the graph, its text form and the weights are written
+        if args.formats != "all" and asked:
+            raise SupernetError(f"{args.run}: a graph network exports its graph and weights "
+                                f"only; {sorted(asked)} take no graph as input")
         paths = export(graph, module.eval(), to, None, torchscript=False)
-        print("a graph network: TorchScript, torch.export and ONNX are not written")
+        skipped = {k: "a graph network reads its graph (edge_index) as input, which this "
+                      "format does not take" for k in _FORMATS}
     else:
-        paths = export(graph, module.eval(), to, (data.test[0][:2],))
+        onnx = ("onnx" in asked) if args.formats != "all" else None
+        paths = export(graph, module.eval(), to, (data.test[0][:2],),
+                       torchscript="torchscript" in asked, program="program" in asked,
+                       onnx=onnx)
+        with open(os.path.join(to, "export.json")) as f:
+            skipped = json.load(f).get("skipped", {})
     for kind, path in paths.items():
         print(f"{kind:12s} {path}")
+    for kind, why in skipped.items():
+        print(f"{kind:12s} not written: {why}")
     return 0
+
+
+_FORMATS = ("torchscript", "program", "onnx")
+
+
+def _formats(text: str) -> set:
+    """The formats ``--formats`` asks for besides the graph and weights (always written)."""
+    if text == "all":
+        return set(_FORMATS)
+    asked = {f.strip() for f in text.split(",") if f.strip()}
+    unknown = sorted(asked - set(_FORMATS) - {"none"})
+    if unknown:
+        raise SupernetError(f"--formats: unknown format(s) {unknown}; choose from "
+                            f"{list(_FORMATS)}, 'all' or 'none' (the graph and weights are "
+                            "always written)")
+    return asked - {"none"}
 
 
 def _show(args) -> int:
@@ -258,7 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--force", action="store_true",
                    help="start over in an OUT that holds a finished run (its results are "
                         "replaced) or other files")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no line per epoch: the report alone")
+    s.add_argument("--verbose", action="store_true",
+                   help="also every gate's candidate weights after each epoch")
     t = sub.add_parser("train", help="train the architecture of a run again", parents=[plugin])
     t.add_argument("--run", required=True, help="a directory written by 'supernet search'")
     t.add_argument("--mode", choices=["retrain", "finetune"])
@@ -270,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
                        parents=[plugin])
     e.add_argument("--run", required=True)
     e.add_argument("--to", help="output directory (default: RUN/export)")
+    e.add_argument("--formats", default="all", metavar="LIST",
+                   help="comma-separated: torchscript, program (torch.export), onnx; 'all' "
+                        "(the default: ONNX when its packages are installed) or 'none'; the "
+                        "graph and the weights are always written. A format asked for by "
+                        "name is written or the command fails saying why")
     e.add_argument("--weights", default="trained", metavar="trained|search|FOLDER",
                    help="the weights after the run's final training (weights.safetensors, "
                         "the default), as the search left them (search_weights.safetensors), "

@@ -118,11 +118,16 @@ def export(graph, module, directory: str, example_inputs=None, *, torchscript: b
         buf = _io.BytesIO()
         torch.export.save(_program(net, tuple(example_inputs)), buf)
         atomic_write(paths["program"], buf.getvalue())
+    skipped = {}
     if onnx is None:
         onnx = example_inputs is not None and _has_onnxscript()
+        if example_inputs is not None and not onnx:
+            skipped["onnx"] = ONNX_MISSING
     if onnx:
         if example_inputs is None:
             raise SerializationError("ONNX export needs example_inputs=(tensor, ...)")
+        if not _has_onnxscript():
+            raise SerializationError(f"ONNX export: {ONNX_MISSING}")
         paths["onnx"] = os.path.join(directory, "model.onnx")
         _export_onnx(net, example_inputs, paths["onnx"], opset)
     manifest = {
@@ -136,6 +141,7 @@ def export(graph, module, directory: str, example_inputs=None, *, torchscript: b
         "sha256": {k: file_sha256(v)[0] for k, v in paths.items()},
         "torchscript": how,
         "text": text,
+        "skipped": skipped,  # formats not written, and why
     }
     atomic_write(os.path.join(directory, "export.json"), json.dumps(manifest, indent=1).encode())
     return paths
@@ -152,8 +158,14 @@ def _program(net, inputs):
             return torch.export.export(net, inputs)
 
 
+#: Why ONNX is not written without its packages, and how to get them.
+ONNX_MISSING = ('needs the packages onnx and onnxscript, which the base install leaves out: '
+                'pip install "supernet[export]"')
+
+
 def _has_onnxscript() -> bool:
     try:
+        import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
         return False

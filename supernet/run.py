@@ -27,6 +27,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import sys
 import time
 
 import torch
@@ -44,6 +45,7 @@ from supernet.rundir import MANIFEST, RunFiles, check_identity, run_identity
 from supernet.search import BilevelSearch, SearchConfig, create_strategy
 from supernet.search.checkpoint import load_checkpoint
 from supernet.search.loop import merge_config
+from supernet.search.watch import EpochLog, train_line
 from supernet.spaces import create_space, encode, space_entry
 from supernet.train.retrain import accuracy, fine_tune, retrain
 
@@ -137,7 +139,8 @@ def search_settings(cfg: RunConfig, strategy) -> dict:
     library.update({k: v for k, v in cfg.strategy.options.items()
                     if k in keys and f"strategy.{k}" not in cfg.given})
     strategy.check_config(user, "search.")
-    run = {"seed": cfg.seed, "progress": cfg.progress,
+    # bars only on a terminal: in a log file they are carriage-return noise
+    run = {"seed": cfg.seed, "progress": cfg.progress and sys.stderr.isatty(),
            "steps_per_epoch": cfg.search.max_steps_per_epoch,
            "checkpoint_dir": os.path.join(cfg.out, "checkpoints"), "device": cfg.device}
     return {**library, **strategy.config, **user, **run}
@@ -158,8 +161,13 @@ def effective_config(cfg: RunConfig, settings) -> dict:
     return out
 
 
-def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = False) -> dict:
+def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = False,
+               epochs: str = "lines") -> dict:
     """Search, keep the result, train it as ``cfg.train`` says; returns the report.
+
+    Every epoch of the search and of the final training is logged as one line
+    (:class:`~supernet.search.watch.EpochLog`; ``epochs``: ``"lines"``, ``"verbose"`` (with
+    every gate's candidate weights) or ``"none"``); the same figures go to the history.
 
     ``cfg.out`` must be new, empty, or a run directory: an unfinished run there continues
     (same config) and a finished one is kept unless ``force`` (start over, replacing its
@@ -192,17 +200,17 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = Fa
     t0 = time.perf_counter()
     splits, batch_fn = run_splits(data)
     resuming = resume and os.path.exists(ckpt)
+    watch = EpochLog(log if epochs != "none" else None, verbose=epochs == "verbose")
+    callbacks = [watch] + (board.search_callbacks() if board else [])
     if resuming:
         # a checkpoint copied in from another run would continue under this run's config
         check_identity(load_checkpoint(ckpt).get("run"), identity, ckpt)
         log(f"resuming from {ckpt}")
         search = BilevelSearch.resume(ckpt, splits["train"], splits["val"], strategy=strategy,
-                                      config=settings, batch_fn=batch_fn,
-                                      callbacks=board.search_callbacks() if board else None)
+                                      config=settings, batch_fn=batch_fn, callbacks=callbacks)
     else:
         search = BilevelSearch(graph, splits["train"], splits["val"], strategy=strategy,
-                               config=settings, batch_fn=batch_fn,
-                               callbacks=board.search_callbacks() if board else None)
+                               config=settings, batch_fn=batch_fn, callbacks=callbacks)
     search.run_identity = identity  # the checkpoints say which run wrote them
     files = RunFiles(cfg.out, identity)
 
@@ -232,7 +240,6 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = Fa
     text = _text_form(found)
     if text is not None:
         keep("genotype.txt", lambda p: atomic_write(p, (text + "\n").encode()))
-        log(f"found: {text}")
     keep("search_weights.safetensors", lambda p: save_weights(result.module, p))
     keep("edits.json", result.log.save)
 
@@ -252,8 +259,14 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = Fa
     if cfg.pictures and main:
         files.add(*(os.path.relpath(p, cfg.out)
                     for p in _pictures(cfg.out, found, result.history, log)))
-    train_report, train_history, module = train_found(
-        cfg, found, result.module, data, log, on_epoch_end=board.train_epoch if board else None)
+    def train_epoch(record):
+        if epochs != "none":
+            log(train_line(record, cfg.train.epochs))
+        if board is not None:
+            board.train_epoch(record)
+
+    train_report, train_history, module = train_found(cfg, found, result.module, data, log,
+                                                      on_epoch_end=train_epoch)
     if board is not None:
         board.close()
     report.update(train_report)
@@ -263,6 +276,12 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = Fa
     report["parameters"] = weight_count(module or result.module)
     keep("history.json", lambda p: atomic_write(
         p, json.dumps(history, indent=1, default=float).encode()))
+    if cfg.pictures and main:
+        from supernet.viz import plot_curves  # lazy: matplotlib, only with pictures on
+
+        curves = plot_curves(history, os.path.join(cfg.out, "pictures", "curves.png"))
+        if curves is not None:
+            files.add(os.path.relpath(curves, cfg.out))
     if main and os.path.exists(ckpt):
         files.add(os.path.relpath(ckpt, cfg.out))
     write(write_report, cfg.out, report, files)
@@ -346,8 +365,8 @@ def _tensorboard(cfg: RunConfig):
 #: What a run writes about its result (with its checkpoint), removed when a new run starts
 #: in the same directory.
 RESULTS = ("report.json", "report.md", "architecture.json", "architecture.graphml",
-           "genotype.txt", "search_weights.safetensors", "weights.safetensors", "edits.json", "history.json",
-           os.path.join("checkpoints", "last.safetensors"))
+           "genotype.txt", "search_weights.safetensors", "weights.safetensors", "edits.json",
+           "history.json", os.path.join("checkpoints", "last.safetensors"))
 
 
 def _check_out(out: str, resume: bool, force: bool):
@@ -401,13 +420,13 @@ def _continue_unfinished(cfg: RunConfig, now: dict, files, log) -> bool:
     if not isinstance(before, dict):
         before = None
     # what only shapes the output (where, how it is shown) does not change the search
-    same_search = ("progress", "out", "device", "pictures", "tensorboard")
+    same_search = ("progress", "out", "device", "pictures", "tensorboard", "imports")
     differ = (["config.yaml unreadable"] if before is None else
               [k for k in now if k not in same_search and before.get(k) != now[k]])
     if differ:
         raise ConfigError(
-            f"{cfg.out} holds a search that did not finish (checkpoints/last.safetensors, no report), "
-            f"run with another configuration (differs in {differ}); pass --resume to continue "
+            f"{cfg.out} holds a search that did not finish (checkpoints/last.safetensors, no "
+            f"report), run with another configuration (differs in {differ}); pass --resume to continue "
             f"it with this one, or choose another --out (or delete {cfg.out}) to start over"
         )
     log(f"{cfg.out}: continuing the unfinished search of the same configuration")

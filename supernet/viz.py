@@ -32,7 +32,7 @@ from supernet.io import atomic_write, file_part, path_inside
 
 _FORMATS = ("png", "svg", "pdf")
 
-__all__ = ["draw_graph", "draw_cells", "plot_gates"]
+__all__ = ["draw_cells", "draw_graph", "edge_labels_of", "layout", "plot_curves", "plot_gates"]
 
 #: Graphs with more nodes are not drawn (unit levels stay readable up to a few hundred).
 MAX_NODES = 400
@@ -48,12 +48,49 @@ def _edge_label(e: dict, weights=None) -> str:
     ops = e.get("ops")
     if ops is None:  # unit levels: the connection's kind
         return str(e.get("kind", ""))
+    if not ops:
+        return ""
     if len(ops) == 1:
         return ops[0]
     if weights is not None:
         best = max(range(len(ops)), key=lambda i: weights[i])
         return f"{ops[best]} ({weights[best]:.2f}) of {len(ops)}"
     return f"{len(ops)} candidates"
+
+
+def layout(graph, layers=None) -> dict:
+    """Node positions: one column per topological generation, its nodes spread
+    vertically. Where an edge skips a generation (a DARTS cell's input from two cells back),
+    single-node columns alternate above and below the middle, so that the long edge and
+    its label do not lie on the short ones."""
+    layers = list(nx.topological_generations(graph.nx)) if layers is None else layers
+    column = {n: x for x, layer in enumerate(layers) for n in layer}
+    skips = any(column[v] - column[u] > 1 for u, v in graph.nx.edges)
+    pos = {}
+    for x, layer in enumerate(layers):
+        if skips and len(layer) == 1:
+            pos[layer[0]] = (x, 0.4 if x % 2 else -0.4)
+            continue
+        for y, node in enumerate(sorted(layer, key=str)):
+            pos[node] = (x, (len(layer) - 1) / 2 - y)
+    return pos
+
+
+def edge_labels_of(graph, weights: dict | None = None) -> dict:
+    """``(u, v) -> label``: the op of a decided edge, the strongest candidate (with
+    ``weights``) or the candidate count of a gate, the connection kind at the unit levels,
+    and for an edge into a cell call the template input it feeds (``s0``, ``s1``)."""
+    weights = weights or {}
+    out = {}
+    for u, v, e in graph.nx.edges(data=True):
+        d = graph.nx.nodes[v]
+        if e.get("ops") == [] and d.get("kind") == "call" and d.get("cell") in graph.cells:
+            inputs = graph.cells[d["cell"]].inputs
+            port = e.get("port", 0)
+            out[(u, v)] = inputs[port] if 0 <= port < len(inputs) else f"input {port}"
+        else:
+            out[(u, v)] = _edge_label(e, weights.get(f"{u}->{v}"))
+    return out
 
 
 def draw_graph(graph, path: str, title: str | None = None, weights: dict | None = None) -> str:
@@ -68,10 +105,7 @@ def draw_graph(graph, path: str, title: str | None = None, weights: dict | None 
         raise GraphError(f"{graph.name}: {n} nodes are too many to draw (at most {MAX_NODES}); "
                          "draw a cell or a smaller graph")
     layers = list(nx.topological_generations(graph.nx))
-    pos = {}
-    for x, layer in enumerate(layers):
-        for y, node in enumerate(sorted(layer, key=str)):
-            pos[node] = (x, (len(layer) - 1) / 2 - y)
+    pos = layout(graph, layers)
     width = max(4.0, 2.2 * len(layers))
     height = max(3.0, 1.3 * max(len(layer) for layer in layers)) if layers else 3.0
     fig = _figure(min(width, 40), min(height, 40))
@@ -88,9 +122,7 @@ def draw_graph(graph, path: str, title: str | None = None, weights: dict | None 
     nx.draw_networkx_labels(graph.nx, pos, labels, ax=ax, font_size=7)
     nx.draw_networkx_edges(graph.nx, pos, ax=ax, arrows=True, arrowsize=12, node_size=900,
                            connectionstyle="arc3,rad=0.08")
-    weights = weights or {}
-    edge_labels = {(u, v): _edge_label(e, weights.get(f"{u}->{v}"))
-                   for u, v, e in graph.nx.edges(data=True)}
+    edge_labels = edge_labels_of(graph, weights)
     nx.draw_networkx_edge_labels(graph.nx, pos, edge_labels, ax=ax, font_size=6,
                                  connectionstyle="arc3,rad=0.08")
     ax.set_title(title or graph.name)
@@ -147,6 +179,40 @@ def plot_gates(history: list[dict], path: str, max_gates: int = 48) -> str | Non
         ax.legend(fontsize=5)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, path, dpi=110)
+
+
+def plot_curves(history: dict, path: str) -> str | None:
+    """Loss and accuracy over the epochs of a run's ``history`` (``{"search": records,
+    "train": records}``, as ``history.json`` holds them): the search's train and validation
+    figures and the final training's, side by side; ``None`` when there is no epoch."""
+    search, train = history.get("search") or [], history.get("train") or []
+    panels = [(name, recs, keys) for name, recs, keys in (
+        ("search", search, (("train_loss", "train_acc", "train"), ("val_loss", "val_acc", "val"),
+                            (None, "eval_acc", "eval"))),
+        ("final training", train, (("loss", "acc", "train"), (None, "val_acc", "val"))))
+        if recs]
+    if not panels:
+        return None
+    fig = _figure(4.2 * len(panels), 5.2)
+    axes = fig.subplots(2, len(panels), squeeze=False)
+    for col, (name, recs, keys) in enumerate(panels):
+        for row, (which, unit) in enumerate(((0, "loss"), (1, "accuracy"))):
+            ax = axes[row][col]
+            for key_loss, key_acc, label in keys:
+                key = (key_loss, key_acc)[which]
+                points = [(r["epoch"], r[key]) for r in recs
+                          if key is not None and r.get(key) is not None]
+                if points:
+                    ys = [100 * y for _, y in points] if which else [y for _, y in points]
+                    ax.plot([e for e, _ in points], ys, marker=".", label=label)
+            ax.set_title(f"{name}: {unit}", fontsize=9)
+            ax.set_xlabel("epoch", fontsize=7)
+            ax.set_ylabel("%" if which else "loss", fontsize=7)
+            ax.tick_params(labelsize=6)
+            if ax.lines:
+                ax.legend(fontsize=6)
     fig.tight_layout()
     return _save(fig, path, dpi=110)
 

@@ -31,8 +31,31 @@ def test_search_writes_what_users_keep(run_dir, capsys):
     assert 0.0 <= report["test_acc"] <= 1.0 and 0.0 <= report["val_acc"] <= 1.0
     assert report["text"].startswith("Genotype(normal=[")
     assert report["edits"]["synaptic_pruning"] > 0
-    for name in ("graph.png", "cell_normal.png", "cell_reduce.png", "architecture_weights.png"):
+    for name in ("graph.png", "cell_normal.png", "cell_reduce.png", "architecture_weights.png",
+                 "curves.png"):
         assert os.path.getsize(os.path.join(run_dir, "pictures", name)) > 0, name
+
+
+def test_a_search_prints_one_plain_line_per_epoch(tmp_path, capsys):
+    quiet = [a for a in TINY if a != "--quiet"]
+    out = str(tmp_path / "watched")
+    assert main(["search", "--out", out, *quiet, "--set", "search.epochs=2",
+                 "--set", "pictures=false", "--verbose"]) == 0
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
+    assert [line.split(" | ")[0] for line in lines if line.startswith("epoch ")] == \
+        ["epoch 1/2", "epoch 2/2"]
+    assert sum(line.startswith("  Genotype(normal=") for line in lines) == 2
+    assert any(line.startswith("    normal:") for line in lines)  # --verbose: gate weights
+    assert [line.split(" | ")[0] for line in lines if line.startswith("train epoch")] == \
+        ["train epoch 1/1"]
+    assert "\r" not in printed.out + printed.err  # no progress bar off a terminal
+    history = json.load(open(os.path.join(out, "history.json")))
+    assert all(0 <= r["entropy"] <= 1 and r["current"].startswith("Genotype(")
+               for r in history["search"])
+    assert main(["search", "--out", str(tmp_path / "q"), *TINY]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith(("epoch ", "train epoch"))]
 
 
 def test_search_logs_scalars_for_tensorboard(run_dir):
@@ -371,7 +394,9 @@ def test_a_strategy_composed_in_yaml_runs_and_is_the_named_one_it_spells_out(tmp
         assert main(["search", "--config", str(path), "--out", out, *TINY,
                      "--set", "pictures=false"]) == 0
         runs.append(out)
-    (a, b) = [_read(r, "history.json")["search"] for r in runs]
+    timing = ("elapsed", "remaining")
+    (a, b) = [[{k: v for k, v in rec.items() if k not in timing} for rec in
+               _read(r, "history.json")["search"]] for r in runs]
     assert a == b and a[0]["lr"] == pytest.approx(0.05) and a[0]["tau"] == pytest.approx(10.0)
     assert open(os.path.join(runs[0], "genotype.txt")).read() == \
         open(os.path.join(runs[1], "genotype.txt")).read()

@@ -45,7 +45,7 @@ def test_channel_cnn_searches_digits(tmp_path, capsys):
     assert len(graph.node("head")["units"]) == 10
     text = open(os.path.join(out, "genotype.txt")).read().strip()
     assert report["text"] == text and len(text.split()) == 3  # widths after pruning
-    assert "found:" in capsys.readouterr().out
+    assert f"```\n{text}\n```" in capsys.readouterr().out  # the report shows the kept widths
 
 
 def test_unit_space_config_contradicting_the_data_fails_before_training(tmp_path, capsys):

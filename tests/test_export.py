@@ -100,3 +100,20 @@ def test_an_export_file_changed_after_export_is_refused(searched, tmp_path):
     (tmp_path / "export.json").write_text(json.dumps(manifest))
     with pytest.raises(SerializationError, match=r"graph.json: changed since it was exported"):
         load_export(str(tmp_path))
+
+
+def test_a_missing_onnx_package_is_said_not_skipped_silently(searched, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from supernet.errors import SerializationError
+
+    g, net = searched
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as after the base install
+    export(g, net, str(tmp_path), example_inputs=(torch.randn(2, 3, 8, 8),))
+    skipped = json.loads((tmp_path / "export.json").read_text())["skipped"]
+    assert 'pip install "supernet[export]"' in skipped["onnx"]
+    with pytest.raises(SerializationError, match=r"ONNX export: needs the packages onnx and "
+                                                 r"onnxscript.*supernet\[export\]"):
+        export(g, net, str(tmp_path / "asked"), example_inputs=(torch.randn(2, 3, 8, 8),),
+               onnx=True)

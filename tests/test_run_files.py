@@ -172,3 +172,23 @@ def test_a_search_killed_while_writing_each_kind_of_file_resumes_to_the_same_end
     assert result["complete"] and result["listed_and_verified"] >= 14
     assert all(result["same_as_uninterrupted"].values()), result["same_as_uninterrupted"]
     assert result["same_report"]
+
+
+def test_export_writes_what_is_asked_or_says_why_not(run_dir, tmp_path, capsys, monkeypatch):
+    import sys
+
+    to = tmp_path / "e"
+    assert main(["export", "--run", run_dir, "--to", str(to), "--formats", "torchscript"]) == 0
+    out = capsys.readouterr().out
+    assert "torchscript" in out and "program" not in out and (to / "model.ts").exists()
+    assert not (to / "model.pt2").exists()
+    assert main(["export", "--run", run_dir, "--formats", "torchscript,pickle"]) == 2
+    assert "--formats: unknown format(s) ['pickle']" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as after the base install
+    assert main(["export", "--run", run_dir, "--to", str(tmp_path / "f"),
+                 "--formats", "onnx"]) == 2
+    assert 'pip install "supernet[export]"' in capsys.readouterr().err
+    assert main(["export", "--run", run_dir, "--to", str(tmp_path / "g"),
+                 "--formats", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "weights" in out and "graph" in out and "torchscript" not in out

@@ -73,3 +73,18 @@ def test_drawing_leaves_the_pyplot_backend_alone(tmp_path):
         assert matplotlib.get_backend() == "pdf" and plt.get_fignums() == figures
     finally:
         matplotlib.use(before)
+
+
+def test_cell_calls_are_labelled_with_their_inputs_and_skips_do_not_overlap():
+    from supernet.spaces import create_space
+    from supernet.viz import edge_labels_of, layout
+
+    g = create_space("darts1d", C=4, layers=3, steps=2, multiplier=2)
+    labels = edge_labels_of(g)
+    assert labels[("stem", "cell0")] == "s0" and labels[("cell0", "cell1")] == "s1"
+    assert not [v for v in labels.values() if "candidates" in v and v.startswith("0")]
+    pos = layout(g)
+    # cell0 -> cell2 skips cell1: its midpoint (where its label goes) is not on the short
+    # edges' line, and no node sits on it
+    (x0, y0), (x2, y2), (x1, y1) = pos["cell0"], pos["cell2"], pos["cell1"]
+    assert y1 != (y0 + y2) / 2
