@@ -5,14 +5,12 @@ import os
 import re
 
 import pytest
+from tiny_run import tiny_args
 
 from supernet.cli import main
 from supernet.errors import SearchError
 
-TINY = ["--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2",
-        "--set", "search.batch_size=16", "--set", "train.epochs=1",
-        "--set", "space.C=4", "--set", "space.layers=3", "--set", "space.steps=2",
-        "--set", "space.multiplier=2", "--set", "data.num_samples=600", "--quiet"]
+TINY = tiny_args(samples=600)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from tiny_run import tiny_args
 
 from supernet import Graph
 from supernet.cli import main
@@ -16,10 +17,7 @@ from supernet.errors import SerializationError
 from supernet.io import atomic_write, file_part, file_sha256, path_inside, remove_partial_writes
 from supernet.rundir import RunFiles
 
-TINY = ["--set", "search.epochs=1", "--set", "search.max_steps_per_epoch=2",
-        "--set", "search.batch_size=16", "--set", "train.epochs=1",
-        "--set", "space.C=4", "--set", "space.layers=3", "--set", "space.steps=2",
-        "--set", "space.multiplier=2", "--set", "data.num_samples=300", "--quiet"]
+TINY = tiny_args()
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,9 @@ import signal
 import sys
 
 import torch
+from tiny_run import tiny_args
 
-ARGS = ["--set", "search.epochs=2", "--set", "search.max_steps_per_epoch=2",
-        "--set", "search.batch_size=16", "--set", "train.epochs=1",
-        "--set", "space.C=4", "--set", "space.layers=3", "--set", "space.steps=2",
-        "--set", "space.multiplier=2", "--set", "data.num_samples=300", "--quiet"]
+ARGS = tiny_args(epochs=2)
 
 #: (file name, what to kill at) in the order a run writes them; a kind written more than
 #: once is killed at its first write in the run that is killed.
