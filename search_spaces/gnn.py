@@ -53,7 +53,7 @@ import torch.nn as nn
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError, ShapeError
 from supernet.ops import resolve_op
-from supernet.spaces import Example, register_space
+from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 
 __all__ = [
     "GNN_OPS",
@@ -82,9 +82,14 @@ _SPACE_TO_BENCH = {v: k for k, v in _BENCH_TO_SPACE.items()}
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 
 
-def _check_int(name, value, lo=1):
+#: The most computing nodes of the DAG (node ``i`` has an edge from every earlier node).
+MAX_NODES = 256
+
+
+def _check_int(name, value, lo=1, hi=MAX_SIZE):
     if not isinstance(value, int) or isinstance(value, bool) or value < lo:
         raise ConfigError(f"gnn: {name} must be an int >= {lo}, got {value!r}")
+    check_size("gnn", name, value, lo, hi)
 
 
 def _skeleton(in_channels, hidden, pre, act):
@@ -141,7 +146,8 @@ def gnn(in_channels: int = 16, hidden: int = 64, num_classes: int = 7, nodes: in
     ``max_inputs`` (1, as NAS-Bench-Graph) is the number of in-edges the discretization
     keeps per node; ``none`` is never kept.
     """
-    _check_int("nodes", nodes)
+    _check_int("nodes", nodes, hi=MAX_NODES)
+    ops = check_names("gnn", "ops", ops)
     unknown = [op for op in ops if op not in GNN_OPS]
     if unknown or not ops:
         raise GenotypeError(f"gnn: unknown op(s) {unknown or list(ops)}; accepted: {list(GNN_OPS)}")
@@ -170,8 +176,12 @@ def _parse(text: str) -> list[list[tuple[str, int]]]:
             f"gnn: expected one 'op~input' token per computing node, e.g. 'gcn~0 gat~1', "
             f"got {text!r}"
         )
+    tokens = text.split()
+    if len(tokens) > MAX_NODES:
+        raise GenotypeError(f"gnn: {len(tokens)} computing nodes; the space has at most "
+                            f"{MAX_NODES} (MAX_NODES)")
     nodes = []
-    for i, token in enumerate(text.split(), start=1):
+    for i, token in enumerate(tokens, start=1):
         items = []
         for part in token.split("+"):
             op, sep, index = part.partition("~")

@@ -45,7 +45,7 @@ from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.ops.mobile import mbconv_name
-from supernet.spaces import Example, register_space
+from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 
 __all__ = [
     "PROXYLESS_CANDIDATES",
@@ -80,10 +80,14 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new
 
 
-def _int(name: str, value, lo: int = 1) -> int:
+#: Bounds of the width multiplier and of the blocks per stage.
+MAX_WIDTH_MULT, MAX_BLOCKS = 64, 256
+
+
+def _int(name: str, value, lo: int = 1, hi: int = MAX_SIZE) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < lo:
         raise ConfigError(f"proxyless: {name} must be an int >= {lo}, got {value!r}")
-    return value
+    return check_size("proxyless", name, value, lo, hi)
 
 
 def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
@@ -97,15 +101,24 @@ def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
         >>> block_choices(n_cell_stages=(2, 1, 1, 1, 1, 1))[2]["choices"][-1]
         'none'
     """
-    if not isinstance(width_mult, (int, float)) or width_mult <= 0:
-        raise ConfigError(f"proxyless: width_mult must be a positive number, got {width_mult!r}")
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or \
+            not 0 < width_mult <= MAX_WIDTH_MULT:
+        raise ConfigError(f"proxyless: width_mult must be a positive number, got "
+                          f"{width_mult!r} (at most {MAX_WIDTH_MULT})")
+    for key, value in (("width_stages", width_stages), ("n_cell_stages", n_cell_stages),
+                       ("stride_stages", stride_stages)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"proxyless: {key} must be a list with one entry per stage, got "
+                              f"{value!r:.60}")
     stages = [list(width_stages), list(n_cell_stages), list(stride_stages)]
     if len({len(s) for s in stages}) != 1:
         raise ConfigError(
             "proxyless: width_stages, n_cell_stages and stride_stages must have one entry per "
             f"stage, got lengths {[len(s) for s in stages]}"
         )
-    candidates = list(candidates)
+    candidates = check_names("proxyless", "candidates", candidates)
+    if not isinstance(first_block, str):
+        raise ConfigError(f"proxyless: first_block must be an op name, got {first_block!r:.60}")
     if not candidates or "none" in candidates:
         raise ConfigError(
             f"proxyless: candidates {candidates} must be non-empty MBConv ops without 'none' "
@@ -119,8 +132,8 @@ def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
     C_in = first
     for width, n, s in zip(*stages):
         width = make_divisible(_int("width_stages entries", width) * width_mult)
-        for i in range(_int("n_cell_stages entries", n, lo=0)):
-            stride = _int("stride_stages entries", s) if i == 0 else 1
+        for i in range(_int("n_cell_stages entries", n, lo=0, hi=MAX_BLOCKS)):
+            stride = _int("stride_stages entries", s, hi=64) if i == 0 else 1
             keeps = stride == 1 and C_in == width
             blocks.append(dict(C_in=C_in, C_out=width, stride=stride, shortcut=keeps,
                                choices=candidates + (["none"] if keeps else [])))

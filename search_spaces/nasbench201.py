@@ -42,7 +42,7 @@ import torch.nn as nn
 from supernet import Graph, compile
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
-from supernet.spaces import Example, register_space
+from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 
 __all__ = [
     "NB201_OPS",
@@ -73,6 +73,10 @@ _INDEX = re.compile(r"0|[1-9][0-9]*")
 
 
 # ---------------------------------------------------------------------- arch strings
+#: The most cells per stage (``N``): the network has ``3 N + 2`` cells.
+MAX_CELLS = 1024
+
+
 def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
     """Parse an arch string into ``[[(op, input), ...] for nodes 1, 2, 3]``.
 
@@ -173,9 +177,9 @@ def _resblock() -> Graph:
 
 
 def _network(cell: Graph, C: int, N: int, num_classes: int, name: str) -> Graph:
-    for key, value in (("C", C), ("N", N), ("num_classes", num_classes)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name}: {key} must be a positive int, got {value!r}")
+    for key, value, hi in (("C", C, MAX_SIZE), ("N", N, MAX_CELLS),
+                           ("num_classes", num_classes, MAX_SIZE)):
+        check_size(name, key, value, 1, hi)
     g = Graph("layer", name=name)
     g.add_cell(CELL, cell)
     g.add_cell(BLOCK, _resblock())
@@ -216,7 +220,7 @@ def nasbench201(C: int = 16, N: int = 5, num_classes: int = 10, ops=NB201_OPS,
         >>> len(g.cells["cell"].gate_edges()), g.cells["cell"].edge("0", "1")["ops"][:2]
         (6, ['none', 'nb201_skip_connect'])
     """
-    ops = list(ops)
+    ops = check_names("nasbench201", "ops", ops)
     unknown = [op for op in ops if op not in NB201_OPS]
     if unknown or not ops:
         raise GenotypeError(

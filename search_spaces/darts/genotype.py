@@ -35,6 +35,7 @@ Examples:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from supernet.errors import GenotypeError, UnknownNameError
@@ -146,6 +147,9 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
                 "with supernet.register_op that takes a stride)"
             )
     nodes = 2 + len(pairs) // 2
+    if isinstance(concat, range) and _length(concat) > nodes:  # listing it could take ages
+        raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists more nodes than the "
+                            f"cell's {nodes}; accepted: {list(range(nodes))}")
     items = list(concat)
     if not items:
         raise GenotypeError(f"genotype {kind}_concat {concat!r}: empty; list at least one node")
@@ -155,9 +159,17 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
                 f"genotype {kind}_concat {concat!r}: {c!r} is not a node of the cell; "
                 f"accepted: {list(range(nodes))}"
             )
-    dup = sorted({c for c in items if items.count(c) > 1})
+    dup = sorted(c for c, n in Counter(items).items() if n > 1)
     if dup:
         raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists {dup} twice; list each once")
+
+
+def _length(r: range) -> int:
+    """``len(r)``, also of a range too long for ``len``."""
+    try:
+        return len(r)
+    except OverflowError:
+        return 2 ** 63
 
 
 # ---------------------------------------------------------------------- parser
@@ -167,16 +179,18 @@ _TOKEN = re.compile(
 )
 
 
+#: How deep lists and tuples may nest (a genotype nests 2 deep: a list of pairs).
+_MAX_DEPTH = 8
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
-        self.tokens: list[tuple[str, str, int]] = []
-        pos = 0
-        while text[pos:].strip():
-            m = _TOKEN.match(text, pos)
-            kind = m.lastgroup
-            self.tokens.append((kind, m.group(kind), m.start(kind)))
-            pos = m.end()
+        # one pass over the text: every character but white space is a token or part of one
+        self.tokens: list[tuple[str, str, int]] = [
+            (m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup))
+            for m in _TOKEN.finditer(text)]
+        self.depth = 0
         self.i = 0
 
     def error_at(self, pos: int, token: str, expected: str) -> GenotypeError:
@@ -206,7 +220,12 @@ class _Parser:
             self.i += 1
             return int(text)
         if text in ("[", "("):
+            if self.depth >= _MAX_DEPTH:
+                raise GenotypeError(
+                    f"genotype text: {text!r} at character {pos} opens a list or tuple nested "
+                    f"{self.depth + 1} deep; a genotype nests {_MAX_DEPTH} deep at most")
             self.i += 1
+            self.depth += 1
             close = "]" if text == "[" else ")"
             items = []
             while self.peek()[1] != close:
@@ -214,6 +233,7 @@ class _Parser:
                 if self.peek()[1] != close:
                     self.take(",", expected=f"',' or {close!r}")
             self.take(close)
+            self.depth -= 1
             return items if close == "]" else tuple(items)
         if kind == "name" and text == "range":
             self.i += 1
@@ -227,6 +247,8 @@ class _Parser:
             self.take(")", expected="')'")
             if len(args) > 3:
                 raise self.error_at(args[3][2], args[3][1], "range(start, stop[, step])")
+            if len(args) == 3 and int(args[2][1]) == 0:
+                raise self.error_at(args[2][2], args[2][1], "a step that is not 0")
             return range(*(int(a[1]) for a in args))
         raise self.error_at(pos, text, "a list [...], a tuple (...), range(...), a quoted op "
                                        "name or an integer")
