@@ -28,7 +28,7 @@ import contextlib
 import copy
 import io
 import json
-import math
+import logging
 import os
 import random
 import re
@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -44,11 +45,12 @@ if ROOT not in sys.path:
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+import torch
 
-from supernet.errors import SupernetError  # noqa: E402
+from supernet.errors import SupernetError
 
 torch.set_num_threads(1)
+logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # notes of every ONNX export
 
 KINDS = ("node_link", "graphml", "text", "edit_log", "space_options", "cli")
 
@@ -71,6 +73,13 @@ def time_limit(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def write(path: str, text: str) -> str:
+    """Write ``text`` to ``path`` as UTF-8 (lone surrogates kept, as a damaged file may
+    hold them); returns ``path``."""
+    Path(path).write_text(text, encoding="utf-8", errors="surrogatepass")
+    return path
 
 
 # ---------------------------------------------------------------------- valid inputs
@@ -122,7 +131,7 @@ def base_graphml() -> dict:
             for k, g in base_graphs().items():
                 path = os.path.join(d, "g.graphml")
                 write_graphml(g, path)
-                out[k] = open(path, encoding="utf-8").read()
+                out[k] = Path(path).read_text(encoding="utf-8")
         _BASES["graphml"] = out
     return _BASES["graphml"]
 
@@ -132,9 +141,8 @@ def base_texts() -> dict:
     if "texts" not in _BASES:
         import inspect
 
-        from supernet.spaces import SPACES, encode, space_example
-
         from search_spaces.darts.published import PUBLISHED
+        from supernet.spaces import SPACES, encode, space_example
 
         texts = {}
         for name, entry in SPACES.items():
@@ -146,8 +154,7 @@ def base_texts() -> dict:
                 kwargs = {k: v for k, v in kwargs.items() if k in params}
             if name.startswith("darts"):
                 kwargs = {k: v for k, v in kwargs.items() if k in ("C", "layers", "num_classes")}
-                text = PUBLISHED["DARTS_V2"]["genotype"] if "genotype" in PUBLISHED.get(
-                    "DARTS_V2", {}) else encode(base_graphs()[name + ":discrete"])
+                text = PUBLISHED["DARTS_V2"]["genotype"]
             else:
                 text = encode(base_graphs()[name + ":discrete"]
                               if name + ":discrete" in base_graphs() else base_graphs()[name])
@@ -367,8 +374,7 @@ def check_node_link(text: str, doc, directory: str) -> str:
     from supernet.io import load_graph
 
     path = os.path.join(directory, "graph.json")
-    with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-        f.write(text)
+    write(path, text)
     g = load_graph(path)
     return verdict_graph(g, doc)
 
@@ -414,10 +420,11 @@ def graphml_case(rng: random.Random):
     if r < 0.12:
         return damage_text(rng, text, rng.choice([1, 3, 10])), None
     if r < 0.16:
-        return rng.choice(["", "<graphml/>", "<a>" * 5000, "<?xml version='1.0'?><graphml>"
-                           "<graph edgedefault='directed'><node id='a'/></graph></graphml>",
-                           "<!DOCTYPE x [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;"
-                           "&a;&a;&a;&a;&a;'>]><graphml>&b;</graphml>",
+        return rng.choice(["", "<graphml/>", "<a>" * 5000,
+                           ("<?xml version='1.0'?><graphml><graph edgedefault='directed'>"
+                            "<node id='a'/></graph></graphml>"),
+                           ("<!DOCTYPE x [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;"
+                            "&a;&a;&a;&a;&a;'>]><graphml>&b;</graphml>"),
                            "\x00\xff\xfe"]), None
     root = ET.fromstring(text)
     ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
@@ -475,8 +482,7 @@ def check_graphml(text: str, expect, directory: str) -> str:
     from supernet.io import read_graphml
 
     path = os.path.join(directory, "graph.graphml")
-    with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-        f.write(text)
+    write(path, text)
     g = read_graphml(path)
     if expect is None:
         return "valid"
@@ -517,12 +523,11 @@ def text_case(rng: random.Random):
 
 
 def check_text(space, text, kwargs) -> str:
-    from supernet.spaces import decode
+    from supernet.spaces import decode, encode
 
     g = decode(space, text, **kwargs)
-    if g is None or g.meta.get("space") is None and space != "gnn":
-        return "wrong"
-    return "valid"
+    # accepted: the graph's own text form reads back as the same graph
+    return "valid" if decode(space, encode(g), **kwargs).same_as(g) else "wrong"
 
 
 _LOG_BASES: dict = {}
@@ -533,8 +538,18 @@ def _log_bases():
     ``{name: (start graph, log document)}``."""
     if not _LOG_BASES:
         from supernet.edits import (
-            AddConnections, AddEdge, AddNode, AddOp, AddUnits, Editor, RemoveConnections,
-            RemoveEdge, RemoveOp, RemoveUnits, UngateConnections)
+            AddConnections,
+            AddEdge,
+            AddNode,
+            AddOp,
+            AddUnits,
+            Editor,
+            RemoveConnections,
+            RemoveEdge,
+            RemoveOp,
+            RemoveUnits,
+            UngateConnections,
+        )
         from supernet.spaces import create_space, space_example
 
         g = create_space("darts", **space_example("darts").kwargs)
@@ -593,8 +608,7 @@ def check_edit_log(name: str, text: str, directory: str) -> str:
     from supernet.edits import EditLog
 
     path = os.path.join(directory, "edits.json")
-    with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-        f.write(text)
+    write(path, text)
     log = EditLog.load(path)
     log.replay(_log_bases()[name][0].copy())
     return "valid"
@@ -639,20 +653,15 @@ def tiny_run(directory: str) -> str:
         out = os.path.join(directory, "run")
         args = ["search", "--out", out, "--quiet", "--set", "search.epochs=1",
                 "--set", "search.max_steps_per_epoch=2", "--set", "search.batch_size=16",
-                "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2",
-                "--set", "space.C=4", "--set", "space.layers=3", "--set", "space.steps=2",
-                "--set", "space.multiplier=2", "--set", "data.num_samples=600",
-                "--set", "pictures=false"]
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
-                io.StringIO()):
+                "--set", "train.epochs=1", "--set", "space.C=4", "--set", "space.layers=3",
+                "--set", "space.steps=2", "--set", "space.multiplier=2",
+                "--set", "data.num_samples=600", "--set", "pictures=false"]
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
             code = cli(args)
-        if code != 0:  # an older config without train.max_steps_per_epoch
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
-                    io.StringIO()):
-                code = cli([a for a in args if "train.max_steps" not in a][:-2]
-                           + ["--set", "pictures=false"])
         if code != 0:
-            raise RuntimeError("the tiny search of the command-line fuzz failed")
+            raise RuntimeError(f"the tiny search of the command-line fuzz failed: "
+                               f"{err.getvalue()[-500:]}")
         _RUN["dir"] = out
     return _RUN["dir"]
 
@@ -692,12 +701,12 @@ def check_cli(command: str, seed: int, directory: str) -> str:
     if command == "show_json":
         text, _ = node_link_case(rng)
         path = os.path.join(directory, "g.json")
-        open(path, "w", encoding="utf-8", errors="surrogatepass").write(text)
+        write(path, text)
         argv = ["show", path]
     elif command == "show_graphml":
         text, _ = graphml_case(rng)
         path = os.path.join(directory, "g.graphml")
-        open(path, "w", encoding="utf-8", errors="surrogatepass").write(text)
+        write(path, text)
         argv = ["show", path]
     else:
         shutil.copytree(run, work, ignore=shutil.ignore_patterns("tensorboard", "pictures",
@@ -713,25 +722,26 @@ def check_cli(command: str, seed: int, directory: str) -> str:
             os.remove(path)
             os.mkdir(path)
         elif r < 0.7 and name.endswith(".json"):
-            doc = json.load(open(path))
-            open(path, "w").write(dumps(mutate_tree(rng, doc)))
+            write(path, dumps(mutate_tree(rng, json.loads(Path(path).read_text()))))
         elif r < 0.8 and name == "config.yaml":
-            lines = open(path).read().splitlines()
+            lines = Path(path).read_text().splitlines()
             i = rng.randrange(len(lines))
             lines[i] = damage_text(rng, lines[i])
-            open(path, "w").write("\n".join(lines))
+            write(path, "\n".join(lines))
         else:
-            open(path, "wb").write(_damage_bytes(rng, open(path, "rb").read()))
+            Path(path).write_bytes(_damage_bytes(rng, Path(path).read_bytes()))
         if command == "show_dir":
             argv = ["show", work]
         elif command == "train":
-            argv = ["train", "--run", work, "--set", "train.epochs=1",
-                    "--set", "train.max_steps_per_epoch=1"]
+            argv = ["train", "--run", work, "--set", "train.epochs=1"]
         else:
             argv = ["export", "--run", work, "--to", os.path.join(directory, "export")]
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        code = cli(argv)
+        try:
+            code = cli(argv)
+        except SystemExit as exc:  # argparse refused the command line itself
+            raise RuntimeError(f"SystemExit {exc.code}: {err.getvalue()[-300:]}") from None
     if code == 2 and "supernet: error:" in err.getvalue():
         return "clear"
     if code == 0:
@@ -766,8 +776,6 @@ def run_case(kind: str, case, directory: str, limit: float = 10.0):
         outcome, detail = "raw", f"RecursionError: {str(exc)[:200]}"
     except Exception as exc:  # noqa: BLE001 - counting what escapes is the point
         outcome, detail = "raw", f"{type(exc).__name__}: {str(exc)[:200]}"
-    if outcome == "clear" and kind == "cli":
-        outcome = "clear"
     return outcome, detail, time.perf_counter() - t
 
 
@@ -797,7 +805,7 @@ def main(argv=None) -> dict:
         parser.error(f"unknown kind(s) {unknown}; choose from {list(KINDS)}")
     total = 60 if args.quick else args.cases
     # the command line runs whole commands: a smaller share of the cases
-    weights = {k: (0.2 if k == "cli" else 1.0) for k in kinds}
+    weights = {k: (0.05 if k == "cli" else 1.0) for k in kinds}
     per = {k: max(1, round(total * w / sum(weights.values()))) for k, w in weights.items()}
     if args.quick:
         per["cli"] = min(per.get("cli", 0), 4) if "cli" in per else 0
@@ -808,7 +816,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as top:
         for kind in kinds:
             gen = CASES[kind][0]
-            counts = dict(cases=0, clear=0, valid=0, raw=0, hang=0, wrong=0)
+            counts = {"cases": 0, "clear": 0, "valid": 0, "raw": 0, "hang": 0, "wrong": 0}
             case_dir = os.path.join(top, kind)
             os.makedirs(case_dir)
             for _ in range(per[kind]):

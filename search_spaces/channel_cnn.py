@@ -90,7 +90,7 @@ def _spec(stem, widths, depths, strides, inner):
     depths = [depths] * n if isinstance(depths, int) else depths
     strides = [1] + [2] * (n - 1) if strides is None else strides
     for name, vals in (("depths", depths), ("strides", strides), ("inner", inner)):
-        if vals is not None and not isinstance(vals, (list, tuple)):
+        if not isinstance(vals, (list, tuple)) and not (name == "inner" and vals is None):
             raise ConfigError(f"channel_cnn: {name} must be a list with one entry per stage, "
                               f"got {vals!r:.60}")
     depths, strides = list(depths), list(strides)

@@ -202,6 +202,14 @@ class Graph:
         preds.sort(key=lambda u: self.nx.edges[u, v].get("port", 0))
         return [(u, v) for u in preds]
 
+    def _in_edges_as_given(self, v: str) -> list[tuple[str, str]]:
+        """:meth:`in_edges`, or in insertion order where the ports are not all ints (a
+        graph read from a damaged file, shown before :func:`supernet.lint` says so)."""
+        ports = [d.get("port", 0) for _, _, d in self.nx.in_edges(v, data=True)]
+        if all(isinstance(p, int) for p in ports):
+            return self.in_edges(v)
+        return [(u, v) for u in self.nx.predecessors(v)]
+
     def topological_order(self) -> list[str]:
         """Nodes in a deterministic topological order (ties broken by insertion order)."""
         index = {n: i for i, n in enumerate(self.nx.nodes)}
@@ -494,7 +502,8 @@ class Graph:
 
     def gate_edges(self) -> list[tuple[str, str]]:
         """Edges with more than one candidate op (the layer-level gates)."""
-        return [(u, v) for u, v, d in self.nx.edges(data=True) if len(d.get("ops", ())) > 1]
+        return [(u, v) for u, v, d in self.nx.edges(data=True)
+                if isinstance(d.get("ops"), list) and len(d["ops"]) > 1]
 
     def nodes_of_kind(self, kind: str) -> list[str]:
         if kind not in NODE_KINDS:
@@ -507,13 +516,15 @@ class Graph:
         for n in self.topological_order():
             d = self.nx.nodes[n]
             if d.get("kind") == "call":
-                ins = f"{d.get('cell')}({', '.join(map(str, d.get('args') or []))})"
+                args = d.get("args") or []
+                ins = f"{d.get('cell')}({', '.join(map(str, _as_list(args)))})"
             else:
                 ins = ", ".join(
                     f"{u}[{'|'.join(_edge_ops(self.nx.edges[u, n]))}]"
-                    for u, _ in self.in_edges(n)
+                    for u, _ in self._in_edges_as_given(n)
                 )
-            kind = d.get("kind", "?") + (f":{d['merge']}" if d.get("kind") == "merge" else "")
+            kind = f"{d.get('kind', '?')}" + (f":{d.get('merge', '?')}"
+                                              if d.get("kind") == "merge" else "")
             width = d.get("channels", _size(d["units"]) if "units" in d else "")
             rows.append((str(n), kind, str(width), ins))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -538,8 +549,12 @@ def _edge_ops(e: dict) -> list[str]:
     """Candidate ops of a layer edge; the kind and connection count of a unit-level block."""
     if "mask" in e:
         return [f"{e.get('kind', '?')}:{getattr(e['mask'], 'nnz', '?')}"]
-    ops = e.get("ops", [])
-    return [str(op) for op in ops] if isinstance(ops, (list, tuple)) else [str(ops)]
+    return [str(op) for op in _as_list(e.get("ops", []))]
+
+
+def _as_list(value) -> list:
+    """``value`` itself where it is a list or tuple, else a list of it alone."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _size(units) -> object:

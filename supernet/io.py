@@ -249,7 +249,7 @@ def _graphml_check_ids(data: bytes, path: str) -> None:
 
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding
         raise SerializationError(f"{path}: malformed GraphML: {exc}") from None
     nodes, edges = set(), []
     for el in root.iter():
