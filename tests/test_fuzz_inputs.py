@@ -48,39 +48,39 @@ def check(kind: str, case, workdir: str) -> str:
     return outcome
 
 
-# ---------------------------------------------------------------------- 1,150 cases
-@fuzz_settings(300)
+# ---------------------------------------------------------------------- 2,400 cases
+@fuzz_settings(600)
 @given(rng=st.randoms(use_true_random=False))
 def test_damaged_node_link_documents(rng, workdir):
     check("node_link", fuzz.node_link_case(rng), workdir)
 
 
-@fuzz_settings(250)
+@fuzz_settings(500)
 @given(rng=st.randoms(use_true_random=False))
 def test_damaged_graphml_files(rng, workdir):
     check("graphml", fuzz.graphml_case(rng), workdir)
 
 
-@fuzz_settings(50)
+@fuzz_settings(100)
 @given(text=st.text(alphabet="<>/=\"' agraphmlnodeidkyst:x&;#\n", max_size=200))
 def test_random_xml(text, workdir):
     check("graphml", (text, None), workdir)
 
 
-@fuzz_settings(200)
+@fuzz_settings(400)
 @given(rng=st.randoms(use_true_random=False))
 def test_damaged_genotypes_and_arch_strings(rng, workdir):
     check("text", fuzz.text_case(rng), workdir)
 
 
-@fuzz_settings(100)
+@fuzz_settings(200)
 @given(space=st.sampled_from(sorted(fuzz.base_texts())),
        text=st.text(alphabet="()[],'\"=~|+:p 0123456789-GenotypnormalcduxsknVgi_", max_size=120))
 def test_random_texts(space, text, workdir):
     check("text", (space, text, fuzz.base_texts()[space][1]), workdir)
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(rng=st.randoms(use_true_random=False))
 def test_damaged_edit_logs(rng, workdir):
     check("edit_log", fuzz.edit_log_case(rng), workdir)
@@ -99,7 +99,7 @@ def _params(space):
     return sorted(inspect.signature(SPACES.resolve(space).build).parameters)
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(data=st.data())
 def test_space_options(data, workdir):
     from supernet.spaces import list_spaces, space_example
@@ -248,3 +248,13 @@ def test_show_of_a_run_directory_without_its_architecture_says_so(tmp_path, caps
     assert main(["show", str(path)]) == 0
     assert "Graph(level='layer', name='gnn'" in capsys.readouterr().out
     assert os.path.exists(path)
+
+
+def test_the_long_fuzz_prints_its_table(capsys):
+    rows = fuzz.main(["--quick", "--kinds", "node_link,text,cli"])
+    out = capsys.readouterr().out
+    assert "| input | cases | clear error | valid | raw exception | hang |" in out
+    assert "load average:" in out
+    assert list(rows) == ["node_link", "text", "cli"] and rows["cli"]["cases"] == 4
+    assert all(r["cases"] == r["clear"] + r["valid"] > 0 for r in rows.values()), rows
+    assert all(r["raw"] == r["hang"] == r["wrong"] == 0 for r in rows.values()), rows
