@@ -56,9 +56,9 @@ def encode_value(value: Any) -> Any:
 #: The most rows a sparse mask of a graph file may have (the units of one node).
 MAX_ROWS = 2 ** 24
 
-#: dtypes an array or a sparse mask of a graph file may have (no objects, no raw bytes).
-_DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                     "uint64", "float16", "float32", "float64"])
+#: Kinds of dtype an array or a sparse mask of a graph file may have: booleans, numbers and
+#: unicode text (no python objects, raw bytes or records).
+_DTYPE_KINDS = "biufcU"
 
 
 def decode_value(value: Any, where: str = "value") -> Any:
@@ -113,11 +113,16 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _dtype(name, where: str) -> np.dtype:
-    if not isinstance(name, str) or name not in _DTYPES:
+def _dtype(name, where: str, kinds: str = _DTYPE_KINDS) -> np.dtype:
+    try:
+        dtype = np.dtype(name) if isinstance(name, str) else None
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in kinds or dtype.itemsize > 1024:
+        what = "booleans, numbers or short text" if "U" in kinds else "booleans or numbers"
         raise SerializationError(
-            f"{where}: an array of dtype {name!r}; graph files hold {sorted(_DTYPES)}")
-    return np.dtype(name)
+            f"{where}: an array of dtype {name!r:.40}; graph files hold arrays of {what}")
+    return dtype
 
 
 def _decode_sparse(value: dict, where: str):
@@ -138,7 +143,7 @@ def _decode_sparse(value: dict, where: str):
     if shape[0] > MAX_ROWS:  # its CSR form holds one offset per row
         raise SerializationError(f"{where}: a sparse matrix of {shape[0]} rows; graph files "
                                  f"hold at most {MAX_ROWS} units per node")
-    dtype = _dtype(value["dtype"], where)
+    dtype = _dtype(value["dtype"], where, "biuf")
     index = {}
     for key in ("row", "col"):
         items = value[key]

@@ -116,7 +116,10 @@ def edit_from_dict(data: dict, where: str = "edit record") -> Edit:
     if unknown:
         raise SerializationError(f"{where}: edit {kind!r} has unknown field(s) {unknown}")
     for name, value in data.items():
-        _check_field(f"{where} ({kind})", name, str(fields[name].type), value)
+        hint = fields[name].type  # a string under ``from __future__ import annotations``
+        _check_field(f"{where} ({kind})", name,
+                     hint if isinstance(hint, str) else getattr(hint, "__name__", str(hint)),
+                     value)
     return cls(**data)
 
 
@@ -144,8 +147,8 @@ def _check_content(where: str, name: str, value, depth: int) -> None:
         raise SerializationError(f"{where}: field {name!r} holds {value}, outside "
                                  f"[{-MAX_EDIT_INT}, {MAX_EDIT_INT}]")
     if isinstance(value, (list, tuple, dict)):
-        if depth >= 4:
-            raise SerializationError(f"{where}: field {name!r} is nested too deep")
+        if depth >= 8:
+            raise SerializationError(f"{where}: field {name!r} is nested more than 8 deep")
         for item in (value.values() if isinstance(value, dict) else value):
             _check_content(where, name, item, depth + 1)
 

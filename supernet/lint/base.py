@@ -17,9 +17,11 @@ Examples:
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import networkx as nx
+import numpy as np
 
 from supernet.errors import GraphError, LintError, SupernetError, UnknownNameError, did_you_mean
 from supernet.ops.registry import OPS, resolve_op
@@ -124,7 +126,8 @@ def _reachability(graph) -> list[str]:
 
 
 def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    """An int, numpy's included, not a bool."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
 
 
 def _is_names(x) -> bool:
