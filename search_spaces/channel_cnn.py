@@ -57,14 +57,19 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import torch
 
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.search.discretize.units import set_gated
 from supernet.spaces import (
-    Example, check_connections, check_names, check_size, register_space)
+    MAX_SIZE,
+    Example,
+    check_connections,
+    check_names,
+    check_size,
+    register_space,
+)
 from supernet.units import add_group, add_input, connect, dependency_groups
 
 __all__ = ["channel_cnn", "decode", "encode", "GATED"]
@@ -77,8 +82,8 @@ GATED = ("inner", "stream")
 MAX_DEPTH, MAX_STRIDE = 256, 64
 
 
-def _positive(name: str, value, hi: int | None = None) -> int:
-    return check_size("channel_cnn", name, value, **({} if hi is None else {"hi": hi}))
+def _positive(name: str, value, hi: int = MAX_SIZE) -> int:
+    return check_size("channel_cnn", name, value, hi=hi)
 
 
 def _spec(stem, widths, depths, strides, inner):

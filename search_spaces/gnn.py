@@ -53,7 +53,14 @@ import torch.nn as nn
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError, ShapeError
 from supernet.ops import resolve_op
-from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
+from supernet.spaces import (
+    MAX_SIZE,
+    Example,
+    check_names,
+    check_number,
+    check_size,
+    register_space,
+)
 
 __all__ = [
     "GNN_OPS",
@@ -110,6 +117,7 @@ def _skeleton(in_channels, hidden, pre, act):
 
 
 def _head(g, sources, hidden, num_classes, post, act, dropout, readout, dag):
+    check_number("gnn", "dropout", dropout, 0, 1)
     _check_int("num_classes", num_classes)
     _check_int("post", post, 0)
     g.add_node("out", channels=hidden)

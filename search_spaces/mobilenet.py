@@ -45,7 +45,14 @@ from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.ops.mobile import mbconv_name
-from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
+from supernet.spaces import (
+    MAX_SIZE,
+    Example,
+    check_names,
+    check_number,
+    check_size,
+    register_space,
+)
 
 __all__ = [
     "PROXYLESS_CANDIDATES",
@@ -153,6 +160,9 @@ def _build(picks: list[list[str]] | None, num_classes=1000, width_mult=1.0, inpu
         picks = _check_picks(picks, blocks, text)
     _int("num_classes", num_classes)
     _int("input_size", input_size)
+    check_number("proxyless", "dropout", dropout, 0, 1)
+    check_number("proxyless", "bn_momentum", bn_momentum, 0, 1)
+    check_number("proxyless", "bn_eps", bn_eps, 0, 1)
     if last_channel is None:
         last_channel = make_divisible(1280 * width_mult) if width_mult > 1.0 else 1280
     _int("last_channel", last_channel)

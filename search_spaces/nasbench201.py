@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 
 from supernet import Graph, compile
-from supernet.errors import ConfigError, GenotypeError
+from supernet.errors import GenotypeError
 from supernet.ops import resolve_op
 from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 

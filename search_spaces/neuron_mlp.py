@@ -43,7 +43,13 @@ import torch
 from supernet import Graph
 from supernet.errors import ConfigError
 from supernet.spaces import (
-    Example, check_connections, check_names, check_size, register_space)
+    Example,
+    check_connections,
+    check_names,
+    check_number,
+    check_size,
+    register_space,
+)
 from supernet.units import add_group, add_input, connect
 
 __all__ = ["neuron_mlp", "GATED"]
@@ -61,9 +67,7 @@ MAX_GROUPS = 256
 
 
 def _fraction(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"neuron_mlp: {name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return check_number("neuron_mlp", name, value, 0, 1)
 
 
 def neuron_mlp(in_features: int = 40, hidden=(64, 64), num_classes: int = 10,

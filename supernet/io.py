@@ -276,7 +276,7 @@ def _read_graphml(data: bytes, path: str):
     _graphml_check_ids(data, path)
     try:
         raw = nx.parse_graphml(data, force_multigraph=False)
-    except Exception as exc:  # networkx and the XML parser raise their own exception types
+    except Exception as exc:  # noqa: BLE001 - networkx raises many kinds on a damaged file
         raise SerializationError(f"{path}: malformed GraphML ({_one_line(exc)})") from None
     if not raw.is_directed() or raw.is_multigraph():
         raise SerializationError(f"{path}: not a supernet GraphML file (an undirected graph or "

@@ -45,6 +45,7 @@ __all__ = [
     "check_size",
     "check_connections",
     "check_names",
+    "check_number",
 ]
 
 #: Bound of every integer in the options of a space (``create_space``, ``decode``), checked
@@ -208,6 +209,25 @@ def check_size(space: str, key: str, value, lo: int = 1, hi: int = MAX_SIZE) -> 
     if value > hi:
         raise ConfigError(f"{space}: {key}={value} is past its bound {hi}")
     return int(value)
+
+
+def check_number(space: str, key: str, value, lo: float = 0.0, hi: float = 1.0) -> float:
+    """``value`` as a float when it is a real number in ``[lo, hi]`` (so not NaN); else a
+    :class:`ConfigError` naming the space and the key.
+
+    Examples:
+        >>> check_number("toy", "dropout", 0.25)
+        0.25
+        >>> check_number("toy", "dropout", float("nan"))
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: toy: dropout must be a number in [0.0, 1.0], got nan
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not lo <= value <= hi:
+        raise ConfigError(f"{space}: {key} must be a number in [{lo}, {hi}], got {value!r:.60}")
+    return float(value)
 
 
 def check_names(space: str, key: str, value, choices=None) -> list:

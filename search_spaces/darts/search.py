@@ -36,7 +36,13 @@ from __future__ import annotations
 import torch
 
 from search_spaces.darts.cells import (
-    MAX_LAYERS, MAX_STEPS, cell_network, cell_pairs, genotype_cells, search_cell)
+    MAX_LAYERS,
+    MAX_STEPS,
+    cell_network,
+    cell_pairs,
+    genotype_cells,
+    search_cell,
+)
 from search_spaces.darts.genotype import PRIMITIVES, Genotype, parse_genotype
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
