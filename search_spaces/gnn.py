@@ -45,6 +45,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import re
 
 import torch
@@ -53,14 +54,7 @@ import torch.nn as nn
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError, ShapeError
 from supernet.ops import resolve_op
-from supernet.spaces import (
-    MAX_SIZE,
-    Example,
-    check_names,
-    check_number,
-    check_size,
-    register_space,
-)
+from supernet.spaces import Example, check_names, check_number, check_size, register_space
 
 __all__ = [
     "GNN_OPS",
@@ -93,10 +87,8 @@ _INDEX = re.compile(r"0|[1-9][0-9]*")
 MAX_NODES = 256
 
 
-def _check_int(name, value, lo=1, hi=MAX_SIZE):
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        raise ConfigError(f"gnn: {name} must be an int >= {lo}, got {value!r}")
-    check_size("gnn", name, value, lo, hi)
+#: ``_check_int(key, value, lo=1, hi=MAX_SIZE)``: a size or count of the space, checked.
+_check_int = functools.partial(check_size, "gnn")
 
 
 def _skeleton(in_channels, hidden, pre, act):

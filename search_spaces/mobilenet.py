@@ -37,6 +37,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -45,14 +46,7 @@ from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.ops.mobile import mbconv_name
-from supernet.spaces import (
-    MAX_SIZE,
-    Example,
-    check_names,
-    check_number,
-    check_size,
-    register_space,
-)
+from supernet.spaces import Example, check_names, check_number, check_size, register_space
 
 __all__ = [
     "PROXYLESS_CANDIDATES",
@@ -91,10 +85,8 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
 MAX_WIDTH_MULT, MAX_BLOCKS = 64, 256
 
 
-def _int(name: str, value, lo: int = 1, hi: int = MAX_SIZE) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        raise ConfigError(f"proxyless: {name} must be an int >= {lo}, got {value!r}")
-    return check_size("proxyless", name, value, lo, hi)
+#: ``_int(key, value, lo=1, hi=MAX_SIZE)``: a size or count of the space, checked.
+_int = functools.partial(check_size, "proxyless")
 
 
 def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
