@@ -830,6 +830,8 @@ def main(argv=None) -> dict:
             counts = {"cases": 0, "clear": 0, "valid": 0, "raw": 0, "hang": 0, "wrong": 0}
             case_dir = os.path.join(top, kind)
             os.makedirs(case_dir)
+            if kind == "cli" and not args.quick:  # the run directory to damage, untimed
+                tiny_run(top)
             for _ in range(per[kind]):
                 case = gen(rng)
                 limit = args.cli_limit if kind == "cli" else args.limit

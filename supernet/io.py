@@ -29,7 +29,7 @@ import tempfile
 import networkx as nx
 import numpy as np
 
-from supernet.codec import decode_value, encode_value, to_node_link
+from supernet.codec import FORMAT_VERSION, decode_value, encode_value, to_node_link
 from supernet.errors import GraphError, SerializationError
 from supernet.graph import Graph
 
@@ -84,6 +84,13 @@ def _from_node_link(data, where: str):
             f"{where}: not a supernet node-link document (missing \"format\": "
             "\"supernet-node-link\")"
         )
+    version = data.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or not \
+            1 <= version <= FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise SerializationError(
+            f"{where}: format_version {version!r:.40}; this supernet reads versions 1 to "
+            f"{FORMAT_VERSION}" + ("; the file was written by a newer supernet" if newer else ""))
     for key, kind in (("graph", dict), ("nodes", list), ("edges", list)):
         if not isinstance(data.get(key), kind):
             raise SerializationError(f"{where}: key {key!r} must hold a {kind.__name__}, got "

@@ -152,6 +152,16 @@ def test_a_duplicate_edge_or_node_is_refused_not_merged(tmp_path):
         read_graphml(path)
 
 
+def test_a_document_of_a_newer_format_version_says_so():
+    from supernet.io import from_node_link
+
+    doc = dict(fuzz.base_documents()["gnn"], format_version=2)
+    with pytest.raises(SerializationError, match="format_version 2; this supernet reads "
+                                                 "versions 1 to 1; the file was written by a "
+                                                 "newer supernet"):
+        from_node_link(doc)
+
+
 def test_a_sparse_mask_that_does_not_fit_its_shape_names_the_edge():
     from supernet.io import from_node_link
 
