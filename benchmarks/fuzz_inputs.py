@@ -348,8 +348,9 @@ def damage_text(rng: random.Random, text: str, n: int | None = None) -> str:
             text = text[:j] + text[i:j] * rng.choice([1, 2, 50]) + text[j:]
         elif op < 0.90:
             text = text[:i]
-        else:
-            text = text[:i] + str(rng.choice(_ODD_INTS)) + text[i:]
+        else:  # an odd number, or one past python's 4,300 digits of int(str)
+            number = str(rng.choice(_ODD_INTS)) if rng.random() < 0.8 else "9" * 5000
+            text = text[:i] + number + text[i:]
     return text
 
 

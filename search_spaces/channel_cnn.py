@@ -257,11 +257,11 @@ def decode(text: str, strides=None, in_channels: int = 3, num_classes: int = 10,
     tokens = text.split() if isinstance(text, str) else []
     if len(tokens) < 2 or not _STEM.fullmatch(tokens[0]) or int(tokens[0]) < 1:
         raise GenotypeError(f"channel_cnn: expected 'stem width:inner,...', e.g. "
-                            f"'16 16:16,16 32p:32,32', got {text!r}")
+                            f"'16 16:16,16 32p:32,32', got {text!r:.80}")
     stem, prev = int(tokens[0]), int(tokens[0])
     strides = [1] + [2] * (len(tokens) - 2) if strides is None else list(strides)
     if len(strides) != len(tokens) - 1:
-        raise GenotypeError(f"channel_cnn: {text!r} has {len(tokens) - 1} stage(s) but "
+        raise GenotypeError(f"channel_cnn: {text!r:.80} has {len(tokens) - 1} stage(s) but "
                             f"strides={strides}; give one stride per stage")
     stages, projections = [], []
     for s, (token, stride) in enumerate(zip(tokens[1:], strides), start=1):

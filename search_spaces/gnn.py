@@ -80,7 +80,7 @@ BENCH_LINKS = ((0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 0, 1, 2), (0, 0, 1,
 BENCH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
 _BENCH_TO_SPACE = {**{op: op for op in BENCH_OPS}, "graph": "graphconv", "fc": "linear"}
 _SPACE_TO_BENCH = {v: k for k, v in _BENCH_TO_SPACE.items()}
-_INDEX = re.compile(r"0|[1-9][0-9]*")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")  # an earlier node: never 10 digits
 
 
 #: The most computing nodes of the DAG (node ``i`` has an edge from every earlier node).
@@ -174,7 +174,7 @@ def _parse(text: str) -> list[list[tuple[str, int]]]:
     if not isinstance(text, str) or not text.split():
         raise GenotypeError(
             f"gnn: expected one 'op~input' token per computing node, e.g. 'gcn~0 gat~1', "
-            f"got {text!r}"
+            f"got {text!r:.80}"
         )
     tokens = text.split()
     if len(tokens) > MAX_NODES:
@@ -187,7 +187,8 @@ def _parse(text: str) -> list[list[tuple[str, int]]]:
             op, sep, index = part.partition("~")
             if not sep or not _INDEX.fullmatch(index):
                 raise GenotypeError(
-                    f"gnn: node {i}: token {part!r} is not of the form 'op~input' (e.g. 'gcn~0')"
+                    f"gnn: node {i}: token {part!r:.80} is not of the form 'op~input' "
+                    "(e.g. 'gcn~0')"
                 )
             if op not in GNN_OPS:
                 raise GenotypeError(

@@ -199,7 +199,7 @@ def _build(picks: list[list[str]] | None, num_classes=1000, width_mult=1.0, inpu
 def _check_picks(picks, blocks, text):
     if len(picks) != len(blocks):
         raise GenotypeError(
-            f"proxyless: {text!r} names {len(picks)} op(s) but this configuration has "
+            f"proxyless: {text!r:.80} names {len(picks)} op(s) but this configuration has "
             f"{len(blocks)} blocks (first block included); give one op per block"
         )
     for b, ((op,), block) in enumerate(zip(picks, blocks)):
@@ -233,7 +233,7 @@ def decode(text: str, **kwargs) -> Graph:
     ``kwargs`` are those of :func:`proxyless` and must describe the same configuration.
     """
     if not isinstance(text, str) or not text.strip():
-        raise GenotypeError(f"proxyless: expected a comma-separated op list, got {text!r}")
+        raise GenotypeError(f"proxyless: expected a comma-separated op list, got {text!r:.80}")
     accepted = list(inspect.signature(proxyless).parameters)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

@@ -69,7 +69,7 @@ _FROM_REGISTRY = {v: k for k, v in OP_TO_REGISTRY.items()}
 NODES = 4
 CELL, BLOCK = "cell", "resblock"
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
-_INDEX = re.compile(r"0|[1-9][0-9]*")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")  # an earlier node: never 10 digits
 
 
 # ---------------------------------------------------------------------- arch strings
@@ -91,22 +91,22 @@ def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
     groups = arch.split("+")
     if len(groups) != NODES - 1:
         raise GenotypeError(
-            f"arch string {arch!r} has {len(groups)} node group(s) separated by '+'; a "
+            f"arch string {arch!r:.80} has {len(groups)} node group(s) separated by '+'; a "
             f"NAS-Bench-201 cell has {NODES - 1} (nodes 1 to {NODES - 1}), e.g. {_EXAMPLE!r}"
         )
     nodes = []
     for i, group in enumerate(groups, start=1):
         if len(group) < 3 or group[0] != "|" or group[-1] != "|":
             raise GenotypeError(
-                f"node {i}: group {group!r} of {arch!r} must be '|op~input|...|' (start and "
-                "end with '|')"
+                f"node {i}: group {group!r:.80} of {arch!r:.80} must be '|op~input|...|' (start "
+                "and end with '|')"
             )
         items, seen = [], set()
         for token in group[1:-1].split("|"):
             op, sep, index = token.partition("~")
             if not sep or not _INDEX.fullmatch(index):
                 raise GenotypeError(
-                    f"node {i}: token {token!r} is not of the form 'op~input' (an op name and "
+                    f"node {i}: token {token!r:.80} is not of the form 'op~input' (an op name and "
                     f"the index of an earlier node, e.g. 'nor_conv_3x3~0')"
                 )
             if op not in NB201_OPS:
@@ -127,9 +127,9 @@ def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
         if seen != set(range(i)):
             missing = sorted(set(range(i)) - seen)
             raise GenotypeError(
-                f"node {i}: group {group!r} has no op from node(s) {missing}; every NAS-Bench-201 "
-                f"node takes one op from each earlier node {list(range(i))} (write 'none~j' "
-                "for no connection)"
+                f"node {i}: group {group!r:.80} has no op from node(s) {missing}; every "
+                f"NAS-Bench-201 node takes one op from each earlier node {list(range(i))} (write "
+                "'none~j' for no connection)"
             )
         nodes.append(items)
     return nodes

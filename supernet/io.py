@@ -181,6 +181,8 @@ def read_json(path: str, what: str = "file"):
     except RecursionError:
         raise SerializationError(f"{path}: not a {what}: its JSON is nested too deep") \
             from None
+    except ValueError as exc:  # an integer of more digits than python reads
+        raise SerializationError(f"{path}: not a {what}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- GraphML

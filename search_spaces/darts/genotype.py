@@ -179,8 +179,9 @@ _TOKEN = re.compile(
 )
 
 
-#: How deep lists and tuples may nest (a genotype nests 2 deep: a list of pairs).
-_MAX_DEPTH = 8
+#: How deep lists and tuples may nest (a genotype nests 2 deep: a list of pairs), and how
+#: many digits an integer may have (python refuses to read an int of more than 4,300).
+_MAX_DEPTH, _MAX_DIGITS = 8, 18
 
 
 class _Parser:
@@ -190,6 +191,7 @@ class _Parser:
         self.tokens: list[tuple[str, str, int]] = [
             (m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup))
             for m in _TOKEN.finditer(text)]
+        self.tokens.append(("end", "end of text", len(text)))  # never consumed
         self.depth = 0
         self.i = 0
 
@@ -201,8 +203,7 @@ class _Parser:
         )
 
     def peek(self):
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "end of text",
-                                                                       len(self.text))
+        return self.tokens[self.i]
 
     def take(self, value: str | None = None, kind: str | None = None, expected: str = ""):
         tok = self.peek()
@@ -217,6 +218,9 @@ class _Parser:
             self.i += 1
             return text[1:-1]
         if kind == "int":
+            if len(text.lstrip("+-")) > _MAX_DIGITS:
+                raise self.error_at(pos, text[:20] + "...", f"an integer of at most "
+                                                            f"{_MAX_DIGITS} digits")
             self.i += 1
             return int(text)
         if text in ("[", "("):
@@ -227,31 +231,41 @@ class _Parser:
             self.i += 1
             self.depth += 1
             close = "]" if text == "[" else ")"
-            items = []
-            while self.peek()[1] != close:
+            items, tokens = [], self.tokens
+            while tokens[self.i][1] != close:
                 items.append(self.value())
-                if self.peek()[1] != close:
-                    self.take(",", expected=f"',' or {close!r}")
-            self.take(close)
+                _, after, at = tokens[self.i]
+                if after == ",":
+                    self.i += 1
+                elif after != close:
+                    raise self.error_at(at, after, f"',' or {close!r}")
+            self.i += 1
             self.depth -= 1
             return items if close == "]" else tuple(items)
         if kind == "name" and text == "range":
             self.i += 1
             self.take("(")
-            args = [self.take(kind="int", expected="an integer")]
+            args = [self.integer()]
             while self.peek()[1] == ",":
                 self.i += 1
                 if self.peek()[1] == ")":
                     break
-                args.append(self.take(kind="int", expected="an integer"))
+                args.append(self.integer())
             self.take(")", expected="')'")
             if len(args) > 3:
-                raise self.error_at(args[3][2], args[3][1], "range(start, stop[, step])")
-            if len(args) == 3 and int(args[2][1]) == 0:
-                raise self.error_at(args[2][2], args[2][1], "a step that is not 0")
-            return range(*(int(a[1]) for a in args))
+                raise self.error_at(args[3][1], str(args[3][0]), "range(start, stop[, step])")
+            if len(args) == 3 and args[2][0] == 0:
+                raise self.error_at(args[2][1], "0", "a step that is not 0")
+            return range(*(a for a, _ in args))
         raise self.error_at(pos, text, "a list [...], a tuple (...), range(...), a quoted op "
                                        "name or an integer")
+
+    def integer(self) -> tuple[int, int]:
+        """The integer token here and its position."""
+        kind, text, pos = self.peek()
+        if kind != "int":
+            raise self.error_at(pos, text, "an integer")
+        return self.value(), pos
 
     def genotype(self) -> dict:
         self.take("Genotype", kind="name", expected="'Genotype('")

@@ -22,7 +22,7 @@ from supernet.errors import EditError, SerializationError
 from supernet.registry import Registry
 
 __all__ = ["Edit", "EditResult", "OPERATORS", "EDITS", "register_edit", "edit_from_dict",
-           "target_graph", "apply_edit", "MAX_EDIT_INT"]
+           "target_graph", "apply_edit", "MAX_EDIT_INT", "MAX_EDIT_SIZE"]
 
 OPERATORS = ("neuron_creation", "neuron_removal", "synaptogenesis", "synaptic_pruning")
 
@@ -84,9 +84,14 @@ def _plain(value):
     return value
 
 
-#: Bound of the integers of an edit record (counts, widths, ports, unit ids); seeds are
-#: drawn below ``2**64``.
+#: Bound of the integers of an edit record (ports, unit ids, taps); seeds are drawn below
+#: ``2**64``.
 MAX_EDIT_INT = 2 ** 31
+
+#: Bound of the sizes an edit record sets: the units one edit creates (``count``), a width
+#: or a channel count (a million new units took seconds, a billion would take all memory).
+MAX_EDIT_SIZE = 2 ** 16
+_SIZE_FIELDS = ("count", "width", "channels")
 
 _FIELD_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
                 "list": (list, tuple), "dict": (dict,), "None": (type(None),)}
@@ -96,8 +101,9 @@ def edit_from_dict(data: dict, where: str = "edit record") -> Edit:
     """Rebuild an edit record from :meth:`Edit.to_dict` output.
 
     Every field is checked against the record's annotation (``int | None``, ``list``, ...)
-    before the record is made, and integers are bounded (:data:`MAX_EDIT_INT`, seeds below
-    ``2**64``), so a damaged log fails here, naming ``where`` and the field.
+    before the record is made, and integers are bounded (sizes by :data:`MAX_EDIT_SIZE`, the
+    others by :data:`MAX_EDIT_INT`, seeds below ``2**64``), so a damaged log fails here,
+    naming ``where`` and the field.
 
     Examples:
         >>> edit_from_dict({"kind": "add_units", "node": "h1", "count": "2"}, "edits[0]")
@@ -133,7 +139,8 @@ def _check_field(where: str, name: str, annotation: str, value) -> None:
                                  f"{type(value).__name__} {value!r:.60}")
     _check_content(where, name, value, 0)
     if isinstance(value, int) and not isinstance(value, bool):
-        lo, hi = (0, 2 ** 64 - 1) if name == "seed" else (-MAX_EDIT_INT, MAX_EDIT_INT)
+        lo, hi = ((0, 2 ** 64 - 1) if name == "seed" else
+                  (0, MAX_EDIT_SIZE) if name in _SIZE_FIELDS else (-MAX_EDIT_INT, MAX_EDIT_INT))
         if not lo <= value <= hi:
             raise SerializationError(f"{where}: field {name!r} is {value}, outside [{lo}, {hi}]")
 
