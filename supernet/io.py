@@ -204,6 +204,9 @@ def _from_graphml_value(value, where: str):
         except json.JSONDecodeError as exc:
             raise SerializationError(f"{where}: its {_JSON_TAG} value is not JSON: {exc.msg} at "
                                      f"character {exc.pos}") from None
+        except ValueError as exc:  # an integer of more digits than python reads
+            raise SerializationError(f"{where}: its {_JSON_TAG} value cannot be read: {exc}") \
+                from None
     return value
 
 
