@@ -206,7 +206,7 @@ class Graph:
         """:meth:`in_edges`, or in insertion order where the ports are not all ints (a
         graph read from a damaged file, shown before :func:`supernet.lint` says so)."""
         ports = [d.get("port", 0) for _, _, d in self.nx.in_edges(v, data=True)]
-        if all(isinstance(p, int) for p in ports):
+        if all(isinstance(p, (int, np.integer)) for p in ports):
             return self.in_edges(v)
         return [(u, v) for u in self.nx.predecessors(v)]
 

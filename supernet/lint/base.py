@@ -146,10 +146,10 @@ _NODE_TYPES = (
     ("merge", lambda x: isinstance(x, str), "a string"),
     ("channels", _width, "an int or a '$symbol'"),
     ("op", lambda x: x is None or isinstance(x, str), "an op name"),
-    ("op_args", lambda x: isinstance(x, dict), "a dict"),
+    ("op_args", lambda x: x is None or isinstance(x, dict), "a dict"),
     ("cell", lambda x: isinstance(x, str), "a cell name"),
     ("args", _is_names, "a list of node names"),
-    ("bind", lambda x: isinstance(x, dict), "a dict"),
+    ("bind", lambda x: x is None or isinstance(x, dict), "a dict"),
 )
 _EDGE_TYPES = (
     ("ops", _is_names, "a list of op names"),
