@@ -57,13 +57,19 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import torch
 
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.search.discretize.units import set_gated
-from supernet.spaces import Example, register_space
+from supernet.spaces import (
+    MAX_SIZE,
+    Example,
+    check_connections,
+    check_names,
+    check_size,
+    register_space,
+)
 from supernet.units import add_group, add_input, connect, dependency_groups
 
 __all__ = ["channel_cnn", "decode", "encode", "GATED"]
@@ -72,48 +78,71 @@ __all__ = ["channel_cnn", "decode", "encode", "GATED"]
 GATED = ("inner", "stream")
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"channel_cnn: {name} must be a positive int, got {value!r}")
-    return int(value)
+#: Bounds of the blocks per stage and of the strides.
+MAX_DEPTH, MAX_STRIDE = 256, 64
+
+
+def _positive(name: str, value, hi: int = MAX_SIZE) -> int:
+    return check_size("channel_cnn", name, value, hi=hi)
 
 
 def _spec(stem, widths, depths, strides, inner):
     """Check the configuration; returns ``(stem, [(width, stride, [inner widths])])``."""
     if not isinstance(widths, (list, tuple)) or not widths:
-        raise ConfigError(f"channel_cnn: widths must be a non-empty list of ints, got {widths!r}")
-    n = len(widths)
-    depths = [depths] * n if isinstance(depths, int) else list(depths)
-    strides = [1] + [2] * (n - 1) if strides is None else list(strides)
+        raise ConfigError(f"channel_cnn: widths must be a non-empty list of ints, got "
+                          f"{widths!r:.60}")
+    n = _positive("len(widths)", len(widths), MAX_DEPTH)
+    depths = [depths] * n if isinstance(depths, int) else depths
+    strides = [1] + [2] * (n - 1) if strides is None else strides
+    for name, vals in (("depths", depths), ("strides", strides), ("inner", inner)):
+        if not isinstance(vals, (list, tuple)) and not (name == "inner" and vals is None):
+            raise ConfigError(f"channel_cnn: {name} must be a list with one entry per stage, "
+                              f"got {vals!r:.60}")
+    depths, strides = list(depths), list(strides)
     for name, vals in (("depths", depths), ("strides", strides)):
         if len(vals) != n:
             raise ConfigError(f"channel_cnn: {name} has {len(vals)} entries for {n} stages "
                               f"(widths={list(widths)}); give one per stage")
-    if inner is None:
-        inner = [[w] * d for w, d in zip(widths, depths)]
+    if inner is None:  # each block as wide as its stage, once the depths are checked
+        inner = [None] * n
     if len(inner) != n:
         raise ConfigError(f"channel_cnn: inner has {len(inner)} entries for {n} stages")
     stages = []
     for s, (w, d, st, inn) in enumerate(zip(widths, depths, strides, inner), start=1):
-        d = _positive(f"depths[{s - 1}]", d)
+        d = _positive(f"depths[{s - 1}]", d, MAX_DEPTH)
+        inn = [w] * d if inn is None else inn
+        if not isinstance(inn, (list, tuple)):
+            raise ConfigError(f"channel_cnn: inner[{s - 1}] must be a list of widths, one per "
+                              f"block, got {inn!r:.60}")
         inn = list(inn)
         if len(inn) != d:
             raise ConfigError(f"channel_cnn: stage {s} has {d} block(s) but inner[{s - 1}] "
                               f"lists {len(inn)} width(s); give one per block")
-        stages.append((_positive(f"widths[{s - 1}]", w), _positive(f"strides[{s - 1}]", st),
+        stages.append((_positive(f"widths[{s - 1}]", w),
+                       _positive(f"strides[{s - 1}]", st, MAX_STRIDE),
                        [_positive(f"inner[{s - 1}][{b}]", x) for b, x in enumerate(inn)]))
     return _positive("stem", stem), stages
 
 
+def _connections(stem, stages, in_channels, num_classes) -> int:
+    """The kernels (channel-level connections) of the network, counted before it is built."""
+    count, width = in_channels * stem, stem
+    for w, _, inner in stages:
+        for b, c in enumerate(inner):
+            count += width * c + c * w + (width * w if b == 0 else 0)
+            width = w
+    return count + width * num_classes
+
+
 def _build(stem, stages, in_channels, num_classes, input_size, gated, projections=None):
-    gated = (gated,) if isinstance(gated, str) else tuple(gated or ())
-    bad = [x for x in gated if x not in GATED]
-    if bad:
-        raise ConfigError(f"channel_cnn: gated={list(gated)}: unknown {bad}; choose from "
-                          f"{list(GATED)}")
+    gated = () if gated is None else check_names("channel_cnn", "gated", gated, GATED)
     in_channels = _positive("in_channels", in_channels)
+    num_classes = _positive("num_classes", num_classes)
+    size = _size(input_size)
+    check_connections("channel_cnn", _connections(stem, stages, in_channels, num_classes),
+                      "its widths")
     g = Graph("channel", name="channel_cnn")
-    add_input(g, "x", in_channels, shape=[in_channels, *_size(input_size)])
+    add_input(g, "x", in_channels, shape=[in_channels, *size])
     add_group(g, "stem", stem, act="relu", bias=False, norm="batchnorm")
     connect(g, "x", "stem", "conv", kernel=3)
     prev, width, rows = "stem", stem, []
@@ -140,7 +169,7 @@ def _build(stem, stages, in_channels, num_classes, input_size, gated, projection
             connect(g, short, name, "identity")
             prev = name
         width = w
-    add_group(g, "head", _positive("num_classes", num_classes))
+    add_group(g, "head", num_classes)
     connect(g, prev, "head", "dense", pool="global_avg")
     g.set_outputs(["head"])
     g.set_meta(space="channel_cnn")
@@ -156,8 +185,8 @@ def _build(stem, stages, in_channels, num_classes, input_size, gated, projection
 
 
 def _size(input_size):
-    size = [input_size] * 2 if isinstance(input_size, int) else list(input_size)
-    if len(size) != 2:
+    size = [input_size] * 2 if isinstance(input_size, int) else input_size
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
         raise ConfigError(f"channel_cnn: input_size is an int or [height, width], got "
                           f"{input_size!r}")
     return [_positive("input_size", x) for x in size]
@@ -196,8 +225,9 @@ def channel_cnn(widths=(16, 32, 64), depths=(2, 2, 2), strides=None, stem: int |
         input_size: image size (recorded on the input node; used by the cost model).
         gated: ``"inner"`` and/or ``"stream"``: which channels get keep/drop gates.
     """
-    stem, stages = _spec(widths[0] if stem is None and widths else stem, widths, depths,
-                         strides, inner)
+    if stem is None and isinstance(widths, (list, tuple)) and widths:
+        stem = widths[0]
+    stem, stages = _spec(stem, widths, depths, strides, inner)
     return _build(stem, stages, in_channels, num_classes, input_size, gated)
 
 
@@ -216,27 +246,30 @@ def encode(graph: Graph) -> str:
     return " ".join(tokens)
 
 
-_STAGE = re.compile(r"(\d+)(p?):(\d+(?:,\d+)*)")
+# widths of at most 9 digits: a longer one is past every bound (and slow to convert)
+_STEM = re.compile(r"[0-9]{1,9}")
+_STAGE = re.compile(r"([0-9]{1,9})(p?):([0-9]{1,9}(?:,[0-9]{1,9})*)")
 
 
 def decode(text: str, strides=None, in_channels: int = 3, num_classes: int = 10,
            input_size=32, gated=()) -> Graph:
     """The channel-level ResNet of a text form (gates off by default: a final network)."""
     tokens = text.split() if isinstance(text, str) else []
-    if len(tokens) < 2 or not tokens[0].isdigit() or int(tokens[0]) < 1:
+    if len(tokens) < 2 or not _STEM.fullmatch(tokens[0]) or int(tokens[0]) < 1:
         raise GenotypeError(f"channel_cnn: expected 'stem width:inner,...', e.g. "
-                            f"'16 16:16,16 32p:32,32', got {text!r}")
+                            f"'16 16:16,16 32p:32,32', got {text!r:.80}")
     stem, prev = int(tokens[0]), int(tokens[0])
     strides = [1] + [2] * (len(tokens) - 2) if strides is None else list(strides)
     if len(strides) != len(tokens) - 1:
-        raise GenotypeError(f"channel_cnn: {text!r} has {len(tokens) - 1} stage(s) but "
+        raise GenotypeError(f"channel_cnn: {text!r:.80} has {len(tokens) - 1} stage(s) but "
                             f"strides={strides}; give one stride per stage")
     stages, projections = [], []
     for s, (token, stride) in enumerate(zip(tokens[1:], strides), start=1):
         m = _STAGE.fullmatch(token)
         if m is None:
-            raise GenotypeError(f"channel_cnn: stage {s}: token {token!r} is not "
-                                "'width[p]:inner,inner,...' (e.g. '32p:32,32')")
+            raise GenotypeError(f"channel_cnn: stage {s}: token {token!r:.80} is not "
+                                "'width[p]:inner,inner,...' (e.g. '32p:32,32') of widths of "
+                                "at most 9 digits")
         w, proj = int(m.group(1)), bool(m.group(2))
         inner = [int(x) for x in m.group(3).split(",")]
         if min([w] + inner) < 1:

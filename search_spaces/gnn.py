@@ -45,6 +45,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import re
 
 import torch
@@ -53,7 +54,7 @@ import torch.nn as nn
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError, ShapeError
 from supernet.ops import resolve_op
-from supernet.spaces import Example, register_space
+from supernet.spaces import Example, check_names, check_number, check_size, register_space
 
 __all__ = [
     "GNN_OPS",
@@ -79,12 +80,15 @@ BENCH_LINKS = ((0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 0, 1, 2), (0, 0, 1,
 BENCH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
 _BENCH_TO_SPACE = {**{op: op for op in BENCH_OPS}, "graph": "graphconv", "fc": "linear"}
 _SPACE_TO_BENCH = {v: k for k, v in _BENCH_TO_SPACE.items()}
-_INDEX = re.compile(r"0|[1-9][0-9]*")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")  # an earlier node: never 10 digits
 
 
-def _check_int(name, value, lo=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        raise ConfigError(f"gnn: {name} must be an int >= {lo}, got {value!r}")
+#: The most computing nodes of the DAG (node ``i`` has an edge from every earlier node).
+MAX_NODES = 256
+
+
+#: ``_check_int(key, value, lo=1, hi=MAX_SIZE)``: a size or count of the space, checked.
+_check_int = functools.partial(check_size, "gnn")
 
 
 def _skeleton(in_channels, hidden, pre, act):
@@ -105,6 +109,7 @@ def _skeleton(in_channels, hidden, pre, act):
 
 
 def _head(g, sources, hidden, num_classes, post, act, dropout, readout, dag):
+    check_number("gnn", "dropout", dropout, 0, 1)
     _check_int("num_classes", num_classes)
     _check_int("post", post, 0)
     g.add_node("out", channels=hidden)
@@ -141,7 +146,8 @@ def gnn(in_channels: int = 16, hidden: int = 64, num_classes: int = 7, nodes: in
     ``max_inputs`` (1, as NAS-Bench-Graph) is the number of in-edges the discretization
     keeps per node; ``none`` is never kept.
     """
-    _check_int("nodes", nodes)
+    _check_int("nodes", nodes, hi=MAX_NODES)
+    ops = check_names("gnn", "ops", ops)
     unknown = [op for op in ops if op not in GNN_OPS]
     if unknown or not ops:
         raise GenotypeError(f"gnn: unknown op(s) {unknown or list(ops)}; accepted: {list(GNN_OPS)}")
@@ -168,16 +174,21 @@ def _parse(text: str) -> list[list[tuple[str, int]]]:
     if not isinstance(text, str) or not text.split():
         raise GenotypeError(
             f"gnn: expected one 'op~input' token per computing node, e.g. 'gcn~0 gat~1', "
-            f"got {text!r}"
+            f"got {text!r:.80}"
         )
+    tokens = text.split()
+    if len(tokens) > MAX_NODES:
+        raise GenotypeError(f"gnn: {len(tokens)} computing nodes; the space has at most "
+                            f"{MAX_NODES} (MAX_NODES)")
     nodes = []
-    for i, token in enumerate(text.split(), start=1):
+    for i, token in enumerate(tokens, start=1):
         items = []
         for part in token.split("+"):
             op, sep, index = part.partition("~")
             if not sep or not _INDEX.fullmatch(index):
                 raise GenotypeError(
-                    f"gnn: node {i}: token {part!r} is not of the form 'op~input' (e.g. 'gcn~0')"
+                    f"gnn: node {i}: token {part!r:.80} is not of the form 'op~input' "
+                    "(e.g. 'gcn~0')"
                 )
             if op not in GNN_OPS:
                 raise GenotypeError(

@@ -37,6 +37,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -45,7 +46,7 @@ from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.ops.mobile import mbconv_name
-from supernet.spaces import Example, register_space
+from supernet.spaces import Example, check_names, check_number, check_size, register_space
 
 __all__ = [
     "PROXYLESS_CANDIDATES",
@@ -80,10 +81,12 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new
 
 
-def _int(name: str, value, lo: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        raise ConfigError(f"proxyless: {name} must be an int >= {lo}, got {value!r}")
-    return value
+#: Bounds of the width multiplier and of the blocks per stage.
+MAX_WIDTH_MULT, MAX_BLOCKS = 64, 256
+
+
+#: ``_int(key, value, lo=1, hi=MAX_SIZE)``: a size or count of the space, checked.
+_int = functools.partial(check_size, "proxyless")
 
 
 def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
@@ -97,15 +100,24 @@ def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
         >>> block_choices(n_cell_stages=(2, 1, 1, 1, 1, 1))[2]["choices"][-1]
         'none'
     """
-    if not isinstance(width_mult, (int, float)) or width_mult <= 0:
-        raise ConfigError(f"proxyless: width_mult must be a positive number, got {width_mult!r}")
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or \
+            not 0 < width_mult <= MAX_WIDTH_MULT:
+        raise ConfigError(f"proxyless: width_mult must be a positive number, got "
+                          f"{width_mult!r} (at most {MAX_WIDTH_MULT})")
+    for key, value in (("width_stages", width_stages), ("n_cell_stages", n_cell_stages),
+                       ("stride_stages", stride_stages)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"proxyless: {key} must be a list with one entry per stage, got "
+                              f"{value!r:.60}")
     stages = [list(width_stages), list(n_cell_stages), list(stride_stages)]
     if len({len(s) for s in stages}) != 1:
         raise ConfigError(
             "proxyless: width_stages, n_cell_stages and stride_stages must have one entry per "
             f"stage, got lengths {[len(s) for s in stages]}"
         )
-    candidates = list(candidates)
+    candidates = check_names("proxyless", "candidates", candidates)
+    if not isinstance(first_block, str):
+        raise ConfigError(f"proxyless: first_block must be an op name, got {first_block!r:.60}")
     if not candidates or "none" in candidates:
         raise ConfigError(
             f"proxyless: candidates {candidates} must be non-empty MBConv ops without 'none' "
@@ -119,8 +131,8 @@ def block_choices(width_mult: float = 1.0, width_stages=WIDTH_STAGES,
     C_in = first
     for width, n, s in zip(*stages):
         width = make_divisible(_int("width_stages entries", width) * width_mult)
-        for i in range(_int("n_cell_stages entries", n, lo=0)):
-            stride = _int("stride_stages entries", s) if i == 0 else 1
+        for i in range(_int("n_cell_stages entries", n, lo=0, hi=MAX_BLOCKS)):
+            stride = _int("stride_stages entries", s, hi=64) if i == 0 else 1
             keeps = stride == 1 and C_in == width
             blocks.append(dict(C_in=C_in, C_out=width, stride=stride, shortcut=keeps,
                                choices=candidates + (["none"] if keeps else [])))
@@ -140,6 +152,9 @@ def _build(picks: list[list[str]] | None, num_classes=1000, width_mult=1.0, inpu
         picks = _check_picks(picks, blocks, text)
     _int("num_classes", num_classes)
     _int("input_size", input_size)
+    check_number("proxyless", "dropout", dropout, 0, 1)
+    check_number("proxyless", "bn_momentum", bn_momentum, 0, 1)
+    check_number("proxyless", "bn_eps", bn_eps, 0, 1)
     if last_channel is None:
         last_channel = make_divisible(1280 * width_mult) if width_mult > 1.0 else 1280
     _int("last_channel", last_channel)
@@ -184,7 +199,7 @@ def _build(picks: list[list[str]] | None, num_classes=1000, width_mult=1.0, inpu
 def _check_picks(picks, blocks, text):
     if len(picks) != len(blocks):
         raise GenotypeError(
-            f"proxyless: {text!r} names {len(picks)} op(s) but this configuration has "
+            f"proxyless: {text!r:.80} names {len(picks)} op(s) but this configuration has "
             f"{len(blocks)} blocks (first block included); give one op per block"
         )
     for b, ((op,), block) in enumerate(zip(picks, blocks)):
@@ -218,7 +233,7 @@ def decode(text: str, **kwargs) -> Graph:
     ``kwargs`` are those of :func:`proxyless` and must describe the same configuration.
     """
     if not isinstance(text, str) or not text.strip():
-        raise GenotypeError(f"proxyless: expected a comma-separated op list, got {text!r}")
+        raise GenotypeError(f"proxyless: expected a comma-separated op list, got {text!r:.80}")
     accepted = list(inspect.signature(proxyless).parameters)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

@@ -40,9 +40,9 @@ import torch
 import torch.nn as nn
 
 from supernet import Graph, compile
-from supernet.errors import ConfigError, GenotypeError
+from supernet.errors import GenotypeError
 from supernet.ops import resolve_op
-from supernet.spaces import Example, register_space
+from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 
 __all__ = [
     "NB201_OPS",
@@ -69,10 +69,14 @@ _FROM_REGISTRY = {v: k for k, v in OP_TO_REGISTRY.items()}
 NODES = 4
 CELL, BLOCK = "cell", "resblock"
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
-_INDEX = re.compile(r"0|[1-9][0-9]*")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")  # an earlier node: never 10 digits
 
 
 # ---------------------------------------------------------------------- arch strings
+#: The most cells per stage (``N``): the network has ``3 N + 2`` cells.
+MAX_CELLS = 1024
+
+
 def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
     """Parse an arch string into ``[[(op, input), ...] for nodes 1, 2, 3]``.
 
@@ -87,22 +91,22 @@ def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
     groups = arch.split("+")
     if len(groups) != NODES - 1:
         raise GenotypeError(
-            f"arch string {arch!r} has {len(groups)} node group(s) separated by '+'; a "
+            f"arch string {arch!r:.80} has {len(groups)} node group(s) separated by '+'; a "
             f"NAS-Bench-201 cell has {NODES - 1} (nodes 1 to {NODES - 1}), e.g. {_EXAMPLE!r}"
         )
     nodes = []
     for i, group in enumerate(groups, start=1):
         if len(group) < 3 or group[0] != "|" or group[-1] != "|":
             raise GenotypeError(
-                f"node {i}: group {group!r} of {arch!r} must be '|op~input|...|' (start and "
-                "end with '|')"
+                f"node {i}: group {group!r:.80} of {arch!r:.80} must be '|op~input|...|' (start "
+                "and end with '|')"
             )
         items, seen = [], set()
         for token in group[1:-1].split("|"):
             op, sep, index = token.partition("~")
             if not sep or not _INDEX.fullmatch(index):
                 raise GenotypeError(
-                    f"node {i}: token {token!r} is not of the form 'op~input' (an op name and "
+                    f"node {i}: token {token!r:.80} is not of the form 'op~input' (an op name and "
                     f"the index of an earlier node, e.g. 'nor_conv_3x3~0')"
                 )
             if op not in NB201_OPS:
@@ -123,9 +127,9 @@ def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
         if seen != set(range(i)):
             missing = sorted(set(range(i)) - seen)
             raise GenotypeError(
-                f"node {i}: group {group!r} has no op from node(s) {missing}; every NAS-Bench-201 "
-                f"node takes one op from each earlier node {list(range(i))} (write 'none~j' "
-                "for no connection)"
+                f"node {i}: group {group!r:.80} has no op from node(s) {missing}; every "
+                f"NAS-Bench-201 node takes one op from each earlier node {list(range(i))} (write "
+                "'none~j' for no connection)"
             )
         nodes.append(items)
     return nodes
@@ -173,9 +177,9 @@ def _resblock() -> Graph:
 
 
 def _network(cell: Graph, C: int, N: int, num_classes: int, name: str) -> Graph:
-    for key, value in (("C", C), ("N", N), ("num_classes", num_classes)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name}: {key} must be a positive int, got {value!r}")
+    for key, value, hi in (("C", C, MAX_SIZE), ("N", N, MAX_CELLS),
+                           ("num_classes", num_classes, MAX_SIZE)):
+        check_size(name, key, value, 1, hi)
     g = Graph("layer", name=name)
     g.add_cell(CELL, cell)
     g.add_cell(BLOCK, _resblock())
@@ -216,7 +220,7 @@ def nasbench201(C: int = 16, N: int = 5, num_classes: int = 10, ops=NB201_OPS,
         >>> len(g.cells["cell"].gate_edges()), g.cells["cell"].edge("0", "1")["ops"][:2]
         (6, ['none', 'nb201_skip_connect'])
     """
-    ops = list(ops)
+    ops = check_names("nasbench201", "ops", ops)
     unknown = [op for op in ops if op not in NB201_OPS]
     if unknown or not ops:
         raise GenotypeError(

@@ -42,7 +42,14 @@ import torch
 
 from supernet import Graph
 from supernet.errors import ConfigError
-from supernet.spaces import Example, register_space
+from supernet.spaces import (
+    Example,
+    check_connections,
+    check_names,
+    check_number,
+    check_size,
+    register_space,
+)
 from supernet.units import add_group, add_input, connect
 
 __all__ = ["neuron_mlp", "GATED"]
@@ -52,15 +59,15 @@ GATED = ("units", "connections")
 
 
 def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"neuron_mlp: {name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_size("neuron_mlp", name, value)
+
+
+#: The most hidden groups (every pair of groups may have a block of skip connections).
+MAX_GROUPS = 256
 
 
 def _fraction(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"neuron_mlp: {name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return check_number("neuron_mlp", name, value, 0, 1)
 
 
 def neuron_mlp(in_features: int = 40, hidden=(64, 64), num_classes: int = 10,
@@ -80,17 +87,20 @@ def neuron_mlp(in_features: int = 40, hidden=(64, 64), num_classes: int = 10,
         gated: ``"units"`` and/or ``"connections"``: what gets keep/drop gates.
         seed: seed of the random masks.
     """
-    gated = (gated,) if isinstance(gated, str) else tuple(gated or ())
-    bad = [x for x in gated if x not in GATED]
-    if bad:
-        raise ConfigError(f"neuron_mlp: gated={list(gated)}: unknown {bad}; choose from "
-                          f"{list(GATED)}")
-    if not isinstance(hidden, (list, tuple)):
-        raise ConfigError(f"neuron_mlp: hidden must be a list of widths, got {hidden!r}")
+    gated = () if gated is None else check_names("neuron_mlp", "gated", gated, GATED)
+    if not isinstance(hidden, (list, tuple)) or len(hidden) > MAX_GROUPS:
+        raise ConfigError(f"neuron_mlp: hidden must be a list of at most {MAX_GROUPS} widths, "
+                          f"got {hidden!r:.60}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ConfigError(f"neuron_mlp: seed must be None or a non-negative int, got {seed!r}")
     sizes = [_positive("in_features", in_features)]
     sizes += [_positive(f"hidden[{k}]", h) for k, h in enumerate(hidden)]
     sizes += [_positive("num_classes", num_classes)]
     density, skip_density = _fraction("density", density), _fraction("skip_density", skip_density)
+    blocks = [(i, j) for i in range(len(sizes)) for j in range(i + 1, len(sizes))
+              if j == i + 1 or skip]
+    check_connections("neuron_mlp", sum(sizes[i] * sizes[j] for i, j in blocks), "its sizes")
     names = ["x"] + [f"h{k}" for k in range(1, len(hidden) + 1)] + ["y"]
     g = Graph("neuron", name="neuron_mlp")
     add_input(g, "x", sizes[0])

@@ -222,7 +222,12 @@ def _show(args) -> int:
     path = args.file
     if os.path.isdir(path):  # a run directory: show the architecture it found
         path = os.path.join(path, "architecture.json")
-    graph = read_graphml(path) if path.endswith(".graphml") else load_graph(path)
+        if not os.path.isfile(path):
+            raise SupernetError(
+                f"{args.file}: a directory without architecture.json; show takes a graph file "
+                "(.json / .graphml) or a run directory written by 'supernet search' (a search "
+                "stopped before its first epoch ended has written none)")
+    graph = read_graphml(path) if _is_graphml(path) else load_graph(path)
     print(repr(graph))
     print(graph.tabular())
     for name, cell in graph.cells.items():
@@ -241,6 +246,17 @@ def _show(args) -> int:
         for p in draw_cells(graph, args.draw):
             print(f"drawn: {p}")
     return 0
+
+
+def _is_graphml(path: str) -> bool:
+    """A ``.graphml`` file, or one whose text starts as XML does."""
+    if path.lower().endswith(".graphml"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(64).lstrip().startswith(b"<")
+    except OSError:
+        return False  # load_graph says why it cannot be read
 
 
 _LISTS = {"spaces": (list_spaces, SPACES), "strategies": (list_strategies, STRATEGIES),

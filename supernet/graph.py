@@ -123,25 +123,44 @@ class Graph:
             version: the edit counter to restore.
 
         Raises:
-            GraphError: an unknown level, a node named twice, an edge to a node that is not
-                there, an input or output that is not a node.
+            GraphError: an unknown level, a name that is not a string, a node named twice,
+                an edge listed twice or to a node that is not there, an input or output that
+                is not a node, a call node of a cell template that is not there.
         """
         attrs = dict(attrs)
-        g = cls(attrs.get("level"), attrs.get("name", "graph"))
+        name = attrs.get("name", "graph")
+        if not isinstance(name, str):
+            raise GraphError(f"a graph's name is a string, got {name!r:.60}")
+        g = cls(attrs.get("level"), name)
         for n, d in nodes:
             g.insert_node(n, **d)
         for u, v, d in edges:
             g.insert_edge(u, v, **d)
         for key in ("inputs", "outputs"):
-            missing = [n for n in attrs.get(key, []) if n not in g.nx]
+            names = attrs.get(key, [])
+            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+                raise GraphError(f"{g.name}: {key} is a list of node names, got {names!r:.80}")
+            missing = [n for n in names if n not in g.nx]
             if missing:
                 raise NodeNotFound(f"{g.name}: {key} {missing} are not nodes of the graph")
         attrs["inputs"] = list(attrs.get("inputs", []))
         attrs["outputs"] = list(attrs.get("outputs", []))
-        attrs["meta"] = dict(attrs.get("meta") or {})
+        meta = attrs.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise GraphError(f"{g.name}: meta is a dict, got {meta!r:.80}")
+        attrs["meta"] = dict(meta)
         g.nx.graph.update(attrs)
-        for name, cell in (cells or {}).items():
-            g.add_cell(name, cell)
+        cells = dict(cells or {})
+        for n, d in g.nx.nodes(data=True):
+            if d.get("kind") == "call" and (not isinstance(d.get("cell"), str)
+                                            or d["cell"] not in cells):
+                raise GraphError(
+                    f"{g.name}: call node {n!r} calls cell {d.get('cell')!r:.60}, which is not "
+                    f"among the cell templates {sorted(cells)}")
+        for cell_name, cell in cells.items():
+            g.add_cell(cell_name, cell)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise GraphError(f"{g.name}: the version is a non-negative int, got {version!r:.40}")
         g.version = int(version)
         return g
 
@@ -182,6 +201,14 @@ class Graph:
         preds = list(self.nx.predecessors(v))
         preds.sort(key=lambda u: self.nx.edges[u, v].get("port", 0))
         return [(u, v) for u in preds]
+
+    def _in_edges_as_given(self, v: str) -> list[tuple[str, str]]:
+        """:meth:`in_edges`, or in insertion order where the ports are not all ints (a
+        graph read from a damaged file, shown before :func:`supernet.lint` says so)."""
+        ports = [d.get("port", 0) for _, _, d in self.nx.in_edges(v, data=True)]
+        if all(isinstance(p, (int, np.integer)) for p in ports):
+            return self.in_edges(v)
+        return [(u, v) for u in self.nx.predecessors(v)]
 
     def topological_order(self) -> list[str]:
         """Nodes in a deterministic topological order (ties broken by insertion order)."""
@@ -360,7 +387,7 @@ class Graph:
         self.insert_node(name, **{k: v for k, v in attrs.items() if v is not None})
 
     # ------------------------------------------------------------------ raw storage
-    def insert_node(self, name: str, **attrs) -> None:
+    def insert_node(self, name: str, /, **attrs) -> None:
         """Add node ``name`` with exactly ``attrs``, at any level and of any kind.
 
         The storage of the unit levels (:mod:`supernet.units`) and :meth:`from_parts` build
@@ -374,7 +401,7 @@ class Graph:
         self.nx.add_node(name, **attrs)
         self.touch()
 
-    def insert_edge(self, u: str, v: str, **attrs) -> None:
+    def insert_edge(self, u: str, v: str, /, **attrs) -> None:
         """Add edge ``u -> v`` with exactly ``attrs`` (both ends must exist), at any level.
 
         The counterpart of :meth:`insert_node`; at the layer level use :meth:`add_edge`.
@@ -475,7 +502,8 @@ class Graph:
 
     def gate_edges(self) -> list[tuple[str, str]]:
         """Edges with more than one candidate op (the layer-level gates)."""
-        return [(u, v) for u, v, d in self.nx.edges(data=True) if len(d.get("ops", ())) > 1]
+        return [(u, v) for u, v, d in self.nx.edges(data=True)
+                if isinstance(d.get("ops"), list) and len(d["ops"]) > 1]
 
     def nodes_of_kind(self, kind: str) -> list[str]:
         if kind not in NODE_KINDS:
@@ -488,14 +516,16 @@ class Graph:
         for n in self.topological_order():
             d = self.nx.nodes[n]
             if d.get("kind") == "call":
-                ins = f"{d['cell']}({', '.join(d['args'])})"
+                args = d.get("args") or []
+                ins = f"{d.get('cell')}({', '.join(map(str, _as_list(args)))})"
             else:
                 ins = ", ".join(
                     f"{u}[{'|'.join(_edge_ops(self.nx.edges[u, n]))}]"
-                    for u, _ in self.in_edges(n)
+                    for u, _ in self._in_edges_as_given(n)
                 )
-            kind = d.get("kind", "?") + (f":{d['merge']}" if d.get("kind") == "merge" else "")
-            width = d.get("channels", len(d["units"]) if "units" in d else "")
+            kind = f"{d.get('kind', '?')}" + (f":{d.get('merge', '?')}"
+                                              if d.get("kind") == "merge" else "")
+            width = d.get("channels", _size(d["units"]) if "units" in d else "")
             rows.append((str(n), kind, str(width), ins))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [
@@ -518,8 +548,21 @@ def _check_level(level, where: str) -> None:
 def _edge_ops(e: dict) -> list[str]:
     """Candidate ops of a layer edge; the kind and connection count of a unit-level block."""
     if "mask" in e:
-        return [f"{e.get('kind', '?')}:{e['mask'].nnz}"]
-    return list(e.get("ops", []))
+        return [f"{e.get('kind', '?')}:{getattr(e['mask'], 'nnz', '?')}"]
+    return [str(op) for op in _as_list(e.get("ops", []))]
+
+
+def _as_list(value) -> list:
+    """``value`` itself where it is a list or tuple, else a list of it alone."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _size(units) -> object:
+    """The number of units of a node, or ``"?"`` where ``units`` is no list of them."""
+    try:
+        return len(units)
+    except TypeError:
+        return "?"
 
 
 def _short(items: list, n: int = 8) -> str:

@@ -29,7 +29,7 @@ import tempfile
 import networkx as nx
 import numpy as np
 
-from supernet.codec import decode_value, encode_value, to_node_link
+from supernet.codec import FORMAT_VERSION, decode_value, encode_value, to_node_link
 from supernet.errors import GraphError, SerializationError
 from supernet.graph import Graph
 
@@ -46,6 +46,7 @@ __all__ = [
     "load_weights",
     "path_inside",
     "read_graphml",
+    "read_json",
     "remove_partial_writes",
     "save_graph",
     "save_tensors",
@@ -54,36 +55,93 @@ __all__ = [
     "write_graphml",
 ]
 
-def from_node_link(data: dict):
-    """Inverse of :func:`to_node_link`."""
+def from_node_link(data: dict, where: str = "document"):
+    """Inverse of :func:`to_node_link`.
+
+    Refuses, with a :class:`SerializationError` naming the entry (``nodes[3]``, ``edges[5]
+    p0->n2``, ``cells['normal']``, a key), a document that is not what :func:`to_node_link`
+    writes: a missing or mistyped key, a node or an edge listed twice, an edge or a call to
+    what the document does not hold.
+
+    Examples:
+        >>> from_node_link({"format": "supernet-node-link", "graph": {"level": "layer"},
+        ...                 "nodes": [{"id": "x", "kind": "input"}, {"id": "x"}],
+        ...                 "edges": []})
+        Traceback (most recent call last):
+        ...
+        supernet.errors.SerializationError: document: nodes[1]: node 'x' appears twice...
+    """
     try:
-        if not isinstance(data, dict) or data.get("format") != "supernet-node-link":
-            raise SerializationError(
-                "not a supernet node-link document (missing \"format\": \"supernet-node-link\")"
-            )
-        attrs = decode_value(data["graph"])
-        nodes, seen = [], set()
-        for node in data["nodes"]:
-            node = dict(node)
-            n = node.pop("id")
-            if n in seen:
-                raise SerializationError(f"node {n!r} appears twice in the document")
-            seen.add(n)
-            nodes.append((n, decode_value(node)))
-        edges = []
-        for edge in data["edges"]:
-            edge = dict(edge)
-            u, v = edge.pop("source"), edge.pop("target")
-            for end in (u, v):
-                if end not in seen:
-                    raise SerializationError(f"edge {u}->{v} names unknown node {end!r}")
-            edges.append((u, v, decode_value(edge)))
-        cells = {name: from_node_link(cell) for name, cell in data.get("cells", {}).items()}
-        return _from_parts(attrs, nodes, edges, cells, int(data.get("version", 0)))
-    except SerializationError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SerializationError(f"malformed node-link document: {exc!r}") from exc
+        return _from_node_link(data, where)
+    except RecursionError:
+        raise SerializationError(f"{where}: values nested too deep to be graph attributes") \
+            from None
+
+
+def _from_node_link(data, where: str):
+    if not isinstance(data, dict) or data.get("format") != "supernet-node-link":
+        raise SerializationError(
+            f"{where}: not a supernet node-link document (missing \"format\": "
+            "\"supernet-node-link\")"
+        )
+    version = data.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or not \
+            1 <= version <= FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise SerializationError(
+            f"{where}: format_version {version!r:.40}; this supernet reads versions 1 to "
+            f"{FORMAT_VERSION}" + ("; the file was written by a newer supernet" if newer else ""))
+    for key, kind in (("graph", dict), ("nodes", list), ("edges", list)):
+        if not isinstance(data.get(key), kind):
+            raise SerializationError(f"{where}: key {key!r} must hold a {kind.__name__}, got "
+                                     f"{_kind(data.get(key)) if key in data else 'nothing'}")
+    attrs = decode_value(data["graph"], f"{where}: graph")
+    nodes, seen = [], set()
+    for i, node in enumerate(data["nodes"]):
+        at = f"{where}: nodes[{i}]"
+        if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+            raise SerializationError(f"{at}: a node is an object with a string 'id', got "
+                                     f"{node!r:.80}")
+        node = dict(node)
+        n = node.pop("id")
+        if n in seen:
+            raise SerializationError(f"{at}: node {n!r} appears twice in the document")
+        seen.add(n)
+        nodes.append((n, decode_value(node, f"{at} {n!r}")))
+    edges, pairs = [], set()
+    for i, edge in enumerate(data["edges"]):
+        at = f"{where}: edges[{i}]"
+        if not isinstance(edge, dict) or not all(
+                isinstance(edge.get(k), str) for k in ("source", "target")):
+            raise SerializationError(f"{at}: an edge is an object with string 'source' and "
+                                     f"'target', got {edge!r:.80}")
+        edge = dict(edge)
+        u, v = edge.pop("source"), edge.pop("target")
+        for end in (u, v):
+            if end not in seen:
+                raise SerializationError(f"{at}: edge {u}->{v} names unknown node {end!r}")
+        if (u, v) in pairs:
+            raise SerializationError(f"{at}: edge {u}->{v} appears twice in the document")
+        pairs.add((u, v))
+        edges.append((u, v, decode_value(edge, f"{at} {u}->{v}")))
+    cells = data.get("cells", {})
+    if not isinstance(cells, dict):
+        raise SerializationError(f"{where}: key 'cells' must hold an object of cell templates "
+                                 f"by name, got {_kind(cells)}")
+    cells = {name: from_node_link(cell, f"{where}: cells[{name!r}]")
+             for name, cell in cells.items()}
+    version = data.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise SerializationError(f"{where}: key 'version' must be a non-negative int, got "
+                                 f"{version!r:.40}")
+    try:
+        return _from_parts(attrs, nodes, edges, cells, version)
+    except SerializationError as exc:
+        raise SerializationError(f"{where}: {exc}") from None
+
+
+def _kind(value) -> str:
+    return f"a {type(value).__name__} {value!r:.60}"
 
 
 def save_graph(graph, path: str) -> None:
@@ -93,18 +151,38 @@ def save_graph(graph, path: str) -> None:
 
 
 def load_graph(path: str):
-    """Read a graph written by :func:`save_graph`."""
+    """Read a graph written by :func:`save_graph`.
+
+    Every failure is a :class:`SerializationError` that names the file, and the entry of it
+    at fault (see :func:`from_node_link`).
+    """
+    return from_node_link(read_json(path, "graph file"), path)
+
+
+def read_json(path: str, what: str = "file"):
+    """The JSON document in ``path``; a :class:`SerializationError` naming the file (and the
+    line and column of a syntax error) when it cannot be read or is not JSON."""
     try:
-        with open(path) as f:
-            data = json.load(f)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except IsADirectoryError:
+        raise SerializationError(f"{path}: a directory, not a {what}") from None
     except OSError as exc:
-        raise SerializationError(f"cannot read graph file {path!r}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise SerializationError(f"{path}: not valid JSON ({exc})") from exc
+        raise SerializationError(f"cannot read {what} {path!r}: {exc.strerror or exc}") \
+            from None
+    except UnicodeDecodeError as exc:
+        raise SerializationError(f"{path}: not a {what}: byte {exc.start} is not UTF-8 "
+                                 "text") from None
     try:
-        return from_node_link(data)
-    except SerializationError as exc:  # say which file is not a graph
-        raise SerializationError(f"{path}: {exc}") from exc
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SerializationError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, "
+                                 f"column {exc.colno}") from None
+    except RecursionError:
+        raise SerializationError(f"{path}: not a {what}: its JSON is nested too deep") \
+            from None
+    except ValueError as exc:  # an integer of more digits than python reads
+        raise SerializationError(f"{path}: not a {what}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- GraphML
@@ -119,9 +197,16 @@ def _to_graphml_value(value):
     return _JSON_TAG + json.dumps(encode_value(value))
 
 
-def _from_graphml_value(value):
+def _from_graphml_value(value, where: str):
     if isinstance(value, str) and value.startswith(_JSON_TAG):
-        return decode_value(json.loads(value[len(_JSON_TAG):]))
+        try:
+            return decode_value(json.loads(value[len(_JSON_TAG):]), where)
+        except json.JSONDecodeError as exc:
+            raise SerializationError(f"{where}: its {_JSON_TAG} value is not JSON: {exc.msg} at "
+                                     f"character {exc.pos}") from None
+        except ValueError as exc:  # an integer of more digits than python reads
+            raise SerializationError(f"{where}: its {_JSON_TAG} value cannot be read: {exc}") \
+                from None
     return value
 
 
@@ -148,28 +233,93 @@ def write_graphml(graph, path: str) -> None:
 
 
 def read_graphml(path: str):
-    """Read a graph written by :func:`write_graphml`."""
+    """Read a graph written by :func:`write_graphml`.
+
+    Every failure is a :class:`SerializationError` that names the file and the node, edge
+    or key at fault; a node id or an edge listed twice is refused (networkx would merge
+    them).
+    """
     try:
-        raw = nx.read_graphml(path, force_multigraph=False)
-    except (OSError, nx.NetworkXError) as exc:
-        raise SerializationError(f"cannot read GraphML {path!r}: {exc}") from exc
-    except Exception as exc:  # the XML parser raises its own exception types
-        raise SerializationError(f"{path}: malformed GraphML ({exc})") from exc
-    attrs = {k: _from_graphml_value(v) for k, v in raw.graph.items()}
-    version = int(attrs.pop("supernet_version", 0))
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise SerializationError(f"{path}: a directory, not a GraphML file") from None
+    except OSError as exc:
+        raise SerializationError(f"cannot read GraphML {path!r}: {exc.strerror or exc}") \
+            from None
+    try:
+        return _read_graphml(data, path)
+    except RecursionError:
+        raise SerializationError(f"{path}: values nested too deep to be graph attributes") \
+            from None
+
+
+def _graphml_check_ids(data: bytes, path: str) -> None:
+    """Refuse a node id or an edge (source, target) listed twice in the file, and an edge
+    to a node it does not list (networkx would merge the first and add the last)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(data)
+    except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding
+        raise SerializationError(f"{path}: malformed GraphML: {exc}") from None
+    nodes, edges = set(), []
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+        if tag == "node":
+            n = el.get("id")
+            if n in nodes:
+                raise SerializationError(f"{path}: node id {n!r} appears twice")
+            nodes.add(n)
+        elif tag == "edge":
+            edges.append((el.get("source"), el.get("target")))
+    seen = set()
+    for u, v in edges:
+        if (u, v) in seen:
+            raise SerializationError(f"{path}: edge {u}->{v} appears twice")
+        seen.add((u, v))
+        for end in (u, v):
+            if end not in nodes:
+                raise SerializationError(f"{path}: edge {u}->{v} names node {end!r}, which "
+                                         "the file does not list")
+
+
+def _read_graphml(data: bytes, path: str):
+    _graphml_check_ids(data, path)
+    try:
+        raw = nx.parse_graphml(data, force_multigraph=False)
+    except Exception as exc:  # noqa: BLE001 - networkx raises many kinds on a damaged file
+        raise SerializationError(f"{path}: malformed GraphML ({_one_line(exc)})") from None
+    if not raw.is_directed() or raw.is_multigraph():
+        raise SerializationError(f"{path}: not a supernet GraphML file (an undirected graph or "
+                                 "a multigraph; supernet writes one directed graph)")
+    attrs = {k: _from_graphml_value(v, f"graph key {k!r}") for k, v in raw.graph.items()}
+    version = attrs.pop("supernet_version", 0)
     cells = attrs.pop("supernet_cells", {})
     if "level" not in attrs:
         raise SerializationError(f"{path}: not a supernet GraphML file (no 'level' attribute)")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise SerializationError(f"{path}: graph key 'supernet_version' must be a "
+                                 f"non-negative int, got {version!r:.40}")
+    if not isinstance(cells, dict):
+        raise SerializationError(f"{path}: graph key 'supernet_cells' must hold cell templates "
+                                 f"by name, got {_kind(cells)}")
     attrs.pop("node_default", None), attrs.pop("edge_default", None)
-    nodes = [(n, {k: _from_graphml_value(v) for k, v in d.items()})
-             for n, d in raw.nodes(data=True)]
-    edges = [(u, v, {k: _from_graphml_value(val) for k, val in d.items()})
-             for u, v, d in raw.edges(data=True)]
-    cells = {name: from_node_link(cell) for name, cell in cells.items()}
     try:
+        nodes = [(n, {k: _from_graphml_value(v, f"node {n!r} key {k!r}")
+                      for k, v in d.items()}) for n, d in raw.nodes(data=True)]
+        edges = [(u, v, {k: _from_graphml_value(val, f"edge {u}->{v} key {k!r}")
+                         for k, val in d.items()}) for u, v, d in raw.edges(data=True)]
+        cells = {name: from_node_link(cell, f"graph key 'supernet_cells'[{name!r}]")
+                 for name, cell in cells.items()}
         return _from_parts(attrs, nodes, edges, cells, version)
     except SerializationError as exc:
-        raise SerializationError(f"{path}: {exc}") from exc
+        raise SerializationError(f"{path}: {exc}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def _from_parts(attrs, nodes, edges, cells, version):

@@ -39,7 +39,26 @@ __all__ = [
     "space_example",
     "SpaceEntry",
     "SPACES",
+    "MAX_OPTION",
+    "MAX_SIZE",
+    "MAX_CONNECTIONS",
+    "check_size",
+    "check_connections",
+    "check_names",
+    "check_number",
 ]
+
+#: Bound of every integer in the options of a space (``create_space``, ``decode``), checked
+#: before its builder runs: a size or count past it could never be allocated, and would take
+#: minutes or all memory to fail.
+MAX_OPTION = 2 ** 32
+
+#: The largest size or count a space option or text form gives by default (units of a group,
+#: channels, cells, nodes, classes), as :func:`check_size` checks it.
+MAX_SIZE = 2 ** 16
+
+#: The most connections (mask entries) a channel- or neuron-level space builds.
+MAX_CONNECTIONS = 2 ** 26
 
 
 class SpaceEntry(NamedTuple):
@@ -150,14 +169,102 @@ def space_example(name: str) -> Example:
 
 
 def create_space(name: str, **kwargs):
-    """Build the graph of space ``name`` with keyword arguments ``kwargs``."""
+    """Build the graph of space ``name`` with keyword arguments ``kwargs``.
+
+    Raises:
+        ConfigError: an argument the builder does not take, an integer past
+            :data:`MAX_OPTION` (at once, before the builder runs), or a value the builder
+            refuses.
+
+    Examples:
+        >>> create_space("darts", layers=2 ** 63)
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: space 'darts': layers=9223372036854775808 is past 4294967296, the bound of every integer option of a space...
+    """
     fn = space_entry(name)
     _check_kwargs(f"space {name!r}", fn, kwargs)
     return fn(**kwargs)
 
 
+def check_size(space: str, key: str, value, lo: int = 1, hi: int = MAX_SIZE) -> int:
+    """``value`` as an int when it is one in ``[lo, hi]``; else a :class:`ConfigError`
+    naming the space, the key and the bounds. For the builders of spaces, before they
+    allocate.
+
+    Examples:
+        >>> check_size("toy", "width", 8)
+        8
+        >>> check_size("toy", "hidden[1]", 2 ** 40)
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: toy: hidden[1]=1099511627776 is past its bound 65536
+    """
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or \
+            value < lo:
+        need = "a positive int" if lo == 1 else f"an int >= {lo}"
+        raise ConfigError(f"{space}: {key} must be {need}, got {value!r:.60}")
+    if value > hi:
+        raise ConfigError(f"{space}: {key}={value} is past its bound {hi}")
+    return int(value)
+
+
+def check_number(space: str, key: str, value, lo: float = 0.0, hi: float = 1.0) -> float:
+    """``value`` as a float when it is a real number in ``[lo, hi]`` (so not NaN); else a
+    :class:`ConfigError` naming the space and the key.
+
+    Examples:
+        >>> check_number("toy", "dropout", 0.25)
+        0.25
+        >>> check_number("toy", "dropout", float("nan"))
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: toy: dropout must be a number in [0.0, 1.0], got nan
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not lo <= value <= hi:
+        raise ConfigError(f"{space}: {key} must be a number in [{lo}, {hi}], got {value!r:.60}")
+    return float(value)
+
+
+def check_names(space: str, key: str, value, choices=None) -> list:
+    """``value``, a name or a list of names (of ``choices`` when given), as a list; else a
+    :class:`ConfigError` naming the space and the key.
+
+    Examples:
+        >>> check_names("toy", "gated", "units", ("units", "connections"))
+        ['units']
+        >>> check_names("toy", "ops", 0.5)
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: toy: ops must be a name or a list of names, got 0.5
+    """
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{space}: {key} must be a name or a list of names, got "
+                          f"{value!r:.60}")
+    bad = [n for n in names if choices is not None and n not in choices]
+    if bad:
+        raise ConfigError(f"{space}: {key}={list(names)}: unknown {bad}; choose from "
+                          f"{list(choices)}")
+    return list(names)
+
+
+def check_connections(space: str, count: int, what: str = "") -> None:
+    """Refuse a space whose masks would hold more than :data:`MAX_CONNECTIONS` entries,
+    before they are allocated."""
+    if count > MAX_CONNECTIONS:
+        raise ConfigError(
+            f"{space}: {what + ' make ' if what else ''}{count} connections, more than the "
+            f"{MAX_CONNECTIONS} (MAX_CONNECTIONS) a space builds; make the groups narrower")
+
+
 def _check_kwargs(what: str, fn: Callable, kwargs: dict) -> None:
-    """Raise :class:`ConfigError` for keyword arguments ``fn`` does not take."""
+    """Raise :class:`ConfigError` for keyword arguments ``fn`` does not take, and for an
+    integer anywhere in them past :data:`MAX_OPTION`."""
     params = inspect.signature(fn).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(kwargs) - set(params))
@@ -165,3 +272,18 @@ def _check_kwargs(what: str, fn: Callable, kwargs: dict) -> None:
             raise ConfigError(
                 f"{what} does not take argument(s) {unknown}; it takes {list(params)}"
             )
+    for key, value in kwargs.items():
+        _check_ints(what, key, value, 0)
+
+
+def _check_ints(what: str, key: str, value, depth: int) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OPTION:
+        raise ConfigError(
+            f"{what}: {key}={value!r:.40} is past {MAX_OPTION}, the bound of every integer "
+            "option of a space (a size or count past it cannot be built)")
+    if isinstance(value, (list, tuple, dict)):
+        if depth > 8:
+            raise ConfigError(f"{what}: {key} is nested more than 8 deep")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            _check_ints(what, f"{key}[{k!r}]", v, depth + 1)

@@ -43,6 +43,10 @@ __all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell
            "cell_network", "state_name"]
 
 
+#: Bounds of the counts of a DARTS network: more cells or steps would take minutes to build.
+MAX_LAYERS, MAX_STEPS = 1024, 64
+
+
 def state_name(k: int) -> str:
     """Node name of cell state ``k`` (``p0``, ``p1``, ``n2``, ...)."""
     return f"p{k}" if k < 2 else f"n{k}"

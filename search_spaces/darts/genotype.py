@@ -35,6 +35,7 @@ Examples:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from supernet.errors import GenotypeError, UnknownNameError
@@ -146,6 +147,9 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
                 "with supernet.register_op that takes a stride)"
             )
     nodes = 2 + len(pairs) // 2
+    if isinstance(concat, range) and _length(concat) > nodes:  # listing it could take ages
+        raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists more nodes than the "
+                            f"cell's {nodes}; accepted: {list(range(nodes))}")
     items = list(concat)
     if not items:
         raise GenotypeError(f"genotype {kind}_concat {concat!r}: empty; list at least one node")
@@ -155,9 +159,17 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
                 f"genotype {kind}_concat {concat!r}: {c!r} is not a node of the cell; "
                 f"accepted: {list(range(nodes))}"
             )
-    dup = sorted({c for c in items if items.count(c) > 1})
+    dup = sorted(c for c, n in Counter(items).items() if n > 1)
     if dup:
         raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists {dup} twice; list each once")
+
+
+def _length(r: range) -> int:
+    """``len(r)``, also of a range too long for ``len``."""
+    try:
+        return len(r)
+    except OverflowError:
+        return 2 ** 63
 
 
 # ---------------------------------------------------------------------- parser
@@ -167,16 +179,20 @@ _TOKEN = re.compile(
 )
 
 
+#: How deep lists and tuples may nest (a genotype nests 2 deep: a list of pairs), and how
+#: many digits an integer may have (python refuses to read an int of more than 4,300).
+_MAX_DEPTH, _MAX_DIGITS = 8, 18
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
-        self.tokens: list[tuple[str, str, int]] = []
-        pos = 0
-        while text[pos:].strip():
-            m = _TOKEN.match(text, pos)
-            kind = m.lastgroup
-            self.tokens.append((kind, m.group(kind), m.start(kind)))
-            pos = m.end()
+        # one pass over the text: every character but white space is a token or part of one
+        self.tokens: list[tuple[str, str, int]] = [
+            (m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup))
+            for m in _TOKEN.finditer(text)]
+        self.tokens.append(("end", "end of text", len(text)))  # never consumed
+        self.depth = 0
         self.i = 0
 
     def error_at(self, pos: int, token: str, expected: str) -> GenotypeError:
@@ -187,8 +203,7 @@ class _Parser:
         )
 
     def peek(self):
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "end of text",
-                                                                       len(self.text))
+        return self.tokens[self.i]
 
     def take(self, value: str | None = None, kind: str | None = None, expected: str = ""):
         tok = self.peek()
@@ -203,33 +218,54 @@ class _Parser:
             self.i += 1
             return text[1:-1]
         if kind == "int":
+            if len(text.lstrip("+-")) > _MAX_DIGITS:
+                raise self.error_at(pos, text[:20] + "...", f"an integer of at most "
+                                                            f"{_MAX_DIGITS} digits")
             self.i += 1
             return int(text)
         if text in ("[", "("):
+            if self.depth >= _MAX_DEPTH:
+                raise GenotypeError(
+                    f"genotype text: {text!r} at character {pos} opens a list or tuple nested "
+                    f"{self.depth + 1} deep; a genotype nests {_MAX_DEPTH} deep at most")
             self.i += 1
+            self.depth += 1
             close = "]" if text == "[" else ")"
-            items = []
-            while self.peek()[1] != close:
+            items, tokens = [], self.tokens
+            while tokens[self.i][1] != close:
                 items.append(self.value())
-                if self.peek()[1] != close:
-                    self.take(",", expected=f"',' or {close!r}")
-            self.take(close)
+                _, after, at = tokens[self.i]
+                if after == ",":
+                    self.i += 1
+                elif after != close:
+                    raise self.error_at(at, after, f"',' or {close!r}")
+            self.i += 1
+            self.depth -= 1
             return items if close == "]" else tuple(items)
         if kind == "name" and text == "range":
             self.i += 1
             self.take("(")
-            args = [self.take(kind="int", expected="an integer")]
+            args = [self.integer()]
             while self.peek()[1] == ",":
                 self.i += 1
                 if self.peek()[1] == ")":
                     break
-                args.append(self.take(kind="int", expected="an integer"))
+                args.append(self.integer())
             self.take(")", expected="')'")
             if len(args) > 3:
-                raise self.error_at(args[3][2], args[3][1], "range(start, stop[, step])")
-            return range(*(int(a[1]) for a in args))
+                raise self.error_at(args[3][1], str(args[3][0]), "range(start, stop[, step])")
+            if len(args) == 3 and args[2][0] == 0:
+                raise self.error_at(args[2][1], "0", "a step that is not 0")
+            return range(*(a for a, _ in args))
         raise self.error_at(pos, text, "a list [...], a tuple (...), range(...), a quoted op "
                                        "name or an integer")
+
+    def integer(self) -> tuple[int, int]:
+        """The integer token here and its position."""
+        kind, text, pos = self.peek()
+        if kind != "int":
+            raise self.error_at(pos, text, "an integer")
+        return self.value(), pos
 
     def genotype(self) -> dict:
         self.take("Genotype", kind="name", expected="'Genotype('")

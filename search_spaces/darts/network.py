@@ -34,11 +34,12 @@ from __future__ import annotations
 import torch.nn as nn
 
 import supernet
-from search_spaces.darts.cells import cell_network, genotype_cells
+from search_spaces.darts.cells import MAX_LAYERS, MAX_STEPS, cell_network, genotype_cells
 from search_spaces.darts.genotype import Genotype, parse_genotype
 from search_spaces.darts.published import PUBLISHED
 from supernet import Graph
 from supernet.errors import ConfigError
+from supernet.spaces import MAX_SIZE, check_size
 
 __all__ = ["network", "network1d", "network_imagenet", "network_graph", "resolve_genotype"]
 
@@ -58,10 +59,11 @@ def network_graph(genotype: "str | Genotype", C: int = 36, layers: int = 20,
     """The graph of the evaluation network of ``genotype`` (see :func:`network`;
     ``imagenet``: see :func:`network_imagenet`)."""
     g = resolve_genotype(genotype)
-    for key, value in dict(C=C, layers=layers, num_classes=num_classes,
-                           in_channels=in_channels, stem_multiplier=stem_multiplier).items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"network: {key} must be a positive int, got {value!r}")
+    for key, value, hi in (("C", C, MAX_SIZE), ("layers", layers, MAX_LAYERS),
+                           ("num_classes", num_classes, MAX_SIZE),
+                           ("in_channels", in_channels, MAX_SIZE),
+                           ("stem_multiplier", stem_multiplier, MAX_STEPS)):
+        check_size("network", key, value, 1, hi)
     cells = genotype_cells(g, dim, affine=True, pool_bn=False, drop_path=True)
     if imagenet and (dim != 2 or C % 2):
         raise ConfigError(f"network: the ImageNet network takes images (dim=2) and an even "

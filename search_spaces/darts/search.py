@@ -35,12 +35,19 @@ from __future__ import annotations
 
 import torch
 
-from search_spaces.darts.cells import cell_network, cell_pairs, genotype_cells, search_cell
+from search_spaces.darts.cells import (
+    MAX_LAYERS,
+    MAX_STEPS,
+    cell_network,
+    cell_pairs,
+    genotype_cells,
+    search_cell,
+)
 from search_spaces.darts.genotype import PRIMITIVES, Genotype, parse_genotype
 from supernet import Graph
 from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
-from supernet.spaces import Example, register_space
+from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 
 __all__ = ["darts", "darts1d", "encode_genotype", "decode_genotype", "CONSTRAINTS"]
 
@@ -53,11 +60,12 @@ CONSTRAINTS = {
 
 
 def _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channels, dim):
-    for key, value in dict(C=C, layers=layers, steps=steps, multiplier=multiplier,
-                           stem_multiplier=stem_multiplier, num_classes=num_classes,
-                           in_channels=in_channels).items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"darts: {key} must be a positive int, got {value!r}")
+    for key, value, hi in (("C", C, MAX_SIZE), ("layers", layers, MAX_LAYERS),
+                           ("steps", steps, MAX_STEPS), ("multiplier", multiplier, MAX_STEPS),
+                           ("stem_multiplier", stem_multiplier, MAX_STEPS),
+                           ("num_classes", num_classes, MAX_SIZE),
+                           ("in_channels", in_channels, MAX_SIZE)):
+        check_size("darts", key, value, 1, hi)
     if layers < 3:  # reduction cells sit at layers // 3 and 2 * layers // 3
         raise ConfigError(
             f"darts: layers={layers} makes every cell a reduction cell (at {layers // 3} and "
@@ -81,7 +89,7 @@ def _meta(g: Graph, space: str) -> Graph:
 def build_search(space: str, C, layers, steps, multiplier, stem_multiplier, num_classes,
                  in_channels, ops, dim) -> Graph:
     _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channels, dim)
-    ops = list(ops)
+    ops = check_names(space, "ops", ops)
     if not ops or len(set(ops)) != len(ops):
         raise ConfigError(f"{space}: ops must be distinct op names, got {ops}")
     for op in ops:

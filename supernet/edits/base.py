@@ -10,6 +10,7 @@ leaves it as it was (what the graph step found is returned to the module step).
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -21,7 +22,7 @@ from supernet.errors import EditError, SerializationError
 from supernet.registry import Registry
 
 __all__ = ["Edit", "EditResult", "OPERATORS", "EDITS", "register_edit", "edit_from_dict",
-           "target_graph", "apply_edit"]
+           "target_graph", "apply_edit", "MAX_EDIT_INT", "MAX_EDIT_SIZE"]
 
 OPERATORS = ("neuron_creation", "neuron_removal", "synaptogenesis", "synaptic_pruning")
 
@@ -83,16 +84,80 @@ def _plain(value):
     return value
 
 
-def edit_from_dict(data: dict) -> Edit:
-    """Rebuild an edit record from :meth:`Edit.to_dict` output."""
+#: Bound of the integers of an edit record (ports, unit ids, taps); seeds are drawn below
+#: ``2**64``.
+MAX_EDIT_INT = 2 ** 31
+
+#: Bound of the sizes an edit record sets: the units one edit creates (``count``), a width
+#: or a channel count (a million new units took seconds, a billion would take all memory).
+MAX_EDIT_SIZE = 2 ** 16
+_SIZE_FIELDS = ("count", "width", "channels")
+
+_FIELD_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                "list": (list, tuple), "dict": (dict,), "None": (type(None),)}
+
+
+def edit_from_dict(data: dict, where: str = "edit record") -> Edit:
+    """Rebuild an edit record from :meth:`Edit.to_dict` output.
+
+    Every field is checked against the record's annotation (``int | None``, ``list``, ...)
+    before the record is made, and integers are bounded (sizes by :data:`MAX_EDIT_SIZE`, the
+    others by :data:`MAX_EDIT_INT`, seeds below ``2**64``), so a damaged log fails here,
+    naming ``where`` and the field.
+
+    Examples:
+        >>> edit_from_dict({"kind": "add_units", "node": "h1", "count": "2"}, "edits[0]")
+        Traceback (most recent call last):
+        ...
+        supernet.errors.SerializationError: edits[0] (add_units): field 'count' must be int, got a str '2'
+    """
+    if not isinstance(data, dict):
+        raise SerializationError(f"{where}: an edit record is an object with a 'kind', got "
+                                 f"{data!r:.60}")
     data = dict(data)
-    cls = EDITS.resolve(data.pop("kind", None), "edit record")
+    cls = EDITS.resolve(data.pop("kind", None), where)
     kind = cls.kind
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise SerializationError(f"edit {kind!r} has unknown field(s) {unknown}")
+        raise SerializationError(f"{where}: edit {kind!r} has unknown field(s) {unknown}")
+    for name, value in data.items():
+        hint = fields[name].type  # a string under ``from __future__ import annotations``
+        _check_field(f"{where} ({kind})", name,
+                     hint if isinstance(hint, str) else getattr(hint, "__name__", str(hint)),
+                     value)
     return cls(**data)
+
+
+def _check_field(where: str, name: str, annotation: str, value) -> None:
+    """Refuse a value of a field that its annotation (as written) does not allow."""
+    allowed = [t.strip() for t in annotation.replace("typing.", "").split("|")]
+    types = tuple(t for a in allowed for t in _FIELD_TYPES.get(a.split("[")[0], (object,)))
+    ok = isinstance(value, types) and not (isinstance(value, bool) and "bool" not in allowed)
+    if not ok:
+        raise SerializationError(f"{where}: field {name!r} must be {annotation}, got a "
+                                 f"{type(value).__name__} {value!r:.60}")
+    _check_content(where, name, value, 0)
+    if isinstance(value, int) and not isinstance(value, bool):
+        lo, hi = ((0, 2 ** 64 - 1) if name == "seed" else
+                  (0, MAX_EDIT_SIZE) if name in _SIZE_FIELDS else (-MAX_EDIT_INT, MAX_EDIT_INT))
+        if not lo <= value <= hi:
+            raise SerializationError(f"{where}: field {name!r} is {value}, outside [{lo}, {hi}]")
+
+
+def _check_content(where: str, name: str, value, depth: int) -> None:
+    """Numbers finite and in bounds, containers at most a few levels deep."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SerializationError(f"{where}: field {name!r} holds {value}, not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and depth and \
+            abs(value) > MAX_EDIT_INT:
+        raise SerializationError(f"{where}: field {name!r} holds {value}, outside "
+                                 f"[{-MAX_EDIT_INT}, {MAX_EDIT_INT}]")
+    if isinstance(value, (list, tuple, dict)):
+        if depth >= 8:
+            raise SerializationError(f"{where}: field {name!r} is nested more than 8 deep")
+        for item in (value.values() if isinstance(value, dict) else value):
+            _check_content(where, name, item, depth + 1)
 
 
 @dataclass

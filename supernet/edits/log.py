@@ -6,8 +6,8 @@ import json
 import random
 
 from supernet.edits.base import Edit, apply_edit, edit_from_dict
-from supernet.errors import SerializationError
-from supernet.io import atomic_write
+from supernet.errors import EditError, SerializationError, SupernetError
+from supernet.io import atomic_write, read_json
 
 __all__ = ["EditLog"]
 
@@ -49,20 +49,28 @@ class EditLog:
 
     @classmethod
     def load(cls, path: str) -> "EditLog":
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SerializationError(f"cannot read edit log {path!r}: {exc}") from exc
-        if not isinstance(data, dict) or "edits" not in data:
+        """Read a log written by :meth:`save`; every record is checked (see
+        :func:`~supernet.edits.base.edit_from_dict`), and a failure names the file and the
+        record."""
+        data = read_json(path, "edit log")
+        if not isinstance(data, dict) or not isinstance(data.get("edits"), list):
             raise SerializationError(f"{path}: not an edit log (no 'edits' list)")
-        return cls([edit_from_dict(d) for d in data["edits"]])
+        return cls([edit_from_dict(d, f"{path}: edits[{i}]")
+                    for i, d in enumerate(data["edits"])])
 
     def replay(self, graph, module=None, optimizers=()):
-        """Apply every edit to ``graph`` (and ``module``) in order; returns the graph."""
+        """Apply every edit to ``graph`` (and ``module``) in order; returns the graph.
+
+        An edit that cannot be applied raises an :class:`EditError` naming its position in
+        the log; the edits before it stay applied.
+        """
         rng = random.Random(0)  # every record carries its seed: unused, as in Editor
-        for e in self.edits:
-            apply_edit(graph, e, module, optimizers, None, rng)
+        for i, e in enumerate(self.edits):
+            try:
+                apply_edit(graph, e, module, optimizers, None, rng)
+            except SupernetError as exc:
+                raise EditError(f"edit log: edits[{i}] ({e.kind}) cannot be replayed: "
+                                f"{exc}") from exc
         return graph
 
     def __repr__(self) -> str:

@@ -51,10 +51,18 @@ __all__ = ["AddUnits", "RemoveUnits", "AddConnections", "RemoveConnections", "Un
 
 
 def _ids(values) -> np.ndarray:
+    """Unit ids (or taps) as an int64 array; anything but integers (a float would be
+    truncated to another id, a bool read as 0 or 1) is refused."""
     try:
-        return np.asarray(values, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise EditError(f"unit ids must be integers, got {values!r:.60}") from exc
+        arr = np.asarray(values)
+    except (TypeError, ValueError, OverflowError):  # ragged lists, ints past 64 bits
+        arr = None
+    if arr is not None and arr.size == 0:
+        return np.zeros(0, np.int64)
+    if arr is None or arr.dtype.kind not in "iu" or (
+            arr.dtype.kind == "u" and arr.max() >= 2 ** 63):
+        raise EditError(f"unit ids must be integers, got {values!r:.60}")
+    return arr.astype(np.int64).reshape(-1)
 
 
 @register_edit

@@ -17,14 +17,16 @@ Examples:
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import networkx as nx
+import numpy as np
 
 from supernet.errors import GraphError, LintError, SupernetError, UnknownNameError, did_you_mean
 from supernet.ops.registry import OPS, resolve_op
 from supernet.registry import Registry
-from supernet.schema import MERGES, is_symbol
+from supernet.schema import MERGES, NODE_KINDS, is_symbol
 from supernet.shapes import infer_channels, infer_strides
 
 __all__ = ["LINT_RULES", "lint", "register_lint"]
@@ -123,9 +125,69 @@ def _reachability(graph) -> list[str]:
     return problems
 
 
+def _is_int(x) -> bool:
+    """An int, numpy's included, not a bool."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_names(x) -> bool:
+    return isinstance(x, list) and all(isinstance(a, str) for a in x)
+
+
+def _width(x) -> bool:
+    """A channel count: None, an int or a ``"$symbol"``."""
+    return x is None or _is_int(x) or is_symbol(x)
+
+
+#: The types of the layer-level attributes (:mod:`supernet.schema`) the other rules and the
+#: compiler read: ``(key, check, what it must be)``.
+_NODE_TYPES = (
+    ("kind", lambda x: x in NODE_KINDS, f"one of {list(NODE_KINDS)}"),
+    ("merge", lambda x: isinstance(x, str), "a string"),
+    ("channels", _width, "an int or a '$symbol'"),
+    ("op", lambda x: x is None or isinstance(x, str), "an op name"),
+    ("op_args", lambda x: x is None or isinstance(x, dict), "a dict"),
+    ("cell", lambda x: isinstance(x, str), "a cell name"),
+    ("args", _is_names, "a list of node names"),
+    ("bind", lambda x: x is None or isinstance(x, dict), "a dict"),
+)
+_EDGE_TYPES = (
+    ("ops", _is_names, "a list of op names"),
+    ("args", lambda x: isinstance(x, dict), "a dict"),
+    ("port", _is_int, "an int"),
+    ("channels", _width, "an int or a '$symbol'"),
+    ("partial", lambda x: x is None or _is_int(x), "an int"),
+)
+
+
+def _attribute_types(graph) -> list[str]:
+    """Attributes of a type the schema does not allow (a graph read from a damaged file):
+    the other rules only run on a graph without them."""
+    g, name, problems = graph.nx, graph.name, []
+    for n, d in g.nodes(data=True):
+        kind = d.get("kind", "merge")
+        for key, ok, what in _NODE_TYPES:
+            if key in d and (key != "args" or kind == "call") and not ok(d[key]):
+                problems.append(f"{name}: node {n!r}: {key} is {d[key]!r:.60}; it must be {what}")
+        if kind == "call" and _is_names(d.get("args")):
+            missing = [a for a in d["args"] if a not in g]
+            if missing:
+                problems.append(f"{name}: call node {n!r} passes {missing}, which are not nodes "
+                                "of the graph")
+    for u, v, e in g.edges(data=True):
+        for key, ok, what in _EDGE_TYPES:
+            if key in e and not ok(e[key]):
+                problems.append(f"{name}: edge {u}->{v}: {key} is {e[key]!r:.60}; it must be "
+                                f"{what}")
+    return problems
+
+
 @register_lint("layer")
 def _layer(graph, bind=None) -> list[str]:
     g, name = graph.nx, graph.name
+    problems = _attribute_types(graph)
+    if problems:
+        return problems
     problems = _reachability(graph)
     for n, d in g.nodes(data=True):
         kind = d.get("kind", "merge")
@@ -196,7 +258,7 @@ def _layer(graph, bind=None) -> list[str]:
 
 def _template(template) -> list[str]:
     """Checks of a cell template that do not need its symbols bound."""
-    problems = _structure(template)
+    problems = _structure(template) or _attribute_types(template)
     if problems:
         return problems
     if len(template.outputs) != 1:

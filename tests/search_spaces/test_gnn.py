@@ -245,7 +245,7 @@ def test_bad_benchmark_architectures():
 def test_bad_configuration():
     with pytest.raises(ConfigError, match=r"readout 'max'; accepted: \[None, 'mean', 'add'\]"):
         gnn.gnn(readout="max", **KW)
-    with pytest.raises(ConfigError, match=r"hidden must be an int >= 1, got 0"):
+    with pytest.raises(ConfigError, match=r"gnn: hidden must be a positive int, got 0"):
         gnn.gnn(in_channels=4, hidden=0)
     with pytest.raises(GenotypeError, match=r"unknown op\(s\) \['fc'\]; accepted: \['gcn'"):
         gnn.gnn(ops=["gcn", "fc"], **KW)
