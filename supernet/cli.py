@@ -227,6 +227,7 @@ def _show(args) -> int:
                 f"{args.file}: a directory without architecture.json; show takes a graph file "
                 "(.json / .graphml) or a run directory written by 'supernet search' (a search "
                 "stopped before its first epoch ended has written none)")
+        RunFiles.open(args.file).check("architecture.json")  # as the run wrote it
     graph = read_graphml(path) if _is_graphml(path) else load_graph(path)
     print(repr(graph))
     print(graph.tabular())

@@ -7,9 +7,9 @@ what ``supernet search`` installs). After every epoch it adds to the epoch's his
 - ``entropy``: the mean entropy of the gates' candidate weights over the largest it could
   be (1: undecided, uniform; 0: one candidate holds all the weight), ``None`` without gates;
 - ``current``: what the search would keep if it stopped now: the space's text form (a
-  DARTS genotype, a NAS-Bench-201 arch string) of the graph discretized on a copy, or at
-  the channel and neuron levels the kept width of every node (``{"h1": [12, 32]}``: 12
-  of 32 units);
+  DARTS genotype, a NAS-Bench-201 arch string, channel_cnn's widths) of the graph
+  discretized on a copy, or else at the channel and neuron levels the kept width of every
+  node (``{"h1": [12, 32]}``: 12 of 32 units);
 - ``elapsed`` and ``remaining``: seconds since the callback was made (just before the
   search, or its continuation, runs) and the estimate for the epochs left, from the mean
   epoch so far;
@@ -59,8 +59,8 @@ def gate_entropy(gates: dict) -> float | None:
 
 def current_form(graph, module):
     """What the search keeps if it stops now, without changing ``graph`` or ``module``:
-    the text form of the space for a layer-level graph that has one, else the kept and
-    total units of every node at the channel and neuron levels; ``None`` otherwise."""
+    the text form of the graph's space when it has one, else the kept and total units of
+    every node of a channel- or neuron-level graph; ``None`` otherwise."""
     try:
         edits = derive(graph, module)
     except SupernetError:  # nothing to decide (no gate), or a level without choices
@@ -68,13 +68,11 @@ def current_form(graph, module):
     copy = graph.copy()
     for edit in edits:
         edit.apply_graph(copy)
-    if graph.level == "layer":
-        if not graph.meta.get("space"):
-            return None
+    if graph.meta.get("space"):
         try:
             return encode(copy)
-        except SupernetError:
-            return None
+        except SupernetError:  # a space without a text form
+            pass
     out = {}
     for n, d in graph.nx.nodes(data=True):
         if n in graph.inputs or "units" not in d:
