@@ -1,5 +1,6 @@
-"""Malformed inputs: every damaged graph file, genotype, edit log, space option and run
-directory must end in a clear supernet error (a :class:`supernet.errors.SupernetError`),
+"""Malformed inputs: every damaged graph file, genotype, edit log, space option, config
+file, ``--set`` override, checkpoint, weights file and run directory must end in a clear
+supernet error (a :class:`supernet.errors.SupernetError`),
 never a raw exception from inside python, numpy, networkx or torch, and never a hang.
 
 Cases are made from valid inputs of every registered space, damaged at random (keys deleted
@@ -18,7 +19,7 @@ Columns: ``clear`` (a SupernetError, or exit code 2 with a ``supernet: error:`` 
 command line), ``valid`` (accepted and what the input said), ``raw`` (any other exception; its
 first distinct messages are listed under the table), ``hang`` and ``wrong`` (accepted, but not
 what the input said: a graph with a duplicate node or edge, fewer nodes or edges than the
-document lists).
+document lists; a damaged checkpoint or weights file whose contents load other than saved).
 
 The generators are plain functions of a :class:`random.Random` (``tests/test_fuzz_inputs.py``
 drives them from hypothesis).
@@ -56,7 +57,8 @@ from supernet.errors import SupernetError
 torch.set_num_threads(1)
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # notes of every ONNX export
 
-KINDS = ("node_link", "graphml", "text", "edit_log", "space_options", "cli")
+KINDS = ("node_link", "graphml", "text", "edit_log", "space_options", "config", "overrides",
+         "tensor_file", "cli")
 
 
 class Hang(BaseException):
@@ -646,6 +648,151 @@ def check_space_options(space, kwargs) -> str:
     return "valid"
 
 
+# ---------------------------------------------------------------------- configs
+def _config_bases() -> list:
+    """Valid configs to damage: the packaged default and a few strategies, spaces, data
+    sets and budgets."""
+    from supernet.config import RunConfig
+
+    base = RunConfig().to_dict()
+    variants = [{}, {"strategy": {"name": "gdas", "tau_max": 5.0}},
+                {"strategy": {"relaxation": {"name": "gumbel_max"}, "discretization": "argmax"}},
+                {"space": {"name": "nasbench201", "C": 8, "N": 1}, "data": {"name": "digits"}},
+                {"strategy": {"name": "unit_pdarts", "target": {"metric": "params",
+                                                                "fraction": 0.5}},
+                 "space": {"name": "neuron_mlp"}},
+                {"train": {"mode": "finetune", "epochs": 3, "options": {"lr_min": 0.001}}},
+                {"search": {"epochs": None, "max_steps_per_epoch": 5}, "imports": []}]
+    out = []
+    for v in variants:
+        doc = json.loads(json.dumps(base))
+        for k, val in v.items():
+            if isinstance(val, dict) and isinstance(doc.get(k), dict) and k not in (
+                    "strategy", "space", "data"):
+                doc[k].update(val)
+            else:
+                doc[k] = val
+        out.append(doc)
+    return out
+
+
+def config_case(rng: random.Random):
+    """``(file name, text)``: a config file (YAML or JSON) with its tree or its text
+    damaged."""
+    import yaml
+
+    doc = rng.choice(_config_bases())
+    r = rng.random()
+    if r < 0.6:
+        doc = mutate_tree(rng, doc)
+    as_json = rng.random() < 0.3
+    try:
+        text = json.dumps(doc) if as_json else yaml.safe_dump(doc)
+    except (TypeError, ValueError, yaml.YAMLError):
+        text = repr(doc)
+    if r >= 0.6:
+        text = damage_text(rng, text)
+    if rng.random() < 0.05:
+        text = rng.choice(["", "null\n", "false\n", "0\n", "[]\n", "- a\n", "\"x\"\n",
+                           "seed: !!python/object/apply:os.getcwd []\n", "a: &x [*x]\n",
+                           "train: {lr: .nan}\n", "search: {epochs: 2e100}\n"])
+    return ("c.json" if as_json else "c.yaml"), text
+
+
+def check_config(name: str, text: str, directory: str) -> str:
+    from supernet.config import load_config
+
+    load_config(write(os.path.join(directory, name), text))
+    return "valid"
+
+
+def overrides_case(rng: random.Random):
+    """``--set key=value`` strings: known and unknown keys, odd YAML values."""
+    keys = ["search.epochs", "search.batch_size", "train.lr", "train.mode", "seed", "space.C",
+            "space.name", "strategy.name", "strategy.arch_lr", "strategy.target.fraction",
+            "data.val_fraction", "data.name", "train.options.lr_min", "imports", "device",
+            "out", "search", "train.epochs.x", "nope", "strategy.config.w_lr", ".", ""]
+    values = ["1", "-1", "0", "1e10", "1e400", ".nan", "-.inf", "abc", "[1, 2]", "{a: 1}",
+              "null", "true", "", "'", "[", "2**63", "9" * 400, "!!binary aGk=", "&a [*a]",
+              "darts", "gdas", "0.5", "cuda:99"]
+    return [f"{rng.choice(keys)}={rng.choice(values)}" if rng.random() < 0.95
+            else rng.choice(keys) for _ in range(rng.randint(1, 3))]
+
+
+def check_overrides(items) -> str:
+    from supernet.config import RunConfig, apply_overrides
+
+    apply_overrides(RunConfig(), list(items))
+    return "valid"
+
+
+# ---------------------------------------------------------------------- tensor files
+_TENSORS: dict = {}
+
+
+def _tensor_bases(directory: str) -> dict:
+    """A search checkpoint and a weights file of a tiny search (made once)."""
+    if not _TENSORS:
+        import torch
+
+        from supernet import compile
+        from supernet.io import save_weights
+        from supernet.search import BilevelSearch
+        from supernet.spaces import create_space
+
+        g = create_space("nasbench201", C=4, N=1)
+        x, y = torch.randn(16, 3, 8, 8), torch.arange(16) % 10
+        ckdir = os.path.join(directory, "ck")
+        BilevelSearch(g, (x, y), (x, y), strategy="darts",
+                      config={"epochs": 1, "batch_size": 8, "steps_per_epoch": 1,
+                              "checkpoint_dir": ckdir, "eval_batches": 0}).run()
+        weights = os.path.join(directory, "w.safetensors")
+        save_weights(compile(create_space("nasbench201", C=4, N=1)), weights)
+        for kind, path in (("checkpoint", os.path.join(ckdir, "last.safetensors")),
+                           ("weights", weights)):
+            with open(path, "rb") as f:
+                _TENSORS[kind] = f.read()
+    return _TENSORS
+
+
+def tensor_file_case(rng: random.Random):
+    """``(kind, seed)``: a checkpoint or a weights file with its bytes damaged."""
+    return rng.choice(["checkpoint", "weights"]), rng.getrandbits(32)
+
+
+def check_tensor_file(kind: str, seed: int, directory: str) -> str:
+    import torch
+
+    from supernet.io import load_tensors
+    from supernet.search.checkpoint import load_checkpoint
+
+    good = _tensor_bases(directory)[kind]
+    bad = _damage_bytes(random.Random(seed), good)
+    path = write_bytes(os.path.join(directory, f"{kind}.safetensors"), bad)
+    loaded = load_checkpoint(path) if kind == "checkpoint" else load_tensors(path, "weights")
+    original = write_bytes(os.path.join(directory, f"{kind}-good.safetensors"), good)
+    want = load_checkpoint(original) if kind == "checkpoint" else load_tensors(original,
+                                                                               "weights")
+
+    def same(a, b):
+        if torch.is_tensor(a):
+            return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k])
+                                                                        for k in a)
+        if isinstance(a, (list, tuple)):
+            return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+        return a == b or (a != a and b != b)
+
+    return "valid" if same(loaded, want) else "wrong"  # bytes the checksums do not cover
+
+
+def write_bytes(path: str, data: bytes) -> str:
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
 # ---------------------------------------------------------------------- the command line
 _RUN: dict = {}
 
@@ -762,6 +909,9 @@ CASES = {
     "text": (text_case, check_text, False),
     "edit_log": (edit_log_case, check_edit_log, True),
     "space_options": (space_options_case, check_space_options, False),
+    "config": (config_case, check_config, True),
+    "overrides": (lambda rng: (overrides_case(rng),), check_overrides, False),
+    "tensor_file": (tensor_file_case, check_tensor_file, True),
     "cli": (cli_case, check_cli, True),
 }
 

@@ -269,14 +269,16 @@ def _check_keys(data: dict, cls, prefix: str) -> None:
             )
 
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list}
 
 # (lowest accepted, whether the lowest is excluded, highest excluded or None); ``None``
 # values of the ``| None`` keys are accepted as they are
+# budgets past these bounds are mistakes (and would run for ever or allocate without end)
+_MAX_EPOCHS, _MAX_BATCH = 10 ** 6, 2 ** 24
 _RANGES = {
-    "search.epochs": (1, False, None), "search.batch_size": (1, False, None),
-    "search.max_steps_per_epoch": (1, False, None),
-    "train.epochs": (1, False, None), "train.batch_size": (1, False, None),
+    "search.epochs": (1, False, _MAX_EPOCHS + 1), "search.batch_size": (1, False, _MAX_BATCH + 1),
+    "search.max_steps_per_epoch": (1, False, 2 ** 31),
+    "train.epochs": (1, False, _MAX_EPOCHS + 1), "train.batch_size": (1, False, _MAX_BATCH + 1),
     "train.lr": (0, True, None), "train.momentum": (0, False, 1),
     "train.weight_decay": (0, False, None), "train.grad_clip": (0, True, None),
 }
@@ -286,6 +288,8 @@ _CHOICES = {"train.mode": ("retrain", "finetune", "none"), "train.split": ("trai
 def _check_values(cfg: "RunConfig") -> None:
     """Budgets and choices out of range fail here, before any data is loaded or any epoch
     runs (a negative ``train.lr`` would otherwise stop the run only after the search)."""
+    if cfg.seed < 0:
+        raise ConfigError(f"config key 'seed' is {cfg.seed}; a seed is an integer >= 0")
     if not isinstance(cfg.imports, list) or not all(isinstance(m, str) and m
                                                     for m in cfg.imports):
         raise ConfigError(f"config key 'imports' is a list of module names or .py files "
@@ -317,6 +321,9 @@ def _check_finite(value, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"config key {where!r} is {value!r}; a config's numbers must be "
                           "finite (no NaN or inf)")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 63:
+        raise ConfigError(f"config key {where!r} is an integer of {len(str(abs(value)))} "
+                          "digits; a config's integers are below 2**63")
     if isinstance(value, dict):
         for k, v in value.items():
             _check_finite(v, f"{where}.{k}" if where else str(k))
@@ -336,8 +343,23 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def _yaml(text: str):
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no Python objects
+def _yaml(text: str, where: str):
+    """``text`` parsed (a SafeLoader: builds no Python objects); a value that contains
+    itself (YAML anchors: ``a: &x [*x]``) is refused, as nothing downstream could walk it."""
+    data = yaml.load(text, Loader=_Loader)
+    _acyclic(data, where, set())
+    return data
+
+
+def _acyclic(value, where: str, seen: set) -> None:
+    if isinstance(value, (dict, list)):
+        if id(value) in seen:
+            raise ConfigError(f"{where}: a value contains itself (a YAML anchor used inside "
+                              "its own definition); write the value out")
+        seen.add(id(value))
+        for v in value.values() if isinstance(value, dict) else value:
+            _acyclic(v, where, seen)
+        seen.discard(id(value))
 
 
 def _check_train_options(options: dict) -> None:
@@ -363,7 +385,11 @@ def _typed(cls, key, value, section):
     if want is None:
         return value
     if want is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"config key {where!r} is an integer of {len(str(value))} "
+                              "digits: too large for a float number") from None
     if want is int and isinstance(value, bool) or not isinstance(value, want):
         raise ConfigError(f"config key {where!r} must be {kind}, got {value!r}")
     return value
@@ -390,7 +416,9 @@ def load_config(path: str | None = None) -> RunConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path!r}: {exc}") from exc
     try:
-        data = json.loads(text) if path.endswith(".json") else _yaml(text)
+        data = json.loads(text) if path.endswith(".json") else _yaml(text, path)
+    except ConfigError:
+        raise
     except Exception as exc:  # the YAML and JSON parsers raise their own types
         raise ConfigError(f"{path}: cannot parse the config: {exc}") from exc
     if data is None and not _has_content(text):
@@ -422,7 +450,12 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. search.epochs=3)")
         key, raw = item.split("=", 1)
-        value = _yaml(raw)
+        try:
+            value = _yaml(raw, f"override {item!r}")
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: its value is not valid YAML "
+                              f"({str(exc).splitlines()[0]}); quote a string, e.g. "
+                              f"{key}=\"'{raw}'\"") from None
         node, mine = data, user
         parts = key.split(".")
         for depth, p in enumerate(parts[:-1]):

@@ -1,5 +1,6 @@
 """Malformed inputs end in a clear supernet error, fast: node-link JSON and GraphML graph
-files, genotype and arch strings, edit logs and space options, damaged at random from valid
+files, genotype and arch strings, edit logs, space options, config files and overrides,
+checkpoints and weights files, damaged at random from valid
 inputs of every registered space (the generators of benchmarks/fuzz_inputs.py, driven by
 hypothesis). A case passes when it is refused with a SupernetError or accepted as what it
 says; any other exception, a case over the time bound, or a wrong acceptance fails."""
@@ -48,7 +49,7 @@ def check(kind: str, case, workdir: str) -> str:
     return outcome
 
 
-# ---------------------------------------------------------------------- 2,400 cases
+# ---------------------------------------------------------------------- 2,960 cases
 @fuzz_settings(600)
 @given(rng=st.randoms(use_true_random=False))
 def test_damaged_node_link_documents(rng, workdir):
@@ -65,6 +66,25 @@ def test_damaged_graphml_files(rng, workdir):
 @given(text=st.text(alphabet="<>/=\"' agraphmlnodeidkyst:x&;#\n", max_size=200))
 def test_random_xml(text, workdir):
     check("graphml", (text, None), workdir)
+
+
+@fuzz_settings(300)
+@given(rng=st.randoms(use_true_random=False))
+def test_damaged_config_files(rng, workdir):
+    check("config", fuzz.config_case(rng), workdir)
+
+
+@fuzz_settings(200)
+@given(rng=st.randoms(use_true_random=False))
+def test_odd_overrides(rng, workdir):
+    check("overrides", (fuzz.overrides_case(rng),), workdir)
+
+
+@fuzz_settings(60)
+@given(rng=st.randoms(use_true_random=False))
+def test_damaged_checkpoints_and_weights_are_refused(rng, workdir):
+    # valid only if what loads is exactly what was saved (bytes no checksum covers)
+    check("tensor_file", fuzz.tensor_file_case(rng), workdir)
 
 
 @fuzz_settings(400)
