@@ -2,59 +2,105 @@
 any training starts.
 
 A data set is a ``torch.utils.data.Dataset`` whose items are ``(x, y)`` (or
-``(x1, ..., xn, y)`` for a graph with several inputs), or a tuple of tensors ``(X, Y)``.
-Loaders are built here, shuffled by a seeded generator that checkpoints save and restore,
-so that a resumed search sees the same batches as an uninterrupted one. Tensors given as
-data (a tuple of tensors, a ``TensorDataset``) with NaN or inf in them are refused here,
-before any training; other data sets are read only batch by batch, where a non-finite loss
-stops the run.
+``(x1, ..., xn, y)`` for a graph with several inputs), or a tuple of tensors or NumPy arrays
+``(X, Y)``. Arrays become tensors, floating-point inputs the module's dtype (float64 data
+trains a float32 network) and integer targets int64. Loaders are built here, shuffled by a
+seeded generator that checkpoints save and restore, so that a resumed search sees the same
+batches as an uninterrupted one.
+
+Before the first step, :func:`check_data` runs the network once on two samples of each data
+set (in eval mode, without gradients, leaving the random state as it was): samples the
+graph cannot take are refused naming its input node and the shapes, and class labels are
+checked against the network's outputs (integers, from 0, below the number of outputs; over
+every sample of a data set of tensors, else over the first batch). Tensors given as data
+with NaN or inf in them are refused too; other data sets are read only batch by batch,
+where a non-finite loss stops the run.
+
+Examples:
+    >>> import numpy as np
+    >>> ds = as_dataset((np.zeros((4, 3)), np.array([0, 1, 1, 0])), dtype=torch.float32)
+    >>> [t.dtype for t in ds.tensors]
+    [torch.float32, torch.int64]
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from supernet.distributed import ShardedBatches
-from supernet.errors import ConfigError, SearchError
+from supernet.errors import ConfigError, SearchError, SupernetError
 from supernet.shapes import infer_channels
-from supernet.train.training import nonfinite_data
+from supernet.train.training import IGNORE_INDEX, default_loss, nonfinite_data
 
 __all__ = ["as_dataset", "split", "make_loader", "default_batch_fn", "check_batch",
-           "resolve_device", "to_device", "module_device"]
+           "check_data", "resolve_device", "to_device", "module_device", "module_dtype"]
 
 
-def as_dataset(data, what: str = "data") -> Dataset:
-    """``data`` as a map-style Dataset (tuples of tensors become a TensorDataset).
+def as_dataset(data, what: str = "data", dtype: torch.dtype | None = None) -> Dataset:
+    """``data`` as a map-style Dataset (tuples of tensors or NumPy arrays become a
+    TensorDataset); with ``dtype``, floating-point inputs of tensors are converted to it, and
+    integer targets become int64.
 
     Raises:
-        SearchError: ``data`` is no data set, its tensors differ in length, or they hold
-            NaN or inf (inputs, or float targets), e.g. ``train data: 3 non-finite input
-            values (NaN or inf) in 2 samples (first: sample 17)``.
+        SearchError: ``data`` is no data set, its arrays are not numbers, its tensors differ
+            in length, or they hold NaN or inf (inputs, or float targets), e.g. ``train
+            data: 3 non-finite input values (NaN or inf) in 2 samples (first: sample 17)``.
     """
     if isinstance(data, TensorDataset):
-        _check_finite(data.tensors, what)
-        return data
+        tensors = _convert(data.tensors, dtype)
+        _check_finite(tensors, what)
+        changed = any(a is not b for a, b in zip(tensors, data.tensors))
+        return TensorDataset(*tensors) if changed else data
     if isinstance(data, Dataset):
         return data
-    if isinstance(data, (tuple, list)) and data and all(torch.is_tensor(t) for t in data):
-        sizes = {len(t) for t in data}
-        if len(sizes) > 1:
+    if isinstance(data, (tuple, list)) and data and all(
+            torch.is_tensor(t) or isinstance(t, np.ndarray) for t in data):
+        data = [_from_numpy(t, what, i, len(data)) for i, t in enumerate(data)]
+        sizes = {len(t) if t.dim() else None for t in data}
+        if len(sizes) > 1 or None in sizes:
             raise SearchError(
-                f"{what}: tensors of different lengths {[len(t) for t in data]}; give inputs "
-                "and targets one row per sample"
+                f"{what}: tensors of different lengths {[tuple(t.shape) for t in data]}; give "
+                "inputs and targets one row per sample"
             )
-        _check_finite(data, what)
-        return TensorDataset(*data)
+        tensors = _convert(data, dtype)
+        _check_finite(tensors, what)
+        return TensorDataset(*tensors)
     if isinstance(data, DataLoader):
         raise SearchError(
             f"{what}: pass the Dataset (or a tuple of tensors), not a DataLoader: the search "
             "builds its own seeded loaders so that a resumed run sees the same batches"
         )
+    got = type(data).__name__
+    if isinstance(data, (tuple, list)):
+        got += " of " + ", ".join(type(t).__name__ for t in data) if data else " (empty)"
     raise SearchError(
-        f"{what}: expected a torch Dataset or a tuple of tensors (inputs, targets), got "
-        f"{type(data).__name__}"
+        f"{what}: expected a torch Dataset or a tuple of tensors or NumPy arrays (inputs, "
+        f"targets), got {got}"
     )
+
+
+def _from_numpy(t, what: str, i: int, n: int) -> torch.Tensor:
+    if torch.is_tensor(t):
+        return t
+    role = "targets" if i == n - 1 else "inputs"
+    if t.dtype.kind not in "biuf":
+        raise SearchError(f"{what}: the {role} (item {i}) are a NumPy array of dtype {t.dtype}, "
+                          "not numbers; give numeric arrays (class names: map them to 0, 1, 2, "
+                          "...)")
+    return torch.from_numpy(np.ascontiguousarray(t))
+
+
+def _convert(tensors, dtype) -> list:
+    """Inputs (all but the last) of floating point as ``dtype``, integer targets as int64."""
+    *inputs, target = tensors
+    if dtype is not None:
+        inputs = [x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
+                  for x in inputs]
+    if not target.is_floating_point() and not target.is_complex() and target.dtype != torch.int64:
+        target = target.to(torch.int64)
+    return [*inputs, target]
 
 
 def _check_finite(tensors, what: str) -> None:
@@ -68,10 +114,12 @@ def _check_finite(tensors, what: str) -> None:
                           "torch.nan_to_num) first")
 
 
-def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset]:
-    """The train and validation datasets; without ``val``, ``train`` is split at
-    ``portion`` (the first part trains the weights, the rest the architecture)."""
-    train = as_dataset(train, "train data")
+def split(train, val, portion: float, batch_size: int,
+          dtype: torch.dtype | None = None) -> tuple[Dataset, Dataset]:
+    """The train and validation datasets (:func:`as_dataset`, inputs as ``dtype``); without
+    ``val``, ``train`` is split at ``portion`` (the first part trains the weights, the rest
+    the architecture)."""
+    train = as_dataset(train, "train data", dtype)
     if val is None:
         n = len(train)
         cut = int(n * portion)
@@ -82,7 +130,7 @@ def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset
                 "change train_portion, or pass val_data"
             )
         return Subset(train, range(cut)), Subset(train, range(cut, n))
-    val = as_dataset(val, "val data")
+    val = as_dataset(val, "val data", dtype)
     for name, ds in (("train data", train), ("val data", val)):
         if len(ds) < 2 and not getattr(ds, "whole_batches", False):
             raise SearchError(
@@ -155,6 +203,162 @@ def check_batch(graph, inputs, what: str = "train data") -> None:
             )
 
 
+def check_data(graph, module, ds: Dataset, batch_fn, what: str = "train data",
+               loss_fn=None) -> None:
+    """Fail before training if ``ds`` does not fit ``module``: no sample, inputs the graph
+    cannot take (:func:`check_batch`, then one forward pass of two samples), or, for the
+    default loss (cross-entropy over class scores), labels that are no class of the
+    network's outputs.
+
+    The forward pass runs in eval mode without gradients and leaves the random state, the
+    module's mode and its relaxation's phase as they were. Labels are checked over every
+    sample of a data set of tensors (a ``TensorDataset`` or a ``Subset`` of one, whose sample
+    numbers are those of the whole set), else over the two samples.
+
+    Examples:
+        >>> import torch
+        >>> from supernet import Graph, compile
+        >>> g = Graph("layer", name="toy"); g.add_input("x", channels=3)
+        >>> g.add_node("y", channels=10); g.add_edge("x", "y", "classifier"); g.set_outputs(["y"])
+        >>> ds = as_dataset((torch.randn(8, 3), torch.arange(8) + 3))
+        >>> check_data(g, compile(g), ds, default_batch_fn)
+        Traceback (most recent call last):
+        ...
+        supernet.errors.SearchError: train data: labels go up to 10 but the network has 10 outputs (classes 0..9); sample 7 is the first beyond them; give the graph's output 11 or more classes (a space's num_classes) or fix the labels
+
+    Raises:
+        SearchError: naming ``what``, the input node or the sample, and the fix.
+    """
+    if len(ds) == 0:
+        raise SearchError(f"{what}: the data set is empty; give it samples")
+    items = [ds[i] for i in range(min(2, len(ds)))]  # one: a whole-graph item
+    try:
+        inputs, ctx, y = batch_fn(torch.utils.data.default_collate(items))
+    except SupernetError:
+        raise
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise SearchError(f"{what}: its first two samples do not make a batch ({exc}); give "
+                          "samples of one shape, as tensors") from exc
+    names = list(graph.inputs) if graph is not None else [f"input {i}" for i in
+                                                          range(len(inputs))]
+    if graph is not None:
+        check_batch(graph, inputs, what)
+    dtype = module_dtype(module)
+    for name, x in zip(names, inputs):
+        if torch.is_tensor(x) and x.is_floating_point() and x.dtype != dtype:
+            raise SearchError(
+                f"{what}: input {name!r} is {_dtype(x)}, but the network computes in "
+                f"{_dtype(dtype)}; return {_dtype(dtype)} tensors from the data set "
+                f"(x.to(torch.{_dtype(dtype)})), or pass tensors, which are converted")
+    out = _probe(graph, module, names, inputs, ctx, what)
+    if loss_fn is None or loss_fn is default_loss:
+        _check_labels(ds, y, out, what)
+
+
+def _dtype(t) -> str:
+    return str(t.dtype if torch.is_tensor(t) else t).replace("torch.", "")
+
+
+def _probe(graph, module, names, inputs, ctx, what: str):
+    """The first output of one forward pass of ``inputs`` (eval mode, no gradients, the
+    random state, mode and relaxation phase kept), or a SearchError naming the inputs."""
+    relax = getattr(module, "relaxation", None)
+    phase = getattr(relax, "phase", None)
+    device = module_device(module)
+    was = module.training
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            module.eval()
+            if phase is not None:
+                relax.set_phase("eval")
+            with torch.no_grad():
+                out = module(*inputs, **ctx)
+    except (SupernetError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        given = ", ".join(
+            f"{n!r}: per-sample shape {list(x.shape[1:])} of {_dtype(x)}"
+            + (f" (it takes {_takes(graph, n)})" if _takes(graph, n) else "")
+            for n, x in zip(names, inputs) if torch.is_tensor(x))
+        fix = ("give samples of the shape and dtype the graph's inputs take"
+               + ("; integer inputs: pass x.float() (scaled as you need)" if any(
+                   torch.is_tensor(x) and not x.is_floating_point() for x in inputs) else ""))
+        name = f"graph {graph.name!r}" if graph is not None else "the module"
+        raise SearchError(f"{what}: {name} cannot run on its samples ({given}): "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+                          f"{fix}") from exc
+    finally:
+        module.train(was)
+        if phase is not None:
+            relax.set_phase(phase)
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _takes(graph, name) -> str:
+    """What input ``name`` of ``graph`` declares: its per-sample shape, or channels."""
+    if graph is None or name not in graph.nx:
+        return ""
+    d = graph.nx.nodes[name]
+    if d.get("shape") is not None:
+        return f"per-sample shape {list(d['shape'])}"
+    width = d.get("width", d.get("channels"))
+    return f"{width} channels at dim 1" if isinstance(width, int) else ""
+
+
+def _labels_of(ds: Dataset, y: torch.Tensor):
+    """``(every target of ds, its sample numbers or None)`` for a data set of tensors, else
+    ``(y, None)``: the targets of the first batch."""
+    base, index = ds, None
+    if isinstance(ds, Subset):
+        base, index = ds.dataset, torch.as_tensor(list(ds.indices), dtype=torch.long)
+    if isinstance(base, TensorDataset) and torch.is_tensor(base.tensors[-1]):
+        target = base.tensors[-1]
+        return (target if index is None else target[index]), index
+    return y, (index[:len(y)] if index is not None else None)
+
+
+def _check_labels(ds: Dataset, y, out, what: str) -> None:
+    """Class labels of ``ds`` against the class scores ``out`` of the default loss."""
+    if not (torch.is_tensor(out) and torch.is_tensor(y) and out.dim() >= 2
+            and out.is_floating_point()):
+        return
+    k = out.shape[1]
+    if y.is_floating_point() and y.shape == out.shape:
+        return  # class probabilities, which cross-entropy takes
+    labels, index = _labels_of(ds, y)
+
+    def sample(mask) -> str:
+        i = int(mask.reshape(len(mask), -1).any(1).nonzero()[0, 0])
+        return f"sample {int(index[i]) if index is not None else i}"
+
+    if y.dim() != out.dim() - 1:
+        raise SearchError(
+            f"{what}: targets of per-sample shape {list(y.shape[1:])} for outputs of shape "
+            f"{list(out.shape[1:])}: cross-entropy takes one class index per sample (shape "
+            f"(n,); y.reshape(-1) for a column, y.argmax(1) for one-hot rows), or class "
+            "probabilities of the outputs' shape; pass loss_fn=... for other targets")
+    if y.is_floating_point() or y.is_complex():
+        frac = labels != labels.round()
+        kind = (f"{sample(frac)} has {float(labels[frac][0]):g}, which is no class" if frac.any()
+                else "give them as integers: y.long()")
+        raise SearchError(
+            f"{what}: labels are {_dtype(y)}, but the loss (cross-entropy over the network's "
+            f"{k} outputs) needs integer class indices; {kind} (or pass loss_fn=... for "
+            "other targets)")
+    real = labels != IGNORE_INDEX
+    low = real & (labels < 0)
+    if low.any():
+        raise SearchError(
+            f"{what}: labels must be class indices from 0, but {sample(low)} has "
+            f"{int(labels[low][0])}; number the classes 0..{k - 1} ({IGNORE_INDEX} marks a "
+            "sample to ignore)")
+    high = real & (labels >= k)
+    if high.any():
+        top = int(labels[real].max())
+        raise SearchError(
+            f"{what}: labels go up to {top} but the network has {k} outputs (classes "
+            f"0..{k - 1}); {sample(high)} is the first beyond them; give the graph's output "
+            f"{top + 1} or more classes (a space's num_classes) or fix the labels")
+
+
 def resolve_device(spec, key: str = "device") -> torch.device:
     """The device ``spec`` names: ``"auto"`` (a GPU when there is one, else the CPU),
     ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``key`` names the setting in errors."""
@@ -175,6 +379,12 @@ def resolve_device(spec, key: str = "device") -> torch.device:
             raise ConfigError(f"{key}={spec!r}: this machine has {torch.cuda.device_count()} "
                               "GPU(s)")
     return device
+
+
+def module_dtype(module) -> torch.dtype:
+    """The floating-point dtype of ``module``'s parameters (the default dtype without any)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()),
+                torch.get_default_dtype())
 
 
 def module_device(module) -> torch.device:
