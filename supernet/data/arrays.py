@@ -18,8 +18,10 @@ The file is chosen by its suffix:
   class names, numbered in sorted order; ``DataSplits.info["classes"]`` gives the mapping.
 
 NumPy files are read with ``allow_pickle=False``: an array of Python objects is refused.
-Inputs become float32 (``shape`` reshapes each sample's values, e.g. ``[1, 28, 28]``) and
-labels int64 class indices from 0; ``num_classes`` is the largest label plus one unless
+Inputs become float32 and labels int64 class indices from 0. Samples of flat features
+``(n, F)`` become ``(n, 1, F)``, one channel, as sequence spaces (``darts1d``) read them; a
+space of features (``neuron_mlp``) reads them flat; ``shape`` reshapes each sample's values
+otherwise (e.g. ``[1, 28, 28]`` for images stored flat); ``num_classes`` is the largest label plus one unless
 given. A relative ``path`` is read from the current directory. Every mistake in the file
 (a missing key or column, labels that are not class indices, lengths that differ, NaN or
 inf, too few samples for the splits) is a :class:`~supernet.errors.ConfigError` naming the
@@ -30,7 +32,7 @@ Examples:
     >>> path = os.path.join(tempfile.mkdtemp(), "toy.npz")
     >>> rng = np.random.default_rng(0)
     >>> np.savez(path, x=rng.normal(size=(50, 8)), y=np.arange(50) % 3)
-    >>> d = arrays(path, shape=[1, 8])
+    >>> d = arrays(path)
     >>> d.shape, d.num_classes, d.train[0].dtype, [d.size(s) for s in ("train", "val", "test")]
     ((1, 8), 3, torch.float32, [32, 8, 10])
     >>> np.savez(path, x=rng.normal(size=(50, 8)), y=np.arange(50) % 3 + 0.5)
@@ -273,7 +275,8 @@ def _convert(parts: dict, path: str):
     for k, ((x, xw), (y, yw)) in parts.items():
         x, y = _inputs(x, xw), _labels(y, yw, classes)
         if len(x) != len(y):
-            raise ConfigError(f"{xw}: {len(x)} samples, but {yw} has {len(y)} labels; give "
+            same = yw.replace(f"data file {path!r}, ", "")  # the same file: its array
+            raise ConfigError(f"{xw}: {len(x)} samples, but {same} has {len(y)} labels; give "
                               "one label per sample")
         if len(x) == 0:
             raise ConfigError(f"{xw}: no samples; give at least 2 per split")
@@ -303,17 +306,14 @@ def _inputs(x, where: str) -> torch.Tensor:
     x = _tensor(x, where, "inputs")
     if x.dim() == 0:
         raise ConfigError(f"{where}: inputs are one number; give one row per sample")
-    was = x.dtype
+    note = " (float64 values beyond float32's range, 3.4e38, become inf)"
+    for t, beyond in ((x, ""), (x.to(torch.float32), note)):
+        found = nonfinite_data([("input", t)])
+        if found is not None:
+            raise ConfigError(f"{where}: {found}{beyond}; drop or repair those samples in the "
+                              "file (e.g. numpy.nan_to_num)")
     x = x.to(torch.float32)
-    if x.dim() == 1:  # one feature per sample
-        x = x.reshape(-1, 1)
-    found = nonfinite_data([("input", x)])
-    if found is not None:
-        beyond = (" (float64 values beyond float32's range, 3.4e38, become inf)"
-                  if was == torch.float64 else "")
-        raise ConfigError(f"{where}: {found}{beyond}; drop or repair those samples in the file "
-                          "(e.g. numpy.nan_to_num)")
-    return x
+    return x.reshape(-1, 1) if x.dim() == 1 else x  # one feature per sample
 
 
 def _labels(y, where: str, classes) -> torch.Tensor:
@@ -370,8 +370,8 @@ def _sample_shape(parts: dict, shape, path: str) -> tuple[int, ...]:
         raise ConfigError(f"data file {path!r}: the splits' samples differ in shape "
                           f"{sorted(shapes)}; give every split the same per-sample shape")
     have = shapes.pop()
-    if shape is None:
-        return have
+    if shape is None:  # flat features: one channel, as a sequence space reads it
+        return (1, *have) if len(have) == 1 else have
     if (not isinstance(shape, (list, tuple)) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
         raise ConfigError(f"data set 'arrays': data.shape must be a list of positive ints "

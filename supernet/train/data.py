@@ -229,9 +229,11 @@ def check_data(graph, module, ds: Dataset, batch_fn, what: str = "train data",
     Raises:
         SearchError: naming ``what``, the input node or the sample, and the fix.
     """
-    if len(ds) == 0:
+    n = len(ds)
+    if n == 0:
         raise SearchError(f"{what}: the data set is empty; give it samples")
-    items = [ds[i] for i in range(min(2, len(ds)))]  # one: a whole-graph item
+    items = [_item(ds, i, what) for i in range(min(2, n))]  # one: a whole-graph item
+    _item(ds, n - 1, what)  # a data set longer than what it holds fails here, not mid-epoch
     try:
         inputs, ctx, y = batch_fn(torch.utils.data.default_collate(items))
     except SupernetError:
@@ -253,6 +255,16 @@ def check_data(graph, module, ds: Dataset, batch_fn, what: str = "train data",
     out = _probe(graph, module, names, inputs, ctx, what)
     if loss_fn is None or loss_fn is default_loss:
         _check_labels(ds, y, out, what)
+
+
+def _item(ds: Dataset, i: int, what: str):
+    """Item ``i`` of ``ds``, or a SearchError naming it."""
+    try:
+        return ds[i]
+    except (IndexError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise SearchError(f"{what}: reading sample {i} of its {len(ds)} failed "
+                          f"({type(exc).__name__}: {exc}); a data set gives every sample "
+                          f"0..{len(ds) - 1} its __len__ counts") from exc
 
 
 def _dtype(t) -> str:
@@ -278,9 +290,13 @@ def _probe(graph, module, names, inputs, ctx, what: str):
             f"{n!r}: per-sample shape {list(x.shape[1:])} of {_dtype(x)}"
             + (f" (it takes {_takes(graph, n)})" if _takes(graph, n) else "")
             for n, x in zip(names, inputs) if torch.is_tensor(x))
-        fix = ("give samples of the shape and dtype the graph's inputs take"
-               + ("; integer inputs: pass x.float() (scaled as you need)" if any(
-                   torch.is_tensor(x) and not x.is_floating_point() for x in inputs) else ""))
+        fix = "give samples of the shape and dtype the graph's inputs take"
+        if any(torch.is_tensor(x) and not x.is_floating_point() for x in inputs):
+            fix += "; integer inputs: pass x.float() (scaled as you need)"
+        if any(torch.is_tensor(x) and x.dim() == 2 for x in inputs) and _takes(graph, names[0]):
+            fix += ("; flat features: reshape each sample to (channels, length) or (channels, "
+                    "height, width), e.g. x.reshape(len(x), 1, -1), or search a space of "
+                    "features (neuron_mlp)")
         name = f"graph {graph.name!r}" if graph is not None else "the module"
         raise SearchError(f"{what}: {name} cannot run on its samples ({given}): "
                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "

@@ -30,7 +30,8 @@ IGNORE_INDEX = -100
 
 
 def default_loss(output, target) -> torch.Tensor:
-    """Cross-entropy (on the first output when the module returns several).
+    """Cross-entropy (on the first output when the module returns several); integer
+    class labels of any width are taken as int64.
 
     Raises:
         SearchError: targets that cross-entropy cannot take (a class beyond the outputs,
@@ -40,6 +41,9 @@ def default_loss(output, target) -> torch.Tensor:
     """
     if isinstance(output, (tuple, list)):
         output = output[0]
+    if (torch.is_tensor(target) and not target.is_floating_point() and not target.is_complex()
+            and target.dtype != torch.int64):
+        target = target.long()  # int32, uint8 or bool class labels of a data set of items
     try:
         return F.cross_entropy(output, target)
     except (IndexError, RuntimeError, ValueError) as exc:

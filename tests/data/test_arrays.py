@@ -23,11 +23,11 @@ def test_npz_with_x_and_y_splits_as_digits_do(tmp_path):
     path = str(tmp_path / "my.npz")
     np.savez(path, x=X, y=Y)
     d = load_dataset("arrays", path=path, val_fraction=0.25, test_fraction=0.2, seed=3)
-    assert d.name == "arrays" and d.num_classes == 4 and d.shape == (6,)
+    assert d.name == "arrays" and d.num_classes == 4 and d.shape == (1, 6)  # one channel
     assert sizes(d) == [24, 8, 8]
     assert d.train[0].dtype == torch.float32 and d.train[1].dtype == torch.int64
     # every sample lands in exactly one split, unchanged but for float32
-    got = torch.cat([d.train[0], d.val[0], d.test[0]])
+    got = torch.cat([d.train[0], d.val[0], d.test[0]]).reshape(40, 6)
     assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, X.astype(np.float32).tolist()))
     again = load_dataset("arrays", path=path, val_fraction=0.25, test_fraction=0.2, seed=3)
     assert torch.equal(again.val[0], d.val[0])
@@ -54,7 +54,7 @@ def test_npz_keys_given_and_unknown_keys_listed(tmp_path):
     with pytest.raises(ConfigError, match=r"has no array 'lab' \(data.y_key\); it has"):
         load_dataset("arrays", path=path, x_key="feats", y_key="lab")
     with pytest.raises(ConfigError, match=r"data.shape \[4, 4\] holds 16 values per sample, "
-                                          r"but the samples of .* have 6"):
+                                          r"but the samples of .* have 6 \(shape \[6\]\)"):
         load_dataset("arrays", path=path, x_key="feats", y_key="cls", shape=[4, 4])
 
 
@@ -64,7 +64,7 @@ def test_npz_of_its_own_splits(tmp_path):
              x_test=X[35:], y_test=Y[35:])
     d = load_dataset("arrays", path=path)
     assert sizes(d) == [30, 5, 5]
-    assert torch.equal(d.test[0], torch.as_tensor(X[35:], dtype=torch.float32))
+    assert torch.equal(d.test[0][:, 0], torch.as_tensor(X[35:], dtype=torch.float32))
     np.savez(path, x_train=X[:30], y_train=Y[:30], x_test=X[30:], y_test=Y[30:])
     assert sizes(load_dataset("arrays", path=path, val_fraction=0.2)) == [24, 6, 10]
     np.savez(path, x_train=X, y_train=Y, x_val=X[:4])
@@ -119,7 +119,7 @@ def test_csv_with_named_classes_and_numeric_features(tmp_path):
     path.write_text("petal, sepal, species\n" + "\n".join(rows) + "\n\n")
     d = load_dataset("arrays", path=str(path), label_column="species")
     assert d.info["classes"] == {"setosa": 0, "versicolor": 1, "virginica": 2}
-    assert d.num_classes == 3 and d.shape == (2,) and sum(sizes(d)) == 30
+    assert d.num_classes == 3 and d.shape == (1, 2) and sum(sizes(d)) == 30
     path.write_text("a,b,label\n1,2,0\n3,x,1\n")
     with pytest.raises(ConfigError, match=r"flowers.csv', line 3, column 'b': 'x' is not a "
                                           r"number; feature columns must be numeric"):
@@ -136,15 +136,14 @@ def test_csv_last_column_is_the_default_label(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("f1,f2,cls\n" + "\n".join(f"{i},{-i},{i % 2}.0" for i in range(20)))
     d = load_dataset("arrays", path=str(path))
-    assert d.num_classes == 2 and "classes" not in d.info and d.shape == (2,)
+    assert d.num_classes == 2 and "classes" not in d.info and d.shape == (1, 2)
 
 
 @pytest.mark.parametrize("y,message", [
     (Y + 0.5, r"array 'y': labels must be integer class indices, but sample 0 has 0.5"),
     (Y - 1, r"labels must be class indices from 0, but sample 0 has -1; number the classes"),
     (np.zeros(40), r"every label is 0, one class; a classifier needs at least 2"),
-    (Y[:39], (r"array 'x'.*40 samples, but data file .* array 'y' has 39 labels; give one "
-              r"label per sample")),
+    (Y[:39], r"bad.npz', array 'x': 40 samples, but array 'y' has 39 labels; give one label"),
     (np.eye(4)[Y], (r"labels must be one class index per sample \(shape \(n,\)\), got "
                     r"shape \(40, 4\); for one-hot labels save y.argmax\(1\)")),
     (np.where(Y == 3, np.nan, Y), r"1. non-finite label values"),
@@ -174,9 +173,15 @@ def test_nan_inputs_named_with_the_file_and_sample(tmp_path):
     x[7, :2] = np.nan
     x[9, 0] = 1e300  # finite in float64, inf in float32
     np.savez(path, x=x, y=Y)
-    with pytest.raises(ConfigError, match=r"nan.npz', array 'x': 3 non-finite input values "
-                                          r"\(NaN or inf\) in 2 samples \(first: sample 7\) "
-                                          r"\(float64 values beyond float32's range"):
+    with pytest.raises(ConfigError, match=r"nan.npz', array 'x': 2 non-finite input values "
+                                          r"\(NaN or inf\) in 1 sample \(first: sample 7\); "
+                                          r"drop or repair those samples in the file"):
+        load_dataset("arrays", path=path)
+    x[7, :2] = 0.0
+    np.savez(path, x=x, y=Y)
+    with pytest.raises(ConfigError, match=r"1 non-finite input value \(NaN or inf\) in 1 sample "
+                                          r"\(first: sample 9\) \(float64 values beyond "
+                                          r"float32's range"):
         load_dataset("arrays", path=path)
 
 
