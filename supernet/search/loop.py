@@ -68,8 +68,8 @@ from supernet.search.relaxations.base import gate_probabilities, set_phase, use_
 from supernet.search.relaxations.tied import tie_relaxation
 from supernet.search.steps import arch_step, weight_step
 from supernet.search.strategies import Strategy, create_strategy
+from supernet.train.checks import check_data
 from supernet.train.data import (
-    check_data,
     default_batch_fn,
     make_loader,
     module_dtype,
@@ -153,7 +153,7 @@ class BilevelSearch:
 
     Everything is checked before training starts: configuration keys and values, the
     strategy name, the data split, and two samples of each split run through the network
-    (:func:`~supernet.train.data.check_data`: input shapes, and class labels against its
+    (:func:`~supernet.train.checks.check_data`: input shapes, and class labels against its
     outputs). NumPy arrays are taken as tensors, and float64 inputs are converted to the
     module's dtype.
     """

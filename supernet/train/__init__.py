@@ -1,10 +1,10 @@
 """Training outside the search: loaders, the training loop's small pieces, retraining from
 scratch and fine-tuning of a found architecture."""
 
+from supernet.train.checks import check_data
 from supernet.train.data import (
     as_dataset,
     check_batch,
-    check_data,
     default_batch_fn,
     make_loader,
     module_device,

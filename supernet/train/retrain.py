@@ -25,9 +25,9 @@ from supernet.compiler.standalone import gates_left
 from supernet.distributed import Replicas
 from supernet.errors import SearchError
 from supernet.spaces import decode, encode
+from supernet.train.checks import check_data
 from supernet.train.data import (
     as_dataset,
-    check_data,
     default_batch_fn,
     make_loader,
     module_device,

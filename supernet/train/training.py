@@ -37,7 +37,7 @@ def default_loss(output, target) -> torch.Tensor:
         SearchError: targets that cross-entropy cannot take (a class beyond the outputs,
             float class labels), in a batch of a data set that was read item by item (data
             sets of tensors are checked whole before training:
-            :func:`~supernet.train.data.check_data`).
+            :func:`~supernet.train.checks.check_data`).
     """
     if isinstance(output, (tuple, list)):
         output = output[0]

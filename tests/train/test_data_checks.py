@@ -11,7 +11,7 @@ from data_helpers import Items, toy
 from supernet import Graph, compile
 from supernet.errors import SearchError
 from supernet.search import search
-from supernet.train import as_dataset, fine_tune, retrain
+from supernet.train import as_dataset, check_data, default_batch_fn, fine_tune, retrain
 
 FAST = {"epochs": 1, "batch_size": 4, "steps_per_epoch": 2, "progress": False}
 
@@ -130,7 +130,6 @@ def test_retrain_and_fine_tune_check_their_data_too():
 def test_the_check_leaves_the_random_state_and_the_mode_as_they_were():
     torch.manual_seed(0)
     before = torch.get_rng_state()
-    from supernet.train.data import check_data, default_batch_fn
     module = compile(toy())
     module.train()
     state = torch.get_rng_state()
