@@ -64,7 +64,9 @@ SUFFIXES = (".npz", ".npy", ".pt", ".pth", ".csv")
 def arrays(path: str = "", labels: str = "", x_key: str = "", y_key: str = "",
            label_column: str = "", val_fraction: float = 0.2, test_fraction: float = 0.2,
            seed: int = 0, num_classes: int | None = None, shape=None) -> DataSplits:
-    """A user's own inputs and class labels, read from ``path`` (see the module's text).
+    """Your own inputs and class labels from a .npz, .npy, .pt or .csv file (data.path).
+
+    The formats, the conversions and what is refused: see :mod:`supernet.data.arrays`.
 
     Args:
         path: a ``.npz``, ``.npy``, ``.pt``/``.pth`` or ``.csv`` file; relative to the
