@@ -125,7 +125,7 @@ def test_list_filters_names_with_a_glob(capsys):
     assert main(["list", "ops", "--filter", "sep_conv_3x3"]) == 0
     assert "sep_conv_3x3" in capsys.readouterr().out.split()
     assert main(["list", "datasets", "--names"]) == 0  # without a filter: every name
-    assert capsys.readouterr().out.split() == ["ba_shapes", "digits", "mnist1d"]
+    assert capsys.readouterr().out.split() == ["arrays", "ba_shapes", "digits", "mnist1d"]
 
 
 def test_resume_continues_a_run(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Data sets that need no download (generated, or shipped inside their packages)."""
 
-from supernet.data import graphs, images, sequences  # noqa: F401  (their decorators register them)
+from supernet.data import arrays, graphs, images, sequences  # noqa: F401  (their decorators register them)
 from supernet.data.base import (
                                 DATASETS,
                                 DataSplits,

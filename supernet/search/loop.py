@@ -68,10 +68,11 @@ from supernet.search.relaxations.base import gate_probabilities, set_phase, use_
 from supernet.search.relaxations.tied import tie_relaxation
 from supernet.search.steps import arch_step, weight_step
 from supernet.search.strategies import Strategy, create_strategy
+from supernet.train.checks import check_data
 from supernet.train.data import (
-    check_batch,
     default_batch_fn,
     make_loader,
+    module_dtype,
     resolve_device,
     split,
     to_device,
@@ -151,7 +152,10 @@ class BilevelSearch:
             (e.g. to log scalars to TensorBoard).
 
     Everything is checked before training starts: configuration keys and values, the
-    strategy name, the data split, and one batch against the graph's inputs.
+    strategy name, the data split, and two samples of each split run through the network
+    (:func:`~supernet.train.checks.check_data`: input shapes, and class labels against its
+    outputs). NumPy arrays are taken as tensors, and float64 inputs are converted to the
+    module's dtype.
     """
 
     def __init__(self, graph, train_data, val_data=None, *, strategy="darts",
@@ -219,7 +223,7 @@ class BilevelSearch:
             )
         # data: split, loaders, one batch checked against the graph
         self.train_set, self.val_set = split(train_data, val_data, cfg.train_portion,
-                                             cfg.batch_size)
+                                             cfg.batch_size, module_dtype(module))
         if self.replicas.active and any(getattr(ds, "whole_batches", False)
                                         for ds in (self.train_set, self.val_set)):
             raise ConfigError(
@@ -231,10 +235,9 @@ class BilevelSearch:
                                         cfg.num_workers, self.replicas)
         self.val_loader = make_loader(self.val_set, cfg.batch_size, self.generator,
                                       cfg.num_workers, self.replicas)
-        for name, ds in (("train data", self.train_set), ("val data", self.val_set)):
-            items = [ds[i] for i in range(min(2, len(ds)))]  # one: a whole-graph item
-            inputs, _, _ = self.batch_fn(torch.utils.data.default_collate(items))
-            check_batch(graph, inputs, name)
+        val_name = "val data" if val_data is not None else "train data"  # a part of it
+        for name, ds in (("train data", self.train_set), (val_name, self.val_set)):
+            check_data(graph, module, ds, self.batch_fn, name, self.loss_fn)
         self.replicas.broadcast(module)  # once everything is checked: one start everywhere
         self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]

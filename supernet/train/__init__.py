@@ -1,12 +1,14 @@
 """Training outside the search: loaders, the training loop's small pieces, retraining from
 scratch and fine-tuning of a found architecture."""
 
+from supernet.train.checks import check_data
 from supernet.train.data import (
     as_dataset,
     check_batch,
     default_batch_fn,
     make_loader,
     module_device,
+    module_dtype,
     resolve_device,
     split,
     to_device,
@@ -30,9 +32,11 @@ __all__ = [
     "make_loader",
     "default_batch_fn",
     "check_batch",
+    "check_data",
     "resolve_device",
     "to_device",
     "module_device",
+    "module_dtype",
     "default_loss",
     "top1_correct",
     "cosine_lr",

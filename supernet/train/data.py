@@ -2,16 +2,27 @@
 any training starts.
 
 A data set is a ``torch.utils.data.Dataset`` whose items are ``(x, y)`` (or
-``(x1, ..., xn, y)`` for a graph with several inputs), or a tuple of tensors ``(X, Y)``.
-Loaders are built here, shuffled by a seeded generator that checkpoints save and restore,
-so that a resumed search sees the same batches as an uninterrupted one. Tensors given as
-data (a tuple of tensors, a ``TensorDataset``) with NaN or inf in them are refused here,
-before any training; other data sets are read only batch by batch, where a non-finite loss
-stops the run.
+``(x1, ..., xn, y)`` for a graph with several inputs), or a tuple of tensors or NumPy arrays
+``(X, Y)``. Arrays become tensors, floating-point inputs the module's dtype (float64 data
+trains a float32 network) and integer targets int64. Loaders are built here, shuffled by a
+seeded generator that checkpoints save and restore, so that a resumed search sees the same
+batches as an uninterrupted one.
+
+Before the first step, :func:`~supernet.train.checks.check_data` runs the network on two
+samples of each data set and checks its class labels against the network's outputs.
+Tensors given as data with NaN or inf in them are refused here; other data sets are read
+only batch by batch, where a non-finite loss stops the run.
+
+Examples:
+    >>> import numpy as np
+    >>> ds = as_dataset((np.zeros((4, 3)), np.array([0, 1, 1, 0])), dtype=torch.float32)
+    >>> [t.dtype for t in ds.tensors]
+    [torch.float32, torch.int64]
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
@@ -21,40 +32,72 @@ from supernet.shapes import infer_channels
 from supernet.train.training import nonfinite_data
 
 __all__ = ["as_dataset", "split", "make_loader", "default_batch_fn", "check_batch",
-           "resolve_device", "to_device", "module_device"]
+           "resolve_device", "to_device", "module_device", "module_dtype"]
 
 
-def as_dataset(data, what: str = "data") -> Dataset:
-    """``data`` as a map-style Dataset (tuples of tensors become a TensorDataset).
+def as_dataset(data, what: str = "data", dtype: torch.dtype | None = None) -> Dataset:
+    """``data`` as a map-style Dataset (tuples of tensors or NumPy arrays become a
+    TensorDataset); with ``dtype``, floating-point inputs of tensors are converted to it, and
+    integer targets become int64.
 
     Raises:
-        SearchError: ``data`` is no data set, its tensors differ in length, or they hold
-            NaN or inf (inputs, or float targets), e.g. ``train data: 3 non-finite input
-            values (NaN or inf) in 2 samples (first: sample 17)``.
+        SearchError: ``data`` is no data set, its arrays are not numbers, its tensors differ
+            in length, or they hold NaN or inf (inputs, or float targets), e.g. ``train
+            data: 3 non-finite input values (NaN or inf) in 2 samples (first: sample 17)``.
     """
     if isinstance(data, TensorDataset):
-        _check_finite(data.tensors, what)
-        return data
+        tensors = _convert(data.tensors, dtype)
+        _check_finite(tensors, what)
+        changed = any(a is not b for a, b in zip(tensors, data.tensors))
+        return TensorDataset(*tensors) if changed else data
     if isinstance(data, Dataset):
         return data
-    if isinstance(data, (tuple, list)) and data and all(torch.is_tensor(t) for t in data):
-        sizes = {len(t) for t in data}
-        if len(sizes) > 1:
+    if isinstance(data, (tuple, list)) and data and all(
+            torch.is_tensor(t) or isinstance(t, np.ndarray) for t in data):
+        data = [_from_numpy(t, what, i, len(data)) for i, t in enumerate(data)]
+        sizes = {len(t) if t.dim() else None for t in data}
+        if len(sizes) > 1 or None in sizes:
             raise SearchError(
-                f"{what}: tensors of different lengths {[len(t) for t in data]}; give inputs "
-                "and targets one row per sample"
+                f"{what}: tensors of different lengths {[tuple(t.shape) for t in data]}; give "
+                "inputs and targets one row per sample"
             )
-        _check_finite(data, what)
-        return TensorDataset(*data)
+        tensors = _convert(data, dtype)
+        _check_finite(tensors, what)
+        return TensorDataset(*tensors)
     if isinstance(data, DataLoader):
         raise SearchError(
             f"{what}: pass the Dataset (or a tuple of tensors), not a DataLoader: the search "
             "builds its own seeded loaders so that a resumed run sees the same batches"
         )
+    got = type(data).__name__
+    if isinstance(data, (tuple, list)):
+        got += " of " + ", ".join(type(t).__name__ for t in data) if data else " (empty)"
     raise SearchError(
-        f"{what}: expected a torch Dataset or a tuple of tensors (inputs, targets), got "
-        f"{type(data).__name__}"
+        f"{what}: expected a torch Dataset or a tuple of tensors or NumPy arrays (inputs, "
+        f"targets), got {got}"
     )
+
+
+def _from_numpy(t, what: str, i: int, n: int) -> torch.Tensor:
+    if torch.is_tensor(t):
+        return t
+    role = "targets" if i == n - 1 else "inputs"
+    if t.dtype.kind not in "biuf":
+        raise SearchError(f"{what}: the {role} (item {i}) are a NumPy array of dtype {t.dtype}, "
+                          "not numbers; give numeric arrays (class names: map them to 0, 1, 2, "
+                          "...)")
+    return torch.from_numpy(np.ascontiguousarray(t))
+
+
+def _convert(tensors, dtype) -> list:
+    """Inputs (all but the last) of floating point as ``dtype``, integer targets as int64."""
+    *inputs, target = tensors
+    if dtype is not None:
+        inputs = [x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
+                  for x in inputs]
+    if not target.is_floating_point() and not target.is_complex() and target.dtype != torch.int64:
+        target = target.to(torch.int64)
+    return [*inputs, target]
 
 
 def _check_finite(tensors, what: str) -> None:
@@ -68,10 +111,12 @@ def _check_finite(tensors, what: str) -> None:
                           "torch.nan_to_num) first")
 
 
-def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset]:
-    """The train and validation datasets; without ``val``, ``train`` is split at
-    ``portion`` (the first part trains the weights, the rest the architecture)."""
-    train = as_dataset(train, "train data")
+def split(train, val, portion: float, batch_size: int,
+          dtype: torch.dtype | None = None) -> tuple[Dataset, Dataset]:
+    """The train and validation datasets (:func:`as_dataset`, inputs as ``dtype``); without
+    ``val``, ``train`` is split at ``portion`` (the first part trains the weights, the rest
+    the architecture)."""
+    train = as_dataset(train, "train data", dtype)
     if val is None:
         n = len(train)
         cut = int(n * portion)
@@ -82,7 +127,7 @@ def split(train, val, portion: float, batch_size: int) -> tuple[Dataset, Dataset
                 "change train_portion, or pass val_data"
             )
         return Subset(train, range(cut)), Subset(train, range(cut, n))
-    val = as_dataset(val, "val data")
+    val = as_dataset(val, "val data", dtype)
     for name, ds in (("train data", train), ("val data", val)):
         if len(ds) < 2 and not getattr(ds, "whole_batches", False):
             raise SearchError(
@@ -175,6 +220,12 @@ def resolve_device(spec, key: str = "device") -> torch.device:
             raise ConfigError(f"{key}={spec!r}: this machine has {torch.cuda.device_count()} "
                               "GPU(s)")
     return device
+
+
+def module_dtype(module) -> torch.dtype:
+    """The floating-point dtype of ``module``'s parameters (the default dtype without any)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()),
+                torch.get_default_dtype())
 
 
 def module_device(module) -> torch.device:

@@ -25,12 +25,13 @@ from supernet.compiler.standalone import gates_left
 from supernet.distributed import Replicas
 from supernet.errors import SearchError
 from supernet.spaces import decode, encode
+from supernet.train.checks import check_data
 from supernet.train.data import (
     as_dataset,
-    check_batch,
     default_batch_fn,
     make_loader,
     module_device,
+    module_dtype,
     resolve_device,
     to_device,
 )
@@ -97,14 +98,18 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
     batch_fn = lambda batch: to_device(unpack(batch), place)  # noqa: E731
     module.to(place)
     replicas.broadcast(module)
-    train = as_dataset(train_data, "train data")
+    dtype = module_dtype(module)
+    train = as_dataset(train_data, "train data", dtype)
+    val = as_dataset(val_data, "val data", dtype) if val_data is not None else None
     gen = torch.Generator().manual_seed(seed)
     if replicas.active and getattr(train, "whole_batches", False):
         raise SearchError(f"train data: a whole-graph data set cannot be split across "
                           f"{replicas.world} processes; train it on one")
+    graph = getattr(module, "graph", None)
+    for name, ds in (("train data", train), ("val data", val)):
+        if ds is not None:
+            check_data(graph, module, ds, batch_fn, name, loss_fn)
     loader = make_loader(train, batch_size, gen, replicas=replicas)
-    if hasattr(module, "graph"):
-        check_batch(module.graph, batch_fn(torch.utils.data.default_collate([train[0]]))[0])
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     history = []
@@ -136,8 +141,8 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
         replicas.meter(meter)
         mean_loss, acc = meter.result()
         rec = {"epoch": e + 1, "loss": mean_loss, "acc": acc}
-        if val_data is not None:
-            rec["val_acc"] = accuracy(module, val_data, batch_size, batch_fn)
+        if val is not None:
+            rec["val_acc"] = accuracy(module, val, batch_size, batch_fn)
         history.append(rec)
         if on_epoch_end is not None:
             on_epoch_end(rec)
@@ -159,7 +164,7 @@ def accuracy(module, data, batch_size: int = 256, batch_fn=None) -> float:
     unpack = batch_fn or default_batch_fn
     place = module_device(module)
     batch_fn = lambda batch: to_device(unpack(batch), place)  # noqa: E731
-    ds = as_dataset(data, "val data")
+    ds = as_dataset(data, "val data", module_dtype(module))
     was = module.training
     module.eval()
     correct = n = 0

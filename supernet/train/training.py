@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from supernet.errors import SearchError
+
 __all__ = ["default_loss", "top1_correct", "cosine_lr", "Meter", "seed_everything",
            "progress_bar", "sample_count", "IGNORE_INDEX", "nonfinite_tensors",
            "nonfinite_samples", "nonfinite_data", "first_names"]
@@ -28,10 +30,30 @@ IGNORE_INDEX = -100
 
 
 def default_loss(output, target) -> torch.Tensor:
-    """Cross-entropy (on the first output when the module returns several)."""
+    """Cross-entropy (on the first output when the module returns several); integer
+    class labels of any width are taken as int64.
+
+    Raises:
+        SearchError: targets that cross-entropy cannot take (a class beyond the outputs,
+            float class labels), in a batch of a data set that was read item by item (data
+            sets of tensors are checked whole before training:
+            :func:`~supernet.train.checks.check_data`).
+    """
     if isinstance(output, (tuple, list)):
         output = output[0]
-    return F.cross_entropy(output, target)
+    if (torch.is_tensor(target) and not target.is_floating_point() and not target.is_complex()
+            and target.dtype != torch.int64):
+        target = target.long()  # int32, uint8 or bool class labels of a data set of items
+    try:
+        return F.cross_entropy(output, target)
+    except (IndexError, RuntimeError, ValueError) as exc:
+        shape = tuple(output.shape) if torch.is_tensor(output) else type(output).__name__
+        got = (f"{str(target.dtype).replace('torch.', '')} targets of shape "
+               f"{tuple(target.shape)}" if torch.is_tensor(target) else type(target).__name__)
+        raise SearchError(
+            f"the loss (cross-entropy) cannot take a batch's targets: {got} for outputs of "
+            f"shape {shape} ({str(exc).splitlines()[0]}); give int64 class indices 0..K-1 for "
+            "K outputs, or pass loss_fn=... for other targets") from exc
 
 
 def top1_correct(output, target) -> int | None:
