@@ -63,8 +63,8 @@ def evaluation_graph(graph, **kwargs):
     return decode(graph.meta["space"], encode(graph), **kwargs)
 
 
-def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_size: int = 64,
-                 lr: float = 0.025, lr_min: float = 0.0, momentum: float = 0.9,
+def train_module(module, train_data, val_data=None, *, epochs: int = 15, batch_size: int = 128,
+                 lr: float = 0.05, lr_min: float = 0.0, momentum: float = 0.9,
                  weight_decay: float = 3e-4, grad_clip: float | None = 5.0,
                  drop_path_prob: float = 0.0, steps_per_epoch: int | None = None,
                  loss_fn: Callable | None = None, batch_fn: Callable | None = None,
@@ -72,7 +72,9 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 1, batch_si
                  on_epoch_end: Callable | None = None) -> TrainResult:
     """Train every weight of ``module`` (a module with no gate left) on ``device``
     (``"auto"``: a GPU when there is one; see :func:`~supernet.train.data.resolve_device`);
-    ``on_epoch_end(record)`` sees each epoch's history record.
+    ``on_epoch_end(record)`` sees each epoch's history record. The defaults are those of
+    ``supernet train`` (:class:`~supernet.config.TrainBudget`): 15 epochs of SGD with
+    momentum, batch 128, learning rate 0.05 on a cosine schedule.
 
     Raises:
         SearchError: a setting out of range, gates left, NaN or inf in ``module`` before

@@ -49,3 +49,15 @@ def test_retrain_the_evaluation_network_built_from_the_text_form():
         assert r.module.graph.node("b0")["channels"] == 8
     finally:
         SPACES.unregister("test_search_chain")
+
+
+def test_the_python_defaults_are_the_command_lines():
+    import inspect
+
+    from supernet.config import TrainBudget
+    from supernet.train.retrain import train_module
+
+    params = inspect.signature(train_module).parameters
+    budget = TrainBudget()
+    for key in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "grad_clip"):
+        assert params[key].default == getattr(budget, key), key
