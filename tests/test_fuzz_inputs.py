@@ -122,9 +122,9 @@ def _params(space):
 @fuzz_settings(300)
 @given(data=st.data())
 def test_space_options(data, workdir):
-    from supernet.spaces import list_spaces, space_example
+    from supernet.spaces import space_example
 
-    space = data.draw(st.sampled_from(list_spaces()))
+    space = data.draw(st.sampled_from(fuzz.bundled_spaces()))
     kwargs = dict(space_example(space).kwargs)
     kwargs[data.draw(st.sampled_from(_params(space)))] = data.draw(_OPTION)
     check("space_options", (space, kwargs), workdir)
