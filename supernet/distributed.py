@@ -281,58 +281,56 @@ def synced_batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
 class _SyncedBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, reduce):
-        dims = [0, *range(2, x.dim())]
         c = x.shape[1]
         count = x.numel() // c if c else 0
-        stats = torch.zeros(2 * c + 1, dtype=torch.float64, device=x.device)
-        if count:
-            var, mean = torch.var_mean(x, dims, correction=0)
+        if count:  # this part's mean and (biased) variance, by torch's own kernel
+            mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
             mean = mean.double()
-            stats[:c] = mean * count
-            stats[c:2 * c] = (var.double() + mean * mean) * count
-        stats[-1] = count
+            stats = torch.cat([mean, var.double().addcmul_(mean, mean), mean.new_ones(1)])
+            stats *= count  # count x [mean, E[x^2]], count
+        else:
+            stats = torch.zeros(2 * c + 1, dtype=torch.float64, device=x.device)
         reduce(stats)
         total = int(round(float(stats[-1])))
         if total <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
                              f"size {tuple(x.shape)} ({total} in the whole batch)")
-        mean = stats[:c] / total
-        var = (stats[c:2 * c] / total - mean * mean).clamp_(min=0)
+        stats = stats[:2 * c] / total
+        mean = stats[:c]
+        var = stats[c:].sub_(mean * mean).clamp_(min=0)
         if running_mean is not None:
-            running_mean.mul_(1 - momentum).add_(momentum * mean.to(running_mean.dtype))
+            running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
         if running_var is not None:
-            running_var.mul_(1 - momentum).add_(
-                momentum * (var * (total / (total - 1))).to(running_var.dtype))
-        shape = (1, c) + (1,) * (x.dim() - 2)
-        invstd = torch.rsqrt(var + eps).to(x.dtype)
-        xhat = (x - mean.to(x.dtype).view(shape)) * invstd.view(shape)
-        y = xhat if weight is None else xhat * weight.view(shape)
-        if bias is not None:
-            y = y + bias.view(shape)
-        ctx.save_for_backward(xhat, weight, invstd)
-        ctx.reduce, ctx.count, ctx.total = reduce, count, total
-        return y
+            running_var.mul_(1 - momentum).add_(var.to(running_var.dtype),
+                                                alpha=momentum * total / (total - 1))
+        mean, var = mean.to(x.dtype), var.to(x.dtype)
+        ctx.save_for_backward(x, weight, mean, var)
+        ctx.reduce, ctx.eps, ctx.count, ctx.total = reduce, eps, count, total
+        # the whole batch's statistics applied as fixed ones: torch's fused kernel
+        return torch.batch_norm(x, weight, bias, mean, var, False, 0.0, eps, False)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy):
-        xhat, weight, invstd = ctx.saved_tensors
-        dims = [0, *range(2, dy.dim())]
+        x, weight, mean, var = ctx.saved_tensors
         c = dy.shape[1]
-        shape = (1, c) + (1,) * (dy.dim() - 2)
-        sum_dy = dy.sum(dims)
-        sum_dy_xhat = (dy * xhat).sum(dims)
-        dx = None
+        # with fixed statistics: dy * scale, sum(dy * x_hat) and sum(dy) in torch's kernel
+        ones = weight if weight is not None else torch.ones(c, dtype=x.dtype, device=x.device)
+        dx, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+            dy, x, ones, mean, var, None, None, False, ctx.eps,
+            [ctx.needs_input_grad[0], True, True])
         if ctx.needs_input_grad[0]:
             # the gradient of the whole batch's loss, each part's dy weighted by its share
             # (count / total) of it; this process's gradient is that divided by its own share
             sums = torch.cat([sum_dy, sum_dy_xhat]).double() * ctx.count
             ctx.reduce(sums)
             sums /= ctx.total * max(ctx.count, 1)
-            mean_dy = sums[:c].to(dy.dtype).view(shape)
-            mean_dy_xhat = sums[c:].to(dy.dtype).view(shape)
-            scale = invstd.view(shape) if weight is None else (invstd * weight).view(shape)
-            dx = (dy - mean_dy - xhat * mean_dy_xhat) * scale
+            scale = -torch.rsqrt(var.double() + ctx.eps)
+            if weight is not None:
+                scale = scale * weight.double()
+            # dx -= scale * (mean(dy) + x_hat * mean(dy * x_hat)): one fused pass
+            dx += torch.batch_norm(x, (scale * sums[c:]).to(x.dtype), (scale * sums[:c]).to(x.dtype),
+                                   mean, var, False, 0.0, ctx.eps, False)
         dw = sum_dy_xhat if weight is not None and ctx.needs_input_grad[1] else None
         db = sum_dy if ctx.needs_input_grad[2] else None
         return dx, dw, db, None, None, None, None, None
