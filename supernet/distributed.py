@@ -38,7 +38,7 @@ import atexit
 import contextlib
 import datetime
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -291,18 +291,18 @@ class _SyncedBatchNorm(torch.autograd.Function):
         else:
             stats = torch.zeros(2 * c + 1, dtype=torch.float64, device=x.device)
         reduce(stats)
-        total = int(round(float(stats[-1])))
-        if total <= 1:
+        total = stats[-1]  # kept on the device: no wait for the collective here
+        if count <= 1 and float(total) <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
-                             f"size {tuple(x.shape)} ({total} in the whole batch)")
+                             f"size {tuple(x.shape)} ({int(total)} in the whole batch)")
         stats = stats[:2 * c] / total
         mean = stats[:c]
         var = stats[c:].sub_(mean * mean).clamp_(min=0)
         if running_mean is not None:
             running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
-        if running_var is not None:
-            running_var.mul_(1 - momentum).add_(var.to(running_var.dtype),
-                                                alpha=momentum * total / (total - 1))
+        if running_var is not None:  # unbiased: the whole batch's count
+            running_var.mul_(1 - momentum).add_(
+                (var * (momentum * total / (total - 1))).to(running_var.dtype))
         mean, var = mean.to(x.dtype), var.to(x.dtype)
         ctx.save_for_backward(x, weight, mean, var)
         ctx.reduce, ctx.eps, ctx.count, ctx.total = reduce, eps, count, total
@@ -329,8 +329,8 @@ class _SyncedBatchNorm(torch.autograd.Function):
             if weight is not None:
                 scale = scale * weight.double()
             # dx -= scale * (mean(dy) + x_hat * mean(dy * x_hat)): one fused pass
-            dx += torch.batch_norm(x, (scale * sums[c:]).to(x.dtype), (scale * sums[:c]).to(x.dtype),
-                                   mean, var, False, 0.0, ctx.eps, False)
+            a, b = (scale * sums[c:]).to(x.dtype), (scale * sums[:c]).to(x.dtype)
+            dx += torch.batch_norm(x, a, b, mean, var, False, 0.0, ctx.eps, False)
         dw = sum_dy_xhat if weight is not None and ctx.needs_input_grad[1] else None
         db = sum_dy if ctx.needs_input_grad[2] else None
         return dx, dw, db, None, None, None, None, None
