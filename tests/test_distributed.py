@@ -228,7 +228,9 @@ def test_the_command_runs_data_parallel_and_the_main_process_writes(tmp_path):
     config = {"space": {"name": "darts1d", "C": 4, "layers": 3},
               "strategy": {"name": "darts"}, "data": {"name": "mnist1d", "val_fraction": 0.5},
               "search": {"epochs": 1, "batch_size": 16, "max_steps_per_epoch": 2},
-              "train": {"mode": "retrain", "epochs": 1, "batch_size": 16},
+              # a few steps: every batch norm of a step is a collective of both processes
+              "train": {"mode": "retrain", "epochs": 1, "batch_size": 16,
+                        "options": {"steps_per_epoch": 4}},
               "progress": False}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
