@@ -4,9 +4,11 @@ Every process holds a whole replica of the module. Each batch of ``batch_size`` 
 is drawn in the order a single process would draw it and split across the processes;
 their gradients are combined with ``torch.distributed.all_reduce``, weighted by each
 process's share of the samples, so that every replica takes the step a single process
-would take on the whole batch (up to batch-norm statistics, computed per process as under
-``DistributedDataParallel`` without ``SyncBatchNorm``, and the order of float sums). The
-configuration means the same on one process as on eight.
+would take on the whole batch (up to the order of float sums). While a process runs its
+part of a batch (:meth:`Replicas.synced_norms`), every batch norm in training mode
+normalizes with the statistics of the whole batch across the processes, back-propagates
+through them exactly and updates its running statistics as one process would
+(:func:`synced_batch_norm`). The configuration means the same on one process as on eight.
 
 Why collectives and not the ``DistributedDataParallel`` wrapper: a search differentiates
 the weights in one backward pass and the architecture parameters in another (second
@@ -33,17 +35,22 @@ Examples:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+from torch.overrides import TorchFunctionMode
 from torch.utils.data import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 from supernet.errors import SearchError
 
-__all__ = ["Replicas", "ShardedBatches"]
+__all__ = ["Replicas", "ShardedBatches", "SyncedNorms", "synced_batch_norm"]
 
 
 class Replicas:
@@ -153,6 +160,20 @@ class Replicas:
             dist.broadcast(buf, 0)
             put(buf.cpu())
 
+    def all_reduce(self, t: torch.Tensor) -> None:
+        """Sum ``t`` over the processes, in place (through the backend's device)."""
+        buf = t if t.device == self._comm_device(t.device) else t.to(self._comm_device(t.device))
+        dist.all_reduce(buf)
+        if buf is not t:
+            t.copy_(buf)
+
+    def synced_norms(self):
+        """The context in which this process runs its part of a batch: every batch norm in
+        training mode inside it normalizes with the whole batch's statistics
+        (:class:`SyncedNorms`). Nothing, at no cost, on a single process. Every process must
+        run the same batch norms in the same order inside it (forward and backward)."""
+        return SyncedNorms(self.all_reduce) if self.active else contextlib.nullcontext()
+
     def sum(self, values) -> list[float]:
         """``values`` summed over the processes."""
         if not self.active:
@@ -198,6 +219,121 @@ class Replicas:
         meter.loss, meter.n, meter.correct, acc = self.sum(
             [meter.loss, meter.n, meter.correct, 0.0 if meter.has_acc else 1.0])
         meter.has_acc = acc == 0.0
+
+
+class SyncedNorms(TorchFunctionMode):
+    """A torch function mode in which every call of ``torch.nn.functional.batch_norm`` that
+    uses batch statistics (``torch.nn.BatchNorm1d/2d/3d`` in training mode, affine or not,
+    the unit-level node norms, whatever an edit builds) is :func:`synced_batch_norm` over the
+    processes ``reduce`` sums across; every other call runs as it is.
+
+    Examples:
+        >>> bn = torch.nn.BatchNorm1d(2)
+        >>> x = torch.randn(6, 2)
+        >>> with SyncedNorms(lambda t: None):  # one process: the plain batch norm
+        ...     y = bn(x)
+        >>> torch.allclose(y, torch.nn.BatchNorm1d(2)(x), atol=1e-6)
+        True
+    """
+
+    def __init__(self, reduce: Callable[[torch.Tensor], None]):
+        super().__init__()
+        self.reduce = reduce
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.batch_norm:
+            a = _batch_norm_args(*args, **kwargs)
+            if a["training"]:
+                return synced_batch_norm(a["input"], a["running_mean"], a["running_var"],
+                                         a["weight"], a["bias"], a["momentum"], a["eps"],
+                                         self.reduce)
+        return func(*args, **kwargs)
+
+
+def _batch_norm_args(input, running_mean, running_var, weight=None, bias=None, training=False,
+                     momentum=0.1, eps=1e-5):
+    return locals()
+
+
+def synced_batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
+                      running_var: torch.Tensor | None, weight: torch.Tensor | None,
+                      bias: torch.Tensor | None, momentum: float, eps: float,
+                      reduce: Callable[[torch.Tensor], None]) -> torch.Tensor:
+    """Batch norm of this process's part ``x`` (``N x C x ...``) of a batch split across
+    processes, with the statistics of the whole batch: ``reduce`` sums a tensor over the
+    processes in place (:meth:`Replicas.all_reduce`).
+
+    Forward sums each part's count, sum and sum of squares per channel (from the part's own
+    mean and variance, combined in float64); the running statistics, when given, move by
+    ``momentum`` towards the whole batch's mean and unbiased variance. Backward sums the
+    parts' sums of ``dy`` and ``dy * x_hat``, each weighted by the part's share of the
+    batch, so that the gradient this process returns, averaged over the processes with the
+    weight of its share (:meth:`Replicas.average_grads`), is the gradient of the whole
+    batch's loss. The gradients of ``weight`` and ``bias`` are this part's, as every
+    parameter's gradient is before it is averaged."""
+    if x.dim() < 2:
+        raise ValueError(f"batch norm expects N x C x ... inputs, got shape {tuple(x.shape)}")
+    return _SyncedBatchNorm.apply(x, weight, bias, running_mean, running_var, momentum, eps,
+                                  reduce)
+
+
+class _SyncedBatchNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, reduce):
+        c = x.shape[1]
+        count = x.numel() // c if c else 0
+        if count:  # this part's mean and (biased) variance, by torch's own kernel
+            mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
+            mean = mean.double()
+            stats = torch.cat([mean, var.double().addcmul_(mean, mean), mean.new_ones(1)])
+            stats *= count  # count x [mean, E[x^2]], count
+        else:
+            stats = torch.zeros(2 * c + 1, dtype=torch.float64, device=x.device)
+        reduce(stats)
+        total = stats[-1]  # kept on the device: no wait for the collective here
+        if count <= 1 and float(total) <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                             f"size {tuple(x.shape)} ({int(total)} in the whole batch)")
+        stats = stats[:2 * c] / total
+        mean = stats[:c]
+        var = stats[c:].sub_(mean * mean).clamp_(min=0)
+        if running_mean is not None:
+            running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+        if running_var is not None:  # unbiased: the whole batch's count
+            running_var.mul_(1 - momentum).add_(
+                (var * (momentum * total / (total - 1))).to(running_var.dtype))
+        mean, var = mean.to(x.dtype), var.to(x.dtype)
+        ctx.save_for_backward(x, weight, mean, var)
+        ctx.reduce, ctx.eps, ctx.count, ctx.total = reduce, eps, count, total
+        # the whole batch's statistics applied as fixed ones: torch's fused kernel
+        return torch.batch_norm(x, weight, bias, mean, var, False, 0.0, eps, False)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, weight, mean, var = ctx.saved_tensors
+        c = dy.shape[1]
+        # with fixed statistics: dy * scale, sum(dy * x_hat) and sum(dy) in torch's kernel
+        ones = weight if weight is not None else torch.ones(c, dtype=x.dtype, device=x.device)
+        dx, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+            dy, x, ones, mean, var, None, None, False, ctx.eps,
+            [ctx.needs_input_grad[0], True, True])
+        if ctx.needs_input_grad[0]:
+            # the gradient of the whole batch's loss, each part's dy weighted by its share
+            # (count / total) of it; this process's gradient is that divided by its own share
+            sums = torch.cat([sum_dy, sum_dy_xhat]).double() * ctx.count
+            ctx.reduce(sums)
+            sums /= ctx.total * max(ctx.count, 1)
+            scale = -torch.rsqrt(var.double() + ctx.eps)
+            if weight is not None:
+                scale = scale * weight.double()
+            # dx -= scale * (mean(dy) + x_hat * mean(dy * x_hat)): one fused pass
+            a, b = (scale * sums[c:]).to(x.dtype), (scale * sums[:c]).to(x.dtype)
+            dx += torch.batch_norm(x, a, b, mean, var, False, 0.0, ctx.eps, False)
+        dw = sum_dy_xhat if weight is not None and ctx.needs_input_grad[1] else None
+        db = sum_dy if ctx.needs_input_grad[2] else None
+        return dx, dw, db, None, None, None, None, None
 
 
 def _leave() -> None:

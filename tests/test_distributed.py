@@ -2,12 +2,17 @@
 
 The property only a correct data-parallel step has: two processes, each holding half of
 every batch, end the search with the weights, architecture parameters, history and edits
-of one process holding the whole batches.
+of one process holding the whole batches; with batch norm, too, which normalizes with the
+whole batch's statistics (the arithmetic is checked on parts run by threads in one
+process).
 """
 
+import contextlib
+import copy
 import os
 import subprocess
 import sys
+import threading
 
 import ddp_search
 import numpy as np
@@ -16,7 +21,9 @@ import torch
 import yaml
 
 import supernet
-from supernet.distributed import Replicas, ShardedBatches
+from supernet import Graph
+from supernet.distributed import Replicas, ShardedBatches, SyncedNorms
+from supernet.units import add_group, add_input, connect
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(supernet.__file__)))
@@ -59,6 +66,110 @@ def test_a_single_process_is_no_replica_set():
     p.grad = torch.full((2,), 3.0)
     loss, n = r.average_grads([p], torch.tensor(0.5), 7)
     assert torch.equal(p.grad, torch.full((2,), 3.0)) and float(loss) == 0.5 and n == 7
+    # batch norm is torch's own, untouched: no function mode is entered
+    assert isinstance(r.synced_norms(), contextlib.nullcontext)
+
+
+class _Threads:
+    """Processes played by threads: ``reduce(rank)`` sums a tensor over them in place, as
+    :meth:`Replicas.all_reduce` does over processes."""
+
+    def __init__(self, world: int):
+        self.barrier, self.parts = threading.Barrier(world), [None] * world
+
+    def reduce(self, rank: int):
+        def reduce(t):
+            self.parts[rank] = t.clone()
+            self.barrier.wait()
+            total = sum(self.parts[1:], self.parts[0].clone())
+            self.barrier.wait()
+            t.copy_(total)
+        return reduce
+
+
+def _parts_step(module, x, target, sizes, synced=True):
+    """Each part of ``x`` (``sizes``) stepped by its own replica of ``module`` in a thread
+    (the mean over its samples of ``(out * target).sum()``, backward): ``(outputs, input
+    gradient, parameter gradients, buffers)`` as a data-parallel step combines them (the
+    gradients weighted by each part's share of the batch, :meth:`Replicas.average`)."""
+    group, n = _Threads(len(sizes)), x.shape[0]
+    bounds = np.cumsum([0, *sizes])
+    reps = [copy.deepcopy(module) for _ in sizes]
+    found, errors = [None] * len(sizes), []
+
+    def run(r):
+        try:
+            xs = x[bounds[r]:bounds[r + 1]].clone().requires_grad_()
+            with SyncedNorms(group.reduce(r)) if synced else contextlib.nullcontext():
+                out = reps[r](xs)
+                (out * target[bounds[r]:bounds[r + 1]]).sum().div(sizes[r]).backward()
+            found[r] = (out.detach(), xs.grad * sizes[r] / n)
+        except Exception as exc:  # noqa: BLE001 - raised in the test's thread below
+            errors.append(exc)
+            group.barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(len(sizes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    grads = {k: sum(dict(m.named_parameters())[k].grad * s / n for m, s in zip(reps, sizes))
+             for k, _ in module.named_parameters()}
+    return (torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found]), grads,
+            [dict(m.named_buffers()) for m in reps])
+
+
+def _unit_module():
+    g = Graph("channel")
+    add_input(g, "x", 3)
+    add_group(g, "h", 4, act="relu", norm="batchnorm")
+    connect(g, "x", "h")
+    add_group(g, "y", 2)
+    connect(g, "h", "y")
+    g.set_outputs(["y"])
+    return supernet.compile(g)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: torch.nn.BatchNorm1d(3), (7, 3)),
+    (lambda: torch.nn.BatchNorm1d(3, affine=False), (7, 3, 5)),
+    (lambda: torch.nn.BatchNorm2d(3, momentum=None), (7, 3, 4, 2)),
+    (lambda: torch.nn.BatchNorm2d(3, track_running_stats=False), (7, 3, 4, 2)),
+    (lambda: torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3), torch.nn.BatchNorm1d(3, affine=False),
+                                 torch.nn.ReLU(), torch.nn.BatchNorm1d(3)), (7, 2, 6)),
+    (_unit_module, (7, 3)),
+], ids=["bn1d", "bn1d-non-affine", "bn2d-cumulative", "bn2d-no-running", "conv-bn-bn", "units"])
+def test_batch_norm_over_uneven_parts_is_the_whole_batch_s(make, shape):
+    torch.manual_seed(0)
+    module = make().double().train()
+    for m in module.modules():  # non-trivial affine entries and running statistics
+        for name in ("weight", "norm_weight"):
+            if getattr(m, name, None) is not None and getattr(m, name).dim() == 1:
+                torch.nn.init.uniform_(getattr(m, name), 0.5, 1.5)
+        for name in ("bias", "norm_bias", "running_mean"):
+            if getattr(m, name, None) is not None:
+                torch.nn.init.uniform_(getattr(m, name), -1.0, 1.0)
+    x = torch.randn(shape, dtype=torch.float64) * 2 + 1
+    whole = copy.deepcopy(module)
+    xw = x.clone().requires_grad_()
+    out = whole(xw)
+    target = torch.randn_like(out)
+    (out * target).sum().div(x.shape[0]).backward()
+    ref = (out.detach(), xw.grad, {k: p.grad for k, p in whole.named_parameters()},
+           dict(whole.named_buffers()))
+
+    def gap(found):
+        diffs = [(found[0] - ref[0]).abs().max(), (found[1] - ref[1]).abs().max()]
+        diffs += [(found[2][k] - ref[2][k]).abs().max() for k in ref[2]]
+        diffs += [(b[k].double() - ref[3][k].double()).abs().max()
+                  for b in found[3] for k in ref[3]]
+        return float(max(diffs))
+
+    for sizes in ((4, 3), (2, 2, 3)):
+        assert gap(_parts_step(module, x, target, sizes)) < 1e-12, sizes
+    assert gap(_parts_step(module, x, target, (4, 3), synced=False)) > 1e-2  # parts' own
 
 
 @pytest.mark.parametrize("strategy", [("darts", "second_order"), ("gdas",)],
@@ -83,6 +194,26 @@ def test_two_processes_search_as_one_process_on_whole_batches(tmp_path, strategy
                 assert np.isclose(ra[key], rb[key], atol=1e-6), key
 
 
+def test_two_processes_normalize_batch_norm_as_one_process_on_whole_batches(tmp_path):
+    # batches of 7 split 4 and 3, batch norm in the stem, the preprocessing and the ops
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    a = ddp_search.norms(str(one))
+    done = torchrun(os.path.join(HERE, "ddp_search.py"), str(two), "norms")
+    assert done.returncode == 0, done.stderr[-3000:]
+    b = torch.load(two, weights_only=False)
+    unsynced = torch.load(f"{two}.unsynced", weights_only=False)
+    assert a.keys() == b.keys() == unsynced.keys()
+    kinds = {"architecture": lambda k: k.startswith("arch."),
+             "running statistics": lambda k: k.endswith(("running_mean", "running_var")),
+             "weights": lambda k: not k.startswith("arch.") and "running" not in k}
+    for kind, of in kinds.items():
+        keys = [k for k in a if of(k)]
+        assert keys, kind
+        assert max(float((a[k] - b[k]).abs().max()) for k in keys) < 1e-5, kind
+        # each process normalizing by its own part's statistics ends elsewhere
+        assert max(float((a[k] - unsynced[k]).abs().max()) for k in keys) > 1e-2, kind
+
+
 def test_every_process_samples_the_same_paths_when_its_part_draws_other_dropout(tmp_path):
     # batches of 7 split 4 and 3: each process's dropout draws differ in number, yet the
     # Gumbel samples of the next step must not
@@ -97,7 +228,9 @@ def test_the_command_runs_data_parallel_and_the_main_process_writes(tmp_path):
     config = {"space": {"name": "darts1d", "C": 4, "layers": 3},
               "strategy": {"name": "darts"}, "data": {"name": "mnist1d", "val_fraction": 0.5},
               "search": {"epochs": 1, "batch_size": 16, "max_steps_per_epoch": 2},
-              "train": {"mode": "retrain", "epochs": 1, "batch_size": 16},
+              # a few steps: every batch norm of a step is a collective of both processes
+              "train": {"mode": "retrain", "epochs": 1, "batch_size": 16,
+                        "options": {"steps_per_epoch": 4}},
               "progress": False}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -514,10 +514,12 @@ class BilevelSearch:
         return self.loss_fn(out, y), out
 
     def _arch_step(self, val_batch, train_batch, lr, step):
-        return arch_step(self, val_batch, train_batch, lr, step)
+        with self.replicas.synced_norms():  # batch norm: the whole batch's statistics
+            return arch_step(self, val_batch, train_batch, lr, step)
 
     def _weight_step(self, inputs, ctx, y, step=0):
-        return weight_step(self, inputs, ctx, y, step)
+        with self.replicas.synced_norms():
+            return weight_step(self, inputs, ctx, y, step)
 
     # ------------------------------------------------------------------ safety
     def _check_finite(self, loss, epoch, step, what):

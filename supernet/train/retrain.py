@@ -126,10 +126,11 @@ def train_module(module, train_data, val_data=None, *, epochs: int = 15, batch_s
             if steps_per_epoch and step >= steps_per_epoch:
                 break
             inputs, ctx, y = batch_fn(batch)
-            out = module(*inputs, **ctx)
-            loss = loss_fn(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with replicas.synced_norms():  # batch norm: the whole batch's statistics
+                out = module(*inputs, **ctx)
+                loss = loss_fn(out, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             total = replicas.average_grads(params, loss, sample_count(y))[0]
             if not torch.isfinite(total):
                 raise SearchError(f"training loss is {float(total)} at epoch {e + 1}, step {step}; "
