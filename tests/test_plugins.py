@@ -61,7 +61,7 @@ def test_a_module_that_cannot_be_imported_is_named(tmp_path, monkeypatch, capsys
 
 
 def test_imports_in_a_config_are_checked_and_imported_before_the_run(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match="config key 'imports' is a list of module names"):
+    with pytest.raises(ConfigError, match="config key 'imports' must be list, got 'my_mod'"):
         RunConfig.from_dict({"imports": "my_mod"})
     with pytest.raises(ConfigError, match="config key 'imports' is a list"):
         RunConfig.from_dict({"imports": [3]})
