@@ -159,17 +159,24 @@ def load_graph(path: str):
     return from_node_link(read_json(path, "graph file"), path)
 
 
-def read_json(path: str, what: str = "file"):
-    """The JSON document in ``path``; a :class:`SerializationError` naming the file (and the
-    line and column of a syntax error) when it cannot be read or is not JSON."""
+def _read_bytes(path: str, what: str) -> bytes:
+    """The bytes of ``path``; a :class:`SerializationError` naming it when it cannot be read."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            return f.read()
     except IsADirectoryError:
         raise SerializationError(f"{path}: a directory, not a {what}") from None
     except OSError as exc:
         raise SerializationError(f"cannot read {what} {path!r}: {exc.strerror or exc}") \
             from None
+
+
+def read_json(path: str, what: str = "file"):
+    """The JSON document in ``path``; a :class:`SerializationError` naming the file (and the
+    line and column of a syntax error) when it cannot be read or is not JSON."""
+    raw = _read_bytes(path, what)
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SerializationError(f"{path}: not a {what}: byte {exc.start} is not UTF-8 "
                                  "text") from None
@@ -239,14 +246,7 @@ def read_graphml(path: str):
     or key at fault; a node id or an edge listed twice is refused (networkx would merge
     them).
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except IsADirectoryError:
-        raise SerializationError(f"{path}: a directory, not a GraphML file") from None
-    except OSError as exc:
-        raise SerializationError(f"cannot read GraphML {path!r}: {exc.strerror or exc}") \
-            from None
+    data = _read_bytes(path, "GraphML file")
     try:
         return _read_graphml(data, path)
     except RecursionError:
