@@ -55,22 +55,11 @@ LEVELS = {
 }
 
 
-def _search_config(args, seed):
-    return {"epochs": args.search_epochs, "batch_size": 64, "arch_lr": 3e-3, "seed": seed,
-            "steps_per_epoch": args.steps}
-
-
-def run_one(level: str, strategy: str, fraction: float, seed: int, args) -> dict:
+def _space_on_data(level: str):
+    """``(data, graph)``: the data set of ``level`` (half of its training part held out)
+    and the space built for it (its input and class counts taken from the data)."""
     from search_spaces import create_space
-    from supernet import compile
-    from supernet.cost.units import unit_cost
     from supernet.data import flatten_features, load_dataset
-    from supernet.edits import Editor
-    from supernet.search import BilevelSearch, create_strategy
-    from supernet.search.budget import Budget
-    from supernet.search.choices.units import UnitChoiceSpace
-    from supernet.search.discretize.layer import discretize
-    from supernet.train.retrain import accuracy, retrain
 
     data_name, options = LEVELS[level]
     data = load_dataset(data_name, val_fraction=0.5, seed=0)
@@ -79,7 +68,25 @@ def run_one(level: str, strategy: str, fraction: float, seed: int, args) -> dict
         options = {**options, "in_features": data.shape[0]}
     else:
         options = {**options, "in_channels": data.in_channels, "input_size": list(data.shape[1:])}
-    graph = create_space(level, num_classes=data.num_classes, **options)
+    return data, create_space(level, num_classes=data.num_classes, **options)
+
+
+def _search_config(args, seed):
+    return {"epochs": args.search_epochs, "batch_size": 64, "arch_lr": 3e-3, "seed": seed,
+            "steps_per_epoch": args.steps}
+
+
+def run_one(level: str, strategy: str, fraction: float, seed: int, args) -> dict:
+    from supernet import compile
+    from supernet.cost.units import unit_cost
+    from supernet.edits import Editor
+    from supernet.search import BilevelSearch, create_strategy
+    from supernet.search.budget import Budget
+    from supernet.search.choices.units import UnitChoiceSpace
+    from supernet.search.discretize.layer import discretize
+    from supernet.train.retrain import accuracy, retrain
+
+    data, graph = _space_on_data(level)
     full = unit_cost(graph).total.params
     target = {"metric": "params", "fraction": fraction}
     torch.manual_seed(seed)
@@ -112,18 +119,9 @@ def run_one(level: str, strategy: str, fraction: float, seed: int, args) -> dict
 
 
 def learning_row(level: str, strategy: str, keep_init, seed: int, args) -> list:
-    from search_spaces import create_space
-    from supernet.data import flatten_features, load_dataset
     from supernet.search import BilevelSearch, create_strategy
 
-    data_name, options = LEVELS[level]
-    data = load_dataset(data_name, val_fraction=0.5, seed=0)
-    if level == "neuron_mlp":
-        data = flatten_features(data)
-        options = {**options, "in_features": data.shape[0]}
-    else:
-        options = {**options, "in_channels": data.in_channels, "input_size": list(data.shape[1:])}
-    graph = create_space(level, num_classes=data.num_classes, **options)
+    data, graph = _space_on_data(level)
     name = "gradual_magnitude" if strategy == "magnitude" else strategy
     opts = {} if strategy == "magnitude" else dict(STRATEGIES[strategy])
     with warnings.catch_warnings():
