@@ -61,6 +61,7 @@ __all__ = [
     "Named",
     "SearchBudget",
     "TrainBudget",
+    "TrialsBudget",
     "RunConfig",
     "load_config",
     "apply_overrides",
@@ -136,6 +137,32 @@ class TrainBudget:
 
 @track_given
 @dataclass
+class TrialsBudget:
+    """Multi-trial search (``supernet trials``): ``strategy`` (a name of
+    :data:`supernet.trials.TRIAL_STRATEGIES`, with its own ``options``) asks ``budget``
+    architectures of the space one after another and keeps the one of the best ``metric``.
+
+    Each is evaluated by a tabular ``benchmark`` (``"nas-bench-graph:cora"``: a look-up,
+    :func:`supernet.tabular.load_benchmark`) or, without one, by training it from scratch
+    for ``epochs`` epochs with the ``train`` section's settings and measuring the validation
+    split. ``engine``: ``"local"`` (in this process) or ``"ray"`` (``workers`` trials at
+    once, on the Ray cluster at ``address`` when given, else a local one; needs
+    ``pip install supernet[ray]``).
+    """
+
+    strategy: str = "evolution"
+    budget: int = 100
+    benchmark: str | None = None
+    epochs: int = 3
+    metric: str = "val_accuracy"
+    engine: str = "local"
+    workers: int = 1
+    address: str | None = None
+    options: dict = field(default_factory=dict)
+
+
+@track_given
+@dataclass
 class RunConfig:
     """A whole run: search a space with a strategy on a data set, then train the result.
 
@@ -155,6 +182,7 @@ class RunConfig:
     data: Named = field(default_factory=lambda: Named("mnist1d", {"val_fraction": 0.5}))
     search: SearchBudget = field(default_factory=SearchBudget)
     train: TrainBudget = field(default_factory=TrainBudget)
+    trials: TrialsBudget = field(default_factory=TrialsBudget)
     seed: int = 0
     out: str = "runs/search"
     progress: bool = True
@@ -176,7 +204,7 @@ class RunConfig:
         merged, keys = _merge(base.to_dict(), data)
         cfg = cls._build(merged)
         given = set(base.given) | (keys if user else set())
-        for obj in (cfg, cfg.search, cfg.train):  # the constructors saw every key
+        for obj in (cfg, cfg.search, cfg.train, cfg.trials):  # the constructors saw every key
             set_given(obj, ())
         object.__setattr__(cfg, "_keys", frozenset(given))
         return cfg
@@ -231,7 +259,7 @@ class RunConfig:
 
 
 _NAMED = ("space", "strategy", "data")
-_SECTIONS = {"search": SearchBudget, "train": TrainBudget}
+_SECTIONS = {"search": SearchBudget, "train": TrainBudget, "trials": TrialsBudget}
 
 
 def _merge(base: dict, data) -> tuple[dict, set]:
@@ -281,8 +309,11 @@ _RANGES = {
     "train.epochs": (1, False, _MAX_EPOCHS + 1), "train.batch_size": (1, False, _MAX_BATCH + 1),
     "train.lr": (0, True, None), "train.momentum": (0, False, 1),
     "train.weight_decay": (0, False, None), "train.grad_clip": (0, True, None),
+    "trials.budget": (1, False, _MAX_EPOCHS + 1), "trials.epochs": (1, False, _MAX_EPOCHS + 1),
+    "trials.workers": (1, False, 4097),
 }
-_CHOICES = {"train.mode": ("retrain", "finetune", "none"), "train.split": ("train", "train+val")}
+_CHOICES = {"train.mode": ("retrain", "finetune", "none"), "train.split": ("train", "train+val"),
+            "trials.engine": ("local", "ray")}
 
 
 def _check_values(cfg: "RunConfig") -> None:
