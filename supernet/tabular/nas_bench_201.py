@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Iterator
 
 from supernet.errors import BenchmarkError, SerializationError, SupernetError
@@ -122,7 +123,8 @@ class _ApiSource:
             package = "nas-bench-201" if kind == "nas-bench-201" else "nats_bench"
             raise BenchmarkError(f"{kind}: the official API package is not installed ({exc}); "
                                  f"pip install {package}") from None
-        except (OSError, ValueError, KeyError, AssertionError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, AssertionError, EOFError, RuntimeError,
+                pickle.UnpicklingError) as exc:
             raise SerializationError(f"{path}: not a readable {kind} file "
                                      f"({type(exc).__name__}: {exc})") from None
 

@@ -151,8 +151,12 @@ def test_the_converted_file_answers_without_unpickling(official, tmp_path, monke
         load_benchmark(f"{kind}:cifar100", path=part, hp="12")
 
 
-def test_refusals_name_the_element(official, monkeypatch):
+def test_refusals_name_the_element(official, monkeypatch, tmp_path):
     kind, path, _ = official
+    damaged = tmp_path / "damaged.pth"
+    damaged.write_bytes(b"PK\x03\x04 not a benchmark")
+    with pytest.raises(SerializationError, match=rf"damaged.pth: not a readable {kind} file"):
+        load_benchmark(f"{kind}:cifar10", path=str(damaged), trust=True)
     bench = load_benchmark(f"{kind}:cifar10", path=path, trust=True)
     missing = "|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     with pytest.raises(BenchmarkError, match=rf"architecture '{missing.replace('|', '.')}' is "
