@@ -23,6 +23,7 @@ __all__ = [
     "SearchError",
     "GenotypeError",
     "LintError",
+    "BenchmarkError",
 ]
 
 
@@ -89,6 +90,11 @@ class SearchError(SupernetError):
 
 class GenotypeError(SupernetError, ValueError):
     """A genotype or architecture string is malformed."""
+
+
+class BenchmarkError(SupernetError):
+    """A tabular benchmark cannot answer: an architecture outside its table, a data set or
+    metric it does not have, a graph of another space (:mod:`supernet.tabular`)."""
 
 
 class LintError(GraphError):
