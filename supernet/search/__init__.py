@@ -8,6 +8,8 @@ creation policies.
 * :mod:`~supernet.search.discretize.layer` -- :func:`derive`, :class:`ArgmaxDiscretization`
 * :mod:`~supernet.search.choices.units` -- keep/drop choices at the channel and neuron levels
 * :mod:`~supernet.search.evolution` -- SPOS evolutionary search
+* :mod:`~supernet.search.proxies` -- zero-cost proxies (synflow, snip, naswot, zico, meco,
+  ...): :data:`PROXIES`, ``proxies.score``, :func:`score_all`
 * :mod:`~supernet.search.progressive` -- P-DARTS, SGAS, DARTS-PT; ProgressiveGates and
   GradualMagnitude at the unit levels
 * :mod:`~supernet.search.creation.layer` -- GrowOps, GrowNode; :mod:`~supernet.search.creation.rigl` (RigL)
@@ -37,6 +39,7 @@ from supernet.search.discretize.layer import (
 from supernet.search.evolution import EvolutionDiscretization, evolutionary_search, recalibrate_bn
 from supernet.search.loop import BilevelSearch, SearchResult, search
 from supernet.search.progressive import GradualMagnitude, ProgressiveGates
+from supernet.search.proxies import PROXIES, register_proxy, score_all
 from supernet.search.strategies import Strategy, create_strategy, list_strategies, register_strategy
 from supernet.train.retrain import evaluation_graph, fine_tune, retrain
 
@@ -49,4 +52,5 @@ __all__ = [
     "export", "load_export", "Exported", "standalone", "retrain", "fine_tune", "evaluation_graph",
     "UnitChoiceSpace", "choice_space", "ProgressiveGates", "GradualMagnitude", "RigL",
     "GrowUnits", "WidthGates", "JointDiscretization", "mark_widths",
+    "PROXIES", "register_proxy", "score_all",
 ]
