@@ -1,6 +1,8 @@
 """The ``supernet`` command.
 
     supernet search [--config FILE] [--out DIR] [--set key=value ...] [--resume] [--force]
+    supernet trials [--config FILE] [--space NAME] [--benchmark NAME:DATA] [--strategy NAME]
+                    [--budget N] [--engine local|ray] [--workers N] [--out DIR] [--set ...]
     supernet train  --run DIR [--mode retrain|finetune] [--to NAME] [--set train.epochs=50 ...]
     supernet export --run DIR [--to DIR] [--formats LIST] [--weights trained|search|FOLDER]
     supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml) or a run directory
@@ -41,7 +43,7 @@ from supernet.io import (
 from supernet.lint import lint
 from supernet.ops import OPS, list_ops
 from supernet.registry import import_modules
-from supernet.run import load_data, run_search, train_found, write_report
+from supernet.run import load_data, run_search, run_trials_job, train_found, write_report
 from supernet.rundir import RunFiles
 from supernet.search import list_strategies
 from supernet.search.loop import SearchWarning
@@ -71,6 +73,25 @@ def _search(args) -> int:
         print(open(os.path.join(cfg.out, "report.md")).read(), end="")
         print(f"results in {os.path.abspath(cfg.out)}")
     return 0 if report else 1
+
+
+def _trials(args) -> int:
+    overrides = []
+    for flag, key in (("space", "space.name"), ("benchmark", "trials.benchmark"),
+                      ("strategy", "trials.strategy"), ("budget", "trials.budget"),
+                      ("engine", "trials.engine"), ("workers", "trials.workers"),
+                      ("address", "trials.address"), ("metric", "trials.metric")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    args.set = overrides + list(args.set or [])
+    if args.out is None and load_config(args.config).out == "runs/search":
+        args.out = "runs/trials"  # not the default search's folder
+    cfg = _config(args)
+    run_trials_job(cfg, force=args.force, lines=not args.quiet)
+    print(open(os.path.join(cfg.out, "report.md")).read(), end="")
+    print(f"results in {os.path.abspath(cfg.out)}")
+    return 0
 
 
 def _run_config(run_dir: str, overrides: list[str]):
@@ -115,6 +136,11 @@ def _train(args) -> int:
     except (OSError, ValueError) as exc:
         raise SupernetError(f"{args.run}: cannot read report.json ({exc}); the search did "
                             "not finish: run its 'supernet search' to the end first") from None
+    if cfg.trials.benchmark is not None and "benchmark_best" in report:
+        raise SupernetError(
+            f"{args.run}: its trials were evaluated by benchmark {cfg.trials.benchmark!r}, "
+            "whose data is not part of the run; load its architecture.json and train it on "
+            "that data set (supernet.train.retrain)")
     graph = load_graph(os.path.join(args.run, "architecture.json"))
 
     module = compile_graph(graph)
@@ -312,6 +338,28 @@ def main(argv: list[str] | None = None) -> int:
                    help="no progress bars and no line per epoch: the report alone")
     s.add_argument("--verbose", action="store_true",
                    help="also every gate's candidate weights after each epoch")
+    tr = sub.add_parser("trials", help="multi-trial search: ask, evaluate, tell; report the best",
+                        parents=[plugin])
+    tr.add_argument("--config", help="YAML or JSON run config (default: the packaged one)")
+    tr.add_argument("--space", help="the space (default: the config's; with --benchmark, "
+                                    "the benchmark's)")
+    tr.add_argument("--benchmark", metavar="NAME:DATA",
+                    help="evaluate by a tabular benchmark's look-up, e.g. "
+                         "nas-bench-graph:cora (default: train each architecture "
+                         "trials.epochs epochs on the config's data)")
+    tr.add_argument("--strategy", help="random, evolution, local, predictor, optuna")
+    tr.add_argument("--budget", type=int, help="the number of architectures evaluated")
+    tr.add_argument("--engine", choices=["local", "ray"],
+                    help="in this process (default) or on Ray (pip install supernet[ray])")
+    tr.add_argument("--workers", type=int, help="trials at a time on Ray")
+    tr.add_argument("--address", help="a Ray cluster's address (default: a local one)")
+    tr.add_argument("--metric", help="the metric maximized (default: val_accuracy)")
+    tr.add_argument("--out", help="run directory (default: runs/trials)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config key, e.g. --set trials.options.population=20")
+    tr.add_argument("--force", action="store_true",
+                    help="start over in an OUT that holds a finished run or other files")
+    tr.add_argument("--quiet", action="store_true", help="no line per trial: the report alone")
     t = sub.add_parser("train", help="train the architecture of a run again", parents=[plugin])
     t.add_argument("--run", required=True, help="a directory written by 'supernet search'")
     t.add_argument("--mode", choices=["retrain", "finetune"])
@@ -354,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         names = getattr(args, "imports", None) or []
         import_modules(names, "--import")
         _IMPORTED.update(names)
-        return {"search": _search, "train": _train, "export": _export, "show": _show,
+        return {"search": _search, "trials": _trials, "train": _train, "export": _export, "show": _show,
                 "list": _list}[command](args)
     except SupernetError as exc:
         print(f"supernet: error: {exc}", file=sys.stderr)

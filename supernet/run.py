@@ -49,7 +49,8 @@ from supernet.search.watch import EpochLog, train_line
 from supernet.spaces import create_space, encode, space_entry
 from supernet.train.retrain import accuracy, fine_tune, retrain
 
-__all__ = ["load_data", "prepare", "make_strategy", "search_settings", "effective_config",
+__all__ = ["load_data", "prepare", "space_options", "make_strategy", "search_settings",
+           "effective_config", "trials_space", "run_trials_job",
            "run_search", "run_splits", "train_found", "write_report"]
 
 #: Loop settings that come from the run's own keys (not from the strategy).
@@ -83,6 +84,18 @@ def prepare(cfg: RunConfig):
 
     import_modules(cfg.imports, "config key 'imports'")  # what registers the names below
     data = load_data(cfg)
+    options = space_options(cfg, data)
+    strategy = make_strategy(cfg)
+    if strategy.build_space is not None:  # e.g. a deeper network at each stage
+        graph = strategy.build_space(cfg.space.name, options)
+    else:
+        graph = create_space(cfg.space.name, **options)
+    return data, graph, strategy
+
+
+def space_options(cfg: RunConfig, data) -> dict:
+    """The options of ``cfg``'s space with what describes ``data`` filled in (as
+    :func:`prepare` says); a config key that contradicts the data fails, naming it."""
     options = dict(cfg.space.options)
     params = inspect.signature(space_entry(cfg.space.name)).parameters
     given = [("num_classes", data.num_classes)]
@@ -104,12 +117,7 @@ def prepare(cfg: RunConfig):
             )
         if key in params:
             options[key] = value
-    strategy = make_strategy(cfg)
-    if strategy.build_space is not None:  # e.g. a deeper network at each stage
-        graph = strategy.build_space(cfg.space.name, options)
-    else:
-        graph = create_space(cfg.space.name, **options)
-    return data, graph, strategy
+    return options
 
 
 def make_strategy(cfg: RunConfig):
@@ -369,7 +377,7 @@ RESULTS = ("report.json", "report.md", "architecture.json", "architecture.graphm
            "history.json", os.path.join("checkpoints", "last.safetensors"))
 
 
-def _check_out(out: str, resume: bool, force: bool):
+def _check_out(out: str, resume: bool, force: bool, again: str | None = None):
     """The manifest of run directory ``out`` (``None``: new or empty), after refusing what
     would lose a user's files: a file in place of the folder, a folder of other files, a
     finished run (unless ``force`` or ``resume``)."""
@@ -393,8 +401,10 @@ def _check_out(out: str, resume: bool, force: bool):
     if files.complete and not (force or resume):
         raise ConfigError(
             f"{out} holds a finished run (report.md); it is kept. Rerun it from scratch with "
-            "--force (its results are replaced), continue its search with --resume (e.g. "
-            "--set search.epochs=N), or choose another --out")
+            "--force (its results are replaced), "
+            + ("continue its search with --resume (e.g. --set search.epochs=N), "
+               if again is None else again)
+            + "or choose another --out")
     return files
 
 
@@ -490,8 +500,22 @@ def _text_form(graph):
 def write_report(directory: str, report: dict, files: RunFiles | None = None) -> None:
     """``report.json`` and a short ``report.md``; with ``files`` (the directory's
     manifest) both are recorded and the run marked finished."""
-    atomic_write(os.path.join(directory, "report.json"), json.dumps(report, indent=1).encode())
-    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    atomic_write(os.path.join(directory, "report.json"),
+                 json.dumps(report, indent=1, default=float).encode())
+    lines = _trials_lines(report) if "trials" in report else _search_lines(report)
+    atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())
+    if files is not None:
+        rel = os.path.relpath(directory, files.directory).replace(os.sep, "/")
+        files.add(*(n if rel == "." else f"{rel}/{n}" for n in ("report.json", "report.md")))
+        files.finish()
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _search_lines(report: dict) -> list[str]:
+    pct = _pct
     lines = [
         f"# {report['strategy']} on {report['space']} / {report['data']} (seed {report['seed']})",
         "",
@@ -515,8 +539,187 @@ def write_report(directory: str, report: dict, files: RunFiles | None = None) ->
     lines += [f"- **warning**: {w}" for w in report.get("warnings") or []]
     if report.get("text"):
         lines += ["", "```", report["text"], "```"]
-    atomic_write(os.path.join(directory, "report.md"), ("\n".join(lines) + "\n").encode())
-    if files is not None:
-        rel = os.path.relpath(directory, files.directory).replace(os.sep, "/")
-        files.add(*(n if rel == "." else f"{rel}/{n}" for n in ("report.json", "report.md")))
-        files.finish()
+    return lines
+
+
+#: What a multi-trial run writes about its result, removed when a new run starts there.
+TRIAL_RESULTS = ("report.json", "report.md", "architecture.json", "architecture.graphml",
+                 "genotype.txt", "weights.safetensors", "trials.json", "history.json")
+
+
+def trials_space(cfg: RunConfig):
+    """``(graph, evaluate, data, source, space)`` of a multi-trial run: the super-network
+    whose architectures are asked, what evaluates one (a benchmark look-up, or a short
+    training on ``cfg.data``), the data (``None`` with a benchmark), what the report calls
+    the data (the benchmark's spec, or the data set's name) and the space as the run's
+    config records it (``{"name": ..., options}``).
+
+    With ``trials.benchmark`` the space is the benchmark's (``space.name`` may be left out;
+    one given must be it) with the benchmark's options; a ``space`` option that
+    contradicts them fails, naming it."""
+    from supernet.tabular import load_benchmark  # lazy: the benchmarks load on demand
+    from supernet.trials import tabular, trained
+
+    t = cfg.trials
+    if t.benchmark is not None:
+        bench = load_benchmark(t.benchmark)
+        if "space.name" in cfg.given and cfg.space.name != bench.space:
+            raise ConfigError(
+                f"config key 'space.name' is {cfg.space.name!r}, but benchmark {bench.spec!r} "
+                f"holds architectures of space {bench.space!r}; set space.name={bench.space} "
+                "or leave it out")
+        options = dict(bench.space_options)
+        if "space.name" in cfg.given:
+            for key, value in cfg.space.options.items():
+                if key in options and options[key] != value:
+                    raise ConfigError(
+                        f"config key 'space.{key}' is {value!r}, but benchmark {bench.spec!r} "
+                        f"fixes it to {options[key]!r}; remove the key")
+                options[key] = value
+        return (create_space(bench.space, **options), tabular(bench), None, bench.spec,
+                {"name": bench.space, **options})
+    data = load_data(cfg)
+    graph = create_space(cfg.space.name, **space_options(cfg, data))
+    splits, batch_fn = run_splits(data)
+    tb = cfg.train
+    evaluate = trained(splits["train"], splits["val"], epochs=t.epochs, seed=cfg.seed,
+                       batch_size=tb.batch_size, lr=tb.lr, momentum=tb.momentum,
+                       weight_decay=tb.weight_decay, grad_clip=tb.grad_clip,
+                       batch_fn=batch_fn, device=cfg.device, **tb.options)
+    return graph, evaluate, data, data.name, cfg.space.to_value()
+
+
+def run_trials_job(cfg: RunConfig, log=print, force: bool = False,
+                   lines: bool = True) -> dict:
+    """A multi-trial search as ``supernet trials`` runs it (:class:`~supernet.config.
+    TrialsBudget`): ``trials.budget`` architectures asked by ``trials.strategy``, each
+    evaluated (:func:`trials_space`) and told; the best by ``trials.metric`` is kept as
+    the run's architecture and, evaluated by training, trained as ``cfg.train`` says.
+
+    Writes ``config.yaml``, ``trials.json`` (every trial: its architecture's text form,
+    metrics and seconds, and the best so far), ``architecture.json`` / ``.graphml`` /
+    ``genotype.txt`` of the best, ``weights.safetensors`` after its final training,
+    ``report.json`` / ``report.md`` and ``manifest.json``; ``lines``: one log line per
+    trial. ``cfg.out`` is refused as :func:`run_search` refuses it, and also when it holds
+    a search that did not finish (its checkpoint would be lost)."""
+    from supernet.trials import run_trials, trial_strategy
+
+    t = cfg.trials
+    before = _check_out(cfg.out, False, force, again="")
+    if (before is not None and not before.complete and not force
+            and os.path.exists(os.path.join(cfg.out, "checkpoints", "last.safetensors"))):
+        raise ConfigError(f"{cfg.out} holds a search that did not finish "
+                          "(checkpoints/last.safetensors); continue it with 'supernet search "
+                          "--resume', or choose another --out, or pass --force")
+    if cfg.train.mode == "finetune" and t.benchmark is None:
+        raise ConfigError("config key 'train.mode' is 'finetune', but a multi-trial search "
+                          "keeps no trained weights to fine-tune; use retrain or none")
+    import_modules(cfg.imports, "config key 'imports'")
+    graph, evaluate, data, source, space = trials_space(cfg)
+    strategy = trial_strategy(t.strategy, graph, metric=t.metric, seed=cfg.seed, **t.options)
+    effective = {**cfg.to_dict(), "space": space}
+    identity = {"trials": {"strategy": t.strategy, **t.options}, "data": source,
+                "space": effective["space"], "seed": cfg.seed}
+    identity = json.loads(json.dumps(identity, default=str))
+    files = RunFiles(cfg.out, identity)
+    os.makedirs(cfg.out, exist_ok=True)
+    remove_partial_writes(cfg.out)
+    for name in TRIAL_RESULTS + (MANIFEST,):
+        stale = os.path.join(cfg.out, name)
+        if os.path.exists(stale):
+            os.remove(stale)
+
+    def keep(name, fn):
+        fn(os.path.join(cfg.out, name))
+        files.add(name)
+
+    keep("config.yaml", lambda p: atomic_write(
+        p, yaml.safe_dump(effective, sort_keys=False).encode()))
+    log(f"space: {graph.name} ({len(graph.nx)} nodes); {t.strategy} asks {t.budget} "
+        f"architectures, each evaluated by "
+        + (f"benchmark {source}" if data is None else f"{t.epochs} epochs of training on {source}")
+        + (f" ({t.workers} at a time on Ray)" if t.engine == "ray" else ""))
+    records, best = [], [None]
+
+    def on_trial(trial):
+        value = trial.metrics[t.metric]
+        if best[0] is None or strategy.value(trial) > strategy.value(best[0]):
+            best[0] = trial
+        text = _text_form(trial.graph)
+        records.append({"id": trial.id, "text": text, "metrics": trial.metrics,
+                        "seconds": trial.seconds, "best_id": best[0].id})
+        if lines:
+            log(f"trial {len(records)}/{t.budget}  {t.metric} {value:.4f}  best "
+                f"{best[0].metrics[t.metric]:.4f} (trial {best[0].id})  "
+                f"{trial.seconds:.2f} s  {text or ''}")
+
+    history = run_trials(strategy, evaluate, t.budget, engine=t.engine, workers=t.workers,
+                         address=t.address, metric=t.metric, on_trial=on_trial, seed=cfg.seed)
+    winner = history.best()
+    found = winner.graph
+    keep("trials.json", lambda p: atomic_write(p, json.dumps(
+        {"metric": t.metric, "trials": records}, indent=1, default=float).encode()))
+    keep("architecture.json", lambda p: save_graph(found, p))
+    keep("architecture.graphml", lambda p: write_graphml(found, p))
+    text = _text_form(found)
+    if text is not None:
+        keep("genotype.txt", lambda p: atomic_write(p, (text + "\n").encode()))
+    report = {"space": space["name"],
+              "strategy": t.strategy, "data": source, "seed": cfg.seed,
+              "trials": len(history), "engine": t.engine, "workers": t.workers,
+              "trials_seconds": round(history.seconds, 2), "metric": t.metric,
+              "best_trial": winner.id, "best_metrics": winner.metrics, "text": text,
+              "curve": history.curve()}
+    if data is None:
+        bench = evaluate.bench
+        ceiling = bench.best(t.metric)[1]
+        report["val_acc"] = winner.metrics.get("val_accuracy")
+        report["test_acc"] = winner.metrics.get("test_accuracy")
+        params = winner.metrics.get("params")
+        report["parameters"] = int(params) if params is not None else None
+        report["benchmark_best"] = ceiling
+    else:
+        report["val_acc"] = winner.metrics.get("val_accuracy")
+
+        def train_epoch(record):
+            if lines:
+                log(train_line(record, cfg.train.epochs))
+
+        train_report, train_history, module = train_found(cfg, found, None, data, log,
+                                                          on_epoch_end=train_epoch)
+        report.update(train_report)
+        if module is not None:
+            keep("weights.safetensors", lambda p: save_weights(module, p))
+            keep("history.json", lambda p: atomic_write(
+                p, json.dumps({"train": train_history}, indent=1, default=float).encode()))
+            report["parameters"] = weight_count(module)
+    write_report(cfg.out, report, files)
+    return report
+
+
+def _trials_lines(report: dict) -> list[str]:
+    pct = _pct
+    m = report["metric"]
+    value = lambda v: pct(v) if "accuracy" in m else f"{v:.6g}"  # noqa: E731
+    workers = f", {report['workers']} at a time" if report["engine"] == "ray" else ""
+    lines = [
+        f"# {report['strategy']} trials on {report['space']} / {report['data']} "
+        f"(seed {report['seed']})", "",
+        f"- {report['trials']} trials in {report['trials_seconds']} s (engine "
+        f"{report['engine']}{workers}); maximized: {m}",
+        f"- best: trial {report['best_trial']}, {m} {value(report['best_metrics'][m])}",
+    ]
+    ceiling = report.get("benchmark_best")
+    if ceiling is not None:
+        lines.append(f"- the benchmark's best by {m}: {m} {value(ceiling[m])}, test accuracy "
+                     f"{pct(ceiling.get('test_accuracy'))}")
+    if report.get("train_mode"):
+        lines.append(f"- final training: {report['train_mode']}, {report['train_epochs']} "
+                     f"epochs on {report['train_split']} in {report['train_seconds']} s")
+    val = report.get("val_acc")
+    lines += [f"- validation accuracy: {pct(val) if val is not None else 'not held out'}",
+              f"- test accuracy: {pct(report.get('test_acc'))}",
+              f"- parameters: {report.get('parameters')}"]
+    if report.get("text"):
+        lines += ["", "```", report["text"], "```"]
+    return lines
