@@ -6,7 +6,7 @@
     supernet train  --run DIR [--mode retrain|finetune] [--to NAME] [--set train.epochs=50 ...]
     supernet export --run DIR [--to DIR] [--formats LIST] [--weights trained|search|FOLDER]
     supernet show   FILE [--draw DIR]  # a graph file (.json / .graphml) or a run directory
-    supernet list   spaces|strategies|datasets|ops
+    supernet list   spaces|strategies|datasets|ops|trials|proxies|benchmarks
 
 With no arguments, ``supernet search`` runs the packaged default: a DARTS search of a 1-D
 cell space on MNIST-1D (generated offline), then trains the architecture it found and
@@ -299,15 +299,38 @@ def _describe(entry) -> str:
     return line if len(line) <= 100 else line[:97] + "..."
 
 
+def _lazy_lists(what: str):
+    """``(lister, resolve)`` of the lists whose modules load on demand."""
+    if what == "trials":
+        from supernet.trials import TRIAL_STRATEGIES as reg
+    elif what == "proxies":  # an entry is (fn, what it reads): describe fn
+        from supernet.search.proxies import PROXIES
+
+        return PROXIES.list, lambda name: PROXIES.resolve(name).fn
+    else:  # benchmarks, one entry per data set: "name:dataset"
+        import fnmatch
+
+        from supernet.tabular import TABULAR, list_benchmarks
+
+        return (lambda glob: [s for s in list_benchmarks()
+                              if glob is None or fnmatch.fnmatchcase(s, glob)],
+                lambda spec: TABULAR.resolve(spec.partition(":")[0]))
+    return reg.list, reg.resolve
+
+
 def _list(args) -> int:
-    lister, registry = _LISTS[args.what]
+    if args.what in _LISTS:
+        lister, registry = _LISTS[args.what]
+        resolve = registry.resolve
+    else:
+        lister, resolve = _lazy_lists(args.what)
     names = lister(args.filter)
     if args.names:
         print("\n".join(names))
         return 0
     width = max((len(n) for n in names), default=0)
     for name in names:
-        print(f"{name:{width}}  {_describe(registry.resolve(name))}".rstrip())
+        print(f"{name:{width}}  {_describe(resolve(name))}".rstrip())
     return 0
 
 
@@ -385,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     sh.add_argument("--draw", metavar="DIR",
                     help="draw the graph and each of its cells as pictures into DIR")
     ls = sub.add_parser("list", help="list registered names", parents=[plugin])
-    ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops"])
+    ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops", "trials",
+                                     "proxies", "benchmarks"])
     ls.add_argument("--filter", metavar="GLOB",
                     help="only names matching this shell-style glob, e.g. 'darts*'")
     ls.add_argument("--names", action="store_true",

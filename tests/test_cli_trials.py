@@ -105,3 +105,13 @@ def test_trials_evaluated_by_training_then_the_best_is_trained(tmp_path):
 def test_train_refuses_a_run_evaluated_by_a_benchmark(bench_run, capsys):
     assert main(["train", "--run", bench_run]) == 2
     assert "evaluated by benchmark 'nas-bench-graph:cora'" in capsys.readouterr().err
+
+
+def test_list_names_trial_strategies_proxies_and_benchmarks(capsys):
+    assert main(["list", "trials", "--names"]) == 0
+    assert {"random", "evolution", "local"} <= set(capsys.readouterr().out.split())
+    assert main(["list", "proxies", "--names"]) == 0
+    assert {"synflow", "naswot", "zico", "meco", "params"} <= set(capsys.readouterr().out.split())
+    assert main(["list", "benchmarks", "--filter", "nas-bench-graph:c*"]) == 0
+    out = capsys.readouterr().out
+    assert "nas-bench-graph:cora" in out and "nas-bench-graph:pubmed" not in out
