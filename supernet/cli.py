@@ -16,6 +16,7 @@ reports validation and test accuracy.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import inspect
 import json
 import os
@@ -47,8 +48,11 @@ from supernet.run import load_data, run_search, run_trials_job, train_found, wri
 from supernet.rundir import RunFiles
 from supernet.search import list_strategies
 from supernet.search.loop import SearchWarning
+from supernet.search.proxies import PROXIES
 from supernet.search.strategies import STRATEGIES
 from supernet.spaces import SPACES, list_spaces
+from supernet.tabular import TABULAR, list_benchmarks
+from supernet.trials import TRIAL_STRATEGIES
 
 __all__ = ["main"]
 
@@ -299,23 +303,18 @@ def _describe(entry) -> str:
     return line if len(line) <= 100 else line[:97] + "..."
 
 
-def _lazy_lists(what: str):
-    """``(lister, resolve)`` of the lists whose modules load on demand."""
-    if what == "trials":
-        from supernet.trials import TRIAL_STRATEGIES as reg
-    elif what == "proxies":  # an entry is (fn, what it reads): describe fn
-        from supernet.search.proxies import PROXIES
+def _benchmarks(glob: str | None) -> list[str]:
+    """Every ``name:dataset`` of the tabular benchmarks, filtered by a shell-style glob."""
+    return [s for s in list_benchmarks() if glob is None or fnmatch.fnmatchcase(s, glob)]
 
-        return PROXIES.list, lambda name: PROXIES.resolve(name).fn
-    else:  # benchmarks, one entry per data set: "name:dataset"
-        import fnmatch
 
-        from supernet.tabular import TABULAR, list_benchmarks
-
-        return (lambda glob: [s for s in list_benchmarks()
-                              if glob is None or fnmatch.fnmatchcase(s, glob)],
-                lambda spec: TABULAR.resolve(spec.partition(":")[0]))
-    return reg.list, reg.resolve
+#: ``(lister, resolve)`` of the lists whose entries are not registered under their names:
+#: a proxy is ``(fn, what it reads)``, a benchmark is listed once per data set.
+_OTHER_LISTS = {
+    "trials": (TRIAL_STRATEGIES.list, TRIAL_STRATEGIES.resolve),
+    "proxies": (PROXIES.list, lambda name: PROXIES.resolve(name).fn),
+    "benchmarks": (_benchmarks, lambda spec: TABULAR.resolve(spec.partition(":")[0])),
+}
 
 
 def _list(args) -> int:
@@ -323,7 +322,7 @@ def _list(args) -> int:
         lister, registry = _LISTS[args.what]
         resolve = registry.resolve
     else:
-        lister, resolve = _lazy_lists(args.what)
+        lister, resolve = _OTHER_LISTS[args.what]
     names = lister(args.filter)
     if args.names:
         print("\n".join(names))

@@ -47,7 +47,9 @@ from supernet.search.checkpoint import load_checkpoint
 from supernet.search.loop import merge_config
 from supernet.search.watch import EpochLog, train_line
 from supernet.spaces import create_space, encode, space_entry
+from supernet.tabular import load_benchmark
 from supernet.train.retrain import accuracy, fine_tune, retrain
+from supernet.trials import run_trials, tabular, trained, trial_strategy
 
 __all__ = ["load_data", "prepare", "space_options", "make_strategy", "search_settings",
            "effective_config", "trials_space", "run_trials_job",
@@ -557,9 +559,6 @@ def trials_space(cfg: RunConfig):
     With ``trials.benchmark`` the space is the benchmark's (``space.name`` may be left out;
     one given must be it) with the benchmark's options; a ``space`` option that
     contradicts them fails, naming it."""
-    from supernet.tabular import load_benchmark  # lazy: the benchmarks load on demand
-    from supernet.trials import tabular, trained
-
     t = cfg.trials
     if t.benchmark is not None:
         bench = load_benchmark(t.benchmark)
@@ -602,8 +601,6 @@ def run_trials_job(cfg: RunConfig, log=print, force: bool = False,
     ``report.json`` / ``report.md`` and ``manifest.json``; ``lines``: one log line per
     trial. ``cfg.out`` is refused as :func:`run_search` refuses it, and also when it holds
     a search that did not finish (its checkpoint would be lost)."""
-    from supernet.trials import run_trials, trial_strategy
-
     t = cfg.trials
     before = _check_out(cfg.out, False, force, again="")
     if (before is not None and not before.complete and not force
