@@ -140,7 +140,8 @@ def score(name: str, module: nn.Module, batch=None, *, loss_fn: Callable | None 
         options["loss_fn"] = loss_fn or default_loss
     if "name" in accepted:
         options["name"] = name
-    with torch.random.fork_rng(devices=[]), unchanged(module):
+    cuda = sorted({p.device.index or 0 for p in module.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda), unchanged(module):
         torch.manual_seed(seed)
         return float(proxy.fn(module, batch, **options))
 
@@ -312,14 +313,15 @@ def synflow(module, batch, input_shape=None, name="synflow"):
     iteratively conserving synaptic flow", NeurIPS 2020, Eq. 1 and Algorithm 1; as a NAS
     proxy Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021, Sec. 3).
 
-    Every parameter is replaced by its absolute value (the linearization ``θ -> |θ|``),
-    the module is run in double precision on an input of ones, and with
-    ``R = Σ outputs`` the score is ``Σ_layers Σ θ ⊙ ∂R/∂θ`` over the weight layers. The
-    input is one sample of the batch's per-sample shape (without a batch: ``input_shape``,
-    or the shapes the graph's inputs declare); for graph data (``edge_index`` in the
-    context) the whole graph is the sample, so the input is ones of the node features'
-    shape and the batch's edges are kept. Data-free otherwise: the values and signs of the
-    inputs and of the weights do not change it.
+    Every parameter (biases and norm scales too, architecture parameters not) is replaced
+    by its absolute value (the linearization ``θ -> |θ|``), the module is run in double
+    precision on an input of ones, and with ``R = Σ outputs`` the score is
+    ``Σ_layers Σ θ ⊙ ∂R/∂θ`` over the weight layers. The input is one sample of the
+    batch's per-sample shape (without a batch: ``input_shape``, or the shapes the graph's
+    inputs declare); for graph data (``edge_index`` in the context) the whole graph is the
+    sample, so the input is ones of the node features' shape and the batch's edges are
+    kept. Data-free otherwise: the values and signs of the inputs and of the weights do
+    not change it.
 
     Batch norm is removed (every ``nn.BatchNorm``/``InstanceNorm`` runs as the identity, a
     unit node skips its norm), as the reference code scores a copy of the network built
@@ -341,16 +343,19 @@ def synflow(module, batch, input_shape=None, name="synflow"):
     module.eval()
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
     units = [m for m in module.modules() if isinstance(m, UnitParams) and m.has_norm]
+    arch_of = getattr(module, "arch_parameters", None)
+    arch = {id(p) for p in arch_of()} if callable(arch_of) else set()
     with torch.no_grad():
         module.double()
         for p in module.parameters():
-            p.abs_()
+            if id(p) not in arch:  # a super-network's mixing weights stay as they are
+                p.abs_()
     try:
         for m in norms:
             m.forward = _identity
         for m in units:
             m.has_norm = False
-        ones = [torch.ones(s, dtype=torch.float64) for s in shapes]
+        ones = [torch.ones(s, dtype=torch.float64, device=layers[0].device) for s in shapes]
         out = _forward(module, ones, ctx, name)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         total = sum(o.sum() for o in outs)
@@ -485,7 +490,8 @@ def jacov(module, batch, name="jacov"):
     out = _forward(module, xs, ctx, name)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     grads = _grads(sum(o.sum() for o in outs), leaves)
-    jac = torch.cat([g.reshape(g.shape[0], -1) for g in grads], 1).double().numpy()
+    jac = torch.cat([g.reshape(g.shape[0], -1) for g in grads], 1).detach().cpu().double()
+    jac = jac.numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(jac)
     if not np.isfinite(corr).all():

@@ -285,7 +285,7 @@ def test_the_users_page_runs():
     import re
 
     page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "proxies.md"
-    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.DOTALL | re.MULTILINE)
     assert len(blocks) >= 3
     namespace = {"__name__": "docs_proxies"}
     for k, block in enumerate(blocks):
