@@ -316,7 +316,10 @@ def synflow(module, batch, input_shape=None, name="synflow"):
     Every parameter (biases and norm scales too, architecture parameters not) is replaced
     by its absolute value (the linearization ``θ -> |θ|``), the module is run in double
     precision on an input of ones, and with ``R = Σ outputs`` the score is
-    ``Σ_layers Σ θ ⊙ ∂R/∂θ`` over the weight layers. The input is one sample of the
+    ``Σ_layers Σ |θ ⊙ ∂R/∂θ|`` over the weight layers (the absolute value, as the reference
+    code takes it, only matters where an op has negative coefficients of its own, such as
+    the scaled Laplacian of a Chebyshev layer: with positive weights and inputs every
+    other product is positive already). The input is one sample of the
     batch's per-sample shape (without a batch: ``input_shape``, or the shapes the graph's
     inputs declare); for graph data (``edge_index`` in the context) the whole graph is the
     sample, so the input is ones of the node features' shape and the batch's edges are
@@ -365,7 +368,7 @@ def synflow(module, batch, input_shape=None, name="synflow"):
             del m.forward
         for m in units:
             m.has_norm = True
-    return float(sum((w.detach() * g).sum() for w, g in zip(layers, grads)))
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(layers, grads)))
 
 
 def _identity(x, *args, **kwargs):
