@@ -125,8 +125,9 @@ def score(name: str, module: nn.Module, batch=None, *, loss_fn: Callable | None 
         raise SearchError(f"proxy {name!r}: scores a compiled nn.Module, got "
                           f"{type(module).__name__}")
     if batch is None and proxy.data:
+        free = [n for n in PROXIES.list() if not PROXIES.resolve(n).data]
         raise SearchError(f"proxy {name!r} needs a batch (inputs, context, target) of data; "
-                          "only synflow, params and flops are data-free")
+                          f"the data-free proxies are {free}")
     batch = None if batch is None else _unpack(batch, name)
     if batch is not None and proxy.target and batch[2] is None:
         raise SearchError(f"proxy {name!r} takes the gradient of a loss: give the batch's "
@@ -135,7 +136,7 @@ def score(name: str, module: nn.Module, batch=None, *, loss_fn: Callable | None 
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise SearchError(f"proxy {name!r}: unknown option(s) {unknown}; it takes "
-                          f"{[p for p in accepted if p != 'name']}")
+                          f"{[p for p in accepted if p not in ('name', 'loss_fn')]}")
     if "loss_fn" in accepted:
         options["loss_fn"] = loss_fn or default_loss
     if "name" in accepted:
