@@ -317,8 +317,8 @@ def synflow(module, batch, input_shape=None, name="synflow"):
     Every parameter (biases and norm scales too, architecture parameters not) is replaced
     by its absolute value (the linearization ``θ -> |θ|``), the module is run in double
     precision on an input of ones, and with ``R = Σ outputs`` the score is
-    ``Σ_layers Σ |θ ⊙ ∂R/∂θ|`` over the weight layers (the absolute value, as the reference
-    code takes it, only matters where an op has negative coefficients of its own, such as
+    ``Σ_layers Σ |θ ⊙ ∂R/∂θ|`` over the weight layers (the absolute value, as the
+    reference code takes it, only matters where an op has negative coefficients of its own, such as
     the scaled Laplacian of a Chebyshev layer: with positive weights and inputs every
     other product is positive already). The input is one sample of the
     batch's per-sample shape (without a batch: ``input_shape``, or the shapes the graph's
@@ -445,8 +445,8 @@ def grasp(module, batch, loss_fn, name="grasp"):
 @register_proxy("fisher")
 def fisher(module, batch, loss_fn, name="fisher"):
     """Fisher information of the activations (Theis et al., "Faster gaze prediction with
-    dense networks and Fisher pruning", 2018, Eq. 8; Turner et al., "BlockSwap", ICLR 2020,
-    Sec. 4; as a NAS proxy Abdelfattah et al., ICLR 2021).
+    dense networks and Fisher pruning", 2018, its pruning signal; Turner et al.,
+    "BlockSwap", ICLR 2020; as a NAS proxy Abdelfattah et al., ICLR 2021).
 
     For every activation channel ``c`` of every weight layer,
     ``Δ_c = 0.5 · mean over samples n of (Σ_spatial a_nc ⊙ ∂L/∂a_nc)²``; the score is the
@@ -477,7 +477,7 @@ def jacov(module, batch, name="jacov"):
     ``J_n = ∂(Σ_k y_nk)/∂x_n``, the gradient of the summed outputs with respect to sample
     ``n``'s inputs (every floating input, flattened and joined), for the ``N`` samples of
     the batch in train mode; ``Σ_J`` their ``N x N`` correlation matrix with eigenvalues
-    ``λ_i``; the score is ``-Σ_i (log(λ_i + k) + 1/(λ_i + k))``, ``k = 1e-5`` (v1, Eq. 2):
+    ``λ_i``; the score is ``-Σ_i (log(λ_i + k) + 1/(λ_i + k))``, ``k = 1e-5`` (v1):
     higher (less correlated Jacobians) is better. For graph data the samples are the nodes.
     A sample whose Jacobian is constant has no correlation: the score is then ``-inf``.
     """
@@ -508,7 +508,7 @@ def jacov(module, batch, name="jacov"):
 @register_proxy("naswot", target=False)
 def naswot(module, batch, name="naswot"):
     """NASWOT (Mellor et al., "Neural Architecture Search without Training", ICML 2021,
-    Eq. 2): ``log |K_H|``, with ``K_H[i, j] = N_A - d_H(c_i, c_j)`` the number of the
+    its score): ``log |K_H|``, with ``K_H[i, j] = N_A - d_H(c_i, c_j)`` the number of the
     ``N_A`` ReLUs on which samples ``i`` and ``j`` agree, ``c_i`` the binary code of sample
     ``i`` (which ReLUs are active, ``output > 0``, over every ReLU of the network: the
     ``nn.ReLU`` modules, and the units of nodes whose activation is ``relu``). One forward
@@ -536,10 +536,11 @@ def naswot(module, batch, name="naswot"):
 @register_proxy("zico")
 def zico(module, batch, loss_fn, splits: int = 2, name="zico"):
     """ZiCo (Li et al., "ZiCo: Zero-shot NAS via inverse Coefficient of Variation on
-    Gradients", ICLR 2023, Eq. 9): ``Σ_layers log(Σ_{θ in layer} E[|g_θ|] / std(g_θ))``
-    over the weight layers, mean and (population) standard deviation of each weight's
-    gradient taken over mini-batches; weights whose gradient does not vary are left out of
-    the sum, and a layer whose sum is zero adds nothing (as the reference code does).
+    Gradients", ICLR 2023, its score):
+    ``Σ_layers log(Σ_{θ in layer} E[|g_θ|] / std(g_θ))`` over the weight layers, mean and
+    (population) standard deviation of each weight's gradient taken over mini-batches;
+    weights whose gradient does not vary are left out of the sum, and a layer whose sum is
+    zero adds nothing (as the reference code does).
 
     The paper draws several mini-batches; from the one batch given, its samples are split
     into ``splits`` (default 2) equal parts, each one mini-batch (for graph data, the
@@ -591,9 +592,10 @@ def _split(inputs, ctx, target, splits, name):
 @register_proxy("meco", target=False)
 def meco(module, batch, sample: int = 0, name="meco"):
     """MeCo (Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via
-    Minimum Eigenvalue of Correlation", NeurIPS 2023, Eq. 6): ``Σ_layers λ_min(P(f_l(X)))``,
-    ``f_l(X)`` the ``C x positions`` feature map of weight layer ``l`` for one sample ``X``
-    and ``P`` the Pearson correlation matrix of its ``C`` channels over the positions.
+    Minimum Eigenvalue of Correlation", NeurIPS 2023, its score):
+    ``Σ_layers λ_min(P(f_l(X)))``, ``f_l(X)`` the ``C x positions`` feature map of weight
+    layer ``l`` for one sample ``X`` and ``P`` the Pearson correlation matrix of its ``C``
+    channels over the positions.
 
     The batch is run once in train mode and sample ``sample`` (default 0) is read, as the
     reference code reads the first sample of the batch it runs; for graph data the whole
