@@ -125,8 +125,9 @@ def score(name: str, module: nn.Module, batch=None, *, loss_fn: Callable | None 
         raise SearchError(f"proxy {name!r}: scores a compiled nn.Module, got "
                           f"{type(module).__name__}")
     if batch is None and proxy.data:
+        free = [n for n in PROXIES.list() if not PROXIES.resolve(n).data]
         raise SearchError(f"proxy {name!r} needs a batch (inputs, context, target) of data; "
-                          "only synflow, params and flops are data-free")
+                          f"the data-free proxies are {free}")
     batch = None if batch is None else _unpack(batch, name)
     if batch is not None and proxy.target and batch[2] is None:
         raise SearchError(f"proxy {name!r} takes the gradient of a loss: give the batch's "
@@ -135,12 +136,13 @@ def score(name: str, module: nn.Module, batch=None, *, loss_fn: Callable | None 
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise SearchError(f"proxy {name!r}: unknown option(s) {unknown}; it takes "
-                          f"{[p for p in accepted if p != 'name']}")
+                          f"{[p for p in accepted if p not in ('name', 'loss_fn')]}")
     if "loss_fn" in accepted:
         options["loss_fn"] = loss_fn or default_loss
     if "name" in accepted:
         options["name"] = name
-    with torch.random.fork_rng(devices=[]), unchanged(module):
+    cuda = sorted({p.device.index or 0 for p in module.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda), unchanged(module):
         torch.manual_seed(seed)
         return float(proxy.fn(module, batch, **options))
 
@@ -312,14 +314,18 @@ def synflow(module, batch, input_shape=None, name="synflow"):
     iteratively conserving synaptic flow", NeurIPS 2020, Eq. 1 and Algorithm 1; as a NAS
     proxy Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021, Sec. 3).
 
-    Every parameter is replaced by its absolute value (the linearization ``θ -> |θ|``),
-    the module is run in double precision on an input of ones, and with
-    ``R = Σ outputs`` the score is ``Σ_layers Σ θ ⊙ ∂R/∂θ`` over the weight layers. The
-    input is one sample of the batch's per-sample shape (without a batch: ``input_shape``,
-    or the shapes the graph's inputs declare); for graph data (``edge_index`` in the
-    context) the whole graph is the sample, so the input is ones of the node features'
-    shape and the batch's edges are kept. Data-free otherwise: the values and signs of the
-    inputs and of the weights do not change it.
+    Every parameter (biases and norm scales too, architecture parameters not) is replaced
+    by its absolute value (the linearization ``θ -> |θ|``), the module is run in double
+    precision on an input of ones, and with ``R = Σ outputs`` the score is
+    ``Σ_layers Σ |θ ⊙ ∂R/∂θ|`` over the weight layers (the absolute value, as the
+    reference code takes it, only matters where an op has negative coefficients of its own, such as
+    the scaled Laplacian of a Chebyshev layer: with positive weights and inputs every
+    other product is positive already). The input is one sample of the
+    batch's per-sample shape (without a batch: ``input_shape``, or the shapes the graph's
+    inputs declare); for graph data (``edge_index`` in the context) the whole graph is the
+    sample, so the input is ones of the node features' shape and the batch's edges are
+    kept. Data-free otherwise: the values and signs of the inputs and of the weights do
+    not change it.
 
     Batch norm is removed (every ``nn.BatchNorm``/``InstanceNorm`` runs as the identity, a
     unit node skips its norm), as the reference code scores a copy of the network built
@@ -341,16 +347,19 @@ def synflow(module, batch, input_shape=None, name="synflow"):
     module.eval()
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
     units = [m for m in module.modules() if isinstance(m, UnitParams) and m.has_norm]
+    arch_of = getattr(module, "arch_parameters", None)
+    arch = {id(p) for p in arch_of()} if callable(arch_of) else set()
     with torch.no_grad():
         module.double()
         for p in module.parameters():
-            p.abs_()
+            if id(p) not in arch:  # a super-network's mixing weights stay as they are
+                p.abs_()
     try:
         for m in norms:
             m.forward = _identity
         for m in units:
             m.has_norm = False
-        ones = [torch.ones(s, dtype=torch.float64) for s in shapes]
+        ones = [torch.ones(s, dtype=torch.float64, device=layers[0].device) for s in shapes]
         out = _forward(module, ones, ctx, name)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         total = sum(o.sum() for o in outs)
@@ -360,7 +369,7 @@ def synflow(module, batch, input_shape=None, name="synflow"):
             del m.forward
         for m in units:
             m.has_norm = True
-    return float(sum((w.detach() * g).sum() for w, g in zip(layers, grads)))
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(layers, grads)))
 
 
 def _identity(x, *args, **kwargs):
@@ -436,8 +445,8 @@ def grasp(module, batch, loss_fn, name="grasp"):
 @register_proxy("fisher")
 def fisher(module, batch, loss_fn, name="fisher"):
     """Fisher information of the activations (Theis et al., "Faster gaze prediction with
-    dense networks and Fisher pruning", 2018, Eq. 8; Turner et al., "BlockSwap", ICLR 2020,
-    Sec. 4; as a NAS proxy Abdelfattah et al., ICLR 2021).
+    dense networks and Fisher pruning", 2018, its pruning signal; Turner et al.,
+    "BlockSwap", ICLR 2020; as a NAS proxy Abdelfattah et al., ICLR 2021).
 
     For every activation channel ``c`` of every weight layer,
     ``Δ_c = 0.5 · mean over samples n of (Σ_spatial a_nc ⊙ ∂L/∂a_nc)²``; the score is the
@@ -468,7 +477,7 @@ def jacov(module, batch, name="jacov"):
     ``J_n = ∂(Σ_k y_nk)/∂x_n``, the gradient of the summed outputs with respect to sample
     ``n``'s inputs (every floating input, flattened and joined), for the ``N`` samples of
     the batch in train mode; ``Σ_J`` their ``N x N`` correlation matrix with eigenvalues
-    ``λ_i``; the score is ``-Σ_i (log(λ_i + k) + 1/(λ_i + k))``, ``k = 1e-5`` (v1, Eq. 2):
+    ``λ_i``; the score is ``-Σ_i (log(λ_i + k) + 1/(λ_i + k))``, ``k = 1e-5`` (v1):
     higher (less correlated Jacobians) is better. For graph data the samples are the nodes.
     A sample whose Jacobian is constant has no correlation: the score is then ``-inf``.
     """
@@ -485,7 +494,8 @@ def jacov(module, batch, name="jacov"):
     out = _forward(module, xs, ctx, name)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     grads = _grads(sum(o.sum() for o in outs), leaves)
-    jac = torch.cat([g.reshape(g.shape[0], -1) for g in grads], 1).double().numpy()
+    jac = torch.cat([g.reshape(g.shape[0], -1) for g in grads], 1).detach().cpu().double()
+    jac = jac.numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(jac)
     if not np.isfinite(corr).all():
@@ -498,7 +508,7 @@ def jacov(module, batch, name="jacov"):
 @register_proxy("naswot", target=False)
 def naswot(module, batch, name="naswot"):
     """NASWOT (Mellor et al., "Neural Architecture Search without Training", ICML 2021,
-    Eq. 2): ``log |K_H|``, with ``K_H[i, j] = N_A - d_H(c_i, c_j)`` the number of the
+    its score): ``log |K_H|``, with ``K_H[i, j] = N_A - d_H(c_i, c_j)`` the number of the
     ``N_A`` ReLUs on which samples ``i`` and ``j`` agree, ``c_i`` the binary code of sample
     ``i`` (which ReLUs are active, ``output > 0``, over every ReLU of the network: the
     ``nn.ReLU`` modules, and the units of nodes whose activation is ``relu``). One forward
@@ -526,10 +536,11 @@ def naswot(module, batch, name="naswot"):
 @register_proxy("zico")
 def zico(module, batch, loss_fn, splits: int = 2, name="zico"):
     """ZiCo (Li et al., "ZiCo: Zero-shot NAS via inverse Coefficient of Variation on
-    Gradients", ICLR 2023, Eq. 9): ``Σ_layers log(Σ_{θ in layer} E[|g_θ|] / std(g_θ))``
-    over the weight layers, mean and (population) standard deviation of each weight's
-    gradient taken over mini-batches; weights whose gradient does not vary are left out of
-    the sum, and a layer whose sum is zero adds nothing (as the reference code does).
+    Gradients", ICLR 2023, its score):
+    ``Σ_layers log(Σ_{θ in layer} E[|g_θ|] / std(g_θ))`` over the weight layers, mean and
+    (population) standard deviation of each weight's gradient taken over mini-batches;
+    weights whose gradient does not vary are left out of the sum, and a layer whose sum is
+    zero adds nothing (as the reference code does).
 
     The paper draws several mini-batches; from the one batch given, its samples are split
     into ``splits`` (default 2) equal parts, each one mini-batch (for graph data, the
@@ -581,9 +592,10 @@ def _split(inputs, ctx, target, splits, name):
 @register_proxy("meco", target=False)
 def meco(module, batch, sample: int = 0, name="meco"):
     """MeCo (Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via
-    Minimum Eigenvalue of Correlation", NeurIPS 2023, Eq. 6): ``Σ_layers λ_min(P(f_l(X)))``,
-    ``f_l(X)`` the ``C x positions`` feature map of weight layer ``l`` for one sample ``X``
-    and ``P`` the Pearson correlation matrix of its ``C`` channels over the positions.
+    Minimum Eigenvalue of Correlation", NeurIPS 2023, its score):
+    ``Σ_layers λ_min(P(f_l(X)))``, ``f_l(X)`` the ``C x positions`` feature map of weight
+    layer ``l`` for one sample ``X`` and ``P`` the Pearson correlation matrix of its ``C``
+    channels over the positions.
 
     The batch is run once in train mode and sample ``sample`` (default 0) is read, as the
     reference code reads the first sample of the batch it runs; for graph data the whole

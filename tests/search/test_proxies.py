@@ -130,6 +130,28 @@ def test_naswot_hand_computed_and_scale_invariant():
         score("naswot", deep, ((x,), {}, None)))
 
 
+def test_naswot_reads_the_relu_units_of_a_unit_level_module():
+    from supernet.units import mlp as unit_mlp
+
+    net = compile(unit_mlp([4, 6, 5, 3], seed=0), seed=0)
+    x = torch.randn(7, 4)
+    with torch.no_grad():
+        values = net.run((x,))
+    codes = torch.cat([(values[n] > 0).double() for n in ("h1", "h2")], 1)  # relu nodes
+    k = codes @ codes.T + (1 - codes) @ (1 - codes).T
+    want = float(torch.linalg.slogdet(k)[1])
+    assert score("naswot", net, ((x,), {}, None)) == pytest.approx(want)
+
+
+def test_synflow_on_graph_data_reads_the_edges_not_the_features():
+    g, ((x,), ctx, y) = _level_batch("gnn")
+    net = compile(g)
+    a = score("synflow", net, ((x,), ctx, y))
+    assert score("synflow", net, ((torch.randn_like(x),), ctx, None)) == pytest.approx(a)
+    fewer = {"edge_index": ctx["edge_index"][:, ::2]}
+    assert score("synflow", net, ((x,), fewer, None)) != pytest.approx(a)
+
+
 def test_zico_hand_computed():
     net = nn.Sequential(nn.Linear(2, 1, bias=False))
     with torch.no_grad():
@@ -156,6 +178,8 @@ def test_meco_min_eigenvalue_against_numpy():
     want = sum(np.linalg.eigvalsh(np.corrcoef(f[1].reshape(f.shape[1], -1).double().numpy()))[0]
                for f in (f1, f2))
     assert score("meco", net, ((x,), {}, None), sample=1) == pytest.approx(want, rel=1e-9)
+    assert score_all(net, ((x,), {}, None), names=["meco"], meco={"sample": 1}) == {
+        "meco": pytest.approx(want, rel=1e-9)}
 
 
 def test_params_and_flops_are_the_cost_model():
@@ -252,3 +276,18 @@ def test_bad_input_is_named():
     with pytest.raises(SearchError, match="'zico'.*cannot be split"):
         score("zico", net, xy(n=3))
     assert proxies.weight_layers(nn.Sequential()) == []
+
+
+def test_the_users_page_runs():
+    """docs/proxies.md: its python blocks, in order, in one namespace."""
+    import builtins
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "proxies.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.DOTALL | re.MULTILINE)
+    assert len(blocks) >= 3
+    namespace = {"__name__": "docs_proxies"}
+    for k, block in enumerate(blocks):
+        exec(builtins.compile(block, f"proxies.md[block {k}]", "exec"), namespace)
+    assert "weight_l2" not in PROXIES

@@ -1,0 +1,256 @@
+"""Zero-cost proxies against NAS-Bench-Graph (Cora), and the cost of the whole proxy set.
+
+NAS-Bench-Graph (Qin et al., NeurIPS 2022 Datasets and Benchmarks) ships the trained
+results of its 26,206 GNN architectures offline, but not the graphs they were trained on,
+so the proxies that read data cannot be computed on Cora here. What is computed, for
+``--archs`` architectures drawn uniformly (seeded) from the benchmark's table, per seed:
+
+* ``params``, ``flops``: our proxies, on the ``gnn`` space built at Cora's published sizes
+  (1433 input features, 7 classes) and the benchmark's hyper-parameters for Cora (the
+  paper's per-data-set table): hidden width 256 (``--hidden``), no pre-processing and one
+  post-processing linear layer. The script prints how close our parameter counts come to
+  the table's own. A ``skip`` chain from the raw input (1433 features into 256-wide
+  nodes) is refused by our space, so those 1612 of the 26,206 architectures are not drawn:
+  the draw is uniform over the others;
+* ``bench params``: the benchmark's own parameter count;
+* ``synflow (random graph)``: our ``synflow`` on a random graph with Cora's node and edge
+  counts (2708 nodes, 10556 directed edges, drawn uniformly, seeded): data-free except for
+  the edges, which are not Cora's.
+
+The table gives, per proxy, the Spearman correlation ρ with the benchmark's test accuracy
+(mean ± std over the seeds, each seed its own draw of architectures, weights and random
+graph) and the 95% bootstrap interval of ρ over the seeds' draws pooled (``--boot``
+resamples). The cost model has no counting rules for PyTorch Geometric's layers yet; this
+script registers rules for the 7 message-passing layers of the space for its run (see
+:func:`pyg_cost_rules`): parameters exactly, MACs as the dense transforms of one node
+(every weight-matrix entry applied once per node), message passing over edges not counted.
+
+Then the seconds each proxy takes on one sampled NAS-Bench-201 network (C=16, N=5, 10
+classes) at batch 64 on 32x32 inputs, on one thread: medians over ``--seeds`` networks.
+
+    PYTHONPATH=. python benchmarks/proxies_nas_bench_graph.py            # the full run
+    PYTHONPATH=. python benchmarks/proxies_nas_bench_graph.py --quick    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from supernet import compile
+from supernet.cost import Cost, register_module_cost, unregister_module_cost
+from supernet.counting import parameter_count
+from supernet.edits import Editor
+from supernet.search.choices import choice_space
+from supernet.search.proxies import PROXIES, score
+from supernet.spaces import create_space
+
+#: Cora (Planetoid) as NAS-Bench-Graph uses it: nodes, directed edges, features, classes.
+CORA = {"nodes": 2708, "edges": 10556, "features": 1433, "classes": 7}
+#: The hidden width of NAS-Bench-Graph's models on Cora (the paper's hyper-parameter table).
+HIDDEN = 256
+COMMAND = "PYTHONPATH=. python benchmarks/proxies_nas_bench_graph.py"
+
+
+def pyg_cost_rules():
+    """Register counting rules for the PyG layers of the ``gnn`` space; returns the types
+    registered (give them to :func:`supernet.cost.unregister_module_cost` afterwards).
+
+    Per node: ``params`` all the layer's parameters; ``macs`` its weight-matrix entries
+    (parameters of two or more dimensions), each applied once to a node's features, as a
+    linear layer's MACs are counted. Aggregation over edges is not counted."""
+    from torch_geometric import nn as gnn
+
+    types = (gnn.GCNConv, gnn.GATConv, gnn.GINConv, gnn.SAGEConv, gnn.ChebConv,
+             gnn.ARMAConv, gnn.GraphConv)
+
+    def rule(m, shape):
+        heads = getattr(m, "heads", 1) if getattr(m, "concat", False) else 1
+        width = getattr(m, "out_channels", None)
+        if width is None:  # GIN: the width of its MLP's last linear layer
+            width = [c for c in m.modules() if hasattr(c, "out_features")][-1].out_features
+        out = (*shape[:-1], width * heads)
+        macs = sum(p.numel() for p in m.parameters() if p.dim() >= 2)
+        return out, Cost(params=parameter_count(m), macs=macs)
+
+    for t in types:
+        register_module_cost(t)(rule)
+    return types
+
+
+def _random_graph(seed: int, n: int, e: int) -> torch.Tensor:
+    """``e`` directed edges between ``n`` nodes, uniformly drawn, no self-loops."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, n, (e,), generator=g)
+    dst = (src + torch.randint(1, n, (e,), generator=g)) % n  # no self-loops
+    return torch.stack([src, dst])
+
+
+def _rho(a, b) -> float:
+    return float(spearmanr(a, b).statistic)
+
+
+def _bootstrap(a, b, resamples: int, seed: int) -> tuple[float, float]:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(a), len(a))
+        r = spearmanr(a[i], b[i]).statistic
+        if np.isfinite(r):
+            rhos.append(r)
+    if not rhos:  # every resample constant (a smoke run of a few architectures)
+        return float("nan"), float("nan")
+    return float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
+
+
+def correlations(archs: int, seeds: int, boot: int, hidden: int, scale: int = 1):
+    """Rows of the correlation table (see the module docstring); the random graph has
+    ``1/scale`` of Cora's nodes and edges (``--quick``: a tenth)."""
+    from supernet.tabular import load_benchmark
+
+    bench = load_benchmark("nas-bench-graph:cora")
+    keys = sorted(bench.keys())
+    options = {"hidden": hidden, "pre": 0, "post": 1}
+    columns = {"params": [], "flops": [], "bench params": [], "synflow (random graph)": []}
+    per_seed = {k: [] for k in columns}
+    acc_all = []
+    nodes, edges = CORA["nodes"] // scale, CORA["edges"] // scale
+    x = torch.ones(nodes, CORA["features"])
+    registered = pyg_cost_rules()
+    try:
+        for seed in range(seeds):
+            edge_index = _random_graph(seed, nodes, edges)
+            values = {k: [] for k in columns}
+            acc = []
+            for graph in _draw(bench, keys, archs, seed, options):
+                metrics = bench.query(graph)
+                torch.manual_seed(seed)
+                net = compile(graph)
+                acc.append(metrics["test_accuracy"])
+                values["params"].append(score("params", net, input_shape=[CORA["features"]]))
+                values["flops"].append(score("flops", net, input_shape=[CORA["features"]]))
+                values["bench params"].append(metrics["params"])
+                values["synflow (random graph)"].append(
+                    score("synflow", net, ((x,), {"edge_index": edge_index}, None)))
+            for k in columns:
+                per_seed[k].append(_rho(values[k], acc))
+                columns[k] += values[k]
+            acc_all += acc
+    finally:
+        for t in registered:
+            unregister_module_cost(t)
+    rows = []
+    for k in columns:
+        lo, hi = _bootstrap(columns[k], acc_all, boot, 0)
+        rs = per_seed[k]
+        rows.append({"proxy": k, "rho": statistics.mean(rs),
+                     "std": statistics.stdev(rs) if len(rs) > 1 else 0.0, "lo": lo, "hi": hi,
+                     "n": len(acc_all)})
+    ours, theirs = np.array(columns["params"]), np.array(columns["bench params"])
+    match = {"median_rel": float(np.median(np.abs(ours - theirs) / theirs)),
+             "rho": _rho(ours, theirs)}
+    return rows, len(bench), match
+
+
+def _draw(bench, keys, archs, seed, options):
+    """``archs`` graphs of table keys drawn uniformly (seeded) among those the space
+    builds at ``options``."""
+    from supernet.errors import GenotypeError
+
+    order = list(keys)
+    random.Random(seed).shuffle(order)
+    found = 0
+    for key in order:
+        if found == archs:
+            return
+        try:
+            graph = bench.graph(key, **options)
+        except GenotypeError:  # a skip chain from the raw input: 1433 -> 256 features
+            continue
+        found += 1
+        yield graph
+
+
+def _nb201(seed: int, quick: bool):
+    opts = {"C": 4, "N": 1} if quick else {"C": 16, "N": 5}
+    graph = create_space("nasbench201", num_classes=10, **opts)
+    torch.manual_seed(seed)
+    net = compile(graph)
+    space = choice_space(graph, net)
+    space.apply(Editor(graph, net), space.sample(random.Random(seed)))
+    return net
+
+
+def proxy_seconds(seeds: int, quick: bool):
+    """``{proxy: [seconds per network]}`` on sampled NAS-Bench-201 networks; the proxies
+    are timed in turn on the same network and batch."""
+    n, size = (8, 16) if quick else (64, 32)
+    out = {name: [] for name in PROXIES.list()}
+    for seed in range(seeds):
+        net = _nb201(seed, quick)
+        g = torch.Generator().manual_seed(seed)
+        batch = ((torch.randn(n, 3, size, size, generator=g),), {},
+                 torch.randint(0, 10, (n,), generator=g))
+        for name in out:
+            t = time.perf_counter()
+            score(name, net, batch)
+            out[name].append(time.perf_counter() - t)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run of seconds")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--archs", type=int, default=200, help="architectures per seed")
+    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--hidden", type=int, default=HIDDEN)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.quick:
+        args.archs, args.boot, args.seeds = min(args.archs, 4), min(args.boot, 50), min(
+            args.seeds, 2)
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join([COMMAND, *given])
+    t0 = time.perf_counter()
+    scale = 10 if args.quick else 1
+    rows, size, match = correlations(args.archs, args.seeds, args.boot, args.hidden, scale)
+    print(f"\nNAS-Bench-Graph, Cora: Spearman ρ with test accuracy, {args.archs} architectures "
+          f"drawn uniformly from the table's {size} per seed, {args.seeds} seed(s); gnn space "
+          f"at hidden {args.hidden}, no pre-processing and one post-processing layer; "
+          f"synflow on a random graph of {CORA['nodes'] // scale} nodes and "
+          f"{CORA['edges'] // scale} edges{' (quick)' if args.quick else ''}\n")
+    print("| proxy | ρ (mean ± std over seeds) | 95% bootstrap interval (pooled) |")
+    print("|---|---|---|")
+    for r in rows:
+        print(f"| {r['proxy']} | {r['rho']:+.3f} ± {r['std']:.3f} | "
+              f"[{r['lo']:+.3f}, {r['hi']:+.3f}] |")
+    print(f"\nour params vs the benchmark's, same architectures: median relative difference "
+          f"{100 * match['median_rel']:.2f}%, Spearman ρ {match['rho']:+.3f}")
+    seconds = proxy_seconds(args.seeds, args.quick)
+    shape = "C=4, N=1, batch 8 on 16x16 (quick)" if args.quick else "C=16, N=5, batch 64 on 32x32"
+    print(f"\nSeconds per proxy on one sampled NAS-Bench-201 network ({shape}, one thread), "
+          f"median over {args.seeds} network(s)\n")
+    print("| proxy | seconds |")
+    print("|---|---|")
+    for name, ts in seconds.items():
+        print(f"| {name} | {statistics.median(ts):.3f} |")
+    totals = [sum(ts[i] for ts in seconds.values()) for i in range(args.seeds)]
+    print(f"| **all {len(seconds)}** | **{statistics.median(totals):.2f}** |")
+    print(f"\ncommand: {command}")
+    print(f"load average: {tuple(round(v, 2) for v in os.getloadavg())}; "
+          f"wall {time.perf_counter() - t0:.0f} s; torch threads {torch.get_num_threads()}")
+    return {"correlations": rows, "seconds": seconds}
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)
