@@ -20,10 +20,9 @@ so the proxies that read data cannot be computed on Cora here. What is computed,
 The table gives, per proxy, the Spearman correlation ρ with the benchmark's test accuracy
 (mean ± std over the seeds, each seed its own draw of architectures, weights and random
 graph) and the 95% bootstrap interval of ρ over the seeds' draws pooled (``--boot``
-resamples). The cost model has no counting rules for PyTorch Geometric's layers yet; this
-script registers rules for the 7 message-passing layers of the space for its run (see
-:func:`pyg_cost_rules`): parameters exactly, MACs as the dense transforms of one node
-(every weight-matrix entry applied once per node), message passing over edges not counted.
+resamples). The cost model counts the message-passing layers as :mod:`supernet.ops.gnn`
+says: parameters exactly, MACs as the dense transforms of one node (every weight-matrix
+entry applied once per node), message passing over edges not counted.
 
 Then the seconds each proxy takes on one sampled NAS-Bench-201 network (C=16, N=5, 10
 classes) at batch 64 on 32x32 inputs, on one thread: medians over ``--seeds`` networks.
@@ -46,8 +45,6 @@ import torch
 from scipy.stats import spearmanr
 
 from supernet import compile
-from supernet.cost import Cost, register_module_cost, unregister_module_cost
-from supernet.counting import parameter_count
 from supernet.edits import Editor
 from supernet.search.choices import choice_space
 from supernet.search.proxies import PROXIES, score
@@ -58,32 +55,6 @@ CORA = {"nodes": 2708, "edges": 10556, "features": 1433, "classes": 7}
 #: The hidden width of NAS-Bench-Graph's models on Cora (the paper's hyper-parameter table).
 HIDDEN = 256
 COMMAND = "PYTHONPATH=. python benchmarks/proxies_nas_bench_graph.py"
-
-
-def pyg_cost_rules():
-    """Register counting rules for the PyG layers of the ``gnn`` space; returns the types
-    registered (give them to :func:`supernet.cost.unregister_module_cost` afterwards).
-
-    Per node: ``params`` all the layer's parameters; ``macs`` its weight-matrix entries
-    (parameters of two or more dimensions), each applied once to a node's features, as a
-    linear layer's MACs are counted. Aggregation over edges is not counted."""
-    from torch_geometric import nn as gnn
-
-    types = (gnn.GCNConv, gnn.GATConv, gnn.GINConv, gnn.SAGEConv, gnn.ChebConv,
-             gnn.ARMAConv, gnn.GraphConv)
-
-    def rule(m, shape):
-        heads = getattr(m, "heads", 1) if getattr(m, "concat", False) else 1
-        width = getattr(m, "out_channels", None)
-        if width is None:  # GIN: the width of its MLP's last linear layer
-            width = [c for c in m.modules() if hasattr(c, "out_features")][-1].out_features
-        out = (*shape[:-1], width * heads)
-        macs = sum(p.numel() for p in m.parameters() if p.dim() >= 2)
-        return out, Cost(params=parameter_count(m), macs=macs)
-
-    for t in types:
-        register_module_cost(t)(rule)
-    return types
 
 
 def _random_graph(seed: int, n: int, e: int) -> torch.Tensor:
@@ -125,29 +96,24 @@ def correlations(archs: int, seeds: int, boot: int, hidden: int, scale: int = 1)
     acc_all = []
     nodes, edges = CORA["nodes"] // scale, CORA["edges"] // scale
     x = torch.ones(nodes, CORA["features"])
-    registered = pyg_cost_rules()
-    try:
-        for seed in range(seeds):
-            edge_index = _random_graph(seed, nodes, edges)
-            values = {k: [] for k in columns}
-            acc = []
-            for graph in _draw(bench, keys, archs, seed, options):
-                metrics = bench.query(graph)
-                torch.manual_seed(seed)
-                net = compile(graph)
-                acc.append(metrics["test_accuracy"])
-                values["params"].append(score("params", net, input_shape=[CORA["features"]]))
-                values["flops"].append(score("flops", net, input_shape=[CORA["features"]]))
-                values["bench params"].append(metrics["params"])
-                values["synflow (random graph)"].append(
-                    score("synflow", net, ((x,), {"edge_index": edge_index}, None)))
-            for k in columns:
-                per_seed[k].append(_rho(values[k], acc))
-                columns[k] += values[k]
-            acc_all += acc
-    finally:
-        for t in registered:
-            unregister_module_cost(t)
+    for seed in range(seeds):
+        edge_index = _random_graph(seed, nodes, edges)
+        values = {k: [] for k in columns}
+        acc = []
+        for graph in _draw(bench, keys, archs, seed, options):
+            metrics = bench.query(graph)
+            torch.manual_seed(seed)
+            net = compile(graph)
+            acc.append(metrics["test_accuracy"])
+            values["params"].append(score("params", net, input_shape=[CORA["features"]]))
+            values["flops"].append(score("flops", net, input_shape=[CORA["features"]]))
+            values["bench params"].append(metrics["params"])
+            values["synflow (random graph)"].append(
+                score("synflow", net, ((x,), {"edge_index": edge_index}, None)))
+        for k in columns:
+            per_seed[k].append(_rho(values[k], acc))
+            columns[k] += values[k]
+        acc_all += acc
     rows = []
     for k in columns:
         lo, hi = _bootstrap(columns[k], acc_all, boot, 0)

@@ -23,6 +23,13 @@ A fully connected layer is the ``linear`` op, the identity ``identity`` and the 
 
 PyTorch Geometric is imported when an op is built, not when supernet is imported.
 
+Cost (:func:`supernet.cost.cost`, per sample = per node, ``input_shape=[C]``): the layer's
+parameters exactly, and as MACs its dense transforms of one node's features (every entry of
+a weight matrix of two or more dimensions applied once, as a linear layer's MACs are
+counted). Aggregation over the edges is not counted: it depends on the graph, not on the
+node; for the FLOPs of a whole graph add ``num_edges x C_out`` per layer yourself. The
+rules are registered when the first op of this module is built.
+
 Shapes:
     - input: ``(num_nodes, C_in)`` and ``edge_index`` of shape ``(2, num_edges)``
     - output: ``(num_nodes, C_out)``
@@ -41,6 +48,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from supernet.counting import Cost, parameter_count, register_module_cost
 from supernet.ops.basic import zero_last
 from supernet.ops.registry import register_op
 
@@ -48,6 +56,32 @@ __all__ = ["GlobalPool", "GNN_CONV_OPS"]
 
 GNN_CONV_OPS = ("gcn", "gat", "gin", "sage", "cheb", "arma", "graphconv")
 _EDGE = ("edge_index",)
+
+
+def _count_layer(m: nn.Module, shape: tuple) -> tuple[tuple, Cost]:
+    """Counting rule of a PyG message-passing layer on one node of ``shape`` (module
+    docstring): its parameters, and its weight matrices' entries as MACs."""
+    heads = getattr(m, "heads", 1) if getattr(m, "concat", False) else 1
+    width = getattr(m, "out_channels", None)
+    if width is None:  # GIN: the width of its MLP's last linear layer
+        width = [c for c in m.modules() if hasattr(c, "out_features")][-1].out_features
+    macs = sum(p.numel() for p in m.parameters() if p.dim() >= 2)
+    return (*shape[:-1], width * heads), Cost(params=parameter_count(m), macs=macs)
+
+
+_COUNTED: list = []
+
+
+def _pyg(name: str):
+    """``torch_geometric.nn.<name>``; the first call registers the counting rules of the
+    layers of this module."""
+    from torch_geometric import nn as pyg
+
+    if not _COUNTED:
+        register_module_cost(pyg.GCNConv, pyg.GATConv, pyg.GINConv, pyg.SAGEConv, pyg.ChebConv,
+                             pyg.ARMAConv, pyg.GraphConv)(_count_layer)
+        _COUNTED.append(True)
+    return getattr(pyg, name)
 
 
 def _zero_all(m: nn.Module) -> None:
@@ -66,7 +100,7 @@ def _zero_gin(m: nn.Module) -> None:
 @register_op("gcn", context=_EDGE, zero_output=_zero_all)
 def gcn(C_in, C_out, bias=True):
     """Graph convolution of Kipf & Welling (``GCNConv``)."""
-    from torch_geometric.nn import GCNConv
+    GCNConv = _pyg("GCNConv")
 
     return GCNConv(C_in, C_out, bias=bias)
 
@@ -74,7 +108,7 @@ def gcn(C_in, C_out, bias=True):
 @register_op("gat", context=_EDGE, zero_output=_zero_all)
 def gat(C_in, C_out, heads=2, concat=False, bias=True):
     """Graph attention (``GATConv``), two heads averaged by default."""
-    from torch_geometric.nn import GATConv
+    GATConv = _pyg("GATConv")
 
     if concat and C_out % heads:
         raise ValueError(f"concat=True needs C_out divisible by heads={heads}, got {C_out}")
@@ -85,7 +119,7 @@ def gat(C_in, C_out, heads=2, concat=False, bias=True):
 @register_op("gin", context=_EDGE, zero_output=_zero_gin)
 def gin(C_in, C_out, train_eps=False):
     """Graph isomorphism network layer (``GINConv`` with a Linear - ReLU - Linear MLP)."""
-    from torch_geometric.nn import GINConv
+    GINConv = _pyg("GINConv")
 
     mlp = nn.Sequential(nn.Linear(C_in, C_out), nn.ReLU(), nn.Linear(C_out, C_out))
     return GINConv(mlp, train_eps=train_eps)
@@ -94,7 +128,7 @@ def gin(C_in, C_out, train_eps=False):
 @register_op("sage", context=_EDGE, zero_output=_zero_all)
 def sage(C_in, C_out, aggr="mean", bias=True):
     """GraphSAGE layer (``SAGEConv``)."""
-    from torch_geometric.nn import SAGEConv
+    SAGEConv = _pyg("SAGEConv")
 
     return SAGEConv(C_in, C_out, aggr=aggr, bias=bias)
 
@@ -102,7 +136,7 @@ def sage(C_in, C_out, aggr="mean", bias=True):
 @register_op("cheb", context=_EDGE, zero_output=_zero_all)
 def cheb(C_in, C_out, K=2, bias=True):
     """Chebyshev spectral graph convolution (``ChebConv``, ``K=2``)."""
-    from torch_geometric.nn import ChebConv
+    ChebConv = _pyg("ChebConv")
 
     return ChebConv(C_in, C_out, K=K, bias=bias)
 
@@ -111,7 +145,7 @@ def cheb(C_in, C_out, K=2, bias=True):
 @register_op("arma", context=_EDGE)
 def arma(C_in, C_out, num_stacks=1, num_layers=1, bias=True):
     """ARMA graph convolution (``ARMAConv``)."""
-    from torch_geometric.nn import ARMAConv
+    ARMAConv = _pyg("ARMAConv")
 
     return ARMAConv(C_in, C_out, num_stacks=num_stacks, num_layers=num_layers, bias=bias)
 
@@ -119,7 +153,7 @@ def arma(C_in, C_out, num_stacks=1, num_layers=1, bias=True):
 @register_op("graphconv", context=_EDGE, zero_output=_zero_all)
 def graphconv(C_in, C_out, aggr="add", bias=True):
     """The k-GNN layer of Morris et al. (``GraphConv``)."""
-    from torch_geometric.nn import GraphConv
+    GraphConv = _pyg("GraphConv")
 
     return GraphConv(C_in, C_out, aggr=aggr, bias=bias)
 

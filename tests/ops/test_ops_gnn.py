@@ -55,3 +55,14 @@ def test_global_pools():
     torch.testing.assert_close(mean(x, batch=batch), torch.stack([x[:2].mean(0), x[2:].mean(0)]))
     torch.testing.assert_close(add(x, batch=batch), torch.stack([x[:2].sum(0), x[2:].sum(0)]))
     torch.testing.assert_close(mean(x, batch=None), x.mean(0, keepdim=True))
+
+
+@pytest.mark.parametrize("name", GNN_CONV_OPS)
+def test_the_cost_model_counts_every_message_passing_layer(name):
+    from supernet.counting import module_cost
+
+    layer = build_op(name, 6, 4, {})
+    out, c = module_cost(layer, (6,))
+    assert out == (4,) and c.params == sum(p.numel() for p in layer.parameters())
+    # a node's dense transforms: at least the 6x4 weight, never the biases or attention
+    assert 24 <= c.macs <= c.params
