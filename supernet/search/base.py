@@ -69,6 +69,8 @@ class SearchState:
         lr_cycle: ``(start, length)`` in epochs of the cosine learning-rate cycle the coming
             epochs follow (epoch ``e`` gets the rate of step ``e - start`` of ``length``);
             ``None``: one cycle over all epochs. P-DARTS restarts it at every stage.
+        batch_size: the batch size of the train and validation loaders from the coming
+            epoch on (``None``: ``config.batch_size``); SGAS grows it after each decision.
     """
 
     graph: Any
@@ -89,6 +91,7 @@ class SearchState:
     extra: dict = field(default_factory=dict)
     arch_update: bool = True
     lr_cycle: tuple[int, int] | None = None
+    batch_size: int | None = None
 
 
 class Policy:
