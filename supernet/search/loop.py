@@ -249,6 +249,8 @@ class BilevelSearch:
             train_batches=self._batches(self.train_set),
             val_batches=self._batches(self.val_set), weight_optimizer=self.w_opt,
             arch_optimizer=self.a_opt,
+            total_steps=cfg.epochs * (min(len(self.train_loader), cfg.steps_per_epoch)
+                                      if cfg.steps_per_epoch else len(self.train_loader)),
         )
         self.finalized = False
         self.started = False
@@ -494,6 +496,9 @@ class BilevelSearch:
             if arch_on:
                 val_m.add(*self._arch_step(next(val_iter), (inputs, ctx, y), lr, step))
             train_m.add(*self._weight_step(inputs, ctx, y, step=step))
+            st.step += 1
+            for p in self._policies():
+                p.on_step_end(st)
             labels = _count_labels(labels, y)
             if bar is not None:
                 bar.update(1)
