@@ -33,8 +33,9 @@ OBD                  LeCun et al. 1990: dense half the budget, saliency ``h_kk w
 SET (uniform/ERK)    Mocanu et al. 2018, :class:`~supernet.search.creation.SET`, sparse from
                      the start, evolved every interval until 3E/4 with the RigL paper's
                      protocol for SET (drop fraction 0.3, cosine decay, regrown at zero)
-RigL (uniform/ERK)   Evci et al. 2020, :class:`~supernet.search.creation.RigL`: the same
-                     schedule, regrowth by gradient magnitude
+RigL (uniform/ERK)   Evci et al. 2020, :class:`~supernet.search.creation.EpochRigL` with one
+                     "epoch" of 100 steps (the paper's ΔT): the same schedule, regrowth by
+                     gradient magnitude
 ==================== ========================================================================
 
 Every structural change is an edit through the training state's
@@ -78,7 +79,7 @@ from structural_common import (  # noqa: I001
 
 from supernet.cost import weight_count as param_count
 from supernet.search import scores  
-from supernet.search.creation import SET, RigL  
+from supernet.search.creation import SET, EpochRigL  
 from supernet.search.discretize.units import prune  
 from supernet.search.progressive import GradualMagnitude, IterativeMagnitude  
 
@@ -192,7 +193,8 @@ def _dst(policy_cls, dist):
             policy = SET(zeta=0.3, interval=1, end=end, decay="cosine", init="zero",
                          seed=run.seed)
         else:
-            policy = RigL(alpha=0.3, interval=1, end=end)
+            # one "epoch" of train() is 100 steps: every epoch is the paper's ΔT = 100
+            policy = EpochRigL(alpha=0.3, interval=1, end=end)
         run.fit(g, net, policies=[policy])
         return g, net
     return method
@@ -210,8 +212,8 @@ METHODS = {
     "OBD": m_obd,
     "SET (uniform)": _dst(SET, "uniform"),
     "SET (ERK)": _dst(SET, "erk"),
-    "RigL (uniform)": _dst(RigL, "uniform"),
-    "RigL (ERK)": _dst(RigL, "erk"),
+    "RigL (uniform)": _dst(EpochRigL, "uniform"),
+    "RigL (ERK)": _dst(EpochRigL, "erk"),
 }
 BASELINES = ("dense, same size", "random (uniform)", "random (ERK)", "one-shot magnitude")
 

@@ -21,16 +21,18 @@ from supernet.cost.layer import (
 )
 from supernet.cost.rules import (
     Cost,
+    counting_convention,
     conv_out,
     module_cost,
     register_module_cost,
     unregister_module_cost,
 )
 from supernet.cost.units import UnitCostReport, keep_probabilities, unit_cost
+from supernet.counting import CONVENTIONS
 
 __all__ = [
     "cost", "COST_LEVELS", "Cost", "CostReport", "UnitCostReport", "graph_cost", "unit_cost",
     "op_cost", "register_module_cost", "unregister_module_cost", "module_cost", "conv_out",
     "expected_cost", "gate_costs", "keep_probabilities", "gate_latency", "METRICS",
-    "register_op_cost", "weight_count",
+    "register_op_cost", "weight_count", "CONVENTIONS", "counting_convention",
 ]

@@ -5,7 +5,9 @@
 :class:`~supernet.cost.layer.CostReport`), :func:`supernet.cost.units.unit_cost` for
 channel- and neuron-level ones (a :class:`~supernet.cost.units.UnitCostReport`). Both
 reports have ``total`` (a :class:`~supernet.counting.Cost`: ``.params``, ``.macs``, ...),
-``shapes``, ``nodes``, ``edges`` and ``expected(probabilities, field="macs")``.
+``shapes``, ``nodes``, ``edges``, ``expected(probabilities, field="macs")`` and
+``convention``, the counting convention of their figures (default ``"thop"``; see
+:data:`supernet.counting.CONVENTIONS`).
 
 Examples:
     >>> from supernet import Graph
@@ -16,8 +18,8 @@ Examples:
     >>> g.add_edge("x", "h", "conv_1x1")
     >>> g.set_outputs(["h"])
     >>> r = cost(g)
-    >>> type(r).__name__, r.total.params, r.total.macs
-    ('CostReport', 16, 768)
+    >>> type(r).__name__, r.total.params, r.total.macs, r.convention
+    ('CostReport', 16, 768, 'thop')
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Callable
 
 from supernet.cost.layer import graph_cost
 from supernet.cost.units import unit_cost
+from supernet.counting import DEFAULT_CONVENTION, check_convention
+from supernet.errors import ConfigError
 from supernet.registry import Registry
 
 __all__ = ["COST_LEVELS", "cost", "weight_count"]
@@ -39,18 +43,32 @@ COST_LEVELS.register("channel", unit_cost)
 COST_LEVELS.register("neuron", unit_cost)
 
 
-def cost(graph, input_shape=None, **kw):
+def cost(graph, input_shape=None, convention: str | None = None, **kw):
     """Count the parameters and operations of ``graph``, whatever its level.
 
     Args:
         graph: a graph of any level with a counting function in :data:`COST_LEVELS`.
         input_shape: per-sample shape of the input (no batch dimension), or a list of them;
             default: the shapes the input nodes declare.
+        convention: counting convention, a key of :data:`supernet.counting.CONVENTIONS`;
+            the report names it (``report.convention``). Default ``"thop"``;
+            ``"nas-bench-201"`` counts layer-level graphs as NAS-Bench-201 publishes its
+            FLOPs (``report.total.macs / 1e6``).
         **kw: passed on to the level's function (``bind``, ``include_train_only`` at
             layer level).
     """
     count = COST_LEVELS.resolve(graph.level, f"{graph.name}: cost")
-    return count(graph, input_shape, **kw)
+    if convention is None:
+        return count(graph, input_shape, **kw)
+    check_convention(convention, f"{graph.name}: cost")
+    if graph.level != "layer":
+        if convention != DEFAULT_CONVENTION:
+            raise ConfigError(
+                f"{graph.name}: {graph.level}-level graphs are counted in the "
+                f"{DEFAULT_CONVENTION!r} convention only, got convention={convention!r}"
+            )
+        return count(graph, input_shape, **kw)
+    return count(graph, input_shape, convention=convention, **kw)
 
 
 def weight_count(module) -> int:

@@ -11,7 +11,11 @@ once per call with that call's bindings and input shapes.
 Convention of :attr:`Cost.macs` (the figure DARTS-family papers report as "FLOPs" or
 "multi-adds", as counted by thop): multiply-accumulates of convolutions and linear layers
 for one sample; batch norm, pooling and anything else are counted apart (:attr:`Cost.bn`,
-:attr:`Cost.pool`, :attr:`Cost.other`). Train-only nodes (an auxiliary head) are left out
+:attr:`Cost.pool`, :attr:`Cost.other`). That is the default convention, ``"thop"``, which
+:attr:`CostReport.convention` names; ``graph_cost(g, convention="nas-bench-201")`` counts
+:attr:`Cost.macs` as NAS-Bench-201's published FLOPs do (bias additions of convolutions
+and linear layers included; :mod:`supernet.counting`). An op's own cost rule
+(``register_op(name, cost=rule)``) counts the same in every convention. Train-only nodes (an auxiliary head) are left out
 of the totals unless ``include_train_only=True``. DARTS_V2 at C=36, 20 cells, on 32x32
 inputs: 3,349,342 parameters and 528,359,040 MACs ("528M" in the papers that list it).
 
@@ -46,6 +50,7 @@ import torch
 from supernet.compiler.module import module_key
 from supernet.cost.latency import gate_latency
 from supernet.cost.rules import Cost, conv_out, module_cost, register_module_cost
+from supernet.counting import DEFAULT_CONVENTION, counting_convention, current_convention
 from supernet.errors import ConfigError, GraphError, ShapeError, SupernetError
 from supernet.ops.registry import OPS, bound_args, build_op, resolve_op
 from supernet.schema import bind_value
@@ -84,7 +89,8 @@ def op_cost(name: str, C_in: int, C_out: int, args: dict, shape: tuple,
     if spec.cost is not None:
         return spec.cost(C_in, C_out, bound_args(spec, C_in, C_out, args, where), tuple(shape))
     args = {k: v for k, v in args.items() if k in spec.params}
-    key = (name, spec.build, C_in, C_out, repr(sorted(args.items())), tuple(shape))
+    key = (name, spec.build, C_in, C_out, repr(sorted(args.items())), tuple(shape),
+           current_convention())
     if key not in _CACHE:
         module = _build(name, C_in, C_out, args, where)
         try:
@@ -109,6 +115,8 @@ class CostReport:
         fixed: the cost outside gates.
         train_only: nodes computed only in training (not in :attr:`fixed` or
             :attr:`gates` unless counted with ``include_train_only``).
+        convention: the counting convention of the figures, a key of
+            :data:`supernet.counting.CONVENTIONS` (default ``"thop"``).
     """
 
     shapes: dict = field(default_factory=dict)
@@ -118,6 +126,7 @@ class CostReport:
     gates: dict = field(default_factory=dict)
     fixed: Cost = field(default_factory=Cost)
     train_only: set = field(default_factory=set)
+    convention: str = DEFAULT_CONVENTION
 
     @property
     def total(self) -> Cost:
@@ -184,7 +193,7 @@ def expected_cost(costs, probs, field: str = "macs"):
 
 
 def graph_cost(graph, input_shape=None, bind: dict | None = None,
-               include_train_only: bool = False) -> CostReport:
+               include_train_only: bool = False, convention: str | None = None) -> CostReport:
     """Count parameters and operations of every node, edge and candidate op of ``graph``.
 
     Args:
@@ -195,6 +204,11 @@ def graph_cost(graph, input_shape=None, bind: dict | None = None,
         bind: values of template symbols, when ``graph`` is itself a template.
         include_train_only: count ``train_only`` nodes in :attr:`CostReport.fixed` and
             :attr:`CostReport.gates`.
+        convention: counting convention, a key of :data:`supernet.counting.CONVENTIONS`
+            (default: the one in force, ``"thop"`` outside a ``counting_convention`` block).
+            ``"nas-bench-201"`` gives :attr:`Cost.macs` as NAS-Bench-201 publishes its
+            FLOPs (times ``1e6``).
+
     """
     if graph.level != "layer":
         raise GraphError(f"graph_cost counts layer-level graphs, got {graph.level!r}; count "
@@ -205,12 +219,14 @@ def graph_cost(graph, input_shape=None, bind: dict | None = None,
     shapes = [input_shape] if input_shape and isinstance(input_shape[0], int) else input_shape
     if len(shapes) != len(graph.inputs):
         raise ShapeError(f"{graph.name}: {len(shapes)} input shape(s) for inputs {graph.inputs}")
-    return _walk(graph, dict(bind or {}), [tuple(s) for s in shapes], "", include_train_only)
+    with counting_convention(convention):
+        return _walk(graph, dict(bind or {}), [tuple(s) for s in shapes], "",
+                     include_train_only)
 
 
 def _walk(graph, bind, in_shapes, prefix, include_train_only) -> CostReport:
     info = infer_channels(graph, bind, [s[0] for s in in_shapes])
-    report = CostReport()
+    report = CostReport(convention=current_convention())
     report.shapes.update(zip(graph.inputs, in_shapes))
     counted = Cost()
     for n in graph.topological_order():

@@ -17,6 +17,11 @@ Conventions (per sample):
 * pooling: ``out_elements * prod(kernel)`` window reads, the full window even where padding
   cuts it; adaptive average pooling reads each input element of each window once.
 
+Those are the rules of the default convention, ``"thop"``. In ``"nas-bench-201"`` (the
+FLOPs NAS-Bench-201 publishes, see :mod:`supernet.counting`) a ``Conv1d``, ``Conv2d`` or
+``Linear`` with a bias adds ``out_elements`` to :attr:`Cost.macs`; every other rule is the
+default's.
+
 Examples:
     >>> import torch.nn as nn
     >>> from supernet.cost import module_cost
@@ -34,6 +39,7 @@ import torch.nn as nn
 
 from supernet.counting import (
     Cost,
+    counting_convention,
     conv_out,
     module_cost,
     parameter_count,
@@ -42,7 +48,8 @@ from supernet.counting import (
 )
 from supernet.errors import SupernetError
 
-__all__ = ["Cost", "register_module_cost", "unregister_module_cost", "module_cost", "conv_out"]
+__all__ = ["Cost", "register_module_cost", "unregister_module_cost", "module_cost", "conv_out",
+           "counting_convention"]
 
 
 def _tuple(v, n):
@@ -66,6 +73,16 @@ def _conv(m, shape):
 def _linear(m, shape):
     out = (*shape[:-1], m.out_features)
     return out, Cost(params=parameter_count(m), macs=math.prod(out) * m.in_features)
+
+
+@register_module_cost(nn.Conv1d, nn.Conv2d, nn.Linear, convention="nas-bench-201")
+def _with_bias_adds(m, shape):
+    """AutoDL-Projects' counter: the multiply-adds, plus one addition per output element
+    when the layer has a bias."""
+    out, c = (_linear if isinstance(m, nn.Linear) else _conv)(m, shape)
+    if m.bias is not None:
+        c = c + Cost(macs=math.prod(out))
+    return out, c
 
 
 @register_module_cost(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm,

@@ -78,6 +78,8 @@ class UnitCostReport:
         pools: ``(u, pooling) -> Cost`` of each pooling of a source (counted once).
         latency: measured milliseconds of each part, keyed as ``nodes``, ``edges`` and
             ``pools`` (empty until :meth:`with_latency`).
+        convention: the counting convention of the figures (unit-level graphs are counted
+            in the default, ``"thop"``: see :data:`supernet.counting.CONVENTIONS`).
     """
 
     graph: object = None
@@ -86,6 +88,7 @@ class UnitCostReport:
     edges: dict = field(default_factory=dict)
     pools: dict = field(default_factory=dict)
     latency: dict = field(default_factory=dict)
+    convention: str = "thop"
 
     def with_latency(self, table: dict) -> "UnitCostReport":
         """This report with the latency table of :func:`unit_latency` (returns ``self``)."""

@@ -69,6 +69,12 @@ class SearchState:
         lr_cycle: ``(start, length)`` in epochs of the cosine learning-rate cycle the coming
             epochs follow (epoch ``e`` gets the rate of step ``e - start`` of ``length``);
             ``None``: one cycle over all epochs. P-DARTS restarts it at every stage.
+        batch_size: the batch size of the train and validation loaders from the coming
+            epoch on (``None``: ``config.batch_size``); SGAS grows it after each decision.
+        step: weight steps of the search's epochs done so far (the steps ``state.train``
+            makes are not counted); policies' :meth:`Policy.on_step_end` reads it.
+        total_steps: the weight steps the search plans at its start (epochs x steps per
+            epoch), ``None`` when the loop does not know them.
     """
 
     graph: Any
@@ -89,6 +95,9 @@ class SearchState:
     extra: dict = field(default_factory=dict)
     arch_update: bool = True
     lr_cycle: tuple[int, int] | None = None
+    batch_size: int | None = None
+    step: int = 0
+    total_steps: int | None = None
 
 
 class Policy:
@@ -99,6 +108,10 @@ class Policy:
 
     def on_epoch_end(self, state: SearchState) -> None:
         """Called after every search epoch; may apply edits through ``state.editor``."""
+
+    def on_step_end(self, state: SearchState) -> None:
+        """Called after every weight step of the search's epochs (``state.step`` counts
+        them); may apply edits through ``state.editor``."""
 
     def state_dict(self) -> dict:
         """The policy's own state, saved in every checkpoint."""

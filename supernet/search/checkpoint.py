@@ -191,6 +191,8 @@ def capture_search(search) -> dict:
         "stop": search.state.stop,
         "arch_update": search.state.arch_update,
         "lr_cycle": search.state.lr_cycle,
+        "batch_size": search.state.batch_size,
+        "step": search.state.step,
         "relaxation": type(search.module.relaxation).__name__,
         # which run wrote it (a command-line run's identity, see supernet.rundir)
         "run": getattr(search, "run_identity", None),
@@ -222,6 +224,8 @@ def restore_search(search, ckpt: dict) -> None:
     search.state.stop = bool(ckpt.get("stop", False))
     search.state.arch_update = bool(ckpt.get("arch_update", True))
     search.state.lr_cycle = ckpt.get("lr_cycle")
+    search.state.batch_size = ckpt.get("batch_size")
+    search.state.step = int(ckpt.get("step", 0))
     search.finalized = bool(ckpt.get("finalized", False))
     search.run_identity = ckpt.get("run")
     search.started = search.state.epoch > 0

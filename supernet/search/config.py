@@ -79,6 +79,12 @@ class SearchConfig:
         second_order: DARTS second-order (unrolled) architecture gradient.
         unroll_eps: ``ε = unroll_eps / ‖∇w' L_val‖`` of the finite-difference Hessian-vector
             product.
+        check_hypergradient: with ``second_order``, compare the finite-difference
+            hypergradient with the exact one (a double backward) every
+            ``check_hypergradient``-th architecture step (``True``: every step; ``False``
+            or ``0``: never) and warn once when they disagree (cosine < 0.95 or relative
+            error > 20%; :class:`supernet.search.unrolled.HypergradientCheck`, kept as the
+            search's ``hypergradient_check``). Single-process runs only.
         arch_update: train the architecture parameters (``False`` for SPOS).
         warmup_epochs: first epochs that train the weights only (PC-DARTS: 15).
         drop_path_prob: drop-path rate of edges marked ``drop_path``.
@@ -122,6 +128,7 @@ class SearchConfig:
     arch_weight_decay: float = 1e-3
     second_order: bool = False
     unroll_eps: float = 0.01
+    check_hypergradient: bool | int = False
     arch_update: bool = True
     warmup_epochs: int = 0
     drop_path_prob: float = 0.0
@@ -212,6 +219,9 @@ class SearchConfig:
             bad("arch_betas", "must be two numbers in [0, 1)")
         number("arch_weight_decay", strict=False)
         number("unroll_eps")
+        if (not isinstance(self.check_hypergradient, (bool, int))
+                or self.check_hypergradient < 0):
+            bad("check_hypergradient", "must be True, False or a number of steps >= 0")
         integer("warmup_epochs", 0)
         number("drop_path_prob", strict=False)
         if self.drop_path_prob >= 1.0:

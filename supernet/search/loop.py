@@ -235,6 +235,7 @@ class BilevelSearch:
                                         cfg.num_workers, self.replicas)
         self.val_loader = make_loader(self.val_set, cfg.batch_size, self.generator,
                                       cfg.num_workers, self.replicas)
+        self.loader_batch_size = cfg.batch_size
         val_name = "val data" if val_data is not None else "train data"  # a part of it
         for name, ds in (("train data", self.train_set), (val_name, self.val_set)):
             check_data(graph, module, ds, self.batch_fn, name, self.loss_fn)
@@ -248,6 +249,8 @@ class BilevelSearch:
             train_batches=self._batches(self.train_set),
             val_batches=self._batches(self.val_set), weight_optimizer=self.w_opt,
             arch_optimizer=self.a_opt,
+            total_steps=cfg.epochs * (min(len(self.train_loader), cfg.steps_per_epoch)
+                                      if cfg.steps_per_epoch else len(self.train_loader)),
         )
         self.finalized = False
         self.started = False
@@ -438,6 +441,7 @@ class BilevelSearch:
 
     def train_weights(self, epochs: int = 1) -> None:
         """Weight-only training on the train split at the current learning rate."""
+        self._sync_batch_size()
         for _ in range(epochs):
             self.module.train()
             for step, batch in enumerate(self.train_loader):
@@ -445,10 +449,26 @@ class BilevelSearch:
                     break
                 self._weight_step(*self.batch_fn(batch), step=step)
 
+    def _sync_batch_size(self) -> None:
+        """Remake the loaders when a policy set another ``state.batch_size``."""
+        want = self.state.batch_size or self.config.batch_size
+        if want == self.loader_batch_size:
+            return
+        if not isinstance(want, int) or isinstance(want, bool) or want < 1:
+            raise SearchError(f"state.batch_size={want!r}: a policy set a batch size that is "
+                              "not an int >= 1")
+        cfg = self.config
+        self.train_loader = make_loader(self.train_set, want, self.generator, cfg.num_workers,
+                                        self.replicas)
+        self.val_loader = make_loader(self.val_set, want, self.generator, cfg.num_workers,
+                                      self.replicas)
+        self.loader_batch_size = want
+
     # ------------------------------------------------------------------ steps
     def _epoch(self):
         cfg, st, m = self.config, self.state, self.module
         e = st.epoch
+        self._sync_batch_size()
         start, length = st.lr_cycle if st.lr_cycle is not None else (0, cfg.epochs)
         lr = cosine_lr(e - start, length, cfg.w_lr, cfg.w_lr_min)
         for g in self.w_opt.param_groups:
@@ -476,6 +496,9 @@ class BilevelSearch:
             if arch_on:
                 val_m.add(*self._arch_step(next(val_iter), (inputs, ctx, y), lr, step))
             train_m.add(*self._weight_step(inputs, ctx, y, step=step))
+            st.step += 1
+            for p in self._policies():
+                p.on_step_end(st)
             labels = _count_labels(labels, y)
             if bar is not None:
                 bar.update(1)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from supernet.search.relaxations.base import set_phase
-from supernet.search.unrolled import unrolled_arch_grads
+from supernet.search.unrolled import HypergradientCheck, unrolled_arch_grads
 from supernet.train.training import sample_count, top1_correct
 
 __all__ = ["arch_step", "weight_step"]
@@ -53,9 +53,15 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
                 return None
             return lambda grads, params: replicas.average(grads, params, torch.zeros(()), n)[0]
 
+        check = None
+        if cfg.check_hypergradient and not replicas.active:
+            check = getattr(self, "hypergradient_check", None)
+            if check is None:
+                check = self.hypergradient_check = HypergradientCheck(
+                    every=int(cfg.check_hypergradient))
         grads, loss = unrolled_arch_grads(m, train_loss, val_loss, self.w_opt, lr,
                                           cfg.unroll_eps, average(sample_count(train_batch[2])),
-                                          average(sample_count(val_batch[2])))
+                                          average(sample_count(val_batch[2])), check)
         loss = replicas.average([], [], loss, sample_count(val_batch[2]))[1]
         self._check_finite(loss, e, step, "the validation loss (unrolled)")
         for p, g in zip(arch, grads):

@@ -19,15 +19,28 @@ random (dropout, drop-path, Gumbel or path samples), the virtual step and both
 finite-difference points draw the same sample (torch's generators are reseeded alike for
 the three passes, with a seed drawn from the global generator); otherwise the difference of
 two samples, divided by ``2ε``, would swamp the Hessian-vector product.
+
+The finite difference is only as good as ``ε``: with ReLUs and max-pooling the training
+gradient is piecewise smooth in ``w``, and a step of ``ε ∇w' L_val`` can cross kinks and
+move far from the true Hessian-vector product. :class:`HypergradientCheck`
+(``unrolled_arch_grads(..., check=HypergradientCheck())``, or ``check_hypergradient`` in
+the search config) compares it, on the same batches and random draws, with the exact
+hypergradient :func:`exact_arch_grads` (a double backward through the virtual step, Eq. 7
+without the approximation of Eq. 8) and warns once (a :class:`SearchWarning`) naming the
+cosine and relative error when the cosine falls below ``0.95`` or the relative error
+``‖approx - exact‖ / ‖exact‖`` exceeds ``20%``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
-__all__ = ["unrolled_arch_grads", "virtual_step"]
+__all__ = ["unrolled_arch_grads", "virtual_step", "exact_arch_grads", "HypergradientCheck"]
 
 
 def _grads(loss, params):
@@ -67,10 +80,117 @@ def virtual_step(weights, grads, optimizer, lr: float) -> list[torch.Tensor]:
     return out
 
 
+@contextlib.contextmanager
+def _substituted(module, weights, values):
+    """``module`` computing with ``values`` (tensors, in the autograd graph) in place of the
+    parameters ``weights``, wherever a submodule holds them."""
+    by_id = {id(w): v for w, v in zip(weights, values)}
+    swapped = []
+    for sub in module.modules():
+        for name, p in list(sub._parameters.items()):
+            if p is not None and id(p) in by_id:
+                swapped.append((sub, name, p))
+                sub._parameters[name] = by_id[id(p)]
+    try:
+        yield
+    finally:
+        for sub, name, p in swapped:
+            sub._parameters[name] = p
+
+
+def exact_arch_grads(module, train_loss: Callable[[], torch.Tensor],
+                     val_loss: Callable[[], torch.Tensor], optimizer, lr: float
+                     ) -> list[torch.Tensor]:
+    """The exact DARTS hypergradient ``d/dα L_val(w'(α), α)`` (Liu et al., ICLR 2019, Eq. 7)
+    with ``w'(α) = w - ξ (μ m + ∇w L_train(w, α) + λ w)``, by a double backward through the
+    virtual step: what Eq. 8's finite difference approximates. It costs a second-order
+    backward pass through the network. Weights and buffers are left as they were.
+
+    Data-parallel reduction is not applied: the check compares the two on one process's
+    batches.
+    """
+    weights = [p for p in module.weights() if p.requires_grad]
+    arch = module.arch_parameters()
+    saved_b = [b.detach().clone() for b in module.buffers()]
+    try:
+        g = torch.autograd.grad(train_loss(), weights, create_graph=True, allow_unused=True)
+        g = [torch.zeros_like(w) if gi is None else gi for w, gi in zip(weights, g)]
+        stepped = virtual_step(weights, g, optimizer, lr)  # in α's graph through g
+        with _substituted(module, weights, stepped):
+            loss = val_loss()
+        grads = torch.autograd.grad(loss, arch, allow_unused=True)
+        return [torch.zeros_like(a) if d is None else d.detach() for a, d in zip(arch, grads)]
+    finally:
+        with torch.no_grad():
+            for b, s in zip(module.buffers(), saved_b):
+                b.copy_(s)
+
+
+@dataclass
+class HypergradientCheck:
+    """Compares the finite-difference hypergradient with the exact one every ``every``-th
+    second-order step and warns once when they disagree.
+
+    Attributes:
+        every: check the 1st, ``every+1``-th, ... call (``1``: every step).
+        min_cosine, max_rel_error: the thresholds (``0.95``, ``0.2``); a check with a
+            cosine below ``min_cosine`` or a relative error ``‖approx - exact‖ / ‖exact‖``
+            above ``max_rel_error`` warns.
+        records: ``(call, cosine, rel_error)`` of every check made.
+        warned: whether the warning was issued (it is issued once).
+
+    Examples:
+        >>> check = HypergradientCheck()
+        >>> check.compare([torch.tensor([1.0, 0.0])], [torch.tensor([1.0, 0.1])])
+        (0.995..., 0.0995...)
+    """
+
+    every: int = 1
+    min_cosine: float = 0.95
+    max_rel_error: float = 0.2
+    records: list = field(default_factory=list)
+    warned: bool = False
+    calls: int = 0
+
+    def due(self) -> bool:
+        """Whether this call is checked (counts the call)."""
+        self.calls += 1
+        return (self.calls - 1) % self.every == 0
+
+    @staticmethod
+    def compare(approx, exact) -> tuple[float, float]:
+        """``(cosine, relative error)`` of two gradient lists, flattened together."""
+        a = torch.cat([t.detach().double().reshape(-1) for t in approx])
+        e = torch.cat([t.detach().double().reshape(-1) for t in exact])
+        ne = float(e.norm())
+        if ne == 0.0:
+            return (1.0, 0.0) if float(a.norm()) == 0.0 else (0.0, float("inf"))
+        cos = float(a @ e) / max(float(a.norm()) * ne, 1e-300)
+        return cos, float((a - e).norm()) / ne
+
+    def record(self, approx, exact, eps: float) -> tuple[float, float]:
+        """Compare, keep the record, and warn (once) beyond the thresholds."""
+        cos, rel = self.compare(approx, exact)
+        self.records.append((self.calls, cos, rel))
+        if (cos < self.min_cosine or rel > self.max_rel_error) and not self.warned:
+            from supernet.search.loop import SearchWarning
+
+            self.warned = True
+            warnings.warn(
+                f"second-order step {self.calls}: the finite-difference hypergradient "
+                f"(eps = {eps:g} / ||grad_w' L_val||) is off the exact one: cosine {cos:.3f}, "
+                f"relative error {100 * rel:.0f}% (it warns below cosine "
+                f"{self.min_cosine:g} or above {100 * self.max_rel_error:.0f}%); lower "
+                "unroll_eps, or take the result's architecture gradient as approximate",
+                SearchWarning, stacklevel=3)
+        return cos, rel
+
+
 def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
                         val_loss: Callable[[], torch.Tensor], optimizer, lr: float,
                         eps: float = 0.01, reduce_train: Callable | None = None,
-                        reduce_val: Callable | None = None
+                        reduce_val: Callable | None = None,
+                        check: HypergradientCheck | None = None
                         ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The second-order gradient of every architecture parameter of ``module``.
 
@@ -84,6 +204,9 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
         reduce_train, reduce_val: ``f(grads, params) -> grads`` applied to every gradient
             of ``L_train`` / ``L_val`` (``None`` entries: no gradient) before it is used; a
             data-parallel run averages them over the processes here.
+        check: a :class:`HypergradientCheck`; when it is due, the exact hypergradient is
+            computed on the same batches and draws and compared (``val_loss`` then draws
+            the same random numbers at each of its calls too).
 
     Returns:
         The gradients (one per ``module.arch_parameters()``) and ``L_val(w', α)``.
@@ -93,6 +216,9 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
     saved_w = [w.detach().clone() for w in weights]
     saved_b = [b.detach().clone() for b in module.buffers()]
     train_loss = _one_draw(train_loss, weights)
+    checking = check is not None and check.due()
+    if checking:
+        val_loss = _one_draw(val_loss, weights)
 
     def grads_of(loss, params, reduce):
         if reduce is None:
@@ -123,6 +249,12 @@ def unrolled_arch_grads(module, train_loss: Callable[[], torch.Tensor],
                     w.copy_(s + sign * r * g)
             hv.append(grads_of(train_loss(), arch, reduce_train))
         out = [da - lr * (gp - gn) / (2 * r) for da, gp, gn in zip(d_alpha, hv[0], hv[1])]
+        if checking:
+            with torch.no_grad():
+                for w, s in zip(weights, saved_w):
+                    w.copy_(s)
+            check.record(out, exact_arch_grads(module, train_loss, val_loss, optimizer, lr),
+                         eps)
         return out, loss_val.detach()
     finally:
         with torch.no_grad():

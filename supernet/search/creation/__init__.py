@@ -33,12 +33,12 @@ from supernet.search.creation.gradmax import GradMax
 from supernet.search.creation.layer import GrowNode, GrowOps, is_parametric
 from supernet.search.creation.nest import NeST
 from supernet.search.creation.north import NORTH
-from supernet.search.creation.rigl import RigL
+from supernet.search.creation.rigl import EpochRigL, RigL
 from supernet.search.creation.set import SET
 from supernet.search.creation.splitting import SplittingSteepestDescent
 from supernet.search.creation.units import GrowUnits, unit_scores
 
-__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "SET", "GrowUnits", "unit_scores",
+__all__ = ["GrowOps", "GrowNode", "is_parametric", "RigL", "EpochRigL", "SET", "GrowUnits", "unit_scores",
            "GrowDeeper", "NORTH", "NeST", "SplittingSteepestDescent", "Firefly", "GradMax",
            "CREATIONS", "register_creation"]
 

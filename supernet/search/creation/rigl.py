@@ -1,11 +1,13 @@
 """RigL: sparse connectivity that moves during training, at a constant connection count.
 
 Evci, Gale, Menick, Castro and Elsen, "Rigging the Lottery: Making All Tickets Winners"
-(ICML 2020), Algorithm 1. Every ``ΔT`` (here: epochs) until ``T_end``, in each block
-(layer) of ``N`` active connections:
+(ICML 2020), Algorithm 1. Every ``ΔT`` training steps (``t mod ΔT = 0``, ``ΔT = 100`` in
+the paper) while ``t < T_end`` (75% of training in the paper), in each block (layer) of
+``N`` active connections:
 
 1. drop the ``k = floor(f(t) N)`` active connections of smallest magnitude, where
-   ``f(t) = α/2 (1 + cos(π t / T_end))`` (cosine decay of the drop fraction, ``α = 0.3``);
+   ``f(t) = α/2 (1 + cos(π t / T_end))`` (cosine decay of the drop fraction over the steps,
+   ``α = 0.3``);
 2. grow ``k`` connections among those not active after the drop (a connection just dropped
    may come back) with the largest gradient magnitude ``|∂L/∂W|``, taken on a training
    batch with the dense weights, before the drop; new connections start at zero.
@@ -18,12 +20,17 @@ through ``state.editor`` (:class:`~supernet.edits.RemoveConnections`, then
 updates and the weight optimizer follows (dropped weights leave with their momentum, grown
 ones join at zero state).
 
+``t`` is the search's weight-step count (``state.step``): :class:`RigL` updates from
+:meth:`~supernet.search.base.Policy.on_step_end`, in the middle of an epoch when ``ΔT``
+falls there. :class:`EpochRigL` is a variant that counts ``ΔT`` and ``T_end`` in epochs and
+updates at epoch ends; it equals the paper's schedule only when an epoch is ``ΔT`` steps.
+
 Examples:
-    >>> r = RigL(alpha=0.3, interval=2, end=8)
-    >>> [round(r.fraction(t), 4) for t in (2, 4, 6, 8)]
+    >>> r = RigL(alpha=0.3, interval=100, end=400)
+    >>> [round(r.fraction(t), 4) for t in (100, 200, 300, 400)]
     [0.2561, 0.15, 0.0439, 0.0]
-    >>> [t for t in range(1, 11) if r.due_at(t)]
-    [2, 4, 6]
+    >>> [t for t in range(1, 1001) if r.due_at(t)]
+    [100, 200, 300]
 """
 
 from __future__ import annotations
@@ -41,33 +48,38 @@ from supernet.search.probe import probing, score_batch
 from supernet.search.scores import gradient, magnitude
 from supernet.units.build import edge_key
 
-__all__ = ["RigL"]
+__all__ = ["RigL", "EpochRigL"]
 
 
 class RigL(CreationPolicy):
-    """Drop the weakest connections and regrow as many by gradient (module docstring).
+    """Drop the weakest connections and regrow as many by gradient (module docstring),
+    every ``interval`` training steps.
 
     Args:
         alpha: initial drop fraction ``α`` (0.3 in the paper).
-        interval: epochs ``ΔT`` between updates (the paper updates every 100 steps; set
-            ``steps_per_epoch`` to make an epoch that many steps).
-        end: ``T_end``, the last epoch that may update (default: three quarters of the
-            search, as the paper stops at 75% of training).
+        interval: training steps ``ΔT`` between updates (100 in the paper).
+        end: ``T_end`` in steps: updates happen at steps ``t < T_end`` and the drop fraction
+            decays to zero at ``T_end`` (default: three quarters of the search's planned
+            steps, ``state.total_steps``, as the paper stops at 75% of training).
         edges: blocks to update, ``[(u, v), ...]``; default: every dense and conv block.
         loss_fn: the loss of the gradient (cross-entropy by default).
 
     Attributes:
-        history: one record per update: epoch, fraction, and per block the count before,
-            dropped and grown.
+        history: one record per update: step (and epoch), fraction, and per block the count
+            before, dropped and grown.
     """
 
-    def __init__(self, alpha: float = 0.3, interval: int = 1, end: int | None = None,
+    #: what ``t`` counts: ``"step"`` (``state.step``) or ``"epoch"`` (``state.epoch``)
+    clock = "step"
+
+    def __init__(self, alpha: float = 0.3, interval: int = 100, end: int | None = None,
                  edges=None, loss_fn: Callable | None = None):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
-            raise ConfigError(f"RigL: alpha must be in (0, 1], got {alpha!r}")
+            raise ConfigError(f"{type(self).__name__}: alpha must be in (0, 1], got {alpha!r}")
         for name, v in (("interval", interval), ("end", end)):
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ConfigError(f"RigL: {name} must be a positive int, got {v!r}")
+                raise ConfigError(f"{type(self).__name__}: {name} must be a positive int, "
+                                  f"got {v!r}")
         self.alpha, self.interval, self.end = float(alpha), interval, end
         self.edges = None if edges is None else [tuple(e) for e in edges]
         self.loss_fn = loss_fn
@@ -79,19 +91,40 @@ class RigL(CreationPolicy):
         end = self.end or 1
         return self.alpha / 2 * (1 + math.cos(math.pi * min(t, end) / end))
 
-    def due_at(self, epoch: int) -> bool:
-        """Whether the end of ``epoch`` (completed epochs) updates the connectivity."""
-        return self.end is not None and 0 < epoch < self.end and epoch % self.interval == 0
+    def due_at(self, t: int) -> bool:
+        """Whether ``t`` (steps, or epochs for :class:`EpochRigL`, done) updates the
+        connectivity: ``0 < t < T_end`` and ``t mod ΔT = 0``."""
+        return self.end is not None and 0 < t < self.end and t % self.interval == 0
+
+    def now(self, state: SearchState) -> int:
+        """``t``: the steps (or epochs) the search has done."""
+        return state.step if self.clock == "step" else state.epoch
+
+    def default_end(self, state: SearchState) -> int:
+        """``T_end`` when none is given: three quarters of the planned steps."""
+        if state.total_steps is None:
+            raise ConfigError(f"{type(self).__name__}: this loop plans no number of steps "
+                              "(state.total_steps); give end=T_end in steps")
+        return max(1, state.total_steps * 3 // 4)
 
     def on_search_start(self, state: SearchState) -> None:
-        require_unit(state.graph, "RigL", "grow layer-level candidate ops with GrowOps")
+        require_unit(state.graph, type(self).__name__,
+                     "grow layer-level candidate ops with GrowOps")
         if self.end is None:
-            self.end = max(1, state.epochs * 3 // 4)
+            self.end = self.default_end(state)
+
+    def on_step_end(self, state: SearchState) -> None:
+        self._tick(state, "step")
 
     def on_epoch_end(self, state: SearchState) -> None:
+        self._tick(state, "epoch")
+
+    def _tick(self, state: SearchState, clock: str) -> None:
+        if clock != self.clock:
+            return
         if self.end is None:
             self.on_search_start(state)
-        if self.due_at(state.epoch):
+        if self.due_at(self.now(state)):
             self.update(state)
 
     # ---------------------------------------------------------------- one update
@@ -139,14 +172,14 @@ class RigL(CreationPolicy):
         return grown
 
     def update(self, state: SearchState) -> dict:
-        """One RigL step at the end of epoch ``state.epoch``."""
+        """One RigL update at ``t`` = the search's steps (or epochs) done."""
         g = state.graph
         before = {edge_key(u, v): int(g.edge(u, v)["mask"].nnz) for u, v in self.blocks(g)}
         grads = self.gradients(state)
-        f = self.fraction(state.epoch)
+        f = self.fraction(self.now(state))
         dropped = self.drop(state, f)
         grown = self.regrow(state, grads, dropped)
-        record = {"epoch": state.epoch, "fraction": f,
+        record = {"step": state.step, "epoch": state.epoch, "fraction": f,
                   "blocks": {k: {"count": n, "dropped": dropped.get(k, 0),
                                  "grown": grown.get(k, 0)} for k, n in before.items()}}
         self.history.append(record)
@@ -158,3 +191,28 @@ class RigL(CreationPolicy):
     def load_state_dict(self, state: dict) -> None:
         self.end = state.get("end", self.end)
         self.history = list(state.get("history", []))
+
+
+class EpochRigL(RigL):
+    """RigL's drop-and-regrow with ``ΔT`` and ``T_end`` counted in epochs (updates at epoch
+    ends, drop fraction ``α/2 (1 + cos(π e / T_end))`` of the epochs ``e`` done): a variant,
+    the paper's schedule only when an epoch is ``ΔT`` steps.
+
+    Args:
+        interval: epochs between updates.
+        end: the epoch ``T_end`` (default: three quarters of the search's epochs).
+
+    Examples:
+        >>> r = EpochRigL(alpha=0.3, interval=2, end=8)
+        >>> [round(r.fraction(t), 4) for t in (2, 4, 6)], [t for t in range(1, 11) if r.due_at(t)]
+        ([0.2561, 0.15, 0.0439], [2, 4, 6])
+    """
+
+    clock = "epoch"
+
+    def __init__(self, alpha: float = 0.3, interval: int = 1, end: int | None = None,
+                 edges=None, loss_fn: Callable | None = None):
+        super().__init__(alpha, interval, end, edges, loss_fn)
+
+    def default_end(self, state: SearchState) -> int:
+        return max(1, state.epochs * 3 // 4)

@@ -16,7 +16,8 @@ connections:
 ``ζ = 0.3`` in the paper, at every epoch (``decay="constant"``). ``decay="cosine"`` follows
 the RigL paper's protocol for SET instead (Evci et al. 2020: ``ζ/2 (1 + cos(π t/T_end))``,
 stopping at ``T_end``). Only the removal criterion and the regrowth differ from
-:class:`~supernet.search.creation.rigl.RigL`, whose schedule this class shares. Both halves
+:class:`~supernet.search.creation.rigl.RigL`; the schedule, in epochs as the paper's, is
+:class:`~supernet.search.creation.rigl.EpochRigL`'s. Both halves
 are edits through ``state.editor``, so the log replays the evolution and the optimizer
 follows it.
 
@@ -39,7 +40,7 @@ import numpy as np
 from supernet.edits.units import RemoveConnections
 from supernet.errors import ConfigError, SearchError
 from supernet.search.base import SearchState, require_unit
-from supernet.search.creation.rigl import RigL
+from supernet.search.creation.rigl import EpochRigL
 from supernet.search.discretize.units import grow
 from supernet.search.scores import entry_weights
 from supernet.units.build import connection_ids, edge_key
@@ -47,7 +48,7 @@ from supernet.units.build import connection_ids, edge_key
 __all__ = ["SET"]
 
 
-class SET(RigL):
+class SET(EpochRigL):
     """Remove the weights nearest zero on each side, regrow as many at random (module
     docstring).
 

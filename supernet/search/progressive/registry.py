@@ -17,7 +17,8 @@ Loop settings are those of the reference implementations (CIFAR-10 searches):
 =========== ===========================================================================
 ``pdarts``   3 stages of 25 epochs (75), batch 96, weight lr 0.025 -> 0, arch lr 6e-4;
              the loop must give ``state.rebuild`` and honour ``arch_update``/``lr_cycle``
-``sgas``     Criterion 1; 50 epochs (DARTS cell), batch 64, lr 0.025 -> 0.001, arch lr 3e-4
+``sgas``     Criterion 1; 50 epochs (DARTS cell), batch 64 (+8 after each decision epoch),
+             lr 0.025 -> 0.001, arch lr 3e-4
 ``sgas2``    the same with Criterion 2
 ``darts_pt`` 50 search epochs, then a round of decisions every 5 epochs: 131 epochs for the
              DARTS cell (14 edges + 3 nodes); arch lr 3e-4
@@ -128,9 +129,9 @@ def register_strategies(register_strategy, Strategy) -> None:
                         levels=("layer",))
 
     def _sgas(criterion):
-        def build(warmup: int = 9, interval: int = 5, history: int = 4):
+        def build(warmup: int = 9, interval: int = 5, history: int = 4, batch_increase: int = 8):
 
-            policy = SGAS(criterion, warmup, interval, history)
+            policy = SGAS(criterion, warmup, interval, history, batch_increase)
             epochs = warmup + interval * 7 + 1 + 5  # 8 decisions in a DARTS cell
             return Strategy("sgas" if criterion == 1 else "sgas2", Softmax(), policy, [],
                             config={"epochs": epochs, "batch_size": 64, "w_lr": 0.025,

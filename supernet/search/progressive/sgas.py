@@ -17,8 +17,15 @@ Criterion 1 scores ``norm(EI) * norm(SC)``, Criterion 2 ``norm(EI) * norm(SC) * 
 ``norm`` rescales a criterion to ``[0, 1]`` over all the edges of the cell (min-max; zero if
 they are all equal), decided ones included with the weights they were frozen with, as the
 reference does. Defaults are the paper's CIFAR-10 settings: warm-up of 9 epochs, a decision
-every 5 epochs, a history of 4 epochs. (The reference also grows the batch size by 8 after
-each decision; that belongs to the loop's data loader and is not done here.)
+every 5 epochs, a history of 4 epochs.
+
+As the authors' code does, the batch size grows after every epoch that decided an edge (of
+any cell; one growth per epoch), since every decision frees the memory of the candidates it
+removes: after ``k`` decision epochs the train and validation loaders hold
+``batch_size + batch_increase * k`` samples (``state.batch_size``, which the loop reads at
+the start of every epoch). ``batch_increase`` defaults to 8, the reference's CIFAR-10 search
+(``cnn/train_search.py``: 64, 72, 80, ...; its point-cloud and graph searches use 4 and 1);
+``0`` keeps the batch size.
 
 Examples:
     >>> import torch
@@ -83,6 +90,7 @@ class SGAS(DiscretizationPolicy):
         warmup: decisions start after epoch ``warmup + 1`` (0-based epoch ``warmup``).
         interval: epochs between two decisions.
         history: epochs of candidate weights Criterion 2 compares with.
+        batch_increase: samples added to the batch size after each decision epoch.
 
     Attributes:
         decisions: one record per decided edge: epoch, edge, op, and the scores of every
@@ -91,15 +99,17 @@ class SGAS(DiscretizationPolicy):
             ``max_inputs`` rule.
     """
 
-    def __init__(self, criterion: int = 1, warmup: int = 9, interval: int = 5, history: int = 4):
+    def __init__(self, criterion: int = 1, warmup: int = 9, interval: int = 5, history: int = 4,
+                 batch_increase: int = 8):
         if criterion not in (1, 2):
             raise ConfigError(f"sgas: criterion must be 1 or 2, got {criterion!r}")
         for name, v, low in (("warmup", warmup, 0), ("interval", interval, 1),
-                             ("history", history, 1)):
+                             ("history", history, 1), ("batch_increase", batch_increase, 0)):
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise ConfigError(f"sgas: {name} must be an int >= {low}, got {v!r}")
         self.criterion, self.warmup = criterion, warmup
         self.interval, self.history = interval, history
+        self.batch_increase = batch_increase
         self.decided: dict[tuple, str | None] = {}
         self.frozen: dict[tuple, dict] = {}  # weights an edge was decided (or removed) with
         self.past: list[dict] = []  # per epoch: edge -> (ops, q)
@@ -135,6 +145,9 @@ class SGAS(DiscretizationPolicy):
         by_name = {e.name: e for e in edges}
         for name, scores in chosen:
             self._decide(state, by_name[name], current[name], epoch, scores)
+        base = getattr(state.config, "batch_size", None)  # a loop without a config: none
+        if chosen and self.batch_increase and base is not None:
+            state.batch_size = self.batch_size_after(base)
         if chosen and not state.module.gates():
             state.arch_update = False  # every edge is decided: the epochs left train weights
 
@@ -167,6 +180,11 @@ class SGAS(DiscretizationPolicy):
         remove_dangling(state.editor)
         if not state.module.gates():
             state.module.relaxation = None
+
+    def batch_size_after(self, base: int) -> int:
+        """The batch size after the decisions made so far: ``base + batch_increase * k``,
+        ``k`` the number of epochs that decided an edge."""
+        return base + self.batch_increase * len({d["epoch"] for d in self.decisions})
 
     # ---------------------------------------------------------------- scores
     def scores(self, rows: dict, names: list) -> dict:
@@ -241,7 +259,8 @@ class SGAS(DiscretizationPolicy):
 
     def __repr__(self) -> str:
         return (f"SGAS(criterion={self.criterion}, warmup={self.warmup}, "
-                f"interval={self.interval}, history={self.history})")
+                f"interval={self.interval}, history={self.history}, "
+                f"batch_increase={self.batch_increase})")
 
 
 def _q(row) -> torch.Tensor:

@@ -2,6 +2,8 @@
 zero (outputs unchanged), GrowUnits splits the best units keeping the function, and both
 optimizers follow so that what was created trains."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +21,7 @@ from supernet.errors import ConfigError, SearchError
 from supernet.gates import Softmax
 from supernet.search import BilevelSearch, scores
 from supernet.search.creation.layer import GrowOps
-from supernet.search.creation.rigl import RigL
+from supernet.search.creation.rigl import EpochRigL, RigL
 from supernet.search.creation.units import GrowUnits
 from supernet.search.relaxations import TiedGates, use_relaxation
 
@@ -90,19 +92,43 @@ def test_rigl_keeps_counts_and_regrows_at_zero(build, data):
     assert any(moved)
 
 
-def test_rigl_in_a_search_updates_until_three_quarters():
+def test_rigl_schedule_counts_steps():
+    r = RigL(alpha=0.3, end=1000)
+    assert r.interval == 100  # the paper's ΔT, in steps
+    assert [t for t in range(1, 2001) if r.due_at(t)] == list(range(100, 1000, 100))
+    for t in (0, 100, 250, 500, 999, 1000, 1500):
+        expected = 0.3 / 2 * (1 + math.cos(math.pi * min(t, 1000) / 1000))
+        assert r.fraction(t) == pytest.approx(expected)
+
+
+def test_rigl_in_a_search_updates_every_interval_steps_until_three_quarters():
     graph = tiny_mlp(gated="units")
     start = {k: int(m.sum()) for k, m in _masks(graph).items()}
-    rigl = RigL(alpha=0.5)
+    rigl = RigL(alpha=0.5, interval=3)  # 3 steps: not at an epoch end
+    search = BilevelSearch(graph, mlp_data(), strategy="darts", creation=[rigl],
+                           discretization=None,
+                           config={"epochs": 6, "batch_size": 8, "steps_per_epoch": 2})
+    search.run()
+    # 6 epochs x 2 steps = 12 steps: T_end = 9, updates at steps 3 and 6 (9 is not < T_end)
+    assert search.state.total_steps == 12 and search.state.step == 12 and rigl.end == 9
+    assert [r["step"] for r in rigl.history] == [3, 6]
+    assert [r["epoch"] for r in rigl.history] == [1, 2]  # step 3: inside the second epoch
+    assert {k: int(m.sum()) for k, m in _masks(graph).items()} == start
+    counts = search.editor.log.counts()
+    assert set(counts) == {"synaptic_pruning", "synaptogenesis"}
+    assert counts["synaptic_pruning"] == counts["synaptogenesis"] >= 2
+    f = [r["fraction"] for r in rigl.history]
+    assert f == pytest.approx([0.25 * (1 + np.cos(np.pi * t / 9)) for t in (3, 6)])
+
+
+def test_epoch_rigl_counts_epochs_under_its_own_name():
+    graph = tiny_mlp(gated="units")
+    rigl = EpochRigL(alpha=0.5)
     search = BilevelSearch(graph, mlp_data(), strategy="darts", creation=[rigl],
                            discretization=None,
                            config={"epochs": 4, "batch_size": 8, "steps_per_epoch": 2})
     search.run()
     assert rigl.end == 3 and [r["epoch"] for r in rigl.history] == [1, 2]
-    assert {k: int(m.sum()) for k, m in _masks(graph).items()} == start
-    counts = search.editor.log.counts()
-    assert set(counts) == {"synaptic_pruning", "synaptogenesis"}
-    assert counts["synaptic_pruning"] == counts["synaptogenesis"] >= 2
     f = [r["fraction"] for r in rigl.history]
     assert f == pytest.approx([0.25 * (1 + np.cos(np.pi * t / 3)) for t in (1, 2)])
 

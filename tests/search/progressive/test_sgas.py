@@ -184,3 +184,45 @@ def test_state_dict_round_trip(run):
     assert other.decisions == policy.decisions
     assert [{k: (o, q.tolist()) for k, (o, q) in h.items()} for h in other.past] == \
         [{k: (o, q.tolist()) for k, (o, q) in h.items()} for h in policy.past]
+
+
+def test_batch_size_grows_by_batch_increase_after_each_decision_epoch(run):
+    policy, *_ = run
+    # decisions at 0-based epochs 1, 3, ..., 11: k decision epochs give 64 + 8 k
+    assert policy.batch_increase == 8
+    assert policy.batch_size_after(64) == 64 + 8 * 6
+    two_cells = SGAS(criterion=1, warmup=0, interval=1)
+    two_cells.decisions = [{"epoch": 0}, {"epoch": 0}, {"epoch": 1}]  # two cells, one epoch
+    assert two_cells.batch_size_after(64) == 64 + 8 * 2
+    with pytest.raises(ConfigError, match="batch_increase must be an int >= 0"):
+        SGAS(batch_increase=-4)
+
+
+class LoaderBatch(CreationPolicy):
+    """Records the batch size of the loop's train and validation loaders at each epoch end
+    (before the discretization's own hook)."""
+
+    def __init__(self, search):
+        self.search, self.sizes = search, []
+
+    def on_epoch_end(self, state):
+        self.sizes.append((self.search.train_loader.batch_size,
+                           self.search.val_loader.batch_size,
+                           len({d["epoch"] for d in self.search.discretization.decisions})))
+
+
+def test_the_search_loader_batch_size_after_k_decisions():
+    from search_graphs import data
+
+    g = net(("normal",), steps=2)
+    strategy = sn.search.create_strategy("sgas", warmup=1, interval=1, batch_increase=4)
+    search = sn.search.BilevelSearch(g, data(n=64), strategy=strategy,
+                                     config={"epochs": 5, "batch_size": 8, "steps_per_epoch": 1})
+    probe = LoaderBatch(search)
+    search.creation.append(probe)
+    search.run()
+    # epoch e (0-based) runs after k decision epochs (1, 2, ... from epoch 1 on): 8 + 4 k
+    k = [entry[2] for entry in probe.sizes]
+    assert k == [0, 0, 1, 2, 3]
+    assert [entry[:2] for entry in probe.sizes] == [(8 + 4 * j, 8 + 4 * j) for j in k]
+    assert search.state.batch_size == 8 + 4 * 4  # for the epochs to come
