@@ -13,8 +13,11 @@ strategies speak one protocol, as Optuna's and NNI's do:
 * :meth:`TrialStrategy.tell` gives back the trial's metrics (a dict of finite numbers, one
   of them the strategy's ``metric``, maximized unless ``mode="min"``).
 
-No choice is asked twice (same ``encode``) unless the space is exhausted: a strategy whose
-proposals keep repeating falls back to unseen uniform samples. Strategies register in
+No architecture is asked twice unless the space is exhausted: two choices are the same
+architecture when their ``encode`` is, or, with ``identity=``, when ``identity(graph)`` of
+their discretized graphs is (e.g. ``bench.key`` of a tabular benchmark, which numbers
+isomorphic DAGs as one). A strategy whose proposals keep repeating falls back to unseen
+uniform samples. Strategies register in
 :data:`TRIAL_STRATEGIES`; :func:`trial_strategy` builds one by name.
 :func:`supernet.trials.run_trials` drives a strategy against an ``evaluate(graph)``,
 in-process or on Ray.
@@ -178,12 +181,14 @@ class TrialStrategy(abc.ABC):
         metric: the metric key to optimize; ``mode``: ``"max"`` or ``"min"``.
         seed: seeds every random draw of the strategy.
         max_tries: proposals tried before falling back to an unseen uniform sample.
+        identity: ``identity(graph) -> hashable``: architectures with equal identity are
+            one (default: the choice space's ``encode`` of the choice).
     """
 
     name: str = "strategy"
 
     def __init__(self, supernet_graph, *, metric: str = "val_accuracy", mode: str = "max",
-                 seed: int = 0, max_tries: int = 1000):
+                 seed: int = 0, max_tries: int = 1000, identity=None):
         if mode not in ("max", "min"):
             raise SearchError(f"{self.name}: mode must be 'max' or 'min', got {mode!r}")
         if not isinstance(metric, str) or not metric:
@@ -196,9 +201,14 @@ class TrialStrategy(abc.ABC):
         self.metric, self.mode, self.seed = metric, mode, seed
         self.rng = random.Random(seed)
         self.max_tries = max_tries
+        if identity is not None and not callable(identity):
+            raise SearchError(f"{self.name}: identity must be callable as identity(graph), "
+                              f"got {type(identity).__name__}")
+        self.identity = identity
         self.history = TrialHistory(metric, mode)
         self.pending: dict[int, Trial] = {}
         self._seen: dict[object, Trial] = {}
+        self._choices: set = set()
         self._ids = itertools.count()
         self._size: int | float | None = None
 
@@ -208,7 +218,7 @@ class TrialStrategy(abc.ABC):
         choice = None
         for _ in range(self.max_tries):
             proposal = self.propose()
-            key = self.space.encode(proposal)
+            key, graph = self._identify(proposal)
             if key not in self._seen:
                 choice = proposal
                 break
@@ -218,12 +228,22 @@ class TrialStrategy(abc.ABC):
             if choice is None:  # exhausted: asking again is the only way on
                 choice = proposal
             self.adopt(choice)
-        key = self.space.encode(choice)
-        trial = Trial(next(self._ids), choice, discretized(self.supernet, self.space, choice),
-                      key=key)
+            key, graph = self._identify(choice)
+        trial = Trial(next(self._ids), choice, graph, key=key)
         self._seen.setdefault(key, trial)
+        self._choices.add(self.space.encode(choice))
         self.pending[trial.id] = trial
         return trial
+
+    def _identify(self, choice: dict):
+        """``(key, graph)``: the identity of ``choice`` and its discretized graph."""
+        graph = discretized(self.supernet, self.space, choice)
+        key = self.space.encode(choice) if self.identity is None else self.identity(graph)
+        return key, graph
+
+    def asked(self, choice: dict) -> bool:
+        """Whether ``choice`` itself has been asked (by its ``encode``)."""
+        return self.space.encode(choice) in self._choices
 
     def tell(self, trial: Trial, metrics: dict) -> None:
         """Record ``metrics`` of an asked ``trial``."""
@@ -297,12 +317,13 @@ class TrialStrategy(abc.ABC):
 
     def _unseen(self) -> dict | None:
         """An unseen choice: a uniform sample, or the first unseen one of the enumeration
-        of a small space; ``None`` when the space is exhausted."""
+        of a small space; ``None`` when the space is exhausted (with ``identity``: when
+        ``max_tries`` samples found none)."""
         for _ in range(self.max_tries):
             c = self.space.sample(self.rng)
-            if self.space.encode(c) not in self._seen:
+            if self._identify(c)[0] not in self._seen:
                 return c
-        if self.exhausted():
+        if self.identity is not None or self.exhausted():
             return None
         for c in enumerate_choices(self.space):
             if self.space.encode(c) not in self._seen:

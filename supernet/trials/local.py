@@ -92,10 +92,11 @@ class LocalSearch(TrialStrategy):
 
     def ask(self) -> Trial:
         trial = super().ask()
-        if self._start is not None and trial.key == self.space.encode(self._start):
+        picked = self.space.encode(trial.choice)
+        if self._start is not None and picked == self.space.encode(self._start):
             self._start_id, self._start = trial.id, None
         elif self.current is not None and self._proposed is not None \
-                and trial.key == self.space.encode(self._proposed):
+                and picked == self.space.encode(self._proposed):
             self._round.add(trial.key)
         self._proposed = None
         return trial

@@ -168,7 +168,7 @@ class PredictorSearch(TrialStrategy):
 
         def add(c):
             k = self.space.encode(c)
-            if k not in keys and k not in self._seen:
+            if k not in keys and not self.asked(c):
                 keys.add(k)
                 pool.append(c)
 

@@ -76,3 +76,18 @@ def test_history_best_and_curve_of_the_incumbent(gnn2):
     assert isinstance(h, TrialHistory) and h.best().id == 3
     assert h.curve() == [0.5, 0.2, 0.2, 0.1]
     assert h.curve("test_accuracy") == [1.0, 2.0, 2.0, 4.0]  # reported: the incumbent's
+
+
+def test_identity_makes_equivalent_choices_one_architecture(gnn2):
+    # identity: only node 2's op counts, so there are 3 architectures
+    s = trial_strategy("random", gnn2, seed=0, identity=lambda g: node_ops(g)["n2"][1],
+                       max_tries=50)
+    ops = set()
+    for _ in range(3):
+        t = s.ask()
+        ops.add(t.key)
+        s.tell(t, {"val_accuracy": 0.0})
+    assert ops == {"gcn", "gin", "linear"}
+    assert s.ask().key in ops  # no fourth: a repeat
+    with pytest.raises(SearchError, match="identity must be callable"):
+        trial_strategy("random", gnn2, identity="key")
