@@ -16,8 +16,9 @@ strategies speak one protocol, as Optuna's and NNI's do:
 No architecture is asked twice unless the space is exhausted: two choices are the same
 architecture when their ``encode`` is, or, with ``identity=``, when ``identity(graph)`` of
 their discretized graphs is (e.g. ``bench.key`` of a tabular benchmark, which numbers
-isomorphic DAGs as one). A strategy whose proposals keep repeating falls back to unseen
-uniform samples. Strategies register in
+isomorphic DAGs as one). With ``accept=``, choices whose discretized graph fails
+``accept(graph)`` are never asked (e.g. ``bench.__contains__``: what the table holds). A
+strategy whose proposals keep repeating falls back to unseen uniform samples. Strategies register in
 :data:`TRIAL_STRATEGIES`; :func:`trial_strategy` builds one by name.
 :func:`supernet.trials.run_trials` drives a strategy against an ``evaluate(graph)``,
 in-process or on Ray.
@@ -61,6 +62,8 @@ __all__ = [
     "register_trial_strategy",
     "trial_strategy",
 ]
+
+_REJECTED = object()  # the key of a choice that ``accept`` refuses
 
 #: Name -> :class:`TrialStrategy` subclass.
 TRIAL_STRATEGIES: Registry[type] = Registry(
@@ -183,12 +186,13 @@ class TrialStrategy(abc.ABC):
         max_tries: proposals tried before falling back to an unseen uniform sample.
         identity: ``identity(graph) -> hashable``: architectures with equal identity are
             one (default: the choice space's ``encode`` of the choice).
+        accept: ``accept(graph) -> bool``: only architectures it accepts are asked.
     """
 
     name: str = "strategy"
 
     def __init__(self, supernet_graph, *, metric: str = "val_accuracy", mode: str = "max",
-                 seed: int = 0, max_tries: int = 1000, identity=None):
+                 seed: int = 0, max_tries: int = 1000, identity=None, accept=None):
         if mode not in ("max", "min"):
             raise SearchError(f"{self.name}: mode must be 'max' or 'min', got {mode!r}")
         if not isinstance(metric, str) or not metric:
@@ -204,11 +208,15 @@ class TrialStrategy(abc.ABC):
         if identity is not None and not callable(identity):
             raise SearchError(f"{self.name}: identity must be callable as identity(graph), "
                               f"got {type(identity).__name__}")
-        self.identity = identity
+        if accept is not None and not callable(accept):
+            raise SearchError(f"{self.name}: accept must be callable as accept(graph), "
+                              f"got {type(accept).__name__}")
+        self.identity, self.accept = identity, accept
         self.history = TrialHistory(metric, mode)
         self.pending: dict[int, Trial] = {}
         self._seen: dict[object, Trial] = {}
         self._choices: set = set()
+        self._last_accepted: dict | None = None
         self._ids = itertools.count()
         self._size: int | float | None = None
 
@@ -219,6 +227,9 @@ class TrialStrategy(abc.ABC):
         for _ in range(self.max_tries):
             proposal = self.propose()
             key, graph = self._identify(proposal)
+            if key is _REJECTED:
+                self.rejected(proposal)
+                continue
             if key not in self._seen:
                 choice = proposal
                 break
@@ -226,7 +237,11 @@ class TrialStrategy(abc.ABC):
         else:
             choice = self._unseen()
             if choice is None:  # exhausted: asking again is the only way on
-                choice = proposal
+                choice = self._last_accepted
+            if choice is None:
+                raise SearchError(f"{self.name}: {self.max_tries} proposals and as many "
+                                  "uniform samples were all refused by accept(graph); does "
+                                  "it accept any architecture of this space?")
             self.adopt(choice)
             key, graph = self._identify(choice)
         trial = Trial(next(self._ids), choice, graph, key=key)
@@ -236,8 +251,12 @@ class TrialStrategy(abc.ABC):
         return trial
 
     def _identify(self, choice: dict):
-        """``(key, graph)``: the identity of ``choice`` and its discretized graph."""
+        """``(key, graph)``: the identity of ``choice`` and its discretized graph; the key
+        is a marker of refusal when ``accept`` refuses the graph."""
         graph = discretized(self.supernet, self.space, choice)
+        if self.accept is not None and not self.accept(graph):
+            return _REJECTED, graph
+        self._last_accepted = choice
         key = self.space.encode(choice) if self.identity is None else self.identity(graph)
         return key, graph
 
@@ -304,6 +323,9 @@ class TrialStrategy(abc.ABC):
     def duplicate(self, choice: dict, seen: Trial) -> None:
         """``choice`` was proposed but is ``seen`` already (told or pending)."""
 
+    def rejected(self, choice: dict) -> None:
+        """``choice`` was proposed but ``accept`` refuses its graph."""
+
     def adopt(self, choice: dict) -> None:
         """After ``max_tries`` seen proposals, ``choice`` (an unseen sample, or the last
         proposal when the space is exhausted) is asked instead."""
@@ -321,9 +343,10 @@ class TrialStrategy(abc.ABC):
         ``max_tries`` samples found none)."""
         for _ in range(self.max_tries):
             c = self.space.sample(self.rng)
-            if self._identify(c)[0] not in self._seen:
+            key = self._identify(c)[0]
+            if key is not _REJECTED and key not in self._seen:
                 return c
-        if self.identity is not None or self.exhausted():
+        if self.identity is not None or self.accept is not None or self.exhausted():
             return None
         for c in enumerate_choices(self.space):
             if self.space.encode(c) not in self._seen:

@@ -16,7 +16,7 @@ choice define-by-run from ``trial.suggest_categorical``:
   of the repaired architecture is told for the suggested parameters.
 
 A suggestion asked already is not evaluated again: the study is told the known value (or
-a failure while it is pending) and asked again; after ``max_tries`` such repeats an unseen
+a failure while it is pending, or when ``accept`` refuses it) and asked again; after ``max_tries`` such repeats an unseen
 uniform sample is enqueued (``study.enqueue_trial``) so the study records what is
 evaluated. :meth:`~supernet.trials.base.TrialStrategy.tell` calls ``study.tell``.
 
@@ -138,6 +138,10 @@ class OptunaSearch(TrialStrategy):
             self.study.tell(self._current, seen.metrics[self.metric])
         else:
             self.study.tell(self._current, state=self._optuna.trial.TrialState.FAIL)
+        self._current = None
+
+    def rejected(self, choice: dict) -> None:
+        self.study.tell(self._current, state=self._optuna.trial.TrialState.FAIL)
         self._current = None
 
     def adopt(self, choice: dict) -> None:
