@@ -108,6 +108,7 @@ class Trial:
         graph: the discretized graph of ``choice``.
         metrics: what :meth:`TrialStrategy.tell` gave (``None`` until then).
         seconds: wall time of its evaluation (set by :func:`~supernet.trials.run_trials`).
+        key: its identity (the choice's ``encode``, or the strategy's ``identity(graph)``).
     """
 
     id: int
@@ -160,6 +161,12 @@ class TrialHistory:
         architecture of best validation accuracy."""
         metric = metric or self.metric
         report = report or metric
+        for key in dict.fromkeys((metric, report)):
+            missing = [t for t in self.trials if key not in t.metrics]
+            if missing:
+                raise SearchError(f"trial(s) {[t.id for t in missing[:5]]} have no metric "
+                                  f"{key!r}; keys of trial {missing[0].id}: "
+                                  f"{sorted(missing[0].metrics)}")
         sign, best, out = self._sign(), None, []
         for t in self.trials:
             if best is None or sign * t.metrics[metric] > sign * best.metrics[metric]:

@@ -112,3 +112,10 @@ def test_accept_that_refuses_everything_is_reported(gnn2):
     s = trial_strategy("random", gnn2, accept=lambda g: False, max_tries=5)
     with pytest.raises(SearchError, match="all refused by accept"):
         s.ask()
+
+
+def test_curve_of_a_missing_metric_names_it(gnn2):
+    s = trial_strategy("random", gnn2, seed=0)
+    s.tell(s.ask(), {"val_accuracy": 0.5})
+    with pytest.raises(SearchError, match="no metric 'test_accuracy'"):
+        s.history.curve("test_accuracy")
