@@ -251,6 +251,8 @@ class TrialStrategy(abc.ABC):
                                   "it accept any architecture of this space?")
             self.adopt(choice)
             key, graph = self._identify(choice)
+        if graph is None:
+            graph = discretized(self.supernet, self.space, choice)
         trial = Trial(next(self._ids), choice, graph, key=key)
         self._seen.setdefault(key, trial)
         self._choices.add(self.space.encode(choice))
@@ -258,8 +260,12 @@ class TrialStrategy(abc.ABC):
         return trial
 
     def _identify(self, choice: dict):
-        """``(key, graph)``: the identity of ``choice`` and its discretized graph; the key
-        is a marker of refusal when ``accept`` refuses the graph."""
+        """``(key, graph)``: the identity of ``choice`` and its discretized graph (``None``
+        when neither ``identity`` nor ``accept`` needs it); the key is a marker of refusal
+        when ``accept`` refuses the graph."""
+        if self.identity is None and self.accept is None:  # no graph needed to decide
+            self._last_accepted = choice
+            return self.space.encode(choice), None
         graph = discretized(self.supernet, self.space, choice)
         if self.accept is not None and not self.accept(graph):
             return _REJECTED, graph
