@@ -13,8 +13,12 @@ strategies speak one protocol, as Optuna's and NNI's do:
 * :meth:`TrialStrategy.tell` gives back the trial's metrics (a dict of finite numbers, one
   of them the strategy's ``metric``, maximized unless ``mode="min"``).
 
-No choice is asked twice (same ``encode``) unless the space is exhausted: a strategy whose
-proposals keep repeating falls back to unseen uniform samples. Strategies register in
+No architecture is asked twice unless the space is exhausted: two choices are the same
+architecture when their ``encode`` is, or, with ``identity=``, when ``identity(graph)`` of
+their discretized graphs is (e.g. ``bench.key`` of a tabular benchmark, which numbers
+isomorphic DAGs as one). With ``accept=``, choices whose discretized graph fails
+``accept(graph)`` are never asked (e.g. ``bench.__contains__``: what the table holds). A
+strategy whose proposals keep repeating falls back to unseen uniform samples. Strategies register in
 :data:`TRIAL_STRATEGIES`; :func:`trial_strategy` builds one by name.
 :func:`supernet.trials.run_trials` drives a strategy against an ``evaluate(graph)``,
 in-process or on Ray.
@@ -59,6 +63,8 @@ __all__ = [
     "trial_strategy",
 ]
 
+_REJECTED = object()  # the key of a choice that ``accept`` refuses
+
 #: Name -> :class:`TrialStrategy` subclass.
 TRIAL_STRATEGIES: Registry[type] = Registry(
     "trial strategy",
@@ -102,6 +108,7 @@ class Trial:
         graph: the discretized graph of ``choice``.
         metrics: what :meth:`TrialStrategy.tell` gave (``None`` until then).
         seconds: wall time of its evaluation (set by :func:`~supernet.trials.run_trials`).
+        key: its identity (the choice's ``encode``, or the strategy's ``identity(graph)``).
     """
 
     id: int
@@ -154,6 +161,12 @@ class TrialHistory:
         architecture of best validation accuracy."""
         metric = metric or self.metric
         report = report or metric
+        for key in dict.fromkeys((metric, report)):
+            missing = [t for t in self.trials if key not in t.metrics]
+            if missing:
+                raise SearchError(f"trial(s) {[t.id for t in missing[:5]]} have no metric "
+                                  f"{key!r}; keys of trial {missing[0].id}: "
+                                  f"{sorted(missing[0].metrics)}")
         sign, best, out = self._sign(), None, []
         for t in self.trials:
             if best is None or sign * t.metrics[metric] > sign * best.metrics[metric]:
@@ -178,12 +191,15 @@ class TrialStrategy(abc.ABC):
         metric: the metric key to optimize; ``mode``: ``"max"`` or ``"min"``.
         seed: seeds every random draw of the strategy.
         max_tries: proposals tried before falling back to an unseen uniform sample.
+        identity: ``identity(graph) -> hashable``: architectures with equal identity are
+            one (default: the choice space's ``encode`` of the choice).
+        accept: ``accept(graph) -> bool``: only architectures it accepts are asked.
     """
 
     name: str = "strategy"
 
     def __init__(self, supernet_graph, *, metric: str = "val_accuracy", mode: str = "max",
-                 seed: int = 0, max_tries: int = 1000):
+                 seed: int = 0, max_tries: int = 1000, identity=None, accept=None):
         if mode not in ("max", "min"):
             raise SearchError(f"{self.name}: mode must be 'max' or 'min', got {mode!r}")
         if not isinstance(metric, str) or not metric:
@@ -196,9 +212,18 @@ class TrialStrategy(abc.ABC):
         self.metric, self.mode, self.seed = metric, mode, seed
         self.rng = random.Random(seed)
         self.max_tries = max_tries
+        if identity is not None and not callable(identity):
+            raise SearchError(f"{self.name}: identity must be callable as identity(graph), "
+                              f"got {type(identity).__name__}")
+        if accept is not None and not callable(accept):
+            raise SearchError(f"{self.name}: accept must be callable as accept(graph), "
+                              f"got {type(accept).__name__}")
+        self.identity, self.accept = identity, accept
         self.history = TrialHistory(metric, mode)
         self.pending: dict[int, Trial] = {}
         self._seen: dict[object, Trial] = {}
+        self._choices: set = set()
+        self._last_accepted: dict | None = None
         self._ids = itertools.count()
         self._size: int | float | None = None
 
@@ -208,7 +233,10 @@ class TrialStrategy(abc.ABC):
         choice = None
         for _ in range(self.max_tries):
             proposal = self.propose()
-            key = self.space.encode(proposal)
+            key, graph = self._identify(proposal)
+            if key is _REJECTED:
+                self.rejected(proposal)
+                continue
             if key not in self._seen:
                 choice = proposal
                 break
@@ -216,14 +244,38 @@ class TrialStrategy(abc.ABC):
         else:
             choice = self._unseen()
             if choice is None:  # exhausted: asking again is the only way on
-                choice = proposal
+                choice = self._last_accepted
+            if choice is None:
+                raise SearchError(f"{self.name}: {self.max_tries} proposals and as many "
+                                  "uniform samples were all refused by accept(graph); does "
+                                  "it accept any architecture of this space?")
             self.adopt(choice)
-        key = self.space.encode(choice)
-        trial = Trial(next(self._ids), choice, discretized(self.supernet, self.space, choice),
-                      key=key)
+            key, graph = self._identify(choice)
+        if graph is None:
+            graph = discretized(self.supernet, self.space, choice)
+        trial = Trial(next(self._ids), choice, graph, key=key)
         self._seen.setdefault(key, trial)
+        self._choices.add(self.space.encode(choice))
         self.pending[trial.id] = trial
         return trial
+
+    def _identify(self, choice: dict):
+        """``(key, graph)``: the identity of ``choice`` and its discretized graph (``None``
+        when neither ``identity`` nor ``accept`` needs it); the key is a marker of refusal
+        when ``accept`` refuses the graph."""
+        if self.identity is None and self.accept is None:  # no graph needed to decide
+            self._last_accepted = choice
+            return self.space.encode(choice), None
+        graph = discretized(self.supernet, self.space, choice)
+        if self.accept is not None and not self.accept(graph):
+            return _REJECTED, graph
+        self._last_accepted = choice
+        key = self.space.encode(choice) if self.identity is None else self.identity(graph)
+        return key, graph
+
+    def asked(self, choice: dict) -> bool:
+        """Whether ``choice`` itself has been asked (by its ``encode``)."""
+        return self.space.encode(choice) in self._choices
 
     def tell(self, trial: Trial, metrics: dict) -> None:
         """Record ``metrics`` of an asked ``trial``."""
@@ -284,6 +336,9 @@ class TrialStrategy(abc.ABC):
     def duplicate(self, choice: dict, seen: Trial) -> None:
         """``choice`` was proposed but is ``seen`` already (told or pending)."""
 
+    def rejected(self, choice: dict) -> None:
+        """``choice`` was proposed but ``accept`` refuses its graph."""
+
     def adopt(self, choice: dict) -> None:
         """After ``max_tries`` seen proposals, ``choice`` (an unseen sample, or the last
         proposal when the space is exhausted) is asked instead."""
@@ -297,12 +352,14 @@ class TrialStrategy(abc.ABC):
 
     def _unseen(self) -> dict | None:
         """An unseen choice: a uniform sample, or the first unseen one of the enumeration
-        of a small space; ``None`` when the space is exhausted."""
+        of a small space; ``None`` when the space is exhausted (with ``identity``: when
+        ``max_tries`` samples found none)."""
         for _ in range(self.max_tries):
             c = self.space.sample(self.rng)
-            if self.space.encode(c) not in self._seen:
+            key = self._identify(c)[0]
+            if key is not _REJECTED and key not in self._seen:
                 return c
-        if self.exhausted():
+        if self.identity is not None or self.accept is not None or self.exhausted():
             return None
         for c in enumerate_choices(self.space):
             if self.space.encode(c) not in self._seen:

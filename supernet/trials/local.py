@@ -11,7 +11,7 @@ architecture, as the paper's experiments do until the budget is spent.
 ``move="best"`` (default) is Algorithm 1 (the full neighbourhood, then the best);
 ``move="first"`` is the paper's variant that moves as soon as one neighbour improves.
 A neighbour asked already is not asked again: its told metrics count as its evaluation
-(one still pending is skipped). With several workers, asks made while the rest of a
+(one still pending is skipped, as is one that ``accept`` refuses). With several workers, asks made while the rest of a
 neighbourhood is pending are uniform random architectures (they do not steer the climb).
 
 Examples:
@@ -63,6 +63,8 @@ class LocalSearch(TrialStrategy):
     # ------------------------------------------------------------------ proposals
     def propose(self) -> dict:
         self._proposed = None
+        if self.current is not None and not self.queue and not self._round:
+            self._settle()  # the rest of the neighbourhood was skipped (seen or refused)
         if self.current is None and self._start is None and self._start_id is None:
             self._start = self._proposed = self.space.sample(self.rng)
         elif self.current is not None and self.queue:
@@ -92,10 +94,11 @@ class LocalSearch(TrialStrategy):
 
     def ask(self) -> Trial:
         trial = super().ask()
-        if self._start is not None and trial.key == self.space.encode(self._start):
+        picked = self.space.encode(trial.choice)
+        if self._start is not None and picked == self.space.encode(self._start):
             self._start_id, self._start = trial.id, None
         elif self.current is not None and self._proposed is not None \
-                and trial.key == self.space.encode(self._proposed):
+                and picked == self.space.encode(self._proposed):
             self._round.add(trial.key)
         self._proposed = None
         return trial

@@ -76,3 +76,46 @@ def test_history_best_and_curve_of_the_incumbent(gnn2):
     assert isinstance(h, TrialHistory) and h.best().id == 3
     assert h.curve() == [0.5, 0.2, 0.2, 0.1]
     assert h.curve("test_accuracy") == [1.0, 2.0, 2.0, 4.0]  # reported: the incumbent's
+
+
+def test_identity_makes_equivalent_choices_one_architecture(gnn2):
+    # identity: only node 2's op counts, so there are 3 architectures
+    s = trial_strategy("random", gnn2, seed=0, identity=lambda g: node_ops(g)["n2"][1],
+                       max_tries=50)
+    ops = set()
+    for _ in range(3):
+        t = s.ask()
+        ops.add(t.key)
+        s.tell(t, {"val_accuracy": 0.0})
+    assert ops == {"gcn", "gin", "linear"}
+    assert s.ask().key in ops  # no fourth: a repeat
+    with pytest.raises(SearchError, match="identity must be callable"):
+        trial_strategy("random", gnn2, identity="key")
+
+
+@pytest.mark.parametrize("name", ["random", "evolution", "local", "predictor"])
+def test_accept_keeps_refused_architectures_out(gnn2, name):
+    # only the 6 architectures whose node 2 runs gin are accepted
+    options = {"predictor": {"initial": 2, "epochs": 2, "ensemble": 1}}.get(name, {})
+    s = trial_strategy(name, gnn2, seed=0, accept=lambda g: node_ops(g)["n2"][1] == "gin",
+                       max_tries=200, **options)
+    seen = []
+    for i in range(6):
+        t = s.ask()
+        assert node_ops(t.graph)["n2"][1] == "gin"
+        seen.append(t.key)
+        s.tell(t, {"val_accuracy": float(i % 3)})
+    assert len(set(seen)) == 6  # the accepted part of the space, each once
+
+
+def test_accept_that_refuses_everything_is_reported(gnn2):
+    s = trial_strategy("random", gnn2, accept=lambda g: False, max_tries=5)
+    with pytest.raises(SearchError, match="all refused by accept"):
+        s.ask()
+
+
+def test_curve_of_a_missing_metric_names_it(gnn2):
+    s = trial_strategy("random", gnn2, seed=0)
+    s.tell(s.ask(), {"val_accuracy": 0.5})
+    with pytest.raises(SearchError, match="no metric 'test_accuracy'"):
+        s.history.curve("test_accuracy")

@@ -49,3 +49,19 @@ def test_best_and_first_improvement(gnn2):
     assert n == 5 and cur == told[1].id  # the best of all 5
     n, cur, told = results["first"]
     assert n == 1 and cur == told[0].id  # the first that improves
+
+
+def test_climbs_at_the_neuron_level():
+    from supernet.search.discretize.units import set_gated
+    from supernet.units import mlp
+
+    g = mlp([4, 6, 3], seed=0)
+    set_gated(g, units=["h1"])  # 63 choices: keep any non-empty subset of 6 units
+
+    def kept(graph):
+        return {"val_accuracy": float(len(graph.nx.nodes["h1"]["units"]))}
+
+    s = trial_strategy("local", g, seed=0)
+    h = run_trials(s, kept, 40)
+    assert h.best().metrics["val_accuracy"] == 6.0  # every unit kept: the one optimum
+    assert s.optima and s.optima[0].metrics["val_accuracy"] == 6.0
