@@ -50,6 +50,7 @@ from supernet.spaces import create_space, encode, space_entry
 from supernet.tabular import load_benchmark
 from supernet.train.retrain import accuracy, fine_tune, retrain
 from supernet.trials import run_trials, tabular, trained, trial_strategy
+from supernet.trials.optuna_search import import_optuna
 
 __all__ = ["load_data", "prepare", "space_options", "make_strategy", "search_settings",
            "effective_config", "trials_space", "run_trials_job",
@@ -613,7 +614,15 @@ def run_trials_job(cfg: RunConfig, log=print, force: bool = False,
                           "keeps no trained weights to fine-tune; use retrain or none")
     import_modules(cfg.imports, "config key 'imports'")
     graph, evaluate, data, source, space = trials_space(cfg)
-    strategy = trial_strategy(t.strategy, graph, metric=t.metric, seed=cfg.seed, **t.options)
+    judge = {}
+    if data is None:  # one query per table entry: isomorphic DAGs are one architecture,
+        bench = evaluate.bench  # and the choices the table lacks are never asked
+        judge = {"identity": bench.key, "accept": bench.__contains__}
+    strategy = trial_strategy(t.strategy, graph, metric=t.metric, seed=cfg.seed,
+                              **judge, **t.options)
+    if t.strategy == "optuna":  # it logs each told trial at INFO level; ours is the line
+        optuna = import_optuna()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     effective = {**cfg.to_dict(), "space": space}
     identity = {"trials": {"strategy": t.strategy, **t.options}, "data": source,
                 "space": effective["space"], "seed": cfg.seed}

@@ -115,3 +115,14 @@ def test_list_names_trial_strategies_proxies_and_benchmarks(capsys):
     assert main(["list", "benchmarks", "--filter", "nas-bench-graph:c*"]) == 0
     out = capsys.readouterr().out
     assert "nas-bench-graph:cora" in out and "nas-bench-graph:pubmed" not in out
+
+
+def test_a_benchmark_search_asks_each_table_entry_once(bench_run):
+    from supernet.spaces import decode
+    from supernet.tabular import load_benchmark
+
+    bench = load_benchmark("nas-bench-graph:cora")
+    sizes = {k: v for k, v in bench.space_options.items() if k not in ("nodes", "ops")}
+    trials = json.load(open(os.path.join(bench_run, "trials.json")))["trials"]
+    keys = [bench.key(decode("gnn", t["text"], **sizes)) for t in trials]
+    assert len(set(keys)) == len(keys)  # isomorphic DAGs share a key: never asked twice
