@@ -9,7 +9,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = ["tutorial_custom_space.md", "spaces.md", "../README.md", "cli.md", "search.md",
-         "creation.md", "levels.md", "lowering.md", "crosslevel.md", "data.md"]
+         "creation.md", "levels.md", "lowering.md", "crosslevel.md", "data.md", "trials.md"]
 
 
 def blocks(page: str) -> list[str]:
