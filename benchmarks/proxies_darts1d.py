@@ -1,0 +1,474 @@
+"""A trained population of ``darts1d`` architectures on MNIST-1D: zero-cost proxies against
+trained accuracy, and the one-shot DARTS search against multi-trial search at equal CPU time.
+
+Three parts, each measured in the run that prints it (``docs/results_proxies.md``):
+
+1. **Population.** ``--archs`` architectures drawn uniformly, without repeats, from the
+   choice space of the packaged ``supernet search`` super-network (``darts1d`` on MNIST-1D,
+   ``supernet/configs/default.yaml``): ``choice_space(graph, module).sample(rng)``, made
+   permanent by :func:`supernet.search.discretize.discretize`, then trained from scratch by
+   the run's own final training (:func:`supernet.run.train_found`: 2000 training signals,
+   validation on the other 2000, test on the held-out 1000) with one fixed budget for all
+   (``--epochs``; the packaged final training's batch, learning rate and schedule) and one
+   training seed. Kept in ``--population`` (default ``OUT/population.json``) as the space's
+   text form (the DARTS genotype, which decodes to the same network and the same seeded
+   initial weights) with validation and test accuracy, parameters and CPU seconds
+   (``time.process_time`` on one thread); a rerun reads it and trains only what is missing.
+2. **Proxies.** Every proxy of :func:`supernet.search.proxies.score_all` on each
+   architecture at initialization (the weights its training started from), on one seeded
+   batch of 64 training signals; Spearman's rho with test and with validation accuracy, a
+   95% percentile bootstrap interval over architectures, and the proxy's CPU seconds per
+   architecture.
+3. **One-shot against multi-trial.** The packaged DARTS search and its final training
+   (:func:`supernet.run.run_search`, final training at the population's budget so the two
+   are trained alike) for ``--seeds`` seeds, its CPU seconds measured; random search at the
+   same CPU seconds: the best-by-validation architecture among the first
+   ``k = budget / mean training seconds`` of the population, over ``--orders`` random
+   orders; regularized evolution (``supernet.trials``) at the same ``k`` when installed,
+   training what it asks for on demand (kept in the population file, apart from the
+   uniform sample).
+
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/proxies_darts1d.py --out runs/proxies
+    python benchmarks/proxies_darts1d.py --quick --out /tmp/proxies   # seconds
+
+``--only population`` (or ``oneshot``) runs one part, for a long job in the background;
+the report (``--only report``) then reads what they saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from structural_common import markdown_table, mean_std
+
+from supernet.config import apply_overrides, load_config
+from supernet.cost import weight_count
+from supernet.errors import ConfigError
+from supernet.io import atomic_write
+
+#: The population's training budget (the packaged final training but for its epochs).
+EPOCHS = 8
+ARCHS = 50
+PROXY_BATCH = 64
+BOOTSTRAP = 2000
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
+def run_config(epochs: int, seed: int = 0, quick: bool = False, out: str | None = None):
+    """The packaged configuration with the final training at ``epochs`` epochs (``quick``:
+    searches and trainings of two steps per epoch)."""
+    overrides = [f"train.epochs={epochs}", f"seed={seed}", "pictures=false", "progress=false",
+                 "device=cpu"]
+    if quick:  # 500 signals (200 + 200 for training, 100 for test), cells of 2 steps
+        overrides += ["search.epochs=1", "search.max_steps_per_epoch=2",
+                      "train.options={steps_per_epoch: 2}", "data.num_samples=500",
+                      "space.C=4", "space.layers=3", "space.steps=2", "space.multiplier=2"]
+    if out is not None:
+        overrides.append(f"out={out}")
+    return apply_overrides(load_config(), overrides)
+
+
+def budget_of(cfg) -> dict:
+    """What every architecture of a population is trained with (a rerun must match)."""
+    t = cfg.train
+    return {"space": cfg.space.name, "space_options": dict(cfg.space.options),
+            "data": cfg.data.name, "data_options": dict(cfg.data.options),
+            "epochs": t.epochs, "batch_size": t.batch_size, "lr": t.lr,
+            "momentum": t.momentum, "weight_decay": t.weight_decay, "grad_clip": t.grad_clip,
+            "split": t.split, "options": dict(t.options), "seed": cfg.seed}
+
+
+# ----------------------------------------------------------------------------- population
+class Population:
+    """The population file: ``budget``, ``archs`` (the uniform sample, in drawing order) and
+    ``extra`` (architectures a multi-trial search asked for), each a record with ``text``,
+    ``val_acc``, ``test_acc``, ``params``, ``train_cpu_s``, ``train_wall_s``."""
+
+    def __init__(self, path: str, budget: dict):
+        self.path, self.budget = path, budget
+        self.archs: list[dict] = []
+        self.extra: list[dict] = []
+        if os.path.exists(path):
+            with open(path) as f:
+                data = json.load(f)
+            if data.get("budget") != budget:
+                raise ConfigError(
+                    f"{path} holds a population trained with {data.get('budget')}, not "
+                    f"{budget}; pass another --population (or --out), or the same --epochs")
+            self.archs, self.extra = data.get("archs", []), data.get("extra", [])
+
+    def save(self) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        body = {"budget": self.budget, "archs": self.archs, "extra": self.extra}
+        atomic_write(self.path, json.dumps(body, indent=1).encode())
+
+    def lookup(self, text: str) -> dict | None:
+        for rec in self.archs + self.extra:
+            if rec["text"] == text:
+                return rec
+        return None
+
+
+class Trainer:
+    """Trains discretized graphs of the packaged space as the run's final training does."""
+
+    def __init__(self, cfg):
+        from supernet.run import prepare, run_splits
+
+        self.cfg = cfg
+        self.data, self.supergraph, _ = prepare(cfg)
+        self.splits, self.batch_fn = run_splits(self.data)
+        self._space = None
+
+    def sample(self, n: int, seed: int) -> list[dict]:
+        """``n`` distinct uniform choices of the super-network (drawing order, seeded)."""
+        space = self.space
+        rng, seen, out = random.Random(seed), set(), []
+        for _ in range(100 * n):
+            choice = space.sample(rng)
+            key = space.encode(choice)
+            if key not in seen:
+                seen.add(key)
+                out.append(choice)
+            if len(out) == n:
+                return out
+        raise ConfigError(f"the space has fewer than {n} distinct architectures")
+
+    @property
+    def space(self):
+        """The choice space of the super-network (compiled once)."""
+        from supernet import compile
+        from supernet.search.choices import choice_space
+
+        if self._space is None:
+            self._space = choice_space(self.supergraph, compile(self.supergraph))
+        return self._space
+
+    def discretized(self, choice: dict):
+        """A copy of the super-network graph with ``choice`` made permanent: the edits of
+        :func:`supernet.search.discretize.discretize`, on the graph alone (no module to
+        carry weights into: the network is trained from scratch)."""
+        from supernet import lint
+        from supernet.edits import Editor
+        from supernet.search.discretize.layer import apply_choice, check_constraints
+
+        graph = self.supergraph.copy()
+        apply_choice(Editor(graph), self.space, choice)
+        lint(graph)
+        check_constraints(graph, self.space)
+        return graph
+
+    def train(self, graph) -> dict:
+        from supernet.run import train_found
+        from supernet.spaces import encode
+
+        t0, w0 = time.process_time(), time.perf_counter()
+        report, _, module = train_found(self.cfg, graph, None, self.data, log=_silent)
+        return {"text": encode(graph), "val_acc": report["val_acc"],
+                "test_acc": report["test_acc"], "params": weight_count(module),
+                "train_cpu_s": round(time.process_time() - t0, 3),
+                "train_wall_s": round(time.perf_counter() - w0, 3)}
+
+
+def train_population(pop: Population, trainer: Trainer, n: int, sample_seed: int,
+                     log=print) -> None:
+    """Train the first ``n`` architectures of the seeded uniform sample not yet in ``pop``
+    (saved after each)."""
+    choices = trainer.sample(n, sample_seed)
+    for i, choice in enumerate(choices):
+        if i < len(pop.archs):
+            continue
+        rec = {"index": i, "sample_seed": sample_seed, **trainer.train(trainer.discretized(choice))}
+        pop.archs.append(rec)
+        pop.save()
+        log(f"arch {i + 1}/{n}: test {100 * rec['test_acc']:.1f}% val "
+            f"{100 * rec['val_acc']:.1f}% params {rec['params']} "
+            f"{rec['train_cpu_s']:.1f} cpu-s (load {os.getloadavg()[0]:.2f})", flush=True)
+
+
+# ----------------------------------------------------------------------------- proxies
+def proxy_batch(trainer: Trainer, seed: int, size: int = PROXY_BATCH):
+    """One seeded batch of ``size`` training signals, in the search's batch layout."""
+    from supernet.train.data import default_batch_fn
+
+    x, y = trainer.splits["train"]
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:size]
+    return default_batch_fn((x[idx], y[idx]))
+
+
+def initial_module(text: str, cfg):
+    """The network of genotype ``text`` with the weights its training started from."""
+    from supernet import compile
+    from supernet.spaces import decode
+
+    graph = decode(cfg.space.name, text, **cfg.space.options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)  # as supernet.train.retrain.retrain seeds it
+        return compile(graph)
+
+
+def score_population(archs: list[dict], trainer: Trainer, seed: int, log=print) -> dict:
+    """``{proxy: {"scores": [...], "seconds": [...]}}`` over ``archs`` at initialization."""
+    from supernet.search.proxies import PROXIES, score
+
+    batch = proxy_batch(trainer, seed)
+    names = PROXIES.list()
+    out = {name: {"scores": [], "seconds": []} for name in names}
+    for rec in archs:
+        module = initial_module(rec["text"], trainer.cfg)
+        if weight_count(module) != rec["params"]:
+            raise ConfigError(f"genotype {rec['text']} decodes to {weight_count(module)} "
+                              f"parameters, the population file says {rec['params']}")
+        for name in names:
+            t0 = time.process_time()
+            value = score(name, module, batch)
+            out[name]["seconds"].append(time.process_time() - t0)
+            out[name]["scores"].append(float(value))
+    log(f"proxies: {len(names)} on {len(archs)} architectures", flush=True)
+    return out
+
+
+def spearman_ci(x, y, reps: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
+    """Spearman's rho of ``x`` and ``y`` and its 95% percentile bootstrap interval
+    (resampling pairs; resamples where either side is constant are left out).
+
+    Examples:
+        >>> rho, lo, hi = spearman_ci([1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5], reps=200)
+        >>> round(rho, 3), lo <= rho <= hi
+        (0.829, True)
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rho = float(spearmanr(x, y).statistic)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(reps):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            boot.append(spearmanr(x[i], y[i]).statistic)
+    lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (float("nan"),) * 2
+    return rho, float(lo), float(hi)
+
+
+def proxy_table(archs: list[dict], scores: dict) -> str:
+    test = [r["test_acc"] for r in archs]
+    val = [r["val_acc"] for r in archs]
+    rows = []
+    for name, s in scores.items():
+        cells = []
+        for target in (test, val):
+            rho, lo, hi = spearman_ci(s["scores"], target)
+            cells.append("constant" if math.isnan(rho) else f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        rows.append([name, *cells, f"{statistics.median(s['seconds']):.3f}"])
+    rows.sort(key=lambda r: -float(r[1].split()[0]) if r[1] != "constant" else 9)
+    return markdown_table(["proxy", "ρ with test acc. [95% CI]", "ρ with val. acc. [95% CI]",
+                           "CPU s / arch. (median)"], rows)
+
+
+# ----------------------------------------------------------------------------- one-shot
+def run_oneshot(args, seed: int, log=print) -> dict:
+    """The packaged DARTS search and final training for ``seed`` (CPU seconds measured)."""
+    from supernet.run import run_search
+
+    out = os.path.join(args.out, "oneshot", f"seed{seed}")
+    cfg = run_config(args.epochs, seed, args.quick, out)
+    t0, w0 = time.process_time(), time.perf_counter()
+    report = run_search(cfg, log=_silent, force=True, epochs="none")
+    rec = {"seed": seed, "cpu_s": round(time.process_time() - t0, 2),
+           "wall_s": round(time.perf_counter() - w0, 2), "text": report["text"],
+           "val_acc": report["val_acc"], "test_acc": report["test_acc"],
+           "params": report["parameters"], "search_seconds": report["search_seconds"],
+           "train_seconds": report["train_seconds"]}
+    log(f"one-shot seed {seed}: test {100 * rec['test_acc']:.1f}% in {rec['cpu_s']:.0f} cpu-s",
+        flush=True)
+    return rec
+
+
+def oneshot_runs(args, budget: dict, log=print) -> list[dict]:
+    """One-shot runs of ``--seeds`` seeds, kept in ``OUT/oneshot.json`` (reused)."""
+    path = os.path.join(args.out, "oneshot.json")
+    runs = []
+    if os.path.exists(path):
+        with open(path) as f:
+            data = json.load(f)
+        if data.get("budget") == budget:
+            runs = data["runs"]
+    for seed in range(args.seeds):
+        if not any(r["seed"] == seed for r in runs):
+            runs.append(run_oneshot(args, seed, log))
+            os.makedirs(args.out, exist_ok=True)
+            atomic_write(path, json.dumps({"budget": budget, "runs": runs}, indent=1).encode())
+    return [r for r in runs if r["seed"] < args.seeds]
+
+
+def random_search(archs: list[dict], k: int, orders: int, seed: int = 0) -> list[float]:
+    """Test accuracy of the best-by-validation architecture among the first ``k`` of each
+    of ``orders`` seeded random orders of ``archs``.
+
+    Examples:
+        >>> pop = [{"val_acc": v, "test_acc": v / 2} for v in (0.1, 0.9, 0.5)]
+        >>> random_search(pop, 3, 2)
+        [0.45, 0.45]
+    """
+    rng, out = random.Random(seed), []
+    for _ in range(orders):
+        first = rng.sample(archs, min(k, len(archs)))
+        out.append(max(first, key=lambda r: r["val_acc"])["test_acc"])
+    return out
+
+
+def evolution_runs(pop: Population, trainer: Trainer, k: int, seeds: int, log=print):
+    """Regularized evolution (``supernet.trials``) of ``k`` trials per seed, training each
+    asked architecture on demand (``None`` when ``supernet.trials`` is not installed)."""
+    try:
+        from supernet.trials import TRIAL_STRATEGIES, run_trials
+    except ImportError:
+        return None
+    from supernet import compile
+    from supernet.spaces import encode
+
+    def evaluate(graph):
+        rec = pop.lookup(encode(graph))
+        if rec is None:
+            rec = trainer.train(graph)
+            pop.extra.append(rec)
+            pop.save()
+        return {"val_accuracy": rec["val_acc"], "test_accuracy": rec["test_acc"],
+                "train_cpu_s": rec["train_cpu_s"]}
+
+    results = []
+    for seed in range(seeds):
+        graph = trainer.supergraph.copy()
+        strategy = TRIAL_STRATEGIES.resolve("evolution")(graph, compile(graph), seed=seed)
+        history = run_trials(strategy, evaluate, k, metric="val_accuracy")
+        best = max(history.records, key=lambda r: r.metrics["val_accuracy"])
+        results.append(best.metrics["test_accuracy"])
+        log(f"evolution seed {seed}: test {100 * results[-1]:.1f}%", flush=True)
+    return results
+
+
+def comparison_table(archs: list[dict], oneshot: list[dict], evolution, orders: int):
+    cpu = statistics.fmean(r["cpu_s"] for r in oneshot)
+    per_arch = statistics.fmean(r["train_cpu_s"] for r in archs)
+    k = max(1, round(cpu / per_arch))
+    test = sorted(r["test_acc"] for r in archs)
+    best_val = max(archs, key=lambda r: r["val_acc"])
+    rows = [[f"DARTS one-shot (search + final training), {len(oneshot)} seeds",
+             f"{cpu:.0f}", mean_std([r["test_acc"] for r in oneshot]),
+             mean_std([r["val_acc"] for r in oneshot])]]
+    sizes = [min(len(archs), max(1, round(m * cpu / per_arch))) for m in (1, 2, 4)]
+    for kk in sorted(set(sizes)):  # the one-shot's CPU seconds, twice and four times them
+        picks = random_search(archs, kk, orders)
+        rows.append([f"random search, best val. of k = {kk} trained ({orders} orders)",
+                     f"{kk * per_arch:.0f}", mean_std(picks), "-"])
+    if evolution is not None:
+        rows.append([f"regularized evolution, k = {k} trials ({len(evolution)} seeds)",
+                     f"{k * per_arch:.0f}", mean_std(evolution), "-"])
+    rows += [[f"population ({len(archs)}): best by validation", "-",
+              f"{100 * best_val['test_acc']:.1f}", f"{100 * best_val['val_acc']:.1f}"],
+             [f"population ({len(archs)}): best test (oracle)", "-", f"{100 * test[-1]:.1f}", "-"],
+             [f"population ({len(archs)}): median", "-",
+              f"{100 * statistics.median(test):.1f}", "-"]]
+    table = markdown_table(["method", "CPU s", "test acc. %", "val. acc. %"], rows)
+    return table, cpu, per_arch, k
+
+
+# ----------------------------------------------------------------------------- main
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="runs/proxies_darts1d",
+                   help="folder of the population, the one-shot runs and their results")
+    p.add_argument("--population", default=None,
+                   help="population JSON to reuse or extend (default OUT/population.json)")
+    p.add_argument("--archs", type=int, default=ARCHS)
+    p.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs of every net")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the one-shot search")
+    p.add_argument("--orders", type=int, default=20, help="random orders of random search")
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--proxy-seed", type=int, default=0)
+    p.add_argument("--only", choices=["population", "oneshot", "report"], default=None)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 3 architectures of a smaller space (cells of 2 steps), 1 "
+                        "epoch of 2 steps, 500 signals, 1 seed")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.archs, args.epochs, args.seeds, args.orders = 3, 1, 1, 3
+    args.population = args.population or os.path.join(args.out, "population.json")
+    return args
+
+
+def main(argv=None) -> dict:
+    torch.set_num_threads(1)
+    args = parse(argv)
+    cfg = run_config(args.epochs, 0, args.quick)
+    budget = budget_of(cfg)
+    pop = Population(args.population, budget)
+    print(f"# darts1d on MNIST-1D: {args.archs} architectures, {args.epochs} epochs each; "
+          f"load average {os.getloadavg()}\n", flush=True)
+    trainer = Trainer(cfg)
+    result = {"population": pop.archs}
+    if args.only in (None, "population"):
+        train_population(pop, trainer, args.archs, args.sample_seed)
+    if args.only == "population":
+        return result
+    if args.only in (None, "oneshot"):
+        result["oneshot"] = oneshot_runs(args, budget)
+    if args.only == "oneshot":
+        return result
+    archs = pop.archs[:args.archs]
+    if len(archs) < args.archs:
+        raise ConfigError(f"{args.population} holds {len(archs)} trained architectures, "
+                          f"{args.archs} asked for: run --only population first")
+    result["oneshot"] = oneshot_runs(args, budget)
+    command = "python benchmarks/proxies_darts1d.py " + " ".join(argv or sys.argv[1:])
+    test = [r["test_acc"] for r in archs]
+    print(f"command: `{command}`; {len(archs)} architectures, training seed {cfg.seed}, "
+          f"{args.epochs} epochs (batch {cfg.train.batch_size}, lr {cfg.train.lr}, cosine); "
+          f"test accuracy {mean_std(test)} % (min {100 * min(test):.1f}, max "
+          f"{100 * max(test):.1f}); {statistics.fmean(r['train_cpu_s'] for r in archs):.1f} "
+          f"CPU s per architecture\n")
+
+    try:
+        import supernet.search.proxies  # noqa: F401
+    except ImportError:
+        print("## Proxies\n\nskipped: supernet.search.proxies is not installed\n")
+    else:
+        scores = score_population(archs, trainer, args.proxy_seed)
+        result["proxies"] = scores
+        print(f"## Zero-cost proxies at initialization (batch of {PROXY_BATCH}, seed "
+              f"{args.proxy_seed}; Spearman ρ, {BOOTSTRAP} bootstrap resamples)\n")
+        print(proxy_table(archs, scores) + "\n")
+
+    _, cpu, per_arch, k = comparison_table(archs, result["oneshot"], None, args.orders)
+    evolution = evolution_runs(pop, trainer, k, args.seeds)
+    if evolution is None:
+        print("regularized evolution skipped: supernet.trials is not installed\n")
+    result["evolution"] = evolution
+    table, *_ = comparison_table(archs, result["oneshot"], evolution, args.orders)
+    print(f"## One-shot against multi-trial at equal CPU seconds (one thread; one-shot "
+          f"{cpu:.0f} CPU s = {k} trainings of {per_arch:.1f} s)\n")
+    print(table)
+    print(f"\nload average at end: {os.getloadavg()}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

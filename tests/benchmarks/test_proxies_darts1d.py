@@ -1,0 +1,75 @@
+"""A smoke run of benchmarks/proxies_darts1d.py (``--quick``), its population file and the
+statistics it reports."""
+
+import doctest
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import proxies_darts1d as bench
+
+from supernet.cost import weight_count
+from supernet.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("proxies")
+    result = bench.main(["--quick", "--out", str(out)])
+    return out, result
+
+
+def test_quick_run_trains_a_population_and_the_one_shot_search(quick_run, capsys):
+    out, result = quick_run
+    saved = json.loads((out / "population.json").read_text())
+    archs = saved["archs"]
+    assert [r["index"] for r in archs] == [0, 1, 2]
+    assert len({r["text"] for r in archs}) == 3  # drawn without repeats
+    for rec in archs:
+        assert 0.0 <= rec["val_acc"] <= 1.0 and 0.0 <= rec["test_acc"] <= 1.0
+        assert rec["train_cpu_s"] > 0
+        # the text form rebuilds the trained network
+        cfg = bench.run_config(1, quick=True)
+        assert weight_count(bench.initial_module(rec["text"], cfg)) == rec["params"]
+    assert saved["budget"]["epochs"] == 1 and saved["budget"]["data_options"]["num_samples"] == 500
+    (run,) = result["oneshot"]
+    assert run["cpu_s"] > 0 and 0.0 <= run["test_acc"] <= 1.0 and run["text"].startswith("Genotype")
+    assert json.loads((out / "oneshot.json").read_text())["runs"] == result["oneshot"]
+
+
+def test_a_rerun_reads_the_population_and_trains_nothing(quick_run, monkeypatch, capsys):
+    out, result = quick_run
+
+    def no_training(self, graph):
+        raise AssertionError("a rerun trained an architecture the population file holds")
+
+    monkeypatch.setattr(bench.Trainer, "train", no_training)
+    monkeypatch.setattr(bench, "run_oneshot", no_training)
+    again = bench.main(["--quick", "--out", str(out), "--only", "report"])
+    assert again["population"] == result["population"]
+    printed = capsys.readouterr().out
+    assert "| DARTS one-shot (search + final training), 1 seeds |" in printed
+    assert "load average" in printed
+
+
+def test_a_population_of_another_budget_is_refused(quick_run, tmp_path):
+    out, _ = quick_run
+    with pytest.raises(ConfigError, match="another --population"):
+        bench.Population(str(out / "population.json"), {"epochs": 99})
+
+
+def test_the_examples_run():
+    result = doctest.testmod(bench, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_random_search_picks_by_validation_and_reports_test():
+    pop = [{"val_acc": v, "test_acc": t} for v, t in ((0.9, 0.1), (0.5, 0.8), (0.2, 0.9))]
+    picks = bench.random_search(pop, 2, 50, seed=1)
+    # the first two of an order hold the 0.9-val architecture unless they are the other two
+    assert set(picks) == {0.1, 0.8}
+    assert bench.random_search(pop, 3, 5) == [0.1] * 5
