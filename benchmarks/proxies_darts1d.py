@@ -54,7 +54,7 @@ from structural_common import markdown_table, mean_std
 
 from supernet.config import apply_overrides, load_config
 from supernet.cost import weight_count
-from supernet.errors import ConfigError
+from supernet.errors import ConfigError, SupernetError
 from supernet.io import atomic_write
 
 #: The population's training budget (the packaged final training but for its epochs).
@@ -235,9 +235,13 @@ def score_population(archs: list[dict], trainer: Trainer, seed: int, log=print) 
                               f"parameters, the population file says {rec['params']}")
         for name in names:
             t0 = time.process_time()
-            value = score(name, module, batch)
+            try:
+                value = float(score(name, module, batch))
+            except SupernetError as exc:  # reported in the table, not hidden
+                out[name].setdefault("errors", []).append(str(exc))
+                value = math.nan
             out[name]["seconds"].append(time.process_time() - t0)
-            out[name]["scores"].append(float(value))
+            out[name]["scores"].append(value)
     log(f"proxies: {len(names)} on {len(archs)} architectures", flush=True)
     return out
 
@@ -255,7 +259,7 @@ def spearman_ci(x, y, reps: int = BOOTSTRAP, seed: int = 0) -> tuple[float, floa
     from scipy.stats import spearmanr
 
     x, y = np.asarray(x, float), np.asarray(y, float)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
+    if not np.isfinite(x).all() or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan"), float("nan")
     rho = float(spearmanr(x, y).statistic)
     rng = np.random.default_rng(seed)
@@ -276,9 +280,14 @@ def proxy_table(archs: list[dict], scores: dict) -> str:
         cells = []
         for target in (test, val):
             rho, lo, hi = spearman_ci(s["scores"], target)
-            cells.append("constant" if math.isnan(rho) else f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+            if s.get("errors"):
+                cells.append(f"failed on {len(s['errors'])}: {s['errors'][0]}")
+            elif math.isnan(rho):
+                cells.append("constant")
+            else:
+                cells.append(f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]")
         rows.append([name, *cells, f"{statistics.median(s['seconds']):.3f}"])
-    rows.sort(key=lambda r: -float(r[1].split()[0]) if r[1] != "constant" else 9)
+    rows.sort(key=lambda r: -float(r[1].split()[0]) if r[1][0] in "+-" else 9)
     return markdown_table(["proxy", "ρ with test acc. [95% CI]", "ρ with val. acc. [95% CI]",
                            "CPU s / arch. (median)"], rows)
 
@@ -335,14 +344,37 @@ def random_search(archs: list[dict], k: int, orders: int, seed: int = 0) -> list
     return out
 
 
-def evolution_runs(pop: Population, trainer: Trainer, k: int, seeds: int, log=print):
-    """Regularized evolution (``supernet.trials``) of ``k`` trials per seed, training each
-    asked architecture on demand (``None`` when ``supernet.trials`` is not installed)."""
+def budgets(archs: list[dict], oneshot: list[dict]) -> tuple[float, float, list[int]]:
+    """``(one-shot CPU s, training CPU s per architecture, [k])``: the trainings that fit in
+    the one-shot search's mean CPU seconds, twice and four times them."""
+    cpu = statistics.fmean(r["cpu_s"] for r in oneshot)
+    per_arch = statistics.fmean(r["train_cpu_s"] for r in archs)
+    return cpu, per_arch, [max(1, round(m * cpu / per_arch)) for m in (1, 2, 4)]
+
+
+def best_of_prefixes(trials: list[dict], sizes) -> dict[int, float]:
+    """Test accuracy of the best-by-validation trial among the first ``k`` (``k`` in
+    ``sizes``) of ``trials`` (ask order): what the search reports after ``k`` trials.
+
+    Examples:
+        >>> t = [{"val_acc": v, "test_acc": v / 2} for v in (0.2, 0.8, 0.4)]
+        >>> best_of_prefixes(t, [1, 3])
+        {1: 0.1, 3: 0.4}
+    """
+    return {k: max(trials[:k], key=lambda r: r["val_acc"])["test_acc"] for k in sizes}
+
+
+def evolution_runs(pop: Population, trainer: Trainer, trials: int, seeds: int,
+                   population: int, sample: int, log=print) -> list[list[dict]] | None:
+    """Per seed, the ``trials`` trials of regularized evolution (``supernet.trials``,
+    population ``population``, tournament ``sample``) in ask order, training each asked
+    architecture on demand as the population was trained (cached in the population file);
+    ``None`` when ``supernet.trials`` is not installed. The search does not know its
+    budget, so its first ``k`` trials are its run at budget ``k``."""
     try:
         from supernet.trials import TRIAL_STRATEGIES, run_trials
     except ImportError:
         return None
-    from supernet import compile
     from supernet.spaces import encode
 
     def evaluate(graph):
@@ -354,41 +386,45 @@ def evolution_runs(pop: Population, trainer: Trainer, k: int, seeds: int, log=pr
         return {"val_accuracy": rec["val_acc"], "test_accuracy": rec["test_acc"],
                 "train_cpu_s": rec["train_cpu_s"]}
 
-    results = []
+    runs = []
     for seed in range(seeds):
-        graph = trainer.supergraph.copy()
-        strategy = TRIAL_STRATEGIES.resolve("evolution")(graph, compile(graph), seed=seed)
-        history = run_trials(strategy, evaluate, k, metric="val_accuracy")
-        best = max(history.records, key=lambda r: r.metrics["val_accuracy"])
-        results.append(best.metrics["test_accuracy"])
-        log(f"evolution seed {seed}: test {100 * results[-1]:.1f}%", flush=True)
-    return results
+        strategy = TRIAL_STRATEGIES.resolve("evolution")(
+            trainer.supergraph.copy(), seed=seed, population=population, sample=sample)
+        history = run_trials(strategy, evaluate, trials, metric="val_accuracy")
+        runs.append([{"val_acc": t.metrics["val_accuracy"], "test_acc": t.metrics["test_accuracy"],
+                      "train_cpu_s": t.metrics["train_cpu_s"]} for t in history])
+        best = best_of_prefixes(runs[-1], [trials])[trials]
+        log(f"evolution seed {seed}: {trials} trials, test {100 * best:.1f}%", flush=True)
+    return runs
 
 
-def comparison_table(archs: list[dict], oneshot: list[dict], evolution, orders: int):
-    cpu = statistics.fmean(r["cpu_s"] for r in oneshot)
-    per_arch = statistics.fmean(r["train_cpu_s"] for r in archs)
-    k = max(1, round(cpu / per_arch))
+def comparison_table(archs: list[dict], oneshot: list[dict], evolution, orders: int) -> str:
+    """The one-shot runs, random search and regularized evolution at 1x, 2x and 4x the
+    one-shot's CPU seconds, and the population's best and median. CPU seconds: measured
+    (one-shot: its mean; evolution: the mean sum of its trainings' seconds) or, for random
+    search over the uniform sample, ``k`` times the mean training."""
+    cpu, per_arch, sizes = budgets(archs, oneshot)
     test = sorted(r["test_acc"] for r in archs)
     best_val = max(archs, key=lambda r: r["val_acc"])
     rows = [[f"DARTS one-shot (search + final training), {len(oneshot)} seeds",
              f"{cpu:.0f}", mean_std([r["test_acc"] for r in oneshot]),
              mean_std([r["val_acc"] for r in oneshot])]]
-    sizes = [min(len(archs), max(1, round(m * cpu / per_arch))) for m in (1, 2, 4)]
-    for kk in sorted(set(sizes)):  # the one-shot's CPU seconds, twice and four times them
+    for mult, k in zip((1, 2, 4), sizes):
+        kk = min(k, len(archs))
         picks = random_search(archs, kk, orders)
-        rows.append([f"random search, best val. of k = {kk} trained ({orders} orders)",
+        rows.append([f"random search, {mult}x: best val. of k = {kk} trained ({orders} orders)",
                      f"{kk * per_arch:.0f}", mean_std(picks), "-"])
-    if evolution is not None:
-        rows.append([f"regularized evolution, k = {k} trials ({len(evolution)} seeds)",
-                     f"{k * per_arch:.0f}", mean_std(evolution), "-"])
+        if evolution is not None:
+            picks = [best_of_prefixes(run, [k])[k] for run in evolution]
+            name = f"regularized evolution, {mult}x: k = {k} trials ({len(evolution)} seeds)"
+            spent = statistics.fmean(sum(r["train_cpu_s"] for r in run[:k]) for run in evolution)
+            rows.append([name, f"{spent:.0f}", mean_std(picks), "-"])
     rows += [[f"population ({len(archs)}): best by validation", "-",
               f"{100 * best_val['test_acc']:.1f}", f"{100 * best_val['val_acc']:.1f}"],
              [f"population ({len(archs)}): best test (oracle)", "-", f"{100 * test[-1]:.1f}", "-"],
              [f"population ({len(archs)}): median", "-",
               f"{100 * statistics.median(test):.1f}", "-"]]
-    table = markdown_table(["method", "CPU s", "test acc. %", "val. acc. %"], rows)
-    return table, cpu, per_arch, k
+    return markdown_table(["method", "CPU s", "test acc. %", "val. acc. %"], rows)
 
 
 # ----------------------------------------------------------------------------- main
@@ -404,6 +440,10 @@ def parse(argv):
     p.add_argument("--orders", type=int, default=20, help="random orders of random search")
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--proxy-seed", type=int, default=0)
+    p.add_argument("--evo-population", type=int, default=8,
+                   help="regularized evolution's population (Real et al. 2019: 100)")
+    p.add_argument("--evo-sample", type=int, default=3,
+                   help="regularized evolution's tournament size (Real et al. 2019: 25)")
     p.add_argument("--only", choices=["population", "oneshot", "report"], default=None)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 3 architectures of a smaller space (cells of 2 steps), 1 "
@@ -457,15 +497,19 @@ def main(argv=None) -> dict:
               f"{args.proxy_seed}; Spearman ρ, {BOOTSTRAP} bootstrap resamples)\n")
         print(proxy_table(archs, scores) + "\n")
 
-    _, cpu, per_arch, k = comparison_table(archs, result["oneshot"], None, args.orders)
-    evolution = evolution_runs(pop, trainer, k, args.seeds)
+    cpu, per_arch, sizes = budgets(archs, result["oneshot"])
+    evolution = evolution_runs(pop, trainer, sizes[-1], args.seeds, args.evo_population,
+                               args.evo_sample)
+    result["evolution"] = evolution
+    print(f"## One-shot against multi-trial at equal CPU seconds (one thread; one-shot "
+          f"{cpu:.0f} CPU s = {sizes[0]} trainings of {per_arch:.1f} s)\n")
     if evolution is None:
         print("regularized evolution skipped: supernet.trials is not installed\n")
-    result["evolution"] = evolution
-    table, *_ = comparison_table(archs, result["oneshot"], evolution, args.orders)
-    print(f"## One-shot against multi-trial at equal CPU seconds (one thread; one-shot "
-          f"{cpu:.0f} CPU s = {k} trainings of {per_arch:.1f} s)\n")
-    print(table)
+    else:
+        print(f"regularized evolution: population {args.evo_population}, tournament "
+              f"{args.evo_sample}, {sizes[-1]} trials per seed, {len(pop.extra)} trainings "
+              f"beyond the uniform sample\n")
+    print(comparison_table(archs, result["oneshot"], evolution, args.orders))
     print(f"\nload average at end: {os.getloadavg()}")
     return result
 
