@@ -1,7 +1,9 @@
 """A smoke run of benchmarks/proxies_darts1d.py (``--quick``), its population file and the
 statistics it reports."""
 
+import contextlib
 import doctest
+import io
 import json
 import sys
 from pathlib import Path
@@ -19,12 +21,14 @@ from supernet.errors import ConfigError
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("proxies")
-    result = bench.main(["--quick", "--out", str(out)])
-    return out, result
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = bench.main(["--quick", "--out", str(out)])
+    return out, result, printed.getvalue()
 
 
-def test_quick_run_trains_a_population_and_the_one_shot_search(quick_run, capsys):
-    out, result = quick_run
+def test_quick_run_trains_a_population_and_the_one_shot_search(quick_run):
+    out, result, printed = quick_run
     saved = json.loads((out / "population.json").read_text())
     archs = saved["archs"]
     assert [r["index"] for r in archs] == [0, 1, 2]
@@ -39,10 +43,12 @@ def test_quick_run_trains_a_population_and_the_one_shot_search(quick_run, capsys
     (run,) = result["oneshot"]
     assert run["cpu_s"] > 0 and 0.0 <= run["test_acc"] <= 1.0 and run["text"].startswith("Genotype")
     assert json.loads((out / "oneshot.json").read_text())["runs"] == result["oneshot"]
+    assert "| DARTS one-shot (search + final training), 1 seeds |" in printed
+    assert "| random search, 1x: best val. of k = " in printed
 
 
 def test_a_rerun_reads_the_population_and_trains_nothing(quick_run, monkeypatch, capsys):
-    out, result = quick_run
+    out, result, _ = quick_run
 
     def no_training(self, graph):
         raise AssertionError("a rerun trained an architecture the population file holds")
@@ -56,8 +62,8 @@ def test_a_rerun_reads_the_population_and_trains_nothing(quick_run, monkeypatch,
     assert "load average" in printed
 
 
-def test_a_population_of_another_budget_is_refused(quick_run, tmp_path):
-    out, _ = quick_run
+def test_a_population_of_another_budget_is_refused(quick_run):
+    out, _, _ = quick_run
     with pytest.raises(ConfigError, match="another --population"):
         bench.Population(str(out / "population.json"), {"epochs": 99})
 
@@ -73,3 +79,25 @@ def test_random_search_picks_by_validation_and_reports_test():
     # the first two of an order hold the 0.9-val architecture unless they are the other two
     assert set(picks) == {0.1, 0.8}
     assert bench.random_search(pop, 3, 5) == [0.1] * 5
+
+
+def test_proxies_score_the_weights_the_training_started_from(quick_run):
+    import torch
+
+    from supernet.spaces import decode
+    from supernet.train.retrain import retrain
+
+    _, result, _ = quick_run
+    cfg = bench.run_config(1, quick=True)
+    trainer = bench.Trainer(cfg)
+    rec = result["population"][1]
+    graph = decode("darts1d", rec["text"], **cfg.space.options)
+    started = retrain(graph, trainer.splits["train"], epochs=0, seed=cfg.seed).module
+    scored = bench.initial_module(rec["text"], cfg)
+    theirs, ours = started.state_dict(), scored.state_dict()
+    assert list(theirs) == list(ours)
+    assert all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    # the batch is seeded, 64 training signals
+    (x,), ctx, y = bench.proxy_batch(trainer, 0)
+    (x2,), _, _ = bench.proxy_batch(trainer, 0)
+    assert x.shape[0] == y.shape[0] == 64 and ctx == {} and torch.equal(x, x2)
