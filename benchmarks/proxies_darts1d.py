@@ -31,8 +31,9 @@ Three parts, each measured in the run that prints it (``docs/results_proxies.md`
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/proxies_darts1d.py --out runs/proxies
     python benchmarks/proxies_darts1d.py --quick --out /tmp/proxies   # seconds
 
-``--only population`` (or ``oneshot``) runs one part, for a long job in the background;
-the report (``--only report``) then reads what they saved.
+``--only population`` (or ``reseed``, ``oneshot``, ``evolution``) runs one part, for a long
+job in the background; the report (``--only report``) then reads what they saved (and
+trains what is missing).
 """
 
 from __future__ import annotations
@@ -95,13 +96,15 @@ def budget_of(cfg) -> dict:
 # ----------------------------------------------------------------------------- population
 class Population:
     """The population file: ``budget``, ``archs`` (the uniform sample, in drawing order) and
-    ``extra`` (architectures a multi-trial search asked for), each a record with ``text``,
-    ``val_acc``, ``test_acc``, ``params``, ``train_cpu_s``, ``train_wall_s``."""
+    ``extra`` (architectures a multi-trial search asked for) and ``reseeded`` (the first
+    architectures trained again with another training seed, ``seed``), each a record with
+    ``text``, ``val_acc``, ``test_acc``, ``params``, ``train_cpu_s``, ``train_wall_s``."""
 
     def __init__(self, path: str, budget: dict):
         self.path, self.budget = path, budget
         self.archs: list[dict] = []
         self.extra: list[dict] = []
+        self.reseeded: list[dict] = []
         if os.path.exists(path):
             with open(path) as f:
                 data = json.load(f)
@@ -110,10 +113,12 @@ class Population:
                     f"{path} holds a population trained with {data.get('budget')}, not "
                     f"{budget}; pass another --population (or --out), or the same --epochs")
             self.archs, self.extra = data.get("archs", []), data.get("extra", [])
+            self.reseeded = data.get("reseeded", [])
 
     def save(self) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        body = {"budget": self.budget, "archs": self.archs, "extra": self.extra}
+        body = {"budget": self.budget, "archs": self.archs, "extra": self.extra,
+                "reseeded": self.reseeded}
         atomic_write(self.path, json.dumps(body, indent=1).encode())
 
     def lookup(self, text: str) -> dict | None:
@@ -198,6 +203,46 @@ def train_population(pop: Population, trainer: Trainer, n: int, sample_seed: int
         log(f"arch {i + 1}/{n}: test {100 * rec['test_acc']:.1f}% val "
             f"{100 * rec['val_acc']:.1f}% params {rec['params']} "
             f"{rec['train_cpu_s']:.1f} cpu-s (load {os.getloadavg()[0]:.2f})", flush=True)
+
+
+def reseed_population(pop: Population, cfg, n: int, log=print) -> list[dict]:
+    """The first ``n`` architectures of ``pop`` trained again with ``cfg``'s training seed
+    (new initial weights and data order, all else alike; saved after each): how much of
+    the population's spread one training seed decides."""
+    from supernet.spaces import decode
+
+    trainer = None
+    for rec in pop.archs[:n]:
+        if any(r["index"] == rec["index"] and r["seed"] == cfg.seed for r in pop.reseeded):
+            continue
+        trainer = trainer or Trainer(cfg)
+        graph = decode(cfg.space.name, rec["text"], **cfg.space.options)
+        again = {"index": rec["index"], "seed": cfg.seed, **trainer.train(graph)}
+        pop.reseeded.append(again)
+        pop.save()
+        log(f"arch {rec['index'] + 1} with training seed {cfg.seed}: test "
+            f"{100 * again['test_acc']:.1f}% (seed {pop.budget['seed']}: "
+            f"{100 * rec['test_acc']:.1f}%)", flush=True)
+    return [r for r in pop.reseeded if r["seed"] == cfg.seed and r["index"] < n]
+
+
+def noise_table(archs: list[dict], again: list[dict]) -> str:
+    """How well one training's accuracy ranks architectures: seed against seed, and
+    validation against test within one seed (what a search that selects by validation
+    relies on)."""
+    first = {r["index"]: r for r in archs}
+    pairs = [(first[r["index"]], r) for r in again if r["index"] in first]
+    rows = []
+    for key in ("test_acc", "val_acc"):
+        rho, lo, hi = spearman_ci([a[key] for a, _ in pairs], [b[key] for _, b in pairs])
+        diff = statistics.fmean(abs(a[key] - b[key]) for a, b in pairs)
+        name = f"{key}: one training seed against another ({len(pairs)} archs)"
+        rows.append([name, f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{100 * diff:.2f}"])
+    rho, lo, hi = spearman_ci([r["val_acc"] for r in archs], [r["test_acc"] for r in archs])
+    rows.append([f"val_acc vs test_acc, one seed ({len(archs)} archs)",
+                 f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]",
+                 f"{100 * statistics.fmean(abs(r['val_acc'] - r['test_acc']) for r in archs):.2f}"])
+    return markdown_table(["pair", "Spearman ρ [95% CI]", "mean abs. difference (points)"], rows)
 
 
 # ----------------------------------------------------------------------------- proxies
@@ -444,13 +489,16 @@ def parse(argv):
                    help="regularized evolution's population (Real et al. 2019: 100)")
     p.add_argument("--evo-sample", type=int, default=3,
                    help="regularized evolution's tournament size (Real et al. 2019: 25)")
-    p.add_argument("--only", choices=["population", "oneshot", "report"], default=None)
+    p.add_argument("--reseed", type=int, default=20,
+                   help="architectures trained again with training seed 1 (noise estimate)")
+    p.add_argument("--only", choices=["population", "reseed", "oneshot", "evolution", "report"],
+                   default=None, help="one part (what the others need is read from OUT)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 3 architectures of a smaller space (cells of 2 steps), 1 "
                         "epoch of 2 steps, 500 signals, 1 seed")
     args = p.parse_args(argv)
     if args.quick:
-        args.archs, args.epochs, args.seeds, args.orders = 3, 1, 1, 3
+        args.archs, args.epochs, args.seeds, args.orders, args.reseed = 3, 1, 1, 3, 3
     args.population = args.population or os.path.join(args.out, "population.json")
     return args
 
@@ -465,19 +513,26 @@ def main(argv=None) -> dict:
           f"load average {os.getloadavg()}\n", flush=True)
     trainer = Trainer(cfg)
     result = {"population": pop.archs}
-    if args.only in (None, "population"):
+    part = args.only
+    if part in (None, "population"):
         train_population(pop, trainer, args.archs, args.sample_seed)
-    if args.only == "population":
-        return result
-    if args.only in (None, "oneshot"):
+    if part in (None, "reseed"):
+        reseed_population(pop, run_config(args.epochs, 1, args.quick), args.reseed)
+    if part in (None, "oneshot"):
         result["oneshot"] = oneshot_runs(args, budget)
-    if args.only == "oneshot":
+    if part in ("population", "reseed", "oneshot"):
         return result
     archs = pop.archs[:args.archs]
     if len(archs) < args.archs:
         raise ConfigError(f"{args.population} holds {len(archs)} trained architectures, "
                           f"{args.archs} asked for: run --only population first")
     result["oneshot"] = oneshot_runs(args, budget)
+    cpu, per_arch, sizes = budgets(archs, result["oneshot"])
+    evolution = evolution_runs(pop, trainer, sizes[-1], args.seeds, args.evo_population,
+                               args.evo_sample)
+    result["evolution"] = evolution
+    if part == "evolution":
+        return result
     command = "python benchmarks/proxies_darts1d.py " + " ".join(argv or sys.argv[1:])
     test = [r["test_acc"] for r in archs]
     print(f"command: `{command}`; {len(archs)} architectures, training seed {cfg.seed}, "
@@ -497,10 +552,11 @@ def main(argv=None) -> dict:
               f"{args.proxy_seed}; Spearman ρ, {BOOTSTRAP} bootstrap resamples)\n")
         print(proxy_table(archs, scores) + "\n")
 
-    cpu, per_arch, sizes = budgets(archs, result["oneshot"])
-    evolution = evolution_runs(pop, trainer, sizes[-1], args.seeds, args.evo_population,
-                               args.evo_sample)
-    result["evolution"] = evolution
+    again = reseed_population(pop, run_config(args.epochs, 1, args.quick), args.reseed)
+    if again:
+        print("## How much one training decides (training seed 0 against 1)\n")
+        print(noise_table(archs, again) + "\n")
+
     print(f"## One-shot against multi-trial at equal CPU seconds (one thread; one-shot "
           f"{cpu:.0f} CPU s = {sizes[0]} trainings of {per_arch:.1f} s)\n")
     if evolution is None:
