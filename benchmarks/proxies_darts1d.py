@@ -24,9 +24,9 @@ Three parts, each measured in the run that prints it (``docs/results_proxies.md`
    are trained alike) for ``--seeds`` seeds, its CPU seconds measured; random search at the
    same CPU seconds: the best-by-validation architecture among the first
    ``k = budget / mean training seconds`` of the population, over ``--orders`` random
-   orders; regularized evolution (``supernet.trials``) at the same ``k`` when installed,
-   training what it asks for on demand (kept in the population file, apart from the
-   uniform sample).
+   orders; regularized evolution (:mod:`supernet.trials`, Real et al. 2019) at the same
+   ``k``, training what it asks for on demand (kept in the population file, apart from the
+   uniform sample); both also at twice and four times the budget.
 
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/proxies_darts1d.py --out runs/proxies
     python benchmarks/proxies_darts1d.py --quick --out /tmp/proxies   # seconds
@@ -307,14 +307,25 @@ def spearman_ci(x, y, reps: int = BOOTSTRAP, seed: int = 0) -> tuple[float, floa
     if not np.isfinite(x).all() or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan"), float("nan")
     rho = float(spearmanr(x, y).statistic)
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(reps):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
-            boot.append(spearmanr(x[i], y[i]).statistic)
-    lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (float("nan"),) * 2
+    idx = np.random.default_rng(seed).integers(0, len(x), (reps, len(x)))
+    boot = resampled_spearman(x, y, idx)
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.percentile(boot, [2.5, 97.5]) if boot.size else (float("nan"),) * 2
     return rho, float(lo), float(hi)
+
+
+def resampled_spearman(x, y, idx):
+    """Spearman's rho of ``(x[i], y[i])`` for each row ``i`` of ``idx`` at once: Pearson's
+    r of each resample's ranks (ties averaged), NaN where a side is constant."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    norm = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (rx * ry).sum(axis=1) / norm, np.nan)
 
 
 def top_pick(scores, archs: list[dict], top: int = 1) -> float:
@@ -427,17 +438,14 @@ def best_of_prefixes(trials: list[dict], sizes) -> dict[int, float]:
 
 
 def evolution_runs(pop: Population, trainer: Trainer, trials: int, seeds: int,
-                   population: int, sample: int, log=print) -> list[list[dict]] | None:
+                   population: int, sample: int, log=print) -> list[list[dict]]:
     """Per seed, the ``trials`` trials of regularized evolution (``supernet.trials``,
     population ``population``, tournament ``sample``) in ask order, training each asked
-    architecture on demand as the population was trained (cached in the population file);
-    ``None`` when ``supernet.trials`` is not installed. The search does not know its
-    budget, so its first ``k`` trials are its run at budget ``k``."""
-    try:
-        from supernet.trials import TRIAL_STRATEGIES, run_trials
-    except ImportError:
-        return None
+    architecture on demand as the population was trained (cached in the population file).
+    The search does not know its budget, so its first ``k`` trials are its run at budget
+    ``k``."""
     from supernet.spaces import encode
+    from supernet.trials import TRIAL_STRATEGIES, run_trials
 
     def evaluate(graph):
         rec = pop.lookup(encode(graph))
@@ -476,11 +484,11 @@ def comparison_table(archs: list[dict], oneshot: list[dict], evolution, orders: 
         picks = random_search(archs, kk, orders)
         rows.append([f"random search, {mult}x: best val. of k = {kk} trained ({orders} orders)",
                      f"{kk * per_arch:.0f}", mean_std(picks), "-"])
-        if evolution is not None:
-            picks = [best_of_prefixes(run, [k])[k] for run in evolution]
-            name = f"regularized evolution, {mult}x: k = {k} trials ({len(evolution)} seeds)"
-            spent = statistics.fmean(sum(r["train_cpu_s"] for r in run[:k]) for run in evolution)
-            rows.append([name, f"{spent:.0f}", mean_std(picks), "-"])
+        k = min(k, min(map(len, evolution)))
+        picks = [best_of_prefixes(run, [k])[k] for run in evolution]
+        name = f"regularized evolution, {mult}x: k = {k} trials ({len(evolution)} seeds)"
+        spent = statistics.fmean(sum(r["train_cpu_s"] for r in run[:k]) for run in evolution)
+        rows.append([name, f"{spent:.0f}", mean_std(picks), "-"])
     rows += [[f"population ({len(archs)}): best by validation", "-",
               f"{100 * best_val['test_acc']:.1f}", f"{100 * best_val['val_acc']:.1f}"],
              [f"population ({len(archs)}): best test (oracle)", "-", f"{100 * test[-1]:.1f}", "-"],
@@ -503,19 +511,24 @@ def parse(argv):
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--proxy-seed", type=int, default=0)
     p.add_argument("--evo-population", type=int, default=8,
-                   help="regularized evolution's population (Real et al. 2019: 100)")
-    p.add_argument("--evo-sample", type=int, default=3,
-                   help="regularized evolution's tournament size (Real et al. 2019: 25)")
+                   help="regularized evolution's population (Real et al. 2019: 100; "
+                        "supernet.trials: 20)")
+    p.add_argument("--evo-sample", type=int, default=2,
+                   help="regularized evolution's tournament size (Real et al. 2019: 25; "
+                        "supernet.trials: 5)")
     p.add_argument("--reseed", type=int, default=20,
                    help="architectures trained again with training seed 1 (noise estimate)")
+    p.add_argument("--evo-trials", type=int, default=None,
+                   help="at most this many trials of evolution (default: 4x the one-shot's)")
     p.add_argument("--only", choices=["population", "reseed", "oneshot", "evolution", "report"],
                    default=None, help="one part (what the others need is read from OUT)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 3 architectures of a smaller space (cells of 2 steps), 1 "
-                        "epoch of 2 steps, 500 signals, 1 seed")
+                        "epoch of 2 steps, 500 signals, 1 seed, 3 trials of evolution")
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.epochs, args.seeds, args.orders, args.reseed = 3, 1, 1, 3, 3
+        args.evo_population, args.evo_sample, args.evo_trials = 2, 1, 3
     args.population = args.population or os.path.join(args.out, "population.json")
     return args
 
@@ -545,7 +558,8 @@ def main(argv=None) -> dict:
                           f"{args.archs} asked for: run --only population first")
     result["oneshot"] = oneshot_runs(args, budget)
     cpu, per_arch, sizes = budgets(archs, result["oneshot"])
-    evolution = evolution_runs(pop, trainer, sizes[-1], args.seeds, args.evo_population,
+    trials = min(sizes[-1], args.evo_trials or sizes[-1])
+    evolution = evolution_runs(pop, trainer, trials, args.seeds, args.evo_population,
                                args.evo_sample)
     result["evolution"] = evolution
     if part == "evolution":
@@ -558,16 +572,11 @@ def main(argv=None) -> dict:
           f"{100 * max(test):.1f}); {statistics.fmean(r['train_cpu_s'] for r in archs):.1f} "
           f"CPU s per architecture\n")
 
-    try:
-        import supernet.search.proxies  # noqa: F401
-    except ImportError:
-        print("## Proxies\n\nskipped: supernet.search.proxies is not installed\n")
-    else:
-        scores = score_population(archs, trainer, args.proxy_seed)
-        result["proxies"] = scores
-        print(f"## Zero-cost proxies at initialization (batch of {PROXY_BATCH}, seed "
-              f"{args.proxy_seed}; Spearman ρ, {BOOTSTRAP} bootstrap resamples)\n")
-        print(proxy_table(archs, scores) + "\n")
+    scores = score_population(archs, trainer, args.proxy_seed)
+    result["proxies"] = scores
+    print(f"## Zero-cost proxies at initialization (batch of {PROXY_BATCH}, seed "
+          f"{args.proxy_seed}; Spearman ρ, {BOOTSTRAP} bootstrap resamples)\n")
+    print(proxy_table(archs, scores) + "\n")
 
     again = reseed_population(pop, run_config(args.epochs, 1, args.quick), args.reseed)
     if again:
@@ -576,12 +585,9 @@ def main(argv=None) -> dict:
 
     print(f"## One-shot against multi-trial at equal CPU seconds (one thread; one-shot "
           f"{cpu:.0f} CPU s = {sizes[0]} trainings of {per_arch:.1f} s)\n")
-    if evolution is None:
-        print("regularized evolution skipped: supernet.trials is not installed\n")
-    else:
-        print(f"regularized evolution: population {args.evo_population}, tournament "
-              f"{args.evo_sample}, {sizes[-1]} trials per seed, {len(pop.extra)} trainings "
-              f"beyond the uniform sample\n")
+    print(f"regularized evolution: population {args.evo_population}, tournament "
+          f"{args.evo_sample}, {trials} trials per seed, {len(pop.extra)} trainings "
+          f"beyond the uniform sample\n")
     print(comparison_table(archs, result["oneshot"], evolution, args.orders))
     print(f"\nload average at end: {os.getloadavg()}")
     return result

@@ -47,6 +47,21 @@ def test_quick_run_trains_a_population_and_the_one_shot_search(quick_run):
     assert "| random search, 1x: best val. of k = " in printed
 
 
+def test_quick_run_scores_every_proxy_and_runs_evolution(quick_run):
+    import math
+
+    from supernet.search.proxies import PROXIES
+
+    _, result, printed = quick_run
+    assert sorted(result["proxies"]) == sorted(PROXIES.list())
+    for name, s in result["proxies"].items():
+        assert len(s["scores"]) == 3 and all(math.isfinite(v) for v in s["scores"]), name
+        assert f"| {name} | " in printed
+    (run,) = result["evolution"]
+    assert len(run) == 3 and all(0.0 <= r["test_acc"] <= 1.0 for r in run)
+    assert "| regularized evolution, 1x: k = " in printed
+
+
 def test_a_rerun_reads_the_population_and_trains_nothing(quick_run, monkeypatch, capsys):
     out, result, _ = quick_run
 
@@ -101,3 +116,19 @@ def test_proxies_score_the_weights_the_training_started_from(quick_run):
     (x,), ctx, y = bench.proxy_batch(trainer, 0)
     (x2,), _, _ = bench.proxy_batch(trainer, 0)
     assert x.shape[0] == y.shape[0] == 64 and ctx == {} and torch.equal(x, x2)
+
+
+def test_the_bootstrap_rho_of_each_resample_is_scipys():
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, 30).astype(float)  # ties, as params and accuracies have
+    y = x + rng.normal(0, 2, 30)
+    idx = rng.integers(0, 30, (50, 30))
+    ours = bench.resampled_spearman(x, y, idx)
+    theirs = [spearmanr(x[i], y[i]).statistic for i in idx]
+    assert np.allclose(ours, theirs)
+    rho, lo, hi = bench.spearman_ci(x, y)
+    assert lo < rho < hi and rho == pytest.approx(spearmanr(x, y).statistic)
+    assert np.isnan(bench.spearman_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])[0])
