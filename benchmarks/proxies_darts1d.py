@@ -116,16 +116,37 @@ class Population:
             self.reseeded = data.get("reseeded", [])
 
     def save(self) -> None:
+        """Write the file, keeping what another part running at the same time (``--only``)
+        wrote to it since it was read: records are merged by architecture (and seed)."""
+        import fcntl
+
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        body = {"budget": self.budget, "archs": self.archs, "extra": self.extra,
-                "reseeded": self.reseeded}
-        atomic_write(self.path, json.dumps(body, indent=1).encode())
+        with open(self.path + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if os.path.exists(self.path):
+                with open(self.path) as f:
+                    disk = json.load(f)
+                self.archs = _union(disk.get("archs", []), self.archs, ("index",))
+                self.extra = _union(disk.get("extra", []), self.extra, ("text",))
+                self.reseeded = _union(disk.get("reseeded", []), self.reseeded,
+                                       ("index", "seed"))
+            body = {"budget": self.budget, "archs": self.archs, "extra": self.extra,
+                    "reseeded": self.reseeded}
+            atomic_write(self.path, json.dumps(body, indent=1).encode())
 
     def lookup(self, text: str) -> dict | None:
         for rec in self.archs + self.extra:
             if rec["text"] == text:
                 return rec
         return None
+
+
+def _union(a: list[dict], b: list[dict], keys: tuple) -> list[dict]:
+    """The records of ``a`` and those of ``b`` not in it (by ``keys``), ``archs`` sorted by
+    index."""
+    seen = {tuple(r[k] for k in keys) for r in a}
+    out = a + [r for r in b if tuple(r[k] for k in keys) not in seen]
+    return sorted(out, key=lambda r: r["index"]) if keys == ("index",) else out
 
 
 class Trainer:
