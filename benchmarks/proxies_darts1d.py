@@ -458,9 +458,9 @@ def best_of_prefixes(trials: list[dict], sizes) -> dict[int, float]:
     return {k: max(trials[:k], key=lambda r: r["val_acc"])["test_acc"] for k in sizes}
 
 
-def evolution_runs(pop: Population, trainer: Trainer, trials: int, seeds: int,
+def evolution_runs(pop: Population, trainer: Trainer, trials: int, seeds,
                    population: int, sample: int, log=print) -> list[list[dict]]:
-    """Per seed, the ``trials`` trials of regularized evolution (``supernet.trials``,
+    """Per seed of ``seeds``, the ``trials`` trials of regularized evolution (``supernet.trials``,
     population ``population``, tournament ``sample``) in ask order, training each asked
     architecture on demand as the population was trained (cached in the population file).
     The search does not know its budget, so its first ``k`` trials are its run at budget
@@ -478,7 +478,7 @@ def evolution_runs(pop: Population, trainer: Trainer, trials: int, seeds: int,
                 "train_cpu_s": rec["train_cpu_s"]}
 
     runs = []
-    for seed in range(seeds):
+    for seed in seeds:
         strategy = TRIAL_STRATEGIES.resolve("evolution")(
             trainer.supergraph.copy(), seed=seed, population=population, sample=sample)
         history = run_trials(strategy, evaluate, trials, metric="val_accuracy")
@@ -580,7 +580,7 @@ def main(argv=None) -> dict:
     result["oneshot"] = oneshot_runs(args, budget)
     cpu, per_arch, sizes = budgets(archs, result["oneshot"])
     trials = min(sizes[-1], args.evo_trials or sizes[-1])
-    evolution = evolution_runs(pop, trainer, trials, args.seeds, args.evo_population,
+    evolution = evolution_runs(pop, trainer, trials, range(args.seeds), args.evo_population,
                                args.evo_sample)
     result["evolution"] = evolution
     if part == "evolution":
