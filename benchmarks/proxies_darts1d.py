@@ -126,10 +126,11 @@ class Population:
             if os.path.exists(self.path):
                 with open(self.path) as f:
                     disk = json.load(f)
-                self.archs = _union(disk.get("archs", []), self.archs, ("index",))
-                self.extra = _union(disk.get("extra", []), self.extra, ("text",))
-                self.reseeded = _union(disk.get("reseeded", []), self.reseeded,
-                                       ("index", "seed"))
+                # in place: lists handed out before stay the population's
+                self.archs[:] = _union(disk.get("archs", []), self.archs, ("index",))
+                self.extra[:] = _union(disk.get("extra", []), self.extra, ("text",))
+                self.reseeded[:] = _union(disk.get("reseeded", []), self.reseeded,
+                                          ("index", "seed"))
             body = {"budget": self.budget, "archs": self.archs, "extra": self.extra,
                     "reseeded": self.reseeded}
             atomic_write(self.path, json.dumps(body, indent=1).encode())
