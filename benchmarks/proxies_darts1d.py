@@ -1,7 +1,7 @@
 """A trained population of ``darts1d`` architectures on MNIST-1D: zero-cost proxies against
 trained accuracy, and the one-shot DARTS search against multi-trial search at equal CPU time.
 
-Three parts, each measured in the run that prints it (``docs/results_proxies.md``):
+Four parts, each measured in the run that prints it (``docs/results_proxies.md``):
 
 1. **Population.** ``--archs`` architectures drawn uniformly, without repeats, from the
    choice space of the packaged ``supernet search`` super-network (``darts1d`` on MNIST-1D,
@@ -14,12 +14,15 @@ Three parts, each measured in the run that prints it (``docs/results_proxies.md`
    text form (the DARTS genotype, which decodes to the same network and the same seeded
    initial weights) with validation and test accuracy, parameters and CPU seconds
    (``time.process_time`` on one thread); a rerun reads it and trains only what is missing.
-2. **Proxies.** Every proxy of :func:`supernet.search.proxies.score_all` on each
+2. **Proxies.** Every registered proxy (:data:`supernet.search.proxies.PROXIES`, each
+   scored and timed on its own by :func:`~supernet.search.proxies.score`) on each
    architecture at initialization (the weights its training started from), on one seeded
    batch of 64 training signals; Spearman's rho with test and with validation accuracy, a
    95% percentile bootstrap interval over architectures, and the proxy's CPU seconds per
    architecture.
-3. **One-shot against multi-trial.** The packaged DARTS search and its final training
+3. **Noise.** The first ``--reseed`` architectures trained again with training seed 1:
+   the rank agreement of two trainings, which bounds what any predictor can reach.
+4. **One-shot against multi-trial.** The packaged DARTS search and its final training
    (:func:`supernet.run.run_search`, final training at the population's budget so the two
    are trained alike) for ``--seeds`` seeds, its CPU seconds measured; random search at the
    same CPU seconds: the best-by-validation architecture among the first
@@ -29,7 +32,7 @@ Three parts, each measured in the run that prints it (``docs/results_proxies.md`
    uniform sample); both also at twice and four times the budget.
 
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/proxies_darts1d.py --out runs/proxies
-    python benchmarks/proxies_darts1d.py --quick --out /tmp/proxies   # seconds
+    python benchmarks/proxies_darts1d.py --quick --out /tmp/proxies   # ~10 CPU seconds
 
 ``--only population`` (or ``reseed``, ``oneshot``, ``evolution``) runs one part, for a long
 job in the background; the report (``--only report``) then reads what they saved (and
@@ -556,6 +559,8 @@ def parse(argv):
 
 
 def main(argv=None) -> dict:
+    """Run the parts ``argv`` asks for, print their tables; returns the population, the
+    one-shot runs, the proxies' scores and the evolution runs."""
     torch.set_num_threads(1)
     args = parse(argv)
     cfg = run_config(args.epochs, 0, args.quick)

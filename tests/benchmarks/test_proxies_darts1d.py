@@ -17,7 +17,6 @@ import proxies_darts1d as bench
 from supernet.cost import weight_count
 from supernet.errors import ConfigError
 
-
 # two search steps of a smoke run do not learn the task, and the search says so
 pytestmark = pytest.mark.filterwarnings("ignore:.*did not learn the task")
 
