@@ -191,14 +191,12 @@ class Trainer:
     def discretized(self, choice: dict):
         """A copy of the super-network graph with ``choice`` made permanent: the edits of
         :func:`supernet.search.discretize.discretize`, on the graph alone (no module to
-        carry weights into: the network is trained from scratch)."""
-        from supernet import lint
-        from supernet.edits import Editor
-        from supernet.search.discretize.layer import apply_choice, check_constraints
+        carry weights into: the network is trained from scratch), as a multi-trial search
+        hands its trials over (:func:`supernet.trials.discretized`)."""
+        from supernet.search.discretize.layer import check_constraints
+        from supernet.trials import discretized
 
-        graph = self.supergraph.copy()
-        apply_choice(Editor(graph), self.space, choice)
-        lint(graph)
+        graph = discretized(self.supergraph, self.space, choice)
         check_constraints(graph, self.space)
         return graph
 
