@@ -90,13 +90,11 @@ def test_fairdarts_never_has_none_among_its_candidates():
     g = create_space("darts", C=4, layers=3, steps=2, multiplier=2, num_classes=3)
     assert all("none" in g.cells["normal"].edge(u, v)["ops"]
                for u, v in g.cells["normal"].gate_edges())
-    s = BilevelSearch(g, data(n=8), strategy="fairdarts",
-                      config=small_config(epochs=1, steps_per_epoch=1, batch_size=4))
+    create_strategy("fairdarts").prepare(g)
     for cell in ("normal", "reduce"):
-        edges = s.graph.cells[cell].gate_edges()
+        edges = g.cells[cell].gate_edges()
         assert len(edges) == 5
-        assert all(s.graph.cells[cell].edge(u, v)["ops"] == FAIR_PRIMITIVES for u, v in edges)
-    assert {tuple(a.shape) for a in s.module.arch_parameters()} == {(1, 7)}
+        assert all(g.cells[cell].edge(u, v)["ops"] == FAIR_PRIMITIVES for u, v in edges)
 
 
 def test_threshold_keeps_exactly_the_ops_that_reach_it():
@@ -176,7 +174,7 @@ def test_edge_mode_keeps_two_ops_on_one_edge():
 
 
 @pytest.mark.parametrize("mode", ["sparse", "edge"])
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_random_weights_give_the_reference_genotype(mode, seed):
     g = space(steps=4)
     net = compile(g)
@@ -198,6 +196,10 @@ def test_the_search_ends_with_the_threshold_genotype():
     s = BilevelSearch(g, data(n=8), strategy="fairdarts",
                       config=small_config(epochs=1, steps_per_epoch=1, batch_size=4,
                                           arch_lr=1e-9))
+    for cell in ("normal", "reduce"):  # the search's candidates: no none
+        t = s.graph.cells[cell]
+        assert all(t.edge(u, v)["ops"] == FAIR_PRIMITIVES for u, v in t.gate_edges())
+    assert {tuple(a.shape) for a in s.module.arch_parameters()} == {(1, 7)}
     weights = {key: [0.05] * 7 for key in random_weights(s.graph, 0)}
     weights[("normal", "p1", "n2")] = [0.05, 0.05, 0.05, 0.05, 0.05, 0.95, 0.05]
     weights[("normal", "n2", "n3")] = [0.05, 0.05, 0.05, 0.97, 0.05, 0.05, 0.05]
