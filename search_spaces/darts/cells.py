@@ -160,7 +160,12 @@ def genotype_cell(name: str, pairs: list, concat, reduction: bool, dim: int = 2,
 def fair_cell(name: str, genotype: Genotype, kind: str, reduction: bool, dim: int = 2, *,
               affine: bool = True, pool_bn: bool = False, drop_path: bool = True) -> Graph:
     """The cell ``kind`` of a genotype in the FairDARTS form (arguments as
-    :func:`genotype_cell`): the present nodes, each the sum of its ops on present inputs."""
+    :func:`genotype_cell`): the present nodes, each the sum of its ops on present inputs.
+
+    The modules, parameters and outputs are the reference's (``model.DCOCell``). One
+    difference, in training with drop-path only: the reference drops each node's sum
+    (identity inputs included), here each op but the identity is dropped, as in DARTS'
+    cell."""
     t = _skeleton(name, affine=affine, dim=dim)
     present = genotype.present(kind)
     have = {0, 1, *present}

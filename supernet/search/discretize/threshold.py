@@ -28,6 +28,10 @@ in the cell's ``meta["skipped"]``, so the genotype text lists them as the refere
 parser does, and the graph gets ``meta["genotype"] = "fair"``: its genotype is written in
 FairDARTS' ``(op, node, input)`` form (:func:`search_spaces.darts.encode_genotype`).
 
+The weights compared with the threshold are the relaxation's candidate weights
+(:func:`~supernet.gates.gate_probabilities`): ``σ(α)`` under FairDARTS'
+:class:`~supernet.search.relaxations.Sigmoid`.
+
 Channel- and neuron-level keep/drop gates keep their units by the relaxation's own rule
 (:meth:`~supernet.search.relaxations.Sigmoid.discrete`: ``σ >= 1/2``), as
 :class:`~supernet.search.discretize.ArgmaxDiscretization` does; the threshold applies to
