@@ -223,6 +223,10 @@ def test_an_output_left_without_input_fails_clearly():
 
 
 def test_bad_options_are_refused():
+    g = space(steps=2)
+    net = compile(g)
+    with pytest.raises(SearchError, match=r"keep\[\('normal', 'p0', 'n2'\)\] = \['conv_9x9'\]"):
+        threshold_discretize(g, net, keep={("normal", "p0", "n2"): ["conv_9x9"]})
     with pytest.raises(ConfigError, match=r"threshold=1.5 must be a number in \(0, 1\)"):
         FairThreshold(threshold=1.5)
     with pytest.raises(ConfigError, match=r"mode='edges' is not one of \['sparse', 'edge'\]"):

@@ -153,6 +153,14 @@ def threshold_discretize(graph, module, editor: Editor | None = None,
     editor = editor or Editor(graph, module)
     if keep is None:
         keep = threshold_choice(graph, module, threshold, mode)
+    for (cell, u, v), ops in keep.items():
+        g = graph.cells.get(cell) if cell else graph
+        have = g.nx.edges[u, v]["ops"] if g is not None and g.nx.has_edge(u, v) else None
+        if have is None or not isinstance(ops, list) or any(o not in have for o in ops) \
+                or len(set(ops)) != len(ops):
+            raise SearchError(
+                f"{graph.name}: keep[{(cell, u, v)!r}] = {ops!r}: expected a list of distinct "
+                f"candidates of that edge ({have if have is not None else 'no such edge'})")
     _check_outputs(graph, keep)
     done = []
     for (cell, u, v), ops in keep.items():
