@@ -7,10 +7,10 @@ ICLR 2019), its genotypes and its evaluation network, built with the public grap
 * :func:`network` / :func:`network1d` / :func:`network_imagenet`: the evaluation network
   of a genotype (DARTS ``NetworkCIFAR`` / ``NetworkImageNet``), exactly the reference's
   modules and parameter count;
-* :func:`parse_genotype`, :class:`Genotype`: the DARTS genotype text, read without ``eval``
-  and written back exactly;
+* :func:`parse_genotype`, :class:`Genotype`: the DARTS genotype text (and FairDARTS'
+  ``(op, node, input)`` form), read without ``eval`` and written back exactly;
 * :data:`PUBLISHED`: published cells (NASNet, AmoebaNet, DARTS, ENAS, PC-DARTS, P-DARTS,
-  GDAS, SNAS, SGAS).
+  GDAS, SNAS, SGAS, FairDARTS), each from its authors' file.
 
 See ``docs/spaces.md`` for how graphs map to the reference modules.
 """

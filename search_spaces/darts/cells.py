@@ -22,6 +22,16 @@ genotype feeds both ops of a node from the same input (ENAS), each op gets its o
 node (``n2_0``, ``n2_1``), summed into ``n2`` by identity edges, since a graph holds one
 edge per pair of nodes.
 
+A genotype in the FairDARTS form (``(op, node, input)`` triples, any number per node) makes
+:func:`fair_cell`: only the nodes present (:meth:`Genotype.present`) are built, an op that
+reads an absent node is left out (the reference's ``DCOCell`` skips it; the cell's
+``meta["skipped"]`` keeps it, so that the genotype text is written back whole), and the
+output concatenates the present nodes of the concat. A second op on the same input goes to
+a branch node (``n2_0_1``); a node's in-edges take, in text order, the ports of the search
+cell's edges (their inputs), then ``i, i + 1, ...`` for node ``i``'s branches, the ports a
+threshold discretization leaves (:mod:`supernet.search.discretize.threshold`). Such graphs
+carry ``meta["genotype"] = "fair"`` and :func:`cell_triples` reads them back.
+
 Examples:
     >>> from search_spaces.darts.cells import genotype_cell, cell_pairs
     >>> t = genotype_cell("normal", [("sep_conv_3x3", 1), ("skip_connect", 0)], [2], False)
@@ -40,7 +50,10 @@ from supernet import Graph
 from supernet.errors import GenotypeError
 
 __all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell_states",
-           "cell_network", "state_name"]
+           "cell_network", "state_name", "fair_cell", "cell_triples", "FAIR"]
+
+#: ``graph.meta["genotype"]`` of a graph whose genotype is written in the FairDARTS form.
+FAIR = "fair"
 
 
 #: Bounds of the counts of a DARTS network: more cells or steps would take minutes to build.
@@ -75,9 +88,12 @@ def _op_args(j: int, reduction: bool, affine: bool, pool_bn: bool, dim: int) -> 
     return args
 
 
-def _output(t: Graph, concat) -> None:
+def _output(t: Graph, concat, present=None) -> None:
+    """The output concatenating the states of ``concat`` (those in ``present``, if given)."""
     t.add_node("out", merge="concat")
     for k in concat:
+        if present is not None and k not in present:
+            continue
         t.add_edge(state_name(k), "out", "identity")
     t.set_outputs(["out"])
     t.set_meta(concat_range=(
@@ -141,6 +157,90 @@ def genotype_cell(name: str, pairs: list, concat, reduction: bool, dim: int = 2,
     return t
 
 
+def fair_cell(name: str, genotype: Genotype, kind: str, reduction: bool, dim: int = 2, *,
+              affine: bool = True, pool_bn: bool = False, drop_path: bool = True) -> Graph:
+    """The cell ``kind`` of a genotype in the FairDARTS form (arguments as
+    :func:`genotype_cell`): the present nodes, each the sum of its ops on present inputs.
+
+    The modules, parameters and outputs are the reference's (``model.DCOCell``). One
+    difference, in training with drop-path only: the reference drops each node's sum
+    (identity inputs included), here each op but the identity is dropped, as in DARTS'
+    cell."""
+    t = _skeleton(name, affine=affine, dim=dim)
+    present = genotype.present(kind)
+    have = {0, 1, *present}
+    skipped = [[i, k, op, j] for i in range(2, genotype.steps(kind) + 2)
+               for k, (op, j) in enumerate(genotype.inputs(kind, i)) if j not in have]
+    for i in present:
+        _state(t, i)
+        node = state_name(i)
+        entries = [(op, j) for op, j in genotype.inputs(kind, i) if j in have]
+        direct = sorted({j for _, j in entries})
+        # ports: the search cell's (input j) for the first op of each input, then i, i+1,
+        # ... for the branches, assigned in text order so that the order survives
+        ports = iter(direct + [i + k for k in range(len(entries) - len(direct))])
+        seen: dict[int, int] = {}
+        for op, j in entries:
+            args = _op_args(j, reduction, affine, pool_bn, dim)
+            if j not in seen:
+                t.add_edge(state_name(j), node, [op], port=next(ports), drop_path=drop_path,
+                           **args)
+            else:  # one more op on the same input: its own branch node
+                branch = f"{node}_{j}_{seen[j]}"
+                t.add_node(branch, channels="$C", branch=True, keep=True)
+                t.add_edge(state_name(j), branch, [op], drop_path=drop_path, **args)
+                t.add_edge(branch, node, "identity", port=next(ports))
+            seen[j] = seen.get(j, 0) + 1
+    concat = getattr(genotype, kind + "_concat")
+    if not any(k in present for k in concat):
+        raise GenotypeError(f"genotype {kind}: no node of the concat {list(concat)} is present "
+                            f"(present: {present}); the cell would output nothing")
+    _output(t, concat, present)
+    if skipped:  # written back by cell_triples, at their places
+        t.set_meta(skipped=skipped)
+    return t
+
+
+def _node_inputs(t: Graph, node: str, states: dict) -> list[tuple[str, int]]:
+    """``[(op, input state), ...]`` of state ``node`` of a discretized cell, in port order."""
+    found = []
+    for u, _ in t.in_edges(node):
+        src, edge = u, (u, node)
+        if u not in states:
+            preds = list(t.nx.predecessors(u))
+            if not t.nx.nodes[u].get("branch") or len(preds) != 1 or preds[0] not in states:
+                raise GenotypeError(
+                    f"cell {t.name!r}: node {node!r} takes {u!r}, which is neither a cell "
+                    "state nor the branch of one; this is not a DARTS cell"
+                )
+            src, edge = preds[0], (preds[0], u)
+        ops = t.nx.edges[edge]["ops"]
+        if len(ops) != 1:
+            raise GenotypeError(
+                f"cell {t.name!r}: edge {edge[0]}->{edge[1]} keeps {len(ops)} ops {ops}; a "
+                "genotype has one op per edge: discretize the graph first (see "
+                "graph.meta['constraints'])"
+            )
+        found.append((ops[0], states[src]))
+    return found
+
+
+def _concat(t: Graph, states: dict) -> list | range:
+    """The concatenated states of cell ``t``, as its ``range`` when it was given as one;
+    nodes of the range that are absent from ``t`` (a FairDARTS cell) do not count."""
+    (out,) = t.outputs
+    concat = []
+    for u, _ in t.in_edges(out):
+        if u not in states:
+            raise GenotypeError(f"cell {t.name!r}: the output concatenates {u!r}, not a state")
+        concat.append(states[u])
+    r = t.meta.get("concat_range")
+    present = set(states.values())
+    if r is not None and [k for k in range(*r) if k in present] == concat:
+        return range(*r)
+    return concat
+
+
 def cell_pairs(t: Graph) -> tuple[list, list | range]:
     """The genotype half of a discretized cell template: ``(pairs, concat)``.
 
@@ -159,41 +259,39 @@ def cell_pairs(t: Graph) -> tuple[list, list | range]:
     pairs = []
     for i in index:
         node = name_of[i]
-        found = []
-        for u, _ in t.in_edges(node):
-            src, edge = u, (u, node)
-            if u not in states:
-                preds = list(t.nx.predecessors(u))
-                if not t.nx.nodes[u].get("branch") or len(preds) != 1 or preds[0] not in states:
-                    raise GenotypeError(
-                        f"cell {t.name!r}: node {node!r} takes {u!r}, which is neither a cell "
-                        "state nor the branch of one; this is not a DARTS cell"
-                    )
-                src, edge = preds[0], (preds[0], u)
-            ops = t.nx.edges[edge]["ops"]
-            if len(ops) != 1:
-                raise GenotypeError(
-                    f"cell {t.name!r}: edge {edge[0]}->{edge[1]} keeps {len(ops)} ops {ops}; a "
-                    "genotype has one op per edge: discretize the graph first (see "
-                    "graph.meta['constraints'])"
-                )
-            found.append((ops[0], states[src]))
+        found = _node_inputs(t, node, states)
         if len(found) != 2:
             raise GenotypeError(
                 f"cell {t.name!r}: node {node!r} keeps {len(found)} input(s) "
                 f"{[p[1] for p in found]}; a DARTS genotype has exactly two per node"
             )
         pairs += found
-    (out,) = t.outputs
-    concat = []
-    for u, _ in t.in_edges(out):
-        if u not in states:
-            raise GenotypeError(f"cell {t.name!r}: the output concatenates {u!r}, not a state")
-        concat.append(states[u])
-    r = t.meta.get("concat_range")
-    if r is not None and list(range(*r)) == concat:
-        concat = range(*r)
-    return pairs, concat
+    return pairs, _concat(t, states)
+
+
+def cell_triples(t: Graph) -> tuple[list, list | range]:
+    """The FairDARTS-form genotype half of a discretized cell: ``(triples, concat)``, each
+    node's ``(op, node, input)`` in port order, any number per node.
+
+    Raises:
+        GenotypeError: an edge keeps several ops, a node has no input, or the cell is not
+            a DARTS cell.
+    """
+    states = cell_states(t)
+    name_of = {k: n for n, k in states.items()}
+    skipped = sorted(t.meta.get("skipped") or [])  # [node, place, op, input]: ops not built
+    triples = []
+    for i in sorted({k for k in states.values() if k >= 2} | {e[0] for e in skipped}):
+        found = _node_inputs(t, name_of[i], states) if i in name_of else []
+        if i in name_of and not found:
+            raise GenotypeError(f"cell {t.name!r}: node {name_of[i]!r} has no input; remove "
+                                "it (a FairDARTS cell leaves such a node out)")
+        for _, k, op, j in (e for e in skipped if e[0] == i):
+            found.insert(k, (op, j))
+        triples += [(op, i, j) for op, j in found]
+    if not triples:
+        raise GenotypeError(f"cell {t.name!r} keeps no op; a genotype cell keeps at least one")
+    return triples, _concat(t, states)
 
 
 def cell_states(t: Graph) -> dict[str, int]:
@@ -297,7 +395,10 @@ def cell_network(name: str, cells: dict[str, Graph], C: int, layers: int, stem_m
 
 
 def genotype_cells(genotype: Genotype, dim: int, **kwargs) -> dict[str, Graph]:
-    """The ``"normal"`` and ``"reduce"`` templates of ``genotype``."""
+    """The ``"normal"`` and ``"reduce"`` templates of ``genotype`` (either form)."""
+    if genotype.form == FAIR:
+        return {kind: fair_cell(kind, genotype, kind, kind == "reduce", dim, **kwargs)
+                for kind in ("normal", "reduce")}
     return {
         kind: genotype_cell(kind, getattr(genotype, kind), getattr(genotype, kind + "_concat"),
                             kind == "reduce", dim, **kwargs)

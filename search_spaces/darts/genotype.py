@@ -8,6 +8,20 @@ DARTS code (``str`` of its ``Genotype`` namedtuple)::
     Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5],
              reduce=[...], reduce_concat=range(2, 6))
 
+FairDARTS (Chu et al., "Fair DARTS: Eliminating Unfair Advantages in Differentiable
+Architecture Search", ECCV 2020) writes its cells as ``(op, node, input)`` triples instead
+(xiaomi-automl/FairDARTS ``fairdarts/genotypes.py``, ``FairDARTS_a`` ... ``FairDARTS_g``):
+its threshold discretization keeps any number of ops per node, none included, and on one
+edge possibly more than one, so a node is named in each entry rather than implied by its
+position. The two forms are told apart by the length of the entries (:attr:`Genotype.form`
+is ``"darts"`` or ``"fair"``). In the FairDARTS form a node no entry names, or whose every
+entry reads an absent node, is absent: the reference network (``model.DCOCell``) never
+computes it, skips the ops that read it and leaves it out of the cell's output, which
+concatenates the nodes present (its genotypes always write ``range(2, 2 + steps)``; here
+the output concatenates the present nodes of the concat, the same set for those
+genotypes). Entries list their nodes in increasing order, as the reference's parser writes
+them and its cell computes them.
+
 :func:`parse_genotype` reads it without ``eval`` (a small tokenizer and recursive-descent
 parser), accepting both the list and the ``range`` forms of the concat, keyword or
 positional fields, either quote style, tuples or lists, trailing commas and line breaks;
@@ -30,6 +44,17 @@ Examples:
     Traceback (most recent call last):
     ...
     supernet.errors.GenotypeError: genotype normal[0] ('sep_conv_9x9', 0): unknown op 'sep_conv_9x9'...
+
+    The FairDARTS form, node 3 absent (nothing reaches it) and node 4 reading it:
+
+    >>> f = parse_genotype("Genotype(normal=[('sep_conv_3x3', 2, 0), ('sep_conv_5x5', 2, 1), "
+    ...                    "('skip_connect', 4, 3), ('max_pool_3x3', 4, 1)], "
+    ...                    "normal_concat=range(2, 5), reduce=[('max_pool_3x3', 2, 0)], "
+    ...                    "reduce_concat=range(2, 3))")
+    >>> f.form, f.steps("normal"), f.present("normal")
+    ('fair', 3, [2, 4])
+    >>> f.inputs("normal", 4)
+    [('skip_connect', 3), ('max_pool_3x3', 1)]
 """
 
 from __future__ import annotations
@@ -41,7 +66,7 @@ from dataclasses import dataclass
 from supernet.errors import GenotypeError, UnknownNameError
 from supernet.ops import list_ops, resolve_op
 
-__all__ = ["Genotype", "parse_genotype", "PRIMITIVES", "CELL_OPS", "FIELDS"]
+__all__ = ["Genotype", "parse_genotype", "PRIMITIVES", "CELL_OPS", "FIELDS", "FAIR_PRIMITIVES"]
 
 #: The eight candidate operations of the DARTS CNN search space, in the reference's order.
 PRIMITIVES = [
@@ -54,6 +79,10 @@ PRIMITIVES = [
     "dil_conv_3x3",
     "dil_conv_5x5",
 ]
+
+#: FairDARTS' candidates (its ``fairdarts/genotypes.py``): the DARTS ops without ``none``,
+#: since sigmoid weights do not compete and a zero op would only mimic dropping the edge.
+FAIR_PRIMITIVES = [op for op in PRIMITIVES if op != "none"]
 
 #: Ops of the DARTS family accepted in genotypes (any op registered with a ``stride``
 #: argument is accepted too).
@@ -72,11 +101,13 @@ class Genotype:
     """A DARTS genotype (normal and reduction cells), validated on construction.
 
     Attributes:
-        normal: ``[(op, input), ...]``, two pairs per intermediate node.
+        normal: ``[(op, input), ...]``, two pairs per intermediate node (DARTS form), or
+            ``[(op, node, input), ...]`` (FairDARTS form, any number per node).
         normal_concat: the concatenated nodes, a ``list`` or a ``range`` (kept as given,
             so that ``str`` reproduces the text it was read from).
         reduce: pairs of the reduction cell.
         reduce_concat: concatenated nodes of the reduction cell.
+        form: ``"darts"`` (pairs) or ``"fair"`` (triples), read from the entries.
     """
 
     normal: list
@@ -92,15 +123,48 @@ class Genotype:
                                     f"got {pairs!r}")
             pairs = [tuple(p) if isinstance(p, (list, tuple)) else p for p in pairs]
             object.__setattr__(self, kind, pairs)
+        forms = {kind: _form(kind, getattr(self, kind)) for kind in ("normal", "reduce")}
+        if forms["normal"] != forms["reduce"]:
+            raise GenotypeError(
+                f"genotype: normal is in the {forms['normal']} form and reduce in the "
+                f"{forms['reduce']} form; write both as (op, input) pairs or both as "
+                "(op, node, input) triples")
+        object.__setattr__(self, "form", forms["normal"])
+        for kind in ("normal", "reduce"):
+            pairs = getattr(self, kind)
             concat = getattr(self, kind + "_concat")
             if not isinstance(concat, range):
                 concat = list(concat)
             object.__setattr__(self, kind + "_concat", concat)
-            _check_cell(kind, pairs, concat)
+            if self.form == "fair":
+                _check_fair_cell(kind, pairs, concat)
+            else:
+                _check_cell(kind, pairs, concat)
 
     def steps(self, kind: str) -> int:
-        """Number of intermediate nodes of cell ``kind`` (``"normal"`` or ``"reduce"``)."""
-        return len(getattr(self, kind)) // 2
+        """Number of intermediate nodes of cell ``kind`` (``"normal"`` or ``"reduce"``):
+        in the FairDARTS form, up to the last node an entry or the concat names."""
+        entries = getattr(self, kind)
+        if self.form == "fair":
+            return max([e[1] for e in entries] + self.concat(kind) + [1]) - 1
+        return len(entries) // 2
+
+    def inputs(self, kind: str, node: int) -> list[tuple[str, int]]:
+        """``[(op, input), ...]`` of intermediate ``node`` of cell ``kind``, in text order."""
+        if self.form == "fair":
+            return [(op, j) for op, i, j in getattr(self, kind) if i == node]
+        pairs = getattr(self, kind)
+        return [tuple(p) for p in pairs[2 * node - 4: 2 * node - 2]]
+
+    def present(self, kind: str) -> list[int]:
+        """The intermediate nodes of cell ``kind`` that are computed: in the FairDARTS form
+        those with an entry reading input 0, 1 or a present node (every node in the DARTS
+        form)."""
+        have = {0, 1}
+        for i in range(2, self.steps(kind) + 2):
+            if any(j in have for _, j in self.inputs(kind, i)):
+                have.add(i)
+        return sorted(have - {0, 1})
 
     def concat(self, kind: str) -> list[int]:
         """The concatenated node indices of cell ``kind``, as a list."""
@@ -115,8 +179,82 @@ class Genotype:
     __repr__ = __str__
 
 
+def _form(kind: str, entries: list) -> str:
+    """``"fair"`` when the first entry is an ``(op, node, input)`` triple, else ``"darts"``;
+    an entry of the other length fails, naming it."""
+    sizes = [len(e) if isinstance(e, tuple) else None for e in entries]
+    fair = bool(sizes) and sizes[0] == 3
+    for k, (n, entry) in enumerate(zip(sizes, entries)):
+        if n == (2 if fair else 3):
+            first = "triple (op, node, input) such as ('sep_conv_3x3', 2, 0)" if fair else \
+                "pair (op name, input index) such as ('sep_conv_3x3', 0)"
+            raise GenotypeError(
+                f"genotype {kind}[{k}] {entry!r}: expected a {first}, as entry 0 is; write "
+                "every entry of a genotype in one form (pairs: DARTS, triples: FairDARTS)")
+    return "fair" if fair else "darts"
+
+
+def _check_op(where: str, op: str) -> None:
+    try:
+        spec = resolve_op(op)
+    except UnknownNameError:
+        spec = None
+    if spec is None or "stride" not in spec.params:
+        raise GenotypeError(
+            f"{where}: unknown op {op!r}; accepted: {_accepted_ops()} (or an op registered "
+            "with supernet.register_op that takes a stride)"
+        )
+
+
+def _check_fair_cell(kind: str, entries: list, concat) -> None:
+    """Check the ``(op, node, input)`` triples of a cell in the FairDARTS form."""
+    if not entries:
+        raise GenotypeError(f"genotype {kind}: no (op, node, input) entry; a cell keeps at "
+                            "least one op")
+    last = 2
+    for k, entry in enumerate(entries):
+        where = f"genotype {kind}[{k}] {entry!r}"
+        if (not isinstance(entry, tuple) or not isinstance(entry[0], str)
+                or any(not isinstance(x, int) or isinstance(x, bool) for x in entry[1:])):
+            raise GenotypeError(f"{where}: expected a triple (op name, node, input) such as "
+                                "('sep_conv_3x3', 2, 0)")
+        op, i, j = entry
+        if not 2 <= i <= MAX_NODE:
+            raise GenotypeError(f"{where}: node {i} is not an intermediate node; nodes are "
+                                f"2, 3, ... (0 and 1 are the cell inputs), at most {MAX_NODE}")
+        if i < last:
+            raise GenotypeError(f"{where}: node {i} comes after node {last}; list the entries "
+                                "by node, in increasing order")
+        last = i
+        if not 0 <= j < i:
+            raise GenotypeError(
+                f"{where}: node {i} cannot take input {j}; accepted inputs are "
+                f"{list(range(i))} (0 and 1 are the cell inputs, then earlier nodes)")
+        _check_op(where, op)
+    dup = sorted(e for e, n in Counter(entries).items() if n > 1)
+    if dup:
+        raise GenotypeError(f"genotype {kind}: lists {dup} twice; an op joins an input to a "
+                            "node once")
+    if isinstance(concat, range) and _length(concat) > MAX_NODE:
+        raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists more than {MAX_NODE} "
+                            "nodes")
+    items = list(concat)
+    if not items:
+        raise GenotypeError(f"genotype {kind}_concat {concat!r}: empty; list at least one node")
+    for c in items:
+        if isinstance(c, bool) or not isinstance(c, int) or not 2 <= c <= MAX_NODE:
+            raise GenotypeError(f"genotype {kind}_concat {concat!r}: {c!r} is not an "
+                                f"intermediate node (2 to {MAX_NODE})")
+    dup = sorted(c for c, n in Counter(items).items() if n > 1)
+    if dup:
+        raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists {dup} twice; list each once")
+
+
+#: The last node index a FairDARTS-form genotype may name (DARTS cells have 5 or 6 nodes).
+MAX_NODE = 65
+
+
 def _check_cell(kind: str, pairs: list, concat) -> None:
-    accepted = None
     if not pairs or len(pairs) % 2:
         raise GenotypeError(
             f"genotype {kind}: {len(pairs)} (op, input) pair(s); a DARTS cell lists exactly "
@@ -136,16 +274,7 @@ def _check_cell(kind: str, pairs: list, concat) -> None:
                 f"{where}: node {node} cannot take input {j}; accepted inputs are "
                 f"{list(range(node))} (0 and 1 are the cell inputs, then earlier nodes)"
             )
-        try:
-            spec = resolve_op(op)
-        except UnknownNameError:
-            spec = None
-        if spec is None or "stride" not in spec.params:
-            accepted = accepted or _accepted_ops()
-            raise GenotypeError(
-                f"{where}: unknown op {op!r}; accepted: {accepted} (or an op registered "
-                "with supernet.register_op that takes a stride)"
-            )
+        _check_op(where, op)
     nodes = 2 + len(pairs) // 2
     if isinstance(concat, range) and _length(concat) > nodes:  # listing it could take ages
         raise GenotypeError(f"genotype {kind}_concat {concat!r}: lists more nodes than the "
@@ -199,7 +328,8 @@ class _Parser:
         return GenotypeError(
             f"genotype text: unexpected {token!r} at character {pos}; expected {expected}. "
             "The accepted form is Genotype(normal=[('op', input), ...], normal_concat=[...] "
-            "or range(a, b), reduce=[...], reduce_concat=[...])"
+            "or range(a, b), reduce=[...], reduce_concat=[...]), or with (op, node, input) "
+            "entries (FairDARTS)"
         )
 
     def peek(self):

@@ -72,6 +72,8 @@ def network_graph(genotype: "str | Genotype", C: int = 36, layers: int = 20,
                          stem_multiplier, num_classes, in_channels, dim, auxiliary=auxiliary,
                          imagenet=imagenet)
     graph.set_meta(space=space)
+    if g.form == "fair":
+        graph.set_meta(genotype="fair")  # encode writes it back in the FairDARTS form
     return graph
 
 

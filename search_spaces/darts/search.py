@@ -36,10 +36,12 @@ from __future__ import annotations
 import torch
 
 from search_spaces.darts.cells import (
+    FAIR,
     MAX_LAYERS,
     MAX_STEPS,
     cell_network,
     cell_pairs,
+    cell_triples,
     genotype_cells,
     search_cell,
 )
@@ -103,7 +105,9 @@ def build_search(space: str, C, layers, steps, multiplier, stem_multiplier, num_
 def encode_genotype(graph: Graph) -> str:
     """The genotype text of a discretized DARTS graph (search or evaluation network).
 
-    Each node lists its two in-edges in port order. Raises :class:`GenotypeError` when a
+    Each node lists its two in-edges in port order; a graph with ``meta["genotype"] ==
+    "fair"`` (a FairDARTS discretization, a decoded FairDARTS genotype) is written as
+    ``(op, node, input)`` triples, any number per node. Raises :class:`GenotypeError` when a
     template is not discretized.
     """
     missing = [k for k in ("normal", "reduce") if k not in graph.cells]
@@ -112,9 +116,10 @@ def encode_genotype(graph: Graph) -> str:
             f"graph {graph.name!r} has no cell template(s) {missing}; a DARTS graph has "
             f"'normal' and 'reduce' (it has {sorted(graph.cells)})"
         )
+    read = cell_triples if graph.meta.get("genotype") == FAIR else cell_pairs
     fields = {}
     for kind in ("normal", "reduce"):
-        fields[kind], fields[kind + "_concat"] = cell_pairs(graph.cells[kind])
+        fields[kind], fields[kind + "_concat"] = read(graph.cells[kind])
     return str(Genotype(**fields))
 
 
@@ -141,6 +146,8 @@ def _decoder(space: str, defaults: dict):
         cells = genotype_cells(genotype, dim, affine=False, pool_bn=True, drop_path=False)
         g = cell_network(space, cells, C, layers, stem_multiplier, num_classes, in_channels,
                          dim)
+        if genotype.form == FAIR:
+            g.set_meta(genotype=FAIR)
         return _meta(g, space)
 
     return decode_genotype

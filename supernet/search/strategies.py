@@ -383,10 +383,26 @@ def _pcdarts(k: int = 4, edge_norm: bool = True):
 
 
 @register_strategy("fairdarts")
-def _fairdarts(w01: float = 10.0):
-    """FairDARTS (Chu et al., ECCV 2020): sigmoid gates and the zero-one loss."""
-    # DARTS' loop settings and discretization (no 0.85 threshold): see relaxations/sigmoid.py
-    return Strategy("fairdarts", Sigmoid(w01), ArgmaxDiscretization())
+def _fairdarts(w01: float = 10.0, threshold: float = 0.85, mode: str = "sparse"):
+    """FairDARTS (Chu et al., ECCV 2020): sigmoid gates, the zero-one loss (``w01``), and
+    the threshold discretization (:class:`~supernet.search.discretize.FairThreshold`: an
+    op is kept iff its sigmoid weight reaches ``threshold``, 0.85; ``mode`` ``"sparse"`` or
+    ``"edge"`` as the reference's ``threshold_sparse`` / ``threshold_edge``).
+
+    The candidate set has no ``none``, as FairDARTS' ``PRIMITIVES``: the strategy's
+    ``prepare`` removes the zero candidates from every gated edge of a layer-level graph
+    before it is compiled (:func:`~supernet.search.discretize.threshold.drop_zero_ops`),
+    so that any space (``darts`` with its eight ops, or a graph of one's own) is searched
+    as FairDARTS searches it; unit-level keep/drop gates keep their zero "drop". The loop
+    settings stay DARTS' (the strategy searches every level); the reference's search
+    (``fairdarts/train_search.py``) is ``batch_size=128, w_lr=0.005, w_lr_min=0.001,
+    arch_lr=3e-3, arch_betas=(0.9, 0.999)``, given as options. The old composition (sigmoid
+    gates, argmax, ``none`` kept) is ``create_strategy(relaxation="sigmoid",
+    discretization="argmax")``."""
+    from supernet.search.discretize.threshold import FairThreshold, drop_zero_ops
+
+    return Strategy("fairdarts", Sigmoid(w01), FairThreshold(threshold, mode),
+                    prepare=drop_zero_ops)
 
 
 @register_strategy("snas")

@@ -54,6 +54,7 @@ from supernet.search.strategies import STRATEGIES
 #: Options that make a strategy's own schedule tiny (the others run with their defaults).
 TINY = {
     "pcdarts": {"warmup_epochs": 0},
+    "fairdarts": {"threshold": 0.5},  # a few steps leave every sigmoid weight near 1/2
     "spos": {"population": 4, "iterations": 1, "topk": 2, "bn_batches": 1, "val_batches": 1},
     "pdarts": {"stages": [{"cells": 3, "keep": 3, "dropout": 0.0, "epochs": 1, "warmup": 0},
                           {"cells": 4, "keep": 1, "dropout": 0.3, "epochs": 1, "warmup": 0}]},

@@ -134,3 +134,16 @@ def test_constructed_genotype_is_validated():
     assert str(parse_genotype(str(g))) == str(g)
     with pytest.raises(GenotypeError, match="cannot take input 3"):
         Genotype([("skip_connect", 3), ("sep_conv_3x3", 1)], [2], g.reduce, [2])
+
+
+def test_cells_are_their_authors():
+    # D-X-Y/AutoDL-Projects DXYs/genotypes.py GDAS_V1: the last reduce step reads input 1
+    assert parse_genotype(PUBLISHED["GDAS"]["genotype"]).reduce[-2:] == [
+        ("sep_conv_5x5", 0), ("sep_conv_5x5", 1)]
+    # SNAS-Series SNAS/genotypes.py SNAS_mild, node 4 of both cells in the authors' order
+    mild = parse_genotype(PUBLISHED["SNAS_mild"]["genotype"])
+    assert mild.normal[4:6] == [("skip_connect", 0), ("skip_connect", 1)]
+    assert mild.reduce[4:6] == [("max_pool_3x3", 1), ("skip_connect", 2)]
+    assert PUBLISHED["SNAS"]["genotype"] == PUBLISHED["SNAS_moderate"]["genotype"]
+    assert all(" " in PUBLISHED[n]["source"] and "/" in PUBLISHED[n]["source"]
+               for n in PUBLISHED)  # every entry names a repository and file

@@ -4,12 +4,16 @@
   :class:`ArgmaxDiscretization`, at every level (through the level's choice space)
 * :mod:`~supernet.search.discretize.layer` -- the nodes a choice leaves dangling, the
   constraints checked afterwards
+* :mod:`~supernet.search.discretize.threshold` -- FairDARTS' threshold rule
+  (:class:`FairThreshold`): every op whose sigmoid weight reaches 0.85, so a variable
+  number of inputs per node
 * :mod:`~supernet.search.discretize.units` -- pruning at a target sparsity, regrowth, and
   the edits of a keep/drop decision at the channel and neuron levels
 
 Discretization policies are registered in :data:`DISCRETIZATIONS` under short names, so
 that a strategy composed in a config names one (``discretization: argmax``): ``argmax``
-here, ``evolution`` (SPOS) with the strategies, and the progressive ones (``pdarts``,
+here, ``fair_threshold`` (FairDARTS' 0.85 threshold, :mod:`.threshold`), ``evolution``
+(SPOS) with the strategies, and the progressive ones (``pdarts``,
 ``sgas``, ``darts_pt``, ``progressive_gates``, ``gradual_magnitude``) with
 :mod:`supernet.search.progressive`.
 """
@@ -17,11 +21,17 @@ here, ``evolution`` (SPOS) with the strategies, and the progressive ones (``pdar
 from supernet.registry import Registry
 from supernet.search.discretize.base import ArgmaxDiscretization, derive, discretize
 from supernet.search.discretize.layer import apply_choice, check_constraints, dangling_nodes
+from supernet.search.discretize.threshold import (
+    FairThreshold,
+    threshold_choice,
+    threshold_discretize,
+)
 from supernet.search.discretize.units import connection_ids, decision_edits, grow, prune, set_gated
 
 __all__ = ["derive", "discretize", "apply_choice", "dangling_nodes", "ArgmaxDiscretization",
            "check_constraints", "decision_edits", "prune", "grow", "set_gated", "connection_ids",
-           "DISCRETIZATIONS", "register_discretization"]
+           "DISCRETIZATIONS", "register_discretization", "FairThreshold", "threshold_choice",
+           "threshold_discretize"]
 
 #: Discretization policies by name: ``DISCRETIZATIONS.resolve(name)(**options)`` builds one.
 DISCRETIZATIONS: Registry = Registry(
@@ -35,3 +45,4 @@ def register_discretization(name: str, override: bool = False):
 
 
 DISCRETIZATIONS.register("argmax", ArgmaxDiscretization)
+DISCRETIZATIONS.register("fair_threshold", FairThreshold)

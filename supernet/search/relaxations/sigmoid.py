@@ -6,13 +6,12 @@ Search" (ECCV 2020). Each candidate is weighted by ``σ(α_k)``: candidates do n
 ``L_01 = -(1/N) Σ (σ(α) - 0.5)²`` over all ``N`` architecture parameters pushes every
 weight towards 0 or 1, added to the architecture loss with weight ``w01`` (10 in the paper).
 
-Discretization of layer-level edges is DARTS'
-(:class:`~supernet.search.discretize.layer.ArgmaxDiscretization`): each edge keeps its
-candidate of highest ``σ``, each node its ``max_inputs`` in-edges of highest ``σ``. The
-reference (``threshold_sparse``) also drops a kept edge whose best ``σ`` is below 0.85,
-which may leave a node with fewer inputs; that threshold is not applied here, so every
-node keeps ``max_inputs`` inputs. Keep/drop gates of the channel and neuron levels use the
-threshold ``σ >= 1/2`` (:meth:`Sigmoid.discrete`). The ``fairdarts`` strategy runs with
+The ``fairdarts`` strategy discretizes layer-level edges by the reference's threshold
+(:class:`~supernet.search.discretize.FairThreshold`): of each node's ``max_inputs``
+in-edges of highest ``σ``, those whose best ``σ`` reaches 0.85 keep that op, so a node
+keeps a variable number of inputs, possibly none; it searches without ``none``. Keep/drop
+gates of the channel and neuron levels use the threshold ``σ >= 1/2``
+(:meth:`Sigmoid.discrete`). The ``fairdarts`` strategy runs with
 DARTS' loop settings (the reference searches with batch 128, weight learning rate 0.005
 and architecture Adam at 3e-3 with betas (0.9, 0.999)).
 
