@@ -30,8 +30,13 @@ from typing import Any, Callable, Iterator
 from supernet.errors import SearchError
 from supernet.units.build import UNIT_LEVELS
 
-__all__ = ["SearchState", "DiscretizationPolicy", "CreationPolicy", "Policy", "require_layer",
-           "require_unit"]
+__all__ = ["SearchState", "SearchWarning", "DiscretizationPolicy", "CreationPolicy", "Policy",
+           "require_layer", "require_unit"]
+
+
+class SearchWarning(UserWarning):
+    """A search finished, but its result should not be trusted as it is (weights at chance,
+    a second-order hypergradient far from the exact one)."""
 
 
 @dataclass

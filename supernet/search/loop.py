@@ -53,7 +53,7 @@ from supernet.distributed import Replicas
 from supernet.edits import EditLog, Editor
 from supernet.errors import ConfigError, SearchError
 from supernet.io import from_node_link
-from supernet.search.base import SearchState
+from supernet.search.base import SearchState, SearchWarning
 from supernet.search.budget import Budget, budget_of
 from supernet.search.checkpoint import (
     STATE_KEYS,
@@ -91,10 +91,6 @@ from supernet.train.training import (
 
 __all__ = ["BilevelSearch", "SearchResult", "SearchWarning", "search", "merge_config",
            "chance_margin", "learning_warning", "init_keep"]
-
-
-class SearchWarning(UserWarning):
-    """A search finished, but its result should not be trusted as it is (weights at chance)."""
 
 
 @dataclass

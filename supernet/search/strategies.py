@@ -82,6 +82,7 @@ from supernet.search.config import SearchConfig
 from supernet.search.creation import CREATIONS
 from supernet.search.discretize import DISCRETIZATIONS
 from supernet.search.discretize.layer import ArgmaxDiscretization
+from supernet.search.discretize.threshold import FairThreshold, drop_zero_ops
 from supernet.search.evolution import EvolutionDiscretization
 from supernet.search.progressive.gradual import GradualMagnitude
 from supernet.search.progressive.registry import register_strategies, ungate_all
@@ -399,8 +400,6 @@ def _fairdarts(w01: float = 10.0, threshold: float = 0.85, mode: str = "sparse")
     arch_lr=3e-3, arch_betas=(0.9, 0.999)``, given as options. The old composition (sigmoid
     gates, argmax, ``none`` kept) is ``create_strategy(relaxation="sigmoid",
     discretization="argmax")``."""
-    from supernet.search.discretize.threshold import FairThreshold, drop_zero_ops
-
     return Strategy("fairdarts", Sigmoid(w01), FairThreshold(threshold, mode),
                     prepare=drop_zero_ops)
 

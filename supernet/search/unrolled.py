@@ -40,6 +40,8 @@ from typing import Callable
 
 import torch
 
+from supernet.search.base import SearchWarning
+
 __all__ = ["unrolled_arch_grads", "virtual_step", "exact_arch_grads", "HypergradientCheck"]
 
 
@@ -173,8 +175,6 @@ class HypergradientCheck:
         cos, rel = self.compare(approx, exact)
         self.records.append((self.calls, cos, rel))
         if (cos < self.min_cosine or rel > self.max_rel_error) and not self.warned:
-            from supernet.search.loop import SearchWarning
-
             self.warned = True
             warnings.warn(
                 f"second-order step {self.calls}: the finite-difference hypergradient "
