@@ -185,7 +185,9 @@ def threshold_discretize(graph, module, editor: Editor | None = None,
     for cell, g in [("", graph), *graph.cells.items()]:
         done += _remove_empty(g, cell, editor)
     module.relaxation = None
-    graph.meta["genotype"] = FAIR
+    graph.set_meta(genotype=FAIR)
+    if module is not None:  # metadata only: the module the edits synchronized is current
+        module.mark_synced()
     lint(graph)
     left = [(c, e) for c, g in [("", graph), *graph.cells.items()] for e in g.gate_edges()]
     if left:
@@ -247,8 +249,10 @@ def _remove_empty(g, cell: str, editor: Editor) -> list:
             gone.add(n)
     skipped = [[states[v], k, op, states[u]] for v, items in entries.items()
                for k, (u, op) in enumerate(items) if u in gone]
-    if skipped:  # meta the module does not depend on: no new graph version
-        g.meta["skipped"] = sorted(skipped)
+    if skipped:  # the ops the genotype lists on edges from removed nodes
+        g.set_meta(skipped=sorted(skipped))
+        if editor.module is not None:  # metadata only: the module is current
+            editor.module.mark_synced()
     return done
 
 
