@@ -28,8 +28,7 @@ from typing import Callable
 
 from supernet.cost.layer import graph_cost
 from supernet.cost.units import unit_cost
-from supernet.counting import DEFAULT_CONVENTION, check_convention
-from supernet.errors import ConfigError
+from supernet.counting import check_convention
 from supernet.registry import Registry
 
 __all__ = ["COST_LEVELS", "cost", "weight_count"]
@@ -61,13 +60,6 @@ def cost(graph, input_shape=None, convention: str | None = None, **kw):
     if convention is None:
         return count(graph, input_shape, **kw)
     check_convention(convention, f"{graph.name}: cost")
-    if graph.level != "layer":
-        if convention != DEFAULT_CONVENTION:
-            raise ConfigError(
-                f"{graph.name}: {graph.level}-level graphs are counted in the "
-                f"{DEFAULT_CONVENTION!r} convention only, got convention={convention!r}"
-            )
-        return count(graph, input_shape, **kw)
     return count(graph, input_shape, convention=convention, **kw)
 
 

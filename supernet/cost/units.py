@@ -56,7 +56,8 @@ from supernet.compiler.kernels import pool as pool_fn
 from supernet.compiler.plan import PoolStep
 from supernet.cost.latency import _median_ms
 from supernet.cost.rules import Cost, conv_out
-from supernet.errors import ShapeError, SupernetError
+from supernet.counting import DEFAULT_CONVENTION, check_convention
+from supernet.errors import ConfigError, ShapeError, SupernetError
 from supernet.gates import Decision
 from supernet.units.build import check_unit_graph, columns_per_unit, edge_key, taps
 from supernet.units.deps import Ties
@@ -317,15 +318,22 @@ def _spatial_pool(spec, shape, where):
     return out, Cost(pool=math.prod(out) * math.prod(spec["kernel"]))
 
 
-def unit_cost(graph, input_shape=None) -> UnitCostReport:
+def unit_cost(graph, input_shape=None, convention: str | None = None) -> UnitCostReport:
     """Count parameters and operations of every node and edge of a unit-level graph.
 
     Args:
         input_shape: per-sample shape ``(width, *spatial)`` of the input, or a list of
             them (one per input). Default: each input node's ``shape`` attribute, or
             ``(width,)`` (features).
+        convention: unit-level graphs are counted in the default convention
+            (:data:`~supernet.counting.DEFAULT_CONVENTION`) only; another is refused.
     """
     check_unit_graph(graph, "unit_cost")
+    if convention is not None and check_convention(convention, f"{graph.name}: cost") \
+            != DEFAULT_CONVENTION:
+        raise ConfigError(
+            f"{graph.name}: {graph.level}-level graphs are counted in the "
+            f"{DEFAULT_CONVENTION!r} convention only, got convention={convention!r}")
     if input_shape is None:
         shapes = [tuple(graph.node(n).get("shape") or (graph.node(n)["width"],))
                   for n in graph.inputs]

@@ -384,8 +384,8 @@ def _declared_shapes(module, input_shape, name):
     shapes = []
     for n in getattr(graph, "inputs", []):
         d = graph.node(n)
-        shape = d.get("shape") or ([d["width"]] if "width" in d and graph.level == "neuron"
-                                   else None)
+        # a unit graph's input without a shape reads features of its width, as cost() does
+        shape = d.get("shape") or ([d["width"]] if "width" in d else None)
         if shape is None:
             raise SearchError(
                 f"proxy {name!r}: without a batch it needs the per-sample input shape; input "

@@ -14,10 +14,10 @@ Examples:
     >>> data = pickle.dumps({"para": np.float64(1.5)}, protocol=3)
     >>> restricted_loads(data, NUMPY_SCALARS, "bench")
     {'para': np.float64(1.5)}
-    >>> restricted_loads(pickle.dumps(print), NUMPY_SCALARS, "bench")
+    >>> restricted_loads(pickle.dumps(eval), NUMPY_SCALARS, "bench")
     Traceback (most recent call last):
         ...
-    supernet.errors.SerializationError: bench: refused to unpickle global 'builtins.print' ...
+    supernet.errors.SerializationError: bench: refused to unpickle global 'builtins.eval' ...
 """
 
 from __future__ import annotations
