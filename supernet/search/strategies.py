@@ -93,8 +93,8 @@ from supernet.search.relaxations import (
     GumbelMax,
     GumbelSoftmax,
     PartialChannels,
-    SNASGumbel,
     Sigmoid,
+    SNASGumbel,
     UniformPath,
     mark_partial,
 )

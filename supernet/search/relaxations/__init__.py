@@ -16,7 +16,8 @@
 ========================= ====================================================
 
 Each is registered in :data:`RELAXATIONS` under a short name (``softmax``, ``sigmoid``,
-``partial_channels``, ``gumbel_softmax``, ``gumbel_max``, ``binary_gates``,
+``partial_channels``, ``gumbel_softmax``, ``snas_gumbel``, ``gumbel_max``, ``gumbel_max_v1``,
+``binary_gates``,
 ``uniform_path``, ``tied_gates``; P-DARTS adds ``skip_dropout``), so that a strategy
 composed in a config names it: ``relaxation: {name: gumbel_max, tau_max: 10.0}``.
 """
@@ -57,7 +58,8 @@ from supernet.search.relaxations.uniform import UniformPath
 
 __all__ = [
     "PHASES", "SearchRelaxation", "Softmax", "Sigmoid", "PartialChannels", "GumbelSoftmax",
-    "SNASGumbel", "GumbelMax", "GumbelMaxV1", "BinaryGates", "UniformPath", "PartialDecision", "TwoPathDecision",
+    "SNASGumbel", "GumbelMax", "GumbelMaxV1", "BinaryGates", "UniformPath", "PartialDecision",
+    "TwoPathDecision",
     "argmax_decision", "binary_gate_grad", "channel_shuffle", "gate_probabilities",
     "gumbel_noise", "mark_partial", "set_phase", "use_relaxation", "zero_one_loss",
     "TiedGates", "tie_relaxation", "tied_unit_gates", "RELAXATIONS", "register_relaxation",
