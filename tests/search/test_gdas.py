@@ -7,6 +7,7 @@ import torch
 import supernet
 from search_spaces import create_space
 from supernet import Graph
+from supernet.cost.layer import graph_cost
 from supernet.search.relaxations import GumbelMax, GumbelMaxV1, set_phase, use_relaxation
 
 OPS = ["none", "conv_1x1", "identity"]
@@ -98,3 +99,40 @@ def test_every_gate_of_a_darts_search_network_gets_a_gradient():
                 if gr is None or not gr.abs().sum() > 0}
         assert len(net.arch) == 28
         assert dead == (set() if cls is GumbelMax else set(none)), cls.__name__
+
+
+def test_the_frc_reduction_cell_has_the_authors_layers_shapes_and_parameters():
+    g = create_space("darts", C=8, layers=5, reduction="frc")
+    assert g.meta["reduction"] == "frc" and list(g.meta["constraints"]) == ["normal"]
+    assert g.cells["reduce"].gate_edges() == [] and len(g.cells["normal"].gate_edges()) == 14
+    supernet.lint(g)  # the four states agree in resolution
+    net = supernet.compile(g)
+    assert len(net.arch) == 14  # only the normal cell is searched
+    report = graph_cost(g, (3, 16, 16))
+    assert report.total.params == sum(p.numel() for p in net.weights())
+    assert report.shapes["cell1"] == (64, 8, 8)
+    x = torch.randn(2, 3, 16, 16)
+    values = net.run((x,), net.relaxation(dict(net.arch.items())), {}, 0.0)
+    assert values["cell1"].shape == (2, 4 * 16, 8, 8)  # 4 states of 2C channels, halved
+    assert values["cell3"].shape == (2, 4 * 32, 4, 4)
+
+    def count(cell):
+        return sum(p.numel() for n, p in net.named_parameters() if n.startswith(f"steps.{cell}."))
+
+    def branch(c):  # two grouped convs (3 taps, C/8 inputs each) and a 1x1, with biases
+        return 2 * (c * (c // 8) * 3 + c) + c * c + c
+
+    # cell1: preprocess 24 -> 16 (the stem) and 32 -> 16 (cell0), two branches of 16
+    assert count("cell1") == 24 * 16 + 32 * 16 + 2 * branch(16)
+    # cell3 reads cell1 and cell2 (64 channels each): two branches of 32
+    assert count("cell3") == 64 * 32 + 64 * 32 + 2 * branch(32)
+    frc = dict(net.get_submodule("steps.cell1.cell.steps.n2.inputs.p0.gdas_frc_conv").named_children())
+    convs = [m for m in frc.values() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.groups) for c in convs] == [
+        ((1, 3), (1, 2), 8), ((3, 1), (2, 1), 8), ((1, 1), (1, 1), 1)]
+    with pytest.raises(supernet.errors.GenotypeError, match="fixed reduction cell"):
+        supernet.spaces.encode(g)
+    with pytest.raises(supernet.errors.ConfigError, match="divisible by 4"):
+        create_space("darts", C=6, reduction="frc")
+    with pytest.raises(supernet.errors.ConfigError, match="reduction='frk' is unknown"):
+        create_space("darts", reduction="frk")
