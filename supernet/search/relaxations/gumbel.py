@@ -184,7 +184,8 @@ class SNASGumbel(GumbelSoftmax):
     ``R_gm = Σ_k z_gk c_gmk`` with ``c`` the candidates' costs of our cost model
     (:func:`supernet.cost.layer.gate_costs`: ``"params"`` and ``"flops"``, counted
     multiply-accumulates; a cell template's gate counts all the cells that call it) and
-    ``z`` the sample of the current forward pass. With ``log_penalty`` (the authors'
+    ``z`` the sample of the current forward pass (``p = softmax(α)`` for a gate no pass has
+    sampled yet). With ``log_penalty`` (the authors'
     published runs) the gate's term is ``mean_m log R_gm`` (values below 1 count as 1, as
     in their code), else ``Σ_m R_gm``; the loss adds ``λ Σ_g term_g``. ``estimator`` says how
     its gradient reaches ``α`` (the authors' three): ``"reparametrization"`` (through the soft
