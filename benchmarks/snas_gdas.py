@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from search_evidence import _data, random_genotype, train_job  # noqa: E402
+from search_evidence import _data, random_genotype, train_job
 
 #: name -> (strategy spec, search config) of each searched group.
 GROUPS = {

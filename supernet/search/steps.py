@@ -105,7 +105,7 @@ def _step_arch(self, arch, step: int) -> None:
 
 def weight_step(self, inputs, ctx, y, step: int = 0):
     """One weight step of search ``self``; returns ``(loss, correct, n)``."""
-    m, cfg = self.module, self.config
+    m = self.module
     e = self.state.epoch
     set_phase(m, "weights")
     self.replicas.sync_rng()
