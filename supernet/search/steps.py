@@ -103,6 +103,7 @@ def _step_arch(self, arch, step: int) -> None:
         self._fail(f"the architecture parameters became non-finite at epoch {e + 1}, "
                    f"step {step} (arch_lr={self.config.arch_lr})")
 
+
 def weight_step(self, inputs, ctx, y, step: int = 0):
     """One weight step of search ``self``; returns ``(loss, correct, n)``."""
     m = self.module
