@@ -32,6 +32,9 @@ cell's edges (their inputs), then ``i, i + 1, ...`` for node ``i``'s branches, t
 threshold discretization leaves (:mod:`supernet.search.discretize.threshold`). Such graphs
 carry ``meta["genotype"] = "fair"`` and :func:`cell_triples` reads them back.
 
+:func:`frc_cell` is GDAS's fixed reduction cell (FRC), a hand-designed template without
+gates that a search network can take in place of the searched reduction cell.
+
 Examples:
     >>> from search_spaces.darts.cells import genotype_cell, cell_pairs
     >>> t = genotype_cell("normal", [("sep_conv_3x3", 1), ("skip_connect", 0)], [2], False)
@@ -44,13 +47,16 @@ Examples:
 from __future__ import annotations
 
 import networkx as nx
+from torch import nn
 
 from search_spaces.darts.genotype import Genotype
 from supernet import Graph
 from supernet.errors import GenotypeError
+from supernet.ops import register_op
 
 __all__ = ["search_cell", "genotype_cell", "genotype_cells", "cell_pairs", "cell_states",
-           "cell_network", "state_name", "fair_cell", "cell_triples", "FAIR"]
+           "cell_network", "state_name", "fair_cell", "cell_triples", "FAIR",
+           "frc_cell", "FRCBranch", "FRC_GROUPS"]
 
 #: ``graph.meta["genotype"]`` of a graph whose genotype is written in the FairDARTS form.
 FAIR = "fair"
@@ -116,6 +122,71 @@ def search_cell(name: str, steps: int, multiplier: int, reduction: bool, ops: li
             t.add_edge(state_name(j), state_name(i), list(ops), port=j,
                        **_op_args(j, reduction, False, True, dim))
     _output(t, range(2 + steps - multiplier, steps + 2))
+    return t
+
+
+#: Groups of the two factorized convolutions of an FRC branch (the authors' 8).
+FRC_GROUPS = 8
+
+
+class FRCBranch(nn.Sequential):
+    """The convolution branch of GDAS's fixed reduction cell (Dong and Yang, CVPR 2019,
+    Section 3.3 and Figure 3; ``GDAS_Reduction_Cell.ops1`` of the authors' AutoDL-Projects):
+    ReLU - grouped 1x3 conv (stride 1x2) - grouped 3x1 conv (stride 2x1) - BN - ReLU - conv
+    1x1 - BN, ``C`` channels throughout, ``groups`` groups; the convolutions have a bias
+    when the BNs are not affine, as the authors' final code."""
+
+    def __init__(self, C: int, affine: bool = False, groups: int = FRC_GROUPS):
+        bias = not affine
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C, C, (1, 3), stride=(1, 2), padding=(0, 1), groups=groups, bias=bias),
+            nn.Conv2d(C, C, (3, 1), stride=(2, 1), padding=(1, 0), groups=groups, bias=bias),
+            nn.BatchNorm2d(C, affine=affine),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C, C, 1, bias=bias),
+            nn.BatchNorm2d(C, affine=affine),
+        )
+
+
+@register_op("gdas_frc_conv")
+def gdas_frc_conv(C_in, C_out, stride=2, affine=False, groups=FRC_GROUPS):
+    """GDAS' fixed reduction branch: grouped 1x3 and 3x1 convs at stride 2, then conv 1x1."""
+    if stride != 2:
+        raise ValueError(f"gdas_frc_conv halves the resolution: stride=2, got {stride}")
+    if C_in != C_out or C_in % groups:
+        raise ValueError(f"gdas_frc_conv keeps the width, a multiple of groups={groups}; got "
+                         f"{C_in} -> {C_out} channels")
+    return FRCBranch(C_in, affine, groups)
+
+
+def frc_cell(name: str = "reduce", affine: bool = False) -> Graph:
+    """GDAS's fixed reduction cell (FRC): the preprocessing of a DARTS cell (``p0``,
+    ``p1``), then four states concatenated, ``n2 = branch(p0)``, ``n3 = branch(p1)``
+    (:class:`FRCBranch`), ``n4 = maxpool(p0)``, ``n5 = maxpool(p1)`` (3x3 max pooling at
+    stride 2, padding 1, then a non-affine BN): ``4 C`` channels at half the resolution,
+    whatever the steps and multiplier of the normal cells (the authors'
+    ``GDAS_Reduction_Cell`` of the search network, ``affine=False``; 2-D only).
+
+    Examples:
+        >>> t = frc_cell()
+        >>> for u, v in sorted(t.nx.edges):
+        ...     if v.startswith("n"):
+        ...         print(u, v, t.edge(u, v)["ops"])
+        p0 n2 ['gdas_frc_conv']
+        p0 n4 ['max_pool_3x3']
+        p1 n3 ['gdas_frc_conv']
+        p1 n5 ['max_pool_3x3']
+    """
+    t = _skeleton(name, affine=affine, dim=2)
+    for i in range(2, 6):
+        _state(t, i)
+    for src, dst in (("p0", "n2"), ("p1", "n3")):
+        t.add_edge(src, dst, "gdas_frc_conv", stride=2, affine=affine)
+    for src, dst in (("p0", "n4"), ("p1", "n5")):
+        t.add_edge(src, dst, "max_pool_3x3", stride=2, pool_bn=True, dim=2)
+    _output(t, range(2, 6))
+    t.set_meta(fixed="frc")
     return t
 
 

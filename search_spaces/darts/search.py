@@ -7,6 +7,12 @@ DARTS shares ``alphas_normal``), global pooling and a linear classifier. Each ce
 eight DARTS ops (14 gates for 4 steps). Compiled, its weights enumerate in the order of the
 reference's parameters, with the same count.
 
+``reduction="frc"`` (``darts`` only) puts GDAS's fixed reduction cell (Dong and Yang, CVPR
+2019: "GDAS (FRC)") in place of the searched ``"reduce"`` template
+(:func:`~search_spaces.darts.cells.frc_cell`): only the normal cell is searched (14 gates),
+``graph.meta["reduction"]`` says so, and :func:`encode` refuses it (a genotype has no text
+for a fixed cell).
+
 ``graph.meta["constraints"]`` is the discretization contract: per template, each node with
 gated in-edges keeps at most ``max_inputs`` in-edges, ranked by their best op outside
 ``exclude``, and each kept edge keeps that op. :func:`encode` then writes the genotype and
@@ -37,11 +43,13 @@ import torch
 
 from search_spaces.darts.cells import (
     FAIR,
+    FRC_GROUPS,
     MAX_LAYERS,
     MAX_STEPS,
     cell_network,
     cell_pairs,
     cell_triples,
+    frc_cell,
     genotype_cells,
     search_cell,
 )
@@ -51,7 +59,7 @@ from supernet.errors import ConfigError, GenotypeError
 from supernet.ops import resolve_op
 from supernet.spaces import MAX_SIZE, Example, check_names, check_size, register_space
 
-__all__ = ["darts", "darts1d", "encode_genotype", "decode_genotype", "CONSTRAINTS"]
+__all__ = ["CONSTRAINTS", "REDUCTIONS", "darts", "darts1d", "decode_genotype", "encode_genotype"]
 
 #: Discretization contract of both cell templates (DARTS ``genotype()``: two inputs per
 #: node, ``none`` never chosen).
@@ -82,15 +90,39 @@ def _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channe
         raise ConfigError(f"darts: dim must be 1 (sequences) or 2 (images), got {dim!r}")
 
 
-def _meta(g: Graph, space: str) -> Graph:
+#: The reduction cells of the search network: searched as the normal one, or GDAS's FRC.
+REDUCTIONS = ("search", "frc")
+
+
+def _meta(g: Graph, space: str, reduction: str = "search") -> Graph:
     g.set_meta(space=space)
-    g.set_meta(constraints={k: dict(v, exclude=list(v["exclude"])) for k, v in CONSTRAINTS.items()})
+    kinds = [k for k in CONSTRAINTS if reduction == "search" or k != "reduce"]
+    g.set_meta(constraints={k: dict(CONSTRAINTS[k], exclude=list(CONSTRAINTS[k]["exclude"]))
+                            for k in kinds})
+    if reduction != "search":
+        g.set_meta(reduction=reduction)
     return g
 
 
+def _check_reduction(space, reduction, C, dim) -> None:
+    if reduction not in REDUCTIONS:
+        raise ConfigError(f"{space}: reduction={reduction!r} is unknown; use one of "
+                          f"{list(REDUCTIONS)}")
+    if reduction == "frc":
+        if dim != 2:
+            raise ConfigError(f"{space}: reduction='frc' is GDAS's 2-D reduction cell (1x3 "
+                              f"and 3x1 convolutions); it needs dim=2, got dim={dim}")
+        if (2 * C) % FRC_GROUPS:
+            raise ConfigError(
+                f"{space}: reduction='frc' convolves the {2 * C} channels of the first "
+                f"reduction cell (2 C) in {FRC_GROUPS} groups; use C divisible by "
+                f"{FRC_GROUPS // 2}, got C={C}")
+
+
 def build_search(space: str, C, layers, steps, multiplier, stem_multiplier, num_classes,
-                 in_channels, ops, dim) -> Graph:
+                 in_channels, ops, dim, reduction: str = "search") -> Graph:
     _check(C, layers, steps, multiplier, stem_multiplier, num_classes, in_channels, dim)
+    _check_reduction(space, reduction, C, dim)
     ops = check_names(space, "ops", ops)
     if not ops or len(set(ops)) != len(ops):
         raise ConfigError(f"{space}: ops must be distinct op names, got {ops}")
@@ -98,8 +130,10 @@ def build_search(space: str, C, layers, steps, multiplier, stem_multiplier, num_
         resolve_op(op, f"{space}: ops")  # unknown names fail here, with the choices
     cells = {kind: search_cell(kind, steps, multiplier, kind == "reduce", ops, dim)
              for kind in ("normal", "reduce")}
+    if reduction == "frc":
+        cells["reduce"] = frc_cell("reduce")
     g = cell_network(space, cells, C, layers, stem_multiplier, num_classes, in_channels, dim)
-    return _meta(g, space)
+    return _meta(g, space, reduction)
 
 
 def encode_genotype(graph: Graph) -> str:
@@ -110,6 +144,10 @@ def encode_genotype(graph: Graph) -> str:
     ``(op, node, input)`` triples, any number per node. Raises :class:`GenotypeError` when a
     template is not discretized.
     """
+    if graph.meta.get("reduction") == "frc":
+        raise GenotypeError(
+            f"graph {graph.name!r} has GDAS's fixed reduction cell (reduction='frc'), which a "
+            "DARTS genotype cannot write; save the graph itself (supernet.io) instead")
     missing = [k for k in ("normal", "reduce") if k not in graph.cells]
     if missing:
         raise GenotypeError(
@@ -174,7 +212,7 @@ def _example(dim: int):
 @register_space("darts", encode=encode_genotype, decode=decode_genotype, example=_example(2))
 def darts(C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
           stem_multiplier: int = 3, num_classes: int = 10, in_channels: int = 3,
-          ops: list[str] = tuple(PRIMITIVES), dim: int = 2) -> Graph:
+          ops: list[str] = tuple(PRIMITIVES), dim: int = 2, reduction: str = "search") -> Graph:
     """The DARTS CNN search space (Liu et al., ICLR 2019) for 32x32 images.
 
     Args:
@@ -185,9 +223,11 @@ def darts(C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
         stem_multiplier: the stem outputs ``stem_multiplier * C`` channels.
         ops: candidate ops of every gated edge (default: the eight DARTS ``PRIMITIVES``).
         dim: 2 for images, 1 for sequences.
+        reduction: ``"search"`` (a searched reduction cell) or ``"frc"`` (GDAS's fixed
+            reduction cell; ``C`` a multiple of 4).
     """
     return build_search("darts", C, layers, steps, multiplier, stem_multiplier, num_classes,
-                        in_channels, ops, dim)
+                        in_channels, ops, dim, reduction)
 
 
 @register_space("darts1d", encode=encode_genotype, decode=_decode_1d, example=_example(1))

@@ -5,7 +5,9 @@ validation split, policies at epoch ends. It knows nothing about levels: it sees
 Each step, as in DARTS: an architecture step on a validation batch (first order: the
 gradient of ``L_val + relaxation.loss``; second order: the unrolled gradient of
 :mod:`supernet.search.unrolled`), then a weight step on a train batch (SGD, cosine learning
-rate, gradient clipping). Non-finite losses, gradients or architecture parameters stop the
+rate, gradient clipping). A single-level strategy (``strategy.single_level``: SNAS) takes
+one joint step per train batch instead (:func:`~supernet.search.steps.joint_step`); the
+validation split then trains nothing and serves the epoch's ``eval_acc``. Non-finite losses, gradients or architecture parameters stop the
 search with a :class:`~supernet.errors.SearchError`, and so does any NaN or inf in the state
 at the end of an epoch (weights, buffers, architecture parameters, optimizer, relaxation
 and policy states, checked in one pass before every checkpoint) or in the final module: a
@@ -66,7 +68,7 @@ from supernet.search.checkpoint import (
 from supernet.search.config import SearchConfig
 from supernet.search.relaxations.base import gate_probabilities, set_phase, use_relaxation
 from supernet.search.relaxations.tied import tie_relaxation
-from supernet.search.steps import arch_step, weight_step
+from supernet.search.steps import arch_step, joint_step, weight_step
 from supernet.search.strategies import Strategy, create_strategy
 from supernet.train.checks import check_data
 from supernet.train.data import (
@@ -169,6 +171,12 @@ class BilevelSearch:
         self.strategy = strategy
         self.config = merge_config(strategy, config)
         cfg = self.config
+        self.single_level = bool(getattr(strategy, "single_level", False))
+        if self.single_level and cfg.second_order:
+            raise ConfigError(
+                f"search config: second_order=True, but strategy {strategy.name!r} is single "
+                "level (weights and architecture on the same batch, no validation step to "
+                "unroll); leave second_order unset")
         self.loss_fn = loss_fn or default_loss
         self.callbacks = list(callbacks or [])
         self.replicas = Replicas.from_env()
@@ -489,6 +497,12 @@ class BilevelSearch:
             if step >= steps:
                 break
             inputs, ctx, y = self.batch_fn(batch)
+            if arch_on and self.single_level:  # one step of both, on the train batch
+                train_m.add(*self._joint_step(inputs, ctx, y, step))
+                labels = _count_labels(labels, y)
+                if bar is not None:
+                    bar.update(1)
+                continue
             if arch_on:
                 val_m.add(*self._arch_step(next(val_iter), (inputs, ctx, y), lr, step))
             train_m.add(*self._weight_step(inputs, ctx, y, step=step))
@@ -539,6 +553,10 @@ class BilevelSearch:
     def _weight_step(self, inputs, ctx, y, step=0):
         with self.replicas.synced_norms():
             return weight_step(self, inputs, ctx, y, step)
+
+    def _joint_step(self, inputs, ctx, y, step=0):
+        with self.replicas.synced_norms():
+            return joint_step(self, inputs, ctx, y, step)
 
     # ------------------------------------------------------------------ safety
     def _check_finite(self, loss, epoch, step, what):

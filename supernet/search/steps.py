@@ -1,4 +1,4 @@
-"""The two steps of the bilevel loop.
+"""The steps of the search loop: the two of the bilevel loop, and the single-level one.
 
 * :func:`arch_step`: the architecture parameters on a validation batch, first order (the
   gradient of ``L_val + relaxation.loss`` (+ a budget's resource term), back-propagated to the architecture parameters
@@ -6,6 +6,9 @@
   ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
   parameters are put back first).
 * :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
+* :func:`joint_step`: single level (SNAS, Xie et al., ICLR 2019): one loss on one train
+  batch, ``L_train + relaxation.loss`` (+ a budget's resource term), back-propagated once to
+  the weights and the architecture parameters, then both optimizers step.
 
 Both take the :class:`~supernet.search.loop.BilevelSearch` they belong to. In a
 data-parallel run (:mod:`supernet.distributed`) each process computes the gradients
@@ -21,7 +24,7 @@ from supernet.search.relaxations.base import set_phase
 from supernet.search.unrolled import HypergradientCheck, unrolled_arch_grads
 from supernet.train.training import sample_count, top1_correct
 
-__all__ = ["arch_step", "weight_step"]
+__all__ = ["arch_step", "weight_step", "joint_step"]
 
 
 def arch_step(self, val_batch, train_batch, lr: float, step: int):
@@ -33,7 +36,6 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
     val_batch = self.batch_fn(val_batch)
     arch = m.arch_parameters()
     set_phase(m, "arch")
-    relax = m.relaxation
     reg = self.arch_regularizer()  # the relaxation's loss and the budget's resource term
     self.a_opt.zero_grad(set_to_none=True)
     replicas = self.replicas
@@ -74,14 +76,23 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
         total = replicas.average_grads(arch, total, sample_count(val_batch[2]))[0]
         self._check_finite(total, e, step, "the architecture loss")
         correct = top1_correct(out, val_batch[2])
+    _step_arch(self, arch, step)
+    return loss.detach(), correct, sample_count(val_batch[2])
+
+
+def _step_arch(self, arch, step: int) -> None:
+    """Step the architecture optimizer on the gradients in place, then the relaxation's
+    ``after_arch_step``; a non-finite gradient or result stops the search (the parameters
+    put back first)."""
+    m, e = self.module, self.state.epoch
     grads = [p.grad for p in arch if p.grad is not None]
     if grads and not all(torch.isfinite(g).all() for g in grads):
         self._fail(f"non-finite architecture gradient at epoch {e + 1}, step {step}")
     backup = [p.detach().clone() for p in arch]
     try:
         self.a_opt.step()
-        if hasattr(relax, "after_arch_step"):
-            relax.after_arch_step(m)
+        if hasattr(m.relaxation, "after_arch_step"):
+            m.relaxation.after_arch_step(m)
         finite = all(torch.isfinite(p).all() for p in arch)
     except RuntimeError:  # e.g. an update that overflows the parameters' dtype
         finite = False
@@ -90,12 +101,12 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
             for p, b in zip(arch, backup):
                 p.copy_(b)
         self._fail(f"the architecture parameters became non-finite at epoch {e + 1}, "
-                   f"step {step} (arch_lr={cfg.arch_lr})")
-    return loss.detach(), correct, sample_count(val_batch[2])
+                   f"step {step} (arch_lr={self.config.arch_lr})")
+
 
 def weight_step(self, inputs, ctx, y, step: int = 0):
     """One weight step of search ``self``; returns ``(loss, correct, n)``."""
-    m, cfg = self.module, self.config
+    m = self.module
     e = self.state.epoch
     set_phase(m, "weights")
     self.replicas.sync_rng()
@@ -106,9 +117,39 @@ def weight_step(self, inputs, ctx, y, step: int = 0):
     torch.autograd.backward(loss, inputs=params)
     self._check_finite(self.replicas.average_grads(params, loss, sample_count(y))[0], e, step,
                        "the training loss")
-    if cfg.grad_clip is not None:
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    _step_weights(self, params, step)
+    return loss.detach(), top1_correct(out, y), sample_count(y)
+
+
+def _step_weights(self, params, step: int) -> None:
+    """Clip the weight gradients (``grad_clip``) and step the weight optimizer."""
+    if self.config.grad_clip is not None:
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         if not torch.isfinite(norm):
-            self._fail(f"non-finite weight gradient at epoch {e + 1}, step {step}")
+            self._fail(f"non-finite weight gradient at epoch {self.state.epoch + 1}, "
+                       f"step {step}")
     self.w_opt.step()
+
+
+def joint_step(self, inputs, ctx, y, step: int = 0):
+    """One single-level step of search ``self`` on the train batch ``(inputs, ctx, y)``:
+    the gradient of ``L_train + reg`` (``reg``: the relaxation's loss and a budget's
+    resource term) reaches the weights and the architecture parameters in one backward
+    pass, and both optimizers step. Returns ``(loss, correct, n)`` of ``L_train``."""
+    m = self.module
+    set_phase(m, "arch")
+    reg = self.arch_regularizer()
+    self.replicas.sync_rng()
+    out = m(*inputs, **ctx)
+    loss = self.loss_fn(out, y)
+    total = loss + (reg(m) if reg else 0.0)
+    self.w_opt.zero_grad(set_to_none=True)
+    self.a_opt.zero_grad(set_to_none=True)
+    params = [p for g in self.w_opt.param_groups for p in g["params"]]
+    arch = m.arch_parameters()
+    torch.autograd.backward(total, inputs=params + arch)
+    total = self.replicas.average_grads(params + arch, total, sample_count(y))[0]
+    self._check_finite(total, self.state.epoch, step, "the single-level loss")
+    _step_weights(self, params, step)
+    _step_arch(self, arch, step)
     return loss.detach(), top1_correct(out, y), sample_count(y)

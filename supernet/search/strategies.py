@@ -6,8 +6,9 @@ creation policies and loop settings (as timm's model registry).
 ``darts2``    softmax, second order (unrolled)
 ``pcdarts``   partial channels (K=4) + edge normalization; graph marked partial
 ``fairdarts`` sigmoid + zero-one loss (w01=10)
-``snas``      Gumbel-softmax soft samples, annealed temperature
+``snas``      Gumbel-softmax soft samples, single level, τ 1 -> 0.03, resource term
 ``gdas``      hard Gumbel-max, one op per edge, τ 10 -> 0.1
+``gumbel_softmax_bilevel`` soft Gumbel-softmax samples run bilevel (SNAS simplified)
 ``proxyless`` binary gates, two-path sampling, optional cost loss
 ``spos``      uniform single path, then evolutionary search
 ============ ==================================================================
@@ -93,6 +94,7 @@ from supernet.search.relaxations import (
     GumbelSoftmax,
     PartialChannels,
     Sigmoid,
+    SNASGumbel,
     UniformPath,
     mark_partial,
 )
@@ -129,6 +131,8 @@ class Strategy:
         fit_budget: ``fit_budget(graph, cost_model)``, for a strategy without gates that
             meets a budget by its own options (``gradual_magnitude``: the sparsity), called
             once before the search starts.
+        single_level: weights and architecture parameters take one step together on each
+            train batch, of one loss (SNAS); the validation split trains nothing.
     """
 
     name: str
@@ -143,6 +147,7 @@ class Strategy:
     levels: tuple = ("layer", "channel", "neuron")
     budget: Budget | None = None
     fit_budget: Callable | None = None
+    single_level: bool = False
 
     def check_config(self, values: dict, prefix: str = "search config: ") -> None:
         """Fail when ``values`` (loop settings a user set; ``prefix`` says where they are
@@ -405,14 +410,33 @@ def _fairdarts(w01: float = 10.0, threshold: float = 0.85, mode: str = "sparse")
 
 
 @register_strategy("snas")
-def _snas(tau0: float = 1.0, tau_min: float = 0.33):
-    """SNAS (Xie et al., ICLR 2019): Gumbel-softmax samples, annealed."""
-    return Strategy("snas", GumbelSoftmax(tau0, tau_min), ArgmaxDiscretization())
+def _snas(tau0: float = 1.0, tau_min: float = 0.03, anneal_epochs: int = 150,
+          resource_weight: float = 0.0, resources=("params", "flops"),
+          estimator: str = "reparametrization", log_penalty: bool = True):
+    """SNAS (Xie et al., ICLR 2019): Gumbel-softmax samples, single level (``θ`` and ``α``
+    stepped together on each train batch, one loss), the authors' temperature schedule and
+    the resource constraint (``resource_weight=1e-2``: their mild constraint of 8 cells),
+    see :class:`~supernet.search.relaxations.gumbel.SNASGumbel`. The loop's optimizers are
+    those of the authors' data-parallel search: SGD on the weights (0.025, cosine, momentum
+    0.9, decay 3e-4, clipping at 5), Adam on ``α`` (3e-4, betas (0.5, 0.999), decay 1e-3)."""
+    relax = SNASGumbel(tau0, tau_min, anneal_epochs, resource_weight, resources, estimator,
+                       log_penalty)
+    return Strategy("snas", relax, ArgmaxDiscretization(), single_level=True)
+
+
+@register_strategy("gumbel_softmax_bilevel")
+def _gumbel_softmax_bilevel(tau0: float = 1.0, tau_min: float = 0.33):
+    """Gumbel-softmax samples run bilevel (``α`` on the validation split), ``τ`` annealed
+    exponentially from ``tau0`` to ``tau_min``, no resource term: a simplified variant of
+    SNAS (what ``snas`` ran before it was made exact)."""
+    return Strategy("gumbel_softmax_bilevel", GumbelSoftmax(tau0, tau_min),
+                    ArgmaxDiscretization())
 
 
 @register_strategy("gdas")
 def _gdas(tau_max: float = 10.0, tau_min: float = 0.1):
-    """GDAS (Dong and Yang, CVPR 2019): one Gumbel-max sampled path per step."""
+    """GDAS (Dong and Yang, CVPR 2019): one Gumbel-max sampled path per step, every
+    gate's straight-through scalars in the edge output (the authors' final code)."""
     return Strategy("gdas", GumbelMax(tau_max, tau_min), ArgmaxDiscretization())
 
 

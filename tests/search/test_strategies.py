@@ -41,10 +41,12 @@ from supernet.search.relaxations import (
     BinaryGates,
     BinaryUnitGates,
     GumbelMax,
+    GumbelMaxV1,
     GumbelSoftmax,
     PartialChannels,
     PartialUnits,
     Sigmoid,
+    SNASGumbel,
     TiedGates,
     UniformPath,
     mark_partial,
@@ -106,6 +108,7 @@ def test_the_registries_hold_every_built_in_part():
     assert {n: type(RELAXATIONS.resolve(n)()) for n in RELAXATIONS.list()} == {
         "softmax": Softmax, "sigmoid": Sigmoid, "partial_channels": PartialChannels,
         "gumbel_softmax": GumbelSoftmax, "gumbel_max": GumbelMax, "binary_gates": BinaryGates,
+        "snas_gumbel": SNASGumbel, "gumbel_max_v1": GumbelMaxV1,
         "uniform_path": UniformPath, "tied_gates": TiedGates,
         "skip_dropout": SkipDropout, "partial_units": PartialUnits,
         "binary_unit_gates": BinaryUnitGates}

@@ -4,8 +4,10 @@
 :class:`~supernet.gates.Softmax`     DARTS: softmax mixture, every op runs
 :class:`Sigmoid`          FairDARTS: independent sigmoids + zero-one loss
 :class:`PartialChannels`  PC-DARTS: 1/K of the channels, edge normalization
-:class:`GumbelSoftmax`    SNAS: soft Gumbel-softmax samples, annealed
+:class:`SNASGumbel`       SNAS: soft Gumbel-softmax samples, the authors' schedule, resources
+:class:`GumbelSoftmax`    soft Gumbel-softmax samples, exponential annealing (SNAS simplified)
 :class:`GumbelMax`        GDAS: one sampled op per edge, straight-through
+:class:`GumbelMaxV1`      GDAS without the unsampled scalars (the authors' v1)
 :class:`BinaryGates`      ProxylessNAS: two-path binary gates, cost loss
 :class:`UniformPath`      SPOS: one uniform path per step
 :class:`TiedGates`        one decision per group of tied units (unit levels)
@@ -14,7 +16,8 @@
 ========================= ====================================================
 
 Each is registered in :data:`RELAXATIONS` under a short name (``softmax``, ``sigmoid``,
-``partial_channels``, ``gumbel_softmax``, ``gumbel_max``, ``binary_gates``,
+``partial_channels``, ``gumbel_softmax``, ``snas_gumbel``, ``gumbel_max``, ``gumbel_max_v1``,
+``binary_gates``,
 ``uniform_path``, ``tied_gates``; P-DARTS adds ``skip_dropout``), so that a strategy
 composed in a config names it: ``relaxation: {name: gumbel_max, tau_max: 10.0}``.
 """
@@ -29,7 +32,13 @@ from supernet.search.relaxations.base import (
                    set_phase,
                    use_relaxation,
 )
-from supernet.search.relaxations.gumbel import GumbelMax, GumbelSoftmax, gumbel_noise
+from supernet.search.relaxations.gumbel import (
+    GumbelMax,
+    GumbelMaxV1,
+    GumbelSoftmax,
+    SNASGumbel,
+    gumbel_noise,
+)
 from supernet.search.relaxations.partial import (
                    PartialChannels,
                    PartialDecision,
@@ -49,7 +58,8 @@ from supernet.search.relaxations.uniform import UniformPath
 
 __all__ = [
     "PHASES", "SearchRelaxation", "Softmax", "Sigmoid", "PartialChannels", "GumbelSoftmax",
-    "GumbelMax", "BinaryGates", "UniformPath", "PartialDecision", "TwoPathDecision",
+    "SNASGumbel", "GumbelMax", "GumbelMaxV1", "BinaryGates", "UniformPath", "PartialDecision",
+    "TwoPathDecision",
     "argmax_decision", "binary_gate_grad", "channel_shuffle", "gate_probabilities",
     "gumbel_noise", "mark_partial", "set_phase", "use_relaxation", "zero_one_loss",
     "TiedGates", "tie_relaxation", "tied_unit_gates", "RELAXATIONS", "register_relaxation",
@@ -68,7 +78,8 @@ def register_relaxation(name: str, override: bool = False):
 
 for _name, _cls in (("softmax", Softmax), ("sigmoid", Sigmoid),
                     ("partial_channels", PartialChannels), ("gumbel_softmax", GumbelSoftmax),
-                    ("gumbel_max", GumbelMax), ("binary_gates", BinaryGates),
+                    ("gumbel_max", GumbelMax), ("gumbel_max_v1", GumbelMaxV1),
+                    ("snas_gumbel", SNASGumbel), ("binary_gates", BinaryGates),
                     ("uniform_path", UniformPath), ("tied_gates", TiedGates)):
     RELAXATIONS.register(_name, _cls)
 del _name, _cls
