@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from supernet.compiler.module import module_key
+from supernet.cost.layer import gate_costs
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision, _gate_items
 from supernet.search.base import require_layer
@@ -262,8 +263,6 @@ class SNASGumbel(GumbelSoftmax):
 
     def cost_table(self, module) -> dict[str, torch.Tensor]:
         """Per gate key, a ``(len(resources), K)`` tensor of the candidates' costs."""
-        from supernet.cost.layer import gate_costs
-
         tables = [gate_costs(module, r) for r in self.resources]
         return {module_key(k): torch.tensor([t[k] for t in tables], dtype=torch.float64)
                 for k in tables[0]}
