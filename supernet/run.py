@@ -517,6 +517,19 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+def _result_lines(report: dict) -> list[str]:
+    """The lines of a report on the kept architecture: its final training, accuracies and
+    size (a search's and a multi-trial search's alike)."""
+    lines = []
+    if report.get("train_mode"):
+        lines.append(f"- final training: {report['train_mode']}, {report['train_epochs']} "
+                     f"epochs on {report['train_split']} in {report['train_seconds']} s")
+    val = report.get("val_acc")
+    return lines + [f"- validation accuracy: {_pct(val) if val is not None else 'not held out'}",
+                    f"- test accuracy: {_pct(report.get('test_acc'))}",
+                    f"- parameters: {report.get('parameters')}"]
+
+
 def _search_lines(report: dict) -> list[str]:
     pct = _pct
     lines = [
@@ -527,13 +540,7 @@ def _search_lines(report: dict) -> list[str]:
         f"- discretized super-network with the weights the search left, before any "
         f"training (the discretization gap), validation: {pct(report.get('search_val_acc'))}",
     ]
-    if report.get("train_mode"):
-        lines.append(f"- final training: {report['train_mode']}, {report['train_epochs']} "
-                     f"epochs on {report['train_split']} in {report['train_seconds']} s")
-    val = report.get("val_acc")
-    lines += [f"- validation accuracy: {pct(val) if val is not None else 'not held out'}",
-              f"- test accuracy: {pct(report.get('test_acc'))}",
-              f"- parameters: {report.get('parameters')}"]
+    lines += _result_lines(report)
     b = report.get("budget")
     if b:
         lines.append(f"- budget: {b['metric']} {b['cost']:.6g} for the target {b['target']:.6g} "
@@ -719,13 +726,7 @@ def _trials_lines(report: dict) -> list[str]:
     if ceiling is not None:
         lines.append(f"- the benchmark's best by {m}: {m} {value(ceiling[m])}, test accuracy "
                      f"{pct(ceiling.get('test_accuracy'))}")
-    if report.get("train_mode"):
-        lines.append(f"- final training: {report['train_mode']}, {report['train_epochs']} "
-                     f"epochs on {report['train_split']} in {report['train_seconds']} s")
-    val = report.get("val_acc")
-    lines += [f"- validation accuracy: {pct(val) if val is not None else 'not held out'}",
-              f"- test accuracy: {pct(report.get('test_acc'))}",
-              f"- parameters: {report.get('parameters')}"]
+    lines += _result_lines(report)
     if report.get("text"):
         lines += ["", "```", report["text"], "```"]
     return lines
