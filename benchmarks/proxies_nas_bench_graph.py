@@ -42,6 +42,7 @@ import time
 
 import numpy as np
 import torch
+from proxies_darts1d import spearman_ci
 from scipy.stats import spearmanr
 
 from supernet import compile
@@ -67,20 +68,6 @@ def _random_graph(seed: int, n: int, e: int) -> torch.Tensor:
 
 def _rho(a, b) -> float:
     return float(spearmanr(a, b).statistic)
-
-
-def _bootstrap(a, b, resamples: int, seed: int) -> tuple[float, float]:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    rng = np.random.default_rng(seed)
-    rhos = []
-    for _ in range(resamples):
-        i = rng.integers(0, len(a), len(a))
-        r = spearmanr(a[i], b[i]).statistic
-        if np.isfinite(r):
-            rhos.append(r)
-    if not rhos:  # every resample constant (a smoke run of a few architectures)
-        return float("nan"), float("nan")
-    return float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
 
 
 def correlations(archs: int, seeds: int, boot: int, hidden: int, scale: int = 1):
@@ -116,7 +103,7 @@ def correlations(archs: int, seeds: int, boot: int, hidden: int, scale: int = 1)
         acc_all += acc
     rows = []
     for k in columns:
-        lo, hi = _bootstrap(columns[k], acc_all, boot, 0)
+        _, lo, hi = spearman_ci(columns[k], acc_all, reps=boot, seed=0)
         rs = per_seed[k]
         rows.append({"proxy": k, "rho": statistics.mean(rs),
                      "std": statistics.stdev(rs) if len(rs) > 1 else 0.0, "lo": lo, "hi": hi,
