@@ -236,10 +236,7 @@ def run_search(cfg: RunConfig, resume: bool = False, log=print, force: bool = Fa
         if resuming and before is not None:  # the files of the search so far stay listed
             files.files = dict(before.files)
         else:  # an earlier run's results must not pass for this run's, nor resume
-            for name in RESULTS + (MANIFEST,):
-                stale = os.path.join(cfg.out, name)
-                if os.path.exists(stale):
-                    os.remove(stale)
+            _remove(cfg.out, RESULTS + (MANIFEST,))
         files.drop(*RESULTS)
     keep("config.yaml", lambda p: atomic_write(
         p, yaml.safe_dump(effective, sort_keys=False).encode()))
@@ -409,6 +406,15 @@ def _check_out(out: str, resume: bool, force: bool, again: str | None = None):
                if again is None else again)
             + "or choose another --out")
     return files
+
+
+def _remove(out: str, names) -> None:
+    """Remove the files ``names`` of run directory ``out`` that exist: an earlier run's
+    results must not pass for this run's."""
+    for name in names:
+        stale = os.path.join(out, name)
+        if os.path.exists(stale):
+            os.remove(stale)
 
 
 def _silent(*args, **kwargs) -> None:
@@ -637,10 +643,7 @@ def run_trials_job(cfg: RunConfig, log=print, force: bool = False,
     files = RunFiles(cfg.out, identity)
     os.makedirs(cfg.out, exist_ok=True)
     remove_partial_writes(cfg.out)
-    for name in TRIAL_RESULTS + (MANIFEST,):
-        stale = os.path.join(cfg.out, name)
-        if os.path.exists(stale):
-            os.remove(stale)
+    _remove(cfg.out, TRIAL_RESULTS + (MANIFEST,))
 
     def keep(name, fn):
         fn(os.path.join(cfg.out, name))
