@@ -20,6 +20,7 @@ Examples:
 
 from __future__ import annotations
 
+from supernet.cost import weight_count
 from supernet.errors import ConfigError
 from supernet.train.retrain import retrain
 
@@ -65,7 +66,7 @@ class TrainedEvaluate:
         result = retrain(graph, self.train_data, self.val_data, build=self.build,
                          seed=self.seed, epochs=self.epochs, **self.options)
         last = result.history[-1]
-        params = sum(p.numel() for p in result.module.parameters())
+        params = weight_count(result.module)
         return {"val_accuracy": float(last["val_acc"]), "train_loss": float(last["loss"]),
                 "params": float(params)}
 
