@@ -89,9 +89,9 @@ def _trials(args) -> int:
         if value is not None:
             overrides.append(f"{key}={value}")
     args.set = overrides + list(args.set or [])
-    if args.out is None and load_config(args.config).out == "runs/search":
-        args.out = "runs/trials"  # not the default search's folder
     cfg = _config(args)
+    if "out" not in cfg.given:  # not the default search's folder
+        cfg = apply_overrides(cfg, ["out=runs/trials"])
     run_trials_job(cfg, force=args.force, lines=not args.quiet)
     print(open(os.path.join(cfg.out, "report.md")).read(), end="")
     print(f"results in {os.path.abspath(cfg.out)}")
