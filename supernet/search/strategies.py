@@ -24,11 +24,14 @@ A strategy is also composed from registered parts, without a name, as a config w
     create_strategy(relaxation={"name": "gumbel_max", "tau_max": 10.0},
                     discretization="argmax",
                     creation=[{"name": "grow_ops", "ops": ["conv_5x5"], "at": 2}],
+                    stabilizers=[{"name": "beta_decay"}],
                     config={"arch_lr": 3e-4})
 
 Each part is a name of its registry (:data:`~supernet.search.relaxations.RELAXATIONS`,
 :data:`~supernet.search.discretize.DISCRETIZATIONS`,
-:data:`~supernet.search.creation.CREATIONS`), a mapping ``{name: ..., **options}`` or, in
+:data:`~supernet.search.creation.CREATIONS`,
+:data:`~supernet.search.stabilizers.STABILIZERS`; ``creation`` and ``stabilizers`` are
+lists of them), a mapping ``{name: ..., **options}`` or, in
 Python, the object itself. Without a ``discretization`` the composed strategy discretizes
 by ``argmax``; without a ``relaxation`` it takes the discretization's own (P-DARTS' skip
 dropout) or ``softmax``. The same keys given with a ``name`` replace the named strategy's
@@ -98,8 +101,9 @@ from supernet.search.relaxations import (
     UniformPath,
     mark_partial,
 )
+from supernet.search.stabilizers import STABILIZERS
 
-__all__ = ["Strategy", "STRATEGIES", "PARTS", "register_strategy", "create_strategy",
+__all__ = ["Strategy", "STRATEGIES", "PARTS", "COMPONENTS", "register_strategy", "create_strategy",
            "list_strategies", "build_part"]
 
 
@@ -133,6 +137,8 @@ class Strategy:
             once before the search starts.
         single_level: weights and architecture parameters take one step together on each
             train batch, of one loss (SNAS); the validation split trains nothing.
+        stabilizers: :class:`~supernet.search.stabilizers.Stabilizer` s applied in order
+            (β-DARTS' regularizer, DARTS-' auxiliary skip, SDARTS' perturbations, ...).
     """
 
     name: str
@@ -148,6 +154,7 @@ class Strategy:
     budget: Budget | None = None
     fit_budget: Callable | None = None
     single_level: bool = False
+    stabilizers: list = field(default_factory=list)
 
     def check_config(self, values: dict, prefix: str = "search config: ") -> None:
         """Fail when ``values`` (loop settings a user set; ``prefix`` says where they are
@@ -167,7 +174,10 @@ STRATEGIES: Registry = Registry(
     "strategy", hint="register one with @supernet.search.register_strategy")
 
 #: The keys of a strategy composed from parts (besides the loop settings).
-PARTS = ("relaxation", "discretization", "creation", "config")
+PARTS = ("relaxation", "discretization", "creation", "stabilizers", "config")
+
+#: The parts that are built from a registry (all of :data:`PARTS` but ``config``).
+COMPONENTS = PARTS[:-1]
 
 #: The key of a strategy's budget (every strategy, named or composed, takes it).
 TARGET = "target"
@@ -190,8 +200,9 @@ def build_part(registry: Registry, value, where: str):
         name, options = value, {}
     elif isinstance(value, dict):
         if "name" not in value:
-            raise ConfigError(f"{where} needs a 'name' (one of {registry.list()}), "
-                              f"e.g. {where}: {{name: {registry.list()[0]}}}")
+            names = registry.list()
+            raise ConfigError(f"{where} needs a 'name' (one of {names}), "
+                              f"e.g. {where}: {{name: {names[0] if names else '...'}}}")
         options = dict(value)
         name = options.pop("name")
     else:
@@ -280,10 +291,11 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
         strategy.relaxation = getattr(strategy.discretization, "relaxation", None) or Softmax()
     if "creation" in parts:
         value = parts["creation"]
-        items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
-        strategy.creation = [build_part(CREATIONS, v, f"strategy.creation[{i}]")
-                             for i, v in enumerate(items)]
+        strategy.creation = _part_list(CREATIONS, value, "strategy.creation")
         built.extend(strategy.creation)
+    if "stabilizers" in parts:
+        strategy.stabilizers = _part_list(STABILIZERS, parts["stabilizers"],
+                                          "strategy.stabilizers")
     prepares = [strategy.prepare] if strategy.prepare is not None else []
     for part in built:
         prepare, config = _part_needs(part)
@@ -292,6 +304,13 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
         strategy.config = {**config, **strategy.config}
     strategy.prepare = _chain(prepares)
     return strategy
+
+
+def _part_list(registry: Registry, value, where: str) -> list:
+    """The parts of a list-valued key (one part alone, or ``None``: none), built by
+    :func:`build_part`, each named ``where[i]`` in errors."""
+    items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
+    return [build_part(registry, v, f"{where}[{i}]") for i, v in enumerate(items)]
 
 
 def _chain(prepares: list) -> Callable | None:
@@ -310,11 +329,11 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
     """Build strategy ``name``, or compose one from parts (see the module docstring).
 
     Keys of :class:`SearchConfig` in ``options`` (or in its ``config`` mapping) set loop
-    settings, which win over the strategy's; ``relaxation``, ``discretization`` and
-    ``creation`` give parts; the other keys go to the strategy's builder."""
+    settings, which win over the strategy's; ``relaxation``, ``discretization``,
+    ``creation`` and ``stabilizers`` give parts; the other keys go to the strategy's builder."""
     spec = (name, dict(options))
     budget = Budget.from_config(options.pop(TARGET, None), f"strategy.{TARGET}")
-    parts = {k: options.pop(k) for k in PARTS[:3] if k in options}
+    parts = {k: options.pop(k) for k in COMPONENTS if k in options}
     config = options.pop("config", None)
     if config is None:
         config = {}
