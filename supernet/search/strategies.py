@@ -11,9 +11,15 @@ creation policies and loop settings (as timm's model registry).
 ``gumbel_softmax_bilevel`` soft Gumbel-softmax samples run bilevel (SNAS simplified)
 ``proxyless`` binary gates, two-path sampling, optional cost loss
 ``spos``      uniform single path, then evolutionary search
+``beta_darts`` ``darts`` + Beta-Decay regularization (β-DARTS), λ 0 -> 50
+``darts_minus`` ``darts`` + an auxiliary skip on every edge, β 1 -> 0 (DARTS-)
+``sdarts_rs`` ``darts`` + uniform noise on the weight step's mixing weights (SDARTS-RS)
+``sdarts_adv`` ``darts`` + a PGD attack on the weight step's mixing weights (SDARTS-ADV)
 ============ ==================================================================
 
-Other strategies (P-DARTS, SGAS, DARTS-PT, and at the channel and neuron levels
+The last four are ``darts`` with one stabilizer (:mod:`supernet.search.stabilizers`); any
+strategy takes stabilizers as a part: ``create_strategy("pcdarts",
+stabilizers=["beta_decay"])``. Other strategies (P-DARTS, SGAS, DARTS-PT, and at the channel and neuron levels
 ``progressive_gates`` and ``gradual_magnitude``) come from
 :mod:`supernet.search.progressive.registry`. Every strategy is an entry of
 :data:`STRATEGIES` (a :class:`~supernet.registry.Registry`); add one with
@@ -101,10 +107,10 @@ from supernet.search.relaxations import (
     UniformPath,
     mark_partial,
 )
-from supernet.search.stabilizers import STABILIZERS
+from supernet.search.stabilizers import SDARTS, STABILIZERS, BetaDecay, DartsMinus
 
-__all__ = ["Strategy", "STRATEGIES", "PARTS", "COMPONENTS", "register_strategy", "create_strategy",
-           "list_strategies", "build_part"]
+__all__ = ["Strategy", "STRATEGIES", "PARTS", "COMPONENTS", "register_strategy",
+           "create_strategy", "list_strategies", "build_part"]
 
 
 @dataclass
@@ -477,6 +483,44 @@ def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
                     EvolutionDiscretization(population, iterations, topk, mutation_prob,
                                             bn_batches, val_batches, constraint, seed),
                     config={"arch_update": False})
+
+
+@register_strategy("beta_darts")
+def _beta_darts(lam_max: float = 50.0, lam_min: float = 0.0, ramp_epochs: int | None = None):
+    """β-DARTS (Ye et al., CVPR 2022): DARTS, first order, with the Beta-Decay regularization
+    of the architecture parameters (:class:`~supernet.search.stabilizers.BetaDecay`, λ linear
+    from ``lam_min`` to ``lam_max`` over the search)."""
+    return Strategy("beta_darts", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[BetaDecay(lam_max, lam_min, ramp_epochs)])
+
+
+@register_strategy("darts_minus")
+def _darts_minus(beta: float = 1.0, decay: str = "linear", decay_epochs: int | None = None):
+    """DARTS- (Chu et al., ICLR 2021): DARTS, first order, with an auxiliary skip connection
+    on every edge whose coefficient decays from ``beta`` to 0
+    (:class:`~supernet.search.stabilizers.DartsMinus`)."""
+    return Strategy("darts_minus", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[DartsMinus(beta, decay, decay_epochs)])
+
+
+@register_strategy("sdarts_rs")
+def _sdarts_rs(epsilon: float = 0.3, epsilon_min: float = 0.03):
+    """SDARTS-RS (Chen & Hsieh, ICML 2020): DARTS, first order, the weight step's mixing
+    weights perturbed by uniform noise in ``[-ε, ε]``, ε linear from ``epsilon_min`` to
+    ``epsilon`` (:class:`~supernet.search.stabilizers.SDARTS`, ``mode="random"``)."""
+    return Strategy("sdarts_rs", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[SDARTS("random", epsilon, epsilon_min)])
+
+
+@register_strategy("sdarts_adv")
+def _sdarts_adv(epsilon: float = 0.3, epsilon_min: float = 0.03, steps: int = 7,
+                random_start: bool = True):
+    """SDARTS-ADV (Chen & Hsieh, ICML 2020): DARTS, first order, the weight step's mixing
+    weights perturbed by a ``steps``-step PGD attack in the ε-ball
+    (:class:`~supernet.search.stabilizers.SDARTS`, ``mode="adversarial"``)."""
+    return Strategy("sdarts_adv", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[SDARTS("adversarial", epsilon, epsilon_min, steps,
+                                        random_start)])
 
 
 DISCRETIZATIONS.register("evolution", EvolutionDiscretization)

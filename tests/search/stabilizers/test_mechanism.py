@@ -134,10 +134,11 @@ def test_the_loss_joins_the_architecture_gradient():
     grads = {}
     for w in (0.0, 5.0):
         class Grab(Stabilizer):
-            def after_arch_backward(self, search, arch, batch):
+            def after_arch_backward(self, search, arch, batch, w=w):
                 grads[w] = [p.grad.clone() for p in arch]
                 for p in arch:
                     p.grad.zero_()
+
         s = _search([Pull(w), Grab()], steps_per_epoch=1)
         with torch.no_grad():
             for p in s.module.arch_parameters():
