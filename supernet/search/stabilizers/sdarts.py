@@ -29,7 +29,9 @@ Done as the authors' code does it (``attacker/perturb.py``, ``train_search.py``,
   clipped, and the attack dropped (``δ = 0``) when it ends with a lower training loss
   than ``A`` itself.
 
-It applies to relaxations whose decisions carry softmax weights (DARTS' ``softmax``,
+The perturbed weights replace those of the decisions: a stabilizer listed after
+``sdarts`` (``darts_minus``) changes them further, one listed before it is overridden in
+the weight step. It applies to relaxations whose decisions carry softmax weights (DARTS' ``softmax``,
 PC-DARTS' ``partial_channels`` and ``partial_units``, and their tied forms at the unit
 levels); the edge-normalization weights of PC-DARTS are not perturbed.
 
@@ -81,8 +83,10 @@ class SDARTS(Stabilizer):
 
     Attributes:
         eps: ε of the current epoch (a buffer: checkpointed).
-        perturbed: gate key -> the mixing weights of the current weight step (``None``
-            outside it).
+        perturbed: gate key -> the mixing weights of the current weight step,
+            ``clip(A + delta)``.
+        delta: gate key -> the perturbation ``δ`` of the current weight step, before the
+            projection (in the ε-ball).
     """
 
     def __init__(self, mode: str = "random", epsilon: float = 0.3, epsilon_min: float = 0.03,
@@ -100,6 +104,7 @@ class SDARTS(Stabilizer):
         self.steps, self.random_start = steps, bool(random_start)
         self.register_buffer("eps", torch.tensor(float(epsilon_min)))
         self.perturbed: dict[str, torch.Tensor] | None = None
+        self.delta: dict[str, torch.Tensor] | None = None
         self.module = None
 
     def options(self) -> dict:
@@ -135,25 +140,28 @@ class SDARTS(Stabilizer):
         return out
 
     def _clean(self, module) -> dict[str, torch.Tensor]:
-        """The unperturbed mixing weights ``A`` of every gate (detached)."""
+        """The unperturbed mixing weights ``A`` of every gate (detached), as the relaxation
+        decides them (its ``forward``: no stabilizer rewrites them)."""
         self.perturbed = None
         with torch.no_grad():
-            decisions = module.relaxation(dict(module.arch.items()))
+            decisions = module.relaxation.forward(dict(module.arch.items()))
         return {k: d.weights.detach() for k, d in decisions.items()
                 if d.weights is not None and k in _gate_keys(module)}
 
     def before_weight_step(self, search, batch) -> None:
-        m = search.module
-        clean = self._clean(m)
+        clean = self._clean(search.module)
         eps = float(self.eps)
         if self.mode == "random":
-            self.perturbed = {k: clip_rows(a + _uniform(a, eps)) for k, a in clean.items()}
-            return
-        self.perturbed = self.attack(search, batch, clean, eps)
+            delta = {k: _uniform(a, eps) for k, a in clean.items()}
+        else:
+            delta = self.attack(search, batch, clean, eps)
+        self.delta = delta
+        self.perturbed = {k: clip_rows(clean[k] + d) for k, d in delta.items()}
 
     def attack(self, search, batch, clean, eps: float) -> dict[str, torch.Tensor]:
-        """SDARTS-ADV's PGD on the mixing weights (``Linf_PGD_alpha``): the perturbed
-        weights of the weight step that follows."""
+        """SDARTS-ADV's PGD on the mixing weights (``Linf_PGD_alpha``): per gate key the
+        perturbation ``δ`` (``|δ| <= ε``) whose projection ``clip(A + δ)`` mixes in the
+        weight step that follows (zero where the attack did not raise the loss)."""
         m = search.module
         inputs, ctx, y = batch
         was = m.training
@@ -166,8 +174,9 @@ class SDARTS(Stabilizer):
         try:
             with torch.no_grad():
                 before = loss_at(clean)
-            p = {k: clip_rows(a + _uniform(a, eps)) if self.random_start else a.clone()
-                 for k, a in clean.items()}
+            delta = {k: _uniform(a, eps) if self.random_start else torch.zeros_like(a)
+                     for k, a in clean.items()}
+            p = {k: clip_rows(a + delta[k]) for k, a in clean.items()}
             lr = 2.0 * eps / self.steps
             keys = list(p)
             for _ in range(self.steps):
@@ -176,16 +185,17 @@ class SDARTS(Stabilizer):
                                             allow_unused=True)
                 with torch.no_grad():
                     for k, g in zip(keys, grads):
-                        step = leaves[k] + lr * torch.sign(g) if g is not None else leaves[k]
-                        step = clean[k] + (step - clean[k]).clamp(-eps, eps)
-                        p[k] = clip_rows(step)
+                        ascent = leaves[k] + lr * torch.sign(g) if g is not None else leaves[k]
+                        delta[k] = (ascent - clean[k]).clamp(-eps, eps)  # into the ball
+                        p[k] = clip_rows(clean[k] + delta[k])
             with torch.no_grad():
                 after = loss_at(p)
             if before > after:  # the authors keep the clean point then
-                p = {k: a.clone() for k, a in clean.items()}
+                delta = {k: torch.zeros_like(a) for k, a in clean.items()}
         finally:
+            self.perturbed = None
             m.train(was)
-        return {k: v.detach() for k, v in p.items()}
+        return {k: v.detach() for k, v in delta.items()}
 
 
 def _uniform(a: torch.Tensor, eps: float) -> torch.Tensor:
