@@ -11,10 +11,11 @@ validation split then trains nothing and serves the epoch's ``eval_acc``. A stra
 stabilizers (:mod:`supernet.search.stabilizers`: β-DARTS, DARTS-, SDARTS, ...) hook into
 these steps: their losses join the architecture loss, their ``decisions`` rewrite the
 mixing weights of each pass, and they may run passes before the weight step and change
-the architecture gradient before it is stepped. Non-finite losses, gradients or architecture parameters stop the
-search with a :class:`~supernet.errors.SearchError`, and so does any NaN or inf in the state
-at the end of an epoch (weights, buffers, architecture parameters, optimizer, relaxation
-and policy states, checked in one pass before every checkpoint) or in the final module: a
+the architecture gradient before it is stepped. Non-finite losses, gradients or
+architecture parameters stop the search with a :class:`~supernet.errors.SearchError`, and so
+does any NaN or inf in the state at the end of an epoch (weights, buffers, architecture
+parameters, optimizer, relaxation, policy and stabilizer states, checked in one pass before
+every checkpoint) or in the final module: a
 non-finite state is never saved, the last finite checkpoint is kept as it was, and the
 message says which it is (``the last finite state (the end of epoch 3) is
 .../last.safetensors``), so that a rerun continues from it.

@@ -487,27 +487,30 @@ def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
 
 @register_strategy("beta_darts")
 def _beta_darts(lam_max: float = 50.0, lam_min: float = 0.0, ramp_epochs: int | None = None):
-    """β-DARTS (Ye et al., CVPR 2022): DARTS, first order, with the Beta-Decay regularization
-    of the architecture parameters (:class:`~supernet.search.stabilizers.BetaDecay`, λ linear
-    from ``lam_min`` to ``lam_max`` over the search)."""
+    """β-DARTS (Ye et al., CVPR 2022): DARTS with the Beta-Decay regularization of α.
+
+    First order; :class:`~supernet.search.stabilizers.BetaDecay`, λ linear from ``lam_min``
+    to ``lam_max`` over the search."""
     return Strategy("beta_darts", Softmax(), ArgmaxDiscretization(),
                     stabilizers=[BetaDecay(lam_max, lam_min, ramp_epochs)])
 
 
 @register_strategy("darts_minus")
 def _darts_minus(beta: float = 1.0, decay: str = "linear", decay_epochs: int | None = None):
-    """DARTS- (Chu et al., ICLR 2021): DARTS, first order, with an auxiliary skip connection
-    on every edge whose coefficient decays from ``beta`` to 0
-    (:class:`~supernet.search.stabilizers.DartsMinus`)."""
+    """DARTS- (Chu et al., ICLR 2021): DARTS with an auxiliary skip on every edge, β 1 -> 0.
+
+    First order; :class:`~supernet.search.stabilizers.DartsMinus`, the coefficient decays
+    from ``beta`` to 0 (``decay``: linear or cosine)."""
     return Strategy("darts_minus", Softmax(), ArgmaxDiscretization(),
                     stabilizers=[DartsMinus(beta, decay, decay_epochs)])
 
 
 @register_strategy("sdarts_rs")
 def _sdarts_rs(epsilon: float = 0.3, epsilon_min: float = 0.03):
-    """SDARTS-RS (Chen & Hsieh, ICML 2020): DARTS, first order, the weight step's mixing
-    weights perturbed by uniform noise in ``[-ε, ε]``, ε linear from ``epsilon_min`` to
-    ``epsilon`` (:class:`~supernet.search.stabilizers.SDARTS`, ``mode="random"``)."""
+    """SDARTS-RS (Chen & Hsieh, ICML 2020): DARTS with uniform noise on the weight step's mixture.
+
+    First order; :class:`~supernet.search.stabilizers.SDARTS` (``mode="random"``): the
+    mixing weights perturbed in ``[-ε, ε]``, ε linear from ``epsilon_min`` to ``epsilon``."""
     return Strategy("sdarts_rs", Softmax(), ArgmaxDiscretization(),
                     stabilizers=[SDARTS("random", epsilon, epsilon_min)])
 
@@ -515,9 +518,10 @@ def _sdarts_rs(epsilon: float = 0.3, epsilon_min: float = 0.03):
 @register_strategy("sdarts_adv")
 def _sdarts_adv(epsilon: float = 0.3, epsilon_min: float = 0.03, steps: int = 7,
                 random_start: bool = True):
-    """SDARTS-ADV (Chen & Hsieh, ICML 2020): DARTS, first order, the weight step's mixing
-    weights perturbed by a ``steps``-step PGD attack in the ε-ball
-    (:class:`~supernet.search.stabilizers.SDARTS`, ``mode="adversarial"``)."""
+    """SDARTS-ADV (Chen & Hsieh, ICML 2020): DARTS with a PGD attack on the weight step's mixture.
+
+    First order; :class:`~supernet.search.stabilizers.SDARTS` (``mode="adversarial"``): a
+    ``steps``-step PGD attack in the ε-ball, ε linear from ``epsilon_min`` to ``epsilon``."""
     return Strategy("sdarts_adv", Softmax(), ArgmaxDiscretization(),
                     stabilizers=[SDARTS("adversarial", epsilon, epsilon_min, steps,
                                         random_start)])

@@ -5,7 +5,8 @@ ICLR 2021 (Eq. 3). Each edge computes
 
 .. math::
 
-    \\bar o(x) = \\sum_k \\operatorname{softmax}(\\alpha)_k \\, o_k(x) + \\beta_e \\, \\mathrm{skip}(x)
+    \\bar o(x) = \\sum_k \\mathrm{softmax}(\\alpha)_k \\, o_k(x)
+                 + \\beta_e \\, \\mathrm{skip}(x)
 
 with the auxiliary term outside the softmax: it gives the skip connection's share of the
 gradient to the residual path it stands for, so that the softmax weight of

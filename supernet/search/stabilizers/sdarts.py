@@ -31,9 +31,9 @@ Done as the authors' code does it (``attacker/perturb.py``, ``train_search.py``,
 
 The perturbed weights replace those of the decisions: a stabilizer listed after
 ``sdarts`` (``darts_minus``) changes them further, one listed before it is overridden in
-the weight step. It applies to relaxations whose decisions carry softmax weights (DARTS' ``softmax``,
-PC-DARTS' ``partial_channels`` and ``partial_units``, and their tied forms at the unit
-levels); the edge-normalization weights of PC-DARTS are not perturbed.
+the weight step. It applies to relaxations whose decisions carry softmax weights (DARTS'
+``softmax``, PC-DARTS' ``partial_channels`` and ``partial_units``, and their tied forms at
+the unit levels); the edge-normalization weights of PC-DARTS are not perturbed.
 
 Examples:
     >>> import torch

@@ -170,7 +170,8 @@ def test_state_survives_a_checkpoint(tmp_path):
 
 
 def test_bad_stabilizers_fail_naming_the_key_and_the_choices():
-    with pytest.raises(UnknownNameError, match=r"strategy.stabilizers\[0\]: could not resolve stabilizer"):
+    with pytest.raises(UnknownNameError,
+                       match=r"strategy.stabilizers\[0\]: could not resolve stabilizer"):
         create_strategy("darts", stabilizers=["no_such"])
     with pytest.raises(ConfigError, match=r"strategy.stabilizers\[0\] needs a 'name'"):
         create_strategy("darts", stabilizers=[{"lam": 1.0}])

@@ -75,7 +75,7 @@ def _tiny():
     s = _search("sdarts_adv", epochs=1)
     s.stabilizers.on_epoch_start(0, 1)
     sd = s.stabilizers.items[0]
-    sd.eps.fill_(0.2)
+    sd.eps.fill_(0.3)
     with torch.no_grad():  # an architecture away from uniform: the attack has room
         for a in s.module.arch_parameters():
             a.copy_(torch.tensor([[1.0, 0.5, -0.5, 0.0]]))
@@ -103,14 +103,14 @@ def test_adv_raises_the_training_loss_above_clean_and_random_points_of_the_ball(
     assert all(a.grad is None for a in s.module.arch_parameters())
     clean = sd._clean(s.module)
     for k, d in delta.items():
-        assert d.abs().max() <= 0.2 + 1e-6  # in the ball
+        assert d.abs().max() <= 0.3 + 1e-6  # in the ball
         torch.testing.assert_close(adv[k], clip_rows(clean[k] + d))
     loss_adv = _train_loss(s, sd, batch, adv)
     loss_clean = _train_loss(s, sd, batch, clean)
     gen = torch.Generator().manual_seed(1)
     randoms = []
     for _ in range(10):
-        rand = {k: clip_rows(a + (torch.rand(a.shape, generator=gen) * 0.4 - 0.2))
+        rand = {k: clip_rows(a + (torch.rand(a.shape, generator=gen) * 0.6 - 0.3))
                 for k, a in clean.items()}
         randoms.append(_train_loss(s, sd, batch, rand))
     assert loss_adv > loss_clean
@@ -136,7 +136,7 @@ def test_adv_keeps_the_clean_point_when_the_attack_ends_below_it():
 
 
 def test_options_and_relaxations_are_checked():
-    with pytest.raises(ConfigError, match=r"mode='pgd'; expected one of \['random', 'adversarial'\]"):
+    with pytest.raises(ConfigError, match=r"mode='pgd'; expected one of \['random', 'adv"):
         SDARTS(mode="pgd")
     with pytest.raises(ConfigError, match="epsilon=2"):
         SDARTS(epsilon=2)
