@@ -107,7 +107,7 @@ from supernet.search.relaxations import (
     UniformPath,
     mark_partial,
 )
-from supernet.search.stabilizers import SDARTS, STABILIZERS, BetaDecay, DartsMinus
+from supernet.search.stabilizers import SDARTS, STABILIZERS, BetaDecay, DartsMinus, Stabilizer
 
 __all__ = ["Strategy", "STRATEGIES", "PARTS", "COMPONENTS", "register_strategy",
            "create_strategy", "list_strategies", "build_part"]
@@ -312,6 +312,18 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
     return strategy
 
 
+def _spec_options(options: dict) -> dict:
+    """``options`` as a checkpoint keeps them: stabilizer objects of a registered class
+    as ``{name: ..., **options}`` (others stay objects, which a checkpoint cannot hold)."""
+    value = options.get("stabilizers")
+    if not isinstance(value, (list, tuple)):
+        return dict(options)
+    named = {STABILIZERS.resolve(n): n for n in STABILIZERS.list()}
+    items = [{"name": named[type(v)], **v.options()}
+             if isinstance(v, Stabilizer) and type(v) in named else v for v in value]
+    return {**options, "stabilizers": items}
+
+
 def _part_list(registry: Registry, value, where: str) -> list:
     """The parts of a list-valued key (one part alone, or ``None``: none), built by
     :func:`build_part`, each named ``where[i]`` in errors."""
@@ -337,7 +349,7 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
     Keys of :class:`SearchConfig` in ``options`` (or in its ``config`` mapping) set loop
     settings, which win over the strategy's; ``relaxation``, ``discretization``,
     ``creation`` and ``stabilizers`` give parts; the other keys go to the strategy's builder."""
-    spec = (name, dict(options))
+    spec = (name, _spec_options(options))
     budget = Budget.from_config(options.pop(TARGET, None), f"strategy.{TARGET}")
     parts = {k: options.pop(k) for k in COMPONENTS if k in options}
     config = options.pop("config", None)

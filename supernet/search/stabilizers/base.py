@@ -88,7 +88,8 @@ class Stabilizer(nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in self.options().items())
 
     def options(self) -> dict:
-        """The options it was built with (for its repr)."""
+        """The keyword arguments that build it again (its repr; a strategy's checkpoint
+        keeps a registered stabilizer as its name and these)."""
         return {}
 
 

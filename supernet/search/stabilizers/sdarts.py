@@ -32,8 +32,9 @@ Done as the authors' code does it (``attacker/perturb.py``, ``train_search.py``,
 The perturbed weights replace those of the decisions: a stabilizer listed after
 ``sdarts`` (``darts_minus``) changes them further, one listed before it is overridden in
 the weight step. It applies to relaxations whose decisions carry softmax weights (DARTS'
-``softmax``, PC-DARTS' ``partial_channels`` and ``partial_units``, and their tied forms at
-the unit levels); the edge-normalization weights of PC-DARTS are not perturbed.
+``softmax``, PC-DARTS' ``partial_channels`` and ``partial_units``, and the relaxations
+that wrap them: tied gates at the unit levels, P-DARTS' skip dropout); the
+edge-normalization weights of PC-DARTS are not perturbed.
 
 Examples:
     >>> import torch
@@ -49,8 +50,8 @@ from __future__ import annotations
 import torch
 
 from supernet.errors import ConfigError
-from supernet.gates import Softmax, _gate_items
-from supernet.search.relaxations import PartialChannels, PartialUnits, TiedGates
+from supernet.gates import Relaxation, Softmax, _gate_items
+from supernet.search.relaxations import PartialChannels, PartialUnits
 from supernet.search.stabilizers.base import Stabilizer, with_weights
 
 __all__ = ["SDARTS", "MODES", "clip_rows"]
@@ -118,8 +119,9 @@ class SDARTS(Stabilizer):
         return self.epsilon_min + (self.epsilon - self.epsilon_min) * epoch / epochs
 
     def attach(self, module) -> None:
-        relax = getattr(module, "relaxation", None)
-        base = relax.base if isinstance(relax, TiedGates) else relax
+        relax = base = getattr(module, "relaxation", None)
+        while isinstance(getattr(base, "base", None), Relaxation):  # tied, skip dropout
+            base = base.base
         if not isinstance(base, _SOFTMAX):
             raise ConfigError(
                 f"stabilizer sdarts: perturbs softmax mixing weights; the search's relaxation "
@@ -162,6 +164,8 @@ class SDARTS(Stabilizer):
         """SDARTS-ADV's PGD on the mixing weights (``Linf_PGD_alpha``): per gate key the
         perturbation ``δ`` (``|δ| <= ε``) whose projection ``clip(A + δ)`` mixes in the
         weight step that follows (zero where the attack did not raise the loss)."""
+        if not clean:  # every gate decided (a progressive search's last stage)
+            return {}
         m = search.module
         inputs, ctx, y = batch
         was = m.training
