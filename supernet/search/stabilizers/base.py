@@ -46,6 +46,24 @@ and ``"eval"`` (measuring the super-network). Outside them the phase is ``None``
 
 State that must survive a checkpoint lives in buffers or in ``get_extra_state`` (the
 search saves each stabilizer's ``state_dict``).
+
+Examples:
+    >>> import torch
+    >>> from supernet import Graph, compile
+    >>> class Halve(Stabilizer):  # halves the mixing weights of the weight step
+    ...     def decisions(self, module, decisions, phase):
+    ...         if phase != "weights":
+    ...             return decisions
+    ...         return {k: with_weights(d, d.weights / 2) for k, d in decisions.items()}
+    >>> g = Graph("layer"); g.add_input("x", channels=2); g.add_node("h", channels=2)
+    >>> g.add_edge("x", "h", ["identity", "none"]); g.set_outputs(["h"])
+    >>> m = compile(g); x = torch.ones(1, 2, 1, 1)
+    >>> hooks = StabilizerSet([Halve()]); hooks.attach(m)
+    >>> with hooks.in_phase("weights"):
+    ...     round(float(m(x)[0, 0]), 3)  # softmax weight 1/2 on the identity, halved
+    0.25
+    >>> round(float(m(x)[0, 0]), 3)  # outside the loop's phases: the relaxation alone
+    0.5
 """
 
 from __future__ import annotations
