@@ -514,7 +514,7 @@ def _darts_minus(beta: float = 1.0, decay: str = "linear", decay_epochs: int | N
     First order; :class:`~supernet.search.stabilizers.DartsMinus`, the coefficient decays
     from ``beta`` to 0 (``decay``: linear or cosine)."""
     return Strategy("darts_minus", Softmax(), ArgmaxDiscretization(),
-                    stabilizers=[DartsMinus(beta, decay, decay_epochs)])
+                    stabilizers=[DartsMinus(beta, decay, decay_epochs)], levels=("layer",))
 
 
 @register_strategy("sdarts_rs")

@@ -112,9 +112,16 @@ class DartsMinus(Stabilizer):
         return self.beta * (1.0 + math.cos(math.pi * t)) / 2.0
 
     def attach(self, module) -> None:
+        graph = getattr(module, "graph", None)
+        name, level = getattr(graph, "name", "the graph"), getattr(graph, "level", None)
+        if level != "layer":
+            raise ConfigError(
+                f"stabilizer darts_minus: adds a skip connection to the gated edges of a "
+                f"layer-level graph; {name} is a {level}-level graph (use beta_decay or "
+                "sdarts there)")
         if not skip_indices(module):
             raise ConfigError(
-                f"stabilizer darts_minus: {getattr(module.graph, 'name', 'the graph')} has no "
+                f"stabilizer darts_minus: {name} has no "
                 f"gated edge with a skip candidate ({' or '.join(SKIP_OPS)}) to carry the "
                 "auxiliary skip connection; add skip_connect to the edges' candidates")
 

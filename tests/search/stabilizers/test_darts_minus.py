@@ -4,6 +4,7 @@ term leaves to α."""
 import pytest
 import torch
 from search_graphs import chain, data, small_config
+from unit_search_helpers import mlp_data, tiny_mlp
 
 from supernet import Graph, compile
 from supernet.errors import ConfigError
@@ -121,3 +122,6 @@ def test_a_search_sets_beta_each_epoch_and_needs_a_skip_candidate():
         BilevelSearch(chain(ops=("conv_3x3", "conv_1x1")), data(), strategy="darts_minus",
                       config=small_config())
     assert create_strategy("darts_minus", beta=0.5).stabilizers[0].beta == 0.5
+    with pytest.raises(ConfigError, match="neuron_mlp is a neuron-level graph"):
+        BilevelSearch(tiny_mlp(), mlp_data(), config=small_config(),
+                      strategy=create_strategy("darts", stabilizers=["darts_minus"]))
