@@ -29,6 +29,8 @@ Done as the authors' code does it (``attacker/perturb.py``, ``train_search.py``,
   clipped, and the attack dropped (``δ = 0``) when it ends with a lower training loss
   than ``A`` itself.
 
+In a data-parallel run the random draws are the same on every process (drawn after the
+loop synchronizes the generators); each process attacks its own part of the batch.
 The perturbed weights replace those of the decisions: a stabilizer listed after
 ``sdarts`` (``darts_minus``) changes them further, one listed before it is overridden in
 the weight step. It applies to relaxations whose decisions carry softmax weights (DARTS'
