@@ -46,6 +46,7 @@ import torch
 
 from supernet.compiler.module import module_key
 from supernet.errors import ConfigError
+from supernet.search.base import require_layer
 from supernet.search.stabilizers.base import Stabilizer, with_weights
 
 __all__ = ["DartsMinus", "SKIP_OPS", "skip_indices"]
@@ -112,13 +113,10 @@ class DartsMinus(Stabilizer):
         return self.beta * (1.0 + math.cos(math.pi * t)) / 2.0
 
     def attach(self, module) -> None:
-        graph = getattr(module, "graph", None)
-        name, level = getattr(graph, "name", "the graph"), getattr(graph, "level", None)
-        if level != "layer":
-            raise ConfigError(
-                f"stabilizer darts_minus: adds a skip connection to the gated edges of a "
-                f"layer-level graph; {name} is a {level}-level graph (use beta_decay or "
-                "sdarts there)")
+        graph = module.graph
+        name = graph.name
+        require_layer(graph, "stabilizer darts_minus adds a skip connection to the candidate "
+                      "ops of layer-level edges", "use beta_decay or sdarts there")
         if not skip_indices(module):
             raise ConfigError(
                 f"stabilizer darts_minus: {name} has no "

@@ -7,7 +7,7 @@ from search_graphs import chain, data, small_config
 from unit_search_helpers import mlp_data, tiny_mlp
 
 from supernet import Graph, compile
-from supernet.errors import ConfigError
+from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision
 from supernet.search import BilevelSearch, create_strategy
 from supernet.search.stabilizers import DartsMinus, StabilizerSet
@@ -122,6 +122,7 @@ def test_a_search_sets_beta_each_epoch_and_needs_a_skip_candidate():
         BilevelSearch(chain(ops=("conv_3x3", "conv_1x1")), data(), strategy="darts_minus",
                       config=small_config())
     assert create_strategy("darts_minus", beta=0.5).stabilizers[0].beta == 0.5
-    with pytest.raises(ConfigError, match="neuron_mlp is a neuron-level graph"):
+    with pytest.raises(SearchError, match="neuron_mlp: stabilizer darts_minus adds a skip.*"
+                                          "this graph is neuron-level"):
         BilevelSearch(tiny_mlp(), mlp_data(), config=small_config(),
                       strategy=create_strategy("darts", stabilizers=["darts_minus"]))
