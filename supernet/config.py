@@ -53,7 +53,7 @@ import yaml
 
 from supernet.errors import ConfigError, did_you_mean
 from supernet.search.config import given_fields, set_given, track_given
-from supernet.search.strategies import PARTS
+from supernet.search.strategies import COMPONENTS
 from supernet.train.data import resolve_device
 from supernet.train.retrain import train_module
 
@@ -97,7 +97,7 @@ def _named_value(value, where: str) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"config key {where!r} is a name or a mapping with a 'name' (e.g. "
                           f"{where}: {{name: ...}}), got {value!r}")
-    if where == "strategy" and "name" not in value and any(p in value for p in PARTS[:3]):
+    if where == "strategy" and "name" not in value and any(p in value for p in COMPONENTS):
         return {"name": "", **value}
     return dict(value)
 

@@ -2,8 +2,9 @@
 
 A checkpoint holds the graph (node-link, as edited so far), the module's state (weights,
 architecture parameters, relaxation buffers and state), both optimizers keyed by parameter
-name (so that they survive recompilation), policy states, the random generators (torch,
-python, numpy, the loaders' shuffling), the edit log, the history and the configuration.
+name (so that they survive recompilation), policy and stabilizer states, the random
+generators (torch, python, numpy, the loaders' shuffling), the edit log, the history and
+the configuration.
 It is one safetensors file (:func:`supernet.io.save_tensors`): the tensors in its data, the
 rest as JSON in its header, with SHA-256 checksums of both; loading it runs no code, and a
 damaged file fails naming it. It is written atomically: a crash mid-write keeps the previous
@@ -149,8 +150,10 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> dict:
 
 def _policy_states(search) -> dict:
     disc = search.discretization
+    stabilizers = getattr(search, "stabilizers", None)
     return {"creation": [p.state_dict() for p in search.creation],
-            "discretization": disc.state_dict() if disc is not None else None}
+            "discretization": disc.state_dict() if disc is not None else None,
+            "stabilizers": stabilizers.state_dict() if stabilizers is not None else []}
 
 
 def search_tensors(search) -> dict:
@@ -218,6 +221,8 @@ def restore_search(search, ckpt: dict) -> None:
         p.load_state_dict(s)
     if search.discretization is not None and pol.get("discretization") is not None:
         search.discretization.load_state_dict(pol["discretization"])
+    if getattr(search, "stabilizers", None) is not None:
+        search.stabilizers.load_state_dict(pol.get("stabilizers"))
     search.editor.log = EditLog([edit_from_dict(d) for d in ckpt.get("log", [])])
     search.state.epoch = int(ckpt["epoch"])
     search.state.history = list(ckpt.get("history", []))

@@ -7,10 +7,15 @@ gradient of ``L_val + relaxation.loss``; second order: the unrolled gradient of
 :mod:`supernet.search.unrolled`), then a weight step on a train batch (SGD, cosine learning
 rate, gradient clipping). A single-level strategy (``strategy.single_level``: SNAS) takes
 one joint step per train batch instead (:func:`~supernet.search.steps.joint_step`); the
-validation split then trains nothing and serves the epoch's ``eval_acc``. Non-finite losses, gradients or architecture parameters stop the
-search with a :class:`~supernet.errors.SearchError`, and so does any NaN or inf in the state
-at the end of an epoch (weights, buffers, architecture parameters, optimizer, relaxation
-and policy states, checked in one pass before every checkpoint) or in the final module: a
+validation split then trains nothing and serves the epoch's ``eval_acc``. A strategy's
+stabilizers (:mod:`supernet.search.stabilizers`: β-DARTS, DARTS-, SDARTS, ...) hook into
+these steps: their losses join the architecture loss, their ``decisions`` rewrite the
+mixing weights of each pass, and they may run passes before the weight step and change
+the architecture gradient before it is stepped. Non-finite losses, gradients or
+architecture parameters stop the search with a :class:`~supernet.errors.SearchError`, and so
+does any NaN or inf in the state at the end of an epoch (weights, buffers, architecture
+parameters, optimizer, relaxation, policy and stabilizer states, checked in one pass before
+every checkpoint) or in the final module: a
 non-finite state is never saved, the last finite checkpoint is kept as it was, and the
 message says which it is (``the last finite state (the end of epoch 3) is
 .../last.safetensors``), so that a rerun continues from it.
@@ -68,6 +73,7 @@ from supernet.search.checkpoint import (
 from supernet.search.config import SearchConfig
 from supernet.search.relaxations.base import gate_probabilities, set_phase, use_relaxation
 from supernet.search.relaxations.tied import tie_relaxation
+from supernet.search.stabilizers import StabilizerSet
 from supernet.search.steps import arch_step, joint_step, weight_step
 from supernet.search.strategies import Strategy, create_strategy
 from supernet.train.checks import check_data
@@ -140,7 +146,7 @@ class BilevelSearch:
             keys, a :class:`SearchConfig`'s :attr:`~SearchConfig.given` fields) win over the
             strategy's loop settings, which win over the defaults of :class:`SearchConfig`.
         module: the module compiled from ``graph`` (compiled here if ``None``).
-        relaxation, discretization, creation: override the strategy's parts
+        relaxation, discretization, creation, stabilizers: override the strategy's parts
             (``discretization=None``: keep the super-network at the end).
         loss_fn: ``loss_fn(output, target)`` (cross-entropy by default).
         batch_fn: ``batch_fn(batch) -> (inputs tuple, context dict, target)``.
@@ -158,7 +164,8 @@ class BilevelSearch:
 
     def __init__(self, graph, train_data, val_data=None, *, strategy="darts",
                  config: SearchConfig | dict | None = None, module=None, relaxation=None,
-                 discretization=_STRATEGY, creation=_STRATEGY, loss_fn: Callable | None = None,
+                 discretization=_STRATEGY, creation=_STRATEGY, stabilizers=_STRATEGY,
+                 loss_fn: Callable | None = None,
                  batch_fn: Callable | None = None, callbacks: list[Callable] | None = None,
                  target=None, _checkpoint: dict | None = None):
         if isinstance(strategy, str):
@@ -214,6 +221,11 @@ class BilevelSearch:
             creation = strategy.creation if strategy is not None else []
         self.discretization = discretization
         self.creation = list(creation or [])
+        if stabilizers is _STRATEGY:
+            stabilizers = getattr(strategy, "stabilizers", None) or []
+        # their hooks: the loop's steps, and the decisions of the module's relaxation
+        self.stabilizers = StabilizerSet(stabilizers or []).to(self.device)
+        self.stabilizers.attach(module)
         done = _checkpoint is not None and _checkpoint.get("finalized")
         if _checkpoint is None and cfg.keep_init is not None:
             init_keep(module, cfg.keep_init)
@@ -286,17 +298,30 @@ class BilevelSearch:
                     "gate the units or connections of the space, or use gradual_magnitude")
             fit(graph, model)
 
-    def arch_regularizer(self):
-        """``reg(module)`` added to the architecture loss: the relaxation's ``loss`` plus the
-        budget's resource term (``None``: neither)."""
+    def arch_regularizer(self, phase: str = "arch"):
+        """``reg(module)`` added to the architecture loss of ``phase`` (``"arch"``, or
+        ``"joint"`` in a single-level step): the relaxation's ``loss``, the budget's resource
+        term and the stabilizers' losses (``None``: none of them)."""
+        terms = []
         relax_loss = getattr(self.module.relaxation, "loss", None)
+        if relax_loss is not None:
+            terms.append(relax_loss)
         model = budget_of(self.module)
-        if model is None or not model.budget.weight:
-            return relax_loss
+        if model is not None and model.budget.weight:
+            terms.append(model.penalty)
+        stabilizers = self.stabilizers
+        if any(callable(getattr(s, "loss", None)) for s in stabilizers):
+            terms.append(lambda m: stabilizers.loss(m, phase))
+        if not terms:
+            return None
+        if len(terms) == 1:
+            return terms[0]
 
         def reg(m):
-            out = model.penalty(m)
-            return out + relax_loss(m) if relax_loss is not None else out
+            out = terms[0](m)
+            for t in terms[1:]:
+                out = out + t(m)
+            return out
 
         return reg
 
@@ -363,6 +388,7 @@ class BilevelSearch:
                 if not self.module.arch_parameters():
                     self.module.relaxation = None
             self.finalized = True
+            self.stabilizers.detach()  # the module runs as its relaxation decides
             self._checkpoint("after the final discretization")
         result = SearchResult(self.graph, self.module, st.history, self.editor.log, st)
         model = budget_of(self.module)
@@ -395,6 +421,7 @@ class BilevelSearch:
         use_relaxation(module, old.relaxation)
         module.to(self.device)
         self.replicas.broadcast(module)
+        self.stabilizers.attach(module)
         self.graph, self.module = graph, module
         self.w_opt, self.a_opt = self._optimizers(module)
         opts = [o for o in (self.w_opt, self.a_opt) if o is not None]
@@ -428,7 +455,7 @@ class BilevelSearch:
         # data-parallel: each process measures its part of every batch
         loader = make_loader(self.val_set, self.config.batch_size, None, replicas=self.replicas)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self.stabilizers.in_phase("eval"):
                 for i, batch in enumerate(loader):
                     if max_batches is not None and i >= max_batches:
                         break
@@ -480,6 +507,7 @@ class BilevelSearch:
         relax = m.relaxation
         if hasattr(relax, "on_epoch_start"):
             relax.on_epoch_start(e, cfg.epochs)
+        self.stabilizers.on_epoch_start(e, cfg.epochs)
         m.drop_path_prob = cfg.drop_path_prob * e / cfg.epochs
         self._check_arch(e, 0, "at the start of the epoch")
         arch_on = (self.a_opt is not None and e >= cfg.warmup_epochs and st.arch_update

@@ -2,13 +2,18 @@
 
 * :func:`arch_step`: the architecture parameters on a validation batch, first order (the
   gradient of ``L_val + relaxation.loss`` (+ a budget's resource term), back-propagated to the architecture parameters
-  only) or second order (:mod:`supernet.search.unrolled`); then the relaxation's
-  ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
+  only) or second order (:mod:`supernet.search.unrolled`); then the stabilizers'
+  ``after_arch_backward``, the optimizer step and the relaxation's ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
   parameters are put back first).
-* :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
+* :func:`weight_step`: the stabilizers' ``before_weight_step``, then the weights on a train
+  batch (SGD, gradient clipping).
 * :func:`joint_step`: single level (SNAS, Xie et al., ICLR 2019): one loss on one train
   batch, ``L_train + relaxation.loss`` (+ a budget's resource term), back-propagated once to
   the weights and the architecture parameters, then both optimizers step.
+
+Each step runs in its phase of the search's stabilizers (``"arch"``, ``"weights"``,
+``"joint"``; :mod:`supernet.search.stabilizers.base`), their losses are part of the
+regularizer, and their ``decisions`` rewrite the relaxation's decisions of every pass.
 
 Both take the :class:`~supernet.search.loop.BilevelSearch` they belong to. In a
 data-parallel run (:mod:`supernet.distributed`) each process computes the gradients
@@ -31,12 +36,17 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
     """One architecture step of search ``self`` on ``val_batch`` (raw, from the loader);
     ``train_batch`` (unpacked) serves the second-order virtual step. Returns
     ``(loss, correct, n)``."""
+    with self.stabilizers.in_phase("arch"):
+        return _arch_step(self, val_batch, train_batch, lr, step)
+
+
+def _arch_step(self, val_batch, train_batch, lr: float, step: int):
     m, cfg = self.module, self.config
     e = self.state.epoch
     val_batch = self.batch_fn(val_batch)
     arch = m.arch_parameters()
     set_phase(m, "arch")
-    reg = self.arch_regularizer()  # the relaxation's loss and the budget's resource term
+    reg = self.arch_regularizer("arch")  # relaxation, budget and stabilizers' terms
     self.a_opt.zero_grad(set_to_none=True)
     replicas = self.replicas
     replicas.sync_rng()
@@ -76,6 +86,7 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
         total = replicas.average_grads(arch, total, sample_count(val_batch[2]))[0]
         self._check_finite(total, e, step, "the architecture loss")
         correct = top1_correct(out, val_batch[2])
+    self.stabilizers.after_arch_backward(self, arch, val_batch)
     _step_arch(self, arch, step)
     return loss.detach(), correct, sample_count(val_batch[2])
 
@@ -106,10 +117,16 @@ def _step_arch(self, arch, step: int) -> None:
 
 def weight_step(self, inputs, ctx, y, step: int = 0):
     """One weight step of search ``self``; returns ``(loss, correct, n)``."""
+    with self.stabilizers.in_phase("weights"):
+        return _weight_step(self, inputs, ctx, y, step)
+
+
+def _weight_step(self, inputs, ctx, y, step: int):
     m = self.module
     e = self.state.epoch
     set_phase(m, "weights")
     self.replicas.sync_rng()
+    self.stabilizers.before_weight_step(self, (inputs, ctx, y))
     out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
     self.w_opt.zero_grad(set_to_none=True)
@@ -136,9 +153,14 @@ def joint_step(self, inputs, ctx, y, step: int = 0):
     the gradient of ``L_train + reg`` (``reg``: the relaxation's loss and a budget's
     resource term) reaches the weights and the architecture parameters in one backward
     pass, and both optimizers step. Returns ``(loss, correct, n)`` of ``L_train``."""
+    with self.stabilizers.in_phase("joint"):
+        return _joint_step(self, inputs, ctx, y, step)
+
+
+def _joint_step(self, inputs, ctx, y, step: int):
     m = self.module
     set_phase(m, "arch")
-    reg = self.arch_regularizer()
+    reg = self.arch_regularizer("joint")
     self.replicas.sync_rng()
     out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
@@ -150,6 +172,7 @@ def joint_step(self, inputs, ctx, y, step: int = 0):
     torch.autograd.backward(total, inputs=params + arch)
     total = self.replicas.average_grads(params + arch, total, sample_count(y))[0]
     self._check_finite(total, self.state.epoch, step, "the single-level loss")
+    self.stabilizers.after_arch_backward(self, arch, (inputs, ctx, y))
     _step_weights(self, params, step)
     _step_arch(self, arch, step)
     return loss.detach(), top1_correct(out, y), sample_count(y)

@@ -11,9 +11,15 @@ creation policies and loop settings (as timm's model registry).
 ``gumbel_softmax_bilevel`` soft Gumbel-softmax samples run bilevel (SNAS simplified)
 ``proxyless`` binary gates, two-path sampling, optional cost loss
 ``spos``      uniform single path, then evolutionary search
+``beta_darts`` ``darts`` + Beta-Decay regularization (β-DARTS), λ 0 -> 50
+``darts_minus`` ``darts`` + an auxiliary skip on every edge, β 1 -> 0 (DARTS-)
+``sdarts_rs`` ``darts`` + uniform noise on the weight step's mixing weights (SDARTS-RS)
+``sdarts_adv`` ``darts`` + a PGD attack on the weight step's mixing weights (SDARTS-ADV)
 ============ ==================================================================
 
-Other strategies (P-DARTS, SGAS, DARTS-PT, and at the channel and neuron levels
+The last four are ``darts`` with one stabilizer (:mod:`supernet.search.stabilizers`); any
+strategy takes stabilizers as a part: ``create_strategy("pcdarts",
+stabilizers=["beta_decay"])``. Other strategies (P-DARTS, SGAS, DARTS-PT, and at the channel and neuron levels
 ``progressive_gates`` and ``gradual_magnitude``) come from
 :mod:`supernet.search.progressive.registry`. Every strategy is an entry of
 :data:`STRATEGIES` (a :class:`~supernet.registry.Registry`); add one with
@@ -24,11 +30,14 @@ A strategy is also composed from registered parts, without a name, as a config w
     create_strategy(relaxation={"name": "gumbel_max", "tau_max": 10.0},
                     discretization="argmax",
                     creation=[{"name": "grow_ops", "ops": ["conv_5x5"], "at": 2}],
+                    stabilizers=[{"name": "beta_decay"}],
                     config={"arch_lr": 3e-4})
 
 Each part is a name of its registry (:data:`~supernet.search.relaxations.RELAXATIONS`,
 :data:`~supernet.search.discretize.DISCRETIZATIONS`,
-:data:`~supernet.search.creation.CREATIONS`), a mapping ``{name: ..., **options}`` or, in
+:data:`~supernet.search.creation.CREATIONS`,
+:data:`~supernet.search.stabilizers.STABILIZERS`; ``creation`` and ``stabilizers`` are
+lists of them), a mapping ``{name: ..., **options}`` or, in
 Python, the object itself. Without a ``discretization`` the composed strategy discretizes
 by ``argmax``; without a ``relaxation`` it takes the discretization's own (P-DARTS' skip
 dropout) or ``softmax``. The same keys given with a ``name`` replace the named strategy's
@@ -98,9 +107,10 @@ from supernet.search.relaxations import (
     UniformPath,
     mark_partial,
 )
+from supernet.search.stabilizers import SDARTS, STABILIZERS, BetaDecay, DartsMinus, Stabilizer
 
-__all__ = ["Strategy", "STRATEGIES", "PARTS", "register_strategy", "create_strategy",
-           "list_strategies", "build_part"]
+__all__ = ["Strategy", "STRATEGIES", "PARTS", "COMPONENTS", "register_strategy",
+           "create_strategy", "list_strategies", "build_part"]
 
 
 @dataclass
@@ -133,6 +143,8 @@ class Strategy:
             once before the search starts.
         single_level: weights and architecture parameters take one step together on each
             train batch, of one loss (SNAS); the validation split trains nothing.
+        stabilizers: :class:`~supernet.search.stabilizers.Stabilizer` s applied in order
+            (β-DARTS' regularizer, DARTS-' auxiliary skip, SDARTS' perturbations, ...).
     """
 
     name: str
@@ -148,6 +160,7 @@ class Strategy:
     budget: Budget | None = None
     fit_budget: Callable | None = None
     single_level: bool = False
+    stabilizers: list = field(default_factory=list)
 
     def check_config(self, values: dict, prefix: str = "search config: ") -> None:
         """Fail when ``values`` (loop settings a user set; ``prefix`` says where they are
@@ -167,7 +180,10 @@ STRATEGIES: Registry = Registry(
     "strategy", hint="register one with @supernet.search.register_strategy")
 
 #: The keys of a strategy composed from parts (besides the loop settings).
-PARTS = ("relaxation", "discretization", "creation", "config")
+PARTS = ("relaxation", "discretization", "creation", "stabilizers", "config")
+
+#: The parts that are built from a registry (all of :data:`PARTS` but ``config``).
+COMPONENTS = PARTS[:-1]
 
 #: The key of a strategy's budget (every strategy, named or composed, takes it).
 TARGET = "target"
@@ -190,8 +206,9 @@ def build_part(registry: Registry, value, where: str):
         name, options = value, {}
     elif isinstance(value, dict):
         if "name" not in value:
-            raise ConfigError(f"{where} needs a 'name' (one of {registry.list()}), "
-                              f"e.g. {where}: {{name: {registry.list()[0]}}}")
+            names = registry.list()
+            raise ConfigError(f"{where} needs a 'name' (one of {names}), "
+                              f"e.g. {where}: {{name: {names[0] if names else '...'}}}")
         options = dict(value)
         name = options.pop("name")
     else:
@@ -280,10 +297,11 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
         strategy.relaxation = getattr(strategy.discretization, "relaxation", None) or Softmax()
     if "creation" in parts:
         value = parts["creation"]
-        items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
-        strategy.creation = [build_part(CREATIONS, v, f"strategy.creation[{i}]")
-                             for i, v in enumerate(items)]
+        strategy.creation = _part_list(CREATIONS, value, "strategy.creation")
         built.extend(strategy.creation)
+    if "stabilizers" in parts:
+        strategy.stabilizers = _part_list(STABILIZERS, parts["stabilizers"],
+                                          "strategy.stabilizers")
     prepares = [strategy.prepare] if strategy.prepare is not None else []
     for part in built:
         prepare, config = _part_needs(part)
@@ -292,6 +310,25 @@ def _compose(strategy: Strategy | None, parts: dict) -> Strategy:
         strategy.config = {**config, **strategy.config}
     strategy.prepare = _chain(prepares)
     return strategy
+
+
+def _spec_options(options: dict) -> dict:
+    """``options`` as a checkpoint keeps them: stabilizer objects of a registered class
+    as ``{name: ..., **options}`` (others stay objects, which a checkpoint cannot hold)."""
+    value = options.get("stabilizers")
+    if not isinstance(value, (list, tuple)):
+        return dict(options)
+    named = {STABILIZERS.resolve(n): n for n in STABILIZERS.list()}
+    items = [{"name": named[type(v)], **v.options()}
+             if isinstance(v, Stabilizer) and type(v) in named else v for v in value]
+    return {**options, "stabilizers": items}
+
+
+def _part_list(registry: Registry, value, where: str) -> list:
+    """The parts of a list-valued key (one part alone, or ``None``: none), built by
+    :func:`build_part`, each named ``where[i]`` in errors."""
+    items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
+    return [build_part(registry, v, f"{where}[{i}]") for i, v in enumerate(items)]
 
 
 def _chain(prepares: list) -> Callable | None:
@@ -310,11 +347,11 @@ def create_strategy(name: str | None = None, **options) -> Strategy:
     """Build strategy ``name``, or compose one from parts (see the module docstring).
 
     Keys of :class:`SearchConfig` in ``options`` (or in its ``config`` mapping) set loop
-    settings, which win over the strategy's; ``relaxation``, ``discretization`` and
-    ``creation`` give parts; the other keys go to the strategy's builder."""
-    spec = (name, dict(options))
+    settings, which win over the strategy's; ``relaxation``, ``discretization``,
+    ``creation`` and ``stabilizers`` give parts; the other keys go to the strategy's builder."""
+    spec = (name, _spec_options(options))
     budget = Budget.from_config(options.pop(TARGET, None), f"strategy.{TARGET}")
-    parts = {k: options.pop(k) for k in PARTS[:3] if k in options}
+    parts = {k: options.pop(k) for k in COMPONENTS if k in options}
     config = options.pop("config", None)
     if config is None:
         config = {}
@@ -458,6 +495,48 @@ def _spos(population: int = 50, iterations: int = 20, topk: int = 10,
                     EvolutionDiscretization(population, iterations, topk, mutation_prob,
                                             bn_batches, val_batches, constraint, seed),
                     config={"arch_update": False})
+
+
+@register_strategy("beta_darts")
+def _beta_darts(lam_max: float = 50.0, lam_min: float = 0.0, ramp_epochs: int | None = None):
+    """β-DARTS (Ye et al., CVPR 2022): DARTS with the Beta-Decay regularization of α.
+
+    First order; :class:`~supernet.search.stabilizers.BetaDecay`, λ linear from ``lam_min``
+    to ``lam_max`` over the search."""
+    return Strategy("beta_darts", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[BetaDecay(lam_max, lam_min, ramp_epochs)])
+
+
+@register_strategy("darts_minus")
+def _darts_minus(beta: float = 1.0, decay: str = "linear", decay_epochs: int | None = None):
+    """DARTS- (Chu et al., ICLR 2021): DARTS with an auxiliary skip on every edge, β 1 -> 0.
+
+    First order; :class:`~supernet.search.stabilizers.DartsMinus`, the coefficient decays
+    from ``beta`` to 0 (``decay``: linear or cosine)."""
+    return Strategy("darts_minus", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[DartsMinus(beta, decay, decay_epochs)], levels=("layer",))
+
+
+@register_strategy("sdarts_rs")
+def _sdarts_rs(epsilon: float = 0.3, epsilon_min: float = 0.03):
+    """SDARTS-RS (Chen & Hsieh, ICML 2020): DARTS with uniform noise on the weight step's mixture.
+
+    First order; :class:`~supernet.search.stabilizers.SDARTS` (``mode="random"``): the
+    mixing weights perturbed in ``[-ε, ε]``, ε linear from ``epsilon_min`` to ``epsilon``."""
+    return Strategy("sdarts_rs", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[SDARTS("random", epsilon, epsilon_min)])
+
+
+@register_strategy("sdarts_adv")
+def _sdarts_adv(epsilon: float = 0.3, epsilon_min: float = 0.03, steps: int = 7,
+                random_start: bool = True):
+    """SDARTS-ADV (Chen & Hsieh, ICML 2020): DARTS with a PGD attack on the weight step's mixture.
+
+    First order; :class:`~supernet.search.stabilizers.SDARTS` (``mode="adversarial"``): a
+    ``steps``-step PGD attack in the ε-ball, ε linear from ``epsilon_min`` to ``epsilon``."""
+    return Strategy("sdarts_adv", Softmax(), ArgmaxDiscretization(),
+                    stabilizers=[SDARTS("adversarial", epsilon, epsilon_min, steps,
+                                        random_start)])
 
 
 DISCRETIZATIONS.register("evolution", EvolutionDiscretization)
