@@ -542,3 +542,8 @@ def _sdarts_adv(epsilon: float = 0.3, epsilon_min: float = 0.03, steps: int = 7,
 DISCRETIZATIONS.register("evolution", EvolutionDiscretization)
 register_strategies(register_strategy, Strategy)
 
+# DrNAS (supernet.search.relaxations.dirichlet) registers its own strategy.
+from supernet.search.relaxations.dirichlet import register_strategies as _drnas
+
+_drnas(register_strategy, Strategy)
+

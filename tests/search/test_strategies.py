@@ -40,6 +40,7 @@ from supernet.search.relaxations import (
     RELAXATIONS,
     BinaryGates,
     BinaryUnitGates,
+    DirichletGates,
     GumbelMax,
     GumbelMaxV1,
     GumbelSoftmax,
@@ -111,7 +112,7 @@ def test_the_registries_hold_every_built_in_part():
         "snas_gumbel": SNASGumbel, "gumbel_max_v1": GumbelMaxV1,
         "uniform_path": UniformPath, "tied_gates": TiedGates,
         "skip_dropout": SkipDropout, "partial_units": PartialUnits,
-        "binary_unit_gates": BinaryUnitGates}
+        "binary_unit_gates": BinaryUnitGates, "dirichlet": DirichletGates}
     assert DISCRETIZATIONS.resolve("argmax") is ArgmaxDiscretization
     assert DISCRETIZATIONS.resolve("evolution") is EvolutionDiscretization
     assert isinstance(DISCRETIZATIONS.resolve("pdarts")(), PDARTS)
