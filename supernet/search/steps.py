@@ -172,6 +172,7 @@ def _joint_step(self, inputs, ctx, y, step: int):
     params = [p for g in self.w_opt.param_groups for p in g["params"]]
     arch = m.arch_parameters()
     torch.autograd.backward(total, inputs=params + arch)
+    self.stabilizers.after_weight_backward(self, params, (inputs, ctx, y))
     total = self.replicas.average_grads(params + arch, total, sample_count(y))[0]
     self._check_finite(total, self.state.epoch, step, "the single-level loss")
     self.stabilizers.after_arch_backward(self, arch, (inputs, ctx, y))

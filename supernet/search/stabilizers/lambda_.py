@@ -20,13 +20,17 @@ the two of the difference. The weight gradient becomes ``∇_w L - λ_e ∇_w Λ
 stepped as usual; the architecture step is DARTS'. ``λ`` ramps linearly over the search,
 ``λ_e = λ e / (E - 1)`` at epoch ``e`` of ``E``, as in the authors' runs.
 
-Defaults are the authors' code's: ``λ = 0.125``, ``ε₀ = 1e-4`` (their published search
-scripts use ``λ = 0.25``, and ``ε₀ = 1e-3`` in the DARTS space). Their DARTS-space code
+Defaults are the authors' code's: ``λ = 0.125``, ``ε₀ = 1e-4`` (their search scripts use
+``λ = 0.25``, with ``ε₀ = 1e-4`` on NAS-Bench-201 and ``1e-3`` in the DARTS spaces). Their
+DARTS-space code
 aligns the normal cells only (``cells=["normal"]``); by default every cell template that
 more than one cell calls is aligned (its own ``Λ``, the terms summed). The three passes
 mix with the weights the relaxation decided for the weight step, detached (``softmax(α)``
 under DARTS), and replay the same random numbers (dropout, drop path), so the difference
-measures ``ζ`` alone. :attr:`LambdaDARTS.correlation` holds the last step's ``Λ``.
+measures ``ζ`` alone; they run in training mode, so batch-norm running statistics see
+each batch four times, as in the authors' code. :attr:`LambdaDARTS.correlation` holds the
+last step's ``Λ`` (summed over the templates). Single-level steps (SNAS) get the same term
+on their weights' gradient.
 
 Examples:
     >>> import torch
