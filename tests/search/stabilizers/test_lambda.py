@@ -210,3 +210,19 @@ def test_bad_settings_fail_before_training():
         LambdaDARTS().attach(supernet.compile(darts_like(layers=2)))
     with pytest.raises(SearchError, match="layer-level"):
         LambdaDARTS().attach(supernet.compile(tiny_mlp()))
+
+
+def test_a_single_level_step_gets_the_term_too():
+    x, y = _batch(torch.float32)
+
+    def searched(stabilizers):
+        net = _smooth(dtype=torch.float32)
+        s = BilevelSearch(net.graph, (x, y), module=net, discretization=None,
+                          strategy=create_strategy("snas", stabilizers=stabilizers),
+                          config=small_config(epochs=1, steps_per_epoch=1, batch_size=6))
+        s.run()
+        return s.module.state_dict()
+
+    snas = searched([])
+    on = searched([{"name": "lambda", "weight": 1.0, "ramp": False}])
+    assert any(not torch.equal(snas[k], on[k]) for k in snas if k.endswith(".weight"))
