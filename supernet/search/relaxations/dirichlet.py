@@ -178,9 +178,10 @@ def register_strategies(register_strategy, Strategy) -> None:
 
     @register_strategy("drnas")
     def _drnas(reg: str | None = "kl", reg_scale: float = 1e-3, rank: str = "softmax"):
-        """DrNAS without progressive learning (Chen et al., ICLR 2021): Dirichlet mixing
-        weights sampled per forward, ``β = ELU(α) + 1``, the KL to the uniform prior (``λ =
-        1e-3``) in the architecture loss, argmax of ``softmax(α)``
+        """DrNAS (Chen et al., ICLR 2021) without progressive learning: Dirichlet samples.
+
+        Mixing weights sampled per forward from ``Dir(β)``, ``β = ELU(α) + 1``, the KL to
+        the uniform prior (``λ = 1e-3``) in the architecture loss, argmax of ``softmax(α)``
         (:class:`~supernet.search.relaxations.dirichlet.DirichletGates`). The partial
         channels widened and the candidates pruned between the paper's two stages are not
         run. Loop settings of the authors' DARTS-space search: batch 64, weight lr 0.1

@@ -30,8 +30,9 @@ Hooks, in the order a search calls them:
 * ``after_weight_backward(search, params, batch)``: in each weight step (and each
   single-level step), after the gradient of the training loss reached the weights
   ``params`` and before it is averaged over the processes of a data-parallel run, clipped
-  and stepped; ``batch`` is the train batch ``(inputs, context, target)``. It may add to ``p.grad`` of any ``p`` in ``params``
-  and run extra forward and backward passes (Λ-DARTS' finite differences).
+  and stepped; ``batch`` is the train batch ``(inputs, context, target)``. It may add to
+  ``p.grad`` of any ``p`` in ``params`` and run extra forward and backward passes
+  (Λ-DARTS' finite differences).
 * ``loss(module, phase) -> tensor | float``: added to the architecture loss (``phase``
   ``"arch"``: the bilevel architecture step, first or second order) and to the one loss of
   a single-level step (``"joint"``).

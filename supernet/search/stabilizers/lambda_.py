@@ -294,8 +294,10 @@ def register_strategies(register_strategy, Strategy) -> None:
     @register_strategy("lambda_darts")
     def _lambda_darts(weight: float = 0.125, epsilon: float = 1e-4, cells=None,
                       ramp: bool = True):
-        """Λ-DARTS (Movahedi et al., ICLR 2023): DARTS first order whose weight steps
-        align the gradients of the cells that share ``α`` (the stabilizer ``lambda``,
+        """Λ-DARTS (Movahedi et al., ICLR 2023): DARTS whose weights align the cells' α-gradients.
+
+        First order; the weight steps align the gradients of the cells that share ``α``
+        (the stabilizer ``lambda``,
         :class:`~supernet.search.stabilizers.lambda_.LambdaDARTS`: ``weight`` ``λ``,
         ``epsilon`` ``ε₀``, ``cells``, ``ramp``); DARTS' loop settings, as the authors' search
         (their scripts: batch 96, ``weight=0.25``)."""

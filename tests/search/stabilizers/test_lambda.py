@@ -109,7 +109,8 @@ def test_the_cell_gradients_are_those_of_per_cell_copies_of_alpha():
         jac = torch.diag(p) - torch.outer(p, p)
         assert torch.allclose(jac @ total, alpha.grad[0], atol=1e-12)
     # the paper's quantity: the mean pairwise cosine
-    cos = [F.cosine_similarity(grads[i], grads[j], dim=0) for i in range(3) for j in range(i + 1, 3)]
+    cos = [F.cosine_similarity(grads[i], grads[j], dim=0)
+           for i in range(3) for j in range(i + 1, 3)]
     assert float(gradient_correlation(grads)) == pytest.approx(float(sum(cos) / 3), rel=1e-12)
 
 
