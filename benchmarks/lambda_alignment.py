@@ -26,6 +26,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from structural_common import mean_std
+
 STRATEGIES = ("darts", "lambda_darts")
 
 
@@ -55,6 +57,7 @@ def search(strategy: str, seed: int, a, steps) -> dict:
 
     torch.set_num_threads(1)
     from search_evidence import _data
+
     from search_spaces import create_space
     from supernet.search import BilevelSearch
 
@@ -74,9 +77,7 @@ def search(strategy: str, seed: int, a, steps) -> dict:
 
 
 def _ms(values) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    return mean_std(values, scale=1.0, digits=3)
 
 
 def main(argv=None) -> None:
