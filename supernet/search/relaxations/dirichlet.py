@@ -2,15 +2,15 @@
 
 Chen, Wang, Cheng, Tang and Hsieh, "DrNAS: Dirichlet Neural Architecture Search" (ICLR
 2021). Instead of a point estimate ``softmax(α)``, each gate's mixing weights are a sample
-``w ~ Dir(β)`` of a Dirichlet distribution whose concentration is learned (paper Eq. 2,
-``min_β E_{q(w|β)}[L_val(w, θ*)] + λ d(β, β̂)``). As the authors' code maps it, the
+``w ~ Dir(β)`` of a Dirichlet distribution whose concentration is learned (the paper's
+objective: ``min_β E_{q(w|β)}[L_val(w, θ*)] + λ d(β, β̂)``). As the authors' code maps it, the
 concentration is ``β = ELU(α) + 1`` (positive for every real ``α``). Each forward of the
 weight and architecture passes draws a fresh sample with the pathwise (reparameterized)
 gradient of the Dirichlet (Jankowiak and Obermeyer, "Pathwise Derivatives Beyond the
 Reparameterization Trick", ICML 2018; ``torch.distributions.Dirichlet.rsample``), so the
-gradient of the validation loss reaches ``α`` through the sample (paper Section 3.1).
+gradient of the validation loss reaches ``α`` through the sample.
 
-The regularizer ``d(β, β̂)`` (paper Eq. 2) is, as the ``kl`` option of the authors' code,
+The regularizer ``d(β, β̂)`` is, as the ``kl`` option of the authors' code,
 ``λ Σ_gates KL(Dir(β) || Dir(1))``: the KL divergence to the uniform Dirichlet prior,
 summed over every gate, with ``λ = reg_scale = 1e-3`` (their default). Their other option,
 ``l2`` (their default type; the same ``1e-3``), is Adam's weight decay on ``α``; here
@@ -22,8 +22,8 @@ What the authors' code does that is kept: discretization ranks candidates by
 Dirichlet mean, the top-k edges of a node may differ); ``rank="mean"`` ranks by the
 Dirichlet mean ``β / Σβ`` instead. What differs: their forward samples even when
 measuring; here the ``"eval"`` phase mixes with the Dirichlet mean ``β / Σβ`` (a
-deterministic measure). The progressive learning of the paper (Section 3.3: partial
-channels widened and candidates pruned between stages) is not part of this relaxation
+deterministic measure). The progressive learning of the paper (partial channels
+widened and candidates pruned between stages) is not part of this relaxation
 (the strategy ``drnas`` is DrNAS without progressive learning).
 
 Examples:
