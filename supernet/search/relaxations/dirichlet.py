@@ -48,6 +48,7 @@ from torch.distributions import Dirichlet, kl_divergence
 
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision, _gate_items
+from supernet.search.discretize.layer import ArgmaxDiscretization
 from supernet.search.relaxations.base import SearchRelaxation
 
 __all__ = ["DirichletGates", "REGULARIZERS", "RANKS", "register_strategies"]
@@ -174,7 +175,6 @@ class DirichletGates(SearchRelaxation):
 
 def register_strategies(register_strategy, Strategy) -> None:
     """Register the strategy ``drnas`` (called by :mod:`supernet.search.strategies`)."""
-    from supernet.search.discretize.layer import ArgmaxDiscretization
 
     @register_strategy("drnas")
     def _drnas(reg: str | None = "kl", reg_scale: float = 1e-3, rank: str = "softmax"):

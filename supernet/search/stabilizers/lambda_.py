@@ -45,7 +45,9 @@ from __future__ import annotations
 import torch
 
 from supernet.errors import ConfigError
+from supernet.gates import Softmax
 from supernet.search.base import require_layer
+from supernet.search.discretize.layer import ArgmaxDiscretization
 from supernet.search.stabilizers import register_stabilizer
 from supernet.search.stabilizers.base import Stabilizer, with_weights
 
@@ -288,8 +290,6 @@ register_stabilizer("lambda")(LambdaDARTS)
 
 def register_strategies(register_strategy, Strategy) -> None:
     """Register the strategy ``lambda_darts`` (called by :mod:`supernet.search.strategies`)."""
-    from supernet.gates import Softmax
-    from supernet.search.discretize.layer import ArgmaxDiscretization
 
     @register_strategy("lambda_darts")
     def _lambda_darts(weight: float = 0.125, epsilon: float = 1e-4, cells=None,
