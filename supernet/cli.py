@@ -49,6 +49,8 @@ from supernet.rundir import RunFiles
 from supernet.search import list_strategies
 from supernet.search.loop import SearchWarning
 from supernet.search.proxies import PROXIES
+from supernet.search.relaxations import RELAXATIONS
+from supernet.search.stabilizers import STABILIZERS
 from supernet.search.strategies import STRATEGIES
 from supernet.spaces import SPACES, list_spaces
 from supernet.tabular import TABULAR, list_benchmarks
@@ -291,7 +293,9 @@ def _is_graphml(path: str) -> bool:
 
 
 _LISTS = {"spaces": (list_spaces, SPACES), "strategies": (list_strategies, STRATEGIES),
-          "datasets": (list_datasets, DATASETS), "ops": (list_ops, OPS)}
+          "datasets": (list_datasets, DATASETS), "ops": (list_ops, OPS),
+          "relaxations": (RELAXATIONS.list, RELAXATIONS),
+          "stabilizers": (STABILIZERS.list, STABILIZERS)}
 
 
 def _describe(entry) -> str:
@@ -407,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     sh.add_argument("--draw", metavar="DIR",
                     help="draw the graph and each of its cells as pictures into DIR")
     ls = sub.add_parser("list", help="list registered names", parents=[plugin])
-    ls.add_argument("what", choices=["spaces", "strategies", "datasets", "ops", "trials",
-                                     "proxies", "benchmarks"])
+    ls.add_argument("what", choices=["spaces", "strategies", "relaxations", "stabilizers",
+                                     "datasets", "ops", "trials", "proxies", "benchmarks"])
     ls.add_argument("--filter", metavar="GLOB",
                     help="only names matching this shell-style glob, e.g. 'darts*'")
     ls.add_argument("--names", action="store_true",

@@ -4,7 +4,9 @@ creation policies.
 * :mod:`~supernet.search.loop` -- :class:`BilevelSearch`, :func:`search`
 * :mod:`~supernet.search.config` -- :class:`SearchConfig` (DARTS defaults)
 * :mod:`~supernet.search.relaxations` -- softmax, sigmoid, partial channels, Gumbel, binary
-  gates, uniform sampling
+  gates, uniform sampling, Dirichlet (DrNAS)
+* :mod:`~supernet.search.stabilizers` -- β-DARTS, DARTS-, SDARTS (RS, ADV), Λ-DARTS:
+  :data:`STABILIZERS`, :func:`register_stabilizer`
 * :mod:`~supernet.search.discretize.layer` -- :func:`derive`, :class:`ArgmaxDiscretization`
 * :mod:`~supernet.search.choices.units` -- keep/drop choices at the channel and neuron levels
 * :mod:`~supernet.search.evolution` -- SPOS evolutionary search
@@ -40,6 +42,7 @@ from supernet.search.evolution import EvolutionDiscretization, evolutionary_sear
 from supernet.search.loop import BilevelSearch, SearchResult, search
 from supernet.search.progressive import GradualMagnitude, ProgressiveGates
 from supernet.search.proxies import PROXIES, register_proxy, score_all
+from supernet.search.stabilizers import STABILIZERS, Stabilizer, register_stabilizer
 from supernet.search.strategies import Strategy, create_strategy, list_strategies, register_strategy
 from supernet.train.retrain import evaluation_graph, fine_tune, retrain
 
@@ -53,4 +56,5 @@ __all__ = [
     "UnitChoiceSpace", "choice_space", "ProgressiveGates", "GradualMagnitude", "RigL",
     "GrowUnits", "WidthGates", "JointDiscretization", "mark_widths",
     "PROXIES", "register_proxy", "score_all",
+    "STABILIZERS", "Stabilizer", "register_stabilizer",
 ]

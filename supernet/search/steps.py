@@ -6,7 +6,8 @@
   ``after_arch_backward``, the optimizer step and the relaxation's ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
   parameters are put back first).
 * :func:`weight_step`: the stabilizers' ``before_weight_step``, then the weights on a train
-  batch (SGD, gradient clipping).
+  batch (the stabilizers' ``after_weight_backward`` on their gradient, SGD, gradient
+  clipping).
 * :func:`joint_step`: single level (SNAS, Xie et al., ICLR 2019): one loss on one train
   batch, ``L_train + relaxation.loss`` (+ a budget's resource term), back-propagated once to
   the weights and the architecture parameters, then both optimizers step.
@@ -132,6 +133,7 @@ def _weight_step(self, inputs, ctx, y, step: int):
     self.w_opt.zero_grad(set_to_none=True)
     params = [p for g in self.w_opt.param_groups for p in g["params"]]
     torch.autograd.backward(loss, inputs=params)
+    self.stabilizers.after_weight_backward(self, params, (inputs, ctx, y))
     self._check_finite(self.replicas.average_grads(params, loss, sample_count(y))[0], e, step,
                        "the training loss")
     _step_weights(self, params, step)
@@ -170,6 +172,7 @@ def _joint_step(self, inputs, ctx, y, step: int):
     params = [p for g in self.w_opt.param_groups for p in g["params"]]
     arch = m.arch_parameters()
     torch.autograd.backward(total, inputs=params + arch)
+    self.stabilizers.after_weight_backward(self, params, (inputs, ctx, y))
     total = self.replicas.average_grads(params + arch, total, sample_count(y))[0]
     self._check_finite(total, self.state.epoch, step, "the single-level loss")
     self.stabilizers.after_arch_backward(self, arch, (inputs, ctx, y))

@@ -542,3 +542,11 @@ def _sdarts_adv(epsilon: float = 0.3, epsilon_min: float = 0.03, steps: int = 7,
 DISCRETIZATIONS.register("evolution", EvolutionDiscretization)
 register_strategies(register_strategy, Strategy)
 
+# DrNAS (supernet.search.relaxations.dirichlet) and Λ-DARTS (the stabilizer ``lambda``,
+# supernet.search.stabilizers.lambda_) register their own strategies.
+from supernet.search.relaxations.dirichlet import register_strategies as _drnas
+from supernet.search.stabilizers.lambda_ import register_strategies as _lambda_darts
+
+_drnas(register_strategy, Strategy)
+_lambda_darts(register_strategy, Strategy)
+

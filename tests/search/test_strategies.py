@@ -40,6 +40,7 @@ from supernet.search.relaxations import (
     RELAXATIONS,
     BinaryGates,
     BinaryUnitGates,
+    DirichletGates,
     GumbelMax,
     GumbelMaxV1,
     GumbelSoftmax,
@@ -85,8 +86,8 @@ def test_every_registered_strategy_searches_a_space_of_its_level(name):
         graph = strategy.build_space("darts1d", {"C": 4, "steps": 2, "multiplier": 2,
                                                  "num_classes": 3, "layers": 8})
         train, x = _sequences(), _sequences(2)[0]
-    elif name == "crosslevel":  # widths need cells that preprocess their own inputs
-        from search_spaces import create_space
+    elif name in ("crosslevel", "lambda_darts"):  # widths need cells that preprocess their
+        from search_spaces import create_space  # own inputs; Λ-DARTS a cell type called twice
 
         graph = create_space("darts1d", C=4, layers=3, steps=2, multiplier=2, num_classes=3)
         train, x = _sequences(), _sequences(2)[0]
@@ -111,7 +112,7 @@ def test_the_registries_hold_every_built_in_part():
         "snas_gumbel": SNASGumbel, "gumbel_max_v1": GumbelMaxV1,
         "uniform_path": UniformPath, "tied_gates": TiedGates,
         "skip_dropout": SkipDropout, "partial_units": PartialUnits,
-        "binary_unit_gates": BinaryUnitGates}
+        "binary_unit_gates": BinaryUnitGates, "dirichlet": DirichletGates}
     assert DISCRETIZATIONS.resolve("argmax") is ArgmaxDiscretization
     assert DISCRETIZATIONS.resolve("evolution") is EvolutionDiscretization
     assert isinstance(DISCRETIZATIONS.resolve("pdarts")(), PDARTS)

@@ -13,12 +13,13 @@
 :class:`TiedGates`        one decision per group of tied units (unit levels)
 :class:`PartialUnits`     PC-DARTS at the unit levels: 1/K of the rows relaxed
 :class:`BinaryUnitGates`  ProxylessNAS at the unit levels: keep/drop binary gates
+:class:`DirichletGates`   DrNAS: Dirichlet samples, concentration ELU(α)+1, KL to the prior
 ========================= ====================================================
 
 Each is registered in :data:`RELAXATIONS` under a short name (``softmax``, ``sigmoid``,
 ``partial_channels``, ``gumbel_softmax``, ``snas_gumbel``, ``gumbel_max``, ``gumbel_max_v1``,
 ``binary_gates``,
-``uniform_path``, ``tied_gates``; P-DARTS adds ``skip_dropout``), so that a strategy
+``uniform_path``, ``tied_gates``, ``dirichlet``; P-DARTS adds ``skip_dropout``), so that a strategy
 composed in a config names it: ``relaxation: {name: gumbel_max, tau_max: 10.0}``.
 """
 
@@ -32,6 +33,7 @@ from supernet.search.relaxations.base import (
                    set_phase,
                    use_relaxation,
 )
+from supernet.search.relaxations.dirichlet import DirichletGates
 from supernet.search.relaxations.gumbel import (
     GumbelMax,
     GumbelMaxV1,
@@ -63,7 +65,7 @@ __all__ = [
     "argmax_decision", "binary_gate_grad", "channel_shuffle", "gate_probabilities",
     "gumbel_noise", "mark_partial", "set_phase", "use_relaxation", "zero_one_loss",
     "TiedGates", "tie_relaxation", "tied_unit_gates", "RELAXATIONS", "register_relaxation",
-    "PartialUnits", "BinaryUnitGates",
+    "PartialUnits", "BinaryUnitGates", "DirichletGates",
 ]
 
 #: Relaxations by name: ``RELAXATIONS.resolve(name)(**options)`` builds one.
@@ -80,6 +82,7 @@ for _name, _cls in (("softmax", Softmax), ("sigmoid", Sigmoid),
                     ("partial_channels", PartialChannels), ("gumbel_softmax", GumbelSoftmax),
                     ("gumbel_max", GumbelMax), ("gumbel_max_v1", GumbelMaxV1),
                     ("snas_gumbel", SNASGumbel), ("binary_gates", BinaryGates),
-                    ("uniform_path", UniformPath), ("tied_gates", TiedGates)):
+                    ("uniform_path", UniformPath), ("tied_gates", TiedGates),
+                    ("dirichlet", DirichletGates)):
     RELAXATIONS.register(_name, _cls)
 del _name, _cls

@@ -17,7 +17,14 @@ name                     method
                          weight step's mixing weights perturbed at random
                          (``mode: random``, SDARTS-RS) or by a PGD attack
                          (``mode: adversarial``, SDARTS-ADV), ε 0.03 -> 0.3
+``lambda``               :class:`~supernet.search.stabilizers.lambda_.LambdaDARTS`:
+                         Λ-DARTS (Movahedi et al., ICLR 2023), the weight gradient
+                         aligned across the cells that share α, λ ramped linearly
 ======================== ===========================================================
+
+DrNAS (Dirichlet samples of the mixing weights) changes the relaxation rather than adding
+a term: it is the relaxation ``dirichlet``
+(:class:`~supernet.search.relaxations.dirichlet.DirichletGates`) and the strategy ``drnas``.
 
 Each is registered in :data:`STABILIZERS` under its name, so a strategy composed in a
 config names it: ``strategy: {name: darts, stabilizers: [{name: beta_decay}]}``.

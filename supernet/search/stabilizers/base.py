@@ -27,6 +27,12 @@ Hooks, in the order a search calls them:
   the train batch ``(inputs, context, target)``; may run extra forward and backward passes
   (SDARTS-ADV's attack). It must not step an optimizer; the weight step zeroes the
   weights' gradients after it.
+* ``after_weight_backward(search, params, batch)``: in each weight step (and each
+  single-level step), after the gradient of the training loss reached the weights
+  ``params`` and before it is averaged over the processes of a data-parallel run, clipped
+  and stepped; ``batch`` is the train batch ``(inputs, context, target)``. It may add to
+  ``p.grad`` of any ``p`` in ``params`` and run extra forward and backward passes
+  (Λ-DARTS' finite differences).
 * ``loss(module, phase) -> tensor | float``: added to the architecture loss (``phase``
   ``"arch"``: the bilevel architecture step, first or second order) and to the one loss of
   a single-level step (``"joint"``).
@@ -83,8 +89,8 @@ __all__ = ["Stabilizer", "StabilizerSet", "STABILIZER_PHASES", "HOOKS", "with_we
 STABILIZER_PHASES = ("weights", "arch", "joint", "eval")
 
 #: The optional hooks of a stabilizer, by name.
-HOOKS = ("attach", "on_epoch_start", "decisions", "before_weight_step", "loss",
-         "after_arch_backward")
+HOOKS = ("attach", "on_epoch_start", "decisions", "before_weight_step",
+         "after_weight_backward", "loss", "after_arch_backward")
 
 
 def with_weights(decision: Decision, weights: torch.Tensor | None) -> Decision:
@@ -201,6 +207,10 @@ class StabilizerSet:
     def before_weight_step(self, search, batch) -> None:
         for fn in self._each("before_weight_step"):
             fn(search, batch)
+
+    def after_weight_backward(self, search, params, batch) -> None:
+        for fn in self._each("after_weight_backward"):
+            fn(search, params, batch)
 
     def after_arch_backward(self, search, arch, batch) -> None:
         for fn in self._each("after_arch_backward"):

@@ -25,6 +25,10 @@ def test_named_strategies_are_darts_with_one_stabilizer_and_are_listed(capsys):
     assert main(["list", "strategies", "--filter", "sdarts*"]) == 0
     out = capsys.readouterr().out
     assert "sdarts_rs" in out and "sdarts_adv" in out and "PGD" in out
+    assert main(["list", "stabilizers", "--names"]) == 0
+    assert capsys.readouterr().out.split() == ["beta_decay", "darts_minus", "lambda", "sdarts"]
+    assert main(["list", "relaxations", "--filter", "dirichlet"]) == 0
+    assert "DrNAS" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", ["beta_darts", "sdarts_adv"])
