@@ -23,6 +23,7 @@ import torch.nn as nn
 from supernet.compiler.base import register_compiler
 from supernet.compiler.module import GraphModule, module_key
 from supernet.compiler.plan import CallStep, LayerPlan, MergeStep, PlanEdge
+from supernet.compiler.recompute import check_memory_mode, recompute_mix, runs_several
 from supernet.errors import GraphError, ShapeError, SupernetError
 from supernet.gates import Decision, Relaxation, Softmax
 from supernet.ops.registry import build_op, resolve_op
@@ -102,6 +103,8 @@ class LayerModule(GraphModule):
         arch: architecture parameters, one ``(1, K)`` tensor per gate (top level only).
         relaxation: turns ``arch`` into decisions each forward (default: softmax).
         drop_path_prob: drop-path rate for edges marked ``drop_path`` (training only).
+        memory: ``"normal"``, or ``"lean"``: the gated edges that run several candidates
+            recompute them in backward (:mod:`supernet.compiler.recompute`).
     """
 
     def __init__(self, graph, bind: dict | None = None, input_channels: list[int] | None = None,
@@ -117,6 +120,7 @@ class LayerModule(GraphModule):
         self.steps = nn.ModuleDict()
         self._shared = {} if shared is None else shared
         self.drop_path_prob = 0.0
+        self.memory = "normal"
         self._arch_names: dict[str, tuple[str, ...]] = {}
         self.sync(_pass=_pass)
         if top:
@@ -435,12 +439,14 @@ class LayerModule(GraphModule):
                     )
                 gates = self.relaxation(dict(self.arch.items()))
         p = self.drop_path_prob if self.training else 0.0
-        values = self.run(inputs, gates, context, p)
+        lean = check_memory_mode(self.memory, "memory") == "lean" and torch.is_grad_enabled()
+        values = self.run(inputs, gates, context, p, lean)
         outs = tuple(values[o] for o in self._plan.outputs)
         return outs[0] if len(outs) == 1 else outs
 
-    def run(self, inputs, gates, context, drop_prob):
-        """Evaluate the plan; returns the dict of node values."""
+    def run(self, inputs, gates, context, drop_prob, lean=False):
+        """Evaluate the plan; returns the dict of node values (``lean``: recompute the
+        mixed edges in backward)."""
         plan = self._plan
         values = dict(zip(plan.inputs, inputs))
         training = self.training
@@ -451,7 +457,7 @@ class LayerModule(GraphModule):
                 continue
             if type(step) is CallStep:
                 cell = step.cell
-                sub = cell.run([values[a] for a in step.args], gates, context, drop_prob)
+                sub = cell.run([values[a] for a in step.args], gates, context, drop_prob, lean)
                 values[n] = sub[cell._plan.outputs[0]]
                 continue
             outs = []
@@ -470,7 +476,11 @@ class LayerModule(GraphModule):
                                 f"{self.graph.name}: edge {u}->{n} is a gate "
                                 f"({', '.join(e.names)}) but no decision was given for it"
                             )
-                        y = gates[gate].mix(0, ops, e.zero, x)
+                        d = gates[gate]
+                        if lean and runs_several(d):
+                            y = recompute_mix(d, 0, ops, e.zero, x, e.ops)
+                        else:
+                            y = d.mix(0, ops, e.zero, x)
                 except RuntimeError as exc:
                     shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
                     raise ShapeError(

@@ -5,7 +5,10 @@
   only) or second order (:mod:`supernet.search.unrolled`); then the relaxation's
   ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
   parameters are put back first).
-* :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
+* :func:`weight_step`: the weights on a train batch (SGD, gradient clipping). Its forward
+  runs with the architecture parameters held constant (:func:`arch_held`): no autograd
+  graph of the mixing weights, and a path-sampling decision runs its path as the standalone
+  network does (:class:`~supernet.search.relaxations.base.PathDecision`).
 * :func:`joint_step`: single level (SNAS, Xie et al., ICLR 2019): one loss on one train
   batch, ``L_train + relaxation.loss`` (+ a budget's resource term), back-propagated once to
   the weights and the architecture parameters, then both optimizers step.
@@ -18,13 +21,29 @@ checked or stepped, so every process checks and steps alike.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from supernet.search.relaxations.base import set_phase
 from supernet.search.unrolled import HypergradientCheck, unrolled_arch_grads
 from supernet.train.training import sample_count, top1_correct
 
-__all__ = ["arch_step", "weight_step", "joint_step"]
+__all__ = ["arch_step", "weight_step", "joint_step", "arch_held"]
+
+
+@contextlib.contextmanager
+def arch_held(module):
+    """The architecture parameters of ``module`` require no gradient inside (the forward
+    of a step that trains the weights only builds no graph through them)."""
+    held = [p for p in module.arch_parameters() if p.requires_grad]
+    for p in held:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in held:
+            p.requires_grad_(True)
 
 
 def arch_step(self, val_batch, train_batch, lr: float, step: int):
@@ -110,7 +129,8 @@ def weight_step(self, inputs, ctx, y, step: int = 0):
     e = self.state.epoch
     set_phase(m, "weights")
     self.replicas.sync_rng()
-    out = m(*inputs, **ctx)
+    with arch_held(m):
+        out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
     self.w_opt.zero_grad(set_to_none=True)
     params = [p for g in self.w_opt.param_groups for p in g["params"]]

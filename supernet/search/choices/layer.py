@@ -45,6 +45,7 @@ from supernet.errors import SearchError
 from supernet.gates import Decision, gate_probabilities
 from supernet.ops.registry import resolve_op
 from supernet.search.choices.base import ChoiceSpace, register_choice_space
+from supernet.search.relaxations.base import PathDecision
 
 __all__ = ["LayerChoiceSpace", "ChoiceSpace", "NodeGroup", "GatedEdge", "constraints_of",
            "dangling_nodes", "check_constraints"]
@@ -256,7 +257,7 @@ class LayerChoiceSpace(ChoiceSpace):
             else:
                 idx = e.ops.index(op)
                 w[0, idx] = 1.0
-            d = Decision(w, [[idx]])
+            d = Decision(w, [[idx]]) if op is None else PathDecision(w, [[idx]])
             for k in e.keys:
                 out[module_key(k)] = d
         return out
