@@ -42,10 +42,9 @@ import torch
 from supernet.compiler.module import module_key
 from supernet.edits import RemoveEdge, RemoveNode, RemoveOp
 from supernet.errors import SearchError
-from supernet.gates import Decision, gate_probabilities
+from supernet.gates import Decision, PathDecision, gate_probabilities
 from supernet.ops.registry import resolve_op
 from supernet.search.choices.base import ChoiceSpace, register_choice_space
-from supernet.search.relaxations.base import PathDecision
 
 __all__ = ["LayerChoiceSpace", "ChoiceSpace", "NodeGroup", "GatedEdge", "constraints_of",
            "dangling_nodes", "check_constraints"]

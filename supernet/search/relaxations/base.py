@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from supernet.gates import Decision, Relaxation, _gate_items, gate_probabilities
+from supernet.gates import Decision, PathDecision, Relaxation, _gate_items, gate_probabilities
 
 __all__ = ["SearchRelaxation", "PHASES", "gate_probabilities", "set_phase", "argmax_decision",
            "PathDecision",
@@ -76,31 +76,6 @@ def use_relaxation(module, relaxation) -> None:
     module.relaxation = relaxation
     if relaxation is not None:
         relaxation.attach(module)
-
-
-class PathDecision(Decision):
-    """A sampled path: each gate runs one candidate (``active``), whose weight is one.
-
-    When no gradient of the weights is wanted (they do not require one), a gate outputs its
-    op's output itself, as the standalone network of the path does, instead of the product
-    with a weight of one: the product is an extra pass over every edge's output in time,
-    and, when the weight requires a gradient, an extra tensor saved for backward.
-
-    Examples:
-        >>> import torch, torch.nn as nn
-        >>> d = PathDecision(torch.tensor([[0.0, 1.0]]), [[1]])
-        >>> x = torch.randn(2, 3)
-        >>> d.mix(0, [nn.Identity(), nn.Identity()], [False, False], x) is x
-        True
-    """
-
-    __slots__ = ()
-
-    def mix(self, i, ops, zero, x):
-        idx = self.active[i]
-        if len(idx) == 1 and not self.weights.requires_grad:
-            return ops[idx[0]](x)
-        return super().mix(i, ops, zero, x)
 
 
 def argmax_decision(alpha: torch.Tensor) -> Decision:
