@@ -138,7 +138,8 @@ class LayerModule(GraphModule):
 
     @property
     def memory_format(self) -> str:
-        """The format of 4-D inputs: ``"auto"`` (``channels_last`` on CPUs),
+        """The format of 4-D inputs: ``"auto"`` (``channels_last`` on CPUs, for a module
+        with gates),
         ``"channels_last"``, ``"contiguous"`` or ``"preserve"``
         (:mod:`supernet.compiler.memory_format`)."""
         return getattr(self, "_memory_format", "auto")
@@ -456,7 +457,7 @@ class LayerModule(GraphModule):
                         "relaxation; set module.relaxation or discretize the graph"
                     )
                 gates = self.relaxation(dict(self.arch.items()))
-            fmt = resolve_memory_format(self.memory_format, inputs)
+            fmt = resolve_memory_format(self.memory_format, inputs, gated=len(self.arch) > 0)
             if fmt is not None:
                 inputs = tuple(to_memory_format(x, fmt) for x in inputs)
         p = self.drop_path_prob if self.training else 0.0

@@ -6,16 +6,20 @@ the format of their input, so converting the inputs of the top-level forward is 
 parameters stay as they are (checkpoints need contiguous tensors).
 
 ``module.memory_format`` (:class:`~supernet.compiler.layer.LayerModule`) is ``"auto"`` by
-default: ``channels_last`` for 4-D floating inputs on a CPU, where it was measured faster
-(``benchmarks/bench_search.py --only f``: 0.6-0.75x the time of a DARTS step), their own
-format on other devices, where it was not measured. ``"channels_last"`` and
+default: a super-network (a module with gates) runs 4-D floating inputs in
+``channels_last`` on a CPU, where it was measured faster (``benchmarks/bench_search.py
+--only f``); on other devices, where it was not measured, and in a discretized module
+(no gates: it stays bitwise equal to its standalone network and exported files, which run
+in the format of their input), inputs keep their format. ``"channels_last"`` and
 ``"contiguous"`` force a format on every device; ``"preserve"`` converts nothing. Values
 are equal in either format up to float rounding (summation order inside the kernels).
 
 Examples:
     >>> import torch
     >>> x = torch.randn(2, 3, 4, 4)
-    >>> resolve_memory_format("auto", (x,)) is torch.channels_last
+    >>> resolve_memory_format("auto", (x,), gated=True) is torch.channels_last
+    True
+    >>> resolve_memory_format("auto", (x,), gated=False) is None
     True
     >>> resolve_memory_format("preserve", (x,)) is None
     True
@@ -48,8 +52,10 @@ def _images(inputs):
     return [x for x in inputs if torch.is_tensor(x) and x.dim() == 4 and x.is_floating_point()]
 
 
-def resolve_memory_format(setting: str, inputs) -> torch.memory_format | None:
-    """The format to convert the 4-D floating ``inputs`` to, or ``None`` to leave them."""
+def resolve_memory_format(setting: str, inputs, gated: bool = True
+                          ) -> torch.memory_format | None:
+    """The format to convert the 4-D floating ``inputs`` to, or ``None`` to leave them;
+    ``gated``: whether the module is a super-network (``"auto"`` converts only those)."""
     check_memory_format(setting)
     if setting == "preserve":
         return None
@@ -57,7 +63,7 @@ def resolve_memory_format(setting: str, inputs) -> torch.memory_format | None:
         return torch.channels_last
     if setting == "contiguous":
         return torch.contiguous_format
-    images = _images(inputs)
+    images = _images(inputs) if gated else []
     return _FAST.get(images[0].device.type) if images else None
 
 

@@ -14,16 +14,16 @@ CANDIDATES = ["sep_conv_3x3", "dil_conv_3x3", "max_pool_3x3", "avg_pool_3x3", "s
               "none"]
 
 
-def fan_out_graph():
-    """Node ``s`` feeds two gated edges, a plain ReLU-conv-BN edge and the output."""
+def fan_out_graph(ops=CANDIDATES):
+    """Node ``s`` feeds two gated edges (candidates ``ops``), then a ReLU-conv-BN edge."""
     g = sn.Graph("layer", name="fan")
     g.add_input("x", channels=3)
     g.add_node("s", channels=4)
     g.add_edge("x", "s", "stem_conv_bn")
     g.add_node("a", channels=4)
-    g.add_edge("s", "a", CANDIDATES, pool_bn=True)
+    g.add_edge("s", "a", list(ops), pool_bn=True)
     g.add_node("b", channels=4)
-    g.add_edge("s", "b", CANDIDATES, pool_bn=True)
+    g.add_edge("s", "b", list(ops), pool_bn=True)
     g.add_edge("a", "b", "relu_conv_bn", kernel_size=3)
     g.add_node("cat", merge="concat")
     g.add_edge("a", "cat", "identity")
@@ -145,6 +145,13 @@ def test_memory_format_is_channels_last_on_cpu_and_overridable():
     assert formats == [True, False]
     with pytest.raises(ConfigError, match="memory_format must be one of"):
         net.memory_format = "nhwc"
+    plain = sn.compile(fan_out_graph(["sep_conv_3x3"]))  # no gates: as its exports, in the
+    assert not plain.gates()  # format of its input
+    stem = plain.edge_module("x", "s")["stem_conv_bn"][0]
+    stem.register_forward_pre_hook(
+        lambda m, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    plain(x)
+    assert formats[-1] is False
 
 
 def test_channels_last_gives_the_contiguous_outputs_and_gradients():
