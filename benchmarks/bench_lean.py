@@ -7,8 +7,8 @@
     <= 0.25x peak memory at <= 1.4x time.
 (b) Path sampling on NAS-Bench-201 (C=16, N=5): the weight step of GDAS and of SPOS on a
     sampled path against the training step of the standalone network of the same path
-    (``supernet.compiler.standalone``, the same op modules). Target: <= 1.02x time and
-    memory. ``GDAS, h kept`` is the GDAS weight step with the straight-through product
+    (``supernet.compiler.standalone``, the same op modules, its input in the memory format
+    the super-network runs in). Target: <= 1.02x time and memory. ``GDAS, h kept`` is the GDAS weight step with the straight-through product
     ``h_k o_k(x) + Σ h_j`` computed as in the architecture step (the arithmetic before the
     weight step held the architecture constant); the full GDAS step (arch + weights) is
     shown for scale.
@@ -109,6 +109,8 @@ def build(kind, args, seed):
     g, net, relax, path = nb201_path(args, seed)
     if kind == "nb201_standalone":
         plain, _ = path_network(g, net, path)
+        if net.memory_format == "auto":  # the format the super-network runs its inputs in
+            x = x.contiguous(memory_format=torch.channels_last)
         opt = torch.optim.SGD(plain.parameters(), 0.025, momentum=0.9, weight_decay=3e-4)
 
         def step():

@@ -9,7 +9,7 @@ only the edge's input and output, and the backward pass runs the candidates agai
 what they would have saved (``torch.utils.checkpoint`` without reentrance). The values and
 gradients are those of the normal mode; a step costs one more forward of the candidate ops.
 
-Two things a forward does must not happen twice or differently:
+Three things a forward does must not happen twice or differently:
 
 * **Batch-norm running statistics** are updated once, by the forward. The recompute runs
   the same computation (a batch norm in training mode normalizes by its batch's
@@ -18,6 +18,8 @@ Two things a forward does must not happen twice or differently:
 * **Randomness** (dropout inside an op) is the same in the recompute: the generators'
   states are saved at the forward and restored for the recompute. Drop-path and the
   relaxation's samples (Gumbel noise) are drawn outside the edge, once.
+* **Constants**: parameters a step held constant in its forward (``requires_grad`` off, as
+  the weight step holds the architecture) are constants in the recompute too.
 
 Only edges whose decision runs several candidates are recomputed: a path-sampling
 decision (GDAS, SPOS, ProxylessNAS) runs one op, which costs what a standalone layer costs.
@@ -119,10 +121,26 @@ def recompute_mix(decision, i: int, ops: Sequence[Callable], zero: Sequence[bool
         modules: the candidate modules when ``ops`` wraps them (ops bound to a context such
             as ``edge_index``); their running statistics are frozen in the recompute.
     """
-    watched = ops if modules is None else modules
+    watched = [m for m in (ops if modules is None else modules) if isinstance(m, nn.Module)]
+    # a step may hold some parameters constant for its forward only (``constants``): the
+    # recompute, run in backward, sees them as the forward did
+    flags = [(p, p.requires_grad) for m in watched for p in m.parameters()]
 
     def contexts():
-        return contextlib.nullcontext(), running_stats_frozen(watched)
+        return contextlib.nullcontext(), _as_in_forward(watched, flags)
 
     return checkpoint(decision.mix, i, ops, zero, x, use_reentrant=False,
                       context_fn=contexts, preserve_rng_state=True)
+
+
+@contextlib.contextmanager
+def _as_in_forward(modules, flags):
+    now = [(p, p.requires_grad) for p, _ in flags]
+    for p, flag in flags:
+        p.requires_grad_(flag)
+    try:
+        with running_stats_frozen(modules):
+            yield
+    finally:
+        for p, flag in now:
+            p.requires_grad_(flag)

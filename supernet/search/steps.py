@@ -5,10 +5,7 @@
   only) or second order (:mod:`supernet.search.unrolled`); then the relaxation's
   ``after_arch_step``. Non-finite losses, gradients or results stop the search (the
   parameters are put back first).
-* :func:`weight_step`: the weights on a train batch (SGD, gradient clipping). Its forward
-  runs with the architecture parameters held constant (:func:`arch_held`): no autograd
-  graph of the mixing weights, and a path-sampling decision runs its path as the standalone
-  network does (:class:`~supernet.search.relaxations.base.PathDecision`).
+* :func:`weight_step`: the weights on a train batch (SGD, gradient clipping).
 * :func:`joint_step`: single level (SNAS, Xie et al., ICLR 2019): one loss on one train
   batch, ``L_train + relaxation.loss`` (+ a budget's resource term), back-propagated once to
   the weights and the architecture parameters, then both optimizers step.
@@ -21,7 +18,7 @@ checked or stepped, so every process checks and steps alike.
 
 from __future__ import annotations
 
-import contextlib
+from contextlib import contextmanager
 
 import torch
 
@@ -29,21 +26,7 @@ from supernet.search.relaxations.base import set_phase
 from supernet.search.unrolled import HypergradientCheck, unrolled_arch_grads
 from supernet.train.training import sample_count, top1_correct
 
-__all__ = ["arch_step", "weight_step", "joint_step", "arch_held"]
-
-
-@contextlib.contextmanager
-def arch_held(module):
-    """The architecture parameters of ``module`` require no gradient inside (the forward
-    of a step that trains the weights only builds no graph through them)."""
-    held = [p for p in module.arch_parameters() if p.requires_grad]
-    for p in held:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in held:
-            p.requires_grad_(True)
+__all__ = ["arch_step", "weight_step", "joint_step", "constants"]
 
 
 def arch_step(self, val_batch, train_batch, lr: float, step: int):
@@ -89,14 +72,40 @@ def arch_step(self, val_batch, train_batch, lr: float, step: int):
             p.grad = g
         correct = None
     else:
-        loss, out = self._loss(val_batch)
+        with constants(p for g in self.w_opt.param_groups for p in g["params"]):
+            loss, out = self._loss(val_batch)  # no graph for the weights' gradients
         total = loss + (reg(m) if reg else 0.0)
-        torch.autograd.backward(total, inputs=arch)
+        if torch.is_tensor(total) and total.requires_grad:  # else no arch parameter is used
+            torch.autograd.backward(total, inputs=arch)
         total = replicas.average_grads(arch, total, sample_count(val_batch[2]))[0]
         self._check_finite(total, e, step, "the architecture loss")
         correct = top1_correct(out, val_batch[2])
     _step_arch(self, arch, step)
     return loss.detach(), correct, sample_count(val_batch[2])
+
+
+@contextmanager
+def constants(params):
+    """Within the block, ``params`` are constants of the autograd graph: a forward run in it
+    saves nothing for their gradients (the weight step never uses the architecture
+    parameters' gradient, the first-order architecture step never uses the weights'). Their
+    ``requires_grad`` flags are put back on leaving.
+
+    Examples:
+        >>> w = torch.nn.Parameter(torch.ones(3))
+        >>> with constants([w]):
+        ...     y = (w * 2).sum()
+        >>> y.requires_grad, w.requires_grad
+        (False, True)
+    """
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _step_arch(self, arch, step: int) -> None:
@@ -129,7 +138,7 @@ def weight_step(self, inputs, ctx, y, step: int = 0):
     e = self.state.epoch
     set_phase(m, "weights")
     self.replicas.sync_rng()
-    with arch_held(m):
+    with constants(m.arch_parameters()):  # no graph for the mixing weights' gradients
         out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
     self.w_opt.zero_grad(set_to_none=True)
