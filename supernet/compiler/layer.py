@@ -24,7 +24,12 @@ import torch.nn as nn
 from supernet.compiler.base import register_compiler
 from supernet.compiler.module import GraphModule, module_key
 from supernet.compiler.plan import CallStep, LayerPlan, MergeStep, PlanEdge
-from supernet.compiler.recompute import check_memory_mode, recompute_mix, runs_several
+from supernet.compiler.recompute import (
+    check_memory_mode,
+    lean_shared,
+    recompute_mix,
+    runs_several,
+)
 from supernet.errors import GraphError, ShapeError, SupernetError
 from supernet.gates import Decision, Relaxation, Softmax
 from supernet.compiler.memory_format import (
@@ -520,14 +525,15 @@ class LayerModule(GraphModule):
                                 f"({', '.join(e.names)}) but no decision was given for it"
                             )
                         decision = gates[gate]
-                        if lean and runs_several(decision):
+                        recompute = lean and runs_several(decision)
+                        if share and e.shared and type(decision).mix is Decision.mix:
+                            active = decision.active[0] if decision.active else range(len(ops))
+                            if recompute:  # only the prefixes kept at little memory cost
+                                active = lean_shared(e.shared, active)
+                            ops = _share(e, ops, x, prefixes.setdefault(u, {}), active)
+                        if recompute:
                             y = recompute_mix(decision, 0, ops, e.zero, x, e.ops)
-                        else:
-                            if share and e.shared and type(decision).mix is Decision.mix:
-                                active = (decision.active[0] if decision.active
-                                          else range(len(ops)))
-                                ops = _share(e, ops, x, prefixes.setdefault(u, {}), active)
-                            # one mixed edge: the candidates' callables of x, mixed by the decision
+                        else:  # one mixed edge: the candidates' callables of x, mixed
                             y = decision.mix(0, ops, e.zero, x)
                 except RuntimeError as exc:
                     shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__

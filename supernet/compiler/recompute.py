@@ -47,8 +47,8 @@ from torch.utils.checkpoint import checkpoint
 
 from supernet.errors import ConfigError
 
-__all__ = ["MEMORY_MODES", "check_memory_mode", "use_memory_mode", "recompute_mix",
-           "runs_several", "running_stats_frozen"]
+__all__ = ["MEMORY_MODES", "LEAN_SHARED_PREFIXES", "check_memory_mode", "use_memory_mode",
+           "recompute_mix", "lean_shared", "runs_several", "running_stats_frozen"]
 
 #: ``"normal"``: autograd keeps what every candidate saves; ``"lean"``: gated edges that run
 #: several candidates are recomputed in backward.
@@ -106,6 +106,21 @@ def running_stats_frozen(modules: Sequence):
         with torch.no_grad():
             for b, value in zip(buffers, saved):
                 b.copy_(value)
+
+
+#: The prefixes (:mod:`supernet.ops.prefix`) a recomputed edge takes from the node's shared
+#: value instead of recomputing them: a ReLU's output is one tensor of the node's size,
+#: kept until backward, which spares every ReLU-conv-BN candidate its own ReLU in the
+#: forward and in the recompute; a pooling's output (and a max-pooling's indices) is
+#: recomputed with its candidate.
+LEAN_SHARED_PREFIXES = ("ReLU",)
+
+
+def lean_shared(shared, active):
+    """The candidates of ``active`` whose prefix (``shared[k]``: ``(key, prefix, rest)`` or
+    ``None``) a recomputed edge takes from the node (:data:`LEAN_SHARED_PREFIXES`)."""
+    return [k for k in active if shared[k] is not None
+            and shared[k][0][0] in LEAN_SHARED_PREFIXES]
 
 
 def runs_several(decision, i: int = 0) -> bool:
