@@ -23,7 +23,11 @@ gradients (GDAS).
   as scalars, so every candidate's ``h_j`` gets the gradient ``Σ ∂L/∂out`` and a gate whose
   sampled op is ``none`` (output zero, so ``∂L/∂h_k = 0``) still moves its ``α``.
   :class:`GumbelMaxV1` leaves the scalars out (the authors' variant ``forward_gdas_v1``,
-  AutoDL-Projects issue 119). ``τ`` decays linearly from 10 to 0.1 over the search.
+  AutoDL-Projects issue 119). ``τ`` decays linearly from 10 to 0.1 over the search. A
+  weight step holds ``α`` constant and uses no gradient of ``h``: there each edge outputs
+  ``o_k(x)``, the value of the one-hot ``h`` exactly, as the standalone network of the path
+  computes it (the authors multiply by ``h_k = 1 - p + p``, one within a rounding, which
+  costs a pass over the edge's output and a saved copy of it).
 
 In the ``"eval"`` phase all of them run the most likely candidate of each gate alone.
 
