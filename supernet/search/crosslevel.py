@@ -10,7 +10,8 @@ Architecture Search for Spatial and Channel Dimensions", CVPR 2020, Sec. 3.1, eq
 the super-network keeps its full width, and every tensor of call ``k`` is multiplied by the
 mixed mask ``sum_j w_j m_j``, where ``m_j`` keeps the first ``W_kj`` channels and ``w`` is
 the decision of the search's relaxation on ``β_k`` (softmax weights for DARTS, a Gumbel
-sample for SNAS / GDAS; FBNetV2 uses Gumbel-softmax). Masks sit on the outputs of every op
+sample for ``gumbel_softmax`` (soft Gumbel-softmax samples: the simplified SNAS relaxation,
+not the single-level SNAS of ``snas_gumbel``) / GDAS; FBNetV2 uses Gumbel-softmax). Masks sit on the outputs of every op
 that writes a tensor of the cell (so on the sum a node computes) and on the inner batch
 norms of an op whose hidden width is its input's (the first block of a separable conv), so
 that at a one-hot decision the masked super-network computes what the real network of
@@ -31,7 +32,7 @@ the result is the network whose convolutions have those widths, whose cost
 :func:`supernet.cost.cost` counts to what the cost model predicted.
 
 Strategy ``"crosslevel"`` composes it: ``base`` is the relaxation of both levels
-(``softmax``: DARTS, ``gumbel_softmax``: SNAS, ``gumbel_max``: GDAS); the sampling
+(``softmax``: DARTS, ``gumbel_softmax``: soft Gumbel-softmax samples, ``gumbel_max``: GDAS); the sampling
 strategies of whole paths (SPOS' uniform paths and evolution) and the relaxations that
 attach parameters of their own (PC-DARTS, ProxylessNAS) do not take width choices.
 
@@ -221,7 +222,7 @@ class WidthGates(SearchRelaxation):
         if not isinstance(base, _BASES):
             raise ConfigError(
                 f"strategy.base: {type(base).__name__} does not relax width choices; use "
-                "softmax (DARTS), gumbel_softmax (SNAS) or gumbel_max (GDAS)")
+                "softmax (DARTS), gumbel_softmax (soft Gumbel-softmax samples) or gumbel_max (GDAS)")
         if metric not in ("macs", "params"):
             raise ConfigError(f"strategy.metric={metric!r}: use 'macs' or 'params'")
         if not isinstance(cost_weight, (int, float)) or cost_weight < 0:

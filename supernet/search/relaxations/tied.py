@@ -166,7 +166,7 @@ class TiedGates(SearchRelaxation):
             if d.weights is not None:
                 w = d.weights.index_select(0, torch.from_numpy(rows).to(d.weights.device))
             active = None if d.active is None else [d.active[int(j)] for j in rows]
-            out[k] = Decision(w, active)
+            out[k] = type(d)(w, active)  # the base's own kind (GDAS: straight-through)
         return out
 
     def decide(self, key, alpha):

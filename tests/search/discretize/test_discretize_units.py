@@ -16,6 +16,7 @@ from supernet.search import ArgmaxDiscretization, derive, discretize
 from supernet.search.choices.units import UnitChoiceSpace
 from supernet.search.discretize.units import set_gated
 from supernet.search.relaxations import GumbelMax, Sigmoid, TiedGates, use_relaxation
+from supernet.search.relaxations.gumbel import StraightThroughDecision
 from supernet.units import add_group, add_input, connect
 
 
@@ -138,6 +139,8 @@ def test_tied_sampling_draws_one_sample_per_group():
         d = net.decisions()
         assert torch.equal(d["a"].weights, d["b"].weights)
         assert set(d["a"].weights[:, 0].tolist()) <= {0.0, 1.0}
+        # each member keeps the base's kind of decision (GDAS' straight-through one)
+        assert type(d["a"]) is type(d["b"]) is StraightThroughDecision
 
 
 def test_tied_choice_of_channel_cnn_streams_is_honoured():
