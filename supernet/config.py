@@ -51,6 +51,7 @@ from typing import Any
 
 import yaml
 
+from supernet.compiler.recompute import MEMORY_MODES
 from supernet.errors import ConfigError, did_you_mean
 from supernet.search.config import given_fields, set_given, track_given
 from supernet.search.strategies import COMPONENTS
@@ -107,11 +108,13 @@ def _named_value(value, where: str) -> dict:
 class SearchBudget:
     """Search budget: epochs over the training split and batch size (``None`` epochs, or
     a key left unset: the strategy's own, e.g. the sum of P-DARTS stages, else these
-    defaults), and a cap on the steps of an epoch."""
+    defaults), a cap on the steps of an epoch, and the memory mode (``"lean"``: the
+    candidate ops are recomputed in backward, :mod:`supernet.compiler.recompute`)."""
 
     epochs: int | None = 3
     batch_size: int = 128
     max_steps_per_epoch: int | None = None
+    memory: str = "normal"
 
 
 @track_given
@@ -313,7 +316,7 @@ _RANGES = {
     "trials.workers": (1, False, 4097),
 }
 _CHOICES = {"train.mode": ("retrain", "finetune", "none"), "train.split": ("train", "train+val"),
-            "trials.engine": ("local", "ray")}
+            "trials.engine": ("local", "ray"), "search.memory": MEMORY_MODES}
 
 
 def _check_values(cfg: "RunConfig") -> None:

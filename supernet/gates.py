@@ -25,7 +25,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-__all__ = ["Decision", "Relaxation", "Softmax", "mix_candidates", "gate_probabilities"]
+__all__ = ["Decision", "PathDecision", "Relaxation", "Softmax", "mix_candidates",
+           "gate_probabilities"]
 
 
 def mix_candidates(
@@ -171,3 +172,28 @@ def gate_probabilities(module) -> dict[str, torch.Tensor]:
     if fn is not None:
         return {k: v.detach() for k, v in fn(module).items()}
     return {k: torch.softmax(a.detach(), -1) for k, a in _gate_items(module)}
+
+
+class PathDecision(Decision):
+    """A sampled path: each gate runs one candidate (``active``), whose weight is one.
+
+    When no gradient of the weights is wanted (they do not require one), a gate outputs its
+    op's output itself, as the standalone network of the path does, instead of the product
+    with a weight of one: the product is an extra pass over every edge's output in time,
+    and, when the weight requires a gradient, an extra tensor saved for backward.
+
+    Examples:
+        >>> import torch, torch.nn as nn
+        >>> d = PathDecision(torch.tensor([[0.0, 1.0]]), [[1]])
+        >>> x = torch.randn(2, 3)
+        >>> d.mix(0, [nn.Identity(), nn.Identity()], [False, False], x) is x
+        True
+    """
+
+    __slots__ = ()
+
+    def mix(self, i, ops, zero, x):
+        idx = self.active[i]
+        if len(idx) == 1 and not self.weights.requires_grad:
+            return ops[idx[0]](x)
+        return super().mix(i, ops, zero, x)

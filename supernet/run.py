@@ -58,7 +58,7 @@ __all__ = ["load_data", "prepare", "space_options", "make_strategy", "search_set
 
 #: Loop settings that come from the run's own keys (not from the strategy).
 RUN_SETTINGS = ("epochs", "batch_size", "steps_per_epoch", "seed", "progress",
-                "checkpoint_dir", "device")
+                "checkpoint_dir", "device", "memory")
 
 
 def load_data(cfg: RunConfig):
@@ -153,7 +153,8 @@ def search_settings(cfg: RunConfig, strategy) -> dict:
     # bars only on a terminal: in a log file they are carriage-return noise
     run = {"seed": cfg.seed, "progress": cfg.progress and sys.stderr.isatty(),
            "steps_per_epoch": cfg.search.max_steps_per_epoch,
-           "checkpoint_dir": os.path.join(cfg.out, "checkpoints"), "device": cfg.device}
+           "checkpoint_dir": os.path.join(cfg.out, "checkpoints"), "device": cfg.device,
+           "memory": cfg.search.memory}
     return {**library, **strategy.config, **user, **run}
 
 

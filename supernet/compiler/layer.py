@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 import torch
@@ -23,8 +24,20 @@ import torch.nn as nn
 from supernet.compiler.base import register_compiler
 from supernet.compiler.module import GraphModule, module_key
 from supernet.compiler.plan import CallStep, LayerPlan, MergeStep, PlanEdge
+from supernet.compiler.recompute import (
+    check_memory_mode,
+    lean_shared,
+    recompute_mix,
+    runs_several,
+)
 from supernet.errors import GraphError, ShapeError, SupernetError
 from supernet.gates import Decision, Relaxation, Softmax
+from supernet.compiler.memory_format import (
+    check_memory_format,
+    resolve_memory_format,
+    to_memory_format,
+)
+from supernet.ops.prefix import split_prefix
 from supernet.ops.registry import build_op, resolve_op
 from supernet.schema import bind_value
 from supernet.shapes import edge_args, infer_channels
@@ -102,6 +115,8 @@ class LayerModule(GraphModule):
         arch: architecture parameters, one ``(1, K)`` tensor per gate (top level only).
         relaxation: turns ``arch`` into decisions each forward (default: softmax).
         drop_path_prob: drop-path rate for edges marked ``drop_path`` (training only).
+        memory: ``"normal"``, or ``"lean"``: the gated edges that run several candidates
+            recompute them in backward (:mod:`supernet.compiler.recompute`).
     """
 
     def __init__(self, graph, bind: dict | None = None, input_channels: list[int] | None = None,
@@ -117,6 +132,9 @@ class LayerModule(GraphModule):
         self.steps = nn.ModuleDict()
         self._shared = {} if shared is None else shared
         self.drop_path_prob = 0.0
+        self.memory = "normal"
+        self._memory_format = "auto"
+        self.share_prefixes = True
         self._arch_names: dict[str, tuple[str, ...]] = {}
         self.sync(_pass=_pass)
         if top:
@@ -126,6 +144,18 @@ class LayerModule(GraphModule):
                 for k, ops in self._arch_names.items()
             ))
             self.relaxation: Relaxation | None = Softmax() if len(self.arch) else None
+
+    @property
+    def memory_format(self) -> str:
+        """The format of 4-D inputs: ``"auto"`` (``channels_last`` on CPUs, for a module
+        with gates),
+        ``"channels_last"``, ``"contiguous"`` or ``"preserve"``
+        (:mod:`supernet.compiler.memory_format`)."""
+        return getattr(self, "_memory_format", "auto")
+
+    @memory_format.setter
+    def memory_format(self, value: str) -> None:
+        self._memory_format = check_memory_format(value)
 
     # ------------------------------------------------------------------ structure
     def gates(self) -> dict[str, list[str]]:
@@ -346,13 +376,15 @@ class LayerModule(GraphModule):
                 edge = step.inputs[module_key(u)]
                 gate = self.gate_prefix + f"{module_key(u)}->{module_key(n)}"
                 ops = tuple(edge.values())
+                shared = tuple(None if z or any(c) else split_prefix(op)
+                               for op, z, c in zip(ops, edge._zero, edge._ctx))
                 edges.append(PlanEdge(u, ops, tuple(edge.names), tuple(edge._zero),
                                       tuple(edge._ident), tuple(edge._ctx),
                                       gate if len(ops) > 1 else None, edge._drop_path,
-                                      edge._partial))
+                                      edge._partial, shared if any(shared) else ()))
             post = getattr(step, "op", None)
             steps.append(MergeStep(n, tuple(edges), d.get("merge", "sum"), post, train_only))
-        self._plan = LayerPlan(tuple(g.inputs), tuple(g.outputs), tuple(steps))
+        self._plan = LayerPlan(tuple(g.inputs), tuple(g.outputs), _with_releases(steps, g.outputs))
 
     @property
     def plan(self) -> LayerPlan:
@@ -434,25 +466,45 @@ class LayerModule(GraphModule):
                         "relaxation; set module.relaxation or discretize the graph"
                     )
                 gates = self.relaxation(dict(self.arch.items()))
+            fmt = resolve_memory_format(self.memory_format, inputs, gated=len(self.arch) > 0)
+            if fmt is not None:
+                inputs = tuple(to_memory_format(x, fmt) for x in inputs)
         p = self.drop_path_prob if self.training else 0.0
-        values = self.run(inputs, gates, context, p)
+        lean = check_memory_mode(self.memory, "memory") == "lean" and torch.is_grad_enabled()
+        values = self.run(inputs, gates, context, p, release=True,
+                          share=getattr(self, "share_prefixes", True), lean=lean)
         outs = tuple(values[o] for o in self._plan.outputs)
         return outs[0] if len(outs) == 1 else outs
 
-    def run(self, inputs, gates, context, drop_prob):
-        """Evaluate the plan; returns the dict of node values."""
+    def run(self, inputs, gates=None, context=None, drop_prob=0.0, *, release=False,
+            share=True, lean=False):
+        """Evaluate the plan; returns the dict of node values.
+
+        Args:
+            release: drop each value after its last reader (``forward`` does; the dict then
+                holds the outputs only). By default every node's value is returned.
+            share: compute each parameter-free prefix of a node's value once for all the
+                candidates of its out-edges (:attr:`PlanEdge.shared`).
+            lean: recompute in backward the gated edges that run several candidates
+                (:mod:`supernet.compiler.recompute`; their prefixes are recomputed too).
+        """
         plan = self._plan
         values = dict(zip(plan.inputs, inputs))
+        context = {} if context is None else context
+        prefixes: dict[str, dict] = {}  # node -> prefix key -> value
         training = self.training
         for step in plan.steps:
             n = step.node
             if step.train_only and not training:
                 values[n] = None
+                _release(step, values, prefixes, release)
                 continue
             if type(step) is CallStep:
                 cell = step.cell
-                sub = cell.run([values[a] for a in step.args], gates, context, drop_prob)
+                sub = cell.run([values[a] for a in step.args], gates, context, drop_prob,
+                               release=release, share=share, lean=lean)
                 values[n] = sub[cell._plan.outputs[0]]
+                _release(step, values, prefixes, release)
                 continue
             outs = []
             for e in step.edges:
@@ -463,6 +515,8 @@ class LayerModule(GraphModule):
                     if any(ctx):
                         ops = tuple(_bind_context(o, c, context) for o, c in zip(ops, ctx))
                     if gate is None:
+                        if share and e.shared and e.shared[0] is not None:
+                            ops = _share(e, ops, x, prefixes.setdefault(u, {}), (0,))
                         y = ops[0](x)
                     else:
                         if gates is None or gate not in gates:
@@ -470,7 +524,17 @@ class LayerModule(GraphModule):
                                 f"{self.graph.name}: edge {u}->{n} is a gate "
                                 f"({', '.join(e.names)}) but no decision was given for it"
                             )
-                        y = gates[gate].mix(0, ops, e.zero, x)
+                        decision = gates[gate]
+                        recompute = lean and runs_several(decision)
+                        if share and e.shared and type(decision).mix is Decision.mix:
+                            active = decision.active[0] if decision.active else range(len(ops))
+                            if recompute:  # only the prefixes kept at little memory cost
+                                active = lean_shared(e.shared, active)
+                            ops = _share(e, ops, x, prefixes.setdefault(u, {}), active)
+                        if recompute:
+                            y = recompute_mix(decision, 0, ops, e.zero, x, e.ops)
+                        else:  # one mixed edge: the candidates' callables of x, mixed
+                            y = decision.mix(0, ops, e.zero, x)
                 except RuntimeError as exc:
                     shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
                     raise ShapeError(
@@ -496,8 +560,77 @@ class LayerModule(GraphModule):
                     f"{self.graph.name}: node {n!r} cannot {merge} its inputs of shapes {shapes}: "
                     f"{exc}"
                 ) from exc
+            del outs
             values[n] = v
+            _release(step, values, prefixes, release)
         return values
+
+
+def _with_releases(steps, outputs) -> tuple:
+    """``steps`` with :attr:`MergeStep.release` filled in: each node that is no output is
+    released by the last step that reads it."""
+    last: dict[str, int] = {}
+    for i, st in enumerate(steps):
+        reads = st.args if type(st) is CallStep else [e.src for e in st.edges]
+        for u in reads:
+            last[u] = i
+    keep = set(outputs)
+    drops: dict[int, list[str]] = {}
+    for u, i in last.items():
+        if u not in keep:
+            drops.setdefault(i, []).append(u)
+    return tuple(replace(st, release=tuple(drops[i])) if i in drops else st
+                 for i, st in enumerate(steps))
+
+
+def _release(step, values, prefixes, release) -> None:
+    if release:
+        for u in step.release:
+            values.pop(u, None)
+            prefixes.pop(u, None)
+
+
+def _hooked(m) -> bool:
+    """Whether calling module ``m`` runs hooks that calling its parts would skip."""
+    if not isinstance(m, nn.Module):
+        return True  # a bound callable: call it as it is
+    from torch.nn.modules import module as _m
+
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                or m._backward_pre_hooks or _m._global_forward_hooks
+                or _m._global_forward_pre_hooks or _m._global_backward_hooks
+                or _m._global_backward_pre_hooks)
+
+
+class _Prefixed:
+    """A candidate op run on the shared prefix value ``p`` of ``x`` (itself when called on
+    another tensor, e.g. a relaxation's slice of ``x``)."""
+
+    __slots__ = ("op", "x", "p", "rest")
+
+    def __init__(self, op, x, p, rest):
+        self.op, self.x, self.p, self.rest = op, x, p, rest
+
+    def __call__(self, z):
+        if z is not self.x:
+            return self.op(z)
+        return self.p if self.rest is None else self.rest(self.p)
+
+
+def _share(e, ops, x, cache, active):
+    """``ops`` with each active candidate that has a parameter-free prefix bound to that
+    prefix of ``x``, computed once per node and prefix key (in ``cache``)."""
+    out = list(ops)
+    for k in active:
+        split = e.shared[k]
+        if split is None or _hooked(ops[k]):
+            continue
+        key, prefix, rest = split
+        p = cache.get(key)
+        if p is None:
+            p = cache[key] = prefix(x)
+        out[k] = _Prefixed(ops[k], x, p, rest)
+    return tuple(out)
 
 
 def _bind_context(op, names, context):

@@ -98,6 +98,10 @@ class PlanEdge:
         drop_path: whether drop-path applies to the edge's output in training.
         partial: ``K`` of a partial-channel gate (PC-DARTS): its ops see ``1/K`` of the
             channels; 1 otherwise.
+        shared: per candidate, ``(key, prefix, rest)`` when the op is a parameter-free
+            prefix then a rest (:func:`supernet.ops.prefix.split_prefix`), else ``None``;
+            the forward computes each prefix key of a node's value once for all its
+            out-edges. Empty when the edge shares nothing.
     """
 
     src: str
@@ -109,6 +113,7 @@ class PlanEdge:
     gate: str | None
     drop_path: bool
     partial: int = 1
+    shared: tuple = field(default=(), repr=False)
 
 
 @_record
@@ -122,6 +127,8 @@ class MergeStep:
         post: the post-merge op module, or ``None``.
         train_only: the node is computed in training only (auxiliary heads); in eval its
             value is ``None``.
+        release: the nodes this step reads last (not outputs): ``forward`` drops their
+            values once the step is done.
     """
 
     node: str
@@ -129,6 +136,7 @@ class MergeStep:
     merge: str
     post: nn.Module | None = field(repr=False)
     train_only: bool
+    release: tuple[str, ...] = ()
 
 
 @_record
@@ -141,12 +149,14 @@ class CallStep:
             the calls with the same weights key.
         args: the nodes whose values feed the cell's inputs, in order.
         train_only: as :attr:`MergeStep.train_only`.
+        release: as :attr:`MergeStep.release`.
     """
 
     node: str
     cell: nn.Module = field(repr=False)
     args: tuple[str, ...]
     train_only: bool
+    release: tuple[str, ...] = ()
 
 
 @_record

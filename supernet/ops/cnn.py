@@ -37,12 +37,13 @@ import torch.nn.functional as F
 from supernet.counting import module_cost, register_module_cost
 from supernet.ops.basic import avg_pool_cls, bn_cls, conv_cls, max_pool_cls, zero_last
 from supernet.ops.forms import ConvBlock, IdentityBlock, Pool, Stage, chain
+from supernet.ops.prefix import SequentialOp
 from supernet.ops.registry import register_op
 
 __all__ = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Conv7x1x1x7", "AuxiliaryHead"]
 
 
-class ReLUConvBN(nn.Module):
+class ReLUConvBN(SequentialOp):
     """ReLU, convolution (no bias), batch norm."""
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation=1, affine=True,
@@ -54,11 +55,8 @@ class ReLUConvBN(nn.Module):
             bn_cls(dim)(C_out, affine=affine, track_running_stats=track_running_stats),
         )
 
-    def forward(self, x):
-        return self.op(x)
 
-
-class DilConv(nn.Module):
+class DilConv(SequentialOp):
     """ReLU, depthwise dilated conv, pointwise conv, batch norm."""
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True, dim=2):
@@ -71,11 +69,8 @@ class DilConv(nn.Module):
             bn_cls(dim)(C_out, affine=affine),
         )
 
-    def forward(self, x):
-        return self.op(x)
 
-
-class SepConv(nn.Module):
+class SepConv(SequentialOp):
     """Two stacked ReLU - depthwise - pointwise - BN blocks; stride on the first."""
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True, dim=2):
@@ -91,9 +86,6 @@ class SepConv(nn.Module):
             Conv(C_in, C_out, 1, padding=0, bias=False),
             BN(C_out, affine=affine),
         )
-
-    def forward(self, x):
-        return self.op(x)
 
 
 class FactorizedReduce(nn.Module):
@@ -113,14 +105,21 @@ class FactorizedReduce(nn.Module):
         self.bn = bn_cls(dim)(C_out, affine=affine)
 
     def forward(self, x):
-        x = self.relu(x)
+        return self._reduce(self.relu(x))
+
+    def shared_prefix(self):
+        if type(self).forward is not FactorizedReduce.forward:
+            return None
+        return self.relu, self._reduce
+
+    def _reduce(self, x):
         shifted = x[(slice(None), slice(None)) + (slice(1, None),) * (x.dim() - 2)]
         if any(s % 2 for s in x.shape[2:]):
             shifted = F.pad(shifted, [0, 1] * (x.dim() - 2))
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
-class Conv7x1x1x7(nn.Module):
+class Conv7x1x1x7(SequentialOp):
     """ReLU, 1x7 then 7x1 convolution, batch norm (2-D only)."""
 
     def __init__(self, C_in, C_out, stride, affine=True):
@@ -131,9 +130,6 @@ class Conv7x1x1x7(nn.Module):
             nn.Conv2d(C_in, C_out, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
         )
-
-    def forward(self, x):
-        return self.op(x)
 
 
 class AuxiliaryHead(nn.Module):

@@ -53,12 +53,13 @@ from supernet.counting import Cost, module_cost, register_module_cost
 from supernet.ops.basic import zero_last
 from supernet.ops.cnn import factorized_reduce_form, relu_conv_bn_form
 from supernet.ops.forms import ConvBlock, IdentityBlock, Pool, Stage, chain
+from supernet.ops.prefix import SequentialOp
 from supernet.ops.registry import register_op
 
 __all__ = ["NB201ReLUConvBN", "NB201FactorizedReduce", "NB201Pooling"]
 
 
-class NB201ReLUConvBN(nn.Module):
+class NB201ReLUConvBN(SequentialOp):
     """ReLU, convolution (bias iff the BN is not affine), batch norm."""
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True,
@@ -70,9 +71,6 @@ class NB201ReLUConvBN(nn.Module):
                       bias=not affine),
             nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track_running_stats),
         )
-
-    def forward(self, x):
-        return self.op(x)
 
 
 class NB201FactorizedReduce(nn.Module):
@@ -100,12 +98,17 @@ class NB201FactorizedReduce(nn.Module):
 
     def forward(self, x):
         if self.stride == 2:
-            x = self.relu(x)
-            shifted = self.pad(x)[:, :, 1:, 1:]
-            out = torch.cat([self.convs[0](x), self.convs[1](shifted)], dim=1)
-        else:
-            out = self.conv(x)
-        return self.bn(out)
+            return self._reduce(self.relu(x))
+        return self.bn(self.conv(x))
+
+    def shared_prefix(self):
+        if self.stride != 2 or type(self).forward is not NB201FactorizedReduce.forward:
+            return None
+        return self.relu, self._reduce
+
+    def _reduce(self, x):
+        shifted = self.pad(x)[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.convs[0](x), self.convs[1](shifted)], dim=1))
 
 
 class NB201Pooling(nn.Module):

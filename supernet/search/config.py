@@ -20,6 +20,7 @@ import functools
 import math
 from dataclasses import dataclass
 
+from supernet.compiler.recompute import MEMORY_MODES
 from supernet.errors import ConfigError, did_you_mean
 from supernet.train.data import resolve_device
 
@@ -107,6 +108,10 @@ class SearchConfig:
         device: where the search runs: ``"auto"`` (a GPU when there is one), ``"cpu"``,
             ``"cuda"``, ``"cuda:N"``. Under ``torchrun`` with GPUs, each process takes the
             GPU of its local rank.
+        memory: ``"normal"``, or ``"lean"``: the candidate ops of layer-level gates are
+            recomputed in backward (:mod:`supernet.compiler.recompute`): same values and
+            gradients, batch-norm statistics updated once per forward, a fraction of the
+            peak memory for one more forward of the candidates.
 
     Which fields the caller set is recorded in :attr:`given` (by the constructor,
     :meth:`from_dict`, :meth:`replace` and assignment): a search merges only those over its
@@ -140,6 +145,7 @@ class SearchConfig:
     checkpoint_dir: str | None = None
     keep_init: float | None = 0.9
     device: str = "auto"
+    memory: str = "normal"
 
     def __post_init__(self):
         self.arch_betas = tuple(self.arch_betas)
@@ -241,3 +247,5 @@ class SearchConfig:
         if not isinstance(self.device, str):
             bad("device", "must be a string such as 'auto', 'cpu' or 'cuda:0'")
         resolve_device(self.device, "search config: device")
+        if self.memory not in MEMORY_MODES:
+            bad("memory", f"must be one of {list(MEMORY_MODES)}")

@@ -56,6 +56,7 @@ from typing import Any, Callable
 import torch
 
 from supernet.compiler import compile as compile_graph
+from supernet.compiler.recompute import use_memory_mode
 from supernet.distributed import Replicas
 from supernet.edits import EditLog, Editor
 from supernet.errors import ConfigError, SearchError
@@ -206,6 +207,7 @@ class BilevelSearch:
         elif module.is_stale():
             module.recompile()
         self.module = module.to(self.device)
+        use_memory_mode(module, cfg.memory, "search config: memory")
         if relaxation is None and strategy is not None:
             relaxation = strategy.relaxation
         # tied units (channel level: residual streams) take one decision per group
@@ -413,6 +415,7 @@ class BilevelSearch:
         unchanged, start new optimizers, and keep logging into the same edit log."""
         old = self.module
         module = compile_graph(graph).to(self.device)
+        use_memory_mode(module, self.config.memory, "search config: memory")
         with torch.no_grad():
             for k, p in module.arch.items():
                 if (k in old.arch and old.arch[k].shape == p.shape

@@ -24,13 +24,15 @@ checked or stepped, so every process checks and steps alike.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 from supernet.search.relaxations.base import set_phase
 from supernet.search.unrolled import HypergradientCheck, unrolled_arch_grads
 from supernet.train.training import sample_count, top1_correct
 
-__all__ = ["arch_step", "weight_step", "joint_step"]
+__all__ = ["arch_step", "weight_step", "joint_step", "constants"]
 
 
 def arch_step(self, val_batch, train_batch, lr: float, step: int):
@@ -81,15 +83,41 @@ def _arch_step(self, val_batch, train_batch, lr: float, step: int):
             p.grad = g
         correct = None
     else:
-        loss, out = self._loss(val_batch)
+        with constants(p for g in self.w_opt.param_groups for p in g["params"]):
+            loss, out = self._loss(val_batch)  # no graph for the weights' gradients
         total = loss + (reg(m) if reg else 0.0)
-        torch.autograd.backward(total, inputs=arch)
+        if torch.is_tensor(total) and total.requires_grad:  # else no arch parameter is used
+            torch.autograd.backward(total, inputs=arch)
         total = replicas.average_grads(arch, total, sample_count(val_batch[2]))[0]
         self._check_finite(total, e, step, "the architecture loss")
         correct = top1_correct(out, val_batch[2])
     self.stabilizers.after_arch_backward(self, arch, val_batch)
     _step_arch(self, arch, step)
     return loss.detach(), correct, sample_count(val_batch[2])
+
+
+@contextmanager
+def constants(params):
+    """Within the block, ``params`` are constants of the autograd graph: a forward run in it
+    saves nothing for their gradients (the weight step never uses the architecture
+    parameters' gradient, the first-order architecture step never uses the weights'). Their
+    ``requires_grad`` flags are put back on leaving.
+
+    Examples:
+        >>> w = torch.nn.Parameter(torch.ones(3))
+        >>> with constants([w]):
+        ...     y = (w * 2).sum()
+        >>> y.requires_grad, w.requires_grad
+        (False, True)
+    """
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _step_arch(self, arch, step: int) -> None:
@@ -128,7 +156,8 @@ def _weight_step(self, inputs, ctx, y, step: int):
     set_phase(m, "weights")
     self.replicas.sync_rng()
     self.stabilizers.before_weight_step(self, (inputs, ctx, y))
-    out = m(*inputs, **ctx)
+    with constants(m.arch_parameters()):  # no graph for the mixing weights' gradients
+        out = m(*inputs, **ctx)
     loss = self.loss_fn(out, y)
     self.w_opt.zero_grad(set_to_none=True)
     params = [p for g in self.w_opt.param_groups for p in g["params"]]

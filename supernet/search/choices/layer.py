@@ -42,7 +42,7 @@ import torch
 from supernet.compiler.module import module_key
 from supernet.edits import RemoveEdge, RemoveNode, RemoveOp
 from supernet.errors import SearchError
-from supernet.gates import Decision, gate_probabilities
+from supernet.gates import Decision, PathDecision, gate_probabilities
 from supernet.ops.registry import resolve_op
 from supernet.search.choices.base import ChoiceSpace, register_choice_space
 
@@ -256,7 +256,7 @@ class LayerChoiceSpace(ChoiceSpace):
             else:
                 idx = e.ops.index(op)
                 w[0, idx] = 1.0
-            d = Decision(w, [[idx]])
+            d = Decision(w, [[idx]]) if op is None else PathDecision(w, [[idx]])
             for k in e.keys:
                 out[module_key(k)] = d
         return out

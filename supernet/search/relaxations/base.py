@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import torch
 
-from supernet.gates import Decision, Relaxation, _gate_items, gate_probabilities
+from supernet.gates import Decision, PathDecision, Relaxation, _gate_items, gate_probabilities
 
 __all__ = ["SearchRelaxation", "PHASES", "gate_probabilities", "set_phase", "argmax_decision",
+           "PathDecision",
            "use_relaxation"]
 
 PHASES = ("weights", "arch", "eval")
@@ -81,4 +82,4 @@ def argmax_decision(alpha: torch.Tensor) -> Decision:
     """The most likely candidate of each gate, alone, with weight one."""
     idx = alpha.detach().argmax(-1)
     weights = torch.nn.functional.one_hot(idx, alpha.shape[-1]).to(alpha.dtype)
-    return Decision(weights, [[int(i)] for i in idx])
+    return PathDecision(weights, [[int(i)] for i in idx])

@@ -23,7 +23,11 @@ gradients (GDAS).
   as scalars, so every candidate's ``h_j`` gets the gradient ``Σ ∂L/∂out`` and a gate whose
   sampled op is ``none`` (output zero, so ``∂L/∂h_k = 0``) still moves its ``α``.
   :class:`GumbelMaxV1` leaves the scalars out (the authors' variant ``forward_gdas_v1``,
-  AutoDL-Projects issue 119). ``τ`` decays linearly from 10 to 0.1 over the search.
+  AutoDL-Projects issue 119). ``τ`` decays linearly from 10 to 0.1 over the search. A
+  weight step holds ``α`` constant and uses no gradient of ``h``: there each edge outputs
+  ``o_k(x)``, the value of the one-hot ``h`` exactly, as the standalone network of the path
+  computes it (the authors multiply by ``h_k = 1 - p + p``, one within a rounding, which
+  costs a pass over the edge's output and a saved copy of it).
 
 In the ``"eval"`` phase all of them run the most likely candidate of each gate alone.
 
@@ -49,7 +53,7 @@ from supernet.cost.layer import gate_costs
 from supernet.errors import ConfigError, SearchError
 from supernet.gates import Decision, _gate_items
 from supernet.search.base import require_layer
-from supernet.search.relaxations.base import SearchRelaxation, argmax_decision
+from supernet.search.relaxations.base import PathDecision, SearchRelaxation, argmax_decision
 
 __all__ = ["GumbelSoftmax", "SNASGumbel", "GumbelMax", "GumbelMaxV1",
            "StraightThroughDecision", "concrete_log_prob", "gumbel_noise"]
@@ -303,15 +307,23 @@ class SNASGumbel(GumbelSoftmax):
         return out
 
 
-class StraightThroughDecision(Decision):
+class StraightThroughDecision(PathDecision):
     """GDAS's hard decision: gate ``i`` outputs ``h_k o_k(x) + Σ_{j≠k} h_j`` (``k`` its
     sampled candidate; the ``h_j``, of value 0, carry the straight-through gradient of
-    every unsampled candidate), as the authors' final ``forward_gdas``."""
+    every unsampled candidate), as the authors' final ``forward_gdas``.
+
+    Where no gradient of ``h`` is wanted (a weight step: ``h`` does not require one), the
+    gate outputs ``o_k(x)``, the value of ``h = one_hot(k)`` exactly, as the standalone
+    network of the path computes it, without the multiply by ``h_k`` (``1 - p + p``, one
+    within a rounding) and the add of the zeros, which cost two passes over the edge's
+    output and a saved copy of it."""
 
     __slots__ = ()
 
     def mix(self, i, ops, zero, x):
-        y = super().mix(i, ops, zero, x)
+        if not self.weights.requires_grad:
+            return super().mix(i, ops, zero, x)
+        y = Decision.mix(self, i, ops, zero, x)
         w, k = self.weights[i], self.active[i][0]
         rest = torch.cat([w[:k], w[k + 1:]]).sum()  # exactly 0: each h_j is 0 - p + p
         return y + rest
@@ -360,4 +372,4 @@ class GumbelMaxV1(GumbelMax):
     authors' ``forward_gdas_v1``, AutoDL-Projects issue 119), so only the sampled ``h_k``
     has a gradient of its own, and none when the sampled op is ``none``."""
 
-    decision = Decision
+    decision = PathDecision

@@ -46,6 +46,7 @@ from supernet.search.budget import Budget, budget_of
 from supernet.search.relaxations.base import (
     SearchRelaxation,
     _gate_items,
+    PathDecision,
     argmax_decision,
 )
 
@@ -144,7 +145,7 @@ class BinaryGates(SearchRelaxation):
         probs = torch.softmax(alpha.detach(), -1)
         if self.phase == "weights":
             idx = torch.multinomial(probs, 1)[:, 0]
-            return Decision(torch.ones_like(probs), [[int(i)] for i in idx])
+            return PathDecision(torch.ones_like(probs), [[int(i)] for i in idx])
         if alpha.shape[0] != 1:
             raise ConfigError("BinaryGates: gates of several rows are not supported (use layer gates)")
         involved = torch.multinomial(probs[0], 2, replacement=False).tolist()

@@ -1,0 +1,100 @@
+"""Parameter-free prefixes that the candidate ops of one node share.
+
+Every ReLU - conv - BN candidate of a DARTS cell starts with ``relu(x)``, and every pooling
+candidate of the node's out-edges pools the same ``x`` at the same stride. Computed per
+candidate, these are equal tensors, each computed and saved for backward again on every
+out-edge of the node. An op module is split into a *prefix* (a parameter-free module whose
+output depends on ``x`` only) and a *rest*; the compiled plan computes each distinct prefix
+of a node's value once per forward pass and runs each candidate's rest on it
+(:meth:`supernet.compiler.layer.LayerModule.run`). The value and the gradients are those of
+calling the op itself, bitwise: ``rest(prefix(x))`` is the op's own sequence of calls.
+
+How a module splits (:func:`split_prefix`):
+
+* a ReLU (not in place) or a pooling module is all prefix;
+* an ``nn.Sequential`` whose first module is one of those: that module, then the others;
+* a module with a ``shared_prefix()`` method returns ``(prefix module, rest callable)`` or
+  ``None`` (the DARTS ops of :mod:`supernet.ops.cnn` and :mod:`supernet.ops.nb201`).
+
+The key of a prefix is its class and its arguments (``extra_repr``), so ``max_pool(3, 1, 1)``
+of two edges is one value and ``max_pool(3, 2, 1)`` another.
+
+Examples:
+    >>> import torch, torch.nn as nn
+    >>> from supernet.ops.cnn import SepConv
+    >>> op = SepConv(4, 4, 3, 1, 1)
+    >>> key, prefix, rest = split_prefix(op)
+    >>> key
+    ('ReLU', '')
+    >>> x = torch.randn(2, 4, 5, 5)
+    >>> torch.equal(rest(prefix(x)), op(x))
+    True
+    >>> split_prefix(nn.Conv2d(4, 4, 3)) is None  # a conv has parameters: no shared prefix
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
+
+__all__ = ["split_prefix", "SequentialOp"]
+
+
+def _prefix_module(m) -> bool:
+    if isinstance(m, nn.ReLU):
+        return not m.inplace
+    return isinstance(m, (_MaxPoolNd, _AvgPoolNd)) and not getattr(m, "return_indices", False)
+
+
+def _key(m) -> tuple[str, str]:
+    return type(m).__name__, m.extra_repr()
+
+
+def _chain(mods) -> Callable:
+    mods = tuple(mods)
+    if len(mods) == 1:
+        return mods[0]
+
+    def rest(y):
+        for m in mods:
+            y = m(y)
+        return y
+
+    return rest
+
+
+def split_prefix(module) -> tuple[tuple[str, str], nn.Module, Callable | None] | None:
+    """``(key, prefix, rest)`` of an op module, ``rest`` ``None`` when it is all prefix, or
+    ``None`` when the module has no parameter-free prefix (see the module docstring)."""
+    if _prefix_module(module):
+        return _key(module), module, None
+    if isinstance(module, nn.Sequential):
+        if len(module) >= 2 and type(module).forward is nn.Sequential.forward \
+                and _prefix_module(module[0]):
+            return _key(module[0]), module[0], _chain(list(module)[1:])
+        return None
+    fn = getattr(module, "shared_prefix", None)
+    if fn is None:
+        return None
+    split = fn()
+    if split is None:
+        return None
+    prefix, rest = split
+    return _key(prefix), prefix, rest
+
+
+class SequentialOp(nn.Module):
+    """An op whose forward is ``self.op(x)``, an ``nn.Sequential``: its prefix is that of
+    ``self.op`` (for subclasses that keep this forward)."""
+
+    def forward(self, x):
+        return self.op(x)
+
+    def shared_prefix(self):
+        if type(self).forward is not SequentialOp.forward:
+            return None  # a subclass computes something else
+        split = split_prefix(self.op)
+        return None if split is None else split[1:]
