@@ -53,17 +53,25 @@ def _key(m) -> tuple[str, str]:
     return type(m).__name__, m.extra_repr()
 
 
-def _chain(mods) -> Callable:
-    mods = tuple(mods)
-    if len(mods) == 1:
-        return mods[0]
+class _Chain:
+    """The modules after a sequential op's prefix, called in order. A plain object holding
+    the modules (not a closure over them), so that ``copy.deepcopy`` and pickling of a
+    compiled module carry it over to the copy's own modules."""
 
-    def rest(y):
-        for m in mods:
+    __slots__ = ("mods",)
+
+    def __init__(self, mods):
+        self.mods = tuple(mods)
+
+    def __call__(self, y):
+        for m in self.mods:
             y = m(y)
         return y
 
-    return rest
+
+def _chain(mods) -> Callable:
+    mods = tuple(mods)
+    return mods[0] if len(mods) == 1 else _Chain(mods)
 
 
 def split_prefix(module) -> tuple[tuple[str, str], nn.Module, Callable | None] | None:

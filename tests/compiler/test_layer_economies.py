@@ -166,3 +166,24 @@ def test_channels_last_gives_the_contiguous_outputs_and_gradients():
     torch.testing.assert_close(o0, o1, rtol=1e-10, atol=1e-10)
     for a, b in zip(g0, g1):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_a_deep_copy_runs_its_own_modules_through_the_shared_prefixes():
+    import copy
+    import pickle
+
+    net = darts()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    before = net(x).detach()
+    twin = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.mul_(0.5)  # the copy's weights alone change
+    assert torch.equal(net(x).detach(), before)
+    out = twin(x).detach()
+    assert not torch.allclose(out, before)
+    twin.share_prefixes = False  # the plain path through the copy's own modules
+    assert torch.allclose(twin(x).detach(), out, atol=1e-12)
+    twin.share_prefixes = True
+    again = pickle.loads(pickle.dumps(twin))
+    assert torch.allclose(again(x).detach(), out, atol=1e-12)
