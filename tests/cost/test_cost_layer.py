@@ -151,8 +151,15 @@ def test_search_cell_edges_equal_hook_counts():
             assert key[3] == "none" and cost == Cost()
             continue
         assert fields(cost) == HookCounter(module)(module, seen[key]), key
-    # the supernet total: every candidate runs (the zero op costs nothing)
+    # the supernet total: every candidate runs (the zero op costs nothing), each computing
+    # its own prefix, as the plain forward does
+    net.share_prefixes = False
     assert fields(report.total) == HookCounter(net)(net, torch.randn(1, 3, 16, 16))
+    # the compiled forward pools once per node and pooling kind: the same convolutions,
+    # less pooling than the per-candidate count
+    net.share_prefixes = True
+    shared = HookCounter(net)(net, torch.randn(1, 3, 16, 16))
+    assert shared["macs"] == report.total.macs and 0 < shared["pool"] < report.total.pool
 
 
 def test_gate_table_is_summed_over_the_cells_of_a_template():
