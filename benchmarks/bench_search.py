@@ -860,7 +860,7 @@ def main(argv=None):
     if args.quick:
         args.C, args.layers, args.batch, args.size, args.batch2 = 8, 5, 16, 16, 8
         args.seeds, args.steps = min(args.seeds, 2), 2
-        args.scale_C, args.scale_size, args.scale_batch, args.scale_layers = 4, 8, 2, 2
+        args.scale_C, args.scale_size, args.scale_batch, args.scale_layers = 4, 8, 2, 3
     if args.threads:
         torch.set_num_threads(args.threads)
     args.passthrough = ["--C", str(args.C), "--layers", str(args.layers), "--batch",
