@@ -33,7 +33,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -44,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.bench_search import (  # noqa: E402
     compiled_search,
     make_data,
+    median_times,
     status_kb,
     step_compiled,
     supernet_graph,
@@ -182,17 +182,7 @@ def memory(kinds, seed, args) -> dict[str, float]:
 
 def timing(kinds, seed, args) -> dict[str, float]:
     """Median step time of each kind for ``seed``, the kinds alternating."""
-    steps = {k: build(k, args, seed) for k in kinds}
-    for k in kinds:
-        for _ in range(args.warmup):
-            steps[k]()
-    times = {k: [] for k in kinds}
-    for _ in range(args.repeats):
-        for k in kinds:
-            t = time.perf_counter()
-            steps[k]()
-            times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return median_times({k: build(k, args, seed) for k in kinds}, args.warmup, args.repeats)
 
 
 def mean_std(values) -> str:

@@ -635,21 +635,27 @@ def memory(kinds, args) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def median_times(steps: dict, warmup: int, repeats: int) -> dict[str, float]:
+    """Median time of each step function after ``warmup`` calls, the steps alternating."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {k: [] for k in steps}
+    for _ in range(repeats):
+        for k, step in steps.items():
+            t = time.perf_counter()
+            step()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def timing(kinds, args) -> dict[str, float]:
     """Median step time per kind, steps alternating between kinds in this process."""
     steps = {}
     for k in kinds:
         torch.manual_seed(0)
         steps[k] = build(k, args)[0]
-        for _ in range(args.warmup):
-            steps[k]()
-    times = {k: [] for k in kinds}
-    for _ in range(args.repeats):
-        for k in kinds:
-            t = time.perf_counter()
-            steps[k]()
-            times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return median_times(steps, args.warmup, args.repeats)
 
 
 def report(title, base, other, t, m=None):
