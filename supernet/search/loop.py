@@ -312,7 +312,7 @@ class BilevelSearch:
         if model is not None and model.budget.weight:
             terms.append(model.penalty)
         stabilizers = self.stabilizers
-        if any(callable(getattr(s, "loss", None)) for s in stabilizers):
+        if stabilizers.has("loss"):
             terms.append(lambda m: stabilizers.loss(m, phase))
         if not terms:
             return None

@@ -146,6 +146,10 @@ class StabilizerSet:
     def _each(self, name):
         return [fn for fn in (_hook(s, name) for s in self.items) if fn is not None]
 
+    def has(self, hook: str) -> bool:
+        """Whether any of the stabilizers defines ``hook`` (one of :data:`HOOKS`)."""
+        return bool(self._each(hook))
+
     # -------------------------------------------------------------- wiring
     def attach(self, module) -> None:
         """(Re)attach to ``module``: each stabilizer's ``attach``, then the hook on its
@@ -160,7 +164,7 @@ class StabilizerSet:
         if relax is self._relaxation and self._handle is not None:
             return
         self.detach()
-        if relax is not None and self._each("decisions"):
+        if relax is not None and self.has("decisions"):
             self._handle = relax.register_forward_hook(self._rewrite)
             self._relaxation = relax
 
