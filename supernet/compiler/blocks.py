@@ -86,7 +86,9 @@ class GridBlock(Block):
 
     def apply_weight(self, x, weight, bias=None):
         if self.conv is None:
-            return F.linear(x, weight, bias)
+            # a sparse block's output is feature-major (:mod:`supernet.compiler.kernels`); the
+            # GEMM's rounding depends on the layout it reads on some CPUs, so read it row-major
+            return F.linear(x.contiguous(), weight, bias)
         c = self.conv
         fn = F.conv1d if len(c["kernel"]) == 1 else F.conv2d
         return fn(x, weight, bias, c["stride"], c["padding"], c["dilation"], c["groups"])
