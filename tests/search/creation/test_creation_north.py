@@ -45,8 +45,9 @@ def test_a_full_rank_layer_grows_and_a_redundant_one_does_not():
     assert (h1["efdim"], h1["threshold"], len(h1["added"])) == (6, 5, 1)
     assert (h2["efdim"], h2["added"]) == (1, [])
     assert len(g.node("h1")["units"]) == 7 and len(g.node("h2")["units"]) == 6
-    with torch.no_grad():  # a new neuron starts with zero outgoing weights
-        assert torch.equal(net(x), before)
+    with torch.no_grad():  # a new neuron starts with zero outgoing weights; to rounding:
+        # the product's inner dimension grew, and some CPUs' GEMMs then sum in another order
+        torch.testing.assert_close(net(x), before, rtol=0, atol=1e-6)
     assert state.editor.log.counts() == {"neuron_creation": 1, "neuron_removal": 1}
 
 
