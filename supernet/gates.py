@@ -39,13 +39,17 @@ def mix_candidates(
     """``sum_k weights[k] * ops[k](x)`` over ``indices``, skipping zero ops.
 
     A zero op contributes nothing to the value nor to any gradient (``d/dw_k (w_k * 0) = 0``),
-    so it is not computed unless every selected candidate is zero.
+    so it is not computed unless every selected candidate is zero. A candidate with a
+    ``mix_weighted(x, w)`` method computes ``op(x) * w`` itself (the compiled plan gives one
+    to candidates that end in a batch norm: :mod:`supernet.ops.weighted_norm`).
     """
     out = None
     for k in indices:
         if zero[k]:
             continue
-        y = ops[k](x) * weights[k]
+        op = ops[k]
+        weighted = getattr(op, "mix_weighted", None)
+        y = op(x) * weights[k] if weighted is None else weighted(x, weights[k])
         out = y if out is None else out + y
     if out is None:  # only zero ops selected: keep the output's shape and a graph edge
         k = indices[0]
@@ -72,6 +76,13 @@ class Decision:
         """Output of gate ``i`` whose candidates are ``ops`` (callables of ``x``)."""
         idx = range(len(ops)) if self.active is None else self.active[i]
         return mix_candidates(ops, zero, x, self.weights[i], idx)
+
+    def calls_on_input(self) -> bool:
+        """Whether :meth:`mix` calls the candidates on the edge's input itself (or, for a
+        partial-channel gate of ``K``, on its first ``C/K`` channels): the compiled plan
+        then hands them the parameter-free prefixes it computes once per node
+        (:mod:`supernet.ops.prefix`). A subclass that overrides ``mix`` says so here."""
+        return type(self).mix is Decision.mix
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weights={self.weights}, active={self.active})"

@@ -37,7 +37,8 @@ from supernet.compiler.memory_format import (
     resolve_memory_format,
     to_memory_format,
 )
-from supernet.ops.prefix import split_prefix
+from supernet.ops.prefix import has_hooks, split_norm_tail, split_prefix
+from supernet.ops.weighted_norm import weighted_batch_norm
 from supernet.ops.registry import build_op, resolve_op
 from supernet.schema import bind_value
 from supernet.shapes import edge_args, infer_channels
@@ -378,10 +379,13 @@ class LayerModule(GraphModule):
                 ops = tuple(edge.values())
                 shared = tuple(None if z or any(c) else split_prefix(op)
                                for op, z, c in zip(ops, edge._zero, edge._ctx))
+                tails = tuple(_tails(op, sp) if len(ops) > 1 and not z and not any(c) else None
+                              for op, sp, z, c in zip(ops, shared, edge._zero, edge._ctx))
                 edges.append(PlanEdge(u, ops, tuple(edge.names), tuple(edge._zero),
                                       tuple(edge._ident), tuple(edge._ctx),
                                       gate if len(ops) > 1 else None, edge._drop_path,
-                                      edge._partial, shared if any(shared) else ()))
+                                      edge._partial, shared if any(shared) else (),
+                                      tails if any(tails) else ()))
             post = getattr(step, "op", None)
             steps.append(MergeStep(n, tuple(edges), d.get("merge", "sum"), post, train_only))
         self._plan = LayerPlan(tuple(g.inputs), tuple(g.outputs), _with_releases(steps, g.outputs))
@@ -516,7 +520,7 @@ class LayerModule(GraphModule):
                         ops = tuple(_bind_context(o, c, context) for o, c in zip(ops, ctx))
                     if gate is None:
                         if share and e.shared and e.shared[0] is not None:
-                            ops = _share(e, ops, x, prefixes.setdefault(u, {}), (0,))
+                            ops = _bind(e, ops, x, prefixes.setdefault(u, {}), (0,), (0,))
                         y = ops[0](x)
                     else:
                         if gates is None or gate not in gates:
@@ -526,11 +530,12 @@ class LayerModule(GraphModule):
                             )
                         decision = gates[gate]
                         recompute = lean and runs_several(decision)
-                        if share and e.shared and type(decision).mix is Decision.mix:
+                        if (e.shared or e.tails) and decision.calls_on_input():
                             active = decision.active[0] if decision.active else range(len(ops))
-                            if recompute:  # only the prefixes kept at little memory cost
-                                active = lean_shared(e.shared, active)
-                            ops = _share(e, ops, x, prefixes.setdefault(u, {}), active)
+                            shared = active if share and e.shared else ()
+                            if recompute and shared:  # only the prefixes kept at little cost
+                                shared = lean_shared(e.shared, shared)
+                            ops = _bind(e, ops, x, prefixes.setdefault(u, {}), active, shared)
                         if recompute:
                             y = recompute_mix(decision, 0, ops, e.zero, x, e.ops)
                         else:  # one mixed edge: the candidates' callables of x, mixed
@@ -590,47 +595,85 @@ def _release(step, values, prefixes, release) -> None:
             prefixes.pop(u, None)
 
 
-def _hooked(m) -> bool:
-    """Whether calling module ``m`` runs hooks that calling its parts would skip."""
-    if not isinstance(m, nn.Module):
-        return True  # a bound callable: call it as it is
-    from torch.nn.modules import module as _m
+class _Bound:
+    """A candidate op of a mixed edge bound, for one forward pass, to what the plan computes
+    for it: ``p``, its parameter-free prefix of the edge's input ``x`` computed once per node
+    (of ``x``'s first ``c`` channels for a partial-channel gate, ``c`` 0 otherwise), and the
+    splits of its last batch norm (``tail``: of ``rest``; ``op_tail``: of the op). Called on
+    another tensor than that input, it is the op itself."""
 
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                or m._backward_pre_hooks or _m._global_forward_hooks
-                or _m._global_forward_pre_hooks or _m._global_backward_hooks
-                or _m._global_backward_pre_hooks)
+    __slots__ = ("op", "x", "c", "p", "rest", "tail", "op_tail")
 
+    def __init__(self, op, x, c, p, rest, tail, op_tail):
+        self.op, self.x, self.c, self.p, self.rest = op, x, c, p, rest
+        self.tail, self.op_tail = tail, op_tail
 
-class _Prefixed:
-    """A candidate op run on the shared prefix value ``p`` of ``x`` (itself when called on
-    another tensor, e.g. a relaxation's slice of ``x``)."""
-
-    __slots__ = ("op", "x", "p", "rest")
-
-    def __init__(self, op, x, p, rest):
-        self.op, self.x, self.p, self.rest = op, x, p, rest
+    def _on_prefix(self, z) -> bool:
+        if self.p is None:
+            return False
+        return _is_head(z, self.x, self.c) if self.c else z is self.x
 
     def __call__(self, z):
-        if z is not self.x:
-            return self.op(z)
-        return self.p if self.rest is None else self.rest(self.p)
+        if self._on_prefix(z):
+            return self.p if self.rest is None else self.rest(self.p)
+        return self.op(z)
+
+    def mix_weighted(self, z, w):
+        """``self(z) * w``, through the op's last batch norm where it has one
+        (:func:`supernet.ops.weighted_norm.weighted_batch_norm`)."""
+        if self._on_prefix(z):
+            if self.tail is None:
+                return self(z) * w
+            body, bn = self.tail
+            return weighted_batch_norm(self.p if body is None else body(self.p), bn, w)
+        if self.op_tail is None:
+            return self.op(z) * w
+        body, bn = self.op_tail
+        return weighted_batch_norm(z if body is None else body(z), bn, w)
 
 
-def _share(e, ops, x, cache, active):
-    """``ops`` with each active candidate that has a parameter-free prefix bound to that
-    prefix of ``x``, computed once per node and prefix key (in ``cache``)."""
+def _is_head(z, x, c) -> bool:
+    """Whether ``z`` is the view ``x[:, :c]``."""
+    return (type(z) is torch.Tensor and z.dim() == x.dim() and z.shape[1] == c
+            and z.shape[0] == x.shape[0] and z.shape[2:] == x.shape[2:]
+            and z.stride() == x.stride() and z.dtype == x.dtype
+            and z.data_ptr() == x.data_ptr())
+
+
+def _bind(e, ops, x, cache, active, shared):
+    """``ops`` with each candidate of ``active`` that has a parameter-free prefix (those of
+    ``shared`` only) or a last batch norm bound to them (:class:`_Bound`); each prefix is
+    computed once per node, prefix key and channel slice (in ``cache``)."""
     out = list(ops)
+    c = x.shape[1] // e.partial if e.partial > 1 and torch.is_tensor(x) else 0
     for k in active:
-        split = e.shared[k]
-        if split is None or _hooked(ops[k]):
+        split = e.shared[k] if k in shared else None
+        tails = e.tails[k] if e.tails else None
+        if (split is None and tails is None) or has_hooks(ops[k]):
             continue
-        key, prefix, rest = split
-        p = cache.get(key)
-        if p is None:
-            p = cache[key] = prefix(x)
-        out[k] = _Prefixed(ops[k], x, p, rest)
+        p = rest = tail = None
+        if split is not None:
+            key, prefix, rest = split
+            ck = (key, c) if c else key
+            p = cache.get(ck)
+            if p is None:
+                p = cache[ck] = prefix(x[:, :c] if c else x)
+        if tails is not None:
+            op_tail, rest_tail = tails
+            tail = rest_tail if split is not None else None
+        else:
+            op_tail = None
+        out[k] = _Bound(ops[k], x, c, p, rest, tail, op_tail)
     return tuple(out)
+
+
+def _tails(op, split):
+    """``(op_tail, rest_tail)``: :func:`~supernet.ops.prefix.split_norm_tail` of the op and of
+    the rest after its prefix (``split``), or ``None`` when neither ends in a batch norm."""
+    op_tail = split_norm_tail(op)
+    rest = None if split is None else split[2]
+    rest_tail = None if rest is None else split_norm_tail(rest)
+    return None if op_tail is None and rest_tail is None else (op_tail, rest_tail)
 
 
 def _bind_context(op, names, context):

@@ -102,6 +102,11 @@ class PlanEdge:
             prefix then a rest (:func:`supernet.ops.prefix.split_prefix`), else ``None``;
             the forward computes each prefix key of a node's value once for all its
             out-edges. Empty when the edge shares nothing.
+        tails: per candidate of a gated edge, ``(op_tail, rest_tail)``: the split
+            ``(body, bn)`` of the op, and of the rest after its prefix, that ends in a batch
+            norm (:func:`supernet.ops.prefix.split_norm_tail`; either ``None``), or ``None``;
+            the mixture weights such a candidate without keeping the norm's output
+            (:mod:`supernet.ops.weighted_norm`). Empty when no candidate has one.
     """
 
     src: str
@@ -114,6 +119,7 @@ class PlanEdge:
     drop_path: bool
     partial: int = 1
     shared: tuple = field(default=(), repr=False)
+    tails: tuple = field(default=(), repr=False)
 
 
 @_record
