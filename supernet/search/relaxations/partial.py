@@ -38,7 +38,8 @@ BETA_PREFIX = "edge_norm:"
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """Interleave the channels of ``x`` from ``groups`` groups (ShuffleNet).
+    """Interleave the channels of ``x`` from ``groups`` groups (ShuffleNet). The result keeps
+    ``x``'s memory format (``channels_last`` stays so).
 
     Examples:
         >>> import torch
@@ -47,6 +48,11 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """
     n, c = x.shape[:2]
     rest = x.shape[2:]
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last):  # shuffle in place of the NHWC layout
+        h, w = rest
+        y = x.permute(0, 2, 3, 1).reshape(n, h, w, groups, c // groups).transpose(3, 4)
+        return y.reshape(n, h, w, c).permute(0, 3, 1, 2)
     return x.view(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
 
 
@@ -144,6 +150,9 @@ class PartialDecision(Decision):
         else:
             y = mix_candidates(ops, zero, x, self.weights[i], idx)
         return y if self.scale is None else y * self.scale
+
+    def calls_on_input(self) -> bool:
+        return type(self).mix is PartialDecision.mix
 
 
 class PartialChannels(SearchRelaxation):

@@ -143,3 +143,12 @@ def test_beta_optimizer_state_follows_the_surviving_edges():
     assert torch.equal(new["exp_avg_sq"], old["exp_avg_sq"][:, 1:])
     assert float(new["step"]) == float(old["step"]) == 2.0
     assert sum(p is net.arch[key] for g_ in opt.param_groups for p in g_["params"]) == 1
+
+
+def test_channel_shuffle_keeps_channels_last():
+    x = torch.randn(2, 8, 5, 3)
+    want = channel_shuffle(x, 4)
+    assert torch.equal(want[:, 1], x[:, 2]) and torch.equal(want[:, 2], x[:, 4])
+    y = channel_shuffle(x.contiguous(memory_format=torch.channels_last), 4)
+    assert torch.equal(y, want)
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
