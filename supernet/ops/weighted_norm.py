@@ -9,9 +9,10 @@ a fifth of what a DARTS cell keeps. :func:`weighted_batch_norm` computes ``w * b
 autograd function that keeps ``z``, the batch statistics and ``w`` only, and recomputes the
 normalized value in backward to get ``w``'s gradient.
 
-The value is that of ``bn(z) * w`` bitwise (the same kernel computes it, and the norm's
-running statistics and ``num_batches_tracked`` move exactly as ``bn``'s own forward moves
-them, once); the gradients of ``z``, ``w`` and the norm's affine parameters are the same
+On CPU the value is that of ``bn(z) * w`` bitwise (the same kernel computes it; on CUDA,
+where ``bn``'s own forward may call cuDNN instead, it is equal to float rounding), and the
+norm's running statistics and ``num_batches_tracked`` move as ``bn``'s own forward moves
+them, once; the gradients of ``z``, ``w`` and the norm's affine parameters are the same
 math, equal to float rounding (the normalized value is recomputed). The backward pass is
 itself differentiable (a double backward, as the exact DARTS hypergradient takes, works).
 
