@@ -1,17 +1,28 @@
 """Search benchmarks: compiled super-networks against hand-written ones.
 
-(a) One DARTS training step (architecture step on a validation batch, first order, then a
-    weight step) of the compiled DARTS super-network against a hand-written DARTS
-    super-network of identical shape and math (``MixedOp`` / ``Cell`` / ``Network`` written
-    below as in the DARTS reference code, whose step is reproduced too). Targets: <= 1.0x
-    time, <= 1.0x peak memory. The compiled step is faster where it does less: it skips the
-    ``none`` op (zero value, zero gradient) and back-propagates the architecture loss to the
-    architecture parameters only; ``--lean`` adds a hand-written variant with the same two
-    economies, which isolates the engine's own overhead.
+Parts (``--only``, several letters at once):
+
+(d) DARTS forward + backward and the first-order step (architecture step on a validation
+    batch, then a weight step) of the compiled DARTS super-network against a hand-written
+    one of identical shape, weights and math (``MixedOp`` / ``Cell`` / ``Network`` below,
+    written as in the DARTS reference code, whose step is reproduced too), and, with
+    ``--reference-dir``, against the authors' own code. "Same economies" (``*_hand_lean``):
+    the hand-written network also skips the ``none`` op and back-propagates the
+    architecture loss to the architecture parameters only, as the engine does. Targets:
+    <= 0.6x time, <= 0.7x peak memory.
+(2) The second-order (unrolled) DARTS step, likewise; (p) the PC-DARTS step (partial
+    channels, K=4, edge normalization; the authors' code with ``--pc-reference-dir``):
+    ahead of their references.
+(f) The compiled forward + backward in ``channels_last`` against contiguous tensors.
+(s) Scale curve: step time and peak memory against batch size and cells (1x, 2x, 4x) for
+    the reference, the normal and the memory-lean mode, with the largest network that fits
+    in 16 GB by a linear fit.
 (b) A GDAS weight step against the standalone discrete network of the sampled path
-    (same path on both sides). Target: <= 1.1x time.
+    (same path on both sides); ``benchmarks/bench_lean.py`` measures it at full size.
 (c) Peak memory of a ProxylessNAS architecture step against a DARTS one as the number of
     candidates per edge grows: it must grow with the sampled paths (two), not the candidates.
+
+The benchmark fetches nothing: the authors' code is read from the checkouts given.
 
 Times: medians of alternating steps in one process. Peak memory: one fresh process per
 measurement (peak resident size ``VmHWM`` above the resident size after building, the
@@ -469,9 +480,12 @@ def build(kind, args):
                 m.lean = True
         w, a = hand_optims(net)
         return (lambda: hand_step_lean(net, w, a, batches)), {}
-    if kind == "darts_compiled":
+    if kind in ("darts_compiled", "darts_compiled_lean"):
+        from supernet.compiler.recompute import use_memory_mode
+
         g, src = supernet_graph(C, L)
         s = compiled_search(g, None, B, S)
+        use_memory_mode(s.module, "lean" if kind.endswith("_lean") else "normal")
         return (lambda: step_compiled(s, batches)), {"graph": src}
     if kind.endswith("_authors"):
         return build_authors(kind, args, batches)
@@ -779,11 +793,13 @@ def comparisons(args, parts) -> None:
 
 def scale_curve(args) -> None:
     """Step time and peak memory of the first-order DARTS step against batch size and cells
-    (1x, 2x, 4x), the hand-written reference with the same economies beside it; a least
-    squares fit ``peak = a + b * batch * cells`` gives the largest network in 16 GB."""
+    (1x, 2x, 4x): the hand-written reference with the same economies, the compiled network
+    in the normal and in the memory-lean mode; a least squares line of peak memory along
+    each axis gives the largest batch and the most cells that fit in 16 GB."""
     B, L = args.scale_batch, args.scale_layers
     points = [(B, L), (2 * B, L), (4 * B, L), (B, 2 * L), (B, 4 * L)]
-    kinds = ["darts_hand_lean", "darts_compiled"]
+    kinds = ["darts_hand_lean", "darts_compiled", "darts_compiled_lean"]
+    labels = ["reference (same economies)", "supernet, normal mode", "supernet, lean mode"]
     load0 = os.getloadavg()[0]
     res = {}
     for b, layers in points:
@@ -794,30 +810,42 @@ def scale_curve(args) -> None:
     print(f"\nScale curve: first-order DARTS step, C={args.scale_C}, "
           f"{args.scale_size}x{args.scale_size}; medians over {args.seeds} seed(s); "
           f"load {load0:.1f}-{load1:.1f}")
-    print("\n| batch | cells | time reference | time supernet | peak reference | "
-          "peak supernet | memory ratio | peak, lean mode |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| batch | cells | time reference | time normal | time lean | peak reference | "
+          "peak normal | peak lean | normal / reference | lean / reference |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     fits = {k: [] for k in kinds}
     for (b, layers), r in res.items():
         t = {k: statistics.median(x["time"] for x in r[k]) for k in kinds}
         m = {k: statistics.median(x["peak_mb"] for x in r[k]) for k in kinds}
         for k in kinds:
-            fits[k].append((b * layers, m[k]))
-        print(f"| {b} | {layers} | {t[kinds[0]]:.3f} s | {t[kinds[1]]:.3f} s | "
-              f"{m[kinds[0]]:.0f} MB | {m[kinds[1]]:.0f} MB | {m[kinds[1]] / m[kinds[0]]:.3f} | "
-              f"— |")
-    print("\n| mode | MB per sample-cell (fit) | intercept | largest batch in 16 GB at "
-          f"{L} cells | largest cells in 16 GB at batch {args.batch} |")
-    print("|---|---|---|---|---|")
-    for k, label in zip(kinds, ["reference (same economies)", "supernet"]):
-        xs, ys = zip(*fits[k])
-        mx, my = statistics.mean(xs), statistics.mean(ys)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-        icpt = my - slope * mx
-        budget = 16 * 1024 - icpt
-        print(f"| {label} | {slope:.2f} | {icpt:.0f} MB | {budget / (slope * L):.0f} "
-              f"(extrapolated) | {budget / (slope * args.batch):.0f} (extrapolated) |")
-    print("| lean mode | — | — | — | — |")
+            fits[k].append((b, layers, m[k]))
+        ref, normal, lean = kinds
+        print(f"| {b} | {layers} | {t[ref]:.3f} s | {t[normal]:.3f} s | {t[lean]:.3f} s | "
+              f"{m[ref]:.0f} MB | {m[normal]:.0f} MB | {m[lean]:.0f} MB | "
+              f"{m[normal] / m[ref]:.3f} | {m[lean] / m[ref]:.3f} |")
+    print(f"\nLinear fits of peak memory, along each axis: ``peak = a + b * batch`` at {L} "
+          f"cells, ``peak = a + b * cells`` at batch {B}; residual: the largest relative "
+          "distance of a point to its line.")
+    print(f"\n| mode | MB per sample | residual | largest batch in 16 GB at {L} cells | "
+          f"MB per cell | residual | largest number of cells in 16 GB at batch {B} |")
+    print("|---|---|---|---|---|---|---|")
+    for k, label in zip(kinds, labels):
+        pts = fits[k]
+        a_b, b_b, r_b = _line((pts[i][0], pts[i][2]) for i in (0, 1, 2))
+        a_c, b_c, r_c = _line((pts[i][1], pts[i][2]) for i in (0, 3, 4))
+        print(f"| {label} | {b_b:.1f} | {r_b:.3f} | {(16 * 1024 - a_b) / b_b:.0f} "
+              f"(extrapolated) | {b_c:.1f} | {r_c:.3f} | {(16 * 1024 - a_c) / b_c:.0f} "
+              f"(extrapolated) |")
+
+
+def _line(points):
+    """Least squares ``y = a + b x`` of ``(x, y)`` points: ``(a, b, largest relative
+    residual)``."""
+    xs, ys = zip(*points)
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    a = my - b * mx
+    return a, b, max(abs(y - (a + b * x)) / y for x, y in zip(xs, ys))
 
 
 def main(argv=None):
