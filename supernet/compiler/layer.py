@@ -621,15 +621,13 @@ class _Bound:
     def mix_weighted(self, z, w):
         """``self(z) * w``, through the op's last batch norm where it has one
         (:func:`supernet.ops.weighted_norm.weighted_batch_norm`)."""
-        if self._on_prefix(z):
-            if self.tail is None:
-                return self(z) * w
-            body, bn = self.tail
-            return weighted_batch_norm(self.p if body is None else body(self.p), bn, w)
-        if self.op_tail is None:
-            return self.op(z) * w
-        body, bn = self.op_tail
-        return weighted_batch_norm(z if body is None else body(z), bn, w)
+        on = self._on_prefix(z)
+        split = self.tail if on else self.op_tail
+        if split is None:
+            return self(z) * w
+        body, bn = split
+        v = self.p if on else z
+        return weighted_batch_norm(v if body is None else body(v), bn, w)
 
 
 def _is_head(z, x, c) -> bool:
@@ -651,18 +649,15 @@ def _bind(e, ops, x, cache, active, shared):
         tails = e.tails[k] if e.tails else None
         if (split is None and tails is None) or has_hooks(ops[k]):
             continue
-        p = rest = tail = None
+        p = rest = None
         if split is not None:
             key, prefix, rest = split
             ck = (key, c) if c else key
             p = cache.get(ck)
             if p is None:
                 p = cache[ck] = prefix(x[:, :c] if c else x)
-        if tails is not None:
-            op_tail, rest_tail = tails
-            tail = rest_tail if split is not None else None
-        else:
-            op_tail = None
+        op_tail, rest_tail = tails or (None, None)
+        tail = rest_tail if split is not None else None
         out[k] = _Bound(ops[k], x, c, p, rest, tail, op_tail)
     return tuple(out)
 
